@@ -1,0 +1,196 @@
+# tnllm build. `make` builds the library and the `tnllm` binary; `make test`
+# runs every test. Optional parts are detected and reported with a ✓/✗ line.
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -MMD -MP -Isrc
+LDLIBS  += -lcjson -lutf8proc -lpcre2-8 -lz -lzstd -lm -fopenmp
+BUILD   ?= build
+
+# `make test SANITIZE=1`: the same tests under AddressSanitizer and UBSan,
+# in a separate build directory.
+ifeq ($(SANITIZE),1)
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDLIBS += -fsanitize=address,undefined
+  BUILD  := build-asan
+endif
+
+# OpenBLAS: prefer the OpenMP flavour so BLAS calls made inside our own
+# OpenMP regions run single-threaded instead of oversubscribing the cores.
+BLAS_OMP := /usr/lib/x86_64-linux-gnu/openblas-openmp
+ifneq ($(wildcard $(BLAS_OMP)/libopenblas.so),)
+  CFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-openmp
+  LDLIBS += -L$(BLAS_OMP) -Wl,-rpath,$(BLAS_OMP) -lopenblas
+  BLAS_MSG := ✓ OpenBLAS (OpenMP)
+else
+  CFLAGS += $(shell pkg-config --cflags openblas 2>/dev/null)
+  LDLIBS += $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+  BLAS_MSG := ✓ OpenBLAS (pkg-config)
+endif
+
+NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# The toolkit's root, asked of nvcc itself: `nvcc` on the PATH may be a
+# wrapper script outside the toolkit (/usr/local/bin/nvcc on some machines).
+ifneq ($(NVCC),)
+  CUDA_HOME := $(realpath $(shell $(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$$ TOP=//p'))
+  ifeq ($(wildcard $(CUDA_HOME)/include/cuda_runtime_api.h),)
+    NVCC_BROKEN := $(NVCC)
+    NVCC :=
+  endif
+endif
+ifneq ($(NVCC_BROKEN),)
+  CUDA_MSG := ✗ CUDA ($(NVCC_BROKEN) found but no cuda_runtime_api.h under '$(CUDA_HOME)/include': CPU-only build)
+else ifeq ($(NVCC),)
+  CUDA_MSG := ✗ CUDA (nvcc not found: CPU-only build)
+else
+  CUDA_MSG := ✓ CUDA ($(NVCC)): kernels, GPU check and bench built too (sm_90)
+endif
+# Where nvcc is found, `make` builds the CUDA part as well (not in the
+# sanitizer build, which covers the host code); `make cuda` builds it alone.
+# Then -DTN_CUDA compiles the CUDA dispatch of the host code (`tnllm train
+# --device cuda`, train/step_device.c) and tnllm links the CUDA library:
+# cuBLAS shared, CUDA's runtime static. `make NVCC=` builds without CUDA.
+ifneq ($(NVCC),)
+  ifneq ($(SANITIZE),1)
+    CUDA_ALL := cuda
+    CFLAGS   += -DTN_CUDA
+  endif
+endif
+
+# MPI (OpenMPI's mpicc): the MPI backend of src/dist/comm.h, for
+# `mpirun -np N tnllm train`; without it tnllm runs one process.
+MPICC := $(shell command -v mpicc 2>/dev/null)
+ifeq ($(MPICC),)
+  MPI_MSG := ✗ MPI (mpicc not found: one process only)
+  MPI_SRC :=
+else
+  MPI_MSG := ✓ MPI ($(MPICC)): data-parallel training under mpirun
+  CFLAGS  += -DTN_MPI $(shell $(MPICC) --showme:compile)
+  LDLIBS  += $(shell $(MPICC) --showme:link)
+  MPI_SRC := src/dist/comm_mpi.c
+endif
+
+LIB_SRC  := $(filter-out src/dist/comm_mpi.c,$(shell find src -name '*.c' ! -path 'src/cli/*' | sort)) $(MPI_SRC)
+CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+BENCH_SRC := $(filter-out bench/train_bench.c,$(sort $(wildcard bench/*.c)))  # train_bench needs CUDA: see below
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
+LIB      := $(BUILD)/libtnllm.a
+TNLLM    := $(if $(filter 1,$(SANITIZE)),$(BUILD)/tnllm,tnllm)
+
+.PHONY: all test tests bench clean demo report cuda
+.SECONDARY:
+all: report $(TNLLM) bench $(CUDA_ALL)
+
+report:
+	@echo "tnllm build: $(BLAS_MSG); ✓ OpenMP; ✓ cJSON; ✓ utf8proc, PCRE2, zlib, zstd; $(MPI_MSG); $(CUDA_MSG)"
+
+$(TNLLM): $(CLI_OBJ) $(LIB)
+	@$(if $(Q),echo "  LD  $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+# `make V=1` shows the full commands.
+Q := $(if $(filter 1,$(V)),,@)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC  $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: $(TEST_BIN)
+
+# Benchmarks: one binary per bench/*.c (flags parsed with the CLI's args).
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/src/cli/args.o $(LIB)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BENCH_BIN)
+
+# Every test binary prints "N passed, M failed"; tests/run.sh sums them and
+# fails if any test failed or any binary crashed.
+test: all $(TEST_BIN)
+	@TNLLM=./$(TNLLM) sh tests/run.sh $(TEST_BIN)
+
+# The main job: train a small model (0.9M parameters) on the bundled corpus
+# (data/README.md) on the CPU, score its validation split, draw the loss
+# curve. About two minutes on 2 cores.
+DEMO_DIR ?= runs/demo
+demo: all
+	rm -rf $(DEMO_DIR)
+	./tnllm train --config data/demo-config.json --data data/corpus.jsonl --ctx 128 --micro-batch 16 \
+	    --batch-tokens 4096 --steps 250 --warmup 25 --lr 2e-3 --eval-every 50 --save-every 100 --log-every 10 \
+	    -o $(DEMO_DIR)
+	./tnllm eval -m $(DEMO_DIR)/model --tokens $(DEMO_DIR)/val.bin --ctx 129 --stride 128
+	./tnllm plot $(DEMO_DIR)
+	./tnllm generate -m $(DEMO_DIR)/model -p 'The "with" statement' -n 200 --temp 0.7 --top-p 0.9 --seed 1
+	./tnllm generate -m $(DEMO_DIR)/model -p '《静夜思》' -n 120 --temp 0.7 --top-p 0.9 --seed 1
+
+# CUDA: built by `make` where nvcc is found; `make` and `make test` never need it.
+# build/libtnllm_cuda.a holds the kernels (sm_90); the GPU check and bench
+# programs link CUDA's runtime and C++ library statically, so they run on a
+# machine with a driver and nothing else (scripts/device_attention.sh).
+NVCCFLAGS     ?= -O3 -gencode=arch=compute_90,code=sm_90
+NVCCFLAGS     += -std=c++17 -Isrc -Xcompiler -Wall,-Wextra,-Werror -Xptxas -warn-spills
+CUDA_SRC      := $(sort $(wildcard src/kernels/cuda/*.cu src/model/*.cu))
+CUDA_OBJ      := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CUDA_LIB      := $(BUILD)/libtnllm_cuda.a
+CUDA_HOST_OBJ := $(BUILD)/src/util/error.o $(BUILD)/src/util/rng.o
+CUDA_LDLIBS   := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lm -static-libstdc++ -static-libgcc
+
+# The model's programs link the host library too, hence OpenBLAS, cJSON and
+# libgomp, and cuBLAS (shared: its static form is not in every toolkit).
+# (LDLIBS holds the CUDA libraries already, see below)
+CUDA_MODEL_LDLIBS = $(LDLIBS) -static-libstdc++ -static-libgcc
+CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/bench_train
+
+cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(CUDA_MODEL_PROGRAMS)
+
+ifneq ($(CUDA_ALL),)
+# the host code's CUDA dispatch needs the CUDA library after libtnllm.a
+$(TNLLM) $(TEST_BIN): $(CUDA_LIB)
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lpthread \
+          -Wl,-Bstatic -lstdc++ -Wl,-Bdynamic
+endif
+
+$(CUDA_LIB): $(CUDA_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o: CFLAGS += -I$(CUDA_HOME)/include
+
+$(BUILD)/tests/cuda/check_model.o: CFLAGS += -Itests
+$(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
+
+$(BUILD)/cuda/bench_train: $(BUILD)/bench/train_bench.o $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
+
+$(BUILD)/cuda/%: $(BUILD)/tests/cuda/%.o $(CUDA_LIB) $(CUDA_HOST_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(CUDA_LDLIBS)
+
+$(BUILD)/cuda/bench_attention: $(BUILD)/bench/attention_bench.o $(CUDA_LIB) $(CUDA_HOST_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(CUDA_LDLIBS)
+
+clean:
+	rm -rf build build-asan tnllm
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

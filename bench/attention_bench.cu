@@ -1,0 +1,236 @@
+/* attention_bench.cu: speed of the GPU Lightning Attention kernels.
+ *
+ * Usage: bench_attention [TSV|- [N...]]   (a CUDA device is needed)
+ * For B = 4, H = 16, d = dk = dv = 128 and n in {2048, 8192, 32768}, for the
+ * chunked (Lightning Attention-2) and parallel (Alg. 1-2) algorithms (then,
+ * without N, a few more shapes and the decode step): median
+ * forward and forward+backward times over repeated runs (CUDA events, after a
+ * warm-up), the peak extra device memory (the scratch; the kernels allocate
+ * nothing else), effective TFLOP/s and the time over the memory floor.
+ *   FLOPs, forward  F = B H n (2 C (dk + dv) + 4 dk dv), C = 64: per block of
+ *                   C tokens Q K^T and (Q K^T ⊙ M) V as full C x C products,
+ *                   Q S and K^T V; forward+backward counts 3 F.
+ *   floor, forward  (Q, K, V read + O written) bytes / measured bandwidth;
+ *   floor, fwd+bwd  (Q, K, V, O, dO read + dQ, dK, dV written) / bandwidth,
+ *   bandwidth       a device-to-device copy, bytes read + written.
+ * Prints a table; with TSV, also writes its rows there for
+ * bench/attention_torch.py, which adds the PyTorch baseline beside them.
+ * Lengths N after the TSV (or "-") replace the default three.
+ */
+#include <cuda_bf16.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/lightning_attention.h"
+
+/* Uniform bf16 in [-1, 1) from a hash of the index: random data without a
+ * host round trip (never zeros: they can run faster than real data). */
+__global__ void fill_random(__nv_bfloat16 *x, size_t n, unsigned seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        unsigned h = (unsigned)i * 2654435761u ^ seed * 0x9e3779b9u ^ (unsigned)(i >> 32);
+        h ^= h >> 16;
+        h *= 0x7feb352du;
+        h ^= h >> 15;
+        h *= 0x846ca68bu;
+        h ^= h >> 16;
+        x[i] = __float2bfloat16_rn((float)h / 2147483648.0f - 1.0f);
+    }
+}
+
+typedef struct Run {
+    TnAttnShape shape;
+    TnAttnAlgo algo;
+    uint16_t *q, *k, *v, *o, *dout, *dq, *dk, *dv;
+    float *lambda, *state;
+    void *scratch;
+} Run;
+
+static void forward(const Run *r) {
+    TnError err;
+    if (attention_forward_cuda(r->o, r->q, r->k, r->v, r->lambda, r->state, &r->shape, r->algo, r->scratch, 0,
+                               &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(2);
+    }
+}
+
+static void forward_backward(const Run *r) {
+    TnError err;
+    forward(r);
+    if (attention_backward_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->lambda, &r->shape, r->algo,
+                                r->scratch, 0, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(2);
+    }
+}
+
+static int compare_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median milliseconds of fn over repeated runs: one warm-up, then as many
+ * as fit in about 300 ms (3 to 25). */
+static float median_ms(void (*fn)(const Run *), const Run *r) {
+    cudaEvent_t start, stop;
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+    float times[25], first;
+    fn(r);
+    CUDA_CHECK(cudaEventRecord(start));
+    fn(r);
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    CUDA_CHECK(cudaEventElapsedTime(&first, start, stop));
+    int reps = first > 0 ? (int)(300.0f / first) : 25;
+    reps = reps < 3 ? 3 : reps > 25 ? 25 : reps;
+    for (int i = 0; i < reps; i++) {
+        CUDA_CHECK(cudaEventRecord(start));
+        fn(r);
+        CUDA_CHECK(cudaEventRecord(stop));
+        CUDA_CHECK(cudaEventSynchronize(stop));
+        CUDA_CHECK(cudaEventElapsedTime(&times[i], start, stop));
+    }
+    CUDA_CHECK(cudaGetLastError());
+    qsort(times, reps, sizeof times[0], compare_float);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return times[reps / 2];
+}
+
+/* Device-to-device copy bandwidth in bytes/s, counting bytes read and written. */
+static double copy_bandwidth(void) {
+    size_t bytes = (size_t)1 << 31;
+    void *a, *b;
+    CUDA_CHECK(cudaMalloc(&a, bytes));
+    CUDA_CHECK(cudaMalloc(&b, bytes));
+    CUDA_CHECK(cudaMemset(a, 1, bytes));
+    cudaEvent_t start, stop;
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+    float times[7];
+    for (int i = 0; i < 7; i++) {
+        CUDA_CHECK(cudaEventRecord(start));
+        CUDA_CHECK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+        CUDA_CHECK(cudaEventRecord(stop));
+        CUDA_CHECK(cudaEventSynchronize(stop));
+        CUDA_CHECK(cudaEventElapsedTime(&times[i], start, stop));
+    }
+    qsort(times, 7, sizeof times[0], compare_float);
+    cudaFree(a);
+    cudaFree(b);
+    return 2.0 * bytes / (times[3] * 1e-3);
+}
+
+static uint16_t *random_tensor(size_t elements, unsigned seed) {
+    uint16_t *x;
+    CUDA_CHECK(cudaMalloc((void **)&x, elements * 2));
+    fill_random<<<1024, 256>>>((__nv_bfloat16 *)x, elements, seed);
+    CUDA_CHECK(cudaGetLastError());
+    return x;
+}
+
+/* Times one shape with the given algorithms and prints a row each (and a
+ * TSV row when tsv is not NULL). The state, for the recurrent algorithm, is
+ * carried from call to call as in generation. */
+static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAttnAlgo *algos, int count,
+                        double bandwidth, FILE *tsv) {
+    size_t q_elements = (size_t)batch * n * heads * dk, v_elements = (size_t)batch * n * heads * dv;
+    Run r;
+    memset(&r, 0, sizeof r);
+    r.shape = (TnAttnShape){batch, heads, n, dk, dv, heads * dk, heads * dk, heads * dv, heads * dv};
+    r.q = random_tensor(q_elements, 1);
+    r.k = random_tensor(q_elements, 2);
+    r.v = random_tensor(v_elements, 3);
+    r.dout = random_tensor(v_elements, 4);
+    r.o = random_tensor(v_elements, 5);
+    r.dq = random_tensor(q_elements, 6);
+    r.dk = random_tensor(q_elements, 7);
+    r.dv = random_tensor(v_elements, 8);
+    float *lambda = (float *)malloc(sizeof(float) * heads);
+    for (int h = 0; h < heads; h++) lambda[h] = expf(-exp2f(-8.0f * (h + 1) / heads)); /* SPEC slopes */
+    CUDA_CHECK(cudaMalloc((void **)&r.lambda, sizeof(float) * heads));
+    CUDA_CHECK(cudaMemcpy(r.lambda, lambda, sizeof(float) * heads, cudaMemcpyHostToDevice));
+    free(lambda);
+    double flops = (double)batch * heads * n * (2.0 * 64 * (dk + dv) + 4.0 * dk * dv);
+    double floor_fwd = 2.0 * (2 * q_elements + 2 * v_elements) / bandwidth * 1e3;
+    double floor_fb = 2.0 * (4 * q_elements + 4 * v_elements) / bandwidth * 1e3;
+    for (int a = 0; a < count; a++) {
+        r.algo = algos[a];
+        size_t scratch = attention_cuda_scratch_bytes(&r.shape, r.algo);
+        r.scratch = NULL;
+        if (scratch) CUDA_CHECK(cudaMalloc(&r.scratch, scratch));
+        const char *name = r.algo == TN_ATTN_CHUNKED    ? "tnllm LA-2 (chunked)"
+                           : r.algo == TN_ATTN_PARALLEL ? "tnllm Alg.1-2 (parallel)"
+                                                        : "tnllm Alg.4 (recurrent)";
+        char shape[64];
+        snprintf(shape, sizeof shape, "B=%d H=%d n=%d dk=%d dv=%d", batch, heads, n, dk, dv);
+        if (r.algo == TN_ATTN_RECURRENT) {
+            size_t state_bytes = (size_t)batch * heads * dk * dv * sizeof(float);
+            CUDA_CHECK(cudaMalloc((void **)&r.state, state_bytes));
+            CUDA_CHECK(cudaMemset(r.state, 0, state_bytes));
+            float step = median_ms(forward, &r);
+            printf("| %s | %s | %.4f | | %.0f | | | %.2f | |\n", shape, name, step, state_bytes / 1048576.0,
+                   step / ((2.0 * (2 * q_elements + 2 * v_elements) + 2.0 * state_bytes) / bandwidth * 1e3));
+            cudaFree(r.state);
+            r.state = NULL;
+        } else {
+            float fwd = median_ms(forward, &r), fb = median_ms(forward_backward, &r);
+            printf("| %s | %s | %.3f | %.3f | %.0f | %.1f | %.1f | %.2f | %.2f |\n", shape, name, fwd, fb,
+                   scratch / 1048576.0, flops / (fwd * 1e9), 3 * flops / (fb * 1e9), fwd / floor_fwd, fb / floor_fb);
+            if (tsv)
+                fprintf(tsv, "%d\t%s\t%.4f\t%.4f\t%.1f\t%.4f\t%.4f\t%.6e\n", n, name, fwd, fb, scratch / 1048576.0,
+                        floor_fwd, floor_fb, flops);
+        }
+        fflush(stdout);
+        cudaFree(r.scratch);
+    }
+    uint16_t *buffers[8] = {r.q, r.k, r.v, r.o, r.dout, r.dq, r.dk, r.dv};
+    for (int b = 0; b < 8; b++) cudaFree(buffers[b]);
+    cudaFree(r.lambda);
+}
+
+int main(int argc, char **argv) {
+    int write_tsv = argc > 1 && strcmp(argv[1], "-") != 0;
+    FILE *tsv = write_tsv ? fopen(argv[1], "w") : NULL;
+    if (write_tsv && !tsv) {
+        fprintf(stderr, "bench_attention: cannot write %s\n", argv[1]);
+        return 1;
+    }
+    int lengths[8] = {2048, 8192, 32768}, count = 3;
+    if (argc > 2) {
+        count = 0;
+        for (int i = 2; i < argc && count < 8; i++)
+            if ((lengths[count++] = atoi(argv[i])) < 1) {
+                fprintf(stderr, "bench_attention: bad length %s\n", argv[i]);
+                return 1;
+            }
+    }
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    double bandwidth = copy_bandwidth();
+    printf("device: %s, %d SMs; copy bandwidth %.2f TB/s (read + write)\n", prop.name, prop.multiProcessorCount,
+           bandwidth / 1e12);
+    printf("bf16, tnllm CUDA kernels; F = B H n (2*64*(dk+dv) + 4 dk dv), fwd+bwd = 3F; floor = bytes of Q, K, V, O "
+           "(+ dO, dQ, dK, dV) / bandwidth\n");
+    printf("| shape | algorithm | fwd ms | fwd+bwd ms | peak extra MiB | fwd TFLOP/s | fwd+bwd TFLOP/s | fwd / floor | "
+           "fwd+bwd / floor |\n|---|---|---|---|---|---|---|---|---|\n");
+    if (tsv) fprintf(tsv, "n\talgorithm\tfwd_ms\tfwdbwd_ms\tpeak_mib\tfloor_fwd_ms\tfloor_fwdbwd_ms\tflops_fwd\n");
+    const TnAttnAlgo both[2] = {TN_ATTN_CHUNKED, TN_ATTN_PARALLEL}, chunked = TN_ATTN_CHUNKED;
+    const TnAttnAlgo recurrent = TN_ATTN_RECURRENT;
+    for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, both, 2, bandwidth, tsv);
+    if (argc <= 2) {
+        /* Beyond the issue's table: few sequences x heads (the segments keep
+         * the SMs busy), the LRPE layer's dk = 2d, and one decode step
+         * (recurrent, fwd ms is per token; its floor adds the state read
+         * and written). */
+        bench_shape(1, 2, 32768, 128, 128, &chunked, 1, bandwidth, NULL);
+        bench_shape(4, 16, 8192, 256, 128, &chunked, 1, bandwidth, NULL);
+        bench_shape(4, 16, 1, 128, 128, &recurrent, 1, bandwidth, NULL);
+        bench_shape(4, 16, 1, 256, 128, &recurrent, 1, bandwidth, NULL);
+    }
+    if (tsv) fclose(tsv);
+    return 0;
+}

@@ -1,0 +1,109 @@
+/* train_bench.c: training throughput of the GPU model (model/transnormer_cuda.h).
+ *
+ * For each (size, batch, T) it times full training steps (forward, backward,
+ * clipping, AdamW) on random tokens after warm-up steps and prints a table:
+ * step time, tokens/s, device memory (the model's buffers: fp32 parameters,
+ * gradients, two moments, the bf16 copy, plus the activation arena; and the
+ * device's used memory as cudaMemGetInfo reports it, context and cuBLAS
+ * workspace included), and MFU by SPEC section 5:
+ *   MFU = F x tokens/s / 989e12,
+ *   F = 6 P_matmul + 12 L H dk dv  (per token)
+ *   P_matmul = L (4D^2 + D^2 + 3 D G) + V D (the tied projection once),
+ *   12 H dk dv per layer: the attention's state products q S and k^T v,
+ *   2 dk dv FLOPs each per head and token, x 3 for forward + backward.
+ * Usage: bench_train [SIZE:BATCH:T ...]  (default 125M:8:2048 385M:8:2048)
+ */
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/params.h"
+#include "model/transnormer_cuda.h"
+#include "util/rng.h"
+
+#define PEAK_FLOPS 989e12 /* H100 SXM dense bf16 (SPEC section 5) */
+#define WARMUP_STEPS 3
+#define TIMED_STEPS 10
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static double flops_per_token(const TnConfig *cfg) {
+    double D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, L = cfg->n_layers, d = tn_head_dim(cfg);
+    double matmul = L * (4 * D * D + D * D + 3 * D * G) + V * D, attention = 0;
+    for (int l = 0; l < cfg->n_layers; l++) attention += 12.0 * cfg->n_heads * tn_qk_head_dim(cfg, l) * d;
+    return 6 * matmul + attention;
+}
+
+static int bench(const char *spec) {
+    char size[32];
+    int batch, seq_len;
+    if (sscanf(spec, "%31[^:]:%d:%d", size, &batch, &seq_len) != 3 || batch < 1 || seq_len < 1) {
+        fprintf(stderr, "bench_train: '%s' is not SIZE:BATCH:T\n", spec);
+        return -1;
+    }
+    TnError err;
+    TnConfig cfg;
+    if (tn_config_from_size(&cfg, size, &err)) {
+        fprintf(stderr, "bench_train: %s\n", err.msg);
+        return -1;
+    }
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, &cfg);
+    float *params = malloc(layout.total * sizeof *params);
+    tn_params_init(params, &layout, &cfg, 1);
+    TnModelCuda gpu;
+    size_t N = (size_t)batch * seq_len;
+    int32_t *tokens = malloc(N * sizeof *tokens), *targets = malloc(N * sizeof *targets);
+    TnRng rng;
+    tn_rng_seed(&rng, 1, 0);
+    for (size_t i = 0; i < N; i++) tokens[i] = (int32_t)tn_rng_below(&rng, cfg.vocab_size);
+    for (size_t i = 0; i < N; i++) targets[i] = (i + 1) % seq_len ? tokens[i + 1] : -100;
+    int status = -1;
+    double elapsed = 0, norm;
+    float loss = 0;
+    if (tn_model_cuda_init(&gpu, &cfg, params, &err) || tn_model_cuda_reserve(&gpu, batch, seq_len, &err)) goto done;
+    for (int step = 1; step <= WARMUP_STEPS + TIMED_STEPS; step++) {
+        if (step == WARMUP_STEPS + 1) elapsed = now_seconds();
+        if (tn_model_cuda_zero_grad(&gpu, &err) ||
+            tn_model_cuda_forward(&gpu, tokens, targets, batch, seq_len, &loss, &err) ||
+            tn_model_cuda_backward(&gpu, batch, seq_len, 1.0f / (float)(N - batch), &err) ||
+            tn_model_cuda_step(&gpu, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-4f, step, 1.0, &norm, &err))
+            goto done;
+    }
+    elapsed = (now_seconds() - elapsed) / TIMED_STEPS; /* step() synchronises */
+    size_t free_bytes, total_bytes;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
+    double model_gib = (gpu.n_params * (4.0 * sizeof(float) + 2) + gpu.arena_bytes) / 1073741824.0;
+    double tokens_per_s = N / elapsed, mfu = flops_per_token(&cfg) * tokens_per_s / PEAK_FLOPS;
+    printf("| %-5s | %5.1fM | %5d | %5d | %9.1f | %11.0f | %9.2f | %10.2f | %6.1f%% | %7.3f |\n", size,
+           layout.total / 1e6, batch, seq_len, 1e3 * elapsed, tokens_per_s, model_gib,
+           (total_bytes - free_bytes) / 1073741824.0, 100 * mfu, loss);
+    fflush(stdout);
+    status = 0;
+done:
+    if (status) fprintf(stderr, "bench_train: %s %d x %d: %s\n", size, batch, seq_len, err.msg);
+    tn_model_cuda_free(&gpu);
+    tn_param_layout_free(&layout);
+    free(params), free(tokens), free(targets);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    const char *defaults[] = {"125M:8:2048", "385M:8:2048"};
+    int n = argc > 1 ? argc - 1 : 2;
+    const char *const *specs = argc > 1 ? (const char *const *)argv + 1 : defaults;
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) printf("device: %s\n", prop.name);
+    printf("MFU = F x tokens/s / 989e12, F = 6 (L (4D^2 + D^2 + 3DG) + VD) + sum_l 12 H dk d\n");
+    printf("| size  | params | batch |     T | step (ms) |    tokens/s | model GiB | device GiB |    MFU | loss    |\n"
+           "|-------|--------|-------|-------|-----------|-------------|-----------|------------|--------|---------|\n");
+    int failures = 0;
+    for (int i = 0; i < n; i++) failures += bench(specs[i]) != 0;
+    return failures ? 1 : 0;
+}

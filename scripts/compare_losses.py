@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""compare_losses.py RUN_A RUN_B: the training-loss curves of two runs
+(metrics.jsonl) step by step: the largest relative difference of one step's
+loss, that of the mean loss over windows of 20 steps, and the validation
+losses. Exit status 1 when the windowed difference exceeds 2% (issue 8)."""
+import json
+import sys
+
+
+def read(run):
+    losses, val = {}, {}
+    with open(f"{run}/metrics.jsonl") as f:
+        for line in f:
+            record = json.loads(line)
+            if "loss" in record:
+                losses[record["step"]] = record["loss"]
+            if "val_loss" in record:
+                val[record["step"]] = record["val_loss"]
+    return losses, val
+
+
+a, val_a = read(sys.argv[1])
+b, val_b = read(sys.argv[2])
+steps = sorted(set(a) & set(b))
+step_worst = max(abs(a[s] - b[s]) / abs(b[s]) for s in steps)
+window_worst = 0.0
+for start in range(0, len(steps) - 19, 20):
+    window = steps[start:start + 20]
+    mean_a = sum(a[s] for s in window) / 20
+    mean_b = sum(b[s] for s in window) / 20
+    window_worst = max(window_worst, abs(mean_a - mean_b) / mean_b)
+print(f"{len(steps)} common steps; first loss {a[steps[0]]:.4f} vs {b[steps[0]]:.4f}, "
+      f"last {a[steps[-1]]:.4f} vs {b[steps[-1]]:.4f}")
+print(f"largest relative difference: one step {step_worst:.4f}, mean of 20 steps {window_worst:.4f}")
+for s in sorted(set(val_a) & set(val_b)):
+    print(f"validation loss at step {s}: {val_a[s]:.4f} vs {val_b[s]:.4f}")
+sys.exit(0 if window_worst <= 0.02 else 1)

@@ -1,0 +1,37 @@
+#!/bin/bash
+# device_train.sh: the GPU training step on the device machine, in one call:
+#  1. build/cuda/check_model: loss, logits, every gradient, AdamW against the CPU model;
+#  2. build/cuda/bench_train: tokens/s and MFU (arguments: its SIZE:BATCH:T list);
+#  3. ./tnllm train on the bundled corpus, the same run with --device cuda and
+#     --device cpu, their loss curves compared (scripts/compare_losses.py),
+#     then the GPU run's last checkpoint continued on the CPU (--resume).
+# Uses the binaries built here by `make` (carried along with the shared
+# libraries they link, in LIB_DIR if set); cuBLAS comes from the machine's
+# CUDA or its Python nvidia-cublas package. Logs go to $OUT: device.txt,
+# check_model.log, bench_train.log, train_cuda.log, train_cpu.log,
+# resume_cpu.log, compare.log. Exit status: non-zero if a check failed.
+set -o pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/device_train}
+mkdir -p "$OUT"
+cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null)
+export LD_LIBRARY_PATH="${LIB_DIR:+$LIB_DIR:}/usr/local/cuda/lib64:${cublas:+$cublas:}$LD_LIBRARY_PATH"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/device.txt"
+build/cuda/check_model "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check_model.log"
+status=$?
+build/cuda/bench_train "$@" 2>&1 | tee "$OUT/bench_train.log" || status=1
+RUNS=$(mktemp -d)
+run="--size 15M --data data/corpus.jsonl --ctx 256 --micro-batch 16 --batch-tokens 4096 --warmup 20 --lr 2e-3
+     --eval-every 100 --eval-windows 16 --save-every 100 --log-every 20"
+./tnllm train $run --steps 200 --device cuda -o "$RUNS/cuda" 2>&1 | tee "$OUT/train_cuda.log" || status=1
+./tnllm train $run --steps 200 --device cpu -o "$RUNS/cpu" 2>&1 | tee "$OUT/train_cpu.log" || status=1
+python3 scripts/compare_losses.py "$RUNS/cuda" "$RUNS/cpu" 2>&1 | tee "$OUT/compare.log" || status=1
+./tnllm train $run --steps 240 --device cpu --resume -o "$RUNS/cuda" 2>&1 | tee "$OUT/resume_cpu.log" || status=1
+cp "$RUNS/cuda/metrics.jsonl" "$OUT/metrics_cuda_then_cpu.jsonl"
+cp "$RUNS/cpu/metrics.jsonl" "$OUT/metrics_cpu.jsonl"
+rm -rf "$RUNS"
+echo "== summary"
+grep -E "FAIL|worst|passed," "$OUT/check_model.log"
+cat "$OUT/compare.log"
+exit $status

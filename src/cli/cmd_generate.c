@@ -1,0 +1,212 @@
+/* tnllm generate: text generation at a constant cost per token (Alg. 4),
+ * streamed, with an interactive mode and saved states. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "infer/generate.h"
+#include "infer/prompt.h"
+#include "infer/state_file.h"
+#include "util/fileio.h"
+#include "util/progress.h"
+
+#define MAX_STOPS 8
+/* Output bytes kept to match stop strings against. */
+#define TAIL_BYTES 1024
+
+static void usage(void) {
+    TnSamplingParams d = tn_sampling_defaults();
+    printf("usage: tnllm generate -m DIR [-p PROMPT | -f FILE] [-n N] [options]\n\n"
+           "Prefills the prompt (chunked Lightning Attention-2), then decodes with the recurrent update of\n"
+           "Alg. 4 at the same cost per token whatever the context, streaming the text to stdout. The last\n"
+           "line (on stderr) gives the prefill and decode speeds in tokens/s. Every model switch of SPEC\n"
+           "section 3 runs (--pe ape stops at its max_position_embeddings); the softmax Transformer\n"
+           "baseline (--arch transformer) decodes with a KV cache of its max_position_embeddings\n"
+           "(default %d) positions, allocated up front.\n"
+           "  -m, --model DIR        HF model directory (tokenizer.json there, else byte-level tokens)\n"
+           "  -p, --prompt TEXT      prompt (any bytes; may be empty: generation starts from <s>)\n"
+           "  -f, --file FILE        read the prompt from FILE\n"
+           "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only)\n"
+           "  --temp T               temperature, 0 = greedy (default %.2g)\n"
+           "  --top-k K              sample among the K most likely tokens, 0 = all (default %d)\n"
+           "  --top-p P              nucleus: the most likely tokens reaching probability P (default %.2g)\n"
+           "  --repeat-penalty R     penalty on the last %d tokens' logits, 1 = none (default %.2g)\n"
+           "  --seed S               sampling seed (default: from the clock; printed)\n"
+           "  -t, --threads N        OpenMP threads (default: all cores)\n"
+           "  --stop STR             stop once the output ends with STR (up to %d times)\n"
+           "  --no-bos               do not start the prompt with <s>\n"
+           "  -i, --interactive      after the prompt, read lines from stdin and answer each, keeping the\n"
+           "                         state: the conversation is never re-read (an empty line or EOF ends)\n"
+           "  --load-state FILE      continue from a saved state; the prompt, if any, is appended\n"
+           "  --save-state FILE      save the state at the end (with -n 0: right after the prompt)\n"
+           "  --prefill-rows N       tokens per prefill step (default %d)\n"
+           "  --int8                 decode with int8 weights (per-row absmax): ~4x fewer bytes per token\n",
+           TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, TN_SESSION_RECENT, d.repeat_penalty, MAX_STOPS, TN_SESSION_PREFILL_ROWS);
+}
+
+typedef struct Output {
+    const TnTokenizer *tok;
+    const char *stops[MAX_STOPS];
+    int n_stops;
+    char tail[TAIL_BYTES];  /* the last output bytes */
+    size_t tail_len;
+} Output;
+
+/* Streams a token and reports whether the output now ends with a stop string. */
+static int print_token(void *user, int32_t token) {
+    Output *o = user;
+    char bytes[TN_TOKEN_MAX_BYTES];
+    size_t n = tn_tokenizer_token_bytes(o->tok, token, bytes, sizeof bytes);
+    fwrite(bytes, 1, n, stdout);
+    fflush(stdout);
+    if (o->tail_len + n > TAIL_BYTES) {
+        size_t drop = o->tail_len + n - TAIL_BYTES;
+        memmove(o->tail, o->tail + drop, o->tail_len - drop);
+        o->tail_len -= drop;
+    }
+    memcpy(o->tail + o->tail_len, bytes, n);
+    o->tail_len += n;
+    for (int i = 0; i < o->n_stops; i++) {
+        size_t len = strlen(o->stops[i]);
+        if (len && len <= o->tail_len && memcmp(o->tail + o->tail_len - len, o->stops[i], len) == 0) return 1;
+    }
+    return 0;
+}
+
+typedef struct Timing {
+    double prefill_seconds, decode_seconds;
+    long long prefill_tokens, decode_tokens;
+} Timing;
+
+static void prefill_text(TnSession *s, const TnTokenizer *tok, const char *text, size_t len, int add_bos,
+                         Timing *timing) {
+    TnError err;
+    int32_t *ids;
+    size_t n;
+    if (tn_prompt_tokens(tok, text, len, add_bos, s->model->config.vocab_size, &ids, &n, &err))
+        tn_die("tnllm generate: %s", err.msg);
+    if (n == 0) { free(ids); return; }
+    double t0 = tn_now();
+    if (tn_session_prefill(s, 0, ids, n, &err)) tn_die("tnllm generate: %s", err.msg);
+    timing->prefill_seconds += tn_now() - t0;
+    timing->prefill_tokens += (long long)n;
+    free(ids);
+}
+
+static void generate(TnSession *s, TnSampler *sampler, int n_predict, Output *out, Timing *timing) {
+    TnError err;
+    int n;
+    double t0 = tn_now();
+    if (tn_generate(s, sampler, n_predict, s->model->config.eos_token_id, print_token, out, &n, &err))
+        tn_die("tnllm generate: %s", err.msg);
+    timing->decode_seconds += tn_now() - t0;
+    timing->decode_tokens += n;
+}
+
+int cmd_generate(int argc, char **argv) {
+    const char *dir = NULL, *prompt = NULL, *prompt_file = NULL, *load_state = NULL, *save_state = NULL;
+    int n_predict = 128, threads = 0, add_bos = 1, interactive = 0, prefill_rows = 0, seed_given = 0, int8 = 0;
+    TnSamplingParams sp = tn_sampling_defaults();
+    Output out = {0};
+    TnArgs a;
+    args_init(&a, "generate", argc, argv);
+    while (args_next(&a)) {
+        if (args_is(&a, "-h", "--help")) { usage(); return 0; }
+        else if (args_is(&a, "-m", "--model")) dir = args_value(&a);
+        else if (args_is(&a, "-p", "--prompt")) prompt = args_value(&a);
+        else if (args_is(&a, "-f", "--file")) prompt_file = args_value(&a);
+        else if (args_is(&a, "-n", "--n-predict")) n_predict = (int)args_int(&a, 0, 1 << 30);
+        else if (args_is(&a, NULL, "--temp")) sp.temperature = (float)args_double(&a, 0, 1e6);
+        else if (args_is(&a, NULL, "--top-k")) sp.top_k = (int)args_int(&a, 0, 1 << 30);
+        else if (args_is(&a, NULL, "--top-p")) sp.top_p = (float)args_double(&a, 0, 1);
+        else if (args_is(&a, NULL, "--repeat-penalty")) sp.repeat_penalty = (float)args_double(&a, 1e-3, 1e3);
+        else if (args_is(&a, NULL, "--seed")) { sp.seed = (uint64_t)args_int(&a, 0, (1LL << 62)); seed_given = 1; }
+        else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
+        else if (args_is(&a, NULL, "--stop")) {
+            if (out.n_stops == MAX_STOPS) tn_die("tnllm generate: at most %d --stop strings", MAX_STOPS);
+            out.stops[out.n_stops] = args_value(&a);
+            if (strlen(out.stops[out.n_stops]) > TAIL_BYTES)
+                tn_die("tnllm generate: a --stop string is longer than %d bytes", TAIL_BYTES);
+            out.n_stops++;
+        }
+        else if (args_is(&a, NULL, "--no-bos")) add_bos = 0;
+        else if (args_is(&a, "-i", "--interactive")) interactive = 1;
+        else if (args_is(&a, NULL, "--load-state")) load_state = args_value(&a);
+        else if (args_is(&a, NULL, "--save-state")) save_state = args_value(&a);
+        else if (args_is(&a, NULL, "--prefill-rows")) prefill_rows = (int)args_int(&a, 1, 1 << 16);
+        else if (args_is(&a, NULL, "--int8")) int8 = 1;
+        else args_unknown(&a);
+    }
+    args_require(&a, dir, "-m DIR");
+    if (prompt && prompt_file) tn_die("tnllm generate: give -p or -f, not both");
+    if (threads) omp_set_num_threads(threads);
+    if (!seed_given) sp.seed = (uint64_t)time(NULL);
+
+    TnError err;
+    TnModel m;
+    if (tn_model_load(&m, dir, &err)) tn_die("%s", err.msg);
+    TnTokenizer *tok;
+    if (tn_tokenizer_for_model(&tok, dir, &err)) tn_die("%s", err.msg);
+    out.tok = tok;
+    char *file_text = NULL;
+    size_t prompt_len = prompt ? strlen(prompt) : 0;
+    if (prompt_file) {
+        if (tn_read_file(prompt_file, &file_text, &prompt_len, &err)) tn_die("%s", err.msg);
+        prompt = file_text;
+    }
+    TnSession s;
+    tn_session_init(&s, &m, 1, prefill_rows);
+    TnQuantModel quant = {0};
+    if (int8) {
+        tn_quantize_model(&quant, &m);
+        tn_session_use_int8(&s, &quant);
+    }
+    TnSampler sampler;
+    tn_sampler_init(&sampler, &sp, m.config.vocab_size);
+    fprintf(stderr, "tnllm generate: %s%s, seed %llu, temp %.3g, top-k %d, top-p %.3g, repeat penalty %.3g, state %.1f "
+                    "KiB per sequence\n",
+            dir, int8 ? " (int8)" : "", (unsigned long long)sp.seed, sp.temperature, sp.top_k, sp.top_p, sp.repeat_penalty,
+            tn_session_state_bytes(&m.config) / 1024.0);
+
+    Timing timing = {0};
+    if (load_state) {
+        if (tn_state_load(&s, 0, load_state, &err)) tn_die("%s", err.msg);
+        fprintf(stderr, "continuing %s at position %d\n", load_state, s.position[0]);
+        if (prompt_len) prefill_text(&s, tok, prompt, prompt_len, 0, &timing);
+    } else {
+        prefill_text(&s, tok, prompt ? prompt : "", prompt_len, add_bos, &timing);
+    }
+    if (prompt_len) fwrite(prompt, 1, prompt_len, stdout);
+    generate(&s, &sampler, n_predict, &out, &timing);
+
+    char *line = NULL;
+    size_t cap = 0;
+    while (interactive) {
+        fprintf(stderr, "\n> ");
+        ssize_t len = getline(&line, &cap, stdin);
+        if (len <= 1) break; /* EOF or an empty line */
+        prefill_text(&s, tok, line, (size_t)len, 0, &timing);
+        out.tail_len = 0;
+        generate(&s, &sampler, n_predict, &out, &timing);
+    }
+    free(line);
+    if (save_state) {
+        if (tn_state_save(&s, 0, save_state, &err)) tn_die("%s", err.msg);
+        fprintf(stderr, "\nsaved the state at position %d to %s", s.position[0], save_state);
+    }
+    fprintf(stderr, "\nprefill: %lld tokens in %.3f s (%.1f tokens/s); decode: %lld tokens in %.3f s (%.1f tokens/s)\n",
+            timing.prefill_tokens, timing.prefill_seconds,
+            timing.prefill_seconds > 0 ? timing.prefill_tokens / timing.prefill_seconds : 0.0, timing.decode_tokens,
+            timing.decode_seconds, timing.decode_seconds > 0 ? timing.decode_tokens / timing.decode_seconds : 0.0);
+    free(file_text);
+    tn_sampler_free(&sampler);
+    tn_session_free(&s);
+    tn_quant_free(&quant);
+    tn_tokenizer_free(tok);
+    tn_model_free(&m);
+    return 0;
+}

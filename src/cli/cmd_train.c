@@ -1,0 +1,164 @@
+/* tnllm train: train a model on the CPU or a GPU (train/trainer.h). */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/switch_flags.h"
+#include "dist/comm.h"
+#include "train/trainer.h"
+#include "tokenizer/tokenizer.h"
+
+static void usage(void) {
+    TnTrainOptions d;
+    tn_train_options_defaults(&d);
+    printf("usage: tnllm train (--size NAME | --config FILE) --data PATHS -o DIR [options]\n"
+           "       tnllm train ... -o DIR --resume     (the same command again, continues bit-identically)\n\n"
+           "Trains a TransNormerLLM with AdamW on the CPU or a GPU (--device cuda), writing metrics.jsonl,\n"
+           "checkpoints, the final model (DIR/model) and the loss curve (DIR/loss.svg) into DIR.\n"
+           "Ctrl-C (SIGINT) or SIGTERM writes a checkpoint and exits with status 130.\n\n"
+           "model\n"
+           "  --size NAME          a named size: %s\n"
+           "  --config FILE        an HF config.json\n"
+           "  --vocab N            vocabulary size (default: the tokenizer's; --config keeps its own)\n"
+           "  --tokenizer FILE     tokenizer.json for text data (default: byte-level, ids = bytes + 3)\n"
+           "data\n"
+           "  --data PATHS         comma-separated token shards, .jsonl ({\"text\": ...} lines) or text files\n"
+           "  --val-data PATHS     validation data (default: the last --val-fraction of --data)\n"
+           "  --val-fraction F     held-out fraction when no --val-data (default %.2f)\n"
+           "  -c, --ctx T          context length of the training windows (default %d)\n"
+           "  --micro-batch B      windows per forward pass (default %d)\n"
+           "  --batch-tokens N     tokens per optimizer step, by gradient accumulation (default %lld)\n"
+           "schedule\n"
+           "  --steps N            optimizer steps (default %lld)\n"
+           "  --tokens N           train on N tokens instead of a number of steps\n"
+           "  --lr X               peak learning rate (default %g)\n"
+           "  --min-lr-ratio X     cosine decay ends at X * lr (default %g)\n"
+           "  --warmup N           linear warmup steps (default %lld)\n"
+           "  --weight-decay X     decoupled AdamW decay on matrices, not on LRPE theta (default %g)\n"
+           "  --beta1 X, --beta2 X, --eps X   AdamW (defaults %g, %g, %g)\n"
+           "  --grad-clip X        global gradient-norm clip, 0 = off (default %g)\n"
+           "  --seed S             initialisation and data order (default %llu)\n"
+           "run\n"
+           "  -o, --output DIR     run directory\n"
+           "  --resume             continue the run in DIR from its latest checkpoint\n"
+           "  --eval-every N       validation loss every N steps, 0 = only at the end (default %d)\n"
+           "  --eval-windows N     validation windows per evaluation (default %d)\n"
+           "  --save-every N       checkpoint every N steps, 0 = only at the end (default %d)\n"
+           "  --log-every N        progress line every N steps (default %d)\n"
+           "  --device NAME        where the training step runs: cpu, or cuda (one GPU: bf16 matrix products\n"
+           "                       with fp32 accumulation, fp32 master weights and moments; head width 64\n"
+           "                       or 128; validation stays on the CPU). Default cpu; %s\n"
+           "  -t, --threads N      OpenMP threads (default: all cores; under mpirun give cores / ranks)\n"
+           "data parallel (mpirun -np N tnllm train ...; %s)\n"
+           "  --zero K             ZeRO stage: 0 replicates everything, 1 shards the AdamW moments over the\n"
+           "                       ranks, 2 also the reduced gradients, 3 also the parameters between steps\n"
+           "                       (default 0). Each rank computes every N-th micro-batch of a step (so\n"
+           "                       --batch-tokens must give at least N micro-batches); losses and weights\n"
+           "                       match one process with the same options. Rank 0 writes the files; a\n"
+           "                       checkpoint resumes with any N and K. CPU only so far.\n",
+           tn_config_size_names(), d.val_fraction, d.seq_len, d.micro_batch, d.batch_tokens, d.steps, d.lr,
+           d.min_lr_ratio, d.warmup, d.adamw.weight_decay, d.adamw.beta1, d.adamw.beta2, d.adamw.eps, d.grad_clip,
+           (unsigned long long)d.seed, d.eval_every, d.eval_windows, d.checkpoint_every, d.log_every,
+#ifdef TN_CUDA
+           "this tnllm is built with CUDA",
+#else
+           "this tnllm is built without CUDA",
+#endif
+#ifdef TN_MPI
+           "this tnllm is built with MPI"
+#else
+           "this tnllm is built without MPI: one process only"
+#endif
+    );
+    switch_flags_usage();
+}
+
+int cmd_train(int argc, char **argv) {
+    TnTrainOptions o;
+    tn_train_options_defaults(&o);
+    const char *size = NULL, *config = NULL;
+    int vocab = 0, threads = 0;
+    TnSwitchFlags switches = {0};
+    TnArgs a;
+    args_init(&a, "train", argc, argv);
+    while (args_next(&a)) {
+        if (args_is(&a, "-h", "--help")) { usage(); return 0; }
+        else if (args_is(&a, NULL, "--size")) size = args_value(&a);
+        else if (args_is(&a, NULL, "--config")) config = args_value(&a);
+        else if (args_is(&a, NULL, "--vocab")) vocab = (int)args_int(&a, 3, 1 << 24);
+        else if (args_is(&a, NULL, "--tokenizer")) o.tokenizer = args_value(&a);
+        else if (args_is(&a, NULL, "--data")) o.data = args_value(&a);
+        else if (args_is(&a, NULL, "--val-data")) o.val_data = args_value(&a);
+        else if (args_is(&a, NULL, "--val-fraction")) o.val_fraction = args_double(&a, 0.0, 0.9);
+        else if (args_is(&a, "-c", "--ctx")) o.seq_len = (int)args_int(&a, 1, 1 << 20);
+        else if (args_is(&a, NULL, "--micro-batch")) o.micro_batch = (int)args_int(&a, 1, 1 << 16);
+        else if (args_is(&a, NULL, "--batch-tokens")) o.batch_tokens = args_int(&a, 1, (long long)1 << 40);
+        else if (args_is(&a, NULL, "--steps")) o.steps = args_int(&a, 1, (long long)1 << 40);
+        else if (args_is(&a, NULL, "--tokens")) o.total_tokens = args_int(&a, 1, (long long)1 << 50);
+        else if (args_is(&a, NULL, "--lr")) o.lr = args_double(&a, 0.0, 10.0);
+        else if (args_is(&a, NULL, "--min-lr-ratio")) o.min_lr_ratio = args_double(&a, 0.0, 1.0);
+        else if (args_is(&a, NULL, "--warmup")) o.warmup = args_int(&a, 0, (long long)1 << 40);
+        else if (args_is(&a, NULL, "--weight-decay")) o.adamw.weight_decay = (float)args_double(&a, 0.0, 10.0);
+        else if (args_is(&a, NULL, "--beta1")) o.adamw.beta1 = (float)args_double(&a, 0.0, 0.999999);
+        else if (args_is(&a, NULL, "--beta2")) o.adamw.beta2 = (float)args_double(&a, 0.0, 0.999999);
+        else if (args_is(&a, NULL, "--eps")) o.adamw.eps = (float)args_double(&a, 1e-30, 1.0);
+        else if (args_is(&a, NULL, "--grad-clip")) o.grad_clip = args_double(&a, 0.0, 1e9);
+        else if (args_is(&a, NULL, "--seed")) o.seed = (uint64_t)args_int(&a, 0, (long long)1 << 62);
+        else if (args_is(&a, "-o", "--output")) o.out_dir = args_value(&a);
+        else if (args_is(&a, NULL, "--resume")) o.resume = 1;
+        else if (args_is(&a, NULL, "--eval-every")) o.eval_every = (int)args_int(&a, 0, 1 << 30);
+        else if (args_is(&a, NULL, "--eval-windows")) o.eval_windows = (int)args_int(&a, 1, 1 << 30);
+        else if (args_is(&a, NULL, "--save-every")) o.checkpoint_every = (int)args_int(&a, 0, 1 << 30);
+        else if (args_is(&a, NULL, "--log-every")) o.log_every = (int)args_int(&a, 1, 1 << 30);
+        else if (args_is(&a, NULL, "--device")) {
+            const char *name = args_value(&a);
+            if (tn_device_parse(name, &o.device)) tn_die("tnllm train: --device %s: use cpu or cuda", name);
+        } else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
+        else if (args_is(&a, NULL, "--zero")) o.zero = (int)args_int(&a, 0, 3);
+        else if (!switch_flags_match(&switches, &a)) args_unknown(&a);
+    }
+    args_require(&a, o.out_dir, "-o DIR");
+    args_require(&a, o.data, "--data PATHS");
+    if (threads) omp_set_num_threads(threads);
+    TnError err;
+    if (!o.resume) {
+        if (config ? tn_config_load(&o.config, config, &err) : size ? tn_config_from_size(&o.config, size, &err)
+                                                                    : tn_fail(&err, "tnllm train: give --size NAME or --config FILE"))
+            tn_die("%s", err.msg);
+        switch_flags_apply(&switches, &o.config, "train");
+        if (vocab) {
+            o.config.vocab_size = vocab;
+        } else if (!config) {
+            TnTokenizer *tok;
+            if (o.tokenizer ? tn_tokenizer_load(&tok, o.tokenizer, &err) : (tok = tn_tokenizer_bytes(), 0))
+                tn_die("%s", err.msg);
+            o.config.vocab_size = tn_tokenizer_vocab_size(tok);
+            tn_tokenizer_free(tok);
+        }
+    }
+    TnComm comm;
+    if (tn_comm_init(&comm, &err)) tn_die("tnllm train: %s", err.msg);
+    o.comm = &comm;
+    TnTrainResult r;
+    int rc = tn_train_run(&o, &r, &err);
+    if (rc < 0) {
+        if (comm.size > 1) { /* the other ranks would wait for this one in a collective */
+            fprintf(stderr, "tnllm: error: rank %d of %d: %s\n", comm.rank, comm.size, err.msg);
+            tn_comm_abort(&comm, 1);
+        }
+        tn_die("%s", err.msg);
+    }
+    int root = comm.rank == 0;
+    tn_comm_finalize(&comm);
+    if (!root) return rc == TN_TRAIN_INTERRUPTED ? 130 : 0;
+    if (rc == TN_TRAIN_INTERRUPTED) {
+        fprintf(stderr, "tnllm train: interrupted after step %lld; checkpoint %s; run the same command with --resume "
+                        "to continue\n", r.steps, r.model_dir);
+        return 130;
+    }
+    printf("done: %lld steps, %lld tokens in %.1f s; final loss %.4f, validation loss %.4f (perplexity %.3f); model %s\n",
+           r.steps, r.tokens, r.seconds, r.final_loss, r.final_val_loss, exp(r.final_val_loss), r.model_dir);
+    return 0;
+}

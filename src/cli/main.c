@@ -1,0 +1,41 @@
+/* tnllm: one binary, one subcommand per job (llama.cpp-style flags). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+typedef struct Command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command commands[] = {
+    {"info", cmd_info, "print a model's configuration, parameter counts and memory needs"},
+    {"init", cmd_init, "write a randomly initialised model (any Table 1 size or config.json)"},
+    {"eval", cmd_eval, "mean loss and perplexity of a model on a token shard or a text file"},
+    {"generate", cmd_generate, "generate text at a constant cost per token (streaming, interactive, saved states)"},
+    {"train", cmd_train, "train a model on the CPU or a GPU, data parallel under mpirun (AdamW, resumable checkpoints)"},
+    {"plot", cmd_plot, "draw the loss curve of a training run"},
+    {"plan", cmd_plan, "the tensor/data-parallel and ZeRO layouts of a model that fit on N GPUs, memory per GPU"},
+    {"data", cmd_data, "corpus pipeline of §4.1: tokenize, clean, dedup, score, filter, review (tnllm data --help)"},
+    {"tokenizer", cmd_tokenizer, "train a BPE tokenizer (tokenizer.json), encode text, decode ids"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: tnllm <command> [options]   (tnllm <command> --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tnllm: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

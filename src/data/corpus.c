@@ -1,0 +1,128 @@
+#include "data/corpus.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/shard.h"
+#include "util/fileio.h"
+
+/* A growing array of token ids. */
+typedef struct TokenList {
+    uint32_t *ids;
+    size_t n, cap;
+} TokenList;
+
+static void list_reserve(TokenList *l, size_t more) {
+    if (l->n + more <= l->cap) return;
+    size_t cap = l->cap ? l->cap : 4096;
+    while (cap < l->n + more) cap *= 2;
+    uint32_t *ids = tn_malloc(cap * sizeof *ids);
+    if (l->n) memcpy(ids, l->ids, l->n * sizeof *ids);
+    free(l->ids);
+    l->ids = ids;
+    l->cap = cap;
+}
+
+static int append_document(TokenList *l, const TnTokenizer *tok, const char *text, size_t len, TnError *err) {
+    int32_t *ids;
+    size_t n;
+    if (tn_tokenizer_encode(tok, text, len, &ids, &n, err)) return -1;
+    list_reserve(l, n + 1);
+    for (size_t i = 0; i < n; i++) l->ids[l->n++] = (uint32_t)ids[i];
+    l->ids[l->n++] = TN_TOKEN_EOS;
+    free(ids);
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int read_jsonl(TokenList *l, const TnTokenizer *tok, const char *path, char *data, TnError *err) {
+    int line_no = 0;
+    for (char *line = data; *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = '\0';
+        line_no++;
+        if (strspn(line, " \t\r") != strlen(line)) {
+            cJSON *doc = cJSON_Parse(line);
+            const cJSON *text = doc ? cJSON_GetObjectItemCaseSensitive(doc, "text") : NULL;
+            if (!cJSON_IsString(text)) {
+                cJSON_Delete(doc);
+                return tn_fail(err, "%s line %d: not a JSON object with a \"text\" string", path, line_no);
+            }
+            int rc = append_document(l, tok, text->valuestring, strlen(text->valuestring), err);
+            cJSON_Delete(doc);
+            if (rc) return -1;
+        }
+        if (!end) break;
+        line = end + 1;
+    }
+    return 0;
+}
+
+static int read_one(TokenList *l, const TnTokenizer *tok, const char *path, TnError *err) {
+    char *data;
+    size_t size;
+    if (tn_read_file(path, &data, &size, err)) return -1;
+    int32_t magic = 0;
+    if (size >= sizeof magic) memcpy(&magic, data, sizeof magic);
+    int rc;
+    if (magic == TN_SHARD_MAGIC || ends_with(path, ".bin")) {
+        TnShard shard;
+        rc = tn_shard_open(&shard, path, err);
+        if (!rc) {
+            if (shard.n_tokens) { /* an empty shard has nothing to copy (and l->ids may be NULL) */
+                list_reserve(l, shard.n_tokens);
+                memcpy(l->ids + l->n, shard.tokens, shard.n_tokens * sizeof *l->ids);
+                l->n += shard.n_tokens;
+            }
+            tn_shard_close(&shard);
+        }
+    } else if (ends_with(path, ".jsonl")) {
+        rc = read_jsonl(l, tok, path, data, err);
+    } else {
+        rc = size ? append_document(l, tok, data, size, err) : 0;
+    }
+    free(data);
+    return rc;
+}
+
+int tn_corpus_read(const char *paths, const TnTokenizer *tok, int vocab_size, uint32_t **tokens, size_t *n_tokens,
+                   TnError *err) {
+    TokenList l = {0};
+    char path[4096];
+    for (const char *p = paths; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len >= sizeof path) { free(l.ids); return tn_fail(err, "data path too long: %.64s...", p); }
+        memcpy(path, p, len);
+        path[len] = '\0';
+        size_t before = l.n;
+        if (len && read_one(&l, tok, path, err)) { free(l.ids); return -1; }
+        for (size_t i = before; i < l.n; i++)
+            if (l.ids[i] >= (uint32_t)vocab_size) {
+                uint32_t id = l.ids[i];
+                free(l.ids);
+                return tn_fail(err, "%s: token %zu has id %u, outside the model's vocabulary of %d", path, i - before,
+                               id, vocab_size);
+            }
+        if (len && l.n == before) { free(l.ids); return tn_fail(err, "%s: no tokens (empty file?)", path); }
+        p += len + (p[len] == ',');
+    }
+    if (!l.n) return tn_fail(err, "no data files given in '%s'", paths);
+    *tokens = l.ids;
+    *n_tokens = l.n;
+    return 0;
+}
+
+double tn_unigram_loss(const uint32_t *train, size_t n_train, const uint32_t *eval, size_t n_eval, int vocab_size) {
+    double *count = tn_malloc((size_t)vocab_size * sizeof *count), total = (double)n_train + vocab_size, sum = 0.0;
+    for (int i = 0; i < vocab_size; i++) count[i] = 1.0;
+    for (size_t i = 0; i < n_train; i++) count[train[i]] += 1.0;
+    for (size_t i = 0; i < n_eval; i++) sum -= log(count[eval[i]] / total);
+    free(count);
+    return n_eval ? sum / (double)n_eval : 0.0;
+}

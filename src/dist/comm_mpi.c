@@ -1,0 +1,118 @@
+/* comm_mpi.c: comm.h on MPI_COMM_WORLD (OpenMPI). */
+#include "dist/comm_mpi.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+/* Elements sent per call by the collectives without a shard limit. */
+#define PIECE ((size_t)1 << 30)
+
+static int check(int rc, const char *what, TnError *err) {
+    if (rc == MPI_SUCCESS) return 0;
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    MPI_Error_string(rc, text, &length);
+    return tn_fail(err, "MPI %s failed: %.*s", what, length, text);
+}
+
+int tn_comm_mpi_init(TnComm *comm, TnError *err) {
+    int provided, initialized;
+    MPI_Initialized(&initialized);
+    /* OpenMP threads compute; only the main thread calls MPI */
+    if (!initialized && check(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided), "init", err)) return -1;
+    comm->backend = TN_COMM_MPI;
+    return check(MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank), "rank", err) ||
+                   check(MPI_Comm_size(MPI_COMM_WORLD, &comm->size), "size", err)
+               ? -1 : 0;
+}
+
+void tn_comm_mpi_finalize(void) {
+    int finalized;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+}
+
+void tn_comm_mpi_abort(int status) { MPI_Abort(MPI_COMM_WORLD, status); }
+
+int tn_comm_mpi_all_reduce_sum(float *buf, size_t n, TnError *err) {
+    for (size_t at = 0; at < n; at += PIECE) {
+        int count = (int)(n - at < PIECE ? n - at : PIECE);
+        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "all-reduce", err))
+            return -1;
+    }
+    return 0;
+}
+
+int tn_comm_mpi_all_reduce_sum_double(double *buf, size_t n, TnError *err) {
+    for (size_t at = 0; at < n; at += PIECE) {
+        int count = (int)(n - at < PIECE ? n - at : PIECE);
+        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "all-reduce",
+                  err))
+            return -1;
+    }
+    return 0;
+}
+
+/* Per-rank counts and displacements of the shards of n (int, as MPI takes
+ * them); fails when a shard exceeds INT_MAX. Caller frees both. */
+static int shard_counts(const TnComm *comm, size_t n, int **counts, int **displs, TnError *err) {
+    TnRange last = tn_rank_range(n, comm->size, comm->size - 1), first = tn_rank_range(n, comm->size, 0);
+    /* the last shard starts furthest and the shards differ by at most one element */
+    if (last.begin > INT_MAX || first.end - first.begin > INT_MAX || last.end - last.begin > INT_MAX)
+        return tn_fail(err, "MPI: %zu elements over %d ranks give shards beyond MPI's int counts; use more ranks",
+                       n, comm->size);
+    *counts = tn_malloc((size_t)comm->size * sizeof **counts);
+    *displs = tn_malloc((size_t)comm->size * sizeof **displs);
+    for (int r = 0; r < comm->size; r++) {
+        TnRange s = tn_rank_range(n, comm->size, r);
+        (*counts)[r] = (int)(s.end - s.begin);
+        (*displs)[r] = (int)s.begin;
+    }
+    return 0;
+}
+
+int tn_comm_mpi_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
+    int *counts, *displs;
+    if (shard_counts(comm, n, &counts, &displs, err)) return -1;
+    /* in place, MPI leaves the rank's sum at the start of buf: move it to its shard */
+    int rc = check(MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+                   "reduce-scatter", err);
+    if (!rc) memmove(buf + displs[comm->rank], buf, (size_t)counts[comm->rank] * sizeof *buf);
+    free(counts);
+    free(displs);
+    return rc;
+}
+
+int tn_comm_mpi_all_gather(const TnComm *comm, float *buf, size_t n, TnError *err) {
+    int *counts, *displs;
+    if (shard_counts(comm, n, &counts, &displs, err)) return -1;
+    int rc = check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT, MPI_COMM_WORLD),
+                   "all-gather", err);
+    free(counts);
+    free(displs);
+    return rc;
+}
+
+int tn_comm_mpi_gather(const TnComm *comm, const float *shard, float *full, size_t n, int root, TnError *err) {
+    int *counts, *displs;
+    if (shard_counts(comm, n, &counts, &displs, err)) return -1;
+    int rc = check(MPI_Gatherv(shard, counts[comm->rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, root,
+                               MPI_COMM_WORLD), "gather", err);
+    free(counts);
+    free(displs);
+    return rc;
+}
+
+int tn_comm_mpi_broadcast(float *buf, size_t n, int root, TnError *err) {
+    for (size_t at = 0; at < n; at += PIECE) {
+        int count = (int)(n - at < PIECE ? n - at : PIECE);
+        if (check(MPI_Bcast(buf + at, count, MPI_FLOAT, root, MPI_COMM_WORLD), "broadcast", err)) return -1;
+    }
+    return 0;
+}
+
+int tn_comm_mpi_barrier(TnError *err) { return check(MPI_Barrier(MPI_COMM_WORLD), "barrier", err); }

@@ -1,0 +1,20 @@
+/* comm_mpi.h: the MPI backend of comm.h (compiled with -DTN_MPI only).
+ * Same contracts as the functions of comm.h of the same names; comm.c
+ * dispatches to them when comm->backend is TN_COMM_MPI. */
+#ifndef TN_DIST_COMM_MPI_H
+#define TN_DIST_COMM_MPI_H
+
+#include "dist/comm.h"
+
+int tn_comm_mpi_init(TnComm *comm, TnError *err);
+void tn_comm_mpi_finalize(void);
+void tn_comm_mpi_abort(int status);
+int tn_comm_mpi_all_reduce_sum(float *buf, size_t n, TnError *err);
+int tn_comm_mpi_all_reduce_sum_double(double *buf, size_t n, TnError *err);
+int tn_comm_mpi_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, TnError *err);
+int tn_comm_mpi_all_gather(const TnComm *comm, float *buf, size_t n, TnError *err);
+int tn_comm_mpi_gather(const TnComm *comm, const float *shard, float *full, size_t n, int root, TnError *err);
+int tn_comm_mpi_broadcast(float *buf, size_t n, int root, TnError *err);
+int tn_comm_mpi_barrier(TnError *err);
+
+#endif

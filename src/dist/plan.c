@@ -1,0 +1,71 @@
+/* plan.c: the memory model of plan.h. */
+#include "dist/plan.h"
+
+#include "model/params.h"
+
+/* Whether §3.2.2 splits the tensor over the tensor-parallel ranks. */
+static int split_by_tp(TnParamKind kind) {
+    switch (kind) {
+    case TN_PARAM_QKVU: case TN_PARAM_OUT: case TN_PARAM_THETA: case TN_PARAM_L1: case TN_PARAM_L2:
+    case TN_PARAM_L3: case TN_PARAM_Q_PROJ: case TN_PARAM_K_PROJ: case TN_PARAM_V_PROJ:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts) {
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, cfg);
+    *counts = (TnPlanCounts){0};
+    for (int i = 0; i < layout.n_tensors; i++) {
+        const TnTensorInfo *t = &layout.tensors[i];
+        *(split_by_tp(t->kind) ? &counts->split : &counts->replicated) += (double)t->numel;
+    }
+    for (int l = 0; l < cfg->n_layers; l++) {
+        double size = (double)(layout.layer_begin[l + 1] - layout.layer_begin[l]);
+        if (size > counts->largest_layer) counts->largest_layer = size;
+    }
+    tn_param_layout_free(&layout);
+}
+
+double tn_plan_activation_bytes(const TnConfig *cfg, int tp, int micro_batch, int seq_len) {
+    double tokens = (double)micro_batch * seq_len, D = cfg->dim, G = cfg->glu_dim;
+    double fused = (double)tn_qkvu_rows(cfg), features = 0;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        double width = 2.0 * cfg->n_heads * tn_qk_head_dim(cfg, l); /* q and k features */
+        if (width > features) features = width;
+    }
+    double checkpoints = 2.0 * tokens * D * cfg->n_layers;
+    double layer = 2.0 * tokens * (4.0 * D + (fused + features + 3.0 * D) / tp + 3.0 * G / tp);
+    double logits = 4.0 * tokens * cfg->vocab_size;
+    return checkpoints + layer + logits;
+}
+
+TnPlanRow tn_plan_layout(const TnConfig *cfg, const TnPlanCounts *counts, int tp, int dp, int zero, int micro_batch,
+                         int seq_len, double gpu_bytes) {
+    double psi = counts->split / tp + counts->replicated;
+    TnPlanRow row = {.tp = tp, .dp = dp, .zero = zero};
+    row.weights = 2.0 * psi / (zero >= 3 ? dp : 1);
+    row.gradients = 2.0 * psi / (zero >= 2 ? dp : 1);
+    row.optimizer = 12.0 * psi / (zero >= 1 ? dp : 1);
+    row.gather = zero >= 3 ? 2.0 * 2.0 * counts->largest_layer / tp : 0.0;
+    row.activations = tn_plan_activation_bytes(cfg, tp, micro_batch, seq_len);
+    row.total = row.weights + row.gradients + row.optimizer + row.gather + row.activations;
+    row.fits = row.total <= gpu_bytes;
+    return row;
+}
+
+int tn_plan_layouts(const TnConfig *cfg, int gpus, int max_tp, int micro_batch, int seq_len, double gpu_bytes,
+                    TnPlanRow *rows, int cap) {
+    TnPlanCounts counts;
+    tn_plan_counts(cfg, &counts);
+    int n = 0;
+    for (int tp = 1; tp <= max_tp && tp <= gpus; tp *= 2) {
+        if (gpus % tp || cfg->n_heads % tp || cfg->glu_dim % tp) continue;
+        /* with one data-parallel rank there is nothing to shard */
+        for (int zero = 0; zero <= (gpus / tp > 1 ? 3 : 0) && n < cap; zero++)
+            rows[n++] = tn_plan_layout(cfg, &counts, tp, gpus / tp, zero, micro_batch, seq_len, gpu_bytes);
+    }
+    return n;
+}

@@ -1,0 +1,61 @@
+/* plan.h: per-GPU memory of a training layout, and the layouts that fit.
+ *
+ * A layout is tp x dp = gpus: tensor parallelism of the paper's §3.2.2
+ * (Eq. 11-18) over tp GPUs of one node, data parallelism over dp groups
+ * with ZeRO stage 0..3 (Rajbhandari et al. 2020) sharding over dp.
+ *
+ * Parameters (counted from the model's layout, params.h): split over tp
+ * are the GLA's fused W_qkvu (by heads), its W_o (by rows), LRPE's theta
+ * (by heads) and SGLU's W_1, W_2 (by columns) and W_3 (by rows): Psi_split.
+ * Replicated on every tp rank: the embedding, lm_head, the APE table and
+ * the norms: Psi_rep. Per GPU, Psi = Psi_split / tp + Psi_rep.
+ *
+ * Model states, mixed precision as the paper trains (bf16 weights and
+ * gradients, fp32 master weights and AdamW m, v: 12 bytes), per GPU:
+ *   ZeRO-0: 2 Psi + 2 Psi + 12 Psi
+ *   ZeRO-1: 2 Psi + 2 Psi + 12 Psi / dp
+ *   ZeRO-2: 2 Psi + (2 + 12) Psi / dp
+ *   ZeRO-3: (2 + 2 + 12) Psi / dp, plus a gather buffer of two layers' bf16
+ *           weights (the layer in use and the next one, prefetched).
+ * Activations, bf16, full activation checkpointing (the paper's), micro-batch
+ * b of T tokens: each layer's input (b T D x L, replicated over tp), plus
+ * one layer's tensors while it is recomputed for its backward: per token
+ * 4 D replicated (the residual, the two norms' outputs, the mid residual),
+ * (P + 2 H dk + 3 D) / tp for the GLA (P = 4D or 3D fused rows, dk the
+ * q/k feature width, o, its norm, the gated output) and 3 G / tp for SGLU;
+ * plus the fp32 logits b T V (the vocabulary is not split). The lightning
+ * attention's d x d states per head, the framework and the fragmentation
+ * are not counted: leave headroom.
+ */
+#ifndef TN_DIST_PLAN_H
+#define TN_DIST_PLAN_H
+
+#include "model/config.h"
+
+typedef struct TnPlanCounts {
+    double split;         /* parameters split over tp */
+    double replicated;    /* parameters every tp rank holds whole */
+    double largest_layer; /* parameters of the largest layer, whole */
+} TnPlanCounts;
+
+typedef struct TnPlanRow {
+    int tp, dp, zero;
+    /* bytes per GPU */
+    double weights, gradients, optimizer, gather, activations, total;
+    int fits;             /* total <= the GPU's memory */
+} TnPlanRow;
+
+void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts);
+/* The activation bytes per GPU for micro-batch b of T tokens over tp. */
+double tn_plan_activation_bytes(const TnConfig *cfg, int tp, int micro_batch, int seq_len);
+/* The memory of one layout on GPUs of gpu_bytes. */
+TnPlanRow tn_plan_layout(const TnConfig *cfg, const TnPlanCounts *counts, int tp, int dp, int zero, int micro_batch,
+                         int seq_len, double gpu_bytes);
+/* Every layout of gpus GPUs with tp a power of two up to max_tp dividing
+ * gpus, the heads and G (tp must split heads and SGLU columns evenly),
+ * and ZeRO 0..3 (0 alone when dp = 1), into rows (room for cap); returns
+ * the number written. */
+int tn_plan_layouts(const TnConfig *cfg, int gpus, int max_tp, int micro_batch, int seq_len, double gpu_bytes,
+                    TnPlanRow *rows, int cap);
+
+#endif

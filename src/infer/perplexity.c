@@ -1,0 +1,86 @@
+#include "infer/perplexity.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/prompt.h"
+#include "kernels/cpu/crossentropy.h"
+#include "util/progress.h"
+
+int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, int progress,
+                   TnEvalResult *out, TnError *err) {
+    memset(out, 0, sizeof *out);
+    if (ctx < 2) return tn_fail(err, "context %d is too short to score anything", ctx);
+    if (stride < 1 || stride > ctx) return tn_fail(err, "stride %d must be in [1, ctx = %d]", stride, ctx);
+    if (n < (size_t)ctx) return tn_fail(err, "%zu tokens are fewer than one window of %d", n, ctx);
+    long long n_windows = (long long)((n - (size_t)ctx) / (size_t)stride) + 1;
+    tn_model_reserve(m, batch, ctx);
+    int32_t *x = tn_malloc((size_t)batch * ctx * sizeof *x), *y = tn_malloc((size_t)batch * ctx * sizeof *y);
+    double sum = 0, sum_sq = 0;
+    long long scored = 0, next_target = 1; /* first absolute target index not yet scored */
+    TnProgress bar;
+    if (progress) tn_progress_start(&bar, "eval", "tok", (double)n_windows * ctx);
+    double t0 = tn_now();
+    int rc = 0;
+    for (long long w0 = 0; w0 < n_windows && !rc; w0 += batch) {
+        int nb = (int)(n_windows - w0 < batch ? n_windows - w0 : batch);
+        for (int b = 0; b < nb; b++) {
+            size_t begin = (size_t)(w0 + b) * (size_t)stride;
+            for (int t = 0; t < ctx; t++) {
+                x[b * ctx + t] = (int32_t)tokens[begin + t];
+                long long target = (long long)begin + t + 1;
+                int fresh = t + 1 < ctx && target >= next_target;
+                y[b * ctx + t] = fresh ? (int32_t)tokens[target] : TN_IGNORE_INDEX;
+            }
+            next_target = (long long)begin + ctx;
+        }
+        float mean;
+        rc = tn_model_forward(m, x, y, nb, ctx, &mean, err);
+        for (int r = 0; r < nb * ctx && !rc; r++) {
+            if (y[r] == TN_IGNORE_INDEX) continue;
+            double l = m->acts.losses[r];
+            sum += l;
+            sum_sq += l * l;
+            scored++;
+        }
+        if (progress && scored) {
+            char extra[64];
+            snprintf(extra, sizeof extra, "loss %.4f ppl %.3f", sum / scored, exp(sum / scored));
+            tn_progress_update(&bar, (double)(w0 + nb) * ctx, extra);
+        }
+    }
+    free(x);
+    free(y);
+    if (rc) return -1;
+    out->n_windows = n_windows;
+    out->n_scored = scored;
+    out->mean_loss = sum / scored;
+    double var = scored > 1 ? (sum_sq - sum * sum / scored) / (scored - 1) : 0;
+    out->std_error = sqrt((var > 0 ? var : 0) / scored);
+    out->perplexity = exp(out->mean_loss);
+    out->ppl_low = exp(out->mean_loss - 1.96 * out->std_error);
+    out->ppl_high = exp(out->mean_loss + 1.96 * out->std_error);
+    out->seconds = tn_now() - t0;
+    if (progress) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "loss %.4f ppl %.3f", out->mean_loss, out->perplexity);
+        tn_progress_finish(&bar, (double)n_windows * ctx, extra);
+    }
+    return 0;
+}
+
+int tn_eval_text(TnModel *m, const TnTokenizer *tok, const char *text, size_t len, int ctx, int stride, int batch,
+                 int progress, TnEvalResult *out, TnError *err) {
+    int32_t *ids;
+    size_t n;
+    if (tn_prompt_tokens(tok, text, len, 1, m->config.vocab_size, &ids, &n, err)) return -1;
+    /* Token ids are checked non-negative above, so they convert to the shard type as they are. */
+    uint32_t *tokens = tn_malloc(n * sizeof *tokens);
+    for (size_t i = 0; i < n; i++) tokens[i] = (uint32_t)ids[i];
+    free(ids);
+    int rc = tn_eval_tokens(m, tokens, n, ctx, stride, batch, progress, out, err);
+    free(tokens);
+    return rc;
+}

@@ -1,0 +1,43 @@
+/* perplexity.h: scoring a token stream with a model.
+ *
+ * Windows of ctx tokens start at 0, stride, 2 stride, ... while they fit in
+ * the stream (tokens past the last full window are not scored). Each
+ * window is an independent sequence (positions from 0). The first window
+ * scores its ctx - 1 next-token predictions; a later one scores only the
+ * predictions no earlier window scored, so with stride == ctx each window
+ * scores its ctx - 1 predictions and with a smaller stride every prediction
+ * after the first window gets ctx - stride tokens or more of context.
+ */
+#ifndef TN_INFER_PERPLEXITY_H
+#define TN_INFER_PERPLEXITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/transnormer.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct TnEvalResult {
+    double mean_loss;   /* nats per scored token */
+    double std_error;   /* of mean_loss */
+    double perplexity;  /* exp(mean_loss) */
+    double ppl_low, ppl_high; /* 95% interval: exp(mean_loss -/+ 1.96 std_error) */
+    long long n_scored;
+    long long n_windows;
+    double seconds;
+} TnEvalResult;
+
+/* Scores tokens[0..n) in batches of `batch` windows. progress != 0 draws a
+ * progress line on stderr. Fails on a token outside the vocabulary or when
+ * the stream is shorter than one window. */
+int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, int progress,
+                   TnEvalResult *out, TnError *err);
+
+/* Scores a text, tokenized on the fly with tok as one document (<s> first,
+ * like llama-perplexity's BOS), with the same windows as tn_eval_tokens.
+ * Fails when a token is outside the model's vocabulary (a tokenizer of
+ * another model) or the text is shorter than one window. */
+int tn_eval_text(TnModel *m, const TnTokenizer *tok, const char *text, size_t len, int ctx, int stride, int batch,
+                 int progress, TnEvalResult *out, TnError *err);
+
+#endif

@@ -1,0 +1,38 @@
+/* activation.h: the pointwise activations of the switches (config.h
+ * TnActivation) and their derivatives, shared by the q/k features (GLA,
+ * Eq. 3) and the SGLU branch (Eq. 5) so both use one definition.
+ *   none:  a(x) = x
+ *   silu:  a(x) = x sigmoid(x)
+ *   1+elu: a(x) = 1 + elu(x) = x + 1 for x > 0, exp(x) otherwise (the paper's
+ *          positive feature map, Sec. 3.1.2)
+ */
+#ifndef TN_KERNELS_CPU_ACTIVATION_H
+#define TN_KERNELS_CPU_ACTIVATION_H
+
+#include <math.h>
+
+#include "model/config.h"
+
+static inline float activation_forward(TnActivation act, float x) {
+    switch (act) {
+    case TN_ACT_SILU: return x / (1.0f + expf(-x));
+    case TN_ACT_ONE_PLUS_ELU: return x > 0.0f ? x + 1.0f : expf(x);
+    case TN_ACT_NONE: break;
+    }
+    return x;
+}
+
+/* d/dx x sigmoid(x) = sigmoid(x) (1 + x (1 - sigmoid(x))) */
+static inline float activation_derivative(TnActivation act, float x) {
+    switch (act) {
+    case TN_ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    case TN_ACT_ONE_PLUS_ELU: return x > 0.0f ? 1.0f : expf(x);
+    case TN_ACT_NONE: break;
+    }
+    return 1.0f;
+}
+
+#endif

@@ -1,0 +1,203 @@
+/* attention_gradients.cu: dK and dV of the chunked form in one sweep.
+ *
+ * Both are anti-causal sums over the same pairs (t >= s):
+ *   dv_s = sum_t lambda^(t-s) (q_t . k_s) dout_t,  dk_s = sum_t lambda^(t-s) (dout_t . v_s) q_t
+ * In reversed time each is a Lightning Attention-2 pass, and their running
+ * states are transposes of one another: D = sum_t lambda^.. q_t^T dout_t
+ * serves dV (as K D) and dK (as V D^T). So one block per (sequence, head,
+ * segment) walks the blocks of CHUNK tokens backwards, with D (dk x 128, fp32)
+ * in the registers of 16 warps:
+ *   dV_blk = (K Q^T ⊙ M) dO + diag(lambda^(i+1)) K D
+ *   dK_blk = (V dO^T ⊙ M) Q + diag(lambda^(i+1)) V D^T
+ *   D      = lambda^rows D + Q^T diag(lambda^(rows-1-j)) dO
+ * Warps 0-7 compute the first product of each line, 8-15 the second; one
+ * state update serves both, where the two separate passes would each carry
+ * their own. Segments as in attention_chunked.cu, their incoming states from
+ * that file's state pass of the dV product.
+ * Needs dv = 128 and dk <= 128 (shared memory); other shapes run the passes.
+ */
+#include "kernels/cuda/attention_tiles.cuh"
+
+namespace tn_attention {
+
+constexpr int GRADIENT_WARPS = 16, GRADIENT_THREADS = GRADIENT_WARPS * 32, GRADIENT_VALUE = 128;
+
+template <int KEY_WIDTH>
+struct GradientShared {
+    static constexpr int LD_KEY = KEY_WIDTH + PAD, LD_VALUE = GRADIENT_VALUE + PAD, LD_P = CHUNK + PAD;
+    static constexpr size_t KEY_TILE = (size_t)CHUNK * LD_KEY * sizeof(bf16),
+                            VALUE_TILE_BYTES = (size_t)CHUNK * LD_VALUE * sizeof(bf16);
+    /* Q and dO (the state update's operands) have two buffers each; K and V one. */
+    static constexpr size_t Q = 0, DOUT = Q + 2 * KEY_TILE, K = DOUT + 2 * VALUE_TILE_BYTES, V = K + KEY_TILE,
+                            P_VALUE = V + VALUE_TILE_BYTES, P_KEY = P_VALUE + (size_t)CHUNK * LD_P * sizeof(bf16),
+                            STATE = P_KEY + (size_t)CHUNK * LD_P * sizeof(bf16),
+                            SCRATCH = STATE + (size_t)KEY_WIDTH * LD_VALUE * sizeof(bf16),
+                            TABLE = SCRATCH + (size_t)GRADIENT_WARPS * 256 * sizeof(float),
+                            BYTES = TABLE + (size_t)DECAY_TABLE * sizeof(float);
+};
+
+/* One output strip of 16 rows and `width` columns for warp g of 8 (strip
+ * g / 2, half g % 2 of the columns): diag(lambda^(i+1)) A S + P B, where S is
+ * the bf16 state (transposed for dK) and B the rows the decayed scores weigh. */
+template <bool STATE_TRANSPOSED>
+__device__ __forceinline__ void gradient_strip(int g, int width, const bf16 *a, int lda, const bf16 *state,
+                                               int ld_state, const bf16 *decayed, int ld_p, const bf16 *b, int ldb,
+                                               int inner, const float *table, float *scratch, bf16 *out_head,
+                                               long ld_out, const AttnPass &p, int row0, int rows) {
+    int i = g / 2, per_warp = width / 32;
+    for (int pair = 0; pair < per_warp; pair += 2) {
+        int c0 = g % 2 * per_warp + pair; /* first of two column tiles */
+        Acc out[2];
+        zero(out[0]);
+        zero(out[1]);
+        const bf16 *state_tiles = STATE_TRANSPOSED ? state + (long)c0 * 16 * ld_state : state + c0 * 16;
+        mma_strip<STATE_TRANSPOSED>(out, a + i * 16 * lda, lda, state_tiles, ld_state, inner);
+        scale_rows(out[0], table, i * 16 + 1);
+        scale_rows(out[1], table, i * 16 + 1);
+        mma_strip(out, decayed + i * 16 * ld_p, ld_p, b + c0 * 16, ldb, (i + 1) * 16);
+        store_output_strip(out, scratch, out_head, ld_out, p, row0 + i * 16, rows - i * 16, c0 * 16);
+    }
+}
+
+/* p: the dV pass (query K, key Q, value dO, out dV, reversed). segment_states:
+ * each segment's incoming D (from launch_segment_states), or NULL for one segment. */
+template <int KEY_WIDTH>
+__global__ void __launch_bounds__(GRADIENT_THREADS, 1)
+    key_value_gradients_kernel(AttnPass p, const bf16 *value_rows, long ld_value_rows, bf16 *key_gradient,
+                               long ld_key_gradient, int segment_length, int segments, const float *segment_states) {
+    typedef GradientShared<KEY_WIDTH> L;
+    constexpr int COLUMN_TILES = GRADIENT_VALUE / 16, STATE_TILES = KEY_WIDTH / 16 * COLUMN_TILES / GRADIENT_WARPS;
+    extern __shared__ __align__(128) unsigned char shared[];
+    bf16 *k_tile = reinterpret_cast<bf16 *>(shared + L::K), *v_tile = reinterpret_cast<bf16 *>(shared + L::V);
+    bf16 *p_value = reinterpret_cast<bf16 *>(shared + L::P_VALUE), *p_key = reinterpret_cast<bf16 *>(shared + L::P_KEY);
+    bf16 *state_bf16 = reinterpret_cast<bf16 *>(shared + L::STATE);
+    float *table = reinterpret_cast<float *>(shared + L::TABLE);
+    int warp = threadIdx.x / 32;
+    float *scratch = reinterpret_cast<float *>(shared + L::SCRATCH) + warp * 256;
+
+    int segment = blockIdx.x % segments, bh = blockIdx.x / segments;
+    int b = bh / p.heads, h = bh % p.heads;
+    long first_row = (long)b * p.seq_len;
+    const bf16 *k_head = p.query + first_row * p.ld_query + (long)h * KEY_WIDTH;
+    const bf16 *q_head = p.key + first_row * p.ld_key + (long)h * KEY_WIDTH;
+    const bf16 *dout_head = p.value + first_row * p.ld_value + (long)h * GRADIENT_VALUE;
+    const bf16 *v_head = value_rows + first_row * ld_value_rows + (long)h * GRADIENT_VALUE;
+    bf16 *dv_head = p.out + first_row * p.ld_out + (long)h * GRADIENT_VALUE;
+    bf16 *dk_head = key_gradient + first_row * ld_key_gradient + (long)h * KEY_WIDTH;
+    float log2_lambda = log2f(p.lambda[h]);
+    decay_table(table, log2_lambda);
+
+    Acc running[STATE_TILES];
+    const float *incoming = segment_states ? segment_states + ((long)segment * p.batch * p.heads + bh) * KEY_WIDTH *
+                                                                  GRADIENT_VALUE
+                                           : nullptr;
+#pragma unroll
+    for (int m = 0; m < STATE_TILES; m++) {
+        int t = warp * STATE_TILES + m, r = t / COLUMN_TILES, c = t % COLUMN_TILES;
+        if (incoming) load_float_tile(running[m], incoming + (long)r * 16 * GRADIENT_VALUE + c * 16, GRADIENT_VALUE);
+        else zero(running[m]);
+        store_bf16_tile(running[m], state_bf16 + r * 16 * L::LD_VALUE + c * 16, L::LD_VALUE);
+    }
+
+    /* Copies in flight, in commit order: Q, dO of block c+1 (at the top of
+     * block c) and K, V of block c+1 (once block c's gradients are done). */
+    int row_begin = segment * segment_length, row_end = min(p.seq_len, row_begin + segment_length);
+    int first_rows = min(CHUNK, row_end - row_begin);
+    load_tile(reinterpret_cast<bf16 *>(shared + L::Q), L::LD_KEY, q_head, p.ld_key, p, row_begin, first_rows,
+              KEY_WIDTH);
+    load_tile(reinterpret_cast<bf16 *>(shared + L::DOUT), L::LD_VALUE, dout_head, p.ld_value, p, row_begin, first_rows,
+              GRADIENT_VALUE);
+    load_tile(k_tile, L::LD_KEY, k_head, p.ld_query, p, row_begin, first_rows, KEY_WIDTH);
+    load_tile(v_tile, L::LD_VALUE, v_head, ld_value_rows, p, row_begin, first_rows, GRADIENT_VALUE);
+    cp_async_commit();
+    for (int row0 = row_begin, step = 0; row0 < row_end; row0 += CHUNK, step++) {
+        int rows = min(CHUNK, row_end - row0), next = row0 + CHUNK;
+        bf16 *q_tile = reinterpret_cast<bf16 *>(shared + L::Q + (step & 1) * L::KEY_TILE);
+        bf16 *dout_tile = reinterpret_cast<bf16 *>(shared + L::DOUT + (step & 1) * L::VALUE_TILE_BYTES);
+        if (next < row_end) {
+            int next_rows = min(CHUNK, row_end - next);
+            load_tile(reinterpret_cast<bf16 *>(shared + L::Q + (~step & 1) * L::KEY_TILE), L::LD_KEY, q_head, p.ld_key,
+                      p, next, next_rows, KEY_WIDTH);
+            load_tile(reinterpret_cast<bf16 *>(shared + L::DOUT + (~step & 1) * L::VALUE_TILE_BYTES), L::LD_VALUE,
+                      dout_head, p.ld_value, p, next, next_rows, GRADIENT_VALUE);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        if (warp < 8)
+            decayed_scores<KEY_WIDTH, 8>(p_value, L::LD_P, k_tile, q_tile, L::LD_KEY, 0, table, log2_lambda, warp);
+        else
+            decayed_scores<GRADIENT_VALUE, 8>(p_key, L::LD_P, v_tile, dout_tile, L::LD_VALUE, 0, table, log2_lambda,
+                                              warp - 8);
+        __syncthreads();
+        if (warp < 8)
+            gradient_strip<false>(warp, GRADIENT_VALUE, k_tile, L::LD_KEY, state_bf16, L::LD_VALUE, p_value, L::LD_P,
+                                  dout_tile, L::LD_VALUE, KEY_WIDTH, table, scratch, dv_head, p.ld_out, p, row0, rows);
+        else
+            gradient_strip<true>(warp - 8, KEY_WIDTH, v_tile, L::LD_VALUE, state_bf16, L::LD_VALUE, p_key, L::LD_P,
+                                 q_tile, L::LD_KEY, GRADIENT_VALUE, table, scratch, dk_head, ld_key_gradient, p, row0,
+                                 rows);
+        if (next >= row_end) break; /* the last state is not wanted */
+        __syncthreads();
+        int next_rows = min(CHUNK, row_end - next);
+        load_tile(k_tile, L::LD_KEY, k_head, p.ld_query, p, next, next_rows, KEY_WIDTH);
+        load_tile(v_tile, L::LD_VALUE, v_head, ld_value_rows, p, next, next_rows, GRADIENT_VALUE);
+        cp_async_commit();
+        decay_value_rows(dout_tile, L::LD_VALUE, GRADIENT_VALUE, rows, table);
+        __syncthreads();
+        /* D = lambda^rows D + Q^T (decayed dO). */
+        update_state<STATE_TILES, COLUMN_TILES>(running, q_tile, L::LD_KEY, dout_tile, L::LD_VALUE, table[rows], warp,
+                                                state_bf16, L::LD_VALUE);
+        __syncthreads();
+    }
+}
+
+bool gradients_fused(const AttnPass &value_pass) {
+    return value_pass.value_width == GRADIENT_VALUE && value_pass.key_width <= 128;
+}
+
+template <int KEY_WIDTH>
+static cudaError_t prepare(int *blocks_per_multiprocessor) {
+    size_t shared = GradientShared<KEY_WIDTH>::BYTES;
+    cudaError_t status = cudaFuncSetAttribute(key_value_gradients_kernel<KEY_WIDTH>,
+                                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
+    if (status != cudaSuccess) return status;
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor,
+                                                         key_value_gradients_kernel<KEY_WIDTH>, GRADIENT_THREADS,
+                                                         shared);
+}
+
+static cudaError_t prepare_width(int key_width, int *blocks_per_multiprocessor) {
+    return key_width == 64 ? prepare<64>(blocks_per_multiprocessor) : prepare<128>(blocks_per_multiprocessor);
+}
+
+int gradient_segments(const AttnPass &value_pass) {
+    int per_multiprocessor = 0;
+    if (prepare_width(value_pass.key_width, &per_multiprocessor) != cudaSuccess) return 1;
+    return choose_segments((long)value_pass.batch * value_pass.heads, multiprocessor_count() * per_multiprocessor,
+                           value_pass.seq_len);
+}
+
+cudaError_t launch_key_value_gradients(const AttnPass &value_pass, const bf16 *value, long ld_value,
+                                       bf16 *key_gradient, long ld_key_gradient, float *segment_states,
+                                       cudaStream_t stream) {
+    int per_multiprocessor = 0;
+    cudaError_t status = prepare_width(value_pass.key_width, &per_multiprocessor);
+    if (status != cudaSuccess) return status;
+    int segments = gradient_segments(value_pass), length = segment_length(value_pass.seq_len, segments);
+    if (segments > 1) {
+        status = launch_segment_states(value_pass, segments, segment_states, stream);
+        if (status != cudaSuccess) return status;
+    }
+    const float *incoming = segments > 1 ? segment_states : nullptr;
+    unsigned grid = (unsigned)((long)value_pass.batch * value_pass.heads * segments);
+    if (value_pass.key_width == 64)
+        key_value_gradients_kernel<64><<<grid, GRADIENT_THREADS, GradientShared<64>::BYTES, stream>>>(
+            value_pass, value, ld_value, key_gradient, ld_key_gradient, length, segments, incoming);
+    else
+        key_value_gradients_kernel<128><<<grid, GRADIENT_THREADS, GradientShared<128>::BYTES, stream>>>(
+            value_pass, value, ld_value, key_gradient, ld_key_gradient, length, segments, incoming);
+    return cudaGetLastError();
+}
+
+} /* namespace tn_attention */

@@ -1,0 +1,382 @@
+/* attention_tiles.cuh: what the attention kernels share (CUDA C++, internal).
+ *
+ * One "pass" computes out_t = sum_{s <= t} lambda^(t-s) (query_t . key_s) value_s
+ * per (batch, head) in logical time; with `reverse` set, logical row r is
+ * physical row seq_len - 1 - r, which turns the causal sum into the
+ * anti-causal one the backward needs (dk, dv). The forward and the three
+ * backward products are all passes over different operands.
+ *
+ * Tiles: blocks of CHUNK tokens, value columns in tiles of 64 (VALUE_TILE,
+ * 8 warps) or, in the chunked kernel, 128 (16 warps), bf16
+ * operands in shared memory rows padded by PAD elements (16 bytes, so
+ * consecutive rows start in different banks, which keeps ldmatrix free of
+ * bank conflicts), products on the tensor cores by mma.sync m16n8k16 (bf16
+ * in, fp32 accumulate) on 16x16 tiles whose operands come from shared memory
+ * through ldmatrix (one instruction per 16x16 operand; .trans where the
+ * stored matrix is the transpose of the operand). Element-wise epilogues
+ * (mask and decay, row scaling, conversion to bf16) work on the accumulator
+ * registers in place (acc_row, acc_col: the PTX mma layout). Output tiles go
+ * through a 16x16 fp32 scratch private to each warp so that global writes
+ * are 16 bytes wide; none of this needs a block barrier.
+ */
+#ifndef TN_KERNELS_CUDA_ATTENTION_TILES_CUH
+#define TN_KERNELS_CUDA_ATTENTION_TILES_CUH
+
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+namespace tn_attention {
+
+typedef __nv_bfloat16 bf16;
+
+constexpr int CHUNK = 64;      /* tokens per block (B of Alg. 1 and of Lightning Attention-2) */
+constexpr int VALUE_TILE = 64; /* value/output columns per thread block (chunked: 64 or 128) */
+constexpr int WARPS = 8;       /* per block of 64 value columns */
+constexpr int THREADS = WARPS * 32;
+constexpr int PAD = 8;         /* bf16 elements of padding per shared-memory row */
+constexpr int TILES = CHUNK / 16; /* 16x16 tiles along a chunk or a value tile */
+
+/* A 16x16 fp32 accumulator: two m16n8 mma tiles side by side. */
+struct Acc {
+    float x[8];
+};
+/* A 16x16 bf16 operand: A in mma order, or B as its two k16 x n8 halves. */
+struct Fragment {
+    unsigned r[4];
+};
+
+__device__ __forceinline__ void zero(Acc &acc) {
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc.x[e] = 0.0f;
+}
+
+__device__ __forceinline__ unsigned shared_address(const bf16 *pointer) {
+    return (unsigned)__cvta_generic_to_shared(pointer);
+}
+
+/* Lane l addresses row l % 8 of 8x8 matrix l / 8. */
+__device__ __forceinline__ void ldmatrix(Fragment &f, const bf16 *row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(f.r[0]), "=r"(f.r[1]), "=r"(f.r[2]), "=r"(f.r[3])
+                 : "r"(shared_address(row)));
+}
+__device__ __forceinline__ void ldmatrix_transposed(Fragment &f, const bf16 *row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(f.r[0]), "=r"(f.r[1]), "=r"(f.r[2]), "=r"(f.r[3])
+                 : "r"(shared_address(row)));
+}
+
+/* Operand A (16 x 16) whose element (m, k) is tile[m * ld + k]. */
+__device__ __forceinline__ void load_a(Fragment &f, const bf16 *tile, int ld) {
+    int lane = threadIdx.x & 31;
+    ldmatrix(f, tile + (lane % 16) * ld + lane / 16 * 8);
+}
+/* Operand A whose element (m, k) is tile[k * ld + m] (K^T from K rows). */
+__device__ __forceinline__ void load_a_transposed(Fragment &f, const bf16 *tile, int ld) {
+    int lane = threadIdx.x & 31, matrix = lane / 8;
+    ldmatrix_transposed(f, tile + (lane % 8 + matrix / 2 * 8) * ld + matrix % 2 * 8);
+}
+/* Operand B (16 x 16) whose element (k, n) is tile[k * ld + n] (V, S rows). */
+__device__ __forceinline__ void load_b(Fragment &f, const bf16 *tile, int ld) {
+    int lane = threadIdx.x & 31, matrix = lane / 8;
+    ldmatrix_transposed(f, tile + (lane % 8 + matrix % 2 * 8) * ld + matrix / 2 * 8);
+}
+/* Operand B whose element (k, n) is tile[n * ld + k] (K^T from K rows). */
+__device__ __forceinline__ void load_b_transposed(Fragment &f, const bf16 *tile, int ld) {
+    int lane = threadIdx.x & 31, matrix = lane / 8;
+    ldmatrix(f, tile + (lane % 8 + matrix / 2 * 8) * ld + matrix % 2 * 8);
+}
+
+/* acc += A B on a 16x16x16 tile: two mma.sync m16n8k16. */
+__device__ __forceinline__ void mma(Acc &acc, const Fragment &a, const Fragment &b) {
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        float *d = acc.x + 4 * half;
+        asm( /* no memory operands: free for the compiler to schedule */
+            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+            "{%0, %1, %2, %3};\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+            : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[2 * half]), "r"(b.r[2 * half + 1]));
+    }
+}
+
+struct AttnPass {
+    const bf16 *query, *key, *value; /* [batch * seq_len, ld] each */
+    bf16 *out;
+    long ld_query, ld_key, ld_value, ld_out;
+    int key_width;   /* per-head width of query and key */
+    int value_width; /* per-head width of value and out: a multiple of VALUE_TILE */
+    int batch, heads, seq_len;
+    int reverse;
+    const float *lambda; /* [heads] */
+};
+
+/* lambda^distance for distance >= 0 from log2(lambda): exactly 1 at 0 (so
+ * lambda = 0 gives 0^0 = 1, never 0 * inf) and 0 once it underflows. */
+__device__ __forceinline__ float decay_power(float log2_lambda, int distance) {
+    return distance == 0 ? 1.0f : exp2f((float)distance * log2_lambda);
+}
+
+__device__ __forceinline__ long physical_row(const AttnPass &p, int row) {
+    return p.reverse ? (long)p.seq_len - 1 - row : (long)row;
+}
+
+/* Starts copying logical rows [row0, row0 + rows) of one head (base already
+ * at the head's first column of its sequence's row 0) into a CHUNK-row tile
+ * with cp.async (16 bytes a thread, no register staging, every copy of the
+ * block in flight at once); rows past `rows` are zero-filled so they add
+ * nothing to any product. Whole block; the caller commits the group, waits
+ * (cp_async_wait) and synchronises before reading the tile. */
+__device__ __forceinline__ void load_tile(bf16 *tile, int ld_tile, const bf16 *base, long ld, const AttnPass &p,
+                                          int row0, int rows, int width) {
+    int vectors = width / 8;
+    for (int index = threadIdx.x; index < CHUNK * vectors; index += blockDim.x) {
+        int r = index / vectors, c = (index % vectors) * 8;
+        const bf16 *source = r < rows ? base + physical_row(p, row0 + r) * ld + c : base;
+        unsigned destination = (unsigned)__cvta_generic_to_shared(tile + r * ld_tile + c);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source),
+                     "r"(r < rows ? 16 : 0));
+    }
+}
+
+/* Closes the group of copies started since the last commit (possibly empty). */
+__device__ __forceinline__ void cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
+
+/* Waits until at most `pending` of this thread's most recent groups are unfinished. */
+template <int pending>
+__device__ __forceinline__ void cp_async_wait(void) {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
+}
+
+/* acc[m] += A (16 x k_len) B_m (k_len x 16) for the two adjacent column
+ * tiles m = 0, 1 of B: A row-major at a (ld lda); B row-major at b (ld ldb),
+ * or with B_TRANSPOSED its element (k, n) at b[n * ldb + k] (b then at the
+ * first of the tiles' rows). Each A fragment loaded serves both products. */
+template <bool B_TRANSPOSED = false>
+__device__ __forceinline__ void mma_strip(Acc acc[2], const bf16 *a, int lda, const bf16 *b, int ldb, int k_len) {
+    for (int kk = 0; kk < k_len; kk += 16) {
+        Fragment fa;
+        load_a(fa, a + kk, lda);
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            Fragment fb;
+            if (B_TRANSPOSED) load_b_transposed(fb, b + (long)m * 16 * ldb + kk, ldb);
+            else load_b(fb, b + (long)kk * ldb + m * 16, ldb);
+            mma(acc[m], fa, fb);
+        }
+    }
+}
+
+/* Row and column of accumulator element e held by this lane: elements 0-3
+ * are the m16n8 tile of columns 0-7, 4-7 that of columns 8-15, each with rows
+ * lane/4 and lane/4 + 8 and columns 2 (lane % 4) + {0, 1} (PTX mma layout). */
+__device__ __forceinline__ int acc_row(int e) { return (threadIdx.x & 31) / 4 + 8 * ((e >> 1) & 1); }
+__device__ __forceinline__ int acc_col(int e) { return (threadIdx.x & 3) * 2 + (e & 1) + 8 * (e >> 2); }
+
+/* Per-warp: acc to bf16 at tile (ld elements), element pairs written together. */
+__device__ __forceinline__ void store_bf16_tile(const Acc &acc, bf16 *tile, int ld) {
+#pragma unroll
+    for (int e = 0; e < 8; e += 2)
+        *reinterpret_cast<__nv_bfloat162 *>(tile + acc_row(e) * ld + acc_col(e)) =
+            __floats2bfloat162_rn(acc.x[e], acc.x[e + 1]);
+}
+
+/* Decay factors lambda^d for d = 0 .. DECAY_TABLE - 1, computed once per
+ * block into shared memory (whole block; the caller synchronises). */
+constexpr int DECAY_TABLE = 2 * CHUNK + 1;
+__device__ __forceinline__ void decay_table(float *table, float log2_lambda) {
+    for (int d = threadIdx.x; d < DECAY_TABLE; d += blockDim.x) table[d] = decay_power(log2_lambda, d);
+}
+
+/* Per-warp epilogue: scores tile to the bf16 tile of (Q K^T ⊙ M). Element
+ * (a, b) gets far * table[first_index + a - b] where that index is >= 0 and
+ * 0 where it is negative (the causal mask). */
+__device__ __forceinline__ void store_decayed_scores(Acc &acc, bf16 *tile, int ld_tile, int first_index,
+                                                     const float *table, float far) {
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        int index = first_index + acc_row(e) - acc_col(e);
+        acc.x[e] = index >= 0 ? acc.x[e] * far * table[index] : 0.0f;
+    }
+    store_bf16_tile(acc, tile, ld_tile);
+}
+
+/* Per-warp: a zero 16x16 bf16 tile (the masked part above the diagonal). */
+__device__ __forceinline__ void store_zero_tile(bf16 *tile, int ld_tile) {
+    int lane = threadIdx.x & 31;
+    *reinterpret_cast<uint4 *>(tile + (lane >> 1) * ld_tile + (lane & 1) * 8) = make_uint4(0, 0, 0, 0);
+}
+
+/* Whole block: the CHUNK x CHUNK bf16 matrix (Q K^T ⊙ M) of a query block and
+ * a key block whose first tokens are block_distance apart (a multiple of
+ * CHUNK). Token distance d = block_distance + a - b gets lambda^d: from the
+ * table on the diagonal block (tiles above it are zero without a product),
+ * else lambda^(block_distance - CHUNK) * table[CHUNK + a - b], both factors
+ * <= 1. Of WARP_COUNT warps (`warp` is this one's index among them), with 8
+ * warp w owns row strip w / 2 and two column tiles (each Q fragment it loads
+ * serves two products); with 16, one tile each. query and key are
+ * CHUNK x KEY_WIDTH tiles. */
+template <int KEY_WIDTH, int WARP_COUNT>
+__device__ __forceinline__ void decayed_scores(bf16 *decayed, int ld_decayed, const bf16 *query, const bf16 *key,
+                                               int ld_key, int block_distance, const float *table,
+                                               float log2_lambda, int warp) {
+    constexpr int PER_WARP = TILES * TILES / WARP_COUNT, WARPS_PER_STRIP = WARP_COUNT / TILES;
+    static_assert(PER_WARP == 1 || PER_WARP == 2, "one or two score tiles per warp");
+    int i = warp / WARPS_PER_STRIP, j0 = warp % WARPS_PER_STRIP * PER_WARP;
+    bool diagonal = block_distance == 0;
+    bool live[2] = {!diagonal || j0 <= i, PER_WARP == 2 && (!diagonal || j0 + 1 <= i)};
+    Acc scores[2];
+    zero(scores[0]);
+    zero(scores[1]);
+    if (live[0]) {
+#pragma unroll 4
+        for (int kk = 0; kk < KEY_WIDTH; kk += 16) {
+            Fragment fa;
+            load_a(fa, query + i * 16 * ld_key + kk, ld_key);
+#pragma unroll
+            for (int m = 0; m < PER_WARP; m++) {
+                if (!live[m]) continue;
+                Fragment fb; /* K^T: element (kk, j) is key[j][kk] */
+                load_b_transposed(fb, key + (j0 + m) * 16 * ld_key + kk, ld_key);
+                mma(scores[m], fa, fb);
+            }
+        }
+    }
+    float far = diagonal ? 1.0f : decay_power(log2_lambda, block_distance - CHUNK);
+    int offset = diagonal ? 0 : CHUNK;
+#pragma unroll
+    for (int m = 0; m < PER_WARP; m++) {
+        bf16 *tile = decayed + i * 16 * ld_decayed + (j0 + m) * 16;
+        if (live[m]) store_decayed_scores(scores[m], tile, ld_decayed, offset + (i - j0 - m) * 16, table, far);
+        else store_zero_tile(tile, ld_decayed);
+    }
+}
+
+/* Whole block: rows j < rows of a CHUNK-row tile of `columns` bf16 values
+ * scaled by table[rows - 1 - j], their distance to the block's last token
+ * (the value operand of the state update). Rows past `rows` are zero and
+ * stay so (no 0 * inf). */
+__device__ __forceinline__ void decay_value_rows(bf16 *tile, int ld, int columns, int rows, const float *table) {
+    for (int e = threadIdx.x; e < rows * columns / 2; e += blockDim.x) {
+        int j = e / (columns / 2), c = e % (columns / 2) * 2;
+        __nv_bfloat162 *x = reinterpret_cast<__nv_bfloat162 *>(tile + j * ld + c);
+        float2 f = __bfloat1622float2(*x);
+        float w = table[rows - 1 - j];
+        *x = __floats2bfloat162_rn(f.x * w, f.y * w);
+    }
+}
+
+/* Per-warp, the state update S = block_decay S + K^T V' of Lightning
+ * Attention-2 on this warp's STATE_TILES consecutive 16x16 tiles of S
+ * (row-major over key width / 16 x COLUMN_TILES), K a CHUNK-row key tile,
+ * V' the decayed value tile; tiles sharing a row share the K^T fragment.
+ * The bf16 copy of the new S goes to state_bf16 (ld_state) when not NULL. */
+template <int STATE_TILES, int COLUMN_TILES>
+__device__ __forceinline__ void update_state(Acc running[STATE_TILES], const bf16 *key, int ld_key, const bf16 *value,
+                                             int ld_value, float block_decay, int warp, bf16 *state_bf16,
+                                             int ld_state) {
+    constexpr int GROUP = STATE_TILES < COLUMN_TILES ? STATE_TILES : COLUMN_TILES, GROUPS = STATE_TILES / GROUP;
+#pragma unroll
+    for (int m = 0; m < STATE_TILES; m++)
+        for (int e = 0; e < 8; e++) running[m].x[e] *= block_decay;
+#pragma unroll
+    for (int kk = 0; kk < CHUNK; kk += 16) {
+#pragma unroll
+        for (int g = 0; g < GROUPS; g++) {
+            int r = (warp * STATE_TILES + g * GROUP) / COLUMN_TILES;
+            Fragment fa; /* K^T: element (r, j) is key[j][r] */
+            load_a_transposed(fa, key + kk * ld_key + r * 16, ld_key);
+#pragma unroll
+            for (int m = g * GROUP; m < (g + 1) * GROUP; m++) {
+                Fragment fb;
+                load_b(fb, value + kk * ld_value + (warp * STATE_TILES + m) % COLUMN_TILES * 16, ld_value);
+                mma(running[m], fa, fb);
+            }
+        }
+    }
+    if (!state_bf16) return;
+#pragma unroll
+    for (int m = 0; m < STATE_TILES; m++) {
+        int t = warp * STATE_TILES + m, r = t / COLUMN_TILES, c = t % COLUMN_TILES;
+        store_bf16_tile(running[m], state_bf16 + r * 16 * ld_state + c * 16, ld_state);
+    }
+}
+
+/* Per-warp: row a of acc times table[first_index + a]. */
+__device__ __forceinline__ void scale_rows(Acc &acc, const float *table, int first_index) {
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc.x[e] *= table[first_index + acc_row(e)];
+}
+
+/* Per-warp: acc as 16 rows of 16 floats at scratch. */
+__device__ __forceinline__ void store_float_tile(const Acc &acc, float *scratch, long ld) {
+#pragma unroll
+    for (int e = 0; e < 8; e += 2)
+        *reinterpret_cast<float2 *>(scratch + acc_row(e) * ld + acc_col(e)) = make_float2(acc.x[e], acc.x[e + 1]);
+}
+
+/* Per-warp: acc = 16 rows of 16 floats at source (global or shared). */
+__device__ __forceinline__ void load_float_tile(Acc &acc, const float *source, long ld) {
+#pragma unroll
+    for (int e = 0; e < 8; e += 2) {
+        float2 pair = *reinterpret_cast<const float2 *>(source + acc_row(e) * ld + acc_col(e));
+        acc.x[e] = pair.x;
+        acc.x[e + 1] = pair.y;
+    }
+}
+
+/* Per-warp: the two adjacent 16x16 output tiles of a strip whose first
+ * logical row is row, of which `rows` are valid, to global memory from column
+ * `column` of the head on (out_head at the head's first column of its
+ * sequence's row 0, rows ld_out apart; p gives the time direction), through
+ * the warp's scratch so that each write is 16 bytes. */
+__device__ __forceinline__ void store_output_strip(const Acc out[2], float *scratch, bf16 *out_head, long ld_out,
+                                                   const AttnPass &p, int row, int rows, int column) {
+    int lane = threadIdx.x & 31, a = lane >> 1, b0 = (lane & 1) * 8;
+#pragma unroll
+    for (int m = 0; m < 2; m++) {
+        store_float_tile(out[m], scratch, 16);
+        __syncwarp();
+        if (a < rows) {
+            alignas(16) bf16 packed[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++) packed[e] = __float2bfloat16_rn(scratch[a * 16 + b0 + e]);
+            *reinterpret_cast<uint4 *>(out_head + physical_row(p, row + a) * ld_out + column + m * 16 + b0) =
+                *reinterpret_cast<const uint4 *>(packed);
+        }
+        __syncwarp();
+    }
+}
+
+/* Launchers (one file each); they check the launch and return its error. */
+cudaError_t launch_chunked(const AttnPass &p, float *state, float *segment_states, cudaStream_t stream);
+cudaError_t launch_blockwise(const AttnPass &p, cudaStream_t stream);
+cudaError_t launch_recurrent(const AttnPass &p, float *state, cudaStream_t stream);
+
+/* Segments the chunked pass splits each sequence into (1: no scan, no
+ * scratch): the count that makes the longest chain of chunk steps, waves of
+ * blocks times chunks per segment, shortest on the current device. */
+int chunked_segments(const AttnPass &p);
+/* The same choice for `blocks` blocks per segment on `slots` resident blocks. */
+int choose_segments(long blocks, long slots, int seq_len);
+/* Tokens per segment (a whole number of chunks) when seq_len is cut into `segments`. */
+int segment_length(int seq_len, int segments);
+/* Multiprocessors of the current device (0 if it cannot be read). */
+long multiprocessor_count(void);
+/* Steps (1) and (2) of the chunked pass p alone, cut into `segments` > 1:
+ * segment_states gets every segment's incoming state
+ * ([segments][batch * heads][key_width][value_width] fp32, from zero). */
+cudaError_t launch_segment_states(const AttnPass &p, int segments, float *segment_states, cudaStream_t stream);
+/* dK and dV in one time-reversed sweep (attention_gradients.cu): value_pass
+ * is the dV pass (query K, key Q, value dO, out dV, reversed); value and
+ * key_gradient the V and dK of the dK product. Needs value_width 128 and
+ * key_width <= 128 (gradients_fused says whether a shape qualifies). */
+bool gradients_fused(const AttnPass &value_pass);
+int gradient_segments(const AttnPass &value_pass);
+cudaError_t launch_key_value_gradients(const AttnPass &value_pass, const bf16 *value, long ld_value,
+                                       bf16 *key_gradient, long ld_key_gradient, float *segment_states,
+                                       cudaStream_t stream);
+
+} /* namespace tn_attention */
+
+#endif

@@ -1,0 +1,68 @@
+#include "kernels/cuda/crossentropy_cuda.h"
+
+#include "kernels/cuda/device_common.cuh"
+
+using namespace tn_model_kernels;
+
+namespace {
+
+constexpr int kThreads = 512;
+constexpr int kIgnoreIndex = -100; /* TN_IGNORE_INDEX of kernels/cpu/crossentropy.h */
+
+__global__ void crossentropy_forward_kernel(float *losses, float *lse, const uint16_t *logits, const int32_t *targets,
+                                            int vocab_size) {
+    __shared__ float shared[32];
+    int target = targets[blockIdx.x];
+    if (target == kIgnoreIndex) {
+        if (threadIdx.x == 0) losses[blockIdx.x] = lse[blockIdx.x] = 0.0f;
+        return;
+    }
+    size_t row = (size_t)blockIdx.x * vocab_size;
+    /* online softmax: a running max m and sum s of exp(z - m) per thread */
+    float m = -INFINITY, s = 0.0f;
+    for (int i = threadIdx.x; i < vocab_size; i += blockDim.x) {
+        float z = load_bf16(logits, row + i);
+        if (z > m) {
+            s = s * __expf(m - z) + 1.0f;
+            m = z;
+        } else {
+            s += __expf(z - m);
+        }
+    }
+    float block_m = block_max(m, shared);
+    float total = block_sum(m == -INFINITY ? 0.0f : s * __expf(m - block_m), shared);
+    if (threadIdx.x == 0) {
+        float log_sum = block_m + logf(total);
+        lse[blockIdx.x] = log_sum;
+        losses[blockIdx.x] = log_sum - load_bf16(logits, row + target);
+    }
+}
+
+__global__ void crossentropy_backward_kernel(uint16_t *dlogits, const uint16_t *logits, const float *lse,
+                                             const int32_t *targets, int vocab_size, float scale) {
+    int target = targets[blockIdx.x];
+    size_t row = (size_t)blockIdx.x * vocab_size;
+    float log_sum = lse[blockIdx.x];
+    for (int i = threadIdx.x; i < vocab_size; i += blockDim.x) {
+        float g = 0.0f, onehot = i == target ? 1.0f : 0.0f;
+        if (target != kIgnoreIndex) g = scale * (__expf(load_bf16(logits, row + i) - log_sum) - onehot);
+        store_bf16(dlogits, row + i, g);
+    }
+}
+
+} // namespace
+
+extern "C" int crossentropy_forward_cuda(float *losses, float *lse, const uint16_t *logits, const int32_t *targets,
+                                         int n_rows, int vocab_size, cudaStream_t stream, TnError *err) {
+    if (n_rows > 0)
+        crossentropy_forward_kernel<<<n_rows, kThreads, 0, stream>>>(losses, lse, logits, targets, vocab_size);
+    return launched("crossentropy_forward_cuda", err);
+}
+
+extern "C" int crossentropy_backward_cuda(uint16_t *dlogits, const uint16_t *logits, const float *lse,
+                                          const int32_t *targets, int n_rows, int vocab_size, float scale,
+                                          cudaStream_t stream, TnError *err) {
+    if (n_rows > 0)
+        crossentropy_backward_kernel<<<n_rows, kThreads, 0, stream>>>(dlogits, logits, lse, targets, vocab_size, scale);
+    return launched("crossentropy_backward_cuda", err);
+}

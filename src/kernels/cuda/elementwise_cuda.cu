@@ -1,0 +1,83 @@
+#include "kernels/cuda/elementwise_cuda.h"
+
+#include "kernels/cuda/device_common.cuh"
+
+using namespace tn_model_kernels;
+
+namespace {
+
+constexpr int kThreads = 256;
+
+#define GRID_STRIDE(index, n)                                                       \
+    for (size_t index = (size_t)blockIdx.x * blockDim.x + threadIdx.x; index < (n); \
+         index += (size_t)gridDim.x * blockDim.x)
+
+__global__ void embedding_forward_kernel(float *out, const int32_t *tokens, const float *embed, int n_rows, int dim,
+                                         float scale) {
+    GRID_STRIDE(index, (size_t)n_rows * dim) {
+        size_t r = index / dim;
+        out[index] = scale * embed[(size_t)tokens[r] * dim + index % dim];
+    }
+}
+
+__global__ void embedding_backward_kernel(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim,
+                                          float scale, int32_t padding) {
+    GRID_STRIDE(index, (size_t)n_rows * dim) {
+        int32_t token = tokens[index / dim];
+        if (token != padding) atomicAdd(dembed + (size_t)token * dim + index % dim, scale * dout[index]);
+    }
+}
+
+__global__ void product_forward_kernel(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n) {
+    GRID_STRIDE(index, n) store_bf16(out, index, load_bf16(a, index) * load_bf16(b, index));
+}
+
+__global__ void product_backward_kernel(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
+                                        const uint16_t *b, size_t n) {
+    GRID_STRIDE(index, n) {
+        float g = dout[index];
+        store_bf16(da, index, g * load_bf16(b, index));
+        store_bf16(db, index, g * load_bf16(a, index));
+    }
+}
+
+__global__ void convert_to_bf16_kernel(uint16_t *out, const float *inp, size_t n) {
+    GRID_STRIDE(index, n) store_bf16(out, index, inp[index]);
+}
+
+} // namespace
+
+extern "C" int embedding_forward_cuda(float *out, const int32_t *tokens, const float *embed, int n_rows, int dim,
+                                      float scale, cudaStream_t stream, TnError *err) {
+    size_t n = (size_t)n_rows * dim;
+    if (n)
+        embedding_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, tokens, embed, n_rows, dim,
+                                                                                  scale);
+    return launched("embedding_forward_cuda", err);
+}
+
+extern "C" int embedding_backward_cuda(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim,
+                                       float scale, int32_t padding, cudaStream_t stream, TnError *err) {
+    size_t n = (size_t)n_rows * dim;
+    if (n)
+        embedding_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dembed, dout, tokens, n_rows, dim,
+                                                                                   scale, padding);
+    return launched("embedding_backward_cuda", err);
+}
+
+extern "C" int product_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n, cudaStream_t stream,
+                                    TnError *err) {
+    if (n) product_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
+    return launched("product_forward_cuda", err);
+}
+
+extern "C" int product_backward_cuda(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
+                                     const uint16_t *b, size_t n, cudaStream_t stream, TnError *err) {
+    if (n) product_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(da, db, dout, a, b, n);
+    return launched("product_backward_cuda", err);
+}
+
+extern "C" int convert_to_bf16_cuda(uint16_t *out, const float *inp, size_t n, cudaStream_t stream, TnError *err) {
+    if (n) convert_to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+    return launched("convert_to_bf16_cuda", err);
+}

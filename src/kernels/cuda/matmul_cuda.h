@@ -1,0 +1,39 @@
+/* matmul_cuda.h: the linear layers on the GPU through cuBLAS, the CUDA twin
+ * of kernels/cpu/matmul.h: out = inp . weight^T with inp (N, in) row-major
+ * and weight (out, in) as PyTorch stores it. Operands are bf16 (the bf16
+ * copy of the parameters, bf16 activations); products accumulate in fp32
+ * (CUBLAS_COMPUTE_32F) and the output is fp32 or bf16 as asked.
+ * The handle's stream orders the work; pointers are device memory.
+ * Return 0, or -1 with err naming the call and cuBLAS's status.
+ */
+#ifndef TN_KERNELS_CUDA_MATMUL_CUDA_H
+#define TN_KERNELS_CUDA_MATMUL_CUDA_H
+
+#include <cublas_v2.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "util/error.h"
+
+typedef enum TnCudaOutType { TN_CUDA_OUT_F32, TN_CUDA_OUT_BF16 } TnCudaOutType;
+
+/* out = inp . weight^T + beta * out; beta 1 adds into an fp32 out (the
+ * residual stream), beta 0 overwrites. */
+int matmul_forward_cuda(cublasHandle_t handle, void *out, TnCudaOutType out_type, float beta, const uint16_t *inp,
+                        const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err);
+
+/* Backward for dout (N, out), bf16: ACCUMULATES in fp32
+ *   dinp    += dout . weight      (N, in)
+ *   dweight += dout^T . inp       (out, in)
+ * like matmul_backward_cpu (a tensor used twice sums its contributions). */
+int matmul_backward_cuda(cublasHandle_t handle, float *dinp, float *dweight, const uint16_t *dout, const uint16_t *inp,
+                         const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,209 @@
+#include "model/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/fileio.h"
+
+#define INDEX_NAME "model.safetensors.index.json"
+#define SINGLE_NAME "model.safetensors"
+
+/* The list of weight files of a directory: one file, or the shards of the
+ * index, each with the tensor names the index assigns to it. */
+typedef struct WeightFiles {
+    int n_files;
+    char **files;   /* file names relative to dir, owned */
+} WeightFiles;
+
+static void weight_files_free(WeightFiles *wf) {
+    for (int i = 0; i < wf->n_files; i++) free(wf->files[i]);
+    free(wf->files);
+    memset(wf, 0, sizeof *wf);
+}
+
+static int add_file_once(WeightFiles *wf, const char *name) {
+    for (int i = 0; i < wf->n_files; i++)
+        if (strcmp(wf->files[i], name) == 0) return 0;
+    char **grown = realloc(wf->files, (size_t)(wf->n_files + 1) * sizeof *grown);
+    if (!grown) tn_die("out of memory");
+    wf->files = grown;
+    wf->files[wf->n_files++] = strdup(name);
+    return 0;
+}
+
+static int list_weight_files(WeightFiles *wf, const char *dir, TnError *err) {
+    memset(wf, 0, sizeof *wf);
+    char path[4096];
+    if (tn_path_join(path, sizeof path, dir, INDEX_NAME, err)) return -1;
+    if (!tn_file_exists(path)) {
+        char single[4096];
+        if (tn_path_join(single, sizeof single, dir, SINGLE_NAME, err)) return -1;
+        if (!tn_file_exists(single))
+            return tn_fail(err, "%s: no %s or %s in this directory", dir, SINGLE_NAME, INDEX_NAME);
+        return add_file_once(wf, SINGLE_NAME);
+    }
+    char *text;
+    if (tn_read_file(path, &text, NULL, err)) return -1;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!cJSON_IsObject(map)) {
+        cJSON_Delete(root);
+        return tn_fail(err, "%s: not valid JSON with a \"weight_map\" object", path);
+    }
+    for (const cJSON *e = map->child; e; e = e->next) {
+        if (!cJSON_IsString(e) || strchr(e->valuestring, '/')) {
+            cJSON_Delete(root);
+            weight_files_free(wf);
+            return tn_fail(err, "%s: weight_map entry '%s' must name a file in the same directory", path, e->string);
+        }
+        add_file_once(wf, e->valuestring);
+    }
+    cJSON_Delete(root);
+    if (wf->n_files == 0) return tn_fail(err, "%s: weight_map is empty", path);
+    return 0;
+}
+
+static void shape_string(char *out, size_t cap, int ndim, const long long *shape) {
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (int i = 0; i < ndim && n < cap; i++) n += (size_t)snprintf(out + n, cap - n, i ? ", %lld" : "%lld", shape[i]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
+}
+
+/* Loads every tensor of one open file into the flat buffer, marking which
+ * layout tensors were seen. */
+static int load_file_tensors(TnStFile *st, const TnParamLayout *layout, float *params, unsigned char *seen,
+                             TnError *err) {
+    for (int i = 0; i < st->n_tensors; i++) {
+        const TnStTensor *t = &st->tensors[i];
+        const TnTensorInfo *info = tn_param_find(layout, t->name);
+        if (!info) return tn_fail(err, "%s: unexpected tensor '%s' (not a parameter of this config)", st->path, t->name);
+        int idx = (int)(info - layout->tensors);
+        if (seen[idx]) return tn_fail(err, "%s: tensor '%s' is stored twice", st->path, t->name);
+        int same = t->ndim == info->ndim;
+        for (int k = 0; same && k < t->ndim; k++) same = t->shape[k] == info->shape[k];
+        if (!same) {
+            char got[128], want[128];
+            shape_string(got, sizeof got, t->ndim, t->shape);
+            shape_string(want, sizeof want, info->ndim, info->shape);
+            return tn_fail(err, "%s: tensor '%s' has shape %s, expected %s", st->path, t->name, got, want);
+        }
+        if (tn_st_read_f32(st, t, params + info->offset, err)) return -1;
+        seen[idx] = 1;
+    }
+    return 0;
+}
+
+/* True if any weight file stores lm_head.weight (which unties the output). */
+static int has_lm_head(const char *dir, const WeightFiles *wf, int *found, TnError *err) {
+    *found = 0;
+    for (int i = 0; i < wf->n_files && !*found; i++) {
+        char path[4096];
+        TnStFile st;
+        if (tn_path_join(path, sizeof path, dir, wf->files[i], err) || tn_st_open(&st, path, err)) return -1;
+        *found = tn_st_find(&st, "lm_head.weight") != NULL;
+        tn_st_close(&st);
+    }
+    return 0;
+}
+
+int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, float **params, TnError *err) {
+    char path[4096];
+    *params = NULL;
+    memset(layout, 0, sizeof *layout);
+    if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_load(cfg, path, err)) return -1;
+    WeightFiles wf;
+    if (list_weight_files(&wf, dir, err)) return -1;
+    int untied;
+    if (has_lm_head(dir, &wf, &untied, err)) { weight_files_free(&wf); return -1; }
+    if (untied) cfg->tie_word_embeddings = 0;
+
+    tn_param_layout_init(layout, cfg);
+    float *buf = tn_malloc(layout->total * sizeof *buf);
+    unsigned char *seen = tn_calloc((size_t)layout->n_tensors, 1);
+    int rc = 0;
+    for (int i = 0; i < wf.n_files && !rc; i++) {
+        TnStFile st;
+        rc = tn_path_join(path, sizeof path, dir, wf.files[i], err) || tn_st_open(&st, path, err);
+        if (rc) break;
+        rc = load_file_tensors(&st, layout, buf, seen, err);
+        tn_st_close(&st);
+    }
+    for (int i = 0; i < layout->n_tensors && !rc; i++)
+        if (!seen[i])
+            rc = tn_fail(err, "%s: missing tensor '%s' (expected from config.json)", dir, layout->tensors[i].name);
+    free(seen);
+    weight_files_free(&wf);
+    if (rc) {
+        free(buf);
+        tn_param_layout_free(layout);
+        return -1;
+    }
+    *params = buf;
+    return 0;
+}
+
+/* Writes the index of a sharded save. */
+static int write_index(const char *dir, const TnParamLayout *layout, const int *shard_of, int n_shards, size_t total_bytes,
+                       TnError *err) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(root, "metadata");
+    cJSON_AddNumberToObject(meta, "total_size", (double)total_bytes);
+    cJSON *map = cJSON_AddObjectToObject(root, "weight_map");
+    char name[64];
+    for (int i = 0; i < layout->n_tensors; i++) {
+        snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", shard_of[i] + 1, n_shards);
+        cJSON_AddStringToObject(map, layout->tensors[i].name, name);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    char path[4096];
+    int rc = tn_path_join(path, sizeof path, dir, INDEX_NAME, err) || tn_write_file(path, text, strlen(text), err);
+    cJSON_free(text);
+    return rc ? -1 : 0;
+}
+
+int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
+                  TnDtype dtype, size_t shard_bytes, TnError *err) {
+    if (tn_mkdir_p(dir, err)) return -1;
+    char path[4096];
+    if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_save(cfg, path, err)) return -1;
+
+    /* Greedy assignment of tensors, in layout order, to shards. */
+    int n = layout->n_tensors, n_shards = 1;
+    int *shard_of = tn_malloc((size_t)n * sizeof *shard_of);
+    size_t esize = tn_dtype_size(dtype), in_shard = 0, total_bytes = 0;
+    for (int i = 0; i < n; i++) {
+        size_t bytes = layout->tensors[i].numel * esize;
+        if (shard_bytes && in_shard > 0 && in_shard + bytes > shard_bytes) { n_shards++; in_shard = 0; }
+        shard_of[i] = n_shards - 1;
+        in_shard += bytes;
+        total_bytes += bytes;
+    }
+    if (!shard_bytes) n_shards = 1;
+
+    TnStWriteItem *items = tn_malloc((size_t)n * sizeof *items);
+    int rc = 0;
+    for (int s = 0; s < n_shards && !rc; s++) {
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            if (shard_of[i] != s) continue;
+            const TnTensorInfo *t = &layout->tensors[i];
+            items[count++] = (TnStWriteItem){t->name, t->ndim, t->shape, params + t->offset};
+        }
+        char name[64];
+        if (n_shards == 1) snprintf(name, sizeof name, SINGLE_NAME);
+        else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, n_shards);
+        rc = tn_path_join(path, sizeof path, dir, name, err) || tn_st_write(path, items, count, dtype, err);
+    }
+    free(items);
+    if (!rc && n_shards > 1) rc = write_index(dir, layout, shard_of, n_shards, total_bytes, err);
+    free(shard_of);
+    if (rc) return -1;
+    /* Remove the other layout's files so the directory has one truth. */
+    if (tn_path_join(path, sizeof path, dir, n_shards > 1 ? SINGLE_NAME : INDEX_NAME, err)) return -1;
+    remove(path);
+    return 0;
+}

@@ -1,0 +1,314 @@
+#include "model/safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bf16.h"
+#include "util/fileio.h"
+
+static const struct { TnDtype dtype; const char *name; size_t size; } dtype_table[] = {
+    {TN_F32, "F32", 4}, {TN_BF16, "BF16", 2}, {TN_F16, "F16", 2}, {TN_F64, "F64", 8},
+    {TN_I64, "I64", 8}, {TN_I32, "I32", 4}, {TN_U8, "U8", 1},
+};
+
+const char *tn_dtype_name(TnDtype dtype) { return dtype_table[dtype].name; }
+size_t tn_dtype_size(TnDtype dtype) { return dtype_table[dtype].size; }
+
+int tn_dtype_parse(const char *name, TnDtype *dtype) {
+    for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
+        if (strcmp(dtype_table[i].name, name) == 0) { *dtype = dtype_table[i].dtype; return 0; }
+    return -1;
+}
+
+static int is_float_dtype(TnDtype d) { return d == TN_F32 || d == TN_BF16 || d == TN_F16 || d == TN_F64; }
+
+/* Largest header we accept (the format's reference reader uses 100 MB). */
+#define ST_MAX_HEADER (100u << 20)
+
+static int parse_tensor_entry(TnStTensor *t, const cJSON *e, const char *path, uint64_t data_size, TnError *err) {
+    const char *name = e->string;
+    if (!cJSON_IsObject(e)) return tn_fail(err, "%s: header entry '%s' is not an object", path, name);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
+        return tn_fail(err, "%s: tensor '%s' needs dtype, shape and data_offsets [begin, end]", path, name);
+    if (tn_dtype_parse(dt->valuestring, &t->dtype))
+        return tn_fail(err, "%s: tensor '%s' has unsupported dtype '%s'", path, name, dt->valuestring);
+    t->ndim = cJSON_GetArraySize(shape);
+    if (t->ndim > TN_ST_MAX_DIMS) return tn_fail(err, "%s: tensor '%s' has %d dimensions", path, name, t->ndim);
+    t->numel = 1;
+    int i = 0;
+    for (const cJSON *s = shape->child; s; s = s->next, i++) {
+        if (!cJSON_IsNumber(s) || s->valuedouble < 0 || s->valuedouble != (double)(long long)s->valuedouble ||
+            s->valuedouble > 1e15)
+            return tn_fail(err, "%s: tensor '%s' has an invalid shape", path, name);
+        t->shape[i] = (long long)s->valuedouble;
+        t->numel *= (size_t)t->shape[i];
+    }
+    const cJSON *b = offs->child, *en = b->next;
+    if (!cJSON_IsNumber(b) || !cJSON_IsNumber(en) || b->valuedouble < 0 || en->valuedouble < b->valuedouble)
+        return tn_fail(err, "%s: tensor '%s' has invalid data_offsets", path, name);
+    t->begin = (uint64_t)b->valuedouble;
+    t->end = (uint64_t)en->valuedouble;
+    if (t->end - t->begin != (uint64_t)t->numel * tn_dtype_size(t->dtype))
+        return tn_fail(err, "%s: tensor '%s' spans %llu bytes but %s x %zu elements need %llu", path, name,
+                       (unsigned long long)(t->end - t->begin), tn_dtype_name(t->dtype), t->numel,
+                       (unsigned long long)(t->numel * tn_dtype_size(t->dtype)));
+    if (t->end > data_size)
+        return tn_fail(err, "%s: tensor '%s' ends at byte %llu of a %llu-byte data section (file truncated?)", path,
+                       name, (unsigned long long)t->end, (unsigned long long)data_size);
+    return 0;
+}
+
+static int compare_begin(const void *a, const void *b) {
+    const TnStTensor *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+int tn_st_open(TnStFile *f, const char *path, TnError *err) {
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    f->fp = fopen(path, "rb");
+    if (!f->fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    fseeko(f->fp, 0, SEEK_END);
+    uint64_t file_size = (uint64_t)ftello(f->fp);
+    rewind(f->fp);
+    unsigned char len_bytes[8];
+    if (file_size < 8 || fread(len_bytes, 1, 8, f->fp) != 8) {
+        tn_st_close(f);
+        return tn_fail(err, "%s: file too short for a safetensors header (%llu bytes)", path,
+                       (unsigned long long)file_size);
+    }
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; i--) header_len = (header_len << 8) | len_bytes[i];
+    if (header_len > ST_MAX_HEADER || header_len > file_size - 8) {
+        tn_st_close(f);
+        return tn_fail(err, "%s: header length %llu exceeds the file size %llu (truncated or not safetensors)", path,
+                       (unsigned long long)header_len, (unsigned long long)file_size);
+    }
+    char *header = tn_malloc(header_len + 1);
+    if (fread(header, 1, header_len, f->fp) != header_len) {
+        free(header);
+        tn_st_close(f);
+        return tn_fail(err, "%s: cannot read the header", path);
+    }
+    header[header_len] = '\0';
+    f->data_start = 8 + header_len;
+    uint64_t data_size = file_size - f->data_start;
+
+    cJSON *root = cJSON_ParseWithLength(header, header_len);
+    free(header);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        tn_st_close(f);
+        return tn_fail(err, "%s: header is not a valid JSON object", path);
+    }
+    int n = 0;
+    for (const cJSON *e = root->child; e; e = e->next)
+        if (strcmp(e->string, "__metadata__") != 0) n++;
+    f->tensors = tn_calloc((size_t)n, sizeof *f->tensors);
+    for (const cJSON *e = root->child; e; e = e->next) {
+        if (strcmp(e->string, "__metadata__") == 0) {
+            if (!cJSON_IsObject(e)) {
+                cJSON_Delete(root);
+                tn_st_close(f);
+                return tn_fail(err, "%s: __metadata__ is not an object", path);
+            }
+            continue;
+        }
+        TnStTensor *t = &f->tensors[f->n_tensors];
+        if (parse_tensor_entry(t, e, path, data_size, err)) {
+            cJSON_Delete(root);
+            tn_st_close(f);
+            return -1;
+        }
+        t->name = strdup(e->string);
+        f->n_tensors++;
+    }
+    cJSON_Delete(root);
+
+    /* The data section must be exactly covered: sorted by offset, each tensor
+     * starts where the previous ended and the last ends at the file's end. */
+    TnStTensor *sorted = tn_malloc((size_t)n * sizeof *sorted + 1);
+    memcpy(sorted, f->tensors, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, compare_begin);
+    uint64_t expect = 0;
+    for (int i = 0; i < n; i++) {
+        if (sorted[i].begin != expect) {
+            int rc = tn_fail(err, "%s: tensor '%s' starts at byte %llu, expected %llu (overlap or gap)", path,
+                             sorted[i].name, (unsigned long long)sorted[i].begin, (unsigned long long)expect);
+            free(sorted);
+            tn_st_close(f);
+            return rc;
+        }
+        expect = sorted[i].end;
+    }
+    free(sorted);
+    if (expect != data_size) {
+        tn_st_close(f);
+        return tn_fail(err, "%s: data section is %llu bytes but the tensors cover %llu", path,
+                       (unsigned long long)data_size, (unsigned long long)expect);
+    }
+    return 0;
+}
+
+void tn_st_close(TnStFile *f) {
+    if (f->fp) fclose(f->fp);
+    for (int i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
+    free(f->tensors);
+    f->fp = NULL;
+    f->tensors = NULL;
+    f->n_tensors = 0;
+}
+
+const TnStTensor *tn_st_find(const TnStFile *f, const char *name) {
+    for (int i = 0; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    return NULL;
+}
+
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, u;
+    if (exp == 0x1f) u = sign | 0x7f800000u | (mant << 13);
+    else if (exp != 0) u = sign | ((exp + 112) << 23) | (mant << 13);
+    else if (mant == 0) u = sign;
+    else { /* subnormal: normalise */
+        int e = -1;
+        do { mant <<= 1; e++; } while (!(mant & 0x400));
+        u = sign | ((uint32_t)(112 - e) << 23) | ((mant & 0x3ff) << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Reads the raw bytes of t in chunks and hands each chunk to convert(). */
+typedef void (*ConvertFn)(const void *src, TnDtype dtype, size_t count, void *dst, size_t dst_index);
+
+static int read_converted(TnStFile *f, const TnStTensor *t, void *dst, ConvertFn convert, TnError *err) {
+    if (fseeko(f->fp, (off_t)(f->data_start + t->begin), SEEK_SET) != 0)
+        return tn_fail(err, "%s: cannot seek to tensor '%s'", f->path, t->name);
+    size_t esize = tn_dtype_size(t->dtype), chunk = (1u << 20) / esize;
+    unsigned char *buf = tn_malloc(chunk * esize);
+    for (size_t done = 0; done < t->numel; done += chunk) {
+        size_t count = t->numel - done < chunk ? t->numel - done : chunk;
+        if (fread(buf, esize, count, f->fp) != count) {
+            free(buf);
+            return tn_fail(err, "%s: short read in tensor '%s' (file truncated?)", f->path, t->name);
+        }
+        convert(buf, t->dtype, count, dst, done);
+    }
+    free(buf);
+    return 0;
+}
+
+static double float_at(const void *src, TnDtype dtype, size_t i) {
+    const unsigned char *p = (const unsigned char *)src + i * tn_dtype_size(dtype);
+    switch (dtype) {
+    case TN_F32: { float v; memcpy(&v, p, 4); return v; }
+    case TN_F64: { double v; memcpy(&v, p, 8); return v; }
+    case TN_BF16: { uint16_t v; memcpy(&v, p, 2); return tn_bf16_to_f32(v); }
+    case TN_F16: { uint16_t v; memcpy(&v, p, 2); return f16_to_f32(v); }
+    default: return 0.0;
+    }
+}
+
+static int64_t int_at(const void *src, TnDtype dtype, size_t i) {
+    const unsigned char *p = (const unsigned char *)src + i * tn_dtype_size(dtype);
+    switch (dtype) {
+    case TN_I64: { int64_t v; memcpy(&v, p, 8); return v; }
+    case TN_I32: { int32_t v; memcpy(&v, p, 4); return v; }
+    case TN_U8: return *p;
+    default: return 0;
+    }
+}
+
+static void to_f32(const void *src, TnDtype dtype, size_t count, void *dst, size_t at) {
+    float *out = (float *)dst + at;
+    for (size_t i = 0; i < count; i++) out[i] = (float)float_at(src, dtype, i);
+}
+static void to_f64(const void *src, TnDtype dtype, size_t count, void *dst, size_t at) {
+    double *out = (double *)dst + at;
+    for (size_t i = 0; i < count; i++) out[i] = float_at(src, dtype, i);
+}
+static void to_i64(const void *src, TnDtype dtype, size_t count, void *dst, size_t at) {
+    int64_t *out = (int64_t *)dst + at;
+    for (size_t i = 0; i < count; i++) out[i] = int_at(src, dtype, i);
+}
+
+int tn_st_read_f32(TnStFile *f, const TnStTensor *t, float *dst, TnError *err) {
+    if (!is_float_dtype(t->dtype))
+        return tn_fail(err, "%s: tensor '%s' has dtype %s, expected a floating type (F32, BF16, F16, F64)", f->path,
+                       t->name, tn_dtype_name(t->dtype));
+    return read_converted(f, t, dst, to_f32, err);
+}
+
+int tn_st_read_f64(TnStFile *f, const TnStTensor *t, double *dst, TnError *err) {
+    if (!is_float_dtype(t->dtype))
+        return tn_fail(err, "%s: tensor '%s' has dtype %s, expected a floating type", f->path, t->name,
+                       tn_dtype_name(t->dtype));
+    return read_converted(f, t, dst, to_f64, err);
+}
+
+int tn_st_read_i64(TnStFile *f, const TnStTensor *t, int64_t *dst, TnError *err) {
+    if (is_float_dtype(t->dtype))
+        return tn_fail(err, "%s: tensor '%s' has dtype %s, expected an integer type", f->path, t->name,
+                       tn_dtype_name(t->dtype));
+    return read_converted(f, t, dst, to_i64, err);
+}
+
+int tn_st_write(const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype, TnError *err) {
+    if (dtype != TN_F32 && dtype != TN_BF16) return tn_fail(err, "%s: can only write F32 or BF16", path);
+    size_t esize = tn_dtype_size(dtype);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    cJSON_AddStringToObject(meta, "format", "pt");
+    uint64_t offset = 0;
+    for (int i = 0; i < n_items; i++) {
+        size_t numel = 1;
+        cJSON *e = cJSON_AddObjectToObject(root, items[i].name);
+        cJSON_AddStringToObject(e, "dtype", tn_dtype_name(dtype));
+        cJSON *shape = cJSON_AddArrayToObject(e, "shape");
+        for (int k = 0; k < items[i].ndim; k++) {
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)items[i].shape[k]));
+            numel *= (size_t)items[i].shape[k];
+        }
+        cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
+        offset += numel * esize;
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    size_t json_len = strlen(json), padded = (json_len + 7) & ~(size_t)7;
+    unsigned char len_bytes[8];
+    for (int i = 0; i < 8; i++) len_bytes[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+
+    TnAtomicFile af;
+    if (tn_atomic_open(&af, path, err)) { cJSON_free(json); return -1; }
+    int rc = tn_atomic_write(&af, len_bytes, 8, err) || tn_atomic_write(&af, json, json_len, err) ||
+             tn_atomic_write(&af, "        ", padded - json_len, err);
+    cJSON_free(json);
+    if (rc) return -1;
+    size_t chunk = 1u << 18;
+    uint16_t *half = dtype == TN_BF16 ? tn_malloc(chunk * sizeof *half) : NULL;
+    for (int i = 0; i < n_items && !rc; i++) {
+        size_t numel = 1;
+        for (int k = 0; k < items[i].ndim; k++) numel *= (size_t)items[i].shape[k];
+        if (dtype == TN_F32) {
+            rc = tn_atomic_write(&af, items[i].data, numel * 4, err);
+            continue;
+        }
+        for (size_t done = 0; done < numel && !rc; done += chunk) {
+            size_t count = numel - done < chunk ? numel - done : chunk;
+            for (size_t j = 0; j < count; j++) half[j] = tn_f32_to_bf16(items[i].data[done + j]);
+            rc = tn_atomic_write(&af, half, count * 2, err);
+        }
+    }
+    free(half);
+    if (rc) return -1; /* tn_atomic_write already removed the temporary file */
+    return tn_atomic_commit(&af, err);
+}

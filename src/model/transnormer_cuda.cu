@@ -1,0 +1,396 @@
+#include "model/transnormer_cuda.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/adamw_cuda.h"
+#include "kernels/cuda/crossentropy_cuda.h"
+#include "kernels/cuda/elementwise_cuda.h"
+#include "kernels/cuda/lightning_attention.h"
+#include "kernels/cuda/matmul_cuda.h"
+#include "kernels/cuda/norm_cuda.h"
+#include "kernels/cuda/qk_features_cuda.h"
+
+extern "C" {
+#include "kernels/cpu/crossentropy.h" /* TN_IGNORE_INDEX */
+#include "util/bf16.h"
+}
+
+namespace {
+
+#define CUDA_TRY(call)                                                                                  \
+    do {                                                                                                \
+        cudaError_t status_ = (call);                                                                   \
+        if (status_ != cudaSuccess) return tn_fail(err, "%s: CUDA: %s", #call, cudaGetErrorString(status_)); \
+    } while (0)
+/* kernel launchers and cuBLAS wrappers already filled err */
+#define TRY(call)                  \
+    do {                           \
+        if ((call) != 0) return -1; \
+    } while (0)
+
+cudaStream_t stream_of(const TnModelCuda *g) { return (cudaStream_t)g->stream; }
+cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cublas; }
+
+/* The bf16 copy of the tensor whose fp32 master starts at `master`. */
+const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->params_bf16 + (master - g->params); }
+
+TnAttnShape attention_shape(const TnConfig *cfg, int layer, int batch, int seq_len) {
+    int dk = tn_qk_head_dim(cfg, layer), H = cfg->n_heads, d = tn_head_dim(cfg);
+    return TnAttnShape{batch, H, seq_len, dk, d, H * dk, H * dk, 4 * cfg->dim, cfg->dim};
+}
+
+/* Lays out (or, with base == NULL, only measures) the arena: every buffer
+ * starts on a 256-byte boundary (the attention kernels need 16 bytes). */
+struct Arena {
+    char *base;
+    size_t used;
+    template <typename T> T *take(size_t count) {
+        T *p = base ? reinterpret_cast<T *>(base + used) : nullptr;
+        used += (count * sizeof(T) + 255) / 256 * 256;
+        return p;
+    }
+};
+
+size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len, char *base) {
+    size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, scratch = 0;
+    Arena a{base, 0};
+    for (int l = 0; l < cfg->n_layers; l++) {
+        TnCudaLayerActs *la = &g->layers[l];
+        size_t qk = N * cfg->n_heads * tn_qk_head_dim(cfg, l);
+        la->resid = a.take<float>(N * D);
+        la->norm1 = a.take<uint16_t>(N * D);
+        la->norm1_rstd = a.take<float>(N);
+        la->qkvu = a.take<uint16_t>(N * 4 * D);
+        la->qf = a.take<uint16_t>(qk);
+        la->kf = a.take<uint16_t>(qk);
+        la->attn = a.take<uint16_t>(N * D);
+        la->attn_rstd = a.take<float>(N);
+        la->gated = a.take<uint16_t>(N * D);
+        la->resid_mid = a.take<float>(N * D);
+        la->norm2 = a.take<uint16_t>(N * D);
+        la->norm2_rstd = a.take<float>(N);
+        la->glu1 = a.take<uint16_t>(N * G);
+        la->glu2 = a.take<uint16_t>(N * G);
+        la->glu = a.take<uint16_t>(N * G);
+        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        size_t need = attention_cuda_scratch_bytes(&s, TN_ATTN_CHUNKED);
+        scratch = need > scratch ? need : scratch;
+    }
+    g->resid_final = a.take<float>(N * D);
+    g->norm_final = a.take<uint16_t>(N * D);
+    g->norm_final_rstd = a.take<float>(N);
+    g->logits = a.take<uint16_t>(N * V);
+    g->losses = a.take<float>(N);
+    g->lse = a.take<float>(N);
+    g->tokens = a.take<int32_t>(N);
+    g->targets = a.take<int32_t>(N);
+    g->attn_scratch = a.take<char>(scratch);
+    g->dresid = a.take<float>(N * D);
+    g->dnorm = a.take<float>(N * D);
+    g->dgated = a.take<float>(N * D);
+    g->dglu = a.take<float>(N * G);
+    g->dresid_bf16 = a.take<uint16_t>(N * D);
+    g->dattn = a.take<uint16_t>(N * D);
+    g->dqkvu = a.take<uint16_t>(N * 4 * D);
+    g->dqf = a.take<uint16_t>(N * 2 * D);
+    g->dkf = a.take<uint16_t>(N * 2 * D);
+    g->dglu1 = a.take<uint16_t>(N * G);
+    g->dglu2 = a.take<uint16_t>(N * G);
+    return a.used;
+}
+
+int check_reserved(const TnModelCuda *g, const char *pass, int batch, int seq_len, TnError *err) {
+    if (g->arena && batch <= g->max_batch && seq_len <= g->max_seq) return 0;
+    return tn_fail(err, "%s of %d x %d tokens exceeds the reserved %d x %d", pass, batch, seq_len, g->max_batch,
+                   g->max_seq);
+}
+
+int refresh_bf16(TnModelCuda *g, TnError *err) {
+    return convert_to_bf16_cuda(g->params_bf16, g->params, g->n_params, stream_of(g), err);
+}
+
+} // namespace
+
+extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err) {
+    memset(g, 0, sizeof *g);
+    /* The released blocks only; the decay and LRPE switches change only lambda and the LRPE list. */
+    const char *missing = tn_config_unsupported_switch(cfg);
+    if (missing) return tn_fail(err, "the CUDA training step does not support %s yet", missing);
+    g->config = *cfg;
+    tn_param_layout_init(&g->layout, cfg);
+    size_t n = g->n_params = g->layout.total, bytes = n * sizeof(float);
+    cudaStream_t stream;
+    CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    g->stream = stream;
+    cublasHandle_t handle;
+    cublasStatus_t status = cublasCreate(&handle);
+    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasCreate: %s", cublasGetStatusString(status));
+    g->cublas = handle;
+    status = cublasSetStream(handle, stream);
+    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasSetStream: %s", cublasGetStatusString(status));
+    CUDA_TRY(cudaMalloc(&g->params, bytes));
+    CUDA_TRY(cudaMalloc(&g->grads, bytes));
+    CUDA_TRY(cudaMalloc(&g->adam_m, bytes));
+    CUDA_TRY(cudaMalloc(&g->adam_v, bytes));
+    CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
+    CUDA_TRY(cudaMalloc(&g->sum_squares, sizeof(double)));
+    int L = cfg->n_layers, H = cfg->n_heads;
+    CUDA_TRY(cudaMalloc(&g->decay, (size_t)L * H * sizeof(float)));
+    float *decay = (float *)tn_malloc((size_t)L * H * sizeof(float));
+    double *lambda = (double *)tn_malloc((size_t)H * sizeof(double));
+    for (int l = 0; l < L; l++) {
+        tn_decay_rates(cfg, l, lambda);
+        for (int h = 0; h < H; h++) decay[l * H + h] = (float)lambda[h];
+    }
+    cudaError_t copied = cudaMemcpy(g->decay, decay, (size_t)L * H * sizeof(float), cudaMemcpyHostToDevice);
+    free(decay);
+    free(lambda);
+    CUDA_TRY(copied);
+    CUDA_TRY(cudaMemsetAsync(g->grads, 0, bytes, stream));
+    CUDA_TRY(cudaMemsetAsync(g->adam_m, 0, bytes, stream));
+    CUDA_TRY(cudaMemsetAsync(g->adam_v, 0, bytes, stream));
+    return tn_model_cuda_upload(g, params, NULL, NULL, NULL, err);
+}
+
+extern "C" void tn_model_cuda_free(TnModelCuda *g) {
+    /* release paths ignore errors: there is nothing left to do about them */
+    cudaFree(g->params);
+    cudaFree(g->params_bf16);
+    cudaFree(g->grads);
+    cudaFree(g->adam_m);
+    cudaFree(g->adam_v);
+    cudaFree(g->decay);
+    cudaFree(g->sum_squares);
+    cudaFree(g->arena);
+    if (g->cublas) cublasDestroy(cublas_of(g));
+    if (g->stream) cudaStreamDestroy(stream_of(g));
+    free(g->host_losses);
+    tn_param_layout_free(&g->layout);
+    memset(g, 0, sizeof *g);
+}
+
+extern "C" size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len) {
+    TnModelCuda *measure = (TnModelCuda *)tn_calloc(1, sizeof *measure);
+    size_t bytes = layout_arena(measure, cfg, batch, seq_len, NULL);
+    free(measure);
+    return bytes;
+}
+
+extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnError *err) {
+    const TnConfig *cfg = &g->config;
+    int d = tn_head_dim(cfg);
+    if (d != 64 && d != 128)
+        return tn_fail(err, "the CUDA model needs a head width of 64 or 128 (D / H = %d / %d = %d)", cfg->dim,
+                       cfg->n_heads, d);
+    if (cfg->dim % 8)
+        return tn_fail(err, "the CUDA model needs D a multiple of 8 (D = %d)", cfg->dim);
+    if (g->arena && batch <= g->max_batch && seq_len <= g->max_seq) return 0;
+    cudaFree(g->arena);
+    g->arena = NULL;
+    size_t bytes = layout_arena(g, cfg, batch, seq_len, NULL);
+    void *arena;
+    cudaError_t status = cudaMalloc(&arena, bytes);
+    if (status != cudaSuccess)
+        return tn_fail(err, "cannot allocate %.2f GiB of activations for %d x %d tokens on the GPU: %s",
+                       bytes / 1073741824.0, batch, seq_len, cudaGetErrorString(status));
+    g->arena = arena;
+    g->arena_bytes = bytes;
+    layout_arena(g, cfg, batch, seq_len, (char *)arena);
+    free(g->host_losses);
+    g->host_losses = (float *)tn_malloc((size_t)batch * seq_len * sizeof(float));
+    g->max_batch = batch;
+    g->max_seq = seq_len;
+    return 0;
+}
+
+/* The activations are laid out for (max_batch, max_seq); a smaller call
+ * uses the first batch * seq_len rows of each, as on the CPU. */
+extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch,
+                                     int seq_len, float *mean_loss, TnError *err) {
+    if (check_reserved(g, "forward", batch, seq_len, err)) return -1;
+    const TnConfig *cfg = &g->config;
+    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, H = cfg->n_heads;
+    int d = tn_head_dim(cfg);
+    int scored = 0;
+    for (int r = 0; r < N; r++)
+        if (tokens[r] < 0 || tokens[r] >= V)
+            return tn_fail(err, "token id %d at position %d is outside the vocabulary [0, %d)", tokens[r], r, V);
+    if (targets)
+        for (int r = 0; r < N; r++) {
+            if (targets[r] == TN_IGNORE_INDEX) continue;
+            if (targets[r] < 0 || targets[r] >= V)
+                return tn_fail(err, "target id %d at position %d is outside the vocabulary [0, %d)", targets[r], r, V);
+            scored++;
+        }
+    cudaStream_t stream = stream_of(g);
+    cublasHandle_t handle = cublas_of(g);
+    size_t ND = (size_t)N * D;
+    TnWeights w;
+    tn_weights_bind(&w, &g->layout, g->params);
+    CUDA_TRY(cudaMemcpyAsync(g->tokens, tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+    if (targets) CUDA_TRY(cudaMemcpyAsync(g->targets, targets, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+
+    TRY(embedding_forward_cuda(g->layers[0].resid, g->tokens, w.embed, N, D, tn_embed_scale(cfg), stream, err));
+    for (int l = 0; l < cfg->n_layers; l++) {
+        TnCudaLayerActs *la = &g->layers[l];
+        const TnLayerWeights *lw = &w.layers[l];
+        /* Token mixer: GLA (Eq. 3-4) with LRPE-d and decay. */
+        TRY(srmsnorm_forward_cuda(la->norm1, la->norm1_rstd, la->resid, N, D, stream, err));
+        TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, 4 * D,
+                                err));
+        TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, lw->theta, N, seq_len, 0, H, d, stream, err));
+        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * D, g->decay + l * H, NULL, &s,
+                                   TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
+        TRY(norm_gate_forward_cuda(la->gated, la->attn_rstd, la->attn, la->qkvu, N, D, stream, err));
+        /* h += W_out gated: the product adds into a copy of h (beta 1) */
+        CUDA_TRY(cudaMemcpyAsync(la->resid_mid, la->resid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+        TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, 1.0f, la->gated, bf16_of(g, lw->out), N, D, D,
+                                err));
+        /* Channel mixer: SGLU (Eq. 5). */
+        TRY(srmsnorm_forward_cuda(la->norm2, la->norm2_rstd, la->resid_mid, N, D, stream, err));
+        TRY(matmul_forward_cuda(handle, la->glu1, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, G, err));
+        TRY(matmul_forward_cuda(handle, la->glu2, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l2), N, D, G, err));
+        TRY(product_forward_cuda(la->glu, la->glu1, la->glu2, (size_t)N * G, stream, err));
+        float *next = l + 1 < cfg->n_layers ? g->layers[l + 1].resid : g->resid_final;
+        CUDA_TRY(cudaMemcpyAsync(next, la->resid_mid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+        TRY(matmul_forward_cuda(handle, next, TN_CUDA_OUT_F32, 1.0f, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+    }
+    TRY(srmsnorm_forward_cuda(g->norm_final, g->norm_final_rstd, g->resid_final, N, D, stream, err));
+    TRY(matmul_forward_cuda(handle, g->logits, TN_CUDA_OUT_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
+                            err));
+    if (!targets) return 0;
+    TRY(crossentropy_forward_cuda(g->losses, g->lse, g->logits, g->targets, N, V, stream, err));
+    CUDA_TRY(cudaMemcpyAsync(g->host_losses, g->losses, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    CUDA_TRY(cudaStreamSynchronize(stream));
+    double sum = 0.0;
+    for (int r = 0; r < N; r++) sum += g->host_losses[r];
+    *mean_loss = scored ? (float)(sum / scored) : 0.0f;
+    return 0;
+}
+
+extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err) {
+    if (check_reserved(g, "backward", batch, seq_len, err)) return -1;
+    const TnConfig *cfg = &g->config;
+    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, H = cfg->n_heads;
+    int d = tn_head_dim(cfg);
+    size_t ND = (size_t)N * D;
+    cudaStream_t stream = stream_of(g);
+    cublasHandle_t handle = cublas_of(g);
+    TnWeights w, dw;
+    tn_weights_bind(&w, &g->layout, g->params);
+    tn_weights_bind(&dw, &g->layout, g->grads);
+
+    /* logits = SRMSNorm(h) E^T: the tied projection adds into dE here and
+     * again at the embedding below. */
+    TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
+    CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
+    TRY(matmul_backward_cuda(handle, g->dnorm, dw.lm_head, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
+                             err));
+    CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
+    TRY(srmsnorm_backward_cuda(g->dresid, g->dnorm, g->resid_final, g->norm_final_rstd, N, D, stream, err));
+
+    /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
+     * input gradient into it, leaving dL/dh for the h entering layer l. */
+    for (int l = cfg->n_layers - 1; l >= 0; l--) {
+        TnCudaLayerActs *la = &g->layers[l];
+        const TnLayerWeights *lw = &w.layers[l];
+        TnLayerWeights *lg = &dw.layers[l];
+        /* Channel mixer, SGLU (Eq. 5). */
+        TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
+        CUDA_TRY(cudaMemsetAsync(g->dglu, 0, (size_t)N * G * sizeof(float), stream));
+        TRY(matmul_backward_cuda(handle, g->dglu, lg->l3, g->dresid_bf16, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+        TRY(product_backward_cuda(g->dglu1, g->dglu2, g->dglu, la->glu1, la->glu2, (size_t)N * G, stream, err));
+        CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
+        TRY(matmul_backward_cuda(handle, g->dnorm, lg->l1, g->dglu1, la->norm2, bf16_of(g, lw->l1), N, D, G, err));
+        TRY(matmul_backward_cuda(handle, g->dnorm, lg->l2, g->dglu2, la->norm2, bf16_of(g, lw->l2), N, D, G, err));
+        TRY(srmsnorm_backward_cuda(g->dresid, g->dnorm, la->resid_mid, la->norm2_rstd, N, D, stream, err));
+        /* Token mixer, GLA (Eq. 3-4). */
+        TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
+        CUDA_TRY(cudaMemsetAsync(g->dgated, 0, ND * sizeof(float), stream));
+        TRY(matmul_backward_cuda(handle, g->dgated, lg->out, g->dresid_bf16, la->gated, bf16_of(g, lw->out), N, D, D,
+                                 err));
+        TRY(norm_gate_backward_cuda(g->dattn, g->dqkvu, g->dgated, la->attn, la->attn_rstd, la->qkvu, N, D, stream,
+                                    err));
+        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
+                                    g->decay + l * H, &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
+        TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->dqf, g->dkf, la->qkvu, lw->theta, N, seq_len, 0, H, d,
+                                      stream, err));
+        CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
+        TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, 4 * D,
+                                 err));
+        TRY(srmsnorm_backward_cuda(g->dresid, g->dnorm, la->resid, la->norm1_rstd, N, D, stream, err));
+    }
+    return embedding_backward_cuda(dw.embed, g->dresid, g->tokens, N, D, tn_embed_scale(cfg), cfg->pad_token_id,
+                                   stream, err);
+}
+
+extern "C" int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err) {
+    CUDA_TRY(cudaMemsetAsync(g->grads, 0, g->n_params * sizeof(float), stream_of(g)));
+    return 0;
+}
+
+extern "C" int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,
+                                  long long t, double max_norm, double *grad_norm, TnError *err) {
+    cudaStream_t stream = stream_of(g);
+    CUDA_TRY(cudaMemsetAsync(g->sum_squares, 0, sizeof(double), stream));
+    TRY(grad_sum_squares_cuda(g->sum_squares, g->grads, g->n_params, stream, err));
+    double sum_squares;
+    CUDA_TRY(cudaMemcpyAsync(&sum_squares, g->sum_squares, sizeof(double), cudaMemcpyDeviceToHost, stream));
+    CUDA_TRY(cudaStreamSynchronize(stream));
+    double norm = sqrt(sum_squares);
+    *grad_norm = norm;
+    /* as tn_grad_clip: scale by max_norm / norm when norm > max_norm */
+    float grad_scale = max_norm > 0 && norm > max_norm ? (float)(max_norm / norm) : 1.0f;
+    float correction1 = (float)(1.0 - pow((double)beta1, (double)t));
+    float correction2 = (float)(1.0 - pow((double)beta2, (double)t));
+    for (int i = 0; i < g->layout.n_tensors; i++) {
+        const TnTensorInfo *info = &g->layout.tensors[i];
+        /* theta sets rotation frequencies, not a linear map: no decay. */
+        float decay = info->kind == TN_PARAM_THETA ? 0.0f : weight_decay;
+        size_t o = info->offset;
+        TRY(adamw_update_cuda(g->params + o, g->grads + o, g->adam_m + o, g->adam_v + o, info->numel, lr, beta1, beta2,
+                              eps, decay, correction1, correction2, grad_scale, stream, err));
+    }
+    return refresh_bf16(g, err);
+}
+
+extern "C" int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v,
+                                      TnError *err) {
+    size_t bytes = g->n_params * sizeof(float);
+    cudaStream_t stream = stream_of(g);
+    float *host[4] = {params, grads, adam_m, adam_v};
+    const float *device[4] = {g->params, g->grads, g->adam_m, g->adam_v};
+    for (int i = 0; i < 4; i++)
+        if (host[i]) CUDA_TRY(cudaMemcpyAsync(host[i], device[i], bytes, cudaMemcpyDeviceToHost, stream));
+    CUDA_TRY(cudaStreamSynchronize(stream));
+    return 0;
+}
+
+extern "C" int tn_model_cuda_upload(TnModelCuda *g, const float *params, const float *grads, const float *adam_m,
+                                    const float *adam_v, TnError *err) {
+    size_t bytes = g->n_params * sizeof(float);
+    cudaStream_t stream = stream_of(g);
+    const float *host[4] = {params, grads, adam_m, adam_v};
+    float *device[4] = {g->params, g->grads, g->adam_m, g->adam_v};
+    for (int i = 0; i < 4; i++)
+        if (host[i]) CUDA_TRY(cudaMemcpyAsync(device[i], host[i], bytes, cudaMemcpyHostToDevice, stream));
+    if (params) TRY(refresh_bf16(g, err));
+    CUDA_TRY(cudaStreamSynchronize(stream));
+    return 0;
+}
+
+extern "C" int tn_model_cuda_logits(TnModelCuda *g, float *logits, int batch, int seq_len, TnError *err) {
+    size_t n = (size_t)batch * seq_len * g->config.vocab_size;
+    uint16_t *bits = (uint16_t *)tn_malloc(n * sizeof(uint16_t));
+    cudaError_t status = cudaMemcpyAsync(bits, g->logits, n * sizeof(uint16_t), cudaMemcpyDeviceToHost, stream_of(g));
+    if (status == cudaSuccess) status = cudaStreamSynchronize(stream_of(g));
+    for (size_t i = 0; status == cudaSuccess && i < n; i++) logits[i] = tn_bf16_to_f32(bits[i]);
+    free(bits);
+    if (status != cudaSuccess) return tn_fail(err, "tn_model_cuda_logits: CUDA: %s", cudaGetErrorString(status));
+    return 0;
+}

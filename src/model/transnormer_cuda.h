@@ -1,0 +1,127 @@
+/* transnormer_cuda.h: the TransNormerLLM training step on one GPU (SPEC
+ * section 1; the CUDA twin of transnormer.h, same data flow, same layer
+ * order, same kernels by name with a _cuda suffix).
+ *
+ * Precision (the paper trains with bf16 AMP): one flat fp32 master copy of
+ * the parameters laid out by TnParamLayout (the CPU model's layout), a bf16
+ * copy of it for the matrix products (refreshed after every update), fp32
+ * gradients and AdamW moments in buffers of the same layout. Matrix products
+ * run on cuBLAS with bf16 operands and fp32 accumulation; the residual
+ * stream, norm statistics, losses, the LRPE angles and theta stay fp32; the
+ * activations that feed matrix products and attention are bf16. Lightning
+ * Attention is the chunked LA-2 kernel of lightning_attention.h, so every
+ * head width d must be 64 or 128 (dk = 2d on LRPE layers).
+ *
+ * Memory: everything on the device is allocated by tn_model_cuda_init (the
+ * parameter-shaped buffers) and tn_model_cuda_reserve (one arena for the
+ * activations and their gradients, sized for batch x seq_len); the step
+ * allocates nothing. The struct owns all of it; tn_model_cuda_free releases
+ * it. Functions return 0, or -1 with err naming the call that failed (every
+ * CUDA and cuBLAS status is checked). One stream orders all the work;
+ * functions that hand results to the host synchronise it.
+ */
+#ifndef TN_MODEL_TRANSNORMER_CUDA_H
+#define TN_MODEL_TRANSNORMER_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" { /* the project's C headers carry no C++ guards of their own */
+#endif
+
+#include "model/config.h"
+#include "model/params.h"
+#include "util/error.h"
+
+typedef struct TnCudaLayerActs {
+    float *resid;        /* (N, D) fp32, h entering the layer */
+    uint16_t *norm1;     /* (N, D) bf16 */
+    float *norm1_rstd;   /* (N) */
+    uint16_t *qkvu;      /* (N, 4D) bf16 */
+    uint16_t *qf, *kf;   /* (N, H * dk) bf16 */
+    uint16_t *attn;      /* (N, D) bf16 */
+    float *attn_rstd;    /* (N) */
+    uint16_t *gated;     /* (N, D) bf16 */
+    float *resid_mid;    /* (N, D) fp32 */
+    uint16_t *norm2;     /* (N, D) bf16 */
+    float *norm2_rstd;   /* (N) */
+    uint16_t *glu1, *glu2, *glu; /* (N, G) bf16 */
+} TnCudaLayerActs;
+
+typedef struct TnModelCuda {
+    TnConfig config;
+    TnParamLayout layout;  /* owned */
+    size_t n_params;       /* layout.total */
+    float *params;         /* device fp32 master parameters */
+    uint16_t *params_bf16; /* device bf16 copy for the matrix products */
+    float *grads, *adam_m, *adam_v; /* device, the parameters' layout */
+    float *decay;          /* device (L, H) lambda_{l,h} */
+    double *sum_squares;   /* device, one double: the gradient norm's sum */
+    void *cublas;          /* cublasHandle_t */
+    void *stream;          /* cudaStream_t */
+    /* the arena, sized by tn_model_cuda_reserve for max_batch x max_seq */
+    int max_batch, max_seq;
+    void *arena;
+    size_t arena_bytes;
+    TnCudaLayerActs layers[TN_MAX_LAYERS];
+    float *resid_final;     /* (N, D) */
+    uint16_t *norm_final;   /* (N, D) */
+    float *norm_final_rstd; /* (N) */
+    uint16_t *logits;       /* (N, V) bf16; their gradient after the backward */
+    float *losses, *lse;    /* (N) */
+    int32_t *tokens, *targets; /* (N) of the last forward */
+    void *attn_scratch;
+    float *dresid, *dnorm, *dgated, *dglu;   /* fp32 gradients: (N, D) x 3, (N, G) */
+    uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, 4D) */
+    uint16_t *dqf, *dkf;                     /* (N, 2D) */
+    uint16_t *dglu1, *dglu2;                 /* (N, G) */
+    float *host_losses;     /* (N) host copy for the mean loss */
+} TnModelCuda;
+
+/* Uploads params (host, layout of cfg) to the current device; zeroes the
+ * gradients and moments. */
+int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err);
+void tn_model_cuda_free(TnModelCuda *g);
+
+/* Sizes the arena for up to batch x seq_len tokens (idempotent when large
+ * enough). Fails on a head width the attention kernels do not take. */
+int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnError *err);
+/* Device bytes of the arena for batch x seq_len (for `info`-style reports). */
+size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len);
+
+/* Forward over host tokens/targets (B, T), like tn_model_forward: fails on
+ * an id outside [0, V) or a shape beyond the arena; with targets, *mean_loss
+ * receives the mean CE over scored targets (synchronises). */
+int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
+                          float *mean_loss, TnError *err);
+
+/* ACCUMULATES into g->grads the gradient of loss_scale * sum of the
+ * per-token losses, like tn_model_backward. Requires the forward just ran
+ * on this batch with targets. The logits hold their gradient after. */
+int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err);
+
+int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err);
+
+/* Global-norm clipping (max_norm <= 0: none) and one AdamW step t (from 1)
+ * with the CPU trainer's hyper-parameters (beta1, beta2, eps, weight decay
+ * on every tensor but theta); refreshes the bf16 copy. *grad_norm receives
+ * the norm before clipping (synchronises). */
+int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
+                       double max_norm, double *grad_norm, TnError *err);
+
+/* Copies between the host and the device buffers of the parameters' layout
+ * (NULL skips one). Upload refreshes the bf16 copy. Both synchronise. */
+int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
+int tn_model_cuda_upload(TnModelCuda *g, const float *params, const float *grads, const float *adam_m,
+                         const float *adam_v, TnError *err);
+
+/* Copies the first batch x seq_len rows of logits (after a forward, before
+ * the backward) to the host as fp32. */
+int tn_model_cuda_logits(TnModelCuda *g, float *logits, int batch, int seq_len, TnError *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

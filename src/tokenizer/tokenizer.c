@@ -1,0 +1,160 @@
+#include "tokenizer/tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/bpe.h"
+#include "tokenizer/hf_json.h"
+#include "util/fileio.h"
+
+/* bpe.vocab_size == 0 marks the byte-level tokenizer. */
+struct TnTokenizer {
+    int vocab_size;
+    TnBpe bpe;
+};
+
+struct TnEncoder {
+    const TnTokenizer *tok;
+    TnBpeEncoder *bpe; /* NULL for the byte-level tokenizer */
+    int32_t *ids;      /* byte-level output */
+    size_t capacity;
+};
+
+static TnTokenizer byte_tokenizer = {TN_BYTE_VOCAB_SIZE, {0}};
+static const char byte_names[TN_BYTE_VOCAB_SIZE][7] = {
+#define NAME4(n) "<0x" #n "0>", "<0x" #n "1>", "<0x" #n "2>", "<0x" #n "3>"
+#define NAME16(n) NAME4(n), "<0x" #n "4>", "<0x" #n "5>", "<0x" #n "6>", "<0x" #n "7>", "<0x" #n "8>", \
+    "<0x" #n "9>", "<0x" #n "A>", "<0x" #n "B>", "<0x" #n "C>", "<0x" #n "D>", "<0x" #n "E>", "<0x" #n "F>"
+    "<unk>", "<s>", "</s>", NAME16(0), NAME16(1), NAME16(2), NAME16(3), NAME16(4), NAME16(5), NAME16(6), NAME16(7),
+    NAME16(8), NAME16(9), NAME16(A), NAME16(B), NAME16(C), NAME16(D), NAME16(E), NAME16(F),
+#undef NAME16
+#undef NAME4
+};
+
+static int is_bpe(const TnTokenizer *tok) { return tok->bpe.vocab_size > 0; }
+
+TnTokenizer *tn_tokenizer_bytes(void) { return &byte_tokenizer; }
+
+TnTokenizer *tn_tokenizer_from_bpe(TnBpe *bpe) {
+    TnTokenizer *tok = tn_calloc(1, sizeof *tok);
+    tok->bpe = *bpe;
+    tok->vocab_size = bpe->vocab_size;
+    memset(bpe, 0, sizeof *bpe);
+    return tok;
+}
+
+const TnBpe *tn_tokenizer_bpe(const TnTokenizer *tok) { return is_bpe(tok) ? &tok->bpe : NULL; }
+
+int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err) {
+    TnBpe bpe;
+    *tok = NULL;
+    if (tn_hf_json_read(&bpe, path, err)) return -1;
+    *tok = tn_tokenizer_from_bpe(&bpe);
+    return 0;
+}
+
+int tn_tokenizer_for_model(TnTokenizer **tok, const char *model_dir, TnError *err) {
+    char path[4096];
+    if (tn_path_join(path, sizeof path, model_dir, "tokenizer.json", err)) return -1;
+    if (tn_file_exists(path)) return tn_tokenizer_load(tok, path, err);
+    /* A SentencePiece model alone means the model was trained with it:
+     * byte-level ids would be silently wrong. */
+    char sentencepiece[4096];
+    if (tn_path_join(sentencepiece, sizeof sentencepiece, model_dir, "tokenizer.model", err)) return -1;
+    if (tn_file_exists(sentencepiece))
+        return tn_fail(err, "%s: a SentencePiece tokenizer.model without tokenizer.json; convert it once with "
+                            "transformers (AutoTokenizer.from_pretrained(dir).save_pretrained(dir))",
+                       sentencepiece);
+    *tok = tn_tokenizer_bytes();
+    return 0;
+}
+
+int tn_tokenizer_save(const TnTokenizer *tok, const char *path, TnError *err) {
+    if (!is_bpe(tok)) return tn_fail(err, "%s: the byte-level tokenizer has no tokenizer.json", path);
+    return tn_hf_json_write(&tok->bpe, path, err);
+}
+
+void tn_tokenizer_free(TnTokenizer *tok) {
+    if (!tok || tok == &byte_tokenizer) return;
+    tn_bpe_free(&tok->bpe);
+    free(tok);
+}
+
+int tn_tokenizer_vocab_size(const TnTokenizer *tok) { return tok->vocab_size; }
+
+TnEncoder *tn_encoder_new(const TnTokenizer *tok) {
+    TnEncoder *enc = tn_calloc(1, sizeof *enc);
+    enc->tok = tok;
+    if (is_bpe(tok)) enc->bpe = tn_bpe_encoder_new(&tok->bpe);
+    return enc;
+}
+
+void tn_encoder_free(TnEncoder *enc) {
+    if (!enc) return;
+    tn_bpe_encoder_free(enc->bpe);
+    free(enc->ids);
+    free(enc);
+}
+
+const int32_t *tn_encoder_encode(TnEncoder *enc, const char *text, size_t len, size_t *n_ids) {
+    if (enc->bpe) return tn_bpe_encode(enc->bpe, text, len, n_ids);
+    if (len > enc->capacity) {
+        free(enc->ids);
+        enc->capacity = len;
+        enc->ids = tn_malloc(len * sizeof *enc->ids);
+    }
+    for (size_t i = 0; i < len; i++) enc->ids[i] = (int32_t)(unsigned char)text[i] + 3;
+    *n_ids = len;
+    return enc->ids;
+}
+
+int tn_tokenizer_encode(const TnTokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n_ids,
+                        TnError *err) {
+    (void)err;
+    TnEncoder *enc = tn_encoder_new(tok);
+    const int32_t *encoded = tn_encoder_encode(enc, text, len, n_ids);
+    *ids = tn_malloc((*n_ids ? *n_ids : 1) * sizeof **ids);
+    if (*n_ids) memcpy(*ids, encoded, *n_ids * sizeof **ids);
+    tn_encoder_free(enc);
+    return 0;
+}
+
+const char *tn_tokenizer_piece(const TnTokenizer *tok, int32_t id) {
+    if (id < 0 || id >= tok->vocab_size) return NULL;
+    return is_bpe(tok) ? tok->bpe.pieces[id] : byte_names[id];
+}
+
+size_t tn_tokenizer_token_bytes(const TnTokenizer *tok, int32_t id, char *out, size_t cap) {
+    if (id < 0 || id >= tok->vocab_size || cap < 1) return 0;
+    if (!is_bpe(tok)) {
+        if (id < 3) return 0;
+        out[0] = (char)(id - 3);
+        return 1;
+    }
+    size_t start = tok->bpe.decoded_offset[id], n = tok->bpe.decoded_offset[id + 1] - start;
+    if (n > cap) n = cap;
+    memcpy(out, tok->bpe.decoded + start, n);
+    return n;
+}
+
+char *tn_tokenizer_decode(const TnTokenizer *tok, const int32_t *ids, size_t n_ids, size_t *len) {
+    size_t total = 0;
+    char *out = NULL;
+    size_t n = 0;
+    if (!is_bpe(tok)) {
+        out = tn_malloc(n_ids + 1);
+        for (size_t i = 0; i < n_ids; i++) n += tn_tokenizer_token_bytes(tok, ids[i], out + n, 1);
+    } else {
+        const TnBpe *bpe = &tok->bpe;
+        for (size_t i = 0; i < n_ids; i++)
+            if (ids[i] >= 0 && ids[i] < bpe->vocab_size)
+                total += bpe->decoded_offset[ids[i] + 1] - bpe->decoded_offset[ids[i]];
+        out = tn_malloc(total + 1);
+        for (size_t i = 0; i < n_ids; i++) n += tn_tokenizer_token_bytes(tok, ids[i], out + n, total - n);
+        if (bpe->options.add_prefix != TN_PREFIX_NEVER && n > 0 && out[0] == ' ') memmove(out, out + 1, --n);
+    }
+    out[n] = '\0';
+    if (len) *len = n;
+    return out;
+}

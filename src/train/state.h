@@ -1,0 +1,51 @@
+/* state.h: the training-state file beside a checkpoint's HF model directory.
+ *
+ * Everything a run needs, besides the weights, to continue bit-identically
+ * (SPEC section 4): the step, tokens seen, elapsed time, the batch geometry
+ * and a hash of the training tokens (a resume with other data or another
+ * batch shape is refused), the data loader's position and generator state,
+ * and the AdamW moments m and v (the parameters' layout, float32).
+ *
+ * Format (little-endian), version 1:
+ *   "TNSTATE\0" magic, uint32 version, uint32 0,
+ *   uint64 step, tokens_seen, seq_len, micro_batch, accum_steps, data_hash,
+ *          loader epoch, loader cursor, loader rng[4], n_params,
+ *   float64 elapsed_seconds,
+ *   float32 m[n_params], float32 v[n_params],
+ *   uint64 FNV-1a of every byte before it.
+ * Written atomically (fileio.h); read back only if magic, version, size,
+ * n_params and checksum all agree.
+ */
+#ifndef TN_TRAIN_STATE_H
+#define TN_TRAIN_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/loader.h"
+#include "util/error.h"
+
+#define TN_TRAIN_STATE_VERSION 1
+#define TN_TRAIN_STATE_FILE "training_state.bin"
+
+typedef struct TnTrainState {
+    long long step;        /* optimizer steps completed */
+    long long tokens_seen; /* training tokens consumed */
+    double elapsed;        /* seconds spent training, over all sessions */
+    int seq_len, micro_batch, accum_steps;
+    uint64_t data_hash;    /* tn_tokens_hash of the training stream */
+    TnLoaderState loader;
+} TnTrainState;
+
+/* FNV-1a 64 over the token ids: the identity of a training stream. */
+uint64_t tn_tokens_hash(const uint32_t *tokens, size_t n);
+
+/* Writes state and the moments (n_params floats each) to path. */
+int tn_train_state_save(const char *path, const TnTrainState *state, const float *m, const float *v, size_t n_params,
+                        TnError *err);
+/* Reads path into state, m and v (n_params floats each, caller-owned);
+ * fails with the reason on a foreign, truncated, corrupted or mismatched
+ * file, leaving the outputs unspecified. */
+int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *v, size_t n_params, TnError *err);
+
+#endif

@@ -1,0 +1,58 @@
+/* step_device.h: where the trainer's step runs: the CPU (the default, the
+ * trainer's own code) or an accelerator behind this interface.
+ *
+ * The trainer (trainer.h) keeps the host TnModel, its AdamW moments and the
+ * data loader as the run's state: checkpoints, validation and the final model
+ * read them, so a run's files do not depend on the device, and a checkpoint
+ * written on one device resumes on the other. A TnStepDevice holds a copy of
+ * the parameters and moments on the accelerator, runs the forward, backward,
+ * clipping and AdamW there, and copies them back (sync) when the trainer is
+ * about to read them.
+ *
+ * Bit-identical resumes hold on the CPU only: the CUDA step adds some sums
+ * with atomics (the embedding's and theta's gradients, the gradient norm),
+ * so two GPU runs agree to rounding, not bit for bit.
+ *
+ * CUDA (model/transnormer_cuda.h) is compiled in only where the Makefile
+ * found nvcc (-DTN_CUDA); elsewhere opening it fails with a message saying
+ * so. Functions return 0, or -1 with err filled.
+ */
+#ifndef TN_TRAIN_STEP_DEVICE_H
+#define TN_TRAIN_STEP_DEVICE_H
+
+#include <stdint.h>
+
+#include "model/transnormer.h"
+#include "train/optimizer.h"
+#include "util/error.h"
+
+typedef enum TnDevice { TN_DEVICE_CPU, TN_DEVICE_CUDA } TnDevice;
+
+/* "cpu" or "cuda"; -1 for another name. */
+int tn_device_parse(const char *name, TnDevice *device);
+const char *tn_device_name(TnDevice device);
+
+typedef struct TnStepDevice TnStepDevice;
+
+/* Opens an accelerator (not TN_DEVICE_CPU) for model m, with the AdamW
+ * moments adam_m, adam_v (host, m's layout) and room for batch x seq_len
+ * tokens per micro-batch. The device owns its copies; free with close. */
+int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
+                        const float *adam_v, int batch, int seq_len, TnError *err);
+void tn_step_device_close(TnStepDevice *dev);
+
+int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err);
+/* Forward and backward of one micro-batch (host tokens), ACCUMULATING the
+ * gradient of loss_scale * sum of its losses; *loss is its mean loss. */
+int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch,
+                              int seq_len, float loss_scale, float *loss, TnError *err);
+/* Global-norm clip (max_norm <= 0: none) and AdamW step t; *grad_norm is
+ * the norm before clipping. The caller stops the run when it is not finite
+ * (the parameters on the device are then no longer usable). */
+int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
+                          double *grad_norm, TnError *err);
+/* Copies the device's parameters, gradients and moments into the host
+ * buffers given (NULL skips one). */
+int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
+
+#endif

@@ -1,0 +1,576 @@
+#include "train/trainer.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/corpus.h"
+#include "data/loader.h"
+#include "data/shard.h"
+#include "infer/perplexity.h"
+#include "model/transnormer.h"
+#include "train/metrics.h"
+#include "train/plot.h"
+#include "train/state.h"
+#include "util/fileio.h"
+#include "util/progress.h"
+
+void tn_train_options_defaults(TnTrainOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->val_fraction = 0.05;
+    o->seq_len = 256;
+    o->micro_batch = 8;
+    o->batch_tokens = 8 * 256;
+    o->steps = 1000;
+    o->lr = 1e-3;
+    o->min_lr_ratio = 0.1;
+    o->warmup = 100;
+    o->adamw = tn_adamw_defaults();
+    o->grad_clip = 1.0;
+    o->seed = 1234;
+    o->eval_every = 100;
+    o->eval_windows = 64;
+    o->checkpoint_every = 500;
+    o->log_every = 10;
+}
+
+/* Set by SIGINT/SIGTERM; the loop checks it between steps. */
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int signo) {
+    (void)signo;
+    stop_requested = 1;
+}
+
+/* Everything one run holds; freed by run_free. */
+typedef struct Run {
+    const TnTrainOptions *o;
+    TnTokenizer *tok;
+    TnModel model;
+    int have_model;
+    uint32_t *train_tokens, *val_tokens; /* val_tokens may point into train_tokens' allocation */
+    size_t n_train, n_val;
+    int own_val;
+    TnLoader loader;
+    float *grads, *m, *v;
+    int32_t *inputs, *targets;
+    int micro_batch, accum_steps;
+    long long steps; /* of the whole run: o->steps, or o->total_tokens in whole steps */
+    TnTrainState state;
+    TnMetrics metrics;
+    TnStepDevice *device; /* NULL: the step runs on the CPU */
+    TnComm single;        /* the group when o->comm is NULL */
+    const TnComm *comm;
+    int root, quiet;      /* rank 0 writes files and prints */
+    TnRange update;       /* the range this rank updates; r->m and r->v hold it alone */
+    char checkpoints[4096], latest[4096];
+} Run;
+
+static void run_free(Run *r) {
+    tn_step_device_close(r->device);
+    tn_metrics_close(&r->metrics);
+    tn_loader_free(&r->loader);
+    if (r->have_model) tn_model_free(&r->model);
+    if (r->tok) tn_tokenizer_free(r->tok);
+    free(r->train_tokens);
+    if (r->own_val) free(r->val_tokens);
+    free(r->grads);
+    free(r->m);
+    free(r->v);
+    free(r->inputs);
+    free(r->targets);
+}
+
+/* The training and validation token streams (corpus.h), split when no
+ * separate validation data is given. */
+static int load_data(Run *r, int vocab_size, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    if (tn_corpus_read(o->data, r->tok, vocab_size, &r->train_tokens, &r->n_train, err)) return -1;
+    if (o->val_data) {
+        r->own_val = 1;
+        return tn_corpus_read(o->val_data, r->tok, vocab_size, &r->val_tokens, &r->n_val, err);
+    }
+    size_t held = (size_t)(o->val_fraction * (double)r->n_train), need = (size_t)o->seq_len + 1;
+    if (held < need) held = need;
+    if (held + need > r->n_train)
+        return tn_fail(err, "%s: %zu tokens cannot be split into training and validation windows of the context "
+                            "%d + 1; use a shorter --ctx, more data or --val-data", o->data, r->n_train, o->seq_len);
+    r->n_val = held;
+    r->n_train -= held;
+    r->val_tokens = r->train_tokens + r->n_train;
+    return 0;
+}
+
+/* Reads the name of the newest checkpoint into r->latest (a full path). */
+static int read_latest(Run *r, TnError *err) {
+    char path[4200], *name;
+    if (tn_path_join(path, sizeof path, r->checkpoints, "latest", err)) return -1;
+    if (!tn_file_exists(path))
+        return tn_fail(err, "%s: no checkpoint to resume from (was the run started with -o %s?)", path, r->o->out_dir);
+    if (tn_read_file(path, &name, NULL, err)) return -1;
+    name[strcspn(name, "\n")] = '\0';
+    int rc = tn_path_join(r->latest, sizeof r->latest, r->checkpoints, name, err);
+    free(name);
+    return rc;
+}
+
+static void remove_checkpoint(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[8400];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
+    if (!r->o->tokenizer) return 0;
+    char *data, path[4200];
+    size_t size;
+    if (tn_read_file(r->o->tokenizer, &data, &size, err)) return -1;
+    int rc = tn_path_join(path, sizeof path, dir, "tokenizer.json", err) || tn_write_file(path, data, size, err);
+    free(data);
+    return rc ? -1 : 0;
+}
+
+/* Writes checkpoints/step_N (model, state with the whole moments m_all,
+ * v_all), then points `latest` at it and removes the previous one: a crash
+ * at any moment leaves a complete checkpoint named by `latest`. */
+static int write_checkpoint(Run *r, const float *m_all, const float *v_all, TnError *err) {
+    char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
+    snprintf(name, sizeof name, "step_%08lld", r->state.step);
+    if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
+        tn_path_join(state_path, sizeof state_path, dir, TN_TRAIN_STATE_FILE, err) ||
+        tn_path_join(latest_path, sizeof latest_path, r->checkpoints, "latest", err))
+        return -1;
+    r->state.loader = r->loader.state;
+    if (tn_mkdir_p(dir, err)) return -1;
+    if (tn_model_save(&r->model, dir, TN_F32, 0, err) || copy_tokenizer(r, dir, err) ||
+        tn_train_state_save(state_path, &r->state, m_all, v_all, r->model.layout.total, err)) {
+        if (strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
+        return -1;
+    }
+    snprintf(previous, sizeof previous, "%s", r->latest);
+    if (tn_write_file(latest_path, name, strlen(name), err)) return -1;
+    snprintf(r->latest, sizeof r->latest, "%s", dir);
+    if (previous[0] && strcmp(previous, dir) != 0) remove_checkpoint(previous);
+    return 0;
+}
+
+/* Rank 0's whole moments, gathered from the ranks' ranges when sharded
+ * (*m_all, *v_all then allocated: free them); NULL on the other ranks. */
+static int gather_moments(Run *r, float **m_all, float **v_all, TnError *err) {
+    size_t n = r->model.layout.total;
+    *m_all = r->root ? r->m : NULL;
+    *v_all = r->root ? r->v : NULL;
+    if (r->o->zero == 0) return 0;
+    if (r->root) {
+        *m_all = tn_malloc(n * sizeof **m_all);
+        *v_all = tn_malloc(n * sizeof **v_all);
+    }
+    return tn_comm_gather(r->comm, r->m, *m_all, n, 0, err) || tn_comm_gather(r->comm, r->v, *v_all, n, 0, err)
+               ? -1 : 0;
+}
+
+static void free_gathered(Run *r, float *m_all, float *v_all) {
+    if (m_all == r->m) return;
+    free(m_all);
+    free(v_all);
+}
+
+/* Writes checkpoints/step_N (model, state), then points `latest` at it and
+ * removes the previous one: a crash at any moment leaves a complete
+ * checkpoint named by `latest`. Collective: every rank calls it, rank 0
+ * writes. */
+static int save_checkpoint(Run *r, TnError *err) {
+    float *m_all, *v_all;
+    int gathered = gather_moments(r, &m_all, &v_all, err);
+    int rc = gathered || !r->root ? gathered : write_checkpoint(r, m_all, v_all, err);
+    free_gathered(r, m_all, v_all);
+    return rc;
+}
+
+/* Names the first tensor of buffer (laid out like the parameters) holding
+ * a value that is not finite; "" when all are finite. */
+static const char *nonfinite_tensor(const TnParamLayout *layout, const float *buffer) {
+    for (int i = 0; i < layout->n_tensors; i++) {
+        const TnTensorInfo *t = &layout->tensors[i];
+        for (size_t j = 0; j < t->numel; j++)
+            if (!isfinite(buffer[t->offset + j])) return t->name;
+    }
+    return "";
+}
+
+/* Names where a non-finite loss first appears: a parameter, else the
+ * first layer whose residual stream is not finite. */
+static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap) {
+    const TnModel *m = &r->model;
+    const char *param = nonfinite_tensor(&m->layout, m->params);
+    if (*param) { snprintf(out, cap, "parameter %s", param); return; }
+    size_t n = (size_t)batch * r->o->seq_len * m->config.dim;
+    for (int l = 0; l < m->config.n_layers; l++) {
+        const TnLayerActs *la = &m->acts.layers[l];
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(la->resid_mid[i]) || !isfinite(l + 1 < m->config.n_layers ? m->acts.layers[l + 1].resid[i]
+                                                                                        : m->acts.resid_final[i])) {
+                snprintf(out, cap, "the activations of layer %d", l);
+                return;
+            }
+    }
+    snprintf(out, cap, "the logits");
+}
+
+/* train_step on the accelerator: the same micro-batches, scale and checks. */
+static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    int B = r->micro_batch, T = o->seq_len;
+    float scale = 1.0f / (float)((long long)B * T * r->accum_steps);
+    if (tn_step_device_zero_grad(r->device, err)) return -1;
+    double sum = 0.0;
+    for (int a = 0; a < r->accum_steps; a++) {
+        float micro_loss;
+        tn_loader_next(&r->loader, B, r->inputs, r->targets);
+        if (tn_step_device_accumulate(r->device, r->inputs, r->targets, B, T, scale, &micro_loss, err)) return -1;
+        if (!isfinite(micro_loss))
+            return tn_fail(err, "step %lld: the loss is %f on %s; stopped, the last good checkpoint is %s",
+                           r->state.step + 1, micro_loss, tn_device_name(o->device),
+                           r->latest[0] ? r->latest : "(none yet)");
+        sum += micro_loss;
+    }
+    *loss = (float)(sum / r->accum_steps);
+    if (tn_step_device_update(r->device, &o->adamw, (float)lr, r->state.step + 1, o->grad_clip, grad_norm, err))
+        return -1;
+    if (!isfinite(*grad_norm)) {
+        const char *where = tn_step_device_sync(r->device, NULL, r->grads, NULL, NULL, err)
+                                ? "(unknown)" : nonfinite_tensor(&r->model.layout, r->grads);
+        return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
+                       r->state.step + 1, where, r->latest[0] ? r->latest : "(none yet)");
+    }
+    return 0;
+}
+
+/* Brings the host model and moments up to date before the trainer reads
+ * them (validation, checkpoints, the final model). */
+static int sync_host(Run *r, TnError *err) {
+    /* ZeRO-3 keeps each rank's range of the parameters current only (the
+     * device runs one rank: it holds them whole) */
+    if (!r->device)
+        return r->o->zero == 3 ? tn_comm_all_gather(r->comm, r->model.params, r->model.layout.total, err) : 0;
+    return tn_step_device_sync(r->device, r->model.params, NULL, r->m, r->v, err);
+}
+
+/* Sums the ranks' losses and gradients (trainer.h: all-reduce, or
+ * reduce-scatter from ZeRO-2 on) and the global norm of the sum. */
+static int reduce_gradients(Run *r, double *loss_sum, double *grad_norm, TnError *err) {
+    const TnComm *c = r->comm;
+    size_t n = r->model.layout.total;
+    if (c->size > 1 && tn_comm_all_reduce_sum_double(c, loss_sum, 1, err)) return -1;
+    if (r->o->zero < 2) {
+        if (tn_comm_all_reduce_sum(c, r->grads, n, err)) return -1;
+        *grad_norm = tn_grad_norm(r->grads, n);
+        return 0;
+    }
+    if (tn_comm_reduce_scatter_sum(c, r->grads, n, err)) return -1;
+    double norm = tn_grad_norm(r->grads + r->update.begin, r->update.end - r->update.begin), squares = norm * norm;
+    if (tn_comm_all_reduce_sum_double(c, &squares, 1, err)) return -1;
+    *grad_norm = sqrt(squares);
+    return 0;
+}
+
+/* One optimizer step: accumulated micro-batches (this rank's share of
+ * them), the gradients summed over the ranks, clip, AdamW on this rank's
+ * range, the parameters gathered (trainer.h). */
+static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    TnModel *m = &r->model;
+    if (r->device) return device_train_step(r, lr, loss, grad_norm, err);
+    int B = r->micro_batch, T = o->seq_len;
+    float scale = 1.0f / (float)((long long)B * T * r->accum_steps);
+    if (o->zero == 3 && tn_comm_all_gather(r->comm, m->params, m->layout.total, err)) return -1;
+    memset(r->grads, 0, m->layout.total * sizeof *r->grads);
+    double sum = 0.0;
+    for (int a = 0; a < r->accum_steps; a++) {
+        float micro_loss;
+        /* every rank draws every micro-batch, so that the loaders stay in step */
+        tn_loader_next(&r->loader, B, r->inputs, r->targets);
+        if (a % r->comm->size != r->comm->rank) continue;
+        if (tn_model_forward(m, r->inputs, r->targets, B, T, &micro_loss, err)) return -1;
+        if (!isfinite(micro_loss)) {
+            char where[256];
+            locate_nonfinite_loss(r, B, where, sizeof where);
+            return tn_fail(err, "step %lld: the loss is %f (first non-finite value in %s); stopped, the last good "
+                                "checkpoint is %s", r->state.step + 1, micro_loss, where,
+                           r->latest[0] ? r->latest : "(none yet)");
+        }
+        tn_model_backward(m, r->inputs, r->targets, B, T, scale, r->grads);
+        sum += micro_loss;
+    }
+    if (reduce_gradients(r, &sum, grad_norm, err)) return -1;
+    *loss = (float)(sum / r->accum_steps);
+    if (!isfinite(*grad_norm))
+        return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
+                       r->state.step + 1, nonfinite_tensor(&m->layout, r->grads),
+                       r->latest[0] ? r->latest : "(none yet)");
+    size_t begin = r->update.begin, count = r->update.end - begin;
+    if (o->grad_clip > 0) tn_grad_clip(r->grads + begin, count, *grad_norm, o->grad_clip);
+    tn_adamw_update_range(&o->adamw, &m->layout, m->params, r->grads, r->m, r->v, (float)lr, r->state.step + 1, begin,
+                          r->update.end);
+    if (o->zero == 1 || o->zero == 2) return tn_comm_all_gather(r->comm, m->params, m->layout.total, err);
+    return 0;
+}
+
+/* Mean loss over the first eval_windows windows of the validation split. */
+static int validate(Run *r, double *val_loss, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    size_t windows = (r->n_val - 1) / (size_t)o->seq_len, use = (size_t)o->eval_windows;
+    if (use > windows) use = windows;
+    TnEvalResult e;
+    /* tn_eval_tokens scores windows of ctx tokens: use T + 1 to predict T */
+    if (tn_eval_tokens(&r->model, r->val_tokens, use * o->seq_len + 1, o->seq_len + 1, o->seq_len, r->micro_batch, 0,
+                       &e, err))
+        return -1;
+    *val_loss = e.mean_loss;
+    return 0;
+}
+
+static void format_duration(char *out, size_t cap, double seconds) {
+    long s = seconds > 0 && seconds < 1e8 ? (long)seconds : 0;
+    if (s >= 3600) snprintf(out, cap, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+    else snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
+}
+
+/* Reads the state file at path into saved and this rank's range of the
+ * moments (the file holds them whole, whatever the ranks that wrote it). */
+static int load_moments(Run *r, const char *path, TnTrainState *saved, TnError *err) {
+    size_t n = r->model.layout.total, owned = r->update.end - r->update.begin;
+    if (owned == n) return tn_train_state_load(path, saved, r->m, r->v, n, err);
+    float *m_all = tn_malloc(n * sizeof *m_all), *v_all = tn_malloc(n * sizeof *v_all);
+    int rc = tn_train_state_load(path, saved, m_all, v_all, n, err);
+    if (!rc) {
+        memcpy(r->m, m_all + r->update.begin, owned * sizeof *r->m);
+        memcpy(r->v, v_all + r->update.begin, owned * sizeof *r->v);
+    }
+    free(m_all);
+    free(v_all);
+    return rc;
+}
+
+/* Creates or resumes the model, optimizer state, data position. */
+static int setup(Run *r, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    if (o->zero < 0 || o->zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", o->zero);
+    if (r->comm->size > 1 && o->device != TN_DEVICE_CPU)
+        return tn_fail(err, "data-parallel training over %d ranks runs on the CPU only so far", r->comm->size);
+    if (tn_mkdir_p(o->out_dir, err) || tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) ||
+        tn_mkdir_p(r->checkpoints, err))
+        return -1;
+    if (o->tokenizer ? tn_tokenizer_load(&r->tok, o->tokenizer, err) : (r->tok = tn_tokenizer_bytes(), 0)) return -1;
+    if (o->resume) {
+        if (read_latest(r, err) || tn_model_load(&r->model, r->latest, err)) return -1;
+    } else {
+        char latest[4200];
+        if (tn_path_join(latest, sizeof latest, r->checkpoints, "latest", err)) return -1;
+        if (tn_file_exists(latest))
+            return tn_fail(err, "%s already holds a run; continue it with --resume or choose another -o", o->out_dir);
+        if (tn_config_validate(&o->config, err)) return -1;
+        tn_model_init(&r->model, &o->config, o->seed);
+    }
+    r->have_model = 1;
+    TnModel *m = &r->model;
+    if (load_data(r, m->config.vocab_size, err)) return -1;
+    if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;
+    if (r->n_val < (size_t)o->seq_len + 1)
+        return tn_fail(err, "%s: %zu validation tokens are fewer than one window of the context %d + 1",
+                       o->val_data ? o->val_data : o->data, r->n_val, o->seq_len);
+    long long window = (long long)o->seq_len;
+    r->micro_batch = o->micro_batch;
+    if (o->batch_tokens < r->micro_batch * window) r->micro_batch = (int)(o->batch_tokens / window > 0 ? o->batch_tokens / window : 1);
+    r->accum_steps = (int)((o->batch_tokens + r->micro_batch * window - 1) / (r->micro_batch * window));
+    if (r->accum_steps < r->comm->size)
+        return tn_fail(err, "%d micro-batches per step cannot be shared by %d ranks (each takes every %d-th): raise "
+                            "--batch-tokens to at least %lld or lower --micro-batch", r->accum_steps, r->comm->size,
+                       r->comm->size, (long long)r->comm->size * r->micro_batch * window);
+    long long step_tokens = r->micro_batch * window * r->accum_steps;
+    r->steps = o->total_tokens > 0 ? (o->total_tokens + step_tokens - 1) / step_tokens : o->steps;
+    size_t n = m->layout.total, tokens = (size_t)r->micro_batch * o->seq_len;
+    r->update = o->zero == 0 ? (TnRange){0, n} : tn_rank_range(n, r->comm->size, r->comm->rank);
+    size_t owned = r->update.end - r->update.begin;
+    r->grads = tn_malloc(n * sizeof *r->grads);
+    r->m = tn_calloc(owned, sizeof *r->m);
+    r->v = tn_calloc(owned, sizeof *r->v);
+    r->inputs = tn_malloc(tokens * sizeof *r->inputs);
+    r->targets = tn_malloc(tokens * sizeof *r->targets);
+    /* validation forwards T + 1 tokens per window */
+    tn_model_reserve(m, r->micro_batch, o->seq_len + 1);
+    if (o->device == TN_DEVICE_CPU) tn_model_reserve_backward(m);
+    r->state.seq_len = o->seq_len;
+    r->state.micro_batch = r->micro_batch;
+    r->state.accum_steps = r->accum_steps;
+    r->state.data_hash = tn_tokens_hash(r->train_tokens, r->n_train);
+    if (o->resume) {
+        char path[4400];
+        TnTrainState saved;
+        if (tn_path_join(path, sizeof path, r->latest, TN_TRAIN_STATE_FILE, err) ||
+            load_moments(r, path, &saved, err))
+            return -1;
+        if (saved.seq_len != o->seq_len || saved.micro_batch != r->micro_batch || saved.accum_steps != r->accum_steps)
+            return tn_fail(err, "%s: the run used --ctx %d with %d x %d windows per step; give the same --ctx, "
+                                "--micro-batch and --batch-tokens to resume", path, saved.seq_len,
+                           saved.micro_batch, saved.accum_steps);
+        if (saved.data_hash != r->state.data_hash)
+            return tn_fail(err, "%s: the training data differ from the run's (give the same --data, --val-data and "
+                                "--val-fraction to resume)", path);
+        if (tn_loader_restore(&r->loader, &saved.loader, err)) return -1;
+        r->state = saved;
+    } else if (r->root) {
+        char val_path[4200];
+        if (tn_path_join(val_path, sizeof val_path, o->out_dir, "val.bin", err) ||
+            tn_shard_write(val_path, r->val_tokens, r->n_val, err))
+            return -1;
+    }
+    if (o->device != TN_DEVICE_CPU &&
+        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, err))
+        return -1;
+    return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
+}
+
+static int finish(Run *r, TnTrainResult *result, TnError *err) {
+    char model_dir[4096], plot[4200];
+    if (!r->root) return 0;
+    if (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) ||
+        tn_model_save(&r->model, model_dir, TN_F32, 0, err) || copy_tokenizer(r, model_dir, err))
+        return -1;
+    snprintf(result->model_dir, sizeof result->model_dir, "%s", model_dir);
+    TnError plot_err;
+    if (tn_plot_run(r->o->out_dir, plot, sizeof plot, &plot_err))
+        fprintf(stderr, "tnllm train: warning: no loss plot: %s\n", plot_err.msg);
+    else if (!r->quiet)
+        printf("loss curve: %s\n", plot);
+    return 0;
+}
+
+/* Whether any rank was asked to stop (a signal may reach the ranks at
+ * different steps; all must checkpoint and leave at the same one). */
+static int agree_stop(Run *r, int *stop, TnError *err) {
+    double requested = stop_requested;
+    if (r->comm->size > 1 && tn_comm_all_reduce_sum_double(r->comm, &requested, 1, err)) return -1;
+    *stop = requested > 0;
+    return 0;
+}
+
+static double mebibytes(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+/* What this rank holds, by kind (trainer.h says what each ZeRO stage
+ * shards), so that a user sees the cost of the layout before it runs. */
+static void print_memory(const Run *r) {
+    const TnModel *m = &r->model;
+    size_t n = m->layout.total, owned = r->update.end - r->update.begin, f = sizeof(float);
+    size_t activations = (m->acts.n_floats + m->grad_acts.n_floats) * f;
+    size_t total = n * f + n * f + 2 * owned * f + activations;
+    printf("memory per rank (%d rank%s, %s, ZeRO-%d): parameters %.1f MiB%s, gradients %.1f MiB (reduced shard "
+           "%.1f MiB), optimizer state %.1f MiB (AdamW m and v of %zu of %zu parameters), activations %.1f MiB; "
+           "total %.1f MiB\n",
+           r->comm->size, r->comm->size > 1 ? "s" : "", tn_comm_backend_name(r->comm), r->o->zero,
+           mebibytes(n * f), r->o->zero == 3 ? " (gathered whole for each step; own shard kept between steps)" : "",
+           mebibytes(n * f), mebibytes((r->o->zero >= 2 ? owned : n) * f), mebibytes(2 * owned * f), owned, n,
+           mebibytes(activations), mebibytes(total));
+}
+
+static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    long long step_tokens = (long long)r->micro_batch * o->seq_len * r->accum_steps, first = r->state.step;
+    double start = tn_now(), elapsed0 = r->state.elapsed;
+    result->final_val_loss = NAN;
+    if (!r->quiet) print_memory(r);
+    if (!r->quiet)
+        printf("training %zu parameters on %zu tokens (validation %zu) on %s: %lld steps of %d x %d x %d = %lld "
+               "tokens, from step %lld\n",
+               r->model.layout.total, r->n_train, r->n_val, o->device == TN_DEVICE_CUDA ? "the GPU" : "the CPU",
+               r->steps, r->accum_steps, r->micro_batch, o->seq_len, step_tokens, first);
+    if (!r->quiet) {
+        double unigram = tn_unigram_loss(r->train_tokens, r->n_train, r->val_tokens, r->n_val,
+                                         r->model.config.vocab_size);
+        printf("unigram baseline on the validation split: loss %.4f (perplexity %.2f)\n", unigram, exp(unigram));
+    }
+    while (r->state.step < r->steps) {
+        double lr = tn_lr_schedule(r->state.step, r->steps, o->warmup, o->lr, o->min_lr_ratio), norm = 0;
+        float loss = 0;
+        if (train_step(r, lr, &loss, &norm, err)) return -1;
+        long long step = ++r->state.step;
+        r->state.tokens_seen += step_tokens;
+        double now = tn_now(), session = now - start, rate = (double)(step - first) * step_tokens / session;
+        r->state.elapsed = elapsed0 + session;
+        result->final_loss = loss;
+        if (r->root &&
+            tn_metrics_log_step(&r->metrics, step, loss, lr, norm, r->state.tokens_seen, rate, r->state.elapsed, err))
+            return -1;
+        char val_text[48] = "";
+        if ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps) {
+            double val_loss = NAN; /* rank 0 alone validates */
+            if (sync_host(r, err)) return -1;
+            if (r->root && (validate(r, &val_loss, err) || tn_metrics_log_eval(&r->metrics, step, val_loss, err)))
+                return -1;
+            result->final_val_loss = val_loss;
+            snprintf(val_text, sizeof val_text, " | val %.4f (ppl %.2f)", val_loss, exp(val_loss));
+        }
+        if (!r->quiet && (step % o->log_every == 0 || val_text[0] || step == r->steps)) {
+            char eta[32];
+            format_duration(eta, sizeof eta, (double)(r->steps - step) * step_tokens / rate);
+            printf("step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s\n", step, r->steps, loss,
+                   val_text, lr, norm, rate, eta);
+            fflush(stdout);
+        }
+        if (o->on_step) o->on_step(step, loss, o->user);
+        int last = step == r->steps, stop;
+        if (agree_stop(r, &stop, err)) return -1;
+        if ((o->checkpoint_every > 0 && step % o->checkpoint_every == 0) || last || stop)
+            if (sync_host(r, err) || save_checkpoint(r, err)) return -1;
+        if (stop && !last) {
+            snprintf(result->model_dir, sizeof result->model_dir, "%s", r->latest);
+            result->steps = step;
+            result->tokens = r->state.tokens_seen;
+            result->seconds = tn_now() - start;
+            return TN_TRAIN_INTERRUPTED;
+        }
+    }
+    result->steps = r->state.step;
+    result->tokens = r->state.tokens_seen;
+    result->seconds = tn_now() - start;
+    return finish(r, result, err) ? -1 : TN_TRAIN_DONE;
+}
+
+int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
+    memset(result, 0, sizeof *result);
+    if (o->seq_len < 1 || o->micro_batch < 1 || o->batch_tokens < 1 || (o->steps < 1 && o->total_tokens < 1))
+        return tn_fail(err, "context, micro-batch, batch tokens and steps must be positive");
+    Run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    r.single = (TnComm){.backend = TN_COMM_SINGLE, .rank = 0, .size = 1};
+    r.comm = o->comm ? o->comm : &r.single;
+    r.root = r.comm->rank == 0;
+    r.quiet = o->quiet || !r.root;
+    stop_requested = 0;
+    struct sigaction action, old_int, old_term;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = request_stop;
+    action.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int);
+    sigaction(SIGTERM, &action, &old_term);
+    int rc = setup(&r, err);
+    if (!rc) rc = train_loop(&r, result, err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    run_free(&r);
+    return rc;
+}

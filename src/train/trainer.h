@@ -1,0 +1,105 @@
+/* trainer.h: a training run, start to finish (llm.c-style loop), its step on
+ * the CPU or on a GPU (step_device.h).
+ *
+ * A run lives in a directory:
+ *   metrics.jsonl              one line per step and per evaluation (metrics.h)
+ *   loss.svg                   the loss curve (plot.h), at the end
+ *   val.bin                    the validation split as a token shard, for `tnllm eval`
+ *   checkpoints/step_NNNNNNNN/ HF model directory + training_state.bin (state.h)
+ *   checkpoints/latest         the name of the newest complete checkpoint
+ *   model/                     the final model (HF directory)
+ * Each step: `accum_steps` micro-batches of micro_batch x seq_len tokens
+ * forward and backward into one gradient (the mean loss over the whole
+ * batch), a global-norm clip, one AdamW step at the scheduled learning rate.
+ *
+ * SIGINT and SIGTERM finish the current step, write a checkpoint and return
+ * TN_TRAIN_INTERRUPTED. A resumed run (resume = 1, the same data and batch
+ * options, the same number of threads: BLAS may split sums by thread)
+ * continues from checkpoints/latest and produces, step by step, the same
+ * losses and weights as a run that was never stopped. A loss or
+ * gradient that is not finite stops the run with an error naming the step
+ * and the tensor (and its layer); the last good checkpoint stays in place.
+ *
+ * Data parallel (comm: a group of N ranks, dist/comm.h; every rank calls
+ * tn_train_run with the same options): every rank draws the same global
+ * sequence of micro-batches and computes micro-batches a = rank, rank + N,
+ * ... of each step's accum_steps (so a step needs accum_steps >= N), with
+ * the gradient scale of the whole batch, so that the summed gradient is the
+ * single-process mean. `zero` picks what is sharded over the ranks (each
+ * rank owns the contiguous range tn_rank_range of the flat buffer):
+ *   0: nothing; gradients all-reduced, every rank runs the whole AdamW step.
+ *   1: the AdamW moments; gradients all-reduced, each rank updates its range
+ *      of the parameters, then all-gather.
+ *   2: also the gradients: reduce-scatter, the global norm from the shards'
+ *      sums of squares, the update of the range, all-gather.
+ *   3: also the parameters: they stay sharded after the update and are
+ *      all-gathered before the next forward (and before validation and
+ *      checkpoints). The CPU model reads one whole buffer, so this gathers
+ *      the whole model at once, not layer by layer: the parameter memory is
+ *      that of ZeRO-2 here.
+ * The gradient buffer is whole on every rank (the backward accumulates into
+ * it); reduce-scatter shards only the reduced result. Rank 0 alone writes
+ * the metrics, the checkpoints (the moments gathered: the same files
+ * whatever N and zero) and the final model; a checkpoint resumes under any
+ * N and zero. Losses and weights agree with one process to float32
+ * reduction order, not bit for bit.
+ */
+#ifndef TN_TRAIN_TRAINER_H
+#define TN_TRAIN_TRAINER_H
+
+#include <stdint.h>
+
+#include "dist/comm.h"
+#include "model/config.h"
+#include "train/optimizer.h"
+#include "train/step_device.h"
+#include "util/error.h"
+
+typedef struct TnTrainOptions {
+    TnConfig config;           /* the model to create (ignored on resume: the checkpoint's) */
+    const char *data;          /* corpus.h paths, comma-separated */
+    const char *val_data;      /* NULL: hold out val_fraction of the tokens of data */
+    const char *tokenizer;     /* tokenizer.json, NULL: byte-level */
+    double val_fraction;       /* default 0.05 */
+    int seq_len, micro_batch;  /* T and the windows per forward pass */
+    long long batch_tokens;    /* tokens per optimizer step (rounded to micro-batches) */
+    long long steps;           /* optimizer steps of the whole run */
+    long long total_tokens;    /* > 0: instead of steps, enough steps to see this many tokens */
+    double lr, min_lr_ratio;   /* peak learning rate; the cosine ends at min_lr_ratio * lr */
+    long long warmup;          /* steps of linear warmup */
+    TnAdamW adamw;
+    double grad_clip;          /* max global l2 norm; <= 0 disables */
+    uint64_t seed;             /* initialisation and data order */
+    int eval_every, eval_windows; /* validation every N steps on up to this many windows */
+    int checkpoint_every, log_every;
+    const char *out_dir;
+    int resume;
+    int quiet;                 /* no progress lines (tests) */
+    TnDevice device;           /* where the step runs (step_device.h); validation stays on the CPU */
+    const TnComm *comm;        /* the data-parallel group; NULL: this process alone (CPU only when size > 1) */
+    int zero;                  /* ZeRO stage 0..3, see above */
+    /* Called after every step with its 1-based number and mean loss. */
+    void (*on_step)(long long step, float loss, void *user);
+    void *user;
+} TnTrainOptions;
+
+/* Defaults: ctx 256, micro_batch 8, batch_tokens 8 x 256, 1000 steps, lr
+ * 1e-3, min_lr_ratio 0.1, warmup 100, AdamW defaults, clip 1.0, seed 1234,
+ * eval every 100 steps on 64 windows, checkpoint every 500, log every 10,
+ * val_fraction 0.05. The config and the paths are left empty. */
+void tn_train_options_defaults(TnTrainOptions *o);
+
+typedef enum TnTrainStatus { TN_TRAIN_DONE = 0, TN_TRAIN_INTERRUPTED = 1 } TnTrainStatus;
+
+typedef struct TnTrainResult {
+    long long steps, tokens;
+    double final_loss, final_val_loss; /* val NaN when never evaluated */
+    double seconds;                    /* of this session */
+    char model_dir[4096];              /* the final model (or the checkpoint when interrupted) */
+} TnTrainResult;
+
+/* Runs (or resumes) the training described by o. Returns TN_TRAIN_DONE,
+ * TN_TRAIN_INTERRUPTED, or -1 with err filled. */
+int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err);
+
+#endif

@@ -1,0 +1,44 @@
+/* fileio.h: whole-file reads and crash-safe writes.
+ *
+ * Every file tnllm writes goes through TnAtomicFile: data is written to
+ * "<path>.tmp.<pid>", flushed and fsync'ed, then renamed over <path>. A
+ * crash, a full disk or an interrupted run leaves either the old file or the
+ * new one, never a torn mix, and a failure names the path and the cause.
+ */
+#ifndef TN_UTIL_FILEIO_H
+#define TN_UTIL_FILEIO_H
+
+#include <stdio.h>
+#include <stddef.h>
+
+#include "util/error.h"
+
+typedef struct TnAtomicFile {
+    FILE *fp;
+    char path[4096];     /* final name */
+    char tmp_path[4200]; /* name while being written */
+} TnAtomicFile;
+
+/* Opens a temporary file beside path for writing. */
+int tn_atomic_open(TnAtomicFile *f, const char *path, TnError *err);
+/* Writes n bytes; on failure (e.g. ENOSPC) the error names the final path. */
+int tn_atomic_write(TnAtomicFile *f, const void *data, size_t n, TnError *err);
+/* Flushes, fsyncs, closes and renames into place. On failure the temporary
+ * file is removed and the old file at path, if any, is left untouched. */
+int tn_atomic_commit(TnAtomicFile *f, TnError *err);
+/* Closes and removes the temporary file (for error paths). */
+void tn_atomic_abort(TnAtomicFile *f);
+
+/* Reads a whole file into a NUL-terminated heap buffer the caller frees.
+ * *size (if not NULL) receives the length without the NUL. */
+int tn_read_file(const char *path, char **data, size_t *size, TnError *err);
+/* Writes a whole file atomically. */
+int tn_write_file(const char *path, const void *data, size_t n, TnError *err);
+
+/* Creates a directory (and its parents) if missing. */
+int tn_mkdir_p(const char *path, TnError *err);
+int tn_file_exists(const char *path);
+/* Joins dir and name into out (of size cap); fails if it does not fit. */
+int tn_path_join(char *out, size_t cap, const char *dir, const char *name, TnError *err);
+
+#endif

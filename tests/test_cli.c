@@ -1,0 +1,105 @@
+/* The tnllm binary end to end: init, info, eval on a shard, --help on every
+ * command, and clear failures (exit status 1 and a message naming the
+ * problem) for bad flags and missing files. Runs ./tnllm from the
+ * repository root, as `make test` does. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "data/shard.h"
+#include "test.h"
+
+/* Runs cmd (which starts with "./tnllm ") with stdout and stderr captured
+ * into out and returns the exit status. The binary is $TNLLM when set
+ * (make sets it: the sanitizer build runs its own). */
+static int run(const char *cmd, char *out, size_t cap) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s%s", tnllm_binary(), cmd + strlen("./tnllm"));
+    return run_command(full, out, cap);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    static char out[1 << 16];
+    char dir[512], cmd[2048];
+    make_temp_dir(dir, sizeof dir, "cli");
+
+    snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --seed 5 -o %s/model", dir);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "wrote"), "init: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm info -m %s/model", dir);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "D=64 L=2 H=4") && strstr(out, "total"), "info: %s", out);
+    CHECK(run("./tnllm info --size 7B", out, sizeof out) == 0 && strstr(out, "embedding scale 1,"),
+          "7B does not scale the embedding: %s", out);
+
+    uint32_t tokens[600];
+    for (int i = 0; i < 600; i++) tokens[i] = (uint32_t)((i * 7919) % 512);
+    char shard[1024];
+    TnError err;
+    snprintf(shard, sizeof shard, "%s/val.bin", dir);
+    CHECK(tn_shard_write(shard, tokens, 600, &err) == 0, "%s", err.msg);
+    snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 100 -t 1", dir, shard);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "6 windows of 100") && strstr(out, "594 tokens scored") &&
+              strstr(out, "perplexity"),
+          "eval: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 100 --stride 50", dir, shard);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "11 windows of 100 (stride 50)"), "eval stride: %s", out);
+
+    const char *helps[] = {"info", "init", "eval"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "./tnllm %s --help", helps[i]);
+        CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "usage: tnllm"), "%s --help: %s", helps[i], out);
+    }
+    CHECK(run("./tnllm", out, sizeof out) == 2 && strstr(out, "commands:"), "no command: usage, status 2");
+    CHECK(run("./tnllm frobnicate", out, sizeof out) == 2 && strstr(out, "unknown command 'frobnicate'"), "%s", out);
+    CHECK(run("./tnllm info --size 9B", out, sizeof out) == 1 && strstr(out, "unknown model size '9B'"), "%s", out);
+    CHECK(run("./tnllm init --size tiny", out, sizeof out) == 1 && strstr(out, "-o DIR is required"), "%s", out);
+    CHECK(run("./tnllm eval --bogus", out, sizeof out) == 1 && strstr(out, "unknown option '--bogus'"), "%s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/none --tokens %s", dir, shard);
+    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "none/config.json: cannot open"), "%s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 1000", dir, shard);
+    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "fewer than one window"), "%s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx abc", dir, shard);
+    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "--ctx expects an integer, got 'abc'"), "%s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm train --size tiny --data %s --ctx 16 --steps 1 --device tpu -o %s/run", shard,
+             dir);
+    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "--device tpu: use cpu or cuda"), "%s", out);
+    /* tiny's head width (16) is one the GPU kernels refuse; without a GPU or
+     * without CUDA in the build, opening the device fails first: any of the
+     * three is a clean error */
+    snprintf(cmd, sizeof cmd,
+             "./tnllm train --size tiny --vocab 512 --data %s --ctx 16 --steps 1 --device cuda -o %s/gpu", shard, dir);
+    CHECK(run(cmd, out, sizeof out) == 1 && (strstr(out, "CUDA") || strstr(out, "head width of 64 or 128")), "%s",
+          out);
+
+    /* the model switches of SPEC section 3 as flags, and their refusals */
+    snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --pe exp-decay --norm rmsnorm --gate=off -o %s/switched", dir);
+    CHECK(run(cmd, out, sizeof out) == 0, "init with switches: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm info -m %s/switched", dir);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "pe exp-decay") && strstr(out, "gate off") &&
+              strstr(out, "norm rmsnorm"),
+          "info of a switched model: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --arch transformer -o %s/baseline", dir);
+    CHECK(run(cmd, out, sizeof out) == 0, "init --arch transformer: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/baseline --tokens %s --ctx 100", dir, shard);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "perplexity"), "eval of the baseline: %s", out);
+    CHECK(run("./tnllm init --size tiny --pe lrpe --decay paper -o /nonexistent", out, sizeof out) == 1 &&
+              strstr(out, "decay_type paper means nothing"),
+          "%s", out);
+    /* inference runs every switch and the baseline (with its KV cache) */
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/switched -p hi -n 3 --seed 1", dir);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "decode:"), "generate with switches: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/baseline -p hi -n 3 --seed 1", dir);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "decode:"), "generate with the baseline: %s", out);
+    /* ... and refuses positions past the APE table */
+    snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --pe ape --max-positions 4 -o %s/ape", dir);
+    CHECK(run(cmd, out, sizeof out) == 0, "init --pe ape: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/ape -p hello -n 3", dir);
+    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "exceed the 4 positions"), "generate past the APE table: %s",
+          out);
+    CHECK(run("./tnllm init --size tiny --gla-act relu -o /nonexistent", out, sizeof out) == 1 &&
+              strstr(out, "unknown value 'relu'"),
+          "%s", out);
+
+    remove_tree(dir);
+    return TEST_DONE(argv[0]);
+}

@@ -1,0 +1,143 @@
+/* test_comm: the collectives of dist/comm.h on 1 and 3 MPI ranks.
+ *
+ * Run plainly, the binary checks the shard arithmetic and the single
+ * backend, then starts itself under `mpirun -np 3` (and -np 1); each rank
+ * fills buffers of n = 1001 elements (shards of 333, 334, 334: unequal)
+ * with values drawn from (seed, rank, index) and checks every collective
+ * against the sum, gather or copy it computes itself in double: sums
+ * within 1e-6 of the sum of the terms' magnitudes (float32 rounding of 3
+ * terms), gathers and copies exact. The ranks print
+ * their own "N passed, M failed" line, which the parent reads back.
+ * mpirun is required (CI installs OpenMPI): without it the test fails.
+ * OpenMPI's shared-memory transport copies through its own buffers
+ * (btl_vader_single_copy_mechanism=none): containers often forbid the
+ * cross-process reads of its default.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/comm.h"
+#include "test.h"
+#include "util/rng.h"
+
+#define N 1001
+
+static float value(uint64_t seed, int rank, size_t i) {
+    TnRng rng;
+    tn_rng_seed(&rng, seed, (uint64_t)rank * 1000003u + i);
+    return (float)(tn_rng_uniform(&rng) * 2.0 - 1.0);
+}
+
+/* |result - the exact sum over ranks of element i| relative to the sum
+ * of the terms' magnitudes (rounding is relative to them, not to a sum
+ * that cancels). */
+static double sum_error(const TnComm *comm, uint64_t seed, size_t i, float result) {
+    double sum = 0, magnitude = 0;
+    for (int r = 0; r < comm->size; r++) {
+        sum += value(seed, r, i);
+        magnitude += fabs(value(seed, r, i));
+    }
+    return fabs(result - sum) / magnitude;
+}
+
+/* One rank's checks of every collective. */
+static void check_rank(const TnComm *comm, uint64_t seed) {
+    static float buf[N], shard[N], full[N];
+    TnError err;
+    TnRange own = tn_rank_range(N, comm->size, comm->rank);
+
+    for (size_t i = 0; i < N; i++) buf[i] = value(seed, comm->rank, i);
+    CHECK(tn_comm_all_reduce_sum(comm, buf, N, &err) == 0, "all-reduce: %s", err.msg);
+    double worst = 0;
+    for (size_t i = 0; i < N; i++) {
+        worst = fmax(worst, sum_error(comm, seed, i, buf[i]));
+    }
+    CHECK(worst <= 1e-6, "rank %d: all-reduce off by %.3g", comm->rank, worst);
+
+    for (size_t i = 0; i < N; i++) buf[i] = value(seed, comm->rank, i);
+    CHECK(tn_comm_reduce_scatter_sum(comm, buf, N, &err) == 0, "reduce-scatter: %s", err.msg);
+    worst = 0;
+    for (size_t i = own.begin; i < own.end; i++) {
+        worst = fmax(worst, sum_error(comm, seed, i, buf[i]));
+    }
+    CHECK(worst <= 1e-6, "rank %d: reduce-scatter off by %.3g on its shard", comm->rank, worst);
+
+    /* all-gather and gather: each element comes from the rank owning it, exactly */
+    for (size_t i = 0; i < N; i++) buf[i] = i >= own.begin && i < own.end ? value(seed, comm->rank, i) : NAN;
+    memcpy(shard, buf + own.begin, (own.end - own.begin) * sizeof *shard);
+    CHECK(tn_comm_all_gather(comm, buf, N, &err) == 0, "all-gather: %s", err.msg);
+    CHECK(tn_comm_gather(comm, shard, comm->rank == 0 ? full : NULL, N, 0, &err) == 0, "gather: %s", err.msg);
+    int gathered = 1, at_root = 1;
+    for (int r = 0; r < comm->size; r++) {
+        TnRange range = tn_rank_range(N, comm->size, r);
+        for (size_t i = range.begin; i < range.end; i++) {
+            gathered &= buf[i] == value(seed, r, i);
+            if (comm->rank == 0) at_root &= full[i] == value(seed, r, i);
+        }
+    }
+    CHECK(gathered, "rank %d: all-gather does not hold every rank's shard", comm->rank);
+    CHECK(at_root, "gather: rank 0 does not hold every rank's shard");
+
+    int root = comm->size - 1, copied = 1;
+    for (size_t i = 0; i < N; i++) buf[i] = value(seed, comm->rank, i);
+    CHECK(tn_comm_broadcast(comm, buf, N, root, &err) == 0, "broadcast: %s", err.msg);
+    for (size_t i = 0; i < N; i++) copied &= buf[i] == value(seed, root, i);
+    CHECK(copied, "rank %d: broadcast from rank %d differs", comm->rank, root);
+    CHECK(tn_comm_barrier(comm, &err) == 0, "barrier: %s", err.msg);
+}
+
+/* Runs this binary under mpirun -np ranks and checks that every rank passed. */
+static void launch(const char *self, int ranks, uint64_t seed) {
+    char cmd[8192], output[65536];
+    /* LeakSanitizer off in the ranks: OpenMPI's allocations outlive MPI_Finalize */
+    snprintf(cmd, sizeof cmd,
+             "ASAN_OPTIONS=detect_leaks=0 OMPI_MCA_btl_vader_single_copy_mechanism=none TN_COMM_RANK_SEED=%llu "
+             "mpirun --oversubscribe --allow-run-as-root -np %d %s",
+             (unsigned long long)seed, ranks, self);
+    int rc = run_command(cmd, output, sizeof output), clean = 0;
+    for (const char *line = output; (line = strstr(line, "comm rank ")); line++) {
+        int rank, passed, failed;
+        if (sscanf(line, "comm rank %d: %d passed, %d failed", &rank, &passed, &failed) == 3 && passed > 0 &&
+            failed == 0)
+            clean++;
+    }
+    CHECK(rc == 0 && clean == ranks, "mpirun -np %d: exit %d, %d of %d ranks passed:\n%s", ranks, rc, clean, ranks,
+          output);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    const char *rank_seed = getenv("TN_COMM_RANK_SEED");
+    if (rank_seed) { /* one rank of launch() */
+        TnComm comm;
+        TnError err;
+        if (tn_comm_init(&comm, &err)) tn_die("%s", err.msg);
+        check_rank(&comm, strtoull(rank_seed, NULL, 10));
+        printf("comm rank %d: %d passed, %d failed\n", comm.rank, tn_tests_passed, tn_tests_failed);
+        tn_comm_finalize(&comm);
+        return tn_tests_failed != 0;
+    }
+    uint64_t seed = test_seed();
+    /* shards: contiguous, in order, covering n, lengths within one */
+    size_t n = 1001, next = 0;
+    for (int r = 0; r < 7; r++) {
+        TnRange range = tn_rank_range(n, 7, r);
+        CHECK(range.begin == next && range.end - range.begin >= n / 7 && range.end - range.begin <= n / 7 + 1,
+              "shard %d of 7: [%zu, %zu)", r, range.begin, range.end);
+        next = range.end;
+    }
+    CHECK(next == n, "the shards end at %zu of %zu", next, n);
+    TnComm single = {.backend = TN_COMM_SINGLE, .rank = 0, .size = 1};
+    check_rank(&single, seed);
+
+    char output[256];
+    CHECK(run_command("command -v mpirun", output, sizeof output) == 0,
+          "mpirun not found: install openmpi-bin and libopenmpi-dev (CI's .ci/run does)");
+    if (!tn_tests_failed) {
+        launch(argv[0], 1, seed);
+        launch(argv[0], 3, seed);
+    }
+    return TEST_DONE(argv[0]);
+}

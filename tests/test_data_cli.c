@@ -1,0 +1,151 @@
+/* The `tnllm data` commands end to end (./tnllm from the repository root, or
+ * $TNLLM): clean gives byte-identical output for 1 and 2 threads and on a
+ * rerun, accounts for every document; dedup removes planted duplicates at
+ * document and line level; filter drops exactly the top percentile of each
+ * group; review writes its page and tallies verdicts; every command has
+ * --help; bad input fails with a message naming the file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "test.h"
+#include "util/fileio.h"
+
+/* Runs `tnllm ARGS` with stdout and stderr into out; returns the exit status. */
+static int run_tnllm(const char *args, char *out, size_t cap) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s", tnllm_binary(), args);
+    return run_command(cmd, out, cap);
+}
+
+static int count_lines(const char *path) {
+    char *data;
+    size_t n;
+    TnError err;
+    if (tn_read_file(path, &data, &n, &err)) return -1;
+    int lines = 0;
+    for (size_t i = 0; i < n; i++) lines += data[i] == '\n';
+    free(data);
+    return lines;
+}
+
+static int same_file(const char *a, const char *b) {
+    char *x, *y;
+    size_t nx, ny;
+    TnError err;
+    if (tn_read_file(a, &x, &nx, &err)) return 0;
+    if (tn_read_file(b, &y, &ny, &err)) { free(x); return 0; }
+    int same = nx == ny && memcmp(x, y, nx) == 0;
+    free(x), free(y);
+    return same;
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    static char out[1 << 16];
+    char dir[512], args[4096], path[1024], a[1024], b[1024];
+    make_temp_dir(dir, sizeof dir, "datacli");
+
+    /* A corpus with markup, a near copy, a short document and bad lines; the
+     * documents' words come from a generator, so unrelated ones share none. */
+    snprintf(path, sizeof path, "%s/in.jsonl", dir);
+    FILE *fp = fopen(path, "w");
+    char words[41][400];
+    unsigned state = 12345;
+    for (int i = 0; i < 40; i++) {
+        size_t n = 0;
+        for (int k = 0; k < 40; k++) {
+            state = state * 1103515245u + 12345u;
+            n += (size_t)snprintf(words[i] + n, sizeof words[i] - n, "w%u ", (state >> 16) % 5000);
+        }
+    }
+    memcpy(words[40], words[3], sizeof words[3]);
+    memcpy(words[40] + 1, "Z", 1); /* one word of 40 changed: Jaccard of 5-grams about 0.8 */
+    for (int i = 0; i < 41; i++)
+        fprintf(fp, "{\"id\":%d,\"source\":\"%s\",\"text\":\"<p>Document: %s</p> visit https://example.org/%d now!!!\"}\n",
+                i, i % 2 ? "web" : "books", words[i], i == 40 ? 3 : i);
+    fprintf(fp, "{\"id\":101,\"text\":\"too short\"}\n{\"id\": 102, \"text\": broken\n[1, 2, 3]\n\n");
+    fclose(fp);
+
+    snprintf(a, sizeof a, "%s/clean1.jsonl.zst", dir);
+    snprintf(args, sizeof args, "data clean %s -o %s -t 1 --min-words 5", path, a);
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && strstr(out, "44 documents, 41 kept") && strstr(out, "malformed") &&
+              strstr(out, "too-short "), "clean: %s", out);
+    snprintf(b, sizeof b, "%s/clean2.jsonl.zst", dir);
+    snprintf(args, sizeof args, "data clean %s -o %s -t 2 --min-words 5", path, b);
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && same_file(a, b), "clean with 2 threads differs: %s", out);
+    snprintf(args, sizeof args, "data clean %s -o %s -t 2 --min-words 5", path, b);
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && same_file(a, b), "a rerun differs");
+
+    /* Dedup: the near copy (id 100) of document 3 goes, with the reason. */
+    snprintf(b, sizeof b, "%s/dedup.jsonl", dir);
+    snprintf(args, sizeof args, "data dedup %s -o %s --threshold 0.7 --show-clusters 3", a, b);
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && strstr(out, "P(0.9)=") && count_lines(b) == 40,
+          "dedup: %d kept: %s", count_lines(b), out);
+    snprintf(path, sizeof path, "%s/dedup.rejects.jsonl", dir);
+    char *rejects;
+    TnError err;
+    CHECK(tn_read_file(path, &rejects, NULL, &err) == 0 && strstr(rejects, "\"reason\":\"near-duplicate\"") &&
+              strstr(rejects, "\"detail\":\"of document 3\""), "dedup rejects name the kept document");
+    free(rejects);
+
+    /* Line level: a line shared by two documents survives only in the first. */
+    snprintf(path, sizeof path, "%s/lines.jsonl", dir);
+    const char *lines = "{\"text\":\"unique first line\\nthis line appears twice in the corpus\\nend one\"}\n"
+                        "{\"text\":\"another start\\nthis line appears twice in the corpus\\nend two\"}\n";
+    tn_write_file(path, lines, strlen(lines), &err);
+    snprintf(args, sizeof args, "data dedup %s -o %s/lines.out.jsonl --level line", path, dir);
+    snprintf(path, sizeof path, "%s/lines.out.jsonl", dir);
+    char *kept;
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && strstr(out, "1 lines removed") &&
+              tn_read_file(path, &kept, NULL, &err) == 0 && strstr(kept, "another start\\nend two"),
+          "line dedup: %s", out);
+    if (strstr(out, "1 lines removed")) free(kept);
+
+    /* Filter: 50 documents per group with distinct scores, drop the top 10%. */
+    snprintf(path, sizeof path, "%s/scored.jsonl", dir);
+    fp = fopen(path, "w");
+    for (int i = 0; i < 100; i++)
+        fprintf(fp, "{\"text\":\"doc %d\",\"lang\":\"%s\",\"ppl\":%d}\n", i, i % 2 ? "zh" : "en", (i * 37) % 100 + 1);
+    fprintf(fp, "{\"text\":\"never scored\"}\n");
+    fclose(fp);
+    snprintf(args, sizeof args, "data filter %s -o %s/filtered.jsonl --drop-top 10 --group-by lang", path, dir);
+    snprintf(path, sizeof path, "%s/filtered.jsonl", dir);
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && count_lines(path) == 90 && strstr(out, "p90"),
+          "filter kept %d: %s", count_lines(path), out);
+    snprintf(path, sizeof path, "%s/filtered.rejects.jsonl", dir);
+    CHECK(count_lines(path) == 11, "filter rejects: %d", count_lines(path));
+
+    snprintf(args, sizeof args, "data review --kept %s/filtered.jsonl --dropped %s -n 4 -o %s/review.html", dir, path,
+             dir);
+    snprintf(path, sizeof path, "%s/review.html", dir);
+    char *page;
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && tn_read_file(path, &page, NULL, &err) == 0 &&
+              strstr(page, "Save verdicts") && strstr(page, "data-side=\"dropped\""), "review: %s", out);
+    if (strstr(out, "wrote")) free(page);
+    snprintf(path, sizeof path, "%s/verdicts.jsonl", dir);
+    const char *verdicts = "{\"side\":\"dropped\",\"verdict\":\"bad\"}\n{\"side\":\"kept\",\"verdict\":\"bad\"}\n";
+    tn_write_file(path, verdicts, strlen(verdicts), &err);
+    snprintf(args, sizeof args, "data review --verdicts %s", path);
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && strstr(out, "100.0% of the drops were right"), "tally: %s", out);
+
+    static const char *commands[] = {"clean", "dedup", "score", "filter", "review", "bench"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(args, sizeof args, "data %s --help", commands[i]);
+        CHECK(run_tnllm(args, out, sizeof out) == 0 && strstr(out, "usage: tnllm data"), "%s --help", commands[i]);
+    }
+    CHECK(run_tnllm("data", out, sizeof out) == 2 && strstr(out, "commands:"), "data without a command");
+    snprintf(args, sizeof args, "data clean %s/missing.jsonl -o %s/x.jsonl", dir, dir);
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "missing.jsonl: cannot open"), "missing input: %s", out);
+    snprintf(path, sizeof path, "%s/corrupt.jsonl.gz", dir);
+    tn_write_file(path, "not gzip\n", 9, &err);
+    snprintf(args, sizeof args, "data dedup %s -o %s/y.jsonl", path, dir);
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "corrupt.jsonl.gz: corrupt gzip"), "corrupt: %s", out);
+    snprintf(path, sizeof path, "%s/y.jsonl", dir);
+    CHECK(count_lines(path) == -1, "no output after a failure");
+    CHECK(run_tnllm("data score x.jsonl -o y.jsonl", out, sizeof out) == 1 && strstr(out, "-m MODEL is required"),
+          "score without a model: %s", out);
+    remove_tree(dir);
+    return TEST_DONE(argv[0]);
+}

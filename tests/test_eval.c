@@ -1,0 +1,77 @@
+/* Perplexity evaluation: the windows, the predictions each scores and the
+ * mean loss, against the float64 reference run window by window. */
+#include <math.h>
+#include <string.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "infer/perplexity.h"
+#include "ref64.h"
+#include "test.h"
+
+/* The mean loss the windowing rule of perplexity.h implies, from ref64. */
+static double expected_loss(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, long long *scored) {
+    int V = m->config.vocab_size;
+    double *logits = malloc((size_t)ctx * V * sizeof *logits), sum = 0;
+    int32_t *x = malloc((size_t)ctx * sizeof *x), *y = malloc((size_t)ctx * sizeof *y);
+    long long next = 1;
+    *scored = 0;
+    for (size_t begin = 0; begin + (size_t)ctx <= n; begin += (size_t)stride) {
+        int count = 0;
+        for (int t = 0; t < ctx; t++) {
+            x[t] = (int32_t)tokens[begin + t];
+            long long target = (long long)(begin + t + 1);
+            y[t] = (t + 1 < ctx && target >= next) ? (int32_t)tokens[target] : -100;
+            count += y[t] != -100;
+        }
+        next = (long long)begin + ctx;
+        sum += ref64_forward(&m->config, &m->layout, m->params, x, y, 1, ctx, logits) * count;
+        *scored += count;
+    }
+    free(logits); free(x); free(y);
+    return sum / *scored;
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    uint64_t seed = test_seed();
+    TnConfig cfg;
+    TnError err;
+    tn_config_from_size(&cfg, "tiny", &err);
+    cfg.vocab_size = 64;
+    cfg.n_heads = 2;
+    TnModel m;
+    tn_model_init(&m, &cfg, seed);
+    for (size_t i = 0; i < m.layout.total; i++) m.params[i] *= 10.0f; /* far from uniform predictions */
+    size_t n = 403;
+    uint32_t *tokens = malloc(n * sizeof *tokens);
+    TnRng rng;
+    tn_rng_seed(&rng, seed, 7);
+    for (size_t i = 0; i < n; i++) tokens[i] = (uint32_t)tn_rng_below(&rng, 64);
+
+    int cases[][3] = {{50, 50, 3}, {50, 20, 2}, {64, 1, 8}, {400, 400, 1}};
+    for (int c = 0; c < 4; c++) {
+        int ctx = cases[c][0], stride = cases[c][1], batch = cases[c][2];
+        TnEvalResult r;
+        int rc = tn_eval_tokens(&m, tokens, n, ctx, stride, batch, 0, &r, &err);
+        CHECK(rc == 0, "eval: %s", err.msg);
+        long long want_scored;
+        double want = expected_loss(&m, tokens, n, ctx, stride, &want_scored);
+        long long windows = (long long)((n - ctx) / stride) + 1;
+        printf("ctx %3d stride %3d batch %d: %lld windows, %lld scored, loss %.6f (float64 %.6f), ppl %.3f [%.3f, %.3f]\n",
+               ctx, stride, batch, r.n_windows, r.n_scored, r.mean_loss, want, r.perplexity, r.ppl_low, r.ppl_high);
+        CHECK(r.n_windows == windows, "windows %lld, expected %lld", r.n_windows, windows);
+        CHECK(r.n_scored == want_scored, "scored %lld, expected %lld", r.n_scored, want_scored);
+        CHECK(r.n_scored == (ctx - 1) + (windows - 1) * (stride == ctx ? ctx - 1 : stride), "scored count formula");
+        CHECK(fabs(r.mean_loss - want) <= 1e-5 * want, "loss %.8f vs float64 %.8f", r.mean_loss, want);
+        CHECK(r.ppl_low < r.perplexity && r.perplexity < r.ppl_high, "interval brackets the perplexity");
+    }
+    TnEvalResult r;
+    CHECK(tn_eval_tokens(&m, tokens, 10, 50, 50, 1, 0, &r, &err) != 0, "a stream shorter than a window fails");
+    tokens[5] = 64;
+    CHECK(tn_eval_tokens(&m, tokens, n, 50, 50, 1, 0, &r, &err) != 0 && strstr(err.msg, "outside the vocabulary"),
+          "an out-of-vocabulary token fails: %s", err.msg);
+    free(tokens);
+    tn_model_free(&m);
+    return TEST_DONE(argv[0]);
+}

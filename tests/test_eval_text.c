@@ -1,0 +1,49 @@
+/* Perplexity of a text file: the text is tokenized on the fly (<s> first)
+ * and scored like a shard; the loss of one window equals the float64
+ * reference's loss on the same tokens, and texts that cannot be scored fail
+ * with the reason. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/perplexity.h"
+#include "models.h"
+#include "ref64.h"
+#include "test.h"
+#include "util/rng.h"
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TnError err;
+    TnModel m;
+    if (golden_model(&m)) return TEST_DONE(argv[0]);
+    enum { LEN = 60 };
+    TnRng rng;
+    tn_rng_seed(&rng, 31, 0);
+    char text[LEN];
+    for (int i = 0; i < LEN; i++) text[i] = (char)(' ' + tn_rng_below(&rng, 95)); /* printable ASCII */
+    TnTokenizer *tok = tn_tokenizer_bytes();
+    TnEvalResult r;
+    CHECK(tn_eval_text(&m, tok, text, LEN, LEN + 1, LEN + 1, 1, 0, &r, &err) == 0, "eval: %s", err.msg);
+
+    int32_t tokens[LEN + 1], targets[LEN + 1];
+    tokens[0] = TN_TOKEN_BOS;
+    for (int i = 0; i < LEN; i++) tokens[i + 1] = (unsigned char)text[i] + 3;
+    for (int i = 0; i < LEN; i++) targets[i] = tokens[i + 1];
+    targets[LEN] = -100;
+    double *logits = malloc((size_t)(LEN + 1) * m.config.vocab_size * sizeof *logits);
+    double want = ref64_forward(&m.config, &m.layout, m.params, tokens, targets, 1, LEN + 1, logits);
+    printf("text of %d bytes: loss %.6f vs float64 reference %.6f (%lld scored), perplexity %.3f [%.3f, %.3f]\n", LEN,
+           r.mean_loss, want, r.n_scored, r.perplexity, r.ppl_low, r.ppl_high);
+    CHECK(r.n_scored == LEN, "scored %lld tokens, want %d", r.n_scored, LEN);
+    CHECK(fabs(r.mean_loss - want) <= 1e-5 * fabs(want), "loss %.8f vs reference %.8f", r.mean_loss, want);
+    CHECK(r.ppl_low < r.perplexity && r.perplexity < r.ppl_high, "the interval surrounds the perplexity");
+
+    CHECK(tn_eval_text(&m, tok, text, 10, 32, 32, 1, 0, &r, &err) == -1 && strstr(err.msg, "fewer than one window"),
+          "short text: %s", err.msg);
+    CHECK(tn_eval_text(&m, tok, "\xfe\xff", 2, 2, 2, 1, 0, &r, &err) == -1 && strstr(err.msg, "vocabulary"),
+          "bytes beyond a 256-token model: %s", err.msg);
+    free(logits);
+    tn_model_free(&m);
+    return TEST_DONE(argv[0]);
+}

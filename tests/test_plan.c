@@ -1,0 +1,81 @@
+/* test_plan: the planner's arithmetic (dist/plan.h) against numbers worked
+ * out by hand for a small model, and the 175B model's parameter split.
+ *
+ * The small model: V 100, D 32, L 2, H 4 (d 8), G 64, tied embedding,
+ * SRMSNorm (no gains), the output gate, LRPE on layer 0 only.
+ *   per layer: W_qkvu 4*32*32 = 4096, W_o 1024, W_1, W_2, W_3 3*64*32 = 6144
+ *   -> 11264; theta of layer 0: H d = 32.
+ *   split = 2 * 11264 + 32 = 22560, replicated = the embedding 3200,
+ *   largest layer 11296.
+ * tp 2, dp 4, micro-batch 3 x 16 tokens (48):
+ *   Psi = 22560 / 2 + 3200 = 14480
+ *   ZeRO-2: weights 2 Psi = 28960, gradients 2 Psi / 4 = 7240,
+ *           optimizer 12 Psi / 4 = 43440
+ *   ZeRO-3: weights 7240, gather 2 * 2 * 11296 / 2 = 22592
+ *   activations: checkpoints 2*48*32*2 = 6144; one layer
+ *     2*48*(4*32 + (128 + 2*4*16 + 3*32)/2 + 3*64/2) = 2*48*400 = 38400;
+ *     logits 4*48*100 = 19200 -> 63744
+ *   totals: ZeRO-2 143384, ZeRO-3 144256.
+ * All exact in double: compared with ==.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dist/plan.h"
+#include "test.h"
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TnConfig cfg = test_config(100, 32, 2, 4, 64, 1u);
+    TnPlanCounts counts;
+    tn_plan_counts(&cfg, &counts);
+    CHECK(counts.split == 22560 && counts.replicated == 3200 && counts.largest_layer == 11296,
+          "counts: split %.0f replicated %.0f largest layer %.0f", counts.split, counts.replicated,
+          counts.largest_layer);
+    CHECK(tn_plan_activation_bytes(&cfg, 2, 3, 16) == 63744, "activations %.0f, expected 63744",
+          tn_plan_activation_bytes(&cfg, 2, 3, 16));
+
+    TnPlanRow two = tn_plan_layout(&cfg, &counts, 2, 4, 2, 3, 16, 143384);
+    CHECK(two.weights == 28960 && two.gradients == 7240 && two.optimizer == 43440 && two.gather == 0 &&
+              two.total == 143384 && two.fits,
+          "ZeRO-2: %.0f %.0f %.0f %.0f total %.0f fits %d", two.weights, two.gradients, two.optimizer, two.gather,
+          two.total, two.fits);
+    TnPlanRow three = tn_plan_layout(&cfg, &counts, 2, 4, 3, 3, 16, 144255);
+    CHECK(three.weights == 7240 && three.gradients == 7240 && three.optimizer == 43440 && three.gather == 22592 &&
+              three.total == 144256 && !three.fits,
+          "ZeRO-3: %.0f %.0f %.0f %.0f total %.0f fits %d", three.weights, three.gradients, three.optimizer,
+          three.gather, three.total, three.fits);
+
+    /* 8 GPUs: tp 8 cannot split 4 heads, so tp 1, 2, 4 with ZeRO 0..3 */
+    TnPlanRow rows[32];
+    int n = tn_plan_layouts(&cfg, 8, 8, 3, 16, 1e9, rows, 32);
+    CHECK(n == 12 && rows[0].tp == 1 && rows[0].dp == 8 && rows[11].tp == 4 && rows[11].dp == 2 &&
+              rows[11].zero == 3,
+          "%d layouts of 8 GPUs, expected 12 (tp 1, 2, 4)", n);
+
+    /* 175B (D 12288, L 88, G 32768, V 64000, tied): the embedding alone is
+     * replicated; each layer splits 5 D^2 + 3 D G, plus D per LRPE layer */
+    TnError err;
+    CHECK(tn_config_from_size(&cfg, "175B", &err) == 0, "175B: %s", err.msg);
+    tn_plan_counts(&cfg, &counts);
+    double D = 12288, G = 32768, lrpe = 0;
+    for (int l = 0; l < cfg.n_layers; l++) lrpe += cfg.use_lrpe[l];
+    CHECK(counts.replicated == 64000 * D, "175B replicated %.0f, expected %.0f", counts.replicated, 64000 * D);
+    CHECK(counts.split == 88 * (5 * D * D + 3 * D * G) + lrpe * D, "175B split %.0f", counts.split);
+    /* ZeRO-0 at tp 1 needs 16 bytes per parameter: far beyond 80 GiB */
+    TnPlanRow replicated = tn_plan_layout(&cfg, &counts, 1, 64, 0, 1, 2048, 80.0 * (1 << 30));
+    CHECK(!replicated.fits && replicated.weights == 2 * (counts.split + counts.replicated),
+          "175B ZeRO-0 tp 1: weights %.0f fits %d", replicated.weights, replicated.fits);
+
+    /* the command prints the layouts that fit, and refuses what cannot fit (4 GPUs: tp 1 and 2
+     * with ZeRO 0..3, tp 4 with dp 1 and no ZeRO stage: 9 layouts) */
+    char cmd[4096], output[16384];
+    snprintf(cmd, sizeof cmd, "%s plan --size 175B --gpus 64 --gpu-mem 80", tnllm_binary());
+    CHECK(run_command(cmd, output, sizeof output) == 0 && strstr(output, "4 of 16 layouts fit") &&
+              strstr(output, "   8    8     3 |"),
+          "%s:\n%s", cmd, output);
+    snprintf(cmd, sizeof cmd, "%s plan --size 175B --gpus 4 --gpu-mem 80", tnllm_binary());
+    CHECK(run_command(cmd, output, sizeof output) == 1 && strstr(output, "none of 9 layouts fits"), "%s:\n%s", cmd,
+          output);
+    return TEST_DONE(argv[0]);
+}

@@ -1,0 +1,151 @@
+/* Sampling: draw frequencies against the exact distributions (softmax at a
+ * temperature, renormalised over top-k and top-p sets) by a chi-square test,
+ * greedy and repetition-penalty rules, seeds. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/sampling.h"
+#include "test.h"
+
+enum { V = 10, DRAWS = 40000 };
+
+/* Chi-square of DRAWS draws of s against the distribution of the logits
+ * at temperature T restricted to the `keep` best tokens (best[0..keep)).
+ * Tokens outside the set must never be drawn. */
+static double chi_square(TnSampler *s, const float *logits, double T, const int *best, int keep, int *outside) {
+    double want[V] = {0}, sum = 0;
+    for (int i = 0; i < keep; i++) sum += want[best[i]] = exp(logits[best[i]] / T);
+    long count[V] = {0};
+    for (int i = 0; i < DRAWS; i++) count[tn_sampler_sample(s, logits, NULL, 0)]++;
+    double chi = 0;
+    *outside = 0;
+    for (int v = 0; v < V; v++) {
+        if (want[v] == 0) { *outside += count[v] != 0; continue; }
+        double e = DRAWS * want[v] / sum;
+        chi += (count[v] - e) * (count[v] - e) / e;
+    }
+    return chi;
+}
+
+/* 99.9% quantiles of chi-square with df = 1 .. 9 degrees of freedom. */
+static const double chi_limit[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88};
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TnRng rng;
+    tn_rng_seed(&rng, 2024, 3);
+    float logits[V];
+    for (int v = 0; v < V; v++) logits[v] = (float)(1.5 * tn_rng_normal(&rng));
+    /* ids by decreasing logit */
+    int order[V];
+    for (int v = 0; v < V; v++) order[v] = v;
+    for (int i = 0; i < V; i++)
+        for (int j = i + 1; j < V; j++)
+            if (logits[order[j]] > logits[order[i]]) { int t = order[i]; order[i] = order[j]; order[j] = t; }
+
+    double temps[] = {1.0, 0.5, 1.7};
+    for (int i = 0; i < 3; i++) {
+        TnSamplingParams p = {.temperature = (float)temps[i], .top_k = 0, .top_p = 1.0f, .repeat_penalty = 1.0f, .seed = 11 + i};
+        TnSampler s;
+        tn_sampler_init(&s, &p, V);
+        int outside;
+        double chi = chi_square(&s, logits, temps[i], order, V, &outside);
+        printf("temperature %.1f: chi-square %.2f (df %d, 99.9%% limit %.2f)\n", temps[i], chi, V - 1, chi_limit[V - 1]);
+        CHECK(chi < chi_limit[V - 1], "temperature %.1f: chi-square %.2f", temps[i], chi);
+        tn_sampler_free(&s);
+    }
+
+    {
+        TnSamplingParams p = {.temperature = 1.0f, .top_k = 3, .top_p = 1.0f, .repeat_penalty = 1.0f, .seed = 5};
+        TnSampler s;
+        tn_sampler_init(&s, &p, V);
+        int outside;
+        double chi = chi_square(&s, logits, 1.0, order, 3, &outside);
+        printf("top-k 3: chi-square %.2f (df 2, limit %.2f), draws outside the top 3: %d\n", chi, chi_limit[2], outside);
+        CHECK(chi < chi_limit[2] && outside == 0, "top-k: chi %.2f, %d outside", chi, outside);
+        tn_sampler_free(&s);
+    }
+
+    {
+        /* top-p: the smallest prefix of the sorted distribution reaching p. */
+        double probs[V], sum = 0, acc = 0;
+        for (int v = 0; v < V; v++) sum += probs[v] = exp(logits[v]);
+        int keep = 0;
+        while (acc < 0.8 * sum) acc += probs[order[keep++]];
+        TnSamplingParams p = {.temperature = 1.0f, .top_k = 0, .top_p = 0.8f, .repeat_penalty = 1.0f, .seed = 6};
+        TnSampler s;
+        tn_sampler_init(&s, &p, V);
+        int outside;
+        double chi = chi_square(&s, logits, 1.0, order, keep, &outside);
+        printf("top-p 0.8 (%d tokens): chi-square %.2f (df %d, limit %.2f), outside: %d\n", keep, chi, keep - 1,
+               chi_limit[keep - 1 > 0 ? keep - 1 : 1], outside);
+        CHECK(keep < V && outside == 0, "top-p kept %d of %d, %d outside", keep, V, outside);
+        CHECK(keep == 1 || chi < chi_limit[keep - 1], "top-p chi %.2f", chi);
+        tn_sampler_free(&s);
+    }
+
+    {
+        /* Greedy, ties to the lowest id, and the repetition penalty. */
+        TnSamplingParams p = {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .repeat_penalty = 2.0f, .seed = 0};
+        TnSampler s;
+        tn_sampler_init(&s, &p, 4);
+        float z[4] = {1.0f, 0.9f, 1.0f, -0.2f};
+        CHECK(tn_sampler_sample(&s, z, NULL, 0) == 0, "greedy picks the lowest of tied ids");
+        int32_t recent[3] = {0, 2, 0};
+        CHECK(tn_sampler_sample(&s, z, recent, 3) == 1, "penalised 0 and 2 (1.0 -> 0.5) leave 1");
+        CHECK(z[0] == 1.0f, "the caller's logits are left alone");
+        float negative[4] = {-1.0f, -1.5f, -3.0f, -4.0f};
+        int32_t first = 0;
+        CHECK(tn_sampler_sample(&s, negative, &first, 1) == 1, "a negative logit is multiplied (-1 -> -2)");
+        tn_sampler_free(&s);
+    }
+
+    {
+        /* top-k selection on a larger vocabulary equals the sorted top k. */
+        enum { BIG = 1000, K = 37 };
+        float *z = malloc(BIG * sizeof *z);
+        for (int v = 0; v < BIG; v++) z[v] = (float)tn_rng_normal(&rng);
+        z[17] = z[400] = z[999] = 3.5f; /* ties at the top */
+        TnSamplingParams p = {.temperature = 1.0f, .top_k = K, .top_p = 1.0f, .repeat_penalty = 1.0f, .seed = 9};
+        TnSampler s;
+        tn_sampler_init(&s, &p, BIG);
+        float kth = 0;
+        {
+            float *sorted = malloc(BIG * sizeof *sorted);
+            memcpy(sorted, z, BIG * sizeof *sorted);
+            for (int i = 0; i < K; i++)
+                for (int j = i + 1; j < BIG; j++)
+                    if (sorted[j] > sorted[i]) { float t = sorted[i]; sorted[i] = sorted[j]; sorted[j] = t; }
+            kth = sorted[K - 1];
+            free(sorted);
+        }
+        int below = 0;
+        for (int i = 0; i < 2000; i++) below += z[tn_sampler_sample(&s, z, NULL, 0)] < kth;
+        CHECK(below == 0, "%d draws below the %d-th largest logit", below, K);
+        tn_sampler_free(&s);
+        free(z);
+    }
+
+    {
+        /* A seed fixes the draws; another seed changes them. */
+        TnSamplingParams p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .repeat_penalty = 1.0f, .seed = 42};
+        TnSampler a, b, c;
+        tn_sampler_init(&a, &p, V);
+        tn_sampler_init(&b, &p, V);
+        p.seed = 43;
+        tn_sampler_init(&c, &p, V);
+        int same = 1, differ = 0;
+        for (int i = 0; i < 200; i++) {
+            int32_t x = tn_sampler_sample(&a, logits, NULL, 0), y = tn_sampler_sample(&b, logits, NULL, 0);
+            same &= x == y;
+            differ += x != tn_sampler_sample(&c, logits, NULL, 0);
+        }
+        CHECK(same, "one seed, two samplers, different draws");
+        CHECK(differ > 0, "seeds 42 and 43 drew the same 200 tokens");
+        tn_sampler_free(&a);
+        tn_sampler_free(&b);
+        tn_sampler_free(&c);
+    }
+    return TEST_DONE(argv[0]);
+}
