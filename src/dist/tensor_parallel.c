@@ -37,7 +37,7 @@ int tn_tp_groups(const TnComm *world, int tp, TnComm *tensor, TnComm *data, TnEr
 int tn_tp_is_split(const TnTensorInfo *t) {
     switch (t->kind) {
     case TN_PARAM_QKVU: case TN_PARAM_OUT: case TN_PARAM_THETA: case TN_PARAM_L1: case TN_PARAM_L2:
-    case TN_PARAM_L3:
+    case TN_PARAM_L3: case TN_PARAM_Q_PROJ: case TN_PARAM_K_PROJ: case TN_PARAM_V_PROJ:
         return 1;
     case TN_PARAM_NORM_GAIN: case TN_PARAM_NORM_BIAS:
         return t->norm_site == TN_NORM_SITE_MIXER;

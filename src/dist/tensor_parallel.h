@@ -47,7 +47,10 @@ int tn_tp_check(const TnConfig *cfg, int parts, TnError *err);
  * Collective over world; free both with tn_comm_free. */
 int tn_tp_groups(const TnComm *world, int tp, TnComm *tensor, TnComm *data, TnError *err);
 
-/* Whether the tensor is split over the tensor group (else replicated). */
+/* Whether the tensor is split over the tensor group (else replicated).
+ * The Transformer baseline's q, k, v projections count as split too, as
+ * Megatron splits them by heads: the planner (plan.h) counts them so,
+ * though this CPU path refuses the baseline. */
 int tn_tp_is_split(const TnTensorInfo *t);
 
 /* The layout of one of `parts` parts of the model laid out by whole (cfg
