@@ -22,7 +22,8 @@
  *    every rank (tensor_parallel.h relies on it to keep them equal).
  * 3. Training, `tnllm train` under mpirun, 20 steps on a fresh random
  *    corpus (constant learning rate): --tp 2 on 2 ranks, 2-rank data
- *    parallel and --tp 2 --zero 2 on 4 ranks against one process: losses
+ *    parallel, --tp 2 with ZeRO-2 and ZeRO-3 on 4 ranks (2 data groups)
+ *    and --tp 3 on 3 ranks against one process: losses
  *    within a relative 5e-5 and final weights within 1e-4 of the largest
  *    weight (float32 reduction order amplified by the steps; a step moves
  *    a weight by about 3e-3). A run checkpointed by one process at step 10
@@ -272,6 +273,8 @@ static void check_training(uint64_t seed) {
         {2, "tp2", "--tp 2", "(2 ranks, MPI, ZeRO-0, tensor parallel 2 x data parallel 1: "},
         {2, "dp2", "--dp 2", "(2 ranks, MPI, ZeRO-0): "},
         {4, "tp2_dp2_zero2", "--tp 2 --zero 2", "(4 ranks, MPI, ZeRO-2, tensor parallel 2 x data parallel 2: "},
+        {4, "tp2_dp2_zero3", "--tp 2 --dp 2 --zero 3", "(4 ranks, MPI, ZeRO-3, tensor parallel 2 x data parallel 2: "},
+        {3, "tp3", "--tp 3", "(3 ranks, MPI, ZeRO-0, tensor parallel 3 x data parallel 1: "},
     };
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         char options[256];
