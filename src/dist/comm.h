@@ -6,8 +6,8 @@
  *   - single: one process, size 1; every collective leaves the buffer as it is.
  *   - MPI (built where mpicc/mpi.h is found, -DTN_MPI): MPI_COMM_WORLD of a
  *     job launched by `mpirun -np N` (OpenMPI, or any launcher that sets
- *     PMI/PMIx variables). The collectives are MPI's; no communication code
- *     of our own.
+ *     PMI/PMIx variables), or a sub-group of it (tn_comm_split). The
+ *     collectives are MPI's; no communication code of our own.
  * (An NCCL backend for GPU buffers would sit beside these two; it is not
  * written yet.)
  *

@@ -435,15 +435,12 @@ static int make_groups(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     int N = r->world->size;
     r->tp = o->tensor_parallel > 1 ? o->tensor_parallel : 1;
-    if (N % r->tp)
-        return tn_fail(err, "--tp %d does not divide the %d ranks of the job (ranks = data parallel x tensor "
-                            "parallel)", r->tp, N);
     if (o->data_parallel > 0 && o->data_parallel * r->tp != N)
         return tn_fail(err, "--dp %d x --tp %d = %d ranks, but the job has %d (mpirun -np %d)", o->data_parallel,
                        r->tp, o->data_parallel * r->tp, N, o->data_parallel * r->tp);
-    if (r->tp > 1 && o->device != TN_DEVICE_CPU)
-        return tn_fail(err, "--tp %d: tensor parallelism runs on the CPU only (--device cpu)", r->tp);
     if (r->tp == 1) return 0;
+    if (o->device != TN_DEVICE_CPU)
+        return tn_fail(err, "--tp %d: tensor parallelism runs on the CPU only (--device cpu)", r->tp);
     if (tn_tp_groups(r->world, r->tp, &r->tensor_group, &r->data_group, err)) return -1;
     r->comm = &r->data_group;
     return 0;
@@ -452,7 +449,6 @@ static int make_groups(Run *r, TnError *err) {
 /* Splits the whole model just created or loaded into this rank's part. */
 static int split_model(Run *r, TnError *err) {
     if (r->tp == 1) return 0;
-    if (tn_tp_check(&r->model.config, r->tp, err)) return -1;
     tn_param_layout_init(&r->whole, &r->model.config);
     return tn_tp_split_model(&r->model, &r->tensor_group, err);
 }
