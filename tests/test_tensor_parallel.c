@@ -8,6 +8,7 @@
  *    computed here by index arithmetic; placing the T parts rebuilds the
  *    whole buffer exactly. Configurations that cannot be split are refused
  *    with the reason (H or G not divisible, LayerNorm, the Transformer).
+ *    The split norm's stages against float64 (check_split_norm).
  * 2. The split model, under `mpirun -np 2` and `-np 3` (this binary starts
  *    itself; each rank prints its own "N passed, M failed" line, read back
  *    here): a model with H = 6 (not a power of two), an LRPE layer and
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include "dist/tensor_parallel.h"
+#include "kernels/cpu/norm.h"
 #include "model/checkpoint.h"
 #include "test.h"
 #include "train_runs.h"
@@ -125,6 +127,67 @@ static void check_split_layout(const char *switches, int parts, uint64_t seed) {
     free(piece);
     tn_param_layout_free(&part);
     tn_param_layout_free(&whole);
+}
+
+/* The split RMS norm's stages (kernels/cpu/norm.h) on rows of 20 columns
+ * cut into parts of 12 and 8, the partial sums added here, against
+ * float64: y = g x r, r = 1 / sqrt(mean(x^2) + eps); dx = r g dy -
+ * r^3 x sum(g dy x) / 20; dg = sum_rows dy x r. Within 1e-6 relative l2
+ * (float32 rounding of 20-term sums). */
+static void check_split_norm(uint64_t seed) {
+    enum { ROWS = 7, FULL = 20 };
+    static const int width[2] = {12, 8}, first[2] = {0, 12};
+    float x[ROWS * FULL], dy[ROWS * FULL], gain[FULL], y[ROWS * FULL], dx[ROWS * FULL], dgain[FULL];
+    double y64[ROWS * FULL], dx64[ROWS * FULL], dgain64[FULL] = {0};
+    fill_random(x, ROWS * FULL, seed);
+    fill_random(dy, ROWS * FULL, seed + 1);
+    fill_random(gain, FULL, seed + 2);
+    for (int r = 0; r < ROWS; r++) {
+        const float *xr = x + r * FULL, *dyr = dy + r * FULL;
+        double squares = 0, dot = 0;
+        for (int c = 0; c < FULL; c++) {
+            squares += (double)xr[c] * xr[c];
+            dot += (double)gain[c] * dyr[c] * xr[c];
+        }
+        double rstd = 1.0 / sqrt(squares / FULL + TN_NORM_EPS);
+        for (int c = 0; c < FULL; c++) {
+            y64[r * FULL + c] = gain[c] * xr[c] * rstd;
+            dx64[r * FULL + c] = rstd * gain[c] * dyr[c] - rstd * rstd * rstd * xr[c] * dot / FULL;
+            dgain64[c] += dyr[c] * xr[c] * rstd;
+        }
+    }
+    /* each part as a rank holds it: its columns of every row, contiguous */
+    float part_x[2][ROWS * FULL], part_dy[2][ROWS * FULL], part_y[ROWS * FULL], part_dx[ROWS * FULL];
+    float sums[2][ROWS], full_sums[ROWS], rstd[ROWS];
+    for (int p = 0; p < 2; p++)
+        for (int r = 0; r < ROWS; r++)
+            for (int c = 0; c < width[p]; c++) {
+                part_x[p][r * width[p] + c] = x[r * FULL + first[p] + c];
+                part_dy[p][r * width[p] + c] = dy[r * FULL + first[p] + c];
+            }
+    for (int p = 0; p < 2; p++) rms_norm_part_sums_cpu(sums[p], part_x[p], ROWS, width[p]);
+    for (int r = 0; r < ROWS; r++) full_sums[r] = sums[0][r] + sums[1][r];
+    memset(dgain, 0, sizeof dgain);
+    for (int p = 0; p < 2; p++) { /* both parts write the same rstd */
+        rms_norm_part_forward_cpu(part_y, rstd, full_sums, part_x[p], gain + first[p], ROWS, width[p], FULL);
+        for (int r = 0; r < ROWS; r++)
+            for (int c = 0; c < width[p]; c++) y[r * FULL + first[p] + c] = part_y[r * width[p] + c];
+    }
+    for (int p = 0; p < 2; p++) rms_norm_part_dots_cpu(sums[p], part_dy[p], part_x[p], gain + first[p], ROWS, width[p]);
+    for (int r = 0; r < ROWS; r++) sums[0][r] += sums[1][r];
+    for (int p = 0; p < 2; p++) {
+        memset(part_dx, 0, sizeof part_dx);
+        rms_norm_part_backward_cpu(part_dx, dgain + first[p], sums[0], part_dy[p], part_x[p], rstd, gain + first[p],
+                                   ROWS, width[p], FULL);
+        for (int r = 0; r < ROWS; r++)
+            for (int c = 0; c < width[p]; c++) dx[r * FULL + first[p] + c] = part_dx[r * width[p] + c];
+    }
+    CHECK(rel_l2_f32_f64(y, y64, ROWS * FULL) <= 1e-6, "split norm forward off by %.3g",
+          rel_l2_f32_f64(y, y64, ROWS * FULL));
+    CHECK(rel_l2_f32_f64(dx, dx64, ROWS * FULL) <= 1e-6, "split norm input gradient off by %.3g",
+          rel_l2_f32_f64(dx, dx64, ROWS * FULL));
+    CHECK(rel_l2_f32_f64(dgain, dgain64, FULL) <= 1e-6, "split norm gain gradient off by %.3g",
+          rel_l2_f32_f64(dgain, dgain64, FULL));
 }
 
 static void check_refused(TnConfig cfg, int parts, const char *reason) {
@@ -340,6 +403,7 @@ int main(int argc, char **argv) {
         return tn_tests_failed != 0;
     }
     uint64_t seed = test_seed();
+    check_split_norm(seed);
     for (int parts = 2; parts <= 3; parts++) {
         check_split_layout("norm=srmsnorm gate=on", parts, seed + parts);
         check_split_layout("norm=rmsnorm gate=off", parts, seed + 10 + parts);
