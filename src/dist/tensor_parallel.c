@@ -94,28 +94,28 @@ void tn_tp_layout(TnParamLayout *part, const TnParamLayout *whole, const TnConfi
     }
 }
 
-/* Copies part `index` between whole and part in the direction `to_part`. */
-static void copy_part(float *whole, const TnParamLayout *whole_layout, float *part, const TnParamLayout *part_layout,
-                      const TnConfig *cfg, int parts, int index, int to_part) {
+/* Copies part `index` from `from` to `to`: from the whole buffer into the
+ * part buffer when to_part, else back. */
+static void copy_part(float *to, const float *from, int to_part, const TnParamLayout *whole_layout,
+                      const TnParamLayout *part_layout, const TnConfig *cfg, int parts, int index) {
     for (int i = 0; i < whole_layout->n_tensors; i++) {
-        const TnTensorInfo *w = &whole_layout->tensors[i];
-        Piece p = piece_of(w, cfg, parts, index);
-        float *from_whole = whole + w->offset + p.start, *in_part = part + part_layout->tensors[i].offset;
+        Piece p = piece_of(&whole_layout->tensors[i], cfg, parts, index);
+        size_t in_whole = whole_layout->tensors[i].offset + p.start, in_part = part_layout->tensors[i].offset;
         for (size_t r = 0; r < p.reps; r++) {
-            float *a = from_whole + r * p.stride, *b = in_part + r * p.run;
-            memcpy(to_part ? b : a, to_part ? a : b, p.run * sizeof *a);
+            size_t at_whole = in_whole + r * p.stride, at_part = in_part + r * p.run;
+            memcpy(to + (to_part ? at_part : at_whole), from + (to_part ? at_whole : at_part), p.run * sizeof *to);
         }
     }
 }
 
 void tn_tp_slice(float *part, const TnParamLayout *part_layout, const float *whole, const TnParamLayout *whole_layout,
                  const TnConfig *cfg, int parts, int index) {
-    copy_part((float *)whole, whole_layout, part, part_layout, cfg, parts, index, 1);
+    copy_part(part, whole, 1, whole_layout, part_layout, cfg, parts, index);
 }
 
 void tn_tp_place(float *whole, const TnParamLayout *whole_layout, const float *part, const TnParamLayout *part_layout,
                  const TnConfig *cfg, int parts, int index) {
-    copy_part(whole, whole_layout, (float *)part, part_layout, cfg, parts, index, 0);
+    copy_part(whole, part, 0, whole_layout, part_layout, cfg, parts, index);
 }
 
 int tn_tp_split_model(TnModel *m, const TnComm *tensor_group, TnError *err) {
