@@ -141,18 +141,6 @@ int launch_backward(const char *function, const NormArgs &a, Grad *dinp, const f
 
 } // namespace
 
-extern "C" int srmsnorm_forward_cuda(uint16_t *out, float *rstd, const float *inp, int n_rows, int dim,
-                                     cudaStream_t stream, TnError *err) {
-    NormArgs a = norm_args(TN_NORM_SRMS, nullptr, nullptr, n_rows, dim);
-    return launch_forward("srmsnorm_forward_cuda", a, out, rstd, inp, stream, err);
-}
-
-extern "C" int srmsnorm_backward_cuda(float *dinp, const float *dout, const float *inp, const float *rstd, int n_rows,
-                                      int dim, cudaStream_t stream, TnError *err) {
-    NormArgs a = norm_args(TN_NORM_SRMS, nullptr, nullptr, n_rows, dim);
-    return launch_backward("srmsnorm_backward_cuda", a, dinp, dout, inp, rstd, stream, err);
-}
-
 extern "C" int norm_forward_cuda(TnNormKind kind, uint16_t *out, float *rstd, const float *inp, const float *gain,
                                  const float *bias, int n_rows, int dim, cudaStream_t stream, TnError *err) {
     NormArgs a = norm_args(kind, gain, bias, n_rows, dim);

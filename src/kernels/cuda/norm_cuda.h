@@ -6,13 +6,14 @@
  * after the attention, with the same formulas and eps:
  *   y = g ⊙ (x - mu) r + b,  r = 1 / sqrt(mean((x - mu)^2) + eps)
  * (mu = 0 and no b for the RMS kinds, g = 1 for SRMSNorm; gain and bias NULL
- * where the kind has none). Statistics in fp32; the forward runs one block
- * per row, one read and one write of the row. Normalised outputs are bf16
- * (they feed the matrix products); residual-stream inputs and gradients are
- * fp32. LayerNorm's mu is not stored: the backward recomputes it from x, as
- * the CPU does. The gain and bias gradients are summed over rows in fp32
- * per block of rows, then added with atomics (their last bits may vary run
- * to run). All pointers are device memory; work is queued on `stream`,
+ * where the kind has none; SRMSNorm is norm_forward_cuda(TN_NORM_SRMS,
+ * ..., NULL, NULL, ...)). Statistics in fp32, one block per row (the row
+ * is read from global memory once, re-read from cache); normalised outputs
+ * are bf16 (they feed the matrix products); residual-stream inputs and
+ * gradients are fp32. LayerNorm's mu is not stored: the backward
+ * recomputes it from x, as the CPU does. The gain and bias gradients are
+ * summed over blocks of rows in fp32, then added with atomics (their last
+ * bits may vary run to run). All pointers are device memory; work is queued on `stream`,
  * nothing synchronises or allocates. Return 0, or -1 with err naming the
  * function on a CUDA error.
  */
@@ -28,15 +29,6 @@ extern "C" {
 
 #include "model/config.h"
 #include "util/error.h"
-
-/* out (bf16) = x r, rstd[row] = r = 1 / sqrt(mean(x^2) + eps), x fp32. */
-int srmsnorm_forward_cuda(uint16_t *out, float *rstd, const float *inp, int n_rows, int dim, cudaStream_t stream,
-                          TnError *err);
-
-/* dinp += r (dy - y mean(dy ⊙ y)), y = x r: ACCUMULATES (the residual
- * stream sums its branches). dout, inp, dinp fp32. */
-int srmsnorm_backward_cuda(float *dinp, const float *dout, const float *inp, const float *rstd, int n_rows, int dim,
-                           cudaStream_t stream, TnError *err);
 
 /* The norm of kind `kind` of x (fp32) into out (bf16); rstd[row] = r. */
 int norm_forward_cuda(TnNormKind kind, uint16_t *out, float *rstd, const float *inp, const float *gain,
