@@ -1,10 +1,14 @@
 /* comm.c: the single-process backend and the dispatch to MPI (comm.h). */
 #include "dist/comm.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dist/comm_mpi.h"
+
+/* Elements sent per MPI call by the collectives without a shard limit. */
+#define PIECE ((size_t)1 << 30)
 
 #ifdef TN_MPI
 #define USE_MPI(comm) ((comm)->backend == TN_COMM_MPI)
@@ -15,6 +19,11 @@
 TnRange tn_rank_range(size_t n, int size, int rank) {
     /* n * rank stays far below 2^64 for any model and rank count */
     return (TnRange){.begin = n * (size_t)rank / (size_t)size, .end = n * (size_t)(rank + 1) / (size_t)size};
+}
+
+TnRange tn_range_intersect(TnRange a, TnRange b) {
+    size_t begin = a.begin > b.begin ? a.begin : b.begin, end = a.end < b.end ? a.end : b.end;
+    return begin < end ? (TnRange){begin, end} : (TnRange){begin, begin};
 }
 
 /* The number of ranks an MPI launcher asked for (OpenMPI, MPICH/PMI,
@@ -104,3 +113,131 @@ int tn_comm_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnErro
 }
 
 int tn_comm_barrier(const TnComm *comm, TnError *err) { DISPATCH(comm, tn_comm_mpi_barrier(err)); }
+
+/* Each rank's elements of part (its shard of n intersected with part) as
+ * MPI's int counts and displacements from part.begin; fails when one
+ * exceeds INT_MAX. */
+static int part_counts(const TnComm *comm, size_t n, TnRange part, int *counts, int *displs, TnError *err) {
+    for (int r = 0; r < comm->size; r++) {
+        TnRange mine = tn_range_intersect(tn_rank_range(n, comm->size, r), part);
+        if (mine.end - part.begin > INT_MAX)
+            return tn_fail(err, "a part of %zu elements over %d ranks exceeds MPI's int counts", part.end - part.begin,
+                           comm->size);
+        counts[r] = (int)(mine.end - mine.begin);
+        if (displs) displs[r] = (int)(mine.begin - part.begin);
+    }
+    return 0;
+}
+
+int tn_comm_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                            TnError *err) {
+    TnRange own = tn_rank_range(n, comm->size, comm->rank), mine = tn_range_intersect(own, part);
+    if (!USE_MPI(comm)) {
+        memcpy(out, shard + (part.begin - own.begin), (part.end - part.begin) * sizeof *out);
+        return 0;
+    }
+#ifdef TN_MPI
+    int counts[comm->size], displs[comm->size];
+    if (part_counts(comm, n, part, counts, displs, err)) return -1;
+    return tn_comm_mpi_all_gather_part(shard + (mine.begin - own.begin), counts, displs, out, comm->rank, err);
+#else
+    (void)mine;
+    (void)part_counts;
+    return tn_fail(err, "all-gather: no MPI in this build");
+#endif
+}
+
+/* A reduce-scatter's result where MPI leaves it (in place: at the start of
+ * its part) and where it belongs (the rank's shard of the part). */
+typedef struct Move {
+    float *to;
+    const float *from;
+    size_t count;
+} Move;
+
+struct TnCommRequests {
+    const TnComm *comm;
+    int capacity, used;
+    void *handles; /* the backend's request handles, capacity of them */
+    int *counts;   /* capacity x size per-rank counts: MPI reads them until the wait */
+    Move *moves;   /* one per reduce-scatter in flight */
+    int n_moves;
+};
+
+TnCommRequests *tn_comm_requests_new(const TnComm *comm, int capacity) {
+    TnCommRequests *q = tn_calloc(1, sizeof *q);
+    q->comm = comm;
+    q->capacity = capacity;
+    q->counts = tn_malloc((size_t)capacity * (size_t)comm->size * sizeof *q->counts);
+    q->moves = tn_malloc((size_t)capacity * sizeof *q->moves);
+#ifdef TN_MPI
+    q->handles = tn_malloc((size_t)capacity * tn_comm_mpi_handle_bytes());
+#endif
+    return q;
+}
+
+void tn_comm_requests_free(TnCommRequests *q) {
+    if (!q) return;
+    free(q->handles);
+    free(q->counts);
+    free(q->moves);
+    free(q);
+}
+
+/* The next free request slot; fails when all are in flight. */
+static int take_slot(TnCommRequests *q, TnError *err) {
+    if (q->used == q->capacity)
+        return tn_fail(err, "%d non-blocking collectives already in flight: wait for them first", q->capacity);
+    return q->used++;
+}
+
+int tn_comm_all_reduce_sum_start(TnCommRequests *q, float *buf, size_t n, TnError *err) {
+    if (!USE_MPI(q->comm)) return (void)buf, (void)n, (void)err, 0; /* one rank: already the sum */
+#ifdef TN_MPI
+    for (size_t at = 0; at < n; at += PIECE) {
+        int slot = take_slot(q, err);
+        if (slot < 0 || tn_comm_mpi_all_reduce_start(buf + at, (int)(n - at < PIECE ? n - at : PIECE),
+                                                     tn_comm_mpi_handle(q->handles, slot), err))
+            return -1;
+    }
+#endif
+    return 0;
+}
+
+int tn_comm_reduce_scatter_sum_start(TnCommRequests *q, float *buf, size_t n, TnRange part, TnError *err) {
+    if (!USE_MPI(q->comm)) return (void)buf, (void)n, (void)part, (void)err, 0;
+#ifdef TN_MPI
+    const TnComm *comm = q->comm;
+    int slot = take_slot(q, err);
+    if (slot < 0) return -1;
+    int *counts = q->counts + (size_t)slot * (size_t)comm->size;
+    if (part_counts(comm, n, part, counts, NULL, err) ||
+        tn_comm_mpi_reduce_scatter_start(buf + part.begin, counts, tn_comm_mpi_handle(q->handles, slot), err))
+        return -1;
+    TnRange mine = tn_range_intersect(tn_rank_range(n, comm->size, comm->rank), part);
+    q->moves[q->n_moves++] = (Move){.to = buf + mine.begin, .from = buf + part.begin, .count = mine.end - mine.begin};
+#endif
+    return 0;
+}
+
+int tn_comm_wait_all(TnCommRequests *q, TnError *err) {
+    int rc = 0;
+#ifdef TN_MPI
+    if (USE_MPI(q->comm)) rc = tn_comm_mpi_wait_all(q->handles, q->used, err);
+#else
+    (void)err;
+#endif
+    for (int i = 0; i < q->n_moves && !rc; i++) memmove(q->moves[i].to, q->moves[i].from, q->moves[i].count * sizeof(float));
+    q->used = 0;
+    q->n_moves = 0;
+    return rc;
+}
+
+int tn_comm_progress(TnCommRequests *q, TnError *err) {
+#ifdef TN_MPI
+    if (USE_MPI(q->comm)) return tn_comm_mpi_test_all(q->handles, q->used, err);
+#endif
+    (void)q;
+    (void)err;
+    return 0;
+}

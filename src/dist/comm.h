@@ -43,6 +43,9 @@ typedef struct TnRange {
     size_t begin, end;
 } TnRange;
 
+/* The elements a and b share (empty: begin == end). */
+TnRange tn_range_intersect(TnRange a, TnRange b);
+
 /* Rank `rank`'s share of n elements split as evenly as possible over size
  * ranks: [n rank / size, n (rank + 1) / size). */
 TnRange tn_rank_range(size_t n, int size, int rank);
@@ -76,5 +79,40 @@ int tn_comm_gather(const TnComm *comm, const float *shard, float *full, size_t n
 /* buf on every rank = buf of rank root. */
 int tn_comm_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err);
 int tn_comm_barrier(const TnComm *comm, TnError *err);
+
+/* Parts of a sharded flat buffer. buf has n elements, sharded by
+ * tn_rank_range(n, size, rank); a part is any range [part.begin, part.end)
+ * of it (dist/fsdp.h gathers and reduces a model one layer at a time).
+ * out (part.end - part.begin elements) receives the part, each element
+ * from the rank whose shard holds it; shard holds this rank's shard of buf
+ * (shard[0] is element tn_rank_range(...).begin). Blocking. */
+int tn_comm_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                            TnError *err);
+
+/* Non-blocking collectives: up to `capacity` in flight at once, started in
+ * the same order on every rank, completed together by tn_comm_wait_all
+ * (gradient reduction overlapped with the backward, dist/grad_reduce.h).
+ * Between its start and the wait, a collective's elements of buf must be
+ * neither read nor written; buf stays owned by the caller and must outlive
+ * the wait. The requests' own memory is allocated once, by
+ * tn_comm_requests_new: starting and waiting allocate nothing. */
+typedef struct TnCommRequests TnCommRequests;
+
+TnCommRequests *tn_comm_requests_new(const TnComm *comm, int capacity);
+void tn_comm_requests_free(TnCommRequests *requests);
+/* Starts buf[i] = sum over ranks of buf[i] (n elements, taking one
+ * request per 2^30 of them). */
+int tn_comm_all_reduce_sum_start(TnCommRequests *requests, float *buf, size_t n, TnError *err);
+/* Starts the reduce-scatter of part of buf (n elements, sharded as
+ * above): once waited for, the elements of part inside this rank's shard
+ * hold the sum over ranks; part's other elements are unspecified. Parts of
+ * the requests in flight must not overlap. tn_comm_reduce_scatter_sum is
+ * the part [0, n), blocking. */
+int tn_comm_reduce_scatter_sum_start(TnCommRequests *requests, float *buf, size_t n, TnRange part, TnError *err);
+/* Completes every collective started since the last wait (it lets them
+ * progress too: MPI moves data only inside its calls). */
+int tn_comm_wait_all(TnCommRequests *requests, TnError *err);
+/* Lets the collectives in flight progress without waiting. */
+int tn_comm_progress(TnCommRequests *requests, TnError *err);
 
 #endif

@@ -8,7 +8,8 @@
 
 #include "util/error.h"
 
-/* Elements sent per call by the collectives without a shard limit. */
+/* Elements sent per call by the collectives without a shard limit (comm.c
+ * splits the non-blocking all-reduce the same way). */
 #define PIECE ((size_t)1 << 30)
 
 static int check(int rc, const char *what, TnError *err) {
@@ -116,3 +117,33 @@ int tn_comm_mpi_broadcast(float *buf, size_t n, int root, TnError *err) {
 }
 
 int tn_comm_mpi_barrier(TnError *err) { return check(MPI_Barrier(MPI_COMM_WORLD), "barrier", err); }
+
+int tn_comm_mpi_all_gather_part(const float *mine, const int *counts, const int *displs, float *out, int rank,
+                                TnError *err) {
+    return check(MPI_Allgatherv(mine, counts[rank], MPI_FLOAT, out, counts, displs, MPI_FLOAT, MPI_COMM_WORLD),
+                 "all-gather", err);
+}
+
+size_t tn_comm_mpi_handle_bytes(void) { return sizeof(MPI_Request); }
+
+void *tn_comm_mpi_handle(void *handles, int index) { return (MPI_Request *)handles + index; }
+
+int tn_comm_mpi_all_reduce_start(float *buf, int count, void *handle, TnError *err) {
+    return check(MPI_Iallreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, handle), "all-reduce",
+                 err);
+}
+
+int tn_comm_mpi_reduce_scatter_start(float *buf, const int *counts, void *handle, TnError *err) {
+    /* in place: the rank's sum lands at the start of buf (comm.c moves it) */
+    return check(MPI_Ireduce_scatter(MPI_IN_PLACE, buf, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, handle),
+                 "reduce-scatter", err);
+}
+
+int tn_comm_mpi_wait_all(void *handles, int count, TnError *err) {
+    return check(MPI_Waitall(count, handles, MPI_STATUSES_IGNORE), "wait", err);
+}
+
+int tn_comm_mpi_test_all(void *handles, int count, TnError *err) {
+    int done;
+    return check(MPI_Testall(count, handles, &done, MPI_STATUSES_IGNORE), "test", err);
+}
