@@ -1,4 +1,5 @@
-/* comm.c: the single-process backend and the dispatch to MPI (comm.h). */
+/* comm.c: the single-process backend and the dispatch to MPI and NCCL
+ * (comm.h). */
 #include "dist/comm.h"
 
 #include <limits.h>
@@ -6,15 +7,32 @@
 #include <string.h>
 
 #include "dist/comm_mpi.h"
+#include "dist/comm_nccl.h"
+#include "dist/launch.h"
 
 /* Elements sent per MPI call by the collectives without a shard limit. */
 #define PIECE ((size_t)1 << 30)
 
 #ifdef TN_MPI
 #define USE_MPI(comm) ((comm)->backend == TN_COMM_MPI)
+#define VIA_MPI(call) (call)
 #else
 #define USE_MPI(comm) ((void)(comm), 0)
+/* sizeof names the call without making it (no MPI code is linked), so
+ * the arguments count as used; the backend is never chosen */
+#define VIA_MPI(call) ((void)sizeof(call), tn_fail(err, "no MPI in this build"))
 #endif
+#ifdef TN_NCCL
+#define VIA_NCCL(call) (call)
+#else
+#define VIA_NCCL(call) ((void)sizeof(call), tn_fail(err, "no NCCL in this build"))
+#endif
+
+/* With one rank every collective is the identity: the single backend
+ * returns before touching buf. */
+#define DISPATCH(comm, mpi_call, nccl_call)                                                \
+    return (comm)->backend == TN_COMM_MPI ? VIA_MPI(mpi_call)                               \
+           : (comm)->backend == TN_COMM_NCCL ? VIA_NCCL(nccl_call) : 0
 
 TnRange tn_rank_range(size_t n, int size, int rank) {
     /* n * rank stays far below 2^64 for any model and rank count */
@@ -49,10 +67,37 @@ int tn_comm_init(TnComm *comm, TnError *err) {
         return tn_fail(err, "launched as one of %d ranks, but this tnllm is built without MPI (install "
                             "libopenmpi-dev and rebuild)", launched);
 #endif
+    TnLaunch launch;
+    int found = tn_launch_from_env(&launch, err);
+    if (found < 0) return -1;
+    if (!found || launch.size == 1) return 0;
+#ifndef TN_NCCL
+    return tn_fail(err, "%s started rank %d of %d without MPI, but this tnllm is built without NCCL (make looks for "
+                        "nccl.h and libnccl under CUDA_HOME); use mpirun, or build with NCCL",
+                   launch.source, launch.rank, launch.size);
+#endif
+    comm->backend = TN_COMM_NCCL;
+    comm->rank = launch.rank;
+    comm->size = launch.size;
+    comm->local_rank = launch.local_rank;
     return 0;
 }
 
+int tn_comm_gpu_init(TnComm *comm, const char *dist_init, TnError *err) {
+#ifdef TN_NCCL
+    return tn_comm_nccl_gpu_init(comm, dist_init, err);
+#else
+    (void)comm;
+    (void)dist_init;
+    return tn_fail(err, "GPU collectives: this tnllm is built without NCCL (make looks for nccl.h and libnccl under "
+                        "CUDA_HOME)");
+#endif
+}
+
 void tn_comm_finalize(TnComm *comm) {
+#ifdef TN_NCCL
+    tn_comm_nccl_gpu_free(comm);
+#endif
 #ifdef TN_MPI
     if (USE_MPI(comm)) tn_comm_mpi_finalize();
 #endif
@@ -62,57 +107,102 @@ void tn_comm_finalize(TnComm *comm) {
 }
 
 void tn_comm_abort(const TnComm *comm, int status) {
+#ifdef TN_NCCL
+    tn_comm_nccl_abort(comm);
+    /* no MPI to end the others: the launcher (torchrun, srun) ends the job when a rank fails */
+    if (comm->backend == TN_COMM_NCCL) exit(status);
+#endif
 #ifdef TN_MPI
     if (USE_MPI(comm)) tn_comm_mpi_abort(status);
-#else
+#endif
     (void)comm;
     (void)status;
-#endif
 }
 
-const char *tn_comm_backend_name(const TnComm *comm) { return USE_MPI(comm) ? "MPI" : "single process"; }
-
-/* With one rank every collective is the identity: each function below
- * returns before touching buf unless MPI is in use. */
-#ifdef TN_MPI
-#define DISPATCH(comm, call) return USE_MPI(comm) ? (call) : 0
-#else
-/* sizeof names the call without making it (no MPI code is linked), so
- * the arguments count as used */
-#define DISPATCH(comm, call) return (void)(comm), (void)sizeof(call), 0
-#endif
+const char *tn_comm_backend_name(const TnComm *comm) {
+    return comm->backend == TN_COMM_MPI ? "MPI" : comm->backend == TN_COMM_NCCL ? "NCCL" : "single process";
+}
 
 int tn_comm_all_reduce_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_all_reduce_sum(buf, n, err));
+    DISPATCH(comm, tn_comm_mpi_all_reduce_sum(buf, n, err),
+             tn_comm_nccl_host(comm, TN_NCCL_HOST_ALL_REDUCE, buf, n, TN_NCCL_FLOAT, 0, err));
 }
 
 int tn_comm_all_reduce_sum_double(const TnComm *comm, double *buf, size_t n, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_all_reduce_sum_double(buf, n, err));
+    DISPATCH(comm, tn_comm_mpi_all_reduce_sum_double(buf, n, err),
+             tn_comm_nccl_host(comm, TN_NCCL_HOST_ALL_REDUCE, buf, n, TN_NCCL_DOUBLE, 0, err));
 }
 
 int tn_comm_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_reduce_scatter_sum(comm, buf, n, err));
+    DISPATCH(comm, tn_comm_mpi_reduce_scatter_sum(comm, buf, n, err),
+             tn_comm_nccl_host(comm, TN_NCCL_HOST_REDUCE_SCATTER, buf, n, TN_NCCL_FLOAT, 0, err));
 }
 
 int tn_comm_all_gather(const TnComm *comm, float *buf, size_t n, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_all_gather(comm, buf, n, err));
+    DISPATCH(comm, tn_comm_mpi_all_gather(comm, buf, n, err),
+             tn_comm_nccl_host(comm, TN_NCCL_HOST_ALL_GATHER, buf, n, TN_NCCL_FLOAT, 0, err));
+}
+
+/* gather through all-gather on the NCCL backend (checkpoints only: the
+ * whole buffer on every rank for a moment) */
+static int gather_by_all_gather(const TnComm *comm, const float *shard, float *full, size_t n, int root,
+                                TnError *err) {
+    TnRange own = tn_rank_range(n, comm->size, comm->rank);
+    float *whole = tn_malloc(n * sizeof *whole);
+    memcpy(whole + own.begin, shard, (own.end - own.begin) * sizeof *whole);
+    int rc = tn_comm_all_gather(comm, whole, n, err);
+    if (!rc && comm->rank == root) memcpy(full, whole, n * sizeof *full);
+    free(whole);
+    return rc;
 }
 
 int tn_comm_gather(const TnComm *comm, const float *shard, float *full, size_t n, int root, TnError *err) {
-#ifdef TN_MPI
-    if (USE_MPI(comm)) return tn_comm_mpi_gather(comm, shard, full, n, root, err);
-#endif
-    (void)root;
-    (void)err;
-    if (comm->size == 1 && full != shard) memcpy(full, shard, n * sizeof *full);
-    return 0;
+    if (comm->backend == TN_COMM_SINGLE) {
+        if (full != shard) memcpy(full, shard, n * sizeof *full);
+        return 0;
+    }
+    DISPATCH(comm, tn_comm_mpi_gather(comm, shard, full, n, root, err),
+             gather_by_all_gather(comm, shard, full, n, root, err));
 }
 
 int tn_comm_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_broadcast(buf, n, root, err));
+    DISPATCH(comm, tn_comm_mpi_broadcast(buf, n, root, err),
+             tn_comm_nccl_host(comm, TN_NCCL_HOST_BROADCAST, buf, n, TN_NCCL_FLOAT, root, err));
 }
 
-int tn_comm_barrier(const TnComm *comm, TnError *err) { DISPATCH(comm, tn_comm_mpi_barrier(err)); }
+int tn_comm_barrier(const TnComm *comm, TnError *err) {
+    float token = 0;
+    DISPATCH(comm, tn_comm_mpi_barrier(err),
+             tn_comm_nccl_host(comm, TN_NCCL_HOST_ALL_REDUCE, &token, 1, TN_NCCL_FLOAT, 0, err));
+}
+
+/* The GPU collectives need the GPU group, whatever the host backend. */
+#ifdef TN_NCCL
+#define GPU_CALL(call) return (call)
+#else
+#define GPU_CALL(call) return (void)sizeof(call), tn_fail(err, "GPU collectives: no NCCL in this build")
+#endif
+
+int tn_comm_gpu_all_reduce_sum(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err) {
+    GPU_CALL(tn_comm_nccl_all_reduce(comm, buf, n, TN_NCCL_FLOAT, stream, err));
+}
+
+int tn_comm_gpu_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err) {
+    GPU_CALL(tn_comm_nccl_reduce_scatter(comm, buf, n, stream, err));
+}
+
+int tn_comm_gpu_all_gather(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err) {
+    GPU_CALL(tn_comm_nccl_all_gather(comm, buf, n, stream, err));
+}
+
+/* The parts and non-blocking collectives serve the CPU's sharded training:
+ * 1 for the single backend (nothing to move), 0 for MPI, -1 (err filled)
+ * for NCCL, whose host collectives are for the GPU's step alone. */
+static int cpu_backend(const TnComm *comm, TnError *err) {
+    if (comm->backend == TN_COMM_SINGLE) return 1;
+    if (USE_MPI(comm)) return 0;
+    return tn_fail(err, "the CPU's data-parallel training runs under mpirun (this job has the NCCL backend)");
+}
 
 /* Each rank's elements of part (its shard of n intersected with part) as
  * MPI's int counts and displacements from part.begin; fails when one
@@ -132,9 +222,10 @@ static int part_counts(const TnComm *comm, size_t n, TnRange part, int *counts, 
 int tn_comm_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
                             TnError *err) {
     TnRange own = tn_rank_range(n, comm->size, comm->rank), mine = tn_range_intersect(own, part);
-    if (!USE_MPI(comm)) {
-        memcpy(out, shard + (part.begin - own.begin), (part.end - part.begin) * sizeof *out);
-        return 0;
+    int single = cpu_backend(comm, err);
+    if (single) {
+        if (single > 0) memcpy(out, shard + (part.begin - own.begin), (part.end - part.begin) * sizeof *out);
+        return single > 0 ? 0 : -1;
     }
 #ifdef TN_MPI
     int counts[comm->size], displs[comm->size];
@@ -192,7 +283,8 @@ static int take_slot(TnCommRequests *q, TnError *err) {
 }
 
 int tn_comm_all_reduce_sum_start(TnCommRequests *q, float *buf, size_t n, TnError *err) {
-    if (!USE_MPI(q->comm)) return (void)buf, (void)n, (void)err, 0; /* one rank: already the sum */
+    int single = cpu_backend(q->comm, err);
+    if (single) return (void)buf, (void)n, single > 0 ? 0 : -1; /* one rank: already the sum */
 #ifdef TN_MPI
     for (size_t at = 0; at < n; at += PIECE) {
         int slot = take_slot(q, err);
@@ -205,7 +297,8 @@ int tn_comm_all_reduce_sum_start(TnCommRequests *q, float *buf, size_t n, TnErro
 }
 
 int tn_comm_reduce_scatter_sum_start(TnCommRequests *q, float *buf, size_t n, TnRange part, TnError *err) {
-    if (!USE_MPI(q->comm)) return (void)buf, (void)n, (void)part, (void)err, 0;
+    int single = cpu_backend(q->comm, err);
+    if (single) return (void)buf, (void)n, (void)part, single > 0 ? 0 : -1;
 #ifdef TN_MPI
     const TnComm *comm = q->comm;
     int slot = take_slot(q, err);

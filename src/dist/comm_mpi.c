@@ -26,9 +26,16 @@ int tn_comm_mpi_init(TnComm *comm, TnError *err) {
     /* OpenMP threads compute; only the main thread calls MPI */
     if (!initialized && check(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided), "init", err)) return -1;
     comm->backend = TN_COMM_MPI;
-    return check(MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank), "rank", err) ||
-                   check(MPI_Comm_size(MPI_COMM_WORLD, &comm->size), "size", err)
-               ? -1 : 0;
+    if (check(MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank), "rank", err) ||
+        check(MPI_Comm_size(MPI_COMM_WORLD, &comm->size), "size", err))
+        return -1;
+    /* the local rank (a GPU per rank of a machine): the rank among those sharing its memory */
+    MPI_Comm node;
+    if (check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, comm->rank, MPI_INFO_NULL, &node),
+              "split by node", err))
+        return -1;
+    int rc = check(MPI_Comm_rank(node, &comm->local_rank), "local rank", err);
+    return check(MPI_Comm_free(&node), "free", rc ? NULL : err) || rc ? -1 : 0;
 }
 
 void tn_comm_mpi_finalize(void) {
@@ -114,6 +121,11 @@ int tn_comm_mpi_broadcast(float *buf, size_t n, int root, TnError *err) {
         if (check(MPI_Bcast(buf + at, count, MPI_FLOAT, root, MPI_COMM_WORLD), "broadcast", err)) return -1;
     }
     return 0;
+}
+
+int tn_comm_mpi_broadcast_bytes(void *buf, size_t bytes, int root, TnError *err) {
+    if (bytes > INT_MAX) return tn_fail(err, "MPI broadcast of %zu bytes: beyond int counts", bytes);
+    return check(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD), "broadcast", err);
 }
 
 int tn_comm_mpi_barrier(TnError *err) { return check(MPI_Barrier(MPI_COMM_WORLD), "barrier", err); }

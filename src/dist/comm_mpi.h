@@ -16,6 +16,8 @@ int tn_comm_mpi_all_gather(const TnComm *comm, float *buf, size_t n, TnError *er
 int tn_comm_mpi_gather(const TnComm *comm, const float *shard, float *full, size_t n, int root, TnError *err);
 int tn_comm_mpi_broadcast(float *buf, size_t n, int root, TnError *err);
 int tn_comm_mpi_barrier(TnError *err);
+/* bytes bytes of buf on every rank = root's (the NCCL id). */
+int tn_comm_mpi_broadcast_bytes(void *buf, size_t bytes, int root, TnError *err);
 /* comm.c's parts and non-blocking collectives: counts and displacements
  * per rank as MPI takes them; a handle is one MPI_Request of an array. */
 int tn_comm_mpi_all_gather_part(const float *mine, const int *counts, const int *displs, float *out, int rank,

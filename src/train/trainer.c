@@ -260,7 +260,25 @@ static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap
     snprintf(out, cap, "the logits");
 }
 
-/* train_step on the accelerator: the same micro-batches, scale and checks. */
+/* The ranks' device gradients summed in place by NCCL, on the step's
+ * stream, before the update reads them; their losses summed on the host.
+ * The backward scaled every rank's gradient by 1 / (the whole batch's
+ * tokens), so the sum is the gradient of the batch's mean loss. */
+static int device_reduce(Run *r, double *loss_sum, TnError *err) {
+    if (r->comm->size == 1) return 0;
+    float *grads;
+    size_t n;
+    void *stream;
+    return tn_step_device_gradients(r->device, &grads, &n, &stream, err) ||
+                   tn_comm_gpu_all_reduce_sum(r->comm, grads, n, stream, err) ||
+                   tn_comm_all_reduce_sum_double(r->comm, loss_sum, 1, err)
+               ? -1 : 0;
+}
+
+/* train_step on the accelerator: the same micro-batches, scale and checks;
+ * with several ranks (one GPU each) every rank computes its share of the
+ * micro-batches as on the CPU, and the gradients are summed over the
+ * ranks before the clip and AdamW, which every rank runs whole (ZeRO-0). */
 static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, TnError *err) {
     const TnTrainOptions *o = r->o;
     int B = r->micro_batch, T = o->seq_len;
@@ -269,7 +287,9 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
     double sum = 0.0;
     for (int a = 0; a < r->accum_steps; a++) {
         float micro_loss;
+        /* every rank draws every micro-batch, so that the loaders stay in step */
         tn_loader_next(&r->loader, B, r->inputs, r->targets);
+        if (a % r->comm->size != r->comm->rank) continue;
         if (tn_step_device_accumulate(r->device, r->inputs, r->targets, B, T, scale, &micro_loss, err)) return -1;
         if (!isfinite(micro_loss))
             return tn_fail(err, "step %lld: the loss is %f on %s; stopped, the last good checkpoint is %s",
@@ -277,6 +297,7 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
                            r->latest[0] ? r->latest : "(none yet)");
         sum += micro_loss;
     }
+    if (device_reduce(r, &sum, err)) return -1;
     *loss = (float)(sum / r->accum_steps);
     if (tn_step_device_update(r->device, &o->adamw, (float)lr, r->state.step + 1, o->grad_clip, grad_norm, err))
         return -1;
@@ -440,8 +461,15 @@ static void install_hooks(Run *r) {
 static int setup(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (o->zero < 0 || o->zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", o->zero);
-    if (r->comm->size > 1 && o->device != TN_DEVICE_CPU)
-        return tn_fail(err, "data-parallel training over %d ranks runs on the CPU only so far", r->comm->size);
+    if (r->comm->size > 1 && o->device != TN_DEVICE_CPU && (!r->comm->gpu || o->zero != 0))
+        return tn_fail(err, r->comm->gpu ? "--device %s over %d ranks replicates the model and AdamW on every GPU "
+                                           "(ZeRO-0); --zero 1-3 run on the CPU so far"
+                                         : "--device %s over %d ranks needs the ranks' NCCL group (a tnllm built with "
+                                           "NCCL: see make's report line)",
+                       tn_device_name(o->device), r->comm->size);
+    if (r->comm->backend == TN_COMM_NCCL && o->device == TN_DEVICE_CPU)
+        return tn_fail(err, "a launch without MPI (torchrun, srun) trains on GPUs: give --device cuda, or start CPU "
+                            "ranks with mpirun");
     if (tn_mkdir_p(o->out_dir, err) || tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) ||
         tn_mkdir_p(r->checkpoints, err))
         return -1;
