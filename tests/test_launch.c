@@ -12,6 +12,12 @@
  * one times out on the others with a message naming it, a file that is
  * not an id is refused, a malformed --dist-init is refused, and cleanup
  * removes the file.
+ * The group (dist/comm.h): under torchrun's variables tn_comm_init gives
+ * the NCCL backend with the rank, size and local rank (built with NCCL),
+ * whose host collectives refuse to run before the GPU group is started,
+ * or a refusal naming NCCL (built without); one rank is the single
+ * backend; `tnllm train` so launched on the CPU is refused with a message
+ * saying why.
  */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -21,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dist/comm.h"
 #include "dist/launch.h"
 #include "test.h"
 #include "util/fileio.h"
@@ -59,6 +66,37 @@ static void check_env(void) {
     CHECK(tn_launch_from_env(&l, &err) < 0 && strstr(err.msg, "RANK=1x"), "RANK=1x: %s", err.msg);
     unsetenv("RANK");
     CHECK(tn_launch_from_env(&l, &err) < 0 && strstr(err.msg, "WORLD_SIZE"), "WORLD_SIZE alone: %s", err.msg);
+    clear_env();
+}
+
+static void check_comm_env(void) {
+    TnComm comm;
+    TnError err;
+    clear_env();
+    setenv("RANK", "1", 1);
+    setenv("WORLD_SIZE", "3", 1);
+    setenv("LOCAL_RANK", "1", 1);
+    int rc = tn_comm_init(&comm, &err);
+#ifdef TN_NCCL
+    CHECK(rc == 0 && comm.backend == TN_COMM_NCCL && comm.rank == 1 && comm.size == 3 && comm.local_rank == 1 &&
+              !comm.gpu,
+          "torchrun's rank 1 of 3: backend %s, rank %d of %d, local %d", tn_comm_backend_name(&comm), comm.rank,
+          comm.size, comm.local_rank);
+    double sum = 1;
+    CHECK(rc == 0 && tn_comm_all_reduce_sum_double(&comm, &sum, 1, &err) < 0 && strstr(err.msg, "not started"),
+          "a host collective before the GPU group: %s", err.msg);
+#else
+    CHECK(rc < 0 && strstr(err.msg, "without NCCL"), "torchrun's ranks without NCCL: %s", rc ? err.msg : "accepted");
+#endif
+    setenv("RANK", "0", 1);
+    setenv("WORLD_SIZE", "1", 1);
+    CHECK(tn_comm_init(&comm, &err) == 0 && comm.backend == TN_COMM_SINGLE && comm.size == 1, "one rank: %s",
+          tn_comm_backend_name(&comm));
+    char cmd[8192], output[8192];
+    snprintf(cmd, sizeof cmd, "RANK=0 WORLD_SIZE=2 %s train --size tiny --data /nonexistent --steps 1 -o /nonexistent",
+             tnllm_binary());
+    CHECK(run_command(cmd, output, sizeof output) != 0 && strstr(output, "without MPI"),
+          "tnllm train on the CPU under torchrun's variables: %s", output);
     clear_env();
 }
 
@@ -113,6 +151,7 @@ int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
     check_env();
+    check_comm_env();
 
     char dir[4096], path[4200], init[4300];
     make_temp_dir(dir, sizeof dir, "launch");

@@ -204,6 +204,7 @@ static int cpu_backend(const TnComm *comm, TnError *err) {
     return tn_fail(err, "the CPU's data-parallel training runs under mpirun (this job has the NCCL backend)");
 }
 
+#ifdef TN_MPI
 /* Each rank's elements of part (its shard of n intersected with part) as
  * MPI's int counts and displacements from part.begin; fails when one
  * exceeds INT_MAX. */
@@ -218,23 +219,23 @@ static int part_counts(const TnComm *comm, size_t n, TnRange part, int *counts, 
     }
     return 0;
 }
+#endif
 
 int tn_comm_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
                             TnError *err) {
-    TnRange own = tn_rank_range(n, comm->size, comm->rank), mine = tn_range_intersect(own, part);
+    TnRange own = tn_rank_range(n, comm->size, comm->rank);
     int single = cpu_backend(comm, err);
     if (single) {
         if (single > 0) memcpy(out, shard + (part.begin - own.begin), (part.end - part.begin) * sizeof *out);
         return single > 0 ? 0 : -1;
     }
 #ifdef TN_MPI
+    TnRange mine = tn_range_intersect(own, part);
     int counts[comm->size], displs[comm->size];
     if (part_counts(comm, n, part, counts, displs, err)) return -1;
     return tn_comm_mpi_all_gather_part(shard + (mine.begin - own.begin), counts, displs, out, comm->rank, err);
 #else
-    (void)mine;
-    (void)part_counts;
-    return tn_fail(err, "all-gather: no MPI in this build");
+    return tn_fail(err, "all-gather: no MPI in this build"); /* cpu_backend refused already */
 #endif
 }
 
@@ -275,12 +276,14 @@ void tn_comm_requests_free(TnCommRequests *q) {
     free(q);
 }
 
+#ifdef TN_MPI
 /* The next free request slot; fails when all are in flight. */
 static int take_slot(TnCommRequests *q, TnError *err) {
     if (q->used == q->capacity)
         return tn_fail(err, "%d non-blocking collectives already in flight: wait for them first", q->capacity);
     return q->used++;
 }
+#endif
 
 int tn_comm_all_reduce_sum_start(TnCommRequests *q, float *buf, size_t n, TnError *err) {
     int single = cpu_backend(q->comm, err);
