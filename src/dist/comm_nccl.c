@@ -5,6 +5,7 @@
 
 #include <cuda_runtime_api.h>
 #include <nccl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,10 +70,13 @@ int tn_comm_nccl_gpu_init(TnComm *comm, const char *dist_init, TnError *err) {
 void tn_comm_nccl_gpu_free(TnComm *comm) {
     TnCommGpu *gpu = comm->gpu;
     if (!gpu) return;
-    /* teardown: nothing is left to report an error to */
-    if (gpu->nccl) ncclCommDestroy(gpu->nccl);
-    if (gpu->stream) cudaStreamDestroy(gpu->stream);
-    cudaFree(gpu->staging);
+    /* teardown has no caller to fail: each failure is a warning */
+    TnError err[3];
+    int failed[3] = {gpu->nccl && nccl_check(ncclCommDestroy(gpu->nccl), comm, "destroy", &err[0]),
+                     gpu->stream && cuda_check(cudaStreamDestroy(gpu->stream), "stream destroy", &err[1]),
+                     cuda_check(cudaFree(gpu->staging), "free", &err[2])};
+    for (int i = 0; i < 3; i++)
+        if (failed[i]) fprintf(stderr, "tnllm: warning: %s\n", err[i].msg);
     free(gpu);
     comm->gpu = NULL;
 }
@@ -110,6 +114,7 @@ static int per_shard(const TnComm *comm, float *buf, size_t n, int gather, void 
         TnRange shard = tn_rank_range(n, comm->size, r);
         float *at = buf + shard.begin;
         size_t count = shard.end - shard.begin;
+        if (!count) continue; /* n < size: every rank skips the same empty shards */
         rc = gather ? nccl_check(ncclBroadcast(at, at, count, ncclFloat32, r, comm->gpu->nccl, s), comm, "all-gather",
                                  err)
                     : nccl_check(ncclReduce(at, at, count, ncclFloat32, ncclSum, r, comm->gpu->nccl, s), comm,

@@ -101,7 +101,7 @@ static void check_size(const TnComm *comm, uint64_t seed, size_t n) {
         for (size_t i = shard.begin; i < shard.end && exact; i++) exact = host[i] == value(seed, r, i);
     }
     CHECK(exact, "rank %d: all-gather of %zu does not hold every rank's shard", comm->rank, n);
-    cudaFree(device);
+    CHECK(cuda_ok(cudaFree(device), "free"), "rank %d: freeing the device buffer failed", comm->rank);
     free(host);
 }
 
