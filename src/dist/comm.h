@@ -96,7 +96,10 @@ int tn_comm_barrier(const TnComm *comm, TnError *err);
 
 /* Parts of a sharded flat buffer. buf has n elements, sharded by
  * tn_rank_range(n, size, rank); a part is any range [part.begin, part.end)
- * of it (dist/fsdp.h gathers and reduces a model one layer at a time).
+ * of it (dist/fsdp.h gathers a model one layer at a time, and
+ * dist/grad_reduce.h reduces its gradients so). The parts and the
+ * non-blocking collectives below serve the CPU's training: the single and
+ * MPI backends (the NCCL backend refuses them with a message).
  * out (part.end - part.begin elements) receives the part, each element
  * from the rank whose shard holds it; shard holds this rank's shard of buf
  * (shard[0] is element tn_rank_range(...).begin). Blocking. */

@@ -82,7 +82,9 @@ void tn_comm_nccl_gpu_free(TnComm *comm) {
 }
 
 void tn_comm_nccl_abort(const TnComm *comm) {
-    if (comm->gpu && comm->gpu->nccl) ncclCommAbort(comm->gpu->nccl);
+    TnError err;
+    if (comm->gpu && comm->gpu->nccl && nccl_check(ncclCommAbort(comm->gpu->nccl), comm, "abort", &err))
+        fprintf(stderr, "tnllm: warning: %s\n", err.msg);
 }
 
 static cudaStream_t stream_of(const TnComm *comm, void *stream) {
