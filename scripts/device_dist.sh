@@ -6,11 +6,13 @@
 #     launched without MPI as torchrun would (RANK, WORLD_SIZE, LOCAL_RANK) with
 #     --dist-init file:PATH, again with --dist-init tcp://127.0.0.1:PORT, and under
 #     mpirun -np N (the id by MPI_Bcast); each multi-GPU curve is compared with the
-#     one-GPU curve (scripts/compare_losses.py: the windowed loss within 2%).
+#     one-GPU curve (scripts/compare_losses.py: the windowed loss within 2%), and the
+#     throughput (the run's tokens/s over the whole batch) gives the scaling efficiency
+#     tok/s(N) / (N x tok/s(1)). SIZE (default 15M) picks the model.
 # Uses the binaries built here by `make` (with NCCL: its report line says ✓ NCCL), carried
 # with their shared libraries in LIB_DIR if set (scripts/carry_libs.sh); NCCL comes from the
 # machine's CUDA toolkit. Logs go to $OUT: device.txt, check_dist.log, train_1gpu.log,
-# train_file.log, train_tcp.log, train_mpi.log, compare_*.log. Exit status: non-zero if a
+# train_file.log, train_tcp.log, train_mpi.log, compare_*.log, scaling.log. Exit status: non-zero if a
 # check failed.
 set -o pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,7 @@ status=$?
 [ "$GPUS" -ge 2 ] || { echo "one GPU: no multi-GPU run"; exit $status; }
 RUNS=$(mktemp -d)
 # batch-tokens: 8 micro-batches per step, shared by up to 8 ranks
-run="--size 15M --data data/corpus.jsonl --ctx 256 --micro-batch 4 --batch-tokens 8192 --warmup 10 --lr 2e-3
+run="--size ${SIZE:-15M} --data data/corpus.jsonl --ctx 256 --micro-batch 4 --batch-tokens 8192 --warmup 10 --lr 2e-3
      --steps 60 --eval-every 0 --eval-windows 16 --log-every 10 --device cuda"
 ./tnllm train $run -o "$RUNS/1gpu" 2>&1 | tee "$OUT/train_1gpu.log" || status=1
 # ranks started without MPI, as torchrun or srun would; rank 0's output is kept
@@ -45,9 +47,16 @@ for name in file tcp mpi; do
     echo "== $GPUS GPUs ($name) against one GPU" | tee "$OUT/compare_$name.log"
     python3 scripts/compare_losses.py "$RUNS/$name" "$RUNS/1gpu" 2>&1 | tee -a "$OUT/compare_$name.log" || status=1
 done
+rate() { grep -o '[0-9]* tok/s' "$1" | tail -n 1 | cut -d' ' -f1; }
+one=$(rate "$OUT/train_1gpu.log")
+for name in file tcp mpi; do
+    many=$(rate "$OUT/train_$name.log")
+    [ -n "$one" ] && [ -n "$many" ] && python3 -c "print(f'$name: {$many} tok/s on $GPUS GPUs, {$one} on one: scaling efficiency {$many / ($GPUS * $one):.2f}')" |
+        tee -a "$OUT/scaling.log"
+done
 rm -rf "$RUNS"
 echo "== summary"
 grep -E "FAIL|passed," "$OUT/check_dist.log"
 grep -h "memory per rank\|done:" "$OUT"/train_*.log
-cat "$OUT"/compare_*.log
+cat "$OUT"/compare_*.log "$OUT/scaling.log" 2>/dev/null
 exit $status
