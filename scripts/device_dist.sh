@@ -42,7 +42,8 @@ launch() { # NAME DIST_INIT
 }
 launch file "file:$RUNS/nccl.id" || status=1
 launch tcp "tcp://127.0.0.1:$((29500 + RANDOM % 1000))" || status=1
-mpirun --allow-run-as-root -np "$GPUS" ./tnllm train $run -o "$RUNS/mpi" 2>&1 | tee "$OUT/train_mpi.log" || status=1
+# containers often forbid the cross-process reads of OpenMPI's default shared-memory copy
+OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --allow-run-as-root -np "$GPUS" ./tnllm train $run -o "$RUNS/mpi" 2>&1 | tee "$OUT/train_mpi.log" || status=1
 for name in file tcp mpi; do
     echo "== $GPUS GPUs ($name) against one GPU" | tee "$OUT/compare_$name.log"
     python3 scripts/compare_losses.py "$RUNS/$name" "$RUNS/1gpu" 2>&1 | tee -a "$OUT/compare_$name.log" || status=1
