@@ -60,6 +60,12 @@ static void usage(void) {
            "                       and weights match one process with the same options. Rank 0 writes the\n"
            "                       files; a checkpoint resumes with any N and K. On GPUs (--device cuda, one\n"
            "                       per rank: the rank's local rank) ZeRO-0 only, the gradients summed by NCCL.\n"
+           "  --tp T               tensor parallelism (paper §3.2.2): groups of T consecutive ranks each hold\n"
+           "                       one copy of the model split T ways (GLA by heads, SGLU by columns, one\n"
+           "                       all-reduce per split product); T must divide H, G and N. The data\n"
+           "                       parallelism and --zero then run over the N / T groups. Checkpoints stay\n"
+           "                       whole: a run resumes with any --tp. CPU only (default 1)\n"
+           "  --dp D               data-parallel groups: checks that N = D x T (default N / T)\n"
            "  --dist-init SPEC     for ranks started without MPI, by torchrun (RANK, WORLD_SIZE, LOCAL_RANK)\n"
            "                       or srun (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID), on GPUs: how rank 0\n"
            "                       passes NCCL's id: file:PATH (a fresh path on a shared file system) or\n"
@@ -128,6 +134,8 @@ int cmd_train(int argc, char **argv) {
             if (tn_device_parse(name, &o.device)) tn_die("tnllm train: --device %s: use cpu or cuda", name);
         } else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--zero")) o.zero = (int)args_int(&a, 0, 3);
+        else if (args_is(&a, NULL, "--tp")) o.tensor_parallel = (int)args_int(&a, 1, 4096);
+        else if (args_is(&a, NULL, "--dp")) o.data_parallel = (int)args_int(&a, 1, 1 << 20);
         else if (args_is(&a, NULL, "--dist-init")) dist_init = args_value(&a);
         else if (!switch_flags_match(&switches, &a)) args_unknown(&a);
     }
@@ -154,8 +162,10 @@ int cmd_train(int argc, char **argv) {
     if (tn_comm_init(&comm, &err)) tn_die("tnllm train: %s", err.msg);
     o.comm = &comm;
     TnTrainResult r;
-    /* one GPU per rank, the ranks' gradients summed by NCCL */
-    int rc = o.device == TN_DEVICE_CUDA && comm.size > 1 ? tn_comm_gpu_init(&comm, dist_init, &err) : 0;
+    /* one GPU per rank, the ranks' gradients summed by NCCL (other layouts
+     * on GPUs: the trainer refuses them, saying why) */
+    int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1 && o.tensor_parallel <= 1 && o.zero == 0;
+    int rc = gpus ? tn_comm_gpu_init(&comm, dist_init, &err) : 0;
     if (!rc) rc = tn_train_run(&o, &r, &err);
     if (rc < 0) {
         if (comm.size > 1) { /* the other ranks would wait for this one in a collective */

@@ -119,17 +119,36 @@ void tn_comm_abort(const TnComm *comm, int status) {
     (void)status;
 }
 
+int tn_comm_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err) {
+#ifdef TN_MPI
+    if (USE_MPI(parent)) return tn_comm_mpi_split(parent, color, key, child, err);
+#endif
+    if (parent->backend == TN_COMM_NCCL) return tn_fail(err, "sub-groups of ranks need MPI (tensor parallelism runs "
+                                                             "on the CPU under mpirun)");
+    (void)color;
+    (void)key;
+    *child = (TnComm){.backend = parent->backend, .rank = 0, .size = 1};
+    return 0;
+}
+
+void tn_comm_free(TnComm *child) {
+#ifdef TN_MPI
+    if (USE_MPI(child)) tn_comm_mpi_free(child);
+#endif
+    child->group = NULL;
+}
+
 const char *tn_comm_backend_name(const TnComm *comm) {
     return comm->backend == TN_COMM_MPI ? "MPI" : comm->backend == TN_COMM_NCCL ? "NCCL" : "single process";
 }
 
 int tn_comm_all_reduce_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_all_reduce_sum(buf, n, err),
+    DISPATCH(comm, tn_comm_mpi_all_reduce_sum(comm, buf, n, err),
              tn_comm_nccl_host(comm, TN_NCCL_HOST_ALL_REDUCE, buf, n, TN_NCCL_FLOAT, 0, err));
 }
 
 int tn_comm_all_reduce_sum_double(const TnComm *comm, double *buf, size_t n, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_all_reduce_sum_double(buf, n, err),
+    DISPATCH(comm, tn_comm_mpi_all_reduce_sum_double(comm, buf, n, err),
              tn_comm_nccl_host(comm, TN_NCCL_HOST_ALL_REDUCE, buf, n, TN_NCCL_DOUBLE, 0, err));
 }
 
@@ -166,13 +185,13 @@ int tn_comm_gather(const TnComm *comm, const float *shard, float *full, size_t n
 }
 
 int tn_comm_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_broadcast(buf, n, root, err),
+    DISPATCH(comm, tn_comm_mpi_broadcast(comm, buf, n, root, err),
              tn_comm_nccl_host(comm, TN_NCCL_HOST_BROADCAST, buf, n, TN_NCCL_FLOAT, root, err));
 }
 
 int tn_comm_barrier(const TnComm *comm, TnError *err) {
     float token = 0;
-    DISPATCH(comm, tn_comm_mpi_barrier(err),
+    DISPATCH(comm, tn_comm_mpi_barrier(comm, err),
              tn_comm_nccl_host(comm, TN_NCCL_HOST_ALL_REDUCE, &token, 1, TN_NCCL_FLOAT, 0, err));
 }
 
@@ -233,7 +252,7 @@ int tn_comm_all_gather_part(const TnComm *comm, const float *shard, size_t n, Tn
     TnRange mine = tn_range_intersect(own, part);
     int counts[comm->size], displs[comm->size];
     if (part_counts(comm, n, part, counts, displs, err)) return -1;
-    return tn_comm_mpi_all_gather_part(shard + (mine.begin - own.begin), counts, displs, out, comm->rank, err);
+    return tn_comm_mpi_all_gather_part(comm, shard + (mine.begin - own.begin), counts, displs, out, err);
 #else
     return tn_fail(err, "all-gather: no MPI in this build"); /* cpu_backend refused already */
 #endif
@@ -291,7 +310,7 @@ int tn_comm_all_reduce_sum_start(TnCommRequests *q, float *buf, size_t n, TnErro
 #ifdef TN_MPI
     for (size_t at = 0; at < n; at += PIECE) {
         int slot = take_slot(q, err);
-        if (slot < 0 || tn_comm_mpi_all_reduce_start(buf + at, (int)(n - at < PIECE ? n - at : PIECE),
+        if (slot < 0 || tn_comm_mpi_all_reduce_start(q->comm, buf + at, (int)(n - at < PIECE ? n - at : PIECE),
                                                      tn_comm_mpi_handle(q->handles, slot), err))
             return -1;
     }
@@ -308,7 +327,7 @@ int tn_comm_reduce_scatter_sum_start(TnCommRequests *q, float *buf, size_t n, Tn
     if (slot < 0) return -1;
     int *counts = q->counts + (size_t)slot * (size_t)comm->size;
     if (part_counts(comm, n, part, counts, NULL, err) ||
-        tn_comm_mpi_reduce_scatter_start(buf + part.begin, counts, tn_comm_mpi_handle(q->handles, slot), err))
+        tn_comm_mpi_reduce_scatter_start(comm, buf + part.begin, counts, tn_comm_mpi_handle(q->handles, slot), err))
         return -1;
     TnRange mine = tn_range_intersect(tn_rank_range(n, comm->size, comm->rank), part);
     q->moves[q->n_moves++] = (Move){.to = buf + mine.begin, .from = buf + part.begin, .count = mine.end - mine.begin};

@@ -37,7 +37,7 @@ static int nccl_check(ncclResult_t rc, const TnComm *comm, const char *what, TnE
 static int share_unique_id(const TnComm *comm, const char *dist_init, ncclUniqueId *id, TnError *err) {
     if (comm->rank == 0 && nccl_check(ncclGetUniqueId(id), comm, "unique id", err)) return -1;
 #ifdef TN_MPI
-    if (comm->backend == TN_COMM_MPI) return tn_comm_mpi_broadcast_bytes(id, sizeof *id, 0, err);
+    if (comm->backend == TN_COMM_MPI) return tn_comm_mpi_broadcast_bytes(comm, id, sizeof *id, 0, err);
 #endif
     if (comm->size == 1 && !dist_init) return 0;
     return tn_launch_share_id(dist_init, comm->rank, comm->size, id, sizeof *id, TN_LAUNCH_TIMEOUT, err);
