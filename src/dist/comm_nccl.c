@@ -57,8 +57,10 @@ int tn_comm_nccl_gpu_init(TnComm *comm, const char *dist_init, TnError *err) {
     TnCommGpu *gpu = tn_calloc(1, sizeof *gpu);
     gpu->device = comm->local_rank;
     comm->gpu = gpu;
-    if (nccl_check(ncclCommInitRank(&gpu->nccl, comm->size, id, comm->rank), comm, "init", err) ||
-        cuda_check(cudaStreamCreateWithFlags(&gpu->stream, cudaStreamNonBlocking), "stream", err)) {
+    ncclComm_t nccl = NULL;
+    int failed = nccl_check(ncclCommInitRank(&nccl, comm->size, id, comm->rank), comm, "init", err);
+    if (!failed) gpu->nccl = nccl; /* a communicator that failed to start is not one to destroy */
+    if (failed || cuda_check(cudaStreamCreateWithFlags(&gpu->stream, cudaStreamNonBlocking), "stream", err)) {
         tn_comm_nccl_gpu_free(comm);
         return -1;
     }
@@ -71,12 +73,15 @@ void tn_comm_nccl_gpu_free(TnComm *comm) {
     TnCommGpu *gpu = comm->gpu;
     if (!gpu) return;
     /* teardown has no caller to fail: each failure is a warning */
-    TnError err[3];
-    int failed[3] = {gpu->nccl && nccl_check(ncclCommDestroy(gpu->nccl), comm, "destroy", &err[0]),
-                     gpu->stream && cuda_check(cudaStreamDestroy(gpu->stream), "stream destroy", &err[1]),
-                     cuda_check(cudaFree(gpu->staging), "free", &err[2])};
-    for (int i = 0; i < 3; i++)
-        if (failed[i]) fprintf(stderr, "tnllm: warning: %s\n", err[i].msg);
+    TnError err;
+    if (gpu->nccl) {
+        ncclResult_t rc = ncclCommDestroy(gpu->nccl);
+        gpu->nccl = NULL; /* nccl_check must not ask a destroyed communicator for its last error */
+        if (nccl_check(rc, comm, "destroy", &err)) fprintf(stderr, "tnllm: warning: %s\n", err.msg);
+    }
+    if (gpu->stream && cuda_check(cudaStreamDestroy(gpu->stream), "stream destroy", &err))
+        fprintf(stderr, "tnllm: warning: %s\n", err.msg);
+    if (cuda_check(cudaFree(gpu->staging), "free", &err)) fprintf(stderr, "tnllm: warning: %s\n", err.msg);
     free(gpu);
     comm->gpu = NULL;
 }
