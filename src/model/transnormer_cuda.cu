@@ -241,7 +241,7 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
         TRY(srmsnorm_forward_cuda(la->norm1, la->norm1_rstd, la->resid, N, D, stream, err));
         TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, 4 * D,
                                 err));
-        TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, lw->theta, N, seq_len, 0, H, d, stream, err));
+        TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, lw->theta, N, seq_len, 0, NULL, H, d, stream, err));
         TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
         TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * D, g->decay + l * H, NULL, &s,
                                    TN_ATTN_CHUNKED, g->attn_scratch, stream, err));

@@ -1,20 +1,10 @@
 #include "train/step_device.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #ifdef TN_CUDA
 #include "model/transnormer_cuda.h"
 #endif
-
-int tn_device_parse(const char *name, TnDevice *device) {
-    if (strcmp(name, "cpu") == 0) *device = TN_DEVICE_CPU;
-    else if (strcmp(name, "cuda") == 0) *device = TN_DEVICE_CUDA;
-    else return -1;
-    return 0;
-}
-
-const char *tn_device_name(TnDevice device) { return device == TN_DEVICE_CUDA ? "cuda" : "cpu"; }
 
 #ifdef TN_CUDA
 

@@ -24,13 +24,8 @@
 
 #include "model/transnormer.h"
 #include "train/optimizer.h"
+#include "util/device.h"
 #include "util/error.h"
-
-typedef enum TnDevice { TN_DEVICE_CPU, TN_DEVICE_CUDA } TnDevice;
-
-/* "cpu" or "cuda"; -1 for another name. */
-int tn_device_parse(const char *name, TnDevice *device);
-const char *tn_device_name(TnDevice device);
 
 typedef struct TnStepDevice TnStepDevice;
 
