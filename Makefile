@@ -142,7 +142,7 @@ demo: all
 # machine with a driver and nothing else (scripts/device_attention.sh).
 NVCCFLAGS     ?= -O3 -gencode=arch=compute_90,code=sm_90
 NVCCFLAGS     += -std=c++17 -Isrc -Xcompiler -Wall,-Wextra,-Werror -Xptxas -warn-spills
-CUDA_SRC      := $(sort $(wildcard src/kernels/cuda/*.cu src/model/*.cu))
+CUDA_SRC      := $(sort $(wildcard src/kernels/cuda/*.cu src/model/*.cu src/infer/*.cu))
 CUDA_OBJ      := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CUDA_LIB      := $(BUILD)/libtnllm_cuda.a
 CUDA_HOST_OBJ := $(BUILD)/src/util/error.o $(BUILD)/src/util/rng.o
@@ -158,7 +158,7 @@ cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(
 
 ifneq ($(CUDA_ALL),)
 # the host code's CUDA dispatch needs the CUDA library after libtnllm.a
-$(TNLLM) $(TEST_BIN): $(CUDA_LIB)
+$(TNLLM) $(TEST_BIN) $(BENCH_BIN): $(CUDA_LIB)
 LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lpthread \
           -Wl,-Bstatic -lstdc++ -Wl,-Bdynamic
 endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/cuda/adamw_cuda.h"
+#include "kernels/cuda/cuda_try.cuh"
 #include "kernels/cuda/crossentropy_cuda.h"
 #include "kernels/cuda/elementwise_cuda.h"
 #include "kernels/cuda/lightning_attention.h"
@@ -20,17 +21,6 @@ extern "C" {
 
 namespace {
 
-#define CUDA_TRY(call)                                                                                  \
-    do {                                                                                                \
-        cudaError_t status_ = (call);                                                                   \
-        if (status_ != cudaSuccess) return tn_fail(err, "%s: CUDA: %s", #call, cudaGetErrorString(status_)); \
-    } while (0)
-/* kernel launchers and cuBLAS wrappers already filled err */
-#define TRY(call)                  \
-    do {                           \
-        if ((call) != 0) return -1; \
-    } while (0)
-
 cudaStream_t stream_of(const TnModelCuda *g) { return (cudaStream_t)g->stream; }
 cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cublas; }
 
@@ -42,21 +32,10 @@ TnAttnShape attention_shape(const TnConfig *cfg, int layer, int batch, int seq_l
     return TnAttnShape{batch, H, seq_len, dk, d, H * dk, H * dk, 4 * cfg->dim, cfg->dim};
 }
 
-/* Lays out (or, with base == NULL, only measures) the arena: every buffer
- * starts on a 256-byte boundary (the attention kernels need 16 bytes). */
-struct Arena {
-    char *base;
-    size_t used;
-    template <typename T> T *take(size_t count) {
-        T *p = base ? reinterpret_cast<T *>(base + used) : nullptr;
-        used += (count * sizeof(T) + 255) / 256 * 256;
-        return p;
-    }
-};
-
+/* Lays out (or, with base == NULL, only measures) the arena. */
 size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len, char *base) {
     size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, scratch = 0;
-    Arena a{base, 0};
+    DeviceArena a{base, 0};
     for (int l = 0; l < cfg->n_layers; l++) {
         TnCudaLayerActs *la = &g->layers[l];
         size_t qk = N * cfg->n_heads * tn_qk_head_dim(cfg, l);
