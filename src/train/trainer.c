@@ -335,8 +335,8 @@ static int validate(Run *r, double *val_loss, TnError *err) {
     if (use > windows) use = windows;
     TnEvalResult e;
     /* tn_eval_tokens scores windows of ctx tokens: use T + 1 to predict T */
-    if (tn_eval_tokens(&r->model, r->val_tokens, use * o->seq_len + 1, o->seq_len + 1, o->seq_len, r->micro_batch, 0,
-                       &e, err))
+    if (tn_eval_tokens(&r->model, r->val_tokens, use * o->seq_len + 1, o->seq_len + 1, o->seq_len, r->micro_batch,
+                       TN_DEVICE_CPU, 0, &e, err))
         return -1;
     *val_loss = e.mean_loss;
     return 0;
