@@ -32,7 +32,8 @@
 #define MAX_CONTEXTS 8
 
 static void usage(void) {
-    printf("usage: bench_decode [--size NAME] [--ctx N]... [--steps N] [--batch B] [--batch-ctx N] [--prefill-rows N]\n\n"
+    printf("usage: bench_decode [--size NAME] [--ctx N]... [--steps N] [--batch B] [--batch-ctx N]\n"
+           "                    [--prefill-rows N]\n\n"
            "  --size NAME         model size (default 385M), random weights\n"
            "  --ctx N             a batch-1 context, repeatable (default 1024, 8192, 32768)\n"
            "  --steps N           timed decode steps per figure (default 200)\n"

@@ -13,18 +13,19 @@
 # cuBLAS comes from the machine's CUDA or its Python nvidia-cublas package.
 # Logs go to $OUT: device.txt, check_infer.log, bench_decode.log,
 # generate_{cuda,cpu}.txt, generate_cuda.err, eval_{cuda,cpu}.log.
+# With SANITIZE=1, also sanitize.log: check_infer under compute-sanitizer's
+# memcheck (a few minutes more).
 # Exit status: non-zero if a check failed.
 set -o pipefail
-cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/device_infer}
-mkdir -p "$OUT"
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null)
-export LD_LIBRARY_PATH="${LIB_DIR:+$LIB_DIR:}/usr/local/cuda/lib64:${cublas:+$cublas:}$LD_LIBRARY_PATH"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/device.txt"
+source "$(dirname "$0")/device_env.sh" device_infer
 status=0
 timeout 120 build/cuda/check_infer "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check_infer.log" || status=1
 timeout 120 build/cuda/bench_decode "$@" 2>&1 | tee "$OUT/bench_decode.log" || status=1
+if [ "${SANITIZE:-0}" = 1 ]; then
+    timeout 300 compute-sanitizer --tool memcheck --error-exitcode 3 build/cuda/check_infer 1 2>&1 |
+        grep -E "ERROR SUMMARY|========= (Invalid|Error)|passed," | head -20 | tee "$OUT/sanitize.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
 
 model=tests/golden/tiny
 prompt='The quick brown fox'

@@ -62,6 +62,8 @@ void remove_tree(const char *path);
  * (NUL-terminated, cut at cap - 1 bytes); returns its exit status, or -1
  * when it did not exit normally. */
 int run_command(const char *cmd, char *out, size_t cap);
+/* run_command of a printf-formatted command. */
+int run_commandf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The tnllm binary to run: $TNLLM when set (make sets it: the sanitizer
  * build runs its own), else ./tnllm. */
 const char *tnllm_binary(void);

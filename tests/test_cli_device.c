@@ -6,7 +6,6 @@
  * refused with --device cuda before anything is loaded; an unknown device
  * is named. On a machine with a GPU the cuda runs may succeed instead:
  * tests/cuda/check_infer compares them with the CPU there. */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,17 +13,6 @@
 #include "infer/session.h"
 #include "models.h"
 #include "test.h"
-
-/* Formats a command and runs it. */
-static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t cap, const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return run_command(cmd, out, cap);
-}
 
 /* A --device cuda run either worked (a GPU is there) or failed cleanly
  * with the reason this build gives. */
@@ -78,31 +66,31 @@ int main(int argc, char **argv) {
         tn_model_free(&m);
     }
 
-    int rc = run(out, sizeof out, "%s generate -m %s -p Hi -n 3 --temp 0 --device cuda", bin, gold);
+    int rc = run_commandf(out, sizeof out, "%s generate -m %s -p Hi -n 3 --temp 0 --device cuda", bin, gold);
     CHECK(device_refused_or_ran(rc, out, "decode: 3 tokens"), "generate --device cuda (%d):\n%s", rc, out);
-    rc = run(out, sizeof out, "%s eval -m %s --text README.md --ctx 64 --device cuda", bin, gold);
+    rc = run_commandf(out, sizeof out, "%s eval -m %s --text README.md --ctx 64 --device cuda", bin, gold);
     CHECK(device_refused_or_ran(rc, out, "(cuda):"), "eval --device cuda (%d):\n%s", rc, out);
-    rc = run(out, sizeof out, "%s generate -m %s -p Hi -n 3 --device cpu -t 1", bin, gold);
+    rc = run_commandf(out, sizeof out, "%s generate -m %s -p Hi -n 3 --device cpu -t 1", bin, gold);
     CHECK(rc == 0 && strstr(out, "decode: 3 tokens"), "generate --device cpu (%d):\n%s", rc, out);
-    rc = run(out, sizeof out, "%s eval -m %s --text README.md --ctx 64 --device cpu -t 1", bin, gold);
+    rc = run_commandf(out, sizeof out, "%s eval -m %s --text README.md --ctx 64 --device cpu -t 1", bin, gold);
     CHECK(rc == 0 && strstr(out, "(cpu):") && strstr(out, "perplexity"), "eval --device cpu (%d):\n%s", rc, out);
 
     const char *cpu_only[] = {"--int8", "--save-state x.state", "--load-state x.state"};
     for (int i = 0; i < 3; i++) {
-        rc = run(out, sizeof out, "%s generate -m /nonexistent -p Hi --device cuda %s", bin, cpu_only[i]);
+        rc = run_commandf(out, sizeof out, "%s generate -m /nonexistent -p Hi --device cuda %s", bin, cpu_only[i]);
         char flag[32];
         snprintf(flag, sizeof flag, "%.*s runs on the CPU only", (int)strcspn(cpu_only[i], " "), cpu_only[i]);
         CHECK(rc == 1 && strstr(out, flag), "generate --device cuda %s (%d):\n%s", cpu_only[i], rc, out);
     }
-    rc = run(out, sizeof out, "%s eval -m /nonexistent --text README.md --device cuda --int8", bin);
+    rc = run_commandf(out, sizeof out, "%s eval -m /nonexistent --text README.md --device cuda --int8", bin);
     CHECK(rc == 1 && strstr(out, "--int8 scores on the CPU only"), "eval --device cuda --int8 (%d):\n%s", rc, out);
-    rc = run(out, sizeof out, "%s generate -m %s --device tpu", bin, gold);
+    rc = run_commandf(out, sizeof out, "%s generate -m %s --device tpu", bin, gold);
     CHECK(rc == 1 && strstr(out, "--device tpu: use cpu or cuda"), "generate --device tpu (%d):\n%s", rc, out);
-    rc = run(out, sizeof out, "%s eval -m %s --text README.md --device tpu", bin, gold);
+    rc = run_commandf(out, sizeof out, "%s eval -m %s --text README.md --device tpu", bin, gold);
     CHECK(rc == 1 && strstr(out, "--device tpu: use cpu or cuda"), "eval --device tpu (%d):\n%s", rc, out);
     const char *commands[] = {"generate", "eval"};
     for (int i = 0; i < 2; i++) {
-        rc = run(out, sizeof out, "%s %s --help", bin, commands[i]);
+        rc = run_commandf(out, sizeof out, "%s %s --help", bin, commands[i]);
         CHECK(rc == 0 && strstr(out, "--device NAME") &&
                   strstr(out, tn_device_cuda_built() ? "built with CUDA" : "built without CUDA"),
               "%s --help names --device and the build (%d):\n%s", commands[i], rc, out);

@@ -88,7 +88,8 @@ int cmd_eval(int argc, char **argv) {
         size_t len;
         if (tn_tokenizer_for_model(&tok, dir, &err) || tn_read_file(text_path, &text, &len, &err))
             tn_die("%s", err.msg);
-        if (tn_eval_text(&m, tok, text, len, ctx, stride, batch, device, 1, &r, &err)) tn_die("%s: %s", text_path, err.msg);
+        if (tn_eval_text(&m, tok, text, len, ctx, stride, batch, device, 1, &r, &err))
+            tn_die("%s: %s", text_path, err.msg);
         free(text);
         tn_tokenizer_free(tok);
     }

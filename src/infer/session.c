@@ -74,19 +74,29 @@ static size_t layout_session(TnSession *s, const TnConfig *cfg, int threads, flo
     return used;
 }
 
-void tn_session_init(TnSession *s, const TnModel *m, int max_batch, int prefill_rows) {
+/* The fields every session has, before its layers' memory: the CPU's
+ * buffers or a device. */
+static void init_bookkeeping(TnSession *s, const TnModel *m, int max_batch, int prefill_rows) {
     TN_ASSERT(max_batch >= 1);
     memset(s, 0, sizeof *s);
     s->model = m;
     s->max_batch = max_batch;
     s->prefill_rows = prefill_rows > 0 ? prefill_rows : TN_SESSION_PREFILL_ROWS;
     s->state_floats = tn_session_state_bytes(&m->config) / sizeof(float);
+}
+
+static void allocate_history(TnSession *s) {
+    s->position = tn_calloc((size_t)s->max_batch, sizeof *s->position);
+    s->recent = tn_calloc((size_t)s->max_batch * TN_SESSION_RECENT, sizeof *s->recent);
+}
+
+void tn_session_init(TnSession *s, const TnModel *m, int max_batch, int prefill_rows) {
+    init_bookkeeping(s, m, max_batch, prefill_rows);
     int threads = omp_get_max_threads();
     s->n_floats = layout_session(s, &m->config, threads, NULL);
     s->memory = tn_calloc(s->n_floats, sizeof(float));
     layout_session(s, &m->config, threads, s->memory);
-    s->position = tn_calloc((size_t)max_batch, sizeof *s->position);
-    s->recent = tn_calloc((size_t)max_batch * TN_SESSION_RECENT, sizeof *s->recent);
+    allocate_history(s);
 }
 
 int tn_session_init_on(TnSession *s, const TnModel *m, TnDevice device, int max_batch, int prefill_rows,
@@ -95,17 +105,11 @@ int tn_session_init_on(TnSession *s, const TnModel *m, TnDevice device, int max_
         tn_session_init(s, m, max_batch, prefill_rows);
         return 0;
     }
-    TN_ASSERT(max_batch >= 1);
-    memset(s, 0, sizeof *s);
-    s->model = m;
-    s->max_batch = max_batch;
-    s->prefill_rows = prefill_rows > 0 ? prefill_rows : TN_SESSION_PREFILL_ROWS;
-    s->state_floats = tn_session_state_bytes(&m->config) / sizeof(float);
+    init_bookkeeping(s, m, max_batch, prefill_rows);
     int rows = max_batch > s->prefill_rows ? max_batch : s->prefill_rows;
     if (tn_session_device_open(&s->device, device, m, max_batch, rows, err)) return -1;
     s->logits = tn_session_device_logits(s->device);
-    s->position = tn_calloc((size_t)max_batch, sizeof *s->position);
-    s->recent = tn_calloc((size_t)max_batch * TN_SESSION_RECENT, sizeof *s->recent);
+    allocate_history(s);
     return 0;
 }
 

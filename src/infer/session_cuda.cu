@@ -13,6 +13,7 @@
 #include "kernels/cuda/matmul_cuda.h"
 #include "kernels/cuda/norm_cuda.h"
 #include "kernels/cuda/qk_features_cuda.h"
+#include "model/cuda_common.h"
 
 namespace {
 
@@ -29,11 +30,6 @@ int power_of_two_within(int x, int low, int high) { return x >= low && x <= high
 /* The tensor-core (chunked) kernels tile heads by 64; narrower heads prefill
  * with the recurrent kernel, token by token. */
 int chunked_heads(const TnConfig *cfg) { return power_of_two_within(tn_head_dim(cfg), 64, 128); }
-
-TnAttnShape attention_shape(const TnConfig *cfg, int layer, int batch, int seq_len) {
-    int dk = tn_qk_head_dim(cfg, layer), H = cfg->n_heads, d = tn_head_dim(cfg);
-    return TnAttnShape{batch, H, seq_len, dk, d, H * dk, H * dk, 4 * cfg->dim, cfg->dim};
-}
 
 int logit_rows(const TnSessionCuda *g) {
     return g->max_rows < TN_SESSION_CUDA_LOGIT_ROWS ? g->max_rows : TN_SESSION_CUDA_LOGIT_ROWS;
@@ -131,22 +127,6 @@ int upload_weights(TnSessionCuda *g, const TnParamLayout *layout, const float *p
     return 0;
 }
 
-int upload_decay(TnSessionCuda *g, TnError *err) {
-    const TnConfig *cfg = &g->config;
-    int L = cfg->n_layers, H = cfg->n_heads;
-    float *decay = (float *)tn_malloc((size_t)L * H * sizeof(float));
-    double *lambda = (double *)tn_malloc((size_t)H * sizeof(double));
-    for (int l = 0; l < L; l++) {
-        tn_decay_rates(cfg, l, lambda);
-        for (int h = 0; h < H; h++) decay[l * H + h] = (float)lambda[h];
-    }
-    cudaError_t copied = cudaMemcpy(g->decay, decay, (size_t)L * H * sizeof(float), cudaMemcpyHostToDevice);
-    free(decay);
-    free(lambda);
-    CUDA_TRY(copied);
-    return 0;
-}
-
 int init_session(TnSessionCuda *g, const TnConfig *cfg, const float *params, int max_batch, int max_rows,
                  TnError *err) {
     const char *missing = tn_session_cuda_unsupported(cfg);
@@ -156,19 +136,9 @@ int init_session(TnSessionCuda *g, const TnConfig *cfg, const float *params, int
     g->config = *cfg;
     g->max_batch = max_batch;
     g->max_rows = max_rows;
-    cudaStream_t stream;
-    CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    g->stream = stream;
-    cublasHandle_t handle;
-    cublasStatus_t status = cublasCreate(&handle);
-    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasCreate: %s", cublasGetStatusString(status));
-    g->cublas = handle;
     CUDA_TRY(cudaMalloc(&g->cublas_workspace, kCublasWorkspace));
-    /* cublasSetStream resets the workspace: set it after */
-    status = cublasSetStream(handle, stream);
-    if (status == CUBLAS_STATUS_SUCCESS) status = cublasSetWorkspace(handle, g->cublas_workspace, kCublasWorkspace);
-    if (status != CUBLAS_STATUS_SUCCESS)
-        return tn_fail(err, "cublasSetStream/cublasSetWorkspace: %s", cublasGetStatusString(status));
+    if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, kCublasWorkspace, err)) return -1;
+    cudaStream_t stream = stream_of(g);
     size_t bytes = layout_arena(g, cfg, max_batch, max_rows, NULL);
     cudaError_t allocated = cudaMalloc(&g->arena, bytes);
     if (allocated != cudaSuccess)
@@ -180,7 +150,7 @@ int init_session(TnSessionCuda *g, const TnConfig *cfg, const float *params, int
     tn_param_layout_init(&layout, cfg);
     int rc = upload_weights(g, &layout, params, err);
     tn_param_layout_free(&layout);
-    if (rc || upload_decay(g, err)) return -1;
+    if (rc || tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
     CUDA_TRY(cudaMallocHost(&g->host_logits, (size_t)max_batch * cfg->vocab_size * sizeof(float)));
     CUDA_TRY(cudaMallocHost(&g->host_tokens, (size_t)max_rows * sizeof(int32_t)));
     CUDA_TRY(cudaMallocHost(&g->host_positions, (size_t)max_batch * sizeof(int32_t)));
@@ -222,7 +192,7 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
         TRY(matmul_forward_cuda(handle, g->qkvu, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->qkvu, N, D, 4 * D, err));
         TRY(qk_features_forward_cuda(g->qf, g->kf, g->qkvu, lw->theta, N, rows, pos_offset, seq_positions, H, d,
                                      stream, err));
-        TnAttnShape s = attention_shape(cfg, l, batch, rows);
+        TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, rows);
         if (algo == TN_ATTN_CHUNKED && attention_cuda_scratch_bytes(&s, algo) > g->attn_scratch_bytes)
             return tn_fail(err, "the chunked attention of %d x %d rows needs %zu bytes of scratch, the session has %zu",
                            batch, rows, attention_cuda_scratch_bytes(&s, algo), g->attn_scratch_bytes);
@@ -347,7 +317,8 @@ extern "C" int tn_session_cuda_forward(TnSessionCuda *g, const int32_t *tokens, 
                                        int batch, int rows, int logits, TnError *err) {
     if (batch < 1 || rows < 1 || first_seq < 0 || first_seq + batch > g->max_batch ||
         (long long)batch * rows > g->max_rows)
-        return tn_fail(err, "a GPU session call of sequences %d..%d, %d rows each, exceeds its %d sequences and %d rows",
+        return tn_fail(err,
+                       "a GPU session call of sequences %d..%d, %d rows each, exceeds its %d sequences and %d rows",
                        first_seq, first_seq + batch - 1, rows, g->max_batch, g->max_rows);
     cudaStream_t stream = stream_of(g);
     size_t N = (size_t)batch * rows, V = g->config.vocab_size;

@@ -13,6 +13,7 @@
 #include "kernels/cuda/matmul_cuda.h"
 #include "kernels/cuda/norm_cuda.h"
 #include "kernels/cuda/qk_features_cuda.h"
+#include "model/cuda_common.h"
 
 extern "C" {
 #include "kernels/cpu/crossentropy.h" /* TN_IGNORE_INDEX */
@@ -26,11 +27,6 @@ cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cubla
 
 /* The bf16 copy of the tensor whose fp32 master starts at `master`. */
 const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->params_bf16 + (master - g->params); }
-
-TnAttnShape attention_shape(const TnConfig *cfg, int layer, int batch, int seq_len) {
-    int dk = tn_qk_head_dim(cfg, layer), H = cfg->n_heads, d = tn_head_dim(cfg);
-    return TnAttnShape{batch, H, seq_len, dk, d, H * dk, H * dk, 4 * cfg->dim, cfg->dim};
-}
 
 /* Lays out (or, with base == NULL, only measures) the arena. */
 size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len, char *base) {
@@ -54,7 +50,7 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len,
         la->glu1 = a.take<uint16_t>(N * G);
         la->glu2 = a.take<uint16_t>(N * G);
         la->glu = a.take<uint16_t>(N * G);
-        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
         size_t need = attention_cuda_scratch_bytes(&s, TN_ATTN_CHUNKED);
         scratch = need > scratch ? need : scratch;
     }
@@ -101,33 +97,16 @@ extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const flo
     g->config = *cfg;
     tn_param_layout_init(&g->layout, cfg);
     size_t n = g->n_params = g->layout.total, bytes = n * sizeof(float);
-    cudaStream_t stream;
-    CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    g->stream = stream;
-    cublasHandle_t handle;
-    cublasStatus_t status = cublasCreate(&handle);
-    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasCreate: %s", cublasGetStatusString(status));
-    g->cublas = handle;
-    status = cublasSetStream(handle, stream);
-    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasSetStream: %s", cublasGetStatusString(status));
+    if (tn_cuda_stream_open(&g->stream, &g->cublas, NULL, 0, err)) return -1;
+    cudaStream_t stream = stream_of(g);
     CUDA_TRY(cudaMalloc(&g->params, bytes));
     CUDA_TRY(cudaMalloc(&g->grads, bytes));
     CUDA_TRY(cudaMalloc(&g->adam_m, bytes));
     CUDA_TRY(cudaMalloc(&g->adam_v, bytes));
     CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
     CUDA_TRY(cudaMalloc(&g->sum_squares, sizeof(double)));
-    int L = cfg->n_layers, H = cfg->n_heads;
-    CUDA_TRY(cudaMalloc(&g->decay, (size_t)L * H * sizeof(float)));
-    float *decay = (float *)tn_malloc((size_t)L * H * sizeof(float));
-    double *lambda = (double *)tn_malloc((size_t)H * sizeof(double));
-    for (int l = 0; l < L; l++) {
-        tn_decay_rates(cfg, l, lambda);
-        for (int h = 0; h < H; h++) decay[l * H + h] = (float)lambda[h];
-    }
-    cudaError_t copied = cudaMemcpy(g->decay, decay, (size_t)L * H * sizeof(float), cudaMemcpyHostToDevice);
-    free(decay);
-    free(lambda);
-    CUDA_TRY(copied);
+    CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
+    if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
     CUDA_TRY(cudaMemsetAsync(g->grads, 0, bytes, stream));
     CUDA_TRY(cudaMemsetAsync(g->adam_m, 0, bytes, stream));
     CUDA_TRY(cudaMemsetAsync(g->adam_v, 0, bytes, stream));
@@ -221,7 +200,7 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
         TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, 4 * D,
                                 err));
         TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, lw->theta, N, seq_len, 0, NULL, H, d, stream, err));
-        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
         TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * D, g->decay + l * H, NULL, &s,
                                    TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
         TRY(norm_gate_forward_cuda(la->gated, la->attn_rstd, la->attn, la->qkvu, N, D, stream, err));
@@ -294,7 +273,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
                                  err));
         TRY(norm_gate_backward_cuda(g->dattn, g->dqkvu, g->dgated, la->attn, la->attn_rstd, la->qkvu, N, D, stream,
                                     err));
-        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
         TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
                                     g->decay + l * H, &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
         TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->dqf, g->dkf, la->qkvu, lw->theta, N, seq_len, 0, H, d,

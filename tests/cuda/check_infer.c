@@ -189,7 +189,10 @@ static void check_matvec(TnRng *rng) {
     size_t nw = (size_t)out * in, nx = (size_t)padded * in, ny = (size_t)padded * out;
     uint16_t *hw = malloc(nw * 2), *hw2 = malloc(nw * 2), *hx = malloc(nx * 2);
     float *start = malloc(ny * 4), *reference = malloc(ny * 4), *result = malloc(ny * 4);
-    for (size_t i = 0; i < nw; i++) hw[i] = tn_f32_to_bf16(tn_rng_normal(rng)), hw2[i] = tn_f32_to_bf16(tn_rng_normal(rng));
+    for (size_t i = 0; i < nw; i++) {
+        hw[i] = tn_f32_to_bf16((float)tn_rng_normal(rng));
+        hw2[i] = tn_f32_to_bf16((float)tn_rng_normal(rng));
+    }
     for (size_t i = 0; i < nx; i++) hx[i] = tn_f32_to_bf16(tn_rng_normal(rng));
     for (size_t i = 0; i < ny; i++) start[i] = tn_rng_normal(rng);
     uint16_t *w, *w2, *x, *glu;
