@@ -80,6 +80,12 @@ int run_command(const char *cmd, char *out, size_t cap) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+void check_value(int ok, const char *what, double value, double tolerance) {
+    printf("%s %-64s %.3e (tolerance %.0e)\n", ok ? "ok  " : "FAIL", what, value, tolerance);
+    if (ok) tn_tests_passed++;
+    else tn_tests_failed++;
+}
+
 int run_commandf(char *out, size_t cap, const char *fmt, ...) {
     char cmd[8192];
     va_list ap;

@@ -54,12 +54,6 @@
 #define DECODE_STEPS 64
 #define MAX_NEAR_TIES 4
 
-static void check(int ok, const char *what, double value, double tolerance) {
-    printf("%s %-64s %.3e (tolerance %.0e)\n", ok ? "ok  " : "FAIL", what, value, tolerance);
-    if (ok) tn_tests_passed++; /* test.h's counters; each comparison is printed, not only failures */
-    else tn_tests_failed++;
-}
-
 #define MUST(call)                                                    \
     do {                                                              \
         if ((call) != 0) {                                            \
@@ -98,7 +92,7 @@ static void check_prefill_and_greedy(const TnModel *m, TnRng *rng) {
     MUST(tn_session_prefill(&cpu, 0, prompt, PROMPT, &err));
     MUST(tn_session_prefill(&gpu, 0, prompt, PROMPT, &err));
     double e = rel_l2_f32_f32(tn_session_logits(&gpu, 0), tn_session_logits(&cpu, 0), V);
-    check(e <= 2e-2, "prefill: next-token logits rel l2", e, 2e-2);
+    check_value(e <= 2e-2, "prefill: next-token logits rel l2", e, 2e-2);
 
     double worst = 0;
     int equal = 0, near_ties = 0, far_misses = 0;
@@ -122,12 +116,12 @@ static void check_prefill_and_greedy(const TnModel *m, TnRng *rng) {
         if (step == 0) CUDA_CHECK(cudaMemGetInfo(&free_first, &total));
     }
     CUDA_CHECK(cudaMemGetInfo(&free_last, &total));
-    check(worst <= 2e-2, "greedy decode: worst step's logits rel l2", worst, 2e-2);
+    check_value(worst <= 2e-2, "greedy decode: worst step's logits rel l2", worst, 2e-2);
     char what[128];
     snprintf(what, sizeof what, "greedy decode: %d of %d argmax equal, %d near ties", equal, DECODE_STEPS, near_ties);
-    check(far_misses == 0 && near_ties <= MAX_NEAR_TIES, what, (double)(DECODE_STEPS - equal), MAX_NEAR_TIES);
+    check_value(far_misses == 0 && near_ties <= MAX_NEAR_TIES, what, (double)(DECODE_STEPS - equal), MAX_NEAR_TIES);
     double grown = (double)free_first - (double)free_last;
-    check(grown == 0, "decode: device memory grown from step 1 to the last (bytes)", grown, 0);
+    check_value(grown == 0, "decode: device memory grown from step 1 to the last (bytes)", grown, 0);
     printf("     %s\n", tn_session_device_describe(gpu.device));
     free(prompt);
     tn_session_free(&cpu);
@@ -158,7 +152,7 @@ static void check_batched_decode(const TnModel *m, int batch, TnRng *rng) {
     }
     char what[128];
     snprintf(what, sizeof what, "batched decode of %d sequences: worst step's logits rel l2", batch);
-    check(worst <= 2e-2, what, worst, 2e-2);
+    check_value(worst <= 2e-2, what, worst, 2e-2);
     tn_session_free(&cpu);
     tn_session_free(&gpu);
 }
@@ -177,7 +171,7 @@ static void check_eval(TnModel *m, TnRng *rng) {
     snprintf(what, sizeof what, "eval: perplexity cpu %.4f gpu %.4f (%lld / %lld scored)", cpu.perplexity,
              gpu.perplexity, cpu.n_scored, gpu.n_scored);
     double e = fabs(gpu.perplexity / cpu.perplexity - 1.0);
-    check(e <= 1e-2 && cpu.n_scored == gpu.n_scored, what, e, 1e-2);
+    check_value(e <= 1e-2 && cpu.n_scored == gpu.n_scored, what, e, 1e-2);
     free(drawn);
     free(stream);
 }
@@ -226,7 +220,7 @@ static void check_matvec(TnRng *rng) {
         if (memcmp(result + (size_t)rows[i] * out, start + (size_t)rows[i] * out, (ny - (size_t)rows[i] * out) * 4))
             worst = INFINITY;
     }
-    check(worst <= 1e-4, "matvec (1, 2, 3, 5, 8 rows, += into fp32) vs cuBLAS rel l2", worst, 1e-4);
+    check_value(worst <= 1e-4, "matvec (1, 2, 3, 5, 8 rows, += into fp32) vs cuBLAS rel l2", worst, 1e-4);
     /* SGLU: (x W1^T) ⊙ (x W2^T) from two cuBLAS products */
     float *first = malloc(ny * 4);
     MUST(matmul_forward_cuda(handle, y, TN_CUDA_OUT_F32, 0.0f, x, w2, padded, in, out, &err));
@@ -239,7 +233,7 @@ static void check_matvec(TnRng *rng) {
     CUDA_CHECK(cudaMemcpy(bits, glu, (size_t)5 * out * 2, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < (size_t)5 * out; i++) result[i] = tn_bf16_to_f32(bits[i]);
     double e = rel_l2_f32_f32(result, reference, (size_t)5 * out);
-    check(e <= 1e-2, "matvec SGLU product (5 rows, bf16) vs cuBLAS rel l2", e, 1e-2);
+    check_value(e <= 1e-2, "matvec SGLU product (5 rows, bf16) vs cuBLAS rel l2", e, 1e-2);
     cublasDestroy(handle);
     cudaFree(w), cudaFree(w2), cudaFree(x), cudaFree(y), cudaFree(glu);
     free(hw), free(hw2), free(hx), free(start), free(reference), free(result), free(first), free(bits);
@@ -256,7 +250,7 @@ static void check_refusal(void) {
     int rc = tn_session_init_on(&s, &m, TN_DEVICE_CUDA, 1, 16, &err);
     int ok = rc == -1 && strstr(err.msg, "does not support norms other than SRMSNorm");
     printf("     %s\n", err.msg);
-    check(ok, "refused: a GPU session of an RMSNorm model", (double)rc, 0);
+    check_value(ok, "refused: a GPU session of an RMSNorm model", (double)rc, 0);
     tn_model_free(&m);
 }
 

@@ -35,12 +35,6 @@
 #include "train/optimizer.h"
 #include "util/rng.h"
 
-static void check(int ok, const char *what, double value, double tolerance) {
-    printf("%s %-58s %.3e (tolerance %.0e)\n", ok ? "ok  " : "FAIL", what, value, tolerance);
-    if (ok) tn_tests_passed++; /* test.h's counters; each comparison is printed, not only failures */
-    else tn_tests_failed++;
-}
-
 typedef struct Case {
     const char *name;
     int vocab, dim, layers, heads, glu, batch, seq_len;
@@ -104,16 +98,16 @@ static void run_case(const Case *c, uint64_t seed) {
     char what[160];
     double e = fabs((double)loss_gpu - loss_cpu) / fabs((double)loss_cpu);
     snprintf(what, sizeof what, "loss (cpu %.6f gpu %.6f)", loss_cpu, loss_gpu);
-    check(e <= 1e-2, what, e, 1e-2);
+    check_value(e <= 1e-2, what, e, 1e-2);
     e = rel_l2_f32_f32(logits_gpu, logits_cpu, NV);
-    check(e <= 2e-2, "logits rel l2", e, 2e-2);
+    check_value(e <= 2e-2, "logits rel l2", e, 2e-2);
     double worst = 0;
     for (int i = 0; i < cpu.layout.n_tensors; i++) {
         const TnTensorInfo *t = &cpu.layout.tensors[i];
         e = rel_l2_f32_f32(grads_gpu + t->offset, grads_cpu + t->offset, t->numel);
         snprintf(what, sizeof what, "grad %s", t->name);
         double tolerance = t->kind == TN_PARAM_THETA ? 5e-2 : 2e-2;
-        check(e <= tolerance, what, e, tolerance);
+        check_value(e <= tolerance, what, e, tolerance);
         worst = e > worst ? e : worst;
     }
     printf("worst gradient rel l2: %.3e\n", worst);
@@ -134,17 +128,17 @@ static void run_case(const Case *c, uint64_t seed) {
     MUST(tn_model_cuda_step(&gpu, opt.beta1, opt.beta2, opt.eps, opt.weight_decay, lr, 1, max_norm, &norm_gpu, &err));
     MUST(tn_model_cuda_download(&gpu, p_gpu, NULL, m_gpu, v_gpu, &err));
     e = fabs(norm_gpu - norm_cpu) / norm_cpu;
-    check(e <= 1e-5, "AdamW: gradient norm", e, 1e-5);
+    check_value(e <= 1e-5, "AdamW: gradient norm", e, 1e-5);
     for (size_t i = 0; i < P; i++) {
         delta_cpu[i] = cpu.params[i] - p0[i];
         delta_gpu[i] = p_gpu[i] - p0[i];
     }
     e = rel_l2_f32_f32(delta_gpu, delta_cpu, P);
-    check(e <= 1e-4, "AdamW: parameter update rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: parameter update rel l2", e, 1e-4);
     e = rel_l2_f32_f32(m_gpu, m_cpu, P);
-    check(e <= 1e-4, "AdamW: first moment rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: first moment rel l2", e, 1e-4);
     e = rel_l2_f32_f32(v_gpu, v_cpu, P);
-    check(e <= 1e-4, "AdamW: second moment rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: second moment rel l2", e, 1e-4);
 
     /* Training from the same initialisation on the same batches. */
     tn_params_init(cpu.params, &cpu.layout, &cfg, seed);
@@ -170,7 +164,7 @@ static void run_case(const Case *c, uint64_t seed) {
                norm_gpu);
         worst_loss = e > worst_loss ? e : worst_loss;
     }
-    check(worst_loss <= 2e-2, "training: worst step loss relative difference", worst_loss, 2e-2);
+    check_value(worst_loss <= 2e-2, "training: worst step loss relative difference", worst_loss, 2e-2);
 
     free(tokens), free(targets), free(logits_cpu), free(logits_gpu), free(grads_cpu), free(grads_gpu);
     free(m_cpu), free(v_cpu), free(p0), free(p_gpu), free(m_gpu), free(v_gpu), free(delta_cpu), free(delta_gpu);
