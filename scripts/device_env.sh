@@ -1,13 +1,11 @@
-# device_env.sh: sourced by the scripts/device_*.sh scripts on the device
-# machine. Moves to the repository root, makes $OUT (default /tmp/$1), finds
-# the shared libraries the binaries built here link: LIB_DIR (those carried
-# along, if set), the machine's CUDA and its Python nvidia-cublas package
-# for cuBLAS; uses every core for OpenMP; writes the GPU's name, driver and
-# clocks to $OUT/device.txt.
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-OUT=${OUT:-/tmp/$1}
-mkdir -p "$OUT"
+# device_env.sh: sourced by the scripts/device_*.sh scripts. Makes the
+# binaries built here find their shared libraries on the device machine:
+# those carried in LIB_DIR (scripts/carry_libs.sh), the CUDA toolkit's, and
+# cuBLAS from the Python nvidia-cublas package where the toolkit lacks it.
+# Also uses every core for OpenMP unless OMP_NUM_THREADS is set, and writes
+# the GPU's name, driver and clocks to $OUT/device.txt.
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null)
 export LD_LIBRARY_PATH="${LIB_DIR:+$LIB_DIR:}/usr/local/cuda/lib64:${cublas:+$cublas:}$LD_LIBRARY_PATH"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/device.txt"

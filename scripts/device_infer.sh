@@ -9,15 +9,19 @@
 #  3. ./tnllm generate and eval on the golden model with --device cuda and
 #     --device cpu (greedy text and perplexity side by side);
 # then a summary table, last. Uses the binaries built here by `make`
-# (carried along with the shared libraries they link, in LIB_DIR if set);
-# cuBLAS comes from the machine's CUDA or its Python nvidia-cublas package.
+# (carried along with the shared libraries they link, in LIB_DIR if set:
+# scripts/carry_libs.sh LIB_DIR tnllm build/cuda/check_infer
+# build/cuda/bench_decode); cuBLAS comes from the machine's CUDA or its
+# Python nvidia-cublas package.
 # Logs go to $OUT: device.txt, check_infer.log, bench_decode.log,
 # generate_{cuda,cpu}.txt, generate_cuda.err, eval_{cuda,cpu}.log.
 # With SANITIZE=1, also sanitize.log: check_infer under compute-sanitizer's
 # memcheck (a few minutes more).
 # Exit status: non-zero if a check failed.
 set -o pipefail
-source "$(dirname "$0")/device_env.sh" device_infer
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/device_infer}
+. scripts/device_env.sh
 status=0
 timeout 120 build/cuda/check_infer "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check_infer.log" || status=1
 timeout 120 build/cuda/bench_decode "$@" 2>&1 | tee "$OUT/bench_decode.log" || status=1

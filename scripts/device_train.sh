@@ -6,12 +6,14 @@
 #     --device cpu, their loss curves compared (scripts/compare_losses.py),
 #     then the GPU run's last checkpoint continued on the CPU (--resume).
 # Uses the binaries built here by `make` (carried along with the shared
-# libraries they link, in LIB_DIR if set); cuBLAS comes from the machine's
+# libraries they link, in LIB_DIR if set: scripts/carry_libs.sh); cuBLAS comes from the machine's
 # CUDA or its Python nvidia-cublas package. Logs go to $OUT: device.txt,
 # check_model.log, bench_train.log, train_cuda.log, train_cpu.log,
 # resume_cpu.log, compare.log. Exit status: non-zero if a check failed.
 set -o pipefail
-source "$(dirname "$0")/device_env.sh" device_train
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/device_train}
+. scripts/device_env.sh
 build/cuda/check_model "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check_model.log"
 status=$?
 build/cuda/bench_train "$@" 2>&1 | tee "$OUT/bench_train.log" || status=1
