@@ -1,4 +1,5 @@
-/* `--device` of tnllm generate and eval, and the session behind it, on a
+/* `--device` of tnllm generate and eval (and train's --recompute, which
+ * only a device takes), and the session behind it, on a
  * machine without a GPU (CI): the CPU is the default and tn_session_init_on
  * for it is tn_session_init; asking for cuda fails with status 1 and a
  * message saying why (built without CUDA; or no usable GPU), leaving
@@ -88,6 +89,12 @@ int main(int argc, char **argv) {
     CHECK(rc == 1 && strstr(out, "--device tpu: use cpu or cuda"), "generate --device tpu (%d):\n%s", rc, out);
     rc = run_commandf(out, sizeof out, "%s eval -m %s --text README.md --device tpu", bin, gold);
     CHECK(rc == 1 && strstr(out, "--device tpu: use cpu or cuda"), "eval --device tpu (%d):\n%s", rc, out);
+    rc = run_commandf(out, sizeof out, "%s train --size tiny --data README.md -o /nonexistent --recompute layers", bin);
+    CHECK(rc == 1 && strstr(out, "--recompute layers is for --device cuda"), "train --recompute on the CPU (%d):\n%s",
+          rc, out);
+    rc = run_commandf(out, sizeof out, "%s train --size tiny --data README.md -o /nonexistent --recompute all", bin);
+    CHECK(rc == 1 && strstr(out, "--recompute all: use none, norms or layers"), "train --recompute all (%d):\n%s", rc,
+          out);
     const char *commands[] = {"generate", "eval"};
     for (int i = 0; i < 2; i++) {
         rc = run_commandf(out, sizeof out, "%s %s --help", bin, commands[i]);

@@ -438,7 +438,7 @@ static int setup(Run *r, TnError *err) {
             return -1;
     }
     if (o->device != TN_DEVICE_CPU &&
-        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, err))
+        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, o->recompute, err))
         return -1;
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
 }

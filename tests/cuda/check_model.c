@@ -18,8 +18,13 @@
  *  - AdamW with clipping on the same gradient (the CPU's, uploaded): the
  *    gradient norm (relative 1e-5), the update of every parameter and the
  *    moments (relative l2 <= 1e-4: only fp32 rounding differs);
- *  - 6 training steps from the same initialisation on the same batches:
- *    every step's loss within 2e-2 relative of the CPU's.
+ *  - activation checkpointing (--recompute norms, layers): the loss within
+ *    1e-6 and all gradients within 1e-5 relative l2 of the GPU's own
+ *    without it (the recomputed activations are the same; only the order
+ *    of the atomics' additions differs);
+ *  - 6 training steps from the same initialisation on the same batches,
+ *    with recompute layers: every step's loss within 2e-2 relative of the
+ *    CPU's.
  * Prints one line per comparison and "check_model: N passed, M failed".
  * Usage: check_model [SEED]
  */
@@ -77,7 +82,7 @@ static void run_case(const Case *c, uint64_t seed) {
     tn_model_reserve_backward(&cpu);
     TnModelCuda gpu;
     MUST(tn_model_cuda_init(&gpu, &cfg, cpu.params, &err));
-    MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, &err));
+    MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, TN_RECOMPUTE_NONE, &err));
 
     size_t P = cpu.layout.total, N = (size_t)c->batch * c->seq_len, NV = N * c->vocab;
     int32_t *tokens = malloc(N * sizeof *tokens), *targets = malloc(N * sizeof *targets);
@@ -111,6 +116,30 @@ static void run_case(const Case *c, uint64_t seed) {
         worst = e > worst ? e : worst;
     }
     printf("worst gradient rel l2: %.3e\n", worst);
+
+    /* Activation checkpointing: the same loss and gradients (only the
+     * atomics' order of addition differs), the training steps below with
+     * the last level. */
+    const TnRecompute levels[] = {TN_RECOMPUTE_NORMS, TN_RECOMPUTE_LAYERS};
+    float *grads_recomputed = malloc(P * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        float loss_recomputed;
+        MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, levels[i], &err));
+        MUST(tn_model_cuda_zero_grad(&gpu, &err));
+        MUST(tn_model_cuda_forward(&gpu, tokens, targets, c->batch, c->seq_len, &loss_recomputed, &err));
+        MUST(tn_model_cuda_backward(&gpu, c->batch, c->seq_len, 1.0f / scored, &err));
+        MUST(tn_model_cuda_download(&gpu, NULL, grads_recomputed, NULL, NULL, &err));
+        printf("recompute %s: arena %.1f MiB (none: %.1f MiB)\n", tn_recompute_name(levels[i]),
+               gpu.arena_bytes / 1048576.0,
+               tn_model_cuda_arena_bytes(&cfg, c->batch, c->seq_len, TN_RECOMPUTE_NONE) / 1048576.0);
+        e = fabs((double)loss_recomputed - loss_gpu) / fabs((double)loss_gpu);
+        snprintf(what, sizeof what, "recompute %s: loss against none", tn_recompute_name(levels[i]));
+        check_value(e <= 1e-6, what, e, 1e-6);
+        e = rel_l2_f32_f32(grads_recomputed, grads_gpu, P);
+        snprintf(what, sizeof what, "recompute %s: all gradients against none, rel l2", tn_recompute_name(levels[i]));
+        check_value(e <= 1e-5, what, e, 1e-5);
+    }
+    free(grads_recomputed);
 
     /* AdamW + clipping on the same gradient: the CPU's, uploaded. max_norm
      * is half the norm so that clipping acts. */
