@@ -175,7 +175,6 @@ int cmd_generate(int argc, char **argv) {
     }
     TnSession s;
     if (tn_session_init_on(&s, &m, device, 1, prefill_rows, &err)) tn_die("tnllm generate: %s", err.msg);
-    if (s.device) fprintf(stderr, "tnllm generate: %s\n", tn_session_device_describe(s.device));
     TnQuantModel quant = {0};
     if (int8) {
         tn_quantize_model(&quant, &m);
@@ -218,6 +217,7 @@ int cmd_generate(int argc, char **argv) {
             timing.prefill_tokens, timing.prefill_seconds,
             timing.prefill_seconds > 0 ? timing.prefill_tokens / timing.prefill_seconds : 0.0, timing.decode_tokens,
             timing.decode_seconds, timing.decode_seconds > 0 ? timing.decode_tokens / timing.decode_seconds : 0.0);
+    if (s.device) fprintf(stderr, "%s\n", tn_session_device_describe(s.device)); /* after decoding: graphs or not */
     free(file_text);
     tn_sampler_free(&sampler);
     tn_session_free(&s);
