@@ -6,7 +6,8 @@
  * with values drawn from (seed, rank, index) and checks every collective
  * against the sum, gather or copy it computes itself in double: sums
  * within 1e-6 of the sum of the terms' magnitudes (float32 rounding of 3
- * terms), gathers and copies exact. The ranks print
+ * terms), gathers and copies exact; a sub-group split by parity
+ * (tn_comm_split) sums and gathers over its members alone. The ranks print
  * their own "N passed, M failed" line, which the parent reads back.
  * mpirun is required (CI installs OpenMPI): without it the test fails.
  * OpenMPI's shared-memory transport copies through its own buffers
@@ -88,6 +89,28 @@ static void check_rank(const TnComm *comm, uint64_t seed) {
     CHECK(tn_comm_barrier(comm, &err) == 0, "barrier: %s", err.msg);
 }
 
+/* A sub-group (tn_comm_split): the ranks of one parity, ranked by their
+ * rank. Its all-reduce sums rank + 1 over them alone (exact: small
+ * integers), and its gather collects each member's world rank in order. */
+static void check_split(const TnComm *comm) {
+    TnComm half;
+    TnError err;
+    int parity = comm->rank % 2, members = (comm->size + 1 - parity) / 2;
+    CHECK(tn_comm_split(comm, parity, comm->rank, &half, &err) == 0, "split: %s", err.msg);
+    CHECK(half.size == members && half.rank == comm->rank / 2, "rank %d: sub-group rank %d of %d, expected %d of %d",
+          comm->rank, half.rank, half.size, comm->rank / 2, members);
+    float sum = (float)(comm->rank + 1), expected = 0, ranks[N];
+    for (int r = parity; r < comm->size; r += 2) expected += (float)(r + 1);
+    CHECK(tn_comm_all_reduce_sum(&half, &sum, 1, &err) == 0 && sum == expected,
+          "rank %d: sub-group all-reduce gave %g, expected %g (%s)", comm->rank, sum, expected, err.msg);
+    float own = (float)comm->rank;
+    CHECK(tn_comm_gather(&half, &own, ranks, (size_t)half.size, 0, &err) == 0, "sub-group gather: %s", err.msg);
+    int in_order = 1;
+    for (int r = 0; half.rank == 0 && r < half.size; r++) in_order &= ranks[r] == (float)(parity + 2 * r);
+    CHECK(in_order, "rank %d: the sub-group's gather does not hold its members' ranks in order", comm->rank);
+    tn_comm_free(&half);
+}
+
 /* Runs this binary under mpirun -np ranks and checks that every rank passed. */
 static void launch(const char *self, int ranks, uint64_t seed) {
     char cmd[8192], output[65536];
@@ -115,6 +138,7 @@ int main(int argc, char **argv) {
         TnError err;
         if (tn_comm_init(&comm, &err)) tn_die("%s", err.msg);
         check_rank(&comm, strtoull(rank_seed, NULL, 10));
+        check_split(&comm);
         printf("comm rank %d: %d passed, %d failed\n", comm.rank, tn_tests_passed, tn_tests_failed);
         tn_comm_finalize(&comm);
         return tn_tests_failed != 0;
@@ -131,6 +155,7 @@ int main(int argc, char **argv) {
     CHECK(next == n, "the shards end at %zu of %zu", next, n);
     TnComm single = {.backend = TN_COMM_SINGLE, .rank = 0, .size = 1};
     check_rank(&single, seed);
+    check_split(&single);
 
     char output[256];
     CHECK(run_command("command -v mpirun", output, sizeof output) == 0,

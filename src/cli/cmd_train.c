@@ -61,7 +61,13 @@ static void usage(void) {
            "                       (default 0). Each rank computes every N-th micro-batch of a step (so\n"
            "                       --batch-tokens must give at least N micro-batches); losses and weights\n"
            "                       match one process with the same options. Rank 0 writes the files; a\n"
-           "                       checkpoint resumes with any N and K. CPU only so far.\n",
+           "                       checkpoint resumes with any N and K. CPU only so far.\n"
+           "  --tp T               tensor parallelism (paper §3.2.2): groups of T consecutive ranks each hold\n"
+           "                       one copy of the model split T ways (GLA by heads, SGLU by columns, one\n"
+           "                       all-reduce per split product); T must divide H, G and N. The data\n"
+           "                       parallelism and --zero then run over the N / T groups. Checkpoints stay\n"
+           "                       whole: a run resumes with any --tp. CPU only (default 1)\n"
+           "  --dp D               data-parallel groups: checks that N = D x T (default N / T)\n",
            tn_config_size_names(), d.val_fraction, d.seq_len, d.micro_batch, d.batch_tokens, d.steps, d.lr,
            d.min_lr_ratio, d.warmup, d.adamw.weight_decay, d.adamw.beta1, d.adamw.beta2, d.adamw.eps, d.grad_clip,
            (unsigned long long)d.seed, d.eval_every, d.eval_windows, d.checkpoint_every, d.log_every,
@@ -125,6 +131,8 @@ int cmd_train(int argc, char **argv) {
                 tn_die("tnllm train: --recompute %s: use none, norms or layers", name);
         } else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--zero")) o.zero = (int)args_int(&a, 0, 3);
+        else if (args_is(&a, NULL, "--tp")) o.tensor_parallel = (int)args_int(&a, 1, 4096);
+        else if (args_is(&a, NULL, "--dp")) o.data_parallel = (int)args_int(&a, 1, 1 << 20);
         else if (!switch_flags_match(&switches, &a)) args_unknown(&a);
     }
     args_require(&a, o.out_dir, "-o DIR");

@@ -61,6 +61,24 @@ void tn_comm_abort(const TnComm *comm, int status) {
 #endif
 }
 
+int tn_comm_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err) {
+#ifdef TN_MPI
+    if (USE_MPI(parent)) return tn_comm_mpi_split(parent, color, key, child, err);
+#endif
+    (void)color;
+    (void)key;
+    (void)err;
+    *child = (TnComm){.backend = parent->backend, .rank = 0, .size = 1};
+    return 0;
+}
+
+void tn_comm_free(TnComm *child) {
+#ifdef TN_MPI
+    if (USE_MPI(child)) tn_comm_mpi_free(child);
+#endif
+    child->group = NULL;
+}
+
 const char *tn_comm_backend_name(const TnComm *comm) { return USE_MPI(comm) ? "MPI" : "single process"; }
 
 /* With one rank every collective is the identity: each function below
@@ -74,11 +92,11 @@ const char *tn_comm_backend_name(const TnComm *comm) { return USE_MPI(comm) ? "M
 #endif
 
 int tn_comm_all_reduce_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_all_reduce_sum(buf, n, err));
+    DISPATCH(comm, tn_comm_mpi_all_reduce_sum(comm, buf, n, err));
 }
 
 int tn_comm_all_reduce_sum_double(const TnComm *comm, double *buf, size_t n, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_all_reduce_sum_double(buf, n, err));
+    DISPATCH(comm, tn_comm_mpi_all_reduce_sum_double(comm, buf, n, err));
 }
 
 int tn_comm_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
@@ -100,7 +118,7 @@ int tn_comm_gather(const TnComm *comm, const float *shard, float *full, size_t n
 }
 
 int tn_comm_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err) {
-    DISPATCH(comm, tn_comm_mpi_broadcast(buf, n, root, err));
+    DISPATCH(comm, tn_comm_mpi_broadcast(comm, buf, n, root, err));
 }
 
-int tn_comm_barrier(const TnComm *comm, TnError *err) { DISPATCH(comm, tn_comm_mpi_barrier(err)); }
+int tn_comm_barrier(const TnComm *comm, TnError *err) { DISPATCH(comm, tn_comm_mpi_barrier(comm, err)); }

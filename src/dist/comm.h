@@ -6,8 +6,8 @@
  *   - single: one process, size 1; every collective leaves the buffer as it is.
  *   - MPI (built where mpicc/mpi.h is found, -DTN_MPI): MPI_COMM_WORLD of a
  *     job launched by `mpirun -np N` (OpenMPI, or any launcher that sets
- *     PMI/PMIx variables). The collectives are MPI's; no communication code
- *     of our own.
+ *     PMI/PMIx variables), or a sub-group of it (tn_comm_split). The
+ *     collectives are MPI's; no communication code of our own.
  * (An NCCL backend for GPU buffers would sit beside these two; it is not
  * written yet.)
  *
@@ -36,6 +36,8 @@ typedef enum TnCommBackend { TN_COMM_SINGLE, TN_COMM_MPI } TnCommBackend;
 typedef struct TnComm {
     TnCommBackend backend;
     int rank, size;
+    void *group; /* the backend's handle of a sub-group made by tn_comm_split
+                  * (owned, freed by tn_comm_free); NULL: the whole job */
 } TnComm;
 
 /* A contiguous range [begin, end) of a flat buffer. */
@@ -57,6 +59,14 @@ void tn_comm_finalize(TnComm *comm);
  * would leave the others waiting in a collective); returns only for the
  * single backend. */
 void tn_comm_abort(const TnComm *comm, int status);
+/* Splits parent into sub-groups (MPI_Comm_split): the ranks passing the
+ * same color form one group, ranked by key. Collective over parent. child
+ * is a TnComm like any other (every collective below works on it); free it
+ * with tn_comm_free before tn_comm_finalize. With the single backend the
+ * child is the single process again. Tensor parallelism (dist/
+ * tensor_parallel.h) groups the ranks this way into tensor and data groups. */
+int tn_comm_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err);
+void tn_comm_free(TnComm *child);
 /* "MPI" or "single process" */
 const char *tn_comm_backend_name(const TnComm *comm);
 

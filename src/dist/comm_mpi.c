@@ -1,4 +1,5 @@
-/* comm_mpi.c: comm.h on MPI_COMM_WORLD (OpenMPI). */
+/* comm_mpi.c: comm.h on MPI_COMM_WORLD or a communicator split from it
+ * (OpenMPI). */
 #include "dist/comm_mpi.h"
 
 #include <limits.h>
@@ -19,6 +20,9 @@ static int check(int rc, const char *what, TnError *err) {
     return tn_fail(err, "MPI %s failed: %.*s", what, length, text);
 }
 
+/* The communicator of comm: a sub-group's, else the whole job's. */
+static MPI_Comm communicator(const TnComm *comm) { return comm->group ? *(MPI_Comm *)comm->group : MPI_COMM_WORLD; }
+
 int tn_comm_mpi_init(TnComm *comm, TnError *err) {
     int provided, initialized;
     MPI_Initialized(&initialized);
@@ -38,19 +42,38 @@ void tn_comm_mpi_finalize(void) {
 
 void tn_comm_mpi_abort(int status) { MPI_Abort(MPI_COMM_WORLD, status); }
 
-int tn_comm_mpi_all_reduce_sum(float *buf, size_t n, TnError *err) {
+int tn_comm_mpi_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err) {
+    MPI_Comm *group = tn_malloc(sizeof *group);
+    *child = (TnComm){.backend = TN_COMM_MPI};
+    if (check(MPI_Comm_split(communicator(parent), color, key, group), "split", err)) {
+        free(group);
+        return -1;
+    }
+    child->group = group;
+    return check(MPI_Comm_rank(*group, &child->rank), "rank", err) ||
+                   check(MPI_Comm_size(*group, &child->size), "size", err)
+               ? -1 : 0;
+}
+
+void tn_comm_mpi_free(TnComm *child) {
+    if (!child->group) return;
+    MPI_Comm_free(child->group);
+    free(child->group);
+}
+
+int tn_comm_mpi_all_reduce_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
     for (size_t at = 0; at < n; at += PIECE) {
         int count = (int)(n - at < PIECE ? n - at : PIECE);
-        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "all-reduce", err))
+        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, communicator(comm)), "all-reduce", err))
             return -1;
     }
     return 0;
 }
 
-int tn_comm_mpi_all_reduce_sum_double(double *buf, size_t n, TnError *err) {
+int tn_comm_mpi_all_reduce_sum_double(const TnComm *comm, double *buf, size_t n, TnError *err) {
     for (size_t at = 0; at < n; at += PIECE) {
         int count = (int)(n - at < PIECE ? n - at : PIECE);
-        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "all-reduce",
+        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_DOUBLE, MPI_SUM, communicator(comm)), "all-reduce",
                   err))
             return -1;
     }
@@ -79,7 +102,7 @@ int tn_comm_mpi_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, TnE
     int *counts, *displs;
     if (shard_counts(comm, n, &counts, &displs, err)) return -1;
     /* in place, MPI leaves the rank's sum at the start of buf: move it to its shard */
-    int rc = check(MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+    int rc = check(MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts, MPI_FLOAT, MPI_SUM, communicator(comm)),
                    "reduce-scatter", err);
     if (!rc) memmove(buf + displs[comm->rank], buf, (size_t)counts[comm->rank] * sizeof *buf);
     free(counts);
@@ -90,7 +113,7 @@ int tn_comm_mpi_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, TnE
 int tn_comm_mpi_all_gather(const TnComm *comm, float *buf, size_t n, TnError *err) {
     int *counts, *displs;
     if (shard_counts(comm, n, &counts, &displs, err)) return -1;
-    int rc = check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT, MPI_COMM_WORLD),
+    int rc = check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT, communicator(comm)),
                    "all-gather", err);
     free(counts);
     free(displs);
@@ -101,18 +124,18 @@ int tn_comm_mpi_gather(const TnComm *comm, const float *shard, float *full, size
     int *counts, *displs;
     if (shard_counts(comm, n, &counts, &displs, err)) return -1;
     int rc = check(MPI_Gatherv(shard, counts[comm->rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, root,
-                               MPI_COMM_WORLD), "gather", err);
+                               communicator(comm)), "gather", err);
     free(counts);
     free(displs);
     return rc;
 }
 
-int tn_comm_mpi_broadcast(float *buf, size_t n, int root, TnError *err) {
+int tn_comm_mpi_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err) {
     for (size_t at = 0; at < n; at += PIECE) {
         int count = (int)(n - at < PIECE ? n - at : PIECE);
-        if (check(MPI_Bcast(buf + at, count, MPI_FLOAT, root, MPI_COMM_WORLD), "broadcast", err)) return -1;
+        if (check(MPI_Bcast(buf + at, count, MPI_FLOAT, root, communicator(comm)), "broadcast", err)) return -1;
     }
     return 0;
 }
 
-int tn_comm_mpi_barrier(TnError *err) { return check(MPI_Barrier(MPI_COMM_WORLD), "barrier", err); }
+int tn_comm_mpi_barrier(const TnComm *comm, TnError *err) { return check(MPI_Barrier(communicator(comm)), "barrier", err); }

@@ -1,18 +1,8 @@
 /* plan.c: the memory model of plan.h. */
 #include "dist/plan.h"
 
+#include "dist/tensor_parallel.h"
 #include "model/params.h"
-
-/* Whether §3.2.2 splits the tensor over the tensor-parallel ranks. */
-static int split_by_tp(TnParamKind kind) {
-    switch (kind) {
-    case TN_PARAM_QKVU: case TN_PARAM_OUT: case TN_PARAM_THETA: case TN_PARAM_L1: case TN_PARAM_L2:
-    case TN_PARAM_L3: case TN_PARAM_Q_PROJ: case TN_PARAM_K_PROJ: case TN_PARAM_V_PROJ:
-        return 1;
-    default:
-        return 0;
-    }
-}
 
 void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts) {
     TnParamLayout layout;
@@ -20,7 +10,7 @@ void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts) {
     *counts = (TnPlanCounts){0};
     for (int i = 0; i < layout.n_tensors; i++) {
         const TnTensorInfo *t = &layout.tensors[i];
-        *(split_by_tp(t->kind) ? &counts->split : &counts->replicated) += (double)t->numel;
+        *(tn_tp_is_split(t) ? &counts->split : &counts->replicated) += (double)t->numel;
     }
     for (int l = 0; l < cfg->n_layers; l++) {
         double size = (double)(layout.layer_begin[l + 1] - layout.layer_begin[l]);

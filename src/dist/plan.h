@@ -6,9 +6,10 @@
  *
  * Parameters (counted from the model's layout, params.h): split over tp
  * are the GLA's fused W_qkvu (by heads), its W_o (by rows), LRPE's theta
- * (by heads) and SGLU's W_1, W_2 (by columns) and W_3 (by rows): Psi_split.
- * Replicated on every tp rank: the embedding, lm_head, the APE table and
- * the norms: Psi_rep. Per GPU, Psi = Psi_split / tp + Psi_rep.
+ * (by heads), the gain of the norm after the attention (by heads) and
+ * SGLU's W_1, W_2 (by columns) and W_3 (by rows): Psi_split
+ * (tensor_parallel.h). Replicated on every tp rank: the embedding,
+ * lm_head, the APE table and the other norms: Psi_rep. Per GPU, Psi = Psi_split / tp + Psi_rep.
  *
  * Model states, mixed precision as the paper trains (bf16 weights and
  * gradients, fp32 master weights and AdamW m, v: 12 bytes), per GPU:

@@ -37,13 +37,15 @@ void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, floa
     }
 }
 
-double tn_grad_norm(const float *grads, size_t n) {
+double tn_grad_squares(const float *grads, size_t n) {
     double sum = 0.0;
     /* a fixed-order serial sum: the same norm, hence the same clipping, for
      * any number of threads (bit-identical resumes) */
     for (size_t i = 0; i < n; i++) sum += (double)grads[i] * grads[i];
-    return sqrt(sum);
+    return sum;
 }
+
+double tn_grad_norm(const float *grads, size_t n) { return sqrt(tn_grad_squares(grads, n)); }
 
 float tn_grad_clip(float *grads, size_t n, double norm, double max_norm) {
     if (!(norm > max_norm)) return 1.0f;

@@ -37,6 +37,8 @@ void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, floa
 /* The global l2 norm of grads (n floats), accumulated in double. It is not
  * finite when any gradient is not. */
 double tn_grad_norm(const float *grads, size_t n);
+/* Its square, the sum of squares (to add the norms of pieces). */
+double tn_grad_squares(const float *grads, size_t n);
 /* Scales grads by max_norm / norm when norm > max_norm; returns the scale. */
 float tn_grad_clip(float *grads, size_t n, double norm, double max_norm);
 

@@ -11,7 +11,9 @@
 #include "data/corpus.h"
 #include "data/loader.h"
 #include "data/shard.h"
+#include "dist/tensor_parallel.h"
 #include "infer/perplexity.h"
+#include "model/checkpoint.h"
 #include "model/transnormer.h"
 #include "train/metrics.h"
 #include "train/plot.h"
@@ -64,14 +66,23 @@ typedef struct Run {
     TnMetrics metrics;
     TnStepDevice *device; /* NULL: the step runs on the CPU */
     TnComm single;        /* the group when o->comm is NULL */
-    const TnComm *comm;
+    const TnComm *world;  /* every rank of the job */
+    const TnComm *comm;   /* the data group: world unless tensor-parallel */
+    TnComm tensor_group, data_group; /* tensor parallelism (tp > 1): this rank's groups, owned */
+    int tp;               /* ranks per tensor group, 1: none */
+    TnParamLayout whole;  /* tp > 1: the whole model's layout (r->model holds this rank's part) */
     int root, quiet;      /* rank 0 writes files and prints */
-    TnRange update;       /* the range this rank updates; r->m and r->v hold it alone */
+    TnRange update;       /* the range of the model's buffer this rank updates; r->m and r->v hold it alone */
     char checkpoints[4096], latest[4096];
 } Run;
 
 static void run_free(Run *r) {
     tn_step_device_close(r->device);
+    if (r->tp > 1) {
+        tn_param_layout_free(&r->whole);
+        tn_comm_free(&r->tensor_group);
+        tn_comm_free(&r->data_group);
+    }
     tn_metrics_close(&r->metrics);
     tn_loader_free(&r->loader);
     if (r->have_model) tn_model_free(&r->model);
@@ -142,10 +153,21 @@ static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
     return rc ? -1 : 0;
 }
 
-/* Writes checkpoints/step_N (model, state with the whole moments m_all,
- * v_all), then points `latest` at it and removes the previous one: a crash
- * at any moment leaves a complete checkpoint named by `latest`. */
-static int write_checkpoint(Run *r, const float *m_all, const float *v_all, TnError *err) {
+/* The whole model's layout (the model's own unless tensor-parallel). */
+static const TnParamLayout *whole_layout(const Run *r) { return r->tp > 1 ? &r->whole : &r->model.layout; }
+
+/* Writes the whole model (params_all, laid out by whole_layout) into the
+ * HF directory dir, with the tokenizer. */
+static int write_model(const Run *r, const char *dir, const float *params_all, TnError *err) {
+    return tn_checkpoint_save(dir, &r->model.config, whole_layout(r), params_all, TN_F32, 0, err) ||
+                   copy_tokenizer(r, dir, err)
+               ? -1 : 0;
+}
+
+/* Writes checkpoints/step_N (model, state with the whole parameters and
+ * moments), then points `latest` at it and removes the previous one: a
+ * crash at any moment leaves a complete checkpoint named by `latest`. */
+static int write_checkpoint(Run *r, const float *params_all, const float *m_all, const float *v_all, TnError *err) {
     char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
     snprintf(name, sizeof name, "step_%08lld", r->state.step);
     if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
@@ -154,8 +176,8 @@ static int write_checkpoint(Run *r, const float *m_all, const float *v_all, TnEr
         return -1;
     r->state.loader = r->loader.state;
     if (tn_mkdir_p(dir, err)) return -1;
-    if (tn_model_save(&r->model, dir, TN_F32, 0, err) || copy_tokenizer(r, dir, err) ||
-        tn_train_state_save(state_path, &r->state, m_all, v_all, r->model.layout.total, err)) {
+    if (write_model(r, dir, params_all, err) ||
+        tn_train_state_save(state_path, &r->state, m_all, v_all, whole_layout(r)->total, err)) {
         if (strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
         return -1;
     }
@@ -166,25 +188,34 @@ static int write_checkpoint(Run *r, const float *m_all, const float *v_all, TnEr
     return 0;
 }
 
-/* Rank 0's whole moments, gathered from the ranks' ranges when sharded
- * (*m_all, *v_all then allocated: free them); NULL on the other ranks. */
-static int gather_moments(Run *r, float **m_all, float **v_all, TnError *err) {
+/* Rank 0's whole copy of a buffer laid out like the parameters, of which
+ * this rank holds `held`, the range `range` of its part of the model:
+ * gathered over the data group when the range is a ZeRO shard, then over
+ * the tensor group when the model is split. *whole is held itself when
+ * nothing is gathered, else allocated on rank 0 (release_whole frees it);
+ * unspecified on the other ranks. Collective over the job. */
+static int gather_whole(Run *r, float *held, TnRange range, float **whole, TnError *err) {
     size_t n = r->model.layout.total;
-    *m_all = r->root ? r->m : NULL;
-    *v_all = r->root ? r->v : NULL;
-    if (r->o->zero == 0) return 0;
-    if (r->root) {
-        *m_all = tn_malloc(n * sizeof **m_all);
-        *v_all = tn_malloc(n * sizeof **v_all);
+    float *part = held;
+    int part_owner = r->comm->rank == 0; /* the data group's rank 0 holds the whole part */
+    *whole = held;
+    if (range.end - range.begin != n) {
+        part = part_owner ? tn_malloc(n * sizeof *part) : NULL;
+        if (tn_comm_gather(r->comm, held, part, n, 0, err)) {
+            free(part);
+            return -1;
+        }
+        *whole = part;
     }
-    return tn_comm_gather(r->comm, r->m, *m_all, n, 0, err) || tn_comm_gather(r->comm, r->v, *v_all, n, 0, err)
-               ? -1 : 0;
+    if (r->tp == 1 || !part_owner) return 0;
+    *whole = r->root ? tn_malloc(r->whole.total * sizeof **whole) : NULL;
+    int rc = tn_tp_gather(&r->tensor_group, &r->model.config, &r->model.layout, part, &r->whole, *whole, err);
+    if (part != held) free(part);
+    return rc;
 }
 
-static void free_gathered(Run *r, float *m_all, float *v_all) {
-    if (m_all == r->m) return;
-    free(m_all);
-    free(v_all);
+static void release_whole(float *whole, const float *held) {
+    if (whole != held) free(whole);
 }
 
 /* Writes checkpoints/step_N (model, state), then points `latest` at it and
@@ -192,10 +223,14 @@ static void free_gathered(Run *r, float *m_all, float *v_all) {
  * checkpoint named by `latest`. Collective: every rank calls it, rank 0
  * writes. */
 static int save_checkpoint(Run *r, TnError *err) {
-    float *m_all, *v_all;
-    int gathered = gather_moments(r, &m_all, &v_all, err);
-    int rc = gathered || !r->root ? gathered : write_checkpoint(r, m_all, v_all, err);
-    free_gathered(r, m_all, v_all);
+    float *params_all = NULL, *m_all = NULL, *v_all = NULL;
+    TnRange all = {0, r->model.layout.total};
+    int rc = gather_whole(r, r->model.params, all, &params_all, err) || gather_whole(r, r->m, r->update, &m_all, err) ||
+             gather_whole(r, r->v, r->update, &v_all, err);
+    if (!rc && r->root) rc = write_checkpoint(r, params_all, m_all, v_all, err);
+    release_whole(params_all, r->model.params);
+    release_whole(m_all, r->m);
+    release_whole(v_all, r->v);
     return rc;
 }
 
@@ -268,7 +303,27 @@ static int sync_host(Run *r, TnError *err) {
     return tn_step_device_sync(r->device, r->model.params, NULL, r->m, r->v, err);
 }
 
-/* Sums the ranks' losses and gradients (trainer.h: all-reduce, or
+/* The global norm of the summed gradient, of which this rank holds the
+ * range `range` of its part: the sums of squares of the split tensors
+ * ([0]) and of the replicated ones ([1]) are added over the data group
+ * when the range is a shard, then the split ones over the tensor group
+ * (every rank of it holds the same replicated gradients: counted once). */
+static int global_norm(Run *r, TnRange range, double *grad_norm, TnError *err) {
+    const TnParamLayout *layout = &r->model.layout;
+    double squares[2] = {0, 0};
+    for (int i = 0; i < layout->n_tensors; i++) {
+        const TnTensorInfo *t = &layout->tensors[i];
+        size_t begin = t->offset > range.begin ? t->offset : range.begin;
+        size_t end = t->offset + t->numel < range.end ? t->offset + t->numel : range.end;
+        if (begin < end) squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + begin, end - begin);
+    }
+    if (range.end - range.begin < layout->total && tn_comm_all_reduce_sum_double(r->comm, squares, 2, err)) return -1;
+    if (r->tp > 1 && tn_comm_all_reduce_sum_double(&r->tensor_group, squares, 1, err)) return -1;
+    *grad_norm = sqrt(squares[0] + squares[1]);
+    return 0;
+}
+
+/* Sums the data group's losses and gradients (trainer.h: all-reduce, or
  * reduce-scatter from ZeRO-2 on) and the global norm of the sum. */
 static int reduce_gradients(Run *r, double *loss_sum, double *grad_norm, TnError *err) {
     const TnComm *c = r->comm;
@@ -276,14 +331,10 @@ static int reduce_gradients(Run *r, double *loss_sum, double *grad_norm, TnError
     if (c->size > 1 && tn_comm_all_reduce_sum_double(c, loss_sum, 1, err)) return -1;
     if (r->o->zero < 2) {
         if (tn_comm_all_reduce_sum(c, r->grads, n, err)) return -1;
-        *grad_norm = tn_grad_norm(r->grads, n);
-        return 0;
+        return global_norm(r, (TnRange){0, n}, grad_norm, err);
     }
     if (tn_comm_reduce_scatter_sum(c, r->grads, n, err)) return -1;
-    double norm = tn_grad_norm(r->grads + r->update.begin, r->update.end - r->update.begin), squares = norm * norm;
-    if (tn_comm_all_reduce_sum_double(c, &squares, 1, err)) return -1;
-    *grad_norm = sqrt(squares);
-    return 0;
+    return global_norm(r, r->update, grad_norm, err);
 }
 
 /* One optimizer step: accumulated micro-batches (this rank's share of
@@ -348,28 +399,67 @@ static void format_duration(char *out, size_t cap, double seconds) {
     else snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
 }
 
-/* Reads the state file at path into saved and this rank's range of the
- * moments (the file holds them whole, whatever the ranks that wrote it). */
+/* Copies this rank's range of its part of the whole buffer `all` into held. */
+static void take_range(const Run *r, float *held, const float *all) {
+    size_t owned = r->update.end - r->update.begin;
+    if (r->tp == 1) {
+        memcpy(held, all + r->update.begin, owned * sizeof *held);
+        return;
+    }
+    float *part = tn_malloc(r->model.layout.total * sizeof *part);
+    tn_tp_slice(part, &r->model.layout, all, &r->whole, &r->model.config, r->tp, r->tensor_group.rank);
+    memcpy(held, part + r->update.begin, owned * sizeof *held);
+    free(part);
+}
+
+/* Reads the state file at path into saved and this rank's range of its
+ * part of the moments (the file holds them whole, whatever the ranks that
+ * wrote it). */
 static int load_moments(Run *r, const char *path, TnTrainState *saved, TnError *err) {
-    size_t n = r->model.layout.total, owned = r->update.end - r->update.begin;
+    size_t n = whole_layout(r)->total, owned = r->update.end - r->update.begin;
     if (owned == n) return tn_train_state_load(path, saved, r->m, r->v, n, err);
     float *m_all = tn_malloc(n * sizeof *m_all), *v_all = tn_malloc(n * sizeof *v_all);
     int rc = tn_train_state_load(path, saved, m_all, v_all, n, err);
     if (!rc) {
-        memcpy(r->m, m_all + r->update.begin, owned * sizeof *r->m);
-        memcpy(r->v, v_all + r->update.begin, owned * sizeof *r->v);
+        take_range(r, r->m, m_all);
+        take_range(r, r->v, v_all);
     }
     free(m_all);
     free(v_all);
     return rc;
 }
 
+/* Groups the ranks for tensor parallelism (tensor_parallel.h): r->comm
+ * becomes the data group. Refuses a layout that does not match the job. */
+static int make_groups(Run *r, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    int N = r->world->size;
+    r->tp = o->tensor_parallel > 1 ? o->tensor_parallel : 1;
+    if (o->data_parallel > 0 && o->data_parallel * r->tp != N)
+        return tn_fail(err, "--dp %d x --tp %d = %d ranks, but the job has %d (mpirun -np %d)", o->data_parallel,
+                       r->tp, o->data_parallel * r->tp, N, o->data_parallel * r->tp);
+    if (r->tp == 1) return 0;
+    if (o->device != TN_DEVICE_CPU)
+        return tn_fail(err, "--tp %d: tensor parallelism runs on the CPU only (--device cpu)", r->tp);
+    if (tn_tp_groups(r->world, r->tp, &r->tensor_group, &r->data_group, err)) return -1;
+    r->comm = &r->data_group;
+    return 0;
+}
+
+/* Splits the whole model just created or loaded into this rank's part. */
+static int split_model(Run *r, TnError *err) {
+    if (r->tp == 1) return 0;
+    tn_param_layout_init(&r->whole, &r->model.config);
+    return tn_tp_split_model(&r->model, &r->tensor_group, err);
+}
+
 /* Creates or resumes the model, optimizer state, data position. */
 static int setup(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (o->zero < 0 || o->zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", o->zero);
-    if (r->comm->size > 1 && o->device != TN_DEVICE_CPU)
-        return tn_fail(err, "data-parallel training over %d ranks runs on the CPU only so far", r->comm->size);
+    if (make_groups(r, err)) return -1;
+    if (r->world->size > 1 && o->device != TN_DEVICE_CPU)
+        return tn_fail(err, "data-parallel training over %d ranks runs on the CPU only so far", r->world->size);
     if (tn_mkdir_p(o->out_dir, err) || tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) ||
         tn_mkdir_p(r->checkpoints, err))
         return -1;
@@ -385,6 +475,7 @@ static int setup(Run *r, TnError *err) {
         tn_model_init(&r->model, &o->config, o->seed);
     }
     r->have_model = 1;
+    if (split_model(r, err)) return -1;
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
     if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;
@@ -445,10 +536,12 @@ static int setup(Run *r, TnError *err) {
 
 static int finish(Run *r, TnTrainResult *result, TnError *err) {
     char model_dir[4096], plot[4200];
-    if (!r->root) return 0;
-    if (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) ||
-        tn_model_save(&r->model, model_dir, TN_F32, 0, err) || copy_tokenizer(r, model_dir, err))
-        return -1;
+    float *params_all = NULL;
+    if (gather_whole(r, r->model.params, (TnRange){0, r->model.layout.total}, &params_all, err)) return -1;
+    int rc = r->root && (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) ||
+                         write_model(r, model_dir, params_all, err));
+    release_whole(params_all, r->model.params);
+    if (rc || !r->root) return rc ? -1 : 0;
     snprintf(result->model_dir, sizeof result->model_dir, "%s", model_dir);
     TnError plot_err;
     if (tn_plot_run(r->o->out_dir, plot, sizeof plot, &plot_err))
@@ -462,7 +555,7 @@ static int finish(Run *r, TnTrainResult *result, TnError *err) {
  * different steps; all must checkpoint and leave at the same one). */
 static int agree_stop(Run *r, int *stop, TnError *err) {
     double requested = stop_requested;
-    if (r->comm->size > 1 && tn_comm_all_reduce_sum_double(r->comm, &requested, 1, err)) return -1;
+    if (r->world->size > 1 && tn_comm_all_reduce_sum_double(r->world, &requested, 1, err)) return -1;
     *stop = requested > 0;
     return 0;
 }
@@ -470,16 +563,21 @@ static int agree_stop(Run *r, int *stop, TnError *err) {
 static double mebibytes(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 /* What this rank holds, by kind (trainer.h says what each ZeRO stage
- * shards), so that a user sees the cost of the layout before it runs. */
+ * shards, tensor_parallel.h what tensor parallelism splits), so that a
+ * user sees the cost of the layout before it runs. */
 static void print_memory(const Run *r) {
     const TnModel *m = &r->model;
     size_t n = m->layout.total, owned = r->update.end - r->update.begin, f = sizeof(float);
     size_t activations = (m->acts.n_floats + m->grad_acts.n_floats) * f;
     size_t total = n * f + n * f + 2 * owned * f + activations;
-    printf("memory per rank (%d rank%s, %s, ZeRO-%d): parameters %.1f MiB%s, gradients %.1f MiB (reduced shard "
+    char layout[128] = "";
+    if (r->tp > 1)
+        snprintf(layout, sizeof layout, ", tensor parallel %d x data parallel %d: %zu of the model's %zu parameters",
+                 r->tp, r->comm->size, n, r->whole.total);
+    printf("memory per rank (%d rank%s, %s, ZeRO-%d%s): parameters %.1f MiB%s, gradients %.1f MiB (reduced shard "
            "%.1f MiB), optimizer state %.1f MiB (AdamW m and v of %zu of %zu parameters), activations %.1f MiB; "
            "total %.1f MiB\n",
-           r->comm->size, r->comm->size > 1 ? "s" : "", tn_comm_backend_name(r->comm), r->o->zero,
+           r->world->size, r->world->size > 1 ? "s" : "", tn_comm_backend_name(r->world), r->o->zero, layout,
            mebibytes(n * f), r->o->zero == 3 ? " (gathered whole for each step; own shard kept between steps)" : "",
            mebibytes(n * f), mebibytes((r->o->zero >= 2 ? owned : n) * f), mebibytes(2 * owned * f), owned, n,
            mebibytes(activations), mebibytes(total));
@@ -494,7 +592,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
     if (!r->quiet)
         printf("training %zu parameters on %zu tokens (validation %zu) on %s: %lld steps of %d x %d x %d = %lld "
                "tokens, from step %lld\n",
-               r->model.layout.total, r->n_train, r->n_val, o->device == TN_DEVICE_CUDA ? "the GPU" : "the CPU",
+               whole_layout(r)->total, r->n_train, r->n_val, o->device == TN_DEVICE_CUDA ? "the GPU" : "the CPU",
                r->steps, r->accum_steps, r->micro_batch, o->seq_len, step_tokens, first);
     if (!r->quiet) {
         double unigram = tn_unigram_loss(r->train_tokens, r->n_train, r->val_tokens, r->n_val,
@@ -515,10 +613,10 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
             return -1;
         char val_text[48] = "";
         if ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps) {
-            double val_loss = NAN; /* rank 0 alone validates */
+            double val_loss = NAN; /* rank 0 validates (with its tensor group: data rank 0) */
             if (sync_host(r, err)) return -1;
-            if (r->root && (validate(r, &val_loss, err) || tn_metrics_log_eval(&r->metrics, step, val_loss, err)))
-                return -1;
+            if (r->comm->rank == 0 && validate(r, &val_loss, err)) return -1;
+            if (r->root && tn_metrics_log_eval(&r->metrics, step, val_loss, err)) return -1;
             result->final_val_loss = val_loss;
             snprintf(val_text, sizeof val_text, " | val %.4f (ppl %.2f)", val_loss, exp(val_loss));
         }
@@ -556,8 +654,9 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     memset(&r, 0, sizeof r);
     r.o = o;
     r.single = (TnComm){.backend = TN_COMM_SINGLE, .rank = 0, .size = 1};
-    r.comm = o->comm ? o->comm : &r.single;
-    r.root = r.comm->rank == 0;
+    r.world = r.comm = o->comm ? o->comm : &r.single;
+    r.tp = 1;
+    r.root = r.world->rank == 0;
     r.quiet = o->quiet || !r.root;
     stop_requested = 0;
     struct sigaction action, old_int, old_term;

@@ -43,6 +43,16 @@
  * whatever N and zero) and the final model; a checkpoint resumes under any
  * N and zero. Losses and weights agree with one process to float32
  * reduction order, not bit for bit.
+ *
+ * Tensor parallel (tensor_parallel = T > 1, dist/tensor_parallel.h; CPU
+ * only): the N ranks form N / T tensor groups of T consecutive ranks, each
+ * holding one copy of the model split T ways (§3.2.2); the data parallel
+ * above then runs over the N / T data groups (the ranks holding the same
+ * part: "ranks" above means data groups), ZeRO sharding each rank's part.
+ * The global gradient norm counts the replicated tensors once. Rank 0's
+ * tensor group validates; checkpoints and the final model are gathered
+ * into the whole model's files, the same as without tensor parallelism,
+ * and split again on resume: a checkpoint resumes under any T, N and zero.
  */
 #ifndef TN_TRAIN_TRAINER_H
 #define TN_TRAIN_TRAINER_H
@@ -79,6 +89,8 @@ typedef struct TnTrainOptions {
     TnRecompute recompute;     /* activation checkpointing of a device step (model/recompute.h) */
     const TnComm *comm;        /* the data-parallel group; NULL: this process alone (CPU only when size > 1) */
     int zero;                  /* ZeRO stage 0..3, see above */
+    int tensor_parallel;       /* T, ranks per tensor group; 0 or 1: none */
+    int data_parallel;         /* > 0: the job's ranks must be this x T; 0: N / T */
     /* Called after every step with its 1-based number and mean loss. */
     void (*on_step)(long long step, float loss, void *user);
     void *user;
