@@ -12,8 +12,10 @@
  *   12 H dk dv per layer: the attention's state products q S and k^T v,
  *   2 dk dv FLOPs each per head and token, x 3 for forward + backward.
  * A fourth field sets the activation checkpointing (model/recompute.h):
- * SIZE:BATCH:T:norms or :layers (default none), e.g. to find the longest T
- * that fits.
+ * SIZE:BATCH:T:norms or :layers (default none). T = max picks the longest
+ * context, a multiple of 1024, whose buffers (tn_model_cuda_arena_bytes and
+ * the parameter-shaped ones) fit in the device's free memory less
+ * HEADROOM_GIB; the timed steps then show that it trains (Table 13).
  * Usage: bench_train [SIZE:BATCH:T[:RECOMPUTE] ...]  (default 125M:8:2048 385M:8:2048)
  */
 #include <cuda_runtime_api.h>
@@ -28,6 +30,7 @@
 
 #define PEAK_FLOPS 989e12 /* H100 SXM dense bf16 (SPEC section 5) */
 #define WARMUP_STEPS 3
+#define HEADROOM_GIB 2.0
 #define TIMED_STEPS 10
 
 static double now_seconds(void) {
@@ -43,19 +46,41 @@ static double flops_per_token(const TnConfig *cfg) {
     return 6 * matmul + attention;
 }
 
+/* The longest T (a multiple of 1024) whose device buffers fit in the free
+ * memory less HEADROOM_GIB (cuBLAS workspace, the CUDA context); 0 if none. */
+static int longest_context(const TnConfig *cfg, int batch, TnRecompute recompute) {
+    size_t free_bytes, total_bytes;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;
+    double budget = (double)free_bytes - HEADROOM_GIB * 1073741824.0;
+    double parameters = (double)tn_config_param_count(cfg) * (4.0 * sizeof(float) + 2);
+    int low = 0, high = 1; /* in units of 1024 tokens: low fits, high does not */
+    while (parameters + tn_model_cuda_arena_bytes(cfg, batch, high * 1024, recompute) <= budget) low = high, high *= 2;
+    while (high - low > 1) {
+        int middle = (low + high) / 2;
+        if (parameters + tn_model_cuda_arena_bytes(cfg, batch, middle * 1024, recompute) <= budget) low = middle;
+        else high = middle;
+    }
+    return low * 1024;
+}
+
 static int bench(const char *spec) {
-    char size[32], level[16] = "none";
+    char size[32], context[16], level[16] = "none";
     int batch, seq_len;
     TnRecompute recompute;
-    if (sscanf(spec, "%31[^:]:%d:%d:%15s", size, &batch, &seq_len, level) < 3 || batch < 1 || seq_len < 1 ||
+    if (sscanf(spec, "%31[^:]:%d:%15[^:]:%15s", size, &batch, context, level) < 3 || batch < 1 ||
         tn_recompute_parse(level, &recompute)) {
-        fprintf(stderr, "bench_train: '%s' is not SIZE:BATCH:T[:none|norms|layers]\n", spec);
+        fprintf(stderr, "bench_train: '%s' is not SIZE:BATCH:T|max[:none|norms|layers]\n", spec);
         return -1;
     }
     TnError err;
     TnConfig cfg;
     if (tn_config_from_size(&cfg, size, &err)) {
         fprintf(stderr, "bench_train: %s\n", err.msg);
+        return -1;
+    }
+    seq_len = strcmp(context, "max") == 0 ? longest_context(&cfg, batch, recompute) : atoi(context);
+    if (seq_len < 1) {
+        fprintf(stderr, "bench_train: %s: no context of %s tokens fits\n", spec, context);
         return -1;
     }
     TnParamLayout layout;
