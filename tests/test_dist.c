@@ -7,11 +7,19 @@
  * length, a step's micro-batches not a multiple of N). A run checkpointed
  * by 4 ranks (ZeRO-1) and resumed by 2 (ZeRO-2) must land on the same
  * weights too (the learning rate is constant, so stopping at STEPS / 2
- * does not change the schedule). Summation order differs between the
+ * does not change the schedule), and so must one checkpointed by 2 ranks
+ * under ZeRO-3 and resumed by 3. Summation order differs between the
  * runs (MPI's reductions, gradient shards), so the tolerances are float32
  * rounding amplified by the steps: losses within a relative 2e-5, weights
  * within 5e-5 of the largest weight (the learning rate moves a weight by
  * about 3e-3 per step).
+ *
+ * The gradients are reduced while the backward runs (dist/grad_reduce.h)
+ * and ZeRO-3 gathers the parameters one layer at a time (dist/fsdp.h),
+ * which must print its gather buffer in the memory line. With 2 ranks
+ * every sum is a + b whatever the collective, and ZeRO-2 and ZeRO-3 take
+ * the same norms and updates: their weights must agree bit for bit, so a
+ * gather that misplaces or misses a part shows even below the tolerance.
  *
  * mpirun is required: CI installs OpenMPI; without it the test fails
  * (train_runs.h: how the ranks are launched).
@@ -70,7 +78,7 @@ int main(int argc, char **argv) {
         return TEST_DONE(argv[0]);
     }
 
-    const struct { int ranks, zero; } runs[] = {{2, 0}, {2, 1}, {2, 2}, {2, 3}, {3, 2}, {3, 3}};
+    const struct { int ranks, zero; } runs[] = {{2, 0}, {2, 1}, {2, 2}, {2, 3}, {3, 0}, {3, 2}, {3, 3}};
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         char name[64], extra[64];
         snprintf(name, sizeof name, "np%d_zero%d", runs[i].ranks, runs[i].zero);
@@ -79,8 +87,24 @@ int main(int argc, char **argv) {
         char expected[96];
         snprintf(expected, sizeof expected, "memory per rank (%d ranks, MPI, ZeRO-%d)", runs[i].ranks, runs[i].zero);
         CHECK(strstr(output, expected), "%s: no line \"%s\" in its output", name, expected);
+        CHECK((runs[i].zero == 3) == (strstr(output, "gather buffer") != NULL),
+              "%s: the memory line %s the gather buffer", name, runs[i].zero == 3 ? "lacks" : "names");
         compare(&reference, reference_losses, name);
     }
+    snprintf(path, sizeof path, "%s/np2_zero2/model", dir);
+    TnModel zero2;
+    if (tn_model_load(&zero2, path, &err) == 0) {
+        double difference = weight_difference(&zero2, dir, "np2_zero3");
+        CHECK(difference == 0, "2 ranks: ZeRO-3's weights differ from ZeRO-2's by %.3g", difference);
+        tn_model_free(&zero2);
+    } else {
+        CHECK(0, "%s", err.msg);
+    }
+
+    /* ZeRO-3 saved by 2 ranks at step 3, resumed by 3 */
+    CHECK(train(2, "resumed3", "--steps 3 --zero 3", seed) == 0, "the 2-rank ZeRO-3 run failed");
+    CHECK(train(3, "resumed3", "--steps 6 --zero 3 --resume", seed) == 0, "the 3-rank ZeRO-3 resume failed");
+    compare(&reference, reference_losses, "resumed3");
 
     /* saved by 4 ranks at step 3, resumed by 2 with another ZeRO stage */
     CHECK(train(4, "resumed", "--steps 3 --zero 1", seed) == 0, "the 4-rank run failed");

@@ -50,9 +50,7 @@ void read_step_losses(const char *dir, const char *name, double *losses, int ste
     free(text);
 }
 
-/* The largest difference between the final weights of run `name` and of
- * the reference, relative to the reference's largest weight. */
-static double weight_difference(const TnModel *reference, const char *dir, const char *name) {
+double weight_difference(const TnModel *reference, const char *dir, const char *name) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s/model", dir, name);
     TnModel model;

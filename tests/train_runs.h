@@ -36,6 +36,11 @@ int train_run(const char *dir, int ranks, const char *name, const char *options,
  * losses[1..steps] (NAN where absent; losses has steps + 1 entries). */
 void read_step_losses(const char *dir, const char *name, double *losses, int steps);
 
+/* The largest difference between the final weights of run dir/name and
+ * of the reference, relative to the reference's largest weight (INFINITY
+ * when the run's model cannot be read or has another size). */
+double weight_difference(const TnModel *reference, const char *dir, const char *name);
+
 /* CHECKs that run dir/name gave the reference's losses (steps 1..steps)
  * within loss_tolerance (relative) and its final weights (dir/name/model)
  * within weight_tolerance of the reference's largest weight; prints both

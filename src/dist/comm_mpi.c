@@ -9,7 +9,8 @@
 
 #include "util/error.h"
 
-/* Elements sent per call by the collectives without a shard limit. */
+/* Elements sent per call by the collectives without a shard limit (comm.c
+ * splits the non-blocking all-reduce the same way). */
 #define PIECE ((size_t)1 << 30)
 
 static int check(int rc, const char *what, TnError *err) {
@@ -29,9 +30,16 @@ int tn_comm_mpi_init(TnComm *comm, TnError *err) {
     /* OpenMP threads compute; only the main thread calls MPI */
     if (!initialized && check(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided), "init", err)) return -1;
     comm->backend = TN_COMM_MPI;
-    return check(MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank), "rank", err) ||
-                   check(MPI_Comm_size(MPI_COMM_WORLD, &comm->size), "size", err)
-               ? -1 : 0;
+    if (check(MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank), "rank", err) ||
+        check(MPI_Comm_size(MPI_COMM_WORLD, &comm->size), "size", err))
+        return -1;
+    /* the local rank (a GPU per rank of a machine): the rank among those sharing its memory */
+    MPI_Comm node;
+    if (check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, comm->rank, MPI_INFO_NULL, &node),
+              "split by node", err))
+        return -1;
+    int rc = check(MPI_Comm_rank(node, &comm->local_rank), "local rank", err);
+    return check(MPI_Comm_free(&node), "free", rc ? NULL : err) || rc ? -1 : 0;
 }
 
 void tn_comm_mpi_finalize(void) {
@@ -138,4 +146,40 @@ int tn_comm_mpi_broadcast(const TnComm *comm, float *buf, size_t n, int root, Tn
     return 0;
 }
 
+int tn_comm_mpi_broadcast_bytes(const TnComm *comm, void *buf, size_t bytes, int root, TnError *err) {
+    if (bytes > INT_MAX) return tn_fail(err, "MPI broadcast of %zu bytes: beyond int counts", bytes);
+    return check(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, communicator(comm)), "broadcast", err);
+}
+
 int tn_comm_mpi_barrier(const TnComm *comm, TnError *err) { return check(MPI_Barrier(communicator(comm)), "barrier", err); }
+
+int tn_comm_mpi_all_gather_part(const TnComm *comm, const float *mine, const int *counts, const int *displs,
+                                float *out, TnError *err) {
+    return check(MPI_Allgatherv(mine, counts[comm->rank], MPI_FLOAT, out, counts, displs, MPI_FLOAT,
+                                communicator(comm)),
+                 "all-gather", err);
+}
+
+size_t tn_comm_mpi_handle_bytes(void) { return sizeof(MPI_Request); }
+
+void *tn_comm_mpi_handle(void *handles, int index) { return (MPI_Request *)handles + index; }
+
+int tn_comm_mpi_all_reduce_start(const TnComm *comm, float *buf, int count, void *handle, TnError *err) {
+    return check(MPI_Iallreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, communicator(comm), handle),
+                 "all-reduce", err);
+}
+
+int tn_comm_mpi_reduce_scatter_start(const TnComm *comm, float *buf, const int *counts, void *handle, TnError *err) {
+    /* in place: the rank's sum lands at the start of buf (comm.c moves it) */
+    return check(MPI_Ireduce_scatter(MPI_IN_PLACE, buf, counts, MPI_FLOAT, MPI_SUM, communicator(comm), handle),
+                 "reduce-scatter", err);
+}
+
+int tn_comm_mpi_wait_all(void *handles, int count, TnError *err) {
+    return check(MPI_Waitall(count, handles, MPI_STATUSES_IGNORE), "wait", err);
+}
+
+int tn_comm_mpi_test_all(void *handles, int count, TnError *err) {
+    int done;
+    return check(MPI_Testall(count, handles, &done, MPI_STATUSES_IGNORE), "test", err);
+}

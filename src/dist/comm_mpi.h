@@ -19,5 +19,17 @@ int tn_comm_mpi_all_gather(const TnComm *comm, float *buf, size_t n, TnError *er
 int tn_comm_mpi_gather(const TnComm *comm, const float *shard, float *full, size_t n, int root, TnError *err);
 int tn_comm_mpi_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err);
 int tn_comm_mpi_barrier(const TnComm *comm, TnError *err);
+/* bytes bytes of buf on every rank = root's (the NCCL id). */
+int tn_comm_mpi_broadcast_bytes(const TnComm *comm, void *buf, size_t bytes, int root, TnError *err);
+/* comm.c's parts and non-blocking collectives: counts and displacements
+ * per rank as MPI takes them; a handle is one MPI_Request of an array. */
+int tn_comm_mpi_all_gather_part(const TnComm *comm, const float *mine, const int *counts, const int *displs,
+                                float *out, TnError *err);
+size_t tn_comm_mpi_handle_bytes(void);
+void *tn_comm_mpi_handle(void *handles, int index);
+int tn_comm_mpi_all_reduce_start(const TnComm *comm, float *buf, int count, void *handle, TnError *err);
+int tn_comm_mpi_reduce_scatter_start(const TnComm *comm, float *buf, const int *counts, void *handle, TnError *err);
+int tn_comm_mpi_wait_all(void *handles, int count, TnError *err);
+int tn_comm_mpi_test_all(void *handles, int count, TnError *err);
 
 #endif

@@ -16,6 +16,9 @@ void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts) {
         double size = (double)(layout.layer_begin[l + 1] - layout.layer_begin[l]);
         if (size > counts->largest_layer) counts->largest_layer = size;
     }
+    double embed = (double)layout.layer_begin[0], head = (double)(layout.total - layout.layer_begin[cfg->n_layers]);
+    if (cfg->tie_word_embeddings) head += embed;
+    counts->largest_outer = embed > head ? embed : head;
     tn_param_layout_free(&layout);
 }
 
@@ -39,7 +42,8 @@ TnPlanRow tn_plan_layout(const TnConfig *cfg, const TnPlanCounts *counts, int tp
     row.weights = 2.0 * psi / (zero >= 3 ? dp : 1);
     row.gradients = 2.0 * psi / (zero >= 2 ? dp : 1);
     row.optimizer = 12.0 * psi / (zero >= 1 ? dp : 1);
-    row.gather = zero >= 3 ? 2.0 * 2.0 * counts->largest_layer / tp : 0.0;
+    double part = counts->largest_layer / tp > counts->largest_outer ? counts->largest_layer / tp : counts->largest_outer;
+    row.gather = zero >= 3 ? 2.0 * part : 0.0;
     row.activations = tn_plan_activation_bytes(cfg, tp, micro_batch, seq_len);
     row.total = row.weights + row.gradients + row.optimizer + row.gather + row.activations;
     row.fits = row.total <= gpu_bytes;

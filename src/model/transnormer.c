@@ -304,21 +304,32 @@ static void gla_mixer_backward(TnModel *m, int layer, int batch, int seq_len, co
                       la->norm1_rstd, lw->token_norm.gain, N, D);
 }
 
+static void weights_hook(TnModel *m, int part) {
+    if (m->hooks && m->hooks->weights) m->hooks->weights(m, part, m->hooks->weights_user);
+}
+
+static void grads_done_hook(TnModel *m, int part) {
+    if (m->hooks && m->hooks->grads_done) m->hooks->grads_done(m, part, m->hooks->grads_user);
+}
+
 int tn_model_forward(TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                      float *mean_loss, TnError *err) {
     if (tn_model_check_inputs(m, tokens, targets, batch, seq_len, err)) return -1;
     const TnConfig *cfg = &m->config;
     TnActivations *a = &m->acts;
     int N = batch * seq_len, transformer = cfg->arch == TN_ARCH_TRANSFORMER;
+    weights_hook(m, TN_PART_EMBED);
     embedding_forward_cpu(a->layers[0].resid, tokens, m->w.embed, m->w.positions, N, seq_len, cfg->dim,
                           tn_embed_scale(cfg));
     for (int l = 0; l < cfg->n_layers; l++) {
+        weights_hook(m, l);
         /* Token mixer: GLA (Eq. 3-4), or the baseline's softmax attention. */
         const float *mixed = transformer ? tn_transformer_mixer_forward(m, l, batch, seq_len)
                                          : gla_mixer_forward(m, l, batch, seq_len);
         /* Output projection, residual, channel mixer: SGLU (Eq. 5). */
         tn_layer_rest_forward(m, l, N, mixed);
     }
+    weights_hook(m, cfg->n_layers);
     tn_head_forward(m, targets, N, mean_loss);
     return 0;
 }
@@ -332,11 +343,14 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
     TnWeights dw;
     tn_weights_bind(&dw, &m->layout, grads);
     int N = batch * seq_len, transformer = cfg->arch == TN_ARCH_TRANSFORMER;
+    weights_hook(m, cfg->n_layers);
     tn_head_backward(m, targets, N, loss_scale, &dw);
+    grads_done_hook(m, cfg->n_layers);
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
      * input gradient into it, leaving dL/dh for the h entering layer l. */
     for (int l = cfg->n_layers - 1; l >= 0; l--) {
         const TnLayerActs *la = &a->layers[l];
+        weights_hook(m, l);
         /* Channel mixer and the output projection, then the token mixer. */
         if (transformer) {
             tn_layer_rest_backward(m, l, N, la->attn, g->dattn, &dw);
@@ -345,7 +359,21 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
             tn_layer_rest_backward(m, l, N, la->gated, g->dgated, &dw);
             gla_mixer_backward(m, l, batch, seq_len, &dw);
         }
+        grads_done_hook(m, l);
     }
     embedding_backward_cpu(dw.embed, g->dresid, tokens, N, cfg->dim, tn_embed_scale(cfg), cfg->pad_token_id);
     if (dw.positions) positions_backward_cpu(dw.positions, g->dresid, N, seq_len, cfg->dim);
+    grads_done_hook(m, TN_PART_EMBED);
+}
+
+void tn_model_idle_pass(TnModel *m) {
+    int L = m->config.n_layers;
+    for (int part = TN_PART_EMBED; part <= L; part++) weights_hook(m, part);
+    weights_hook(m, L);
+    grads_done_hook(m, L);
+    for (int l = L - 1; l >= 0; l--) {
+        weights_hook(m, l);
+        grads_done_hook(m, l);
+    }
+    grads_done_hook(m, TN_PART_EMBED);
 }

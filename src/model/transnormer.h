@@ -93,6 +93,30 @@ typedef struct TnActGrads {
     size_t n_floats;
 } TnActGrads;
 
+struct TnModel;
+
+/* Hooks of sharded training, called by the forward and backward passes on
+ * the calling thread; a NULL function is skipped. Parts are those of
+ * params.h (TN_PART_EMBED, layers 0..L-1, the head L).
+ *   weights(m, part): before a pass reads the weights of part (the head:
+ *     the final norm and lm_head, or the tied embedding): make m->w's views
+ *     of them valid (dist/fsdp.h gathers them; they may be dropped once the
+ *     next part is asked for). Forward: the embedding, layers 0..L-1, the
+ *     head; backward: the head, layers L-1..0 (the embedding's backward
+ *     reads no weights).
+ *   grads_done(m, part): the backward has finished accumulating part's
+ *     gradients (the head first, layers L-1..0, the embedding last), which
+ *     it will not touch again in this pass (dist/grad_reduce.h starts their
+ *     reduction).
+ * A hook that fails records the error itself; its owner reports it after
+ * the pass. */
+typedef struct TnModelHooks {
+    void (*weights)(struct TnModel *m, int part, void *user);
+    void *weights_user;
+    void (*grads_done)(struct TnModel *m, int part, void *user);
+    void *grads_user;
+} TnModelHooks;
+
 typedef struct TnModel {
     TnConfig config;
     TnParamLayout layout;
@@ -103,6 +127,7 @@ typedef struct TnModel {
     int attn_block;
     TnActivations acts;
     TnActGrads grad_acts; /* sized by tn_model_reserve_backward */
+    const TnModelHooks *hooks; /* NULL: the whole model is in params (not owned) */
     const TnComm *tensor_group; /* NULL: the whole model; else this rank's part (above), not owned */
 } TnModel;
 
@@ -152,5 +177,9 @@ int tn_model_forward(TnModel *m, const int32_t *tokens, const int32_t *targets, 
  * TN_ATTN_PARALLEL. */
 void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                        float loss_scale, float *grads);
+/* Calls the hooks a forward and a backward pass would call, in the same
+ * order, and computes nothing: a rank left without a micro-batch keeps the
+ * collectives of sharded training in step with the others. */
+void tn_model_idle_pass(TnModel *m);
 
 #endif

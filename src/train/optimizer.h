@@ -33,6 +33,10 @@ void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *par
  * hold the range alone (m[0] is element begin's moment). */
 void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads,
                            float *m, float *v, float lr, long long t, size_t begin, size_t end);
+/* The same with the parameters sharded too (ZeRO-3, dist/fsdp.h): shard,
+ * m and v hold the range alone (shard[0] is element begin). */
+void tn_adamw_update_shard(const TnAdamW *opt, const TnParamLayout *layout, float *shard, const float *grads,
+                           float *m, float *v, float lr, long long t, size_t begin, size_t end);
 
 /* The global l2 norm of grads (n floats), accumulated in double. It is not
  * finite when any gradient is not. */

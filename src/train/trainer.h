@@ -25,24 +25,30 @@
  * sequence of micro-batches and computes micro-batches a = rank, rank + N,
  * ... of each step's accum_steps (so a step needs accum_steps >= N), with
  * the gradient scale of the whole batch, so that the summed gradient is the
- * single-process mean. `zero` picks what is sharded over the ranks (each
- * rank owns the contiguous range tn_rank_range of the flat buffer):
+ * single-process mean. The sum overlaps the step's last backward
+ * (dist/grad_reduce.h: each layer's gradients start their reduction as the
+ * backward leaves the layer). `zero` picks what is sharded over the ranks
+ * (each rank owns the contiguous range tn_rank_range of the flat buffer):
  *   0: nothing; gradients all-reduced, every rank runs the whole AdamW step.
  *   1: the AdamW moments; gradients all-reduced, each rank updates its range
  *      of the parameters, then all-gather.
  *   2: also the gradients: reduce-scatter, the global norm from the shards'
  *      sums of squares, the update of the range, all-gather.
- *   3: also the parameters: they stay sharded after the update and are
- *      all-gathered before the next forward (and before validation and
- *      checkpoints). The CPU model reads one whole buffer, so this gathers
- *      the whole model at once, not layer by layer: the parameter memory is
- *      that of ZeRO-2 here.
+ *   3: also the parameters (FSDP, dist/fsdp.h): a rank keeps its shard and
+ *      a buffer of one part (a layer, the embedding or the head), gathered
+ *      just before the forward or backward uses it; every rank then runs
+ *      the validation (its passes gather), and rank 0 gathers the whole
+ *      model only to write a checkpoint or the final model.
  * The gradient buffer is whole on every rank (the backward accumulates into
  * it); reduce-scatter shards only the reduced result. Rank 0 alone writes
  * the metrics, the checkpoints (the moments gathered: the same files
  * whatever N and zero) and the final model; a checkpoint resumes under any
  * N and zero. Losses and weights agree with one process to float32
  * reduction order, not bit for bit.
+ * On GPUs (device cuda, N ranks): one GPU per rank, the same share of the
+ * micro-batches, the device gradients summed by NCCL before the clip and
+ * AdamW, which every rank runs whole (zero 0 only); the caller starts the
+ * group's GPU communicator first (dist/comm.h tn_comm_gpu_init).
  *
  * Tensor parallel (tensor_parallel = T > 1, dist/tensor_parallel.h; CPU
  * only): the N ranks form N / T tensor groups of T consecutive ranks, each
