@@ -15,7 +15,7 @@ constexpr int kRowsPerBlock = 64; /* rows one backward thread walks for one colu
 /* One thread per (row, feature column i = h d + c). */
 __global__ void qk_features_forward_kernel(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, int ld,
                                            TnActivation act, const float *theta, int n_rows, int seq_len,
-                                           int pos_offset, int n_heads, int head_dim) {
+                                           int pos_offset, const int32_t *seq_positions, int n_heads, int head_dim) {
     int D = n_heads * head_dim, dk = theta ? 2 * head_dim : head_dim;
     size_t total = (size_t)n_rows * D;
     for (size_t index = (size_t)blockIdx.x * blockDim.x + threadIdx.x; index < total;
@@ -30,7 +30,8 @@ __global__ void qk_features_forward_kernel(uint16_t *qf, uint16_t *kf, const uin
             store_bf16(kf, f, ka);
             continue;
         }
-        double angle = (double)theta[i] * (double)(pos_offset + (int)(r % seq_len));
+        int first = seq_positions ? seq_positions[r / seq_len] : pos_offset;
+        double angle = (double)theta[i] * (double)(first + (int)(r % seq_len));
         float cs = (float)cos(angle), sn = (float)sin(angle);
         store_bf16(qf, f, qa * cs);
         store_bf16(qf, f + head_dim, qa * sn);
@@ -74,12 +75,13 @@ __global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *dtheta, cons
 } // namespace
 
 extern "C" int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, int ld, TnActivation act,
-                                        const float *theta, int n_rows, int seq_len, int pos_offset, int n_heads,
-                                        int head_dim, cudaStream_t stream, TnError *err) {
+                                        const float *theta, int n_rows, int seq_len, int pos_offset,
+                                        const int32_t *seq_positions, int n_heads, int head_dim, cudaStream_t stream,
+                                        TnError *err) {
     size_t total = (size_t)n_rows * n_heads * head_dim;
     if (total)
         qk_features_forward_kernel<<<blocks_for(total, kThreads), kThreads, 0, stream>>>(
-            qf, kf, qkvu, ld, act, theta, n_rows, seq_len, pos_offset, n_heads, head_dim);
+            qf, kf, qkvu, ld, act, theta, n_rows, seq_len, pos_offset, seq_positions, n_heads, head_dim);
     return launched("qk_features_forward_cuda", err);
 }
 
