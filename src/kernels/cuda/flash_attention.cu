@@ -132,7 +132,7 @@ __device__ __forceinline__ float quad_max(float x) {
     return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 
-/* Query blocks in reverse: the longest rows (most key blocks) start first. */
+/* Query blocks in reverse: the last rows, with the most key blocks, start first. */
 __device__ __forceinline__ int reversed_block(void) { return gridDim.x - 1 - blockIdx.x; }
 
 template <int HEAD>
@@ -281,7 +281,7 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_dkey_dvalue_kernel(FlashP
     bf16 *key = reinterpret_cast<bf16 *>(shared), *value = key + BLOCK * LD, *query = value + BLOCK * LD;
     bf16 *dout = query + QUERY_STEP * LD;
     float *lse2 = reinterpret_cast<float *>(dout + QUERY_STEP * LD), *delta = lse2 + QUERY_STEP;
-    int n = p.seq_len, k0 = reversed_block() * BLOCK, warp = threadIdx.x / 32;
+    int n = p.seq_len, k0 = blockIdx.x * BLOCK, warp = threadIdx.x / 32; /* the first keys, with the most queries, first */
     int strip = k0 + warp * WARP_ROWS; /* this warp's first key */
     load_rows<HEAD, BLOCK>(key, p.key + head_offset(p, p.ld_key, HEAD), p.ld_key, k0, n);
     load_rows<HEAD, BLOCK>(value, p.value + head_offset(p, p.ld_value, HEAD), p.ld_value, k0, n);
