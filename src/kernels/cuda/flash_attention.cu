@@ -47,10 +47,7 @@ __device__ __forceinline__ void load_rows(bf16 *tile, const bf16 *base, long ld,
     for (int index = threadIdx.x; index < ROWS * VECTORS; index += blockDim.x) {
         int r = index / VECTORS, c = index % VECTORS * 8;
         bool valid = row0 + r < seq_len;
-        const bf16 *source = valid ? base + (long)(row0 + r) * ld + c : base;
-        unsigned destination = shared_address(tile + r * LD + c);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source),
-                     "r"(valid ? 16 : 0));
+        copy_async_16(tile + r * LD + c, valid ? base + (long)(row0 + r) * ld + c : base, valid ? 16 : 0);
     }
 }
 
