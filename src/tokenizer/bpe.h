@@ -36,6 +36,9 @@ typedef struct TnBpeOptions {
     int split_every_space; /* Metaspace pre-tokenizer with split=true */
     int byte_fallback;     /* unknown characters become <0xNN> pieces */
     int fuse_unk;          /* consecutive <unk> become one */
+    int rank_by_piece;     /* every merge making one piece has the rank of its first (SentencePiece's
+                              order: the highest-scoring piece, then the leftmost pair); not in
+                              tokenizer.json, whose merges rank one by one */
 } TnBpeOptions;
 
 /* A merge: pieces left and right (ids) join into one piece. */

@@ -1,0 +1,51 @@
+/* sentencepiece.h: SentencePiece `.model` files (the `tokenizer.model` of
+ * LLaMA, Baichuan and TransNormerLLM) as BPE models (bpe.h).
+ *
+ * The file is a protobuf ModelProto (sentencepiece_model.proto), read with
+ * util/protowire.h: field 1 the pieces (piece string, float score, type
+ * NORMAL / UNKNOWN / CONTROL / USER_DEFINED / UNUSED / BYTE), field 2 the
+ * trainer spec (model_type, byte_fallback, treat_whitespace_as_suffix;
+ * split_digits only shapes training), field 3 the
+ * normalizer spec (name, precompiled_charsmap, add_dummy_prefix,
+ * remove_extra_whitespaces, escape_whitespaces). Unknown fields are skipped,
+ * as protobuf readers do; absent ones take the proto2 defaults.
+ *
+ * Building the BPE model: SentencePiece's BPE encoder repeatedly joins the
+ * adjacent pair whose concatenation is the highest-scoring piece (leftmost
+ * first), which is BPE with a merge for every split of a piece into two
+ * pieces, ranked by the score of the joined piece. The merges are listed as
+ * the HF converter (transformers' SentencePieceExtractor) lists them: by
+ * score, highest first, then piece id, then the ids of the two halves. All
+ * splits of one piece get the same priority when encoding (bpe.h's
+ * rank_by_piece), as in SentencePiece; HF ranks them one after another,
+ * which differs only when two splits of one piece overlap in a text.
+ * Pieces: <unk> (type UNKNOWN) and CONTROL pieces are control tokens, BYTE
+ * pieces are the <0xNN> of byte fallback. Spaces become "▁" and, with
+ * add_dummy_prefix, a "▁" is prepended: the legacy LLaMA layout of
+ * tokenizer.json, which tn_hf_json_write writes for such a model.
+ *
+ * Refused with an error naming the file and the reason, never read wrongly:
+ * malformed protobuf (truncated, bad lengths or wire types), models other
+ * than BPE (unigram, word, char), normalizers that rewrite text (a
+ * precompiled_charsmap, i.e. nmt_nfkc or nfkc rules: train with
+ * --normalization_rule_name=identity), remove_extra_whitespaces,
+ * escape_whitespaces=false, treat_whitespace_as_suffix, USER_DEFINED pieces
+ * of more than one character (SentencePiece matches them before BPE),
+ * UNUSED pieces, BYTE pieces without byte_fallback (or byte_fallback with
+ * some of the 256 missing), and a model without exactly one <unk>.
+ */
+#ifndef TN_TOKENIZER_SENTENCEPIECE_H
+#define TN_TOKENIZER_SENTENCEPIECE_H
+
+#include <stddef.h>
+
+#include "tokenizer/bpe.h"
+#include "util/error.h"
+
+/* Builds bpe from the ModelProto in data[0..size); source names it in
+ * errors. On failure nothing is left allocated. */
+int tn_sentencepiece_parse(TnBpe *bpe, const void *data, size_t size, const char *source, TnError *err);
+/* Reads a .model file. */
+int tn_sentencepiece_read(TnBpe *bpe, const char *path, TnError *err);
+
+#endif
