@@ -173,7 +173,7 @@ static void test_malformed(const char *dir) {
     snprintf(path, sizeof path, "%s/tokenizer.model", model_dir);
     CHECK(tn_mkdir_p(model_dir, &err) == 0 && tn_write_file(path, "x", 1, &err) == 0, "%s", err.msg);
     CHECK(tn_tokenizer_for_model(&tok, model_dir, &err) == -1 && strstr(err.msg, "tokenizer.model"),
-          "a lone tokenizer.model is refused: %s", err.msg);
+          "a malformed tokenizer.model is read and refused, naming it: %s", err.msg);
 }
 
 /* Random text over an alphabet that exercises every path: pieces, merges,
