@@ -228,6 +228,18 @@ int hf_encode_texts(const char *modules, const char *dir, const char *const *tex
     return system(command) == 0 ? 0 : -1;
 }
 
+int ids_line_equal(const char *line, const int32_t *ids, size_t n) {
+    const char *at = line;
+    for (size_t k = 0; k < n; k++) {
+        char *end;
+        long v = strtol(at, &end, 10);
+        if (end == at || v != ids[k]) return 0;
+        at = end;
+    }
+    while (*at == ' ' || *at == '\n' || *at == '\r') at++;
+    return *at == '\0';
+}
+
 int compare_id_lines(const char *ids_path, const TnTokenizer *tok, const char *const *texts, const size_t *lengths,
                      int n_texts, long long *n_ids, int *first_bad) {
     FILE *f = fopen(ids_path, "r");
@@ -247,16 +259,7 @@ int compare_id_lines(const char *ids_path, const TnTokenizer *tok, const char *c
             if (!(line = realloc(line, cap *= 2))) tn_die("out of memory reading %s", ids_path);
         }
         const int32_t *ids = tn_encoder_encode(enc, texts[d], lengths[d], &n);
-        const char *at = line;
-        int ok = used > 0;
-        for (size_t k = 0; ok && k < n; k++) {
-            char *end;
-            long v = strtol(at, &end, 10);
-            ok = end != at && v == ids[k];
-            at = end;
-        }
-        while (*at == ' ' || *at == '\n' || *at == '\r') at++;
-        ok = ok && *at == '\0';
+        int ok = used > 0 && ids_line_equal(line, ids, n);
         same += ok;
         if (!ok && *first_bad < 0) *first_bad = d;
         *n_ids += (long long)n;

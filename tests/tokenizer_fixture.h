@@ -46,6 +46,9 @@ const char *find_node_modules(char *why, size_t cap);
  * one line of ids per text; 0 on success. */
 int hf_encode_texts(const char *modules, const char *dir, const char *const *texts, const size_t *lengths,
                     int n_texts);
+/* Non-zero if line holds exactly ids[0..n) separated by spaces (then
+ * only whitespace). */
+int ids_line_equal(const char *line, const int32_t *ids, size_t n);
 /* Compares the file's lines of space-separated ids with tok's ids of each
  * text; returns how many agree (-1 if the file cannot be read), the ids
  * counted and the first text that differs (-1 if none). */

@@ -141,16 +141,12 @@ static TnSplitMode finest_exact_split(const TnBpe *bpe) {
     return classes_ok ? TN_SPLIT_CLASSES : spaces_ok ? TN_SPLIT_SPACES : TN_SPLIT_NONE;
 }
 
-int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, int n_merges, const char *source, TnError *err) {
+int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, const int32_t *ranks, int n_merges, const char *source,
+                      TnError *err) {
     bpe->merges = merges;
     bpe->n_merges = n_merges;
     bpe->merge_capacity = power_of_two_above((size_t)n_merges);
     bpe->merge_table = tn_calloc(bpe->merge_capacity, sizeof *bpe->merge_table);
-    int32_t *first_rank = NULL; /* of the merges making each piece, under rank_by_piece */
-    if (bpe->options.rank_by_piece) {
-        first_rank = tn_malloc((size_t)bpe->vocab_size * sizeof *first_rank);
-        memset(first_rank, 0xff, (size_t)bpe->vocab_size * sizeof *first_rank);
-    }
     char joined[2 * 4096];
     for (int rank = 0; rank < n_merges; rank++) {
         int32_t l = merges[rank].left, r = merges[rank].right, result;
@@ -179,14 +175,11 @@ int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, int n_merges, const char *sou
         uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)r) + 1;
         size_t mask = bpe->merge_capacity - 1, slot = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & mask;
         while (bpe->merge_table[slot].key) slot = (slot + 1) & mask;
-        if (first_rank && first_rank[id] < 0) first_rank[id] = rank;
-        bpe->merge_table[slot] = (TnMergeSlot){key, first_rank ? first_rank[id] : rank, id};
+        bpe->merge_table[slot] = (TnMergeSlot){key, ranks ? ranks[rank] : rank, id};
     }
-    free(first_rank);
     bpe->split_mode = finest_exact_split(bpe);
     return 0;
 fail:
-    free(first_rank);
     tn_bpe_free(bpe);
     return -1;
 }

@@ -36,9 +36,6 @@ typedef struct TnBpeOptions {
     int split_every_space; /* Metaspace pre-tokenizer with split=true */
     int byte_fallback;     /* unknown characters become <0xNN> pieces */
     int fuse_unk;          /* consecutive <unk> become one */
-    int rank_by_piece;     /* every merge making one piece has the rank of its first (SentencePiece's
-                              order: the highest-scoring piece, then the leftmost pair); not in
-                              tokenizer.json, whose merges rank one by one */
 } TnBpeOptions;
 
 /* A merge: pieces left and right (ids) join into one piece. */
@@ -77,10 +74,14 @@ typedef struct TnBpe {
  * with free()) and is_special, also on failure; it fails, naming `source`,
  * if a piece repeats. tn_bpe_set_merges takes ownership of merges and fails
  * if a merge refers to an id out of range, repeats, or its concatenation is
- * not a piece. On failure the model is freed. */
+ * not a piece. Merge i has rank i, or ranks[i] when ranks is not NULL
+ * (read, not kept): equal ranks are applied leftmost first, which is how
+ * SentencePiece treats pieces of equal score (sentencepiece.h). On failure
+ * the model is freed. */
 int tn_bpe_init(TnBpe *bpe, char **pieces, uint8_t *is_special, int vocab_size, const TnBpeOptions *options,
                 const char *source, TnError *err);
-int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, int n_merges, const char *source, TnError *err);
+int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, const int32_t *ranks, int n_merges, const char *source,
+                      TnError *err);
 void tn_bpe_free(TnBpe *bpe);
 
 /* Id of the piece with exactly these len bytes, -1 if none. */

@@ -211,8 +211,9 @@ static int is_symbol(const ModelProto *m, int32_t id) {
 }
 
 /* For every piece, each split at a character boundary into two pieces is a
- * merge; ordered as the HF converter orders them (see the header). */
-static TnMerge *build_merges(const TnBpe *bpe, const ModelProto *m, int *n_merges) {
+ * merge; ordered as the HF converter orders them (see the header). Merges
+ * of equal score share a rank: SentencePiece then takes the leftmost pair. */
+static TnMerge *build_merges(const TnBpe *bpe, const ModelProto *m, int32_t **ranks, int *n_merges) {
     size_t count = 0, capacity = 1024;
     RankedMerge *ranked = tn_malloc(capacity * sizeof *ranked);
     for (int32_t id = 0; id < m->n_pieces; id++) {
@@ -230,7 +231,11 @@ static TnMerge *build_merges(const TnBpe *bpe, const ModelProto *m, int *n_merge
     }
     qsort(ranked, count, sizeof *ranked, by_score_then_ids);
     TnMerge *merges = tn_malloc((count + 1) * sizeof *merges);
-    for (size_t i = 0; i < count; i++) merges[i] = (TnMerge){ranked[i].left, ranked[i].right};
+    *ranks = tn_malloc((count + 1) * sizeof **ranks);
+    for (size_t i = 0; i < count; i++) {
+        merges[i] = (TnMerge){ranked[i].left, ranked[i].right};
+        (*ranks)[i] = i > 0 && ranked[i].score == ranked[i - 1].score ? (*ranks)[i - 1] : (int32_t)i;
+    }
     free(ranked);
     *n_merges = (int)count;
     return merges;
@@ -257,8 +262,7 @@ int tn_sentencepiece_parse(TnBpe *bpe, const void *data, size_t size, const char
     /* SentencePiece fuses no unknowns: each unknown character is one <unk>. */
     TnBpeOptions options = {.metaspace = 1,
                             .add_prefix = m.add_dummy_prefix ? TN_PREFIX_ALWAYS : TN_PREFIX_NEVER,
-                            .byte_fallback = m.byte_fallback,
-                            .rank_by_piece = 1};
+                            .byte_fallback = m.byte_fallback};
     int rc = tn_bpe_init(bpe, pieces, special, m.n_pieces, &options, source, err);
     if (rc == 0) {
         bpe->unk_id = unk_id;
@@ -270,8 +274,10 @@ int tn_sentencepiece_parse(TnBpe *bpe, const void *data, size_t size, const char
     }
     if (rc == 0) {
         int n_merges;
-        TnMerge *merges = build_merges(bpe, &m, &n_merges);
-        rc = tn_bpe_set_merges(bpe, merges, n_merges, source, err);
+        int32_t *ranks;
+        TnMerge *merges = build_merges(bpe, &m, &ranks, &n_merges);
+        rc = tn_bpe_set_merges(bpe, merges, ranks, n_merges, source, err);
+        free(ranks);
     }
     free(m.pieces);
     return rc;

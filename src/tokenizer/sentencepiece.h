@@ -15,10 +15,11 @@
  * first), which is BPE with a merge for every split of a piece into two
  * pieces, ranked by the score of the joined piece. The merges are listed as
  * the HF converter (transformers' SentencePieceExtractor) lists them: by
- * score, highest first, then piece id, then the ids of the two halves. All
- * splits of one piece get the same priority when encoding (bpe.h's
- * rank_by_piece), as in SentencePiece; HF ranks them one after another,
- * which differs only when two splits of one piece overlap in a text.
+ * score, highest first, then piece id, then the ids of the two halves.
+ * When encoding, merges of equal score (all splits of one piece, and pieces
+ * of equal score) share a rank and the leftmost pair goes first, as in
+ * SentencePiece; tokenizer.json ranks them one after another (as HF's
+ * converter does), which differs only where two such pairs overlap.
  * Pieces: <unk> (type UNKNOWN) and CONTROL pieces are control tokens, BYTE
  * pieces are the <0xNN> of byte fallback. Spaces become "▁" and, with
  * add_dummy_prefix, a "▁" is prepended: the legacy LLaMA layout of

@@ -464,7 +464,7 @@ static int learn(TnBpe *bpe, const TnStrMap *words, const TnTrainOptions *opt, T
     learner_free(&l);
     TnBpeOptions options = {.metaspace = 1, .add_prefix = TN_PREFIX_ALWAYS, .byte_fallback = 1, .fuse_unk = 1};
     if (tn_bpe_init(bpe, pieces, special, n_pieces, &options, "training", err)) { free(merges); return -1; }
-    if (tn_bpe_set_merges(bpe, merges, n_merges, "training", err)) return -1;
+    if (tn_bpe_set_merges(bpe, merges, NULL, n_merges, "training", err)) return -1;
     TN_ASSERT(bpe->split_mode == TN_SPLIT_CLASSES);
     if (stats) stats->merge_seconds = tn_now() - start;
     return 0;
