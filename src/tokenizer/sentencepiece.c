@@ -1,6 +1,8 @@
 #include "tokenizer/sentencepiece.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,39 +90,48 @@ static int read_piece(ModelProto *m, const TnProtoField *outer, const char *sour
     return 0;
 }
 
+/* A scalar field of TrainerSpec or NormalizerSpec and where it is kept. */
+typedef enum { KEEP_FLAG, KEEP_NUMBER, KEEP_LENGTH, KEEP_NAME } Keep;
+typedef struct FieldRule {
+    uint32_t number;
+    int wire_type;
+    Keep keep;
+    size_t offset; /* in ModelProto */
+} FieldRule;
+
 /* The TrainerSpec fields that matter for encoding. split_digits (25) and
  * the other splitting rules only shape training: the vocabulary they leave
  * has no piece across a digit, so BPE over it splits digits by itself. */
-static int read_trainer_spec(ModelProto *m, const TnProtoField *outer, const char *source, TnError *err) {
-    TnProtoReader r;
-    TnProtoField f;
-    int rc;
-    tn_proto_begin(&r, outer->bytes, outer->length);
-    while ((rc = next_field(&r, &f, "trainer_spec", source, err)) > 0) {
-        int *flag = f.number == 35 ? &m->byte_fallback : f.number == 24 ? &m->treat_whitespace_as_suffix : NULL;
-        if ((flag || f.number == 3) && expect_wire(&f, TN_WIRE_VARINT, "trainer_spec", source, err)) return -1;
-        if (flag) *flag = f.value != 0;
-        if (f.number == 3) m->model_type = f.value;
-    }
-    return rc;
-}
+static const FieldRule trainer_rules[] = {
+    {3, TN_WIRE_VARINT, KEEP_NUMBER, offsetof(ModelProto, model_type)},
+    {24, TN_WIRE_VARINT, KEEP_FLAG, offsetof(ModelProto, treat_whitespace_as_suffix)},
+    {35, TN_WIRE_VARINT, KEEP_FLAG, offsetof(ModelProto, byte_fallback)},
+};
+static const FieldRule normalizer_rules[] = {
+    {1, TN_WIRE_BYTES, KEEP_NAME, offsetof(ModelProto, normalizer_name)},
+    {2, TN_WIRE_BYTES, KEEP_LENGTH, offsetof(ModelProto, charsmap_length)},
+    {3, TN_WIRE_VARINT, KEEP_FLAG, offsetof(ModelProto, add_dummy_prefix)},
+    {4, TN_WIRE_VARINT, KEEP_FLAG, offsetof(ModelProto, remove_extra_whitespaces)},
+    {5, TN_WIRE_VARINT, KEEP_FLAG, offsetof(ModelProto, escape_whitespaces)},
+};
 
-static int read_normalizer_spec(ModelProto *m, const TnProtoField *outer, const char *source, TnError *err) {
+/* Reads the fields of a spec message that rules name; skips the others. */
+static int read_spec(ModelProto *m, const TnProtoField *outer, const char *message, const FieldRule *rules,
+                     size_t n_rules, const char *source, TnError *err) {
     TnProtoReader r;
     TnProtoField f;
     int rc;
     tn_proto_begin(&r, outer->bytes, outer->length);
-    while ((rc = next_field(&r, &f, "normalizer_spec", source, err)) > 0) {
-        int *flag = f.number == 3 ? &m->add_dummy_prefix : f.number == 4 ? &m->remove_extra_whitespaces
-                  : f.number == 5 ? &m->escape_whitespaces : NULL;
-        if (flag) {
-            if (expect_wire(&f, TN_WIRE_VARINT, "normalizer_spec", source, err)) return -1;
-            *flag = f.value != 0;
-        } else if (f.number == 1 || f.number == 2) {
-            if (expect_wire(&f, TN_WIRE_BYTES, "normalizer_spec", source, err)) return -1;
-            if (f.number == 2) m->charsmap_length = f.length;
-            else snprintf(m->normalizer_name, sizeof m->normalizer_name, "%.*s", (int)f.length, (const char *)f.bytes);
-        }
+    while ((rc = next_field(&r, &f, message, source, err)) > 0) {
+        const FieldRule *rule = NULL;
+        for (size_t i = 0; i < n_rules && !rule; i++) rule = rules[i].number == f.number ? &rules[i] : NULL;
+        if (!rule) continue;
+        if (expect_wire(&f, rule->wire_type, message, source, err)) return -1;
+        char *at = (char *)m + rule->offset;
+        if (rule->keep == KEEP_FLAG) *(int *)at = f.value != 0;
+        else if (rule->keep == KEEP_NUMBER) *(uint64_t *)at = f.value;
+        else if (rule->keep == KEEP_LENGTH) *(size_t *)at = f.length;
+        else snprintf(at, sizeof m->normalizer_name, "%.*s", (int)f.length, (const char *)f.bytes);
     }
     return rc;
 }
@@ -140,8 +151,12 @@ static int read_model_proto(ModelProto *m, const void *data, size_t size, const 
         static const char *const names[4] = {"", "pieces", "trainer_spec", "normalizer_spec"};
         if (expect_wire(&f, TN_WIRE_BYTES, names[f.number], source, err)) rc = -1;
         else if (f.number == 1) rc = read_piece(m, &f, source, err);
-        else if (f.number == 2) rc = read_trainer_spec(m, &f, source, err);
-        else rc = read_normalizer_spec(m, &f, source, err);
+        else if (f.number == 2)
+            rc = read_spec(m, &f, "trainer_spec", trainer_rules, sizeof trainer_rules / sizeof *trainer_rules, source,
+                           err);
+        else
+            rc = read_spec(m, &f, "normalizer_spec", normalizer_rules,
+                           sizeof normalizer_rules / sizeof *normalizer_rules, source, err);
         if (rc) break;
     }
     if (rc) free_pieces(m);

@@ -48,9 +48,9 @@ TnTokenizer *tn_tokenizer_from_bpe(TnBpe *bpe) {
 
 const TnBpe *tn_tokenizer_bpe(const TnTokenizer *tok) { return is_bpe(tok) ? &tok->bpe : NULL; }
 
-/* A SentencePiece model by its name: a tokenizer.json may start with any
- * byte a ModelProto may, a newline included. */
-static int is_sentencepiece_path(const char *path) {
+/* By the name: a tokenizer.json may start with any byte a ModelProto may,
+ * a newline included. */
+int tn_tokenizer_is_sentencepiece(const char *path) {
     size_t n = strlen(path);
     return n >= 6 && strcmp(path + n - 6, ".model") == 0;
 }
@@ -58,7 +58,7 @@ static int is_sentencepiece_path(const char *path) {
 int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err) {
     TnBpe bpe;
     *tok = NULL;
-    if (is_sentencepiece_path(path) ? tn_sentencepiece_read(&bpe, path, err) : tn_hf_json_read(&bpe, path, err))
+    if (tn_tokenizer_is_sentencepiece(path) ? tn_sentencepiece_read(&bpe, path, err) : tn_hf_json_read(&bpe, path, err))
         return -1;
     *tok = tn_tokenizer_from_bpe(&bpe);
     return 0;

@@ -36,6 +36,8 @@ TnTokenizer *tn_tokenizer_bytes(void);
 /* Loads a tokenizer file: a SentencePiece model if its name ends in
  * ".model" (sentencepiece.h), else an HF tokenizer.json (hf_json.h). */
 int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err);
+/* Non-zero if tn_tokenizer_load reads path as a SentencePiece model. */
+int tn_tokenizer_is_sentencepiece(const char *path);
 /* The tokenizer of a model: `model` itself if it is a file, else
  * DIR/tokenizer.json, else DIR/tokenizer.model, else the byte-level one. */
 int tn_tokenizer_for_model(TnTokenizer **tok, const char *model, TnError *err);
