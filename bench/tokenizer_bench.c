@@ -28,7 +28,7 @@ static size_t naive_encode(const TnBpe *bpe, const char *text, size_t len, int32
     TnWordSplitter words;
     size_t start, length, n_out = 0;
     int prefixed;
-    tn_words_begin(&words, text, len, bpe->split_mode, 1, 0, 1);
+    tn_words_begin(&words, text, len, &bpe->split, 1, 0, 1);
     while (tn_words_next(&words, &start, &length, &prefixed)) {
         int32_t *s = ids + n_out;
         size_t n = 0;

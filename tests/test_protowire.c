@@ -93,7 +93,8 @@ static void expect_malformed(const char *name, const void *bytes, size_t size, c
     uint8_t *copy = malloc(size ? size : 1); /* exactly sized: a read past the end shows under ASan */
     memcpy(copy, bytes, size);
     int rc = read_all(copy, size, why, sizeof why);
-    CHECK(rc == -1 && strstr(why, reason), "%s: rc %d, reason \"%s\" (expected one with \"%s\")", name, rc, why, reason);
+    CHECK(rc == -1 && strstr(why, reason), "%s: rc %d, reason \"%s\" (expected one with \"%s\")", name, rc, why,
+          reason);
     free(copy);
 }
 

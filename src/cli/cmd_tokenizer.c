@@ -16,7 +16,8 @@
 static void usage(void) {
     printf("usage: tnllm tokenizer train --vocab-size N -o tokenizer.json [options] FILE...\n"
            "       tnllm tokenizer convert TOKENIZER.model -o tokenizer.json\n"
-           "       tnllm tokenizer encode (-m DIR|FILE | --tokenizer FILE) [-p TEXT | -f FILE] [--json] [--pieces] [--bos]\n"
+           "       tnllm tokenizer encode (-m DIR|FILE | --tokenizer FILE) [-p TEXT | -f FILE] [--json] [--pieces]\n"
+           "                              [--bos]\n"
            "       tnllm tokenizer decode (-m DIR|FILE | --tokenizer FILE) [IDS... | -f FILE] [--json]\n\n"
            "train: learns a SentencePiece-style BPE with byte fallback (paper section 4.2) from plain-text\n"
            "files (documents separated by blank lines) and JSON Lines files (.jsonl/.ndjson/.json, field\n"
