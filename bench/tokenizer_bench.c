@@ -138,10 +138,10 @@ static void bench(const TnTokenizer *tok, const char *label, const char *name, c
     Lines l = split_chunks(data, size);
     long long ids, naive_ids, mismatches;
     double ours = time_ours(tok, &l, 3, &ids);
-    printf("%s\t%s\t%.2f\t%.1f\t%lld\n", label, name, (double)size / 1e6, ours, ids);
+    printf("%s\t%s\t%.2f\t%.4g\t%lld\n", label, name, (double)size / 1e6, ours, ids);
     if (naive) {
         double slow = time_naive(tok, &l, &naive_ids, &mismatches);
-        printf("naive BPE\t%s\t%.2f\t%.1f\t%lld\n", name, (double)size / 1e6, slow, naive_ids);
+        printf("naive BPE\t%s\t%.2f\t%.4g\t%lld\n", name, (double)size / 1e6, slow, naive_ids);
         if (mismatches) fprintf(stderr, "warning: naive and tnllm ids differ on %lld lines of %s\n", mismatches, name);
     }
     free(l.text);

@@ -42,7 +42,7 @@ train() {
     cpu=$(cpu_seconds "$@")
     end=$(now)
     awk -v n="$name" -v t="$threads" -v i="$inputs" -v mb="$megabytes" -v s="$start" -v e="$end" -v c="$cpu" \
-        'BEGIN { printf "train\t%s\tits own, 32000\t%s\t%s\t%s\t%.2f\t\t%.2f\n", n, t, i, mb, mb / (e - s), c }' >> "$rows"
+        'BEGIN { printf "train\t%s\tits own, 32000\t%s\t%s\t%s\t%.4g\t\t%.4g\n", n, t, i, mb, mb / (e - s), c }' >> "$rows"
 }
 for threads in 1 2; do
     train tnllm "$threads" ./tnllm tokenizer train --vocab-size 32000 -t "$threads" -o "$out/tokenizer.json" "$@"
@@ -59,7 +59,7 @@ fi
 
 # Encoding rows: implementation, input, MB, MB/s, ids -> the table's columns.
 encode_rows() {
-    awk -F'\t' -v v="$1" '{ printf "encode\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%.2f\n", $1, v, $2, $3, $4, $5, ($4 > 0 ? $3 / $4 : 0) }'
+    awk -F'\t' -v v="$1" '{ printf "encode\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%.4g\n", $1, v, $2, $3, $4, $5, ($4 > 0 ? $3 / $4 : 0) }'
 }
 ./build/tokenizer_bench "$out/tokenizer.json" "$@" | encode_rows "tnllm's, 32000" >> "$rows"
 if command -v node >/dev/null 2>&1 && [ -d bench/node_modules/@huggingface/tokenizers ]; then
@@ -76,7 +76,7 @@ if [ -f "$out/spm.model" ]; then
     for f in "$@"; do
         cpu=$(cpu_seconds spm_encode --model="$out/spm.model" --output_format=id --input="$f")
         awk -v f="$(basename "$f")" -v bytes="$(wc -c < "$f")" -v cpu="$cpu" -v ids="$(wc -w < "$LOG")" \
-            'BEGIN { printf "spm_encode\t%s\t%.2f\t%.1f\t%s\n", f, bytes / 1e6, bytes / 1e6 / cpu, ids }' |
+            'BEGIN { printf "spm_encode\t%s\t%.2f\t%.4g\t%s\n", f, bytes / 1e6, bytes / 1e6 / cpu, ids }' |
             encode_rows "spm_train's, 32000" >> "$rows"
     done
 fi
@@ -94,8 +94,8 @@ awk -F'\t' '
             split(rows[i], f, "\t")
             key = f[1] SUBSEP f[3] SUBSEP f[4] SUBSEP f[5]
             r = (key in ref) ? ref[key] : fallback[f[1] SUBSEP f[4] SUBSEP f[5]]
-            ratio = (f[2] != "tnllm" && f[7] > 0 && r != "") ? sprintf("%.1fx", r / f[7]) : ""
-            printf "| %-6s | %-15s | %-19s | %7s | %-26s | %6s | %7s | %8.1f | %7s | %9s | %8s |\n", f[1], f[2], f[3], \
-                f[4], f[5], f[6], f[7], (f[7] > 0 ? 1000 / f[7] : 0), f[9], f[8], ratio
+            ratio = (f[2] != "tnllm" && f[7] > 0 && r != "") ? sprintf("%.3gx", r / f[7]) : ""
+            printf "| %-6s | %-15s | %-19s | %7s | %-26s | %6s | %7.3g | %8.0f | %7.3g | %9s | %8s |\n", f[1], f[2], \
+                f[3], f[4], f[5], f[6], f[7], (f[7] > 0 ? 1000 / f[7] : 0), f[9], f[8], ratio
         }
     }' "$rows"

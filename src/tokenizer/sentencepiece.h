@@ -5,17 +5,20 @@
  * util/protowire.h: field 1 the pieces (piece string, float score, type
  * NORMAL / UNKNOWN / CONTROL / USER_DEFINED / UNUSED / BYTE), field 2 the
  * trainer spec (model_type, byte_fallback, treat_whitespace_as_suffix;
- * split_digits only shapes training), field 3 the
- * normalizer spec (name, precompiled_charsmap, add_dummy_prefix,
- * remove_extra_whitespaces, escape_whitespaces). Unknown fields are skipped,
- * as protobuf readers do; absent ones take the proto2 defaults.
+ * split_digits only shapes training), field 3 the normalizer spec (name,
+ * precompiled_charsmap, add_dummy_prefix, remove_extra_whitespaces,
+ * escape_whitespaces). Unknown fields are skipped, as protobuf readers do;
+ * absent ones take the proto2 defaults.
  *
  * Building the BPE model: SentencePiece's BPE encoder repeatedly joins the
  * adjacent pair whose concatenation is the highest-scoring piece (leftmost
  * first), which is BPE with a merge for every split of a piece into two
  * pieces, ranked by the score of the joined piece. The merges are listed as
  * the HF converter (transformers' SentencePieceExtractor) lists them: by
- * score, highest first, then piece id, then the ids of the two halves.
+ * score, highest first, then piece id, then the ids of the two halves
+ * (only NORMAL and USER_DEFINED pieces, the ones SentencePiece's BPE looks
+ * up, take part; HF's converter would also split control and byte pieces,
+ * which no real vocabulary makes of two other pieces).
  * When encoding, merges of equal score (all splits of one piece, and pieces
  * of equal score) share a rank and the leftmost pair goes first, as in
  * SentencePiece; tokenizer.json ranks them one after another (as HF's
@@ -23,7 +26,11 @@
  * Pieces: <unk> (type UNKNOWN) and CONTROL pieces are control tokens, BYTE
  * pieces are the <0xNN> of byte fallback. Spaces become "▁" and, with
  * add_dummy_prefix, a "▁" is prepended: the legacy LLaMA layout of
- * tokenizer.json, which tn_hf_json_write writes for such a model.
+ * tokenizer.json, which tn_hf_json_write writes for such a model. Two
+ * deliberate differences from SentencePiece, so that decode(encode(x)) == x
+ * for every byte string: invalid UTF-8 keeps its bytes (SentencePiece
+ * turns each such byte into U+FFFD) and a literal "▁" in the text is
+ * encoded as its bytes (bpe.h).
  *
  * Refused with an error naming the file and the reason, never read wrongly:
  * malformed protobuf (truncated, bad lengths or wire types), models other
