@@ -288,6 +288,23 @@ static void test_refusals(TnRng *rng) {
     free(file.data);
 }
 
+/* The CLI refuses a unigram model, naming the file and exiting non-zero. */
+static void test_cli_refusal(TnRng *rng, const char *dir) {
+    Vocabulary v;
+    Spec spec = make_vocabulary(&v, rng);
+    spec.model_type = 1;
+    Buffer file = serialize(&spec);
+    char path[4200], command[9000], out[4096];
+    TnError err;
+    snprintf(path, sizeof path, "%s/unigram.model", dir);
+    CHECK(tn_write_file(path, file.data, file.size, &err) == 0, "%s", err.msg);
+    free(file.data);
+    snprintf(command, sizeof command, "%s tokenizer convert '%s' -o '%s/tokenizer.json'", tnllm_binary(), path, dir);
+    int rc = run_command(command, out, sizeof out);
+    CHECK(rc != 0 && strstr(out, path) && strstr(out, "unigram"), "convert of a unigram model: rc %d, \"%s\"", rc,
+          out);
+}
+
 /* ---- 3. spm_train, spm_encode and tokenizers.js --------------------------- */
 
 #define MAX_LINES 20000
@@ -469,15 +486,14 @@ int main(int argc, char **argv) {
     tn_rng_seed(&rng, test_seed(), 0);
     test_written_model(&rng);
     test_refusals(&rng);
-    char out[256];
-    if (run_command("command -v spm_train && command -v spm_encode", out, sizeof out) != 0) {
+    char dir[4096], out[256];
+    make_temp_dir(dir, sizeof dir, "tokenizer-spm");
+    test_cli_refusal(&rng, dir);
+    if (run_command("command -v spm_train && command -v spm_encode", out, sizeof out) != 0)
         printf("%s: comparison with SentencePiece skipped: spm_train / spm_encode not found (apt-get install "
                "sentencepiece)\n", argv[0]);
-        return TEST_DONE(argv[0]);
-    }
-    char dir[4096];
-    make_temp_dir(dir, sizeof dir, "tokenizer-spm");
-    test_against_sentencepiece(&rng, dir);
+    else
+        test_against_sentencepiece(&rng, dir);
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }
