@@ -69,7 +69,27 @@ else
   MPI_SRC := src/dist/comm_mpi.c
 endif
 
-LIB_SRC  := $(filter-out src/dist/comm_mpi.c,$(shell find src -name '*.c' ! -path 'src/cli/*' | sort)) $(MPI_SRC)
+# NCCL, where NVIDIA's packages put it (under the CUDA toolkit root): the
+# GPU collectives of src/dist/comm.h, for `tnllm train --device cuda` over
+# several ranks (mpirun, torchrun or srun: --dist-init) and the GPU check
+# build/cuda/check_dist. It needs the CUDA build.
+NCCL_SRC :=
+ifneq ($(CUDA_ALL),)
+  NCCL_LIBDIR := $(firstword $(foreach d,lib64 lib,$(if $(wildcard $(CUDA_HOME)/$(d)/libnccl.so),$(CUDA_HOME)/$(d))))
+  ifneq ($(and $(wildcard $(CUDA_HOME)/include/nccl.h),$(NCCL_LIBDIR)),)
+    NCCL_MSG := ✓ NCCL ($(NCCL_LIBDIR)): data parallel over GPUs
+    CFLAGS   += -DTN_NCCL
+    LDLIBS   += -L$(NCCL_LIBDIR) -Wl,-rpath,$(NCCL_LIBDIR) -lnccl
+    NCCL_SRC := src/dist/comm_nccl.c
+  else
+    NCCL_MSG := ✗ NCCL (no nccl.h and libnccl.so under '$(CUDA_HOME)': one GPU per run)
+  endif
+else
+  NCCL_MSG := ✗ NCCL (needs the CUDA build)
+endif
+
+LIB_SRC  := $(filter-out src/dist/comm_mpi.c src/dist/comm_nccl.c,$(shell find src -name '*.c' ! -path 'src/cli/*' | sort)) \
+            $(MPI_SRC) $(NCCL_SRC)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
@@ -88,7 +108,7 @@ TNLLM    := $(if $(filter 1,$(SANITIZE)),$(BUILD)/tnllm,tnllm)
 all: report $(TNLLM) bench $(CUDA_ALL)
 
 report:
-	@echo "tnllm build: $(BLAS_MSG); ✓ OpenMP; ✓ cJSON; ✓ utf8proc, PCRE2, zlib, zstd; $(MPI_MSG); $(CUDA_MSG)"
+	@echo "tnllm build: $(BLAS_MSG); ✓ OpenMP; ✓ cJSON; ✓ utf8proc, PCRE2, zlib, zstd; $(MPI_MSG); $(CUDA_MSG); $(NCCL_MSG)"
 
 $(TNLLM): $(CLI_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD  $@")
@@ -152,7 +172,7 @@ CUDA_LDLIBS   := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lm -s
 # libgomp, and cuBLAS (shared: its static form is not in every toolkit).
 # (LDLIBS holds the CUDA libraries already, see below)
 CUDA_MODEL_LDLIBS = $(LDLIBS) -static-libstdc++ -static-libgcc
-CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/bench_train
+CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/bench_train $(if $(NCCL_SRC),$(BUILD)/cuda/check_dist)
 
 cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(CUDA_MODEL_PROGRAMS)
 
@@ -175,6 +195,13 @@ $(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o: CFLAGS += -I
 
 $(BUILD)/tests/cuda/check_model.o: CFLAGS += -Itests
 $(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
+
+# the GPU collectives over every GPU of the machine (tests/cuda/check_dist.c)
+$(BUILD)/src/dist/comm_nccl.o: CFLAGS += -I$(CUDA_HOME)/include
+$(BUILD)/tests/cuda/check_dist.o: CFLAGS += -Itests -I$(CUDA_HOME)/include
+$(BUILD)/cuda/check_dist: $(BUILD)/tests/cuda/check_dist.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
 

@@ -6,18 +6,14 @@
 #     --device cpu, their loss curves compared (scripts/compare_losses.py),
 #     then the GPU run's last checkpoint continued on the CPU (--resume).
 # Uses the binaries built here by `make` (carried along with the shared
-# libraries they link, in LIB_DIR if set); cuBLAS comes from the machine's
+# libraries they link, in LIB_DIR if set: scripts/carry_libs.sh); cuBLAS comes from the machine's
 # CUDA or its Python nvidia-cublas package. Logs go to $OUT: device.txt,
 # check_model.log, bench_train.log, train_cuda.log, train_cpu.log,
 # resume_cpu.log, compare.log. Exit status: non-zero if a check failed.
 set -o pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/device_train}
-mkdir -p "$OUT"
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null)
-export LD_LIBRARY_PATH="${LIB_DIR:+$LIB_DIR:}/usr/local/cuda/lib64:${cublas:+$cublas:}$LD_LIBRARY_PATH"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/device.txt"
+. scripts/device_env.sh
 build/cuda/check_model "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check_model.log"
 status=$?
 build/cuda/bench_train "$@" 2>&1 | tee "$OUT/bench_train.log" || status=1

@@ -33,10 +33,16 @@ void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *par
  * hold the range alone (m[0] is element begin's moment). */
 void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads,
                            float *m, float *v, float lr, long long t, size_t begin, size_t end);
+/* The same with the parameters sharded too (ZeRO-3, dist/fsdp.h): shard,
+ * m and v hold the range alone (shard[0] is element begin). */
+void tn_adamw_update_shard(const TnAdamW *opt, const TnParamLayout *layout, float *shard, const float *grads,
+                           float *m, float *v, float lr, long long t, size_t begin, size_t end);
 
 /* The global l2 norm of grads (n floats), accumulated in double. It is not
  * finite when any gradient is not. */
 double tn_grad_norm(const float *grads, size_t n);
+/* Its square, the sum of squares (to add the norms of pieces). */
+double tn_grad_squares(const float *grads, size_t n);
 /* Scales grads by max_norm / norm when norm > max_norm; returns the scale. */
 float tn_grad_clip(float *grads, size_t n, double norm, double max_norm);
 

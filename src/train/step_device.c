@@ -57,6 +57,14 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
                               grad_norm, err);
 }
 
+int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
+    (void)err;
+    *grads = dev->gpu.grads;
+    *n = dev->gpu.n_params;
+    *stream = dev->gpu.stream;
+    return 0;
+}
+
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {
     return tn_model_cuda_download(&dev->gpu, params, grads, adam_m, adam_v, err);
 }
@@ -90,6 +98,11 @@ int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const in
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err) {
     (void)dev, (void)opt, (void)lr, (void)t, (void)max_norm, (void)grad_norm;
+    return tn_fail(err, "no accelerator in this build");
+}
+
+int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
+    (void)dev, (void)grads, (void)n, (void)stream;
     return tn_fail(err, "no accelerator in this build");
 }
 

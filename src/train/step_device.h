@@ -51,6 +51,11 @@ int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const in
  * (the parameters on the device are then no longer usable). */
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err);
+/* The device's gradient buffer (*n floats of device memory, laid out like
+ * the parameters) and the cudaStream_t the step's work is ordered on: a
+ * data-parallel sum enqueued on it between the accumulation and the update
+ * (dist/comm.h's tn_comm_gpu_all_reduce_sum) is what the update sees. */
+int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err);
 /* Copies the device's parameters, gradients and moments into the host
  * buffers given (NULL skips one). */
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
