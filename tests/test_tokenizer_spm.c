@@ -11,9 +11,10 @@
  *     refused or read, never crashes (the sanitizer build checks reads).
  *  3. Against the real thing: spm_train learns a BPE model (byte fallback,
  *     split digits, identity normalization) on the bundled corpus; the ids
- *     of spm_encode and of tnllm must be identical on ~400 KB of mixed
+ *     of spm_encode and of tnllm must be identical on 2 x 300 KB of mixed
  *     English, Chinese, code, emoji and rare characters (byte fallback),
- *     and so must those of tokenizers.js on the converted tokenizer.json.
+ *     and so must those of tokenizers.js on the converted tokenizer.json;
+ *     with add_dummy_prefix on (LLaMA) and off (Baichuan).
  *     Skipped, saying why, where spm_train (or node) is absent.
  */
 #include <cjson/cJSON.h>
@@ -373,8 +374,15 @@ static void report(const char *who, int same, int n_lines, long long n_ids, int 
           first_bad, first_bad >= 0 ? (int)lengths[first_bad] : 0, first_bad >= 0 ? lines[first_bad] : "");
 }
 
-static void test_against_sentencepiece(TnRng *rng, const char *dir) {
-    char corpus[4200], prefix[4200], model[4200], text_path[4200], ids_path[4400], command[20000], out[4096];
+/* In dir/dummy-prefix-on or -off: spm_train with add_dummy_prefix as asked
+ * (LLaMA: on; Baichuan: off). */
+static void test_against_sentencepiece(TnRng *rng, const char *parent, int dummy_prefix) {
+    char dir[4200], corpus[4300], prefix[4300], model[4300], text_path[4300], ids_path[4600], command[20000],
+        out[4096];
+    TnError err;
+    snprintf(dir, sizeof dir, "%s/dummy-prefix-%s", parent, dummy_prefix ? "on" : "off");
+    CHECK(tn_mkdir_p(dir, &err) == 0, "%s", err.msg);
+    printf("add_dummy_prefix=%s:\n", dummy_prefix ? "true" : "false");
     snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
     snprintf(prefix, sizeof prefix, "%s/spm", dir);
     snprintf(model, sizeof model, "%s/spm.model", dir);
@@ -384,19 +392,18 @@ static void test_against_sentencepiece(TnRng *rng, const char *dir) {
     snprintf(command, sizeof command,
              "spm_train --input='%s' --model_prefix='%s' --vocab_size=6000 --model_type=bpe --byte_fallback=true "
              "--split_digits=true --normalization_rule_name=identity --remove_extra_whitespaces=false "
-             "--allow_whitespace_only_pieces=true --character_coverage=0.9995 --num_threads=2 --minloglevel=2",
-             corpus, prefix);
+             "--allow_whitespace_only_pieces=true --add_dummy_prefix=%s --character_coverage=0.9995 --num_threads=2 "
+             "--minloglevel=2", corpus, prefix, dummy_prefix ? "true" : "false");
     int rc = run_command(command, out, sizeof out);
     CHECK(rc == 0, "spm_train failed (%d): %s", rc, out);
     if (rc) return;
     TnTokenizer *tok;
-    TnError err;
     CHECK(tn_tokenizer_load(&tok, model, &err) == 0, "load %s: %s", model, err.msg);
     if (!tok) return;
     static char buffer[600000];
     static const char *lines[MAX_LINES];
     static size_t lengths[MAX_LINES];
-    int n_lines = make_lines(rng, 400000, buffer, lines, lengths);
+    int n_lines = make_lines(rng, 300000, buffer, lines, lengths);
     snprintf(text_path, sizeof text_path, "%s/text.txt", dir);
     FILE *f = fopen(text_path, "w");
     for (int i = 0; i < n_lines; i++) {
@@ -429,7 +436,7 @@ static void test_against_sentencepiece(TnRng *rng, const char *dir) {
 
     /* The converted tokenizer.json: tnllm reading it back (the HF merge
      * order), the CLI, and tokenizers.js all give spm_encode's ids. */
-    char hf_dir[4200], json[4300];
+    char hf_dir[4400], json[4500];
     snprintf(hf_dir, sizeof hf_dir, "%s/hf", dir);
     snprintf(json, sizeof json, "%s/tokenizer.json", hf_dir);
     snprintf(command, sizeof command, "%s tokenizer convert '%s' -o '%s'", tnllm_binary(), model, json);
@@ -454,7 +461,7 @@ static void test_against_sentencepiece(TnRng *rng, const char *dir) {
     CHECK(rc == 0 && ids_line_equal(out, ids, n), "tnllm tokenizer encode -m X.model: \"%s\"", out);
     free(ids);
     /* A model directory holding only tokenizer.model loads it. */
-    char model_dir[4200], copy[4300];
+    char model_dir[4400], copy[4500];
     snprintf(model_dir, sizeof model_dir, "%s/model-dir", dir);
     snprintf(copy, sizeof copy, "%s/tokenizer.model", model_dir);
     char *data;
@@ -493,7 +500,8 @@ int main(int argc, char **argv) {
         printf("%s: comparison with SentencePiece skipped: spm_train / spm_encode not found (apt-get install "
                "sentencepiece)\n", argv[0]);
     else
-        test_against_sentencepiece(&rng, dir);
+        for (int dummy_prefix = 1; dummy_prefix >= 0; dummy_prefix--)
+            test_against_sentencepiece(&rng, dir, dummy_prefix);
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }
