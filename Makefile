@@ -93,7 +93,7 @@ LIB_SRC  := $(filter-out src/dist/comm_mpi.c src/dist/comm_nccl.c,$(shell find s
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
-BENCH_SRC := $(filter-out bench/train_bench.c,$(sort $(wildcard bench/*.c)))  # train_bench needs CUDA: see below
+BENCH_SRC := $(filter-out bench/train_bench.c bench/decode_bench.c,$(sort $(wildcard bench/*.c)))  # these need CUDA: see below
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -162,7 +162,7 @@ demo: all
 # machine with a driver and nothing else (scripts/device_attention.sh).
 NVCCFLAGS     ?= -O3 -gencode=arch=compute_90,code=sm_90
 NVCCFLAGS     += -std=c++17 -Isrc -Xcompiler -Wall,-Wextra,-Werror -Xptxas -warn-spills
-CUDA_SRC      := $(sort $(wildcard src/kernels/cuda/*.cu src/model/*.cu))
+CUDA_SRC      := $(sort $(wildcard src/kernels/cuda/*.cu src/model/*.cu src/infer/*.cu))
 CUDA_OBJ      := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CUDA_LIB      := $(BUILD)/libtnllm_cuda.a
 CUDA_HOST_OBJ := $(BUILD)/src/util/error.o $(BUILD)/src/util/rng.o
@@ -172,13 +172,17 @@ CUDA_LDLIBS   := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lm -s
 # libgomp, and cuBLAS (shared: its static form is not in every toolkit).
 # (LDLIBS holds the CUDA libraries already, see below)
 CUDA_MODEL_LDLIBS = $(LDLIBS) -static-libstdc++ -static-libgcc
-CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/bench_train $(if $(NCCL_SRC),$(BUILD)/cuda/check_dist)
+# the two libraries call each other (the host session reaches the GPU one
+# through infer/session_device.c): link them as a group
+CUDA_MODEL_LINK = $(CXX) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(CUDA_MODEL_LDLIBS)
+CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/bench_train $(BUILD)/cuda/check_infer \
+                       $(BUILD)/cuda/bench_decode $(if $(NCCL_SRC),$(BUILD)/cuda/check_dist)
 
 cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(CUDA_MODEL_PROGRAMS)
 
 ifneq ($(CUDA_ALL),)
 # the host code's CUDA dispatch needs the CUDA library after libtnllm.a
-$(TNLLM) $(TEST_BIN): $(CUDA_LIB)
+$(TNLLM) $(TEST_BIN) $(BENCH_BIN): $(CUDA_LIB)
 LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lpthread \
           -Wl,-Bstatic -lstdc++ -Wl,-Bdynamic
 endif
@@ -191,23 +195,34 @@ $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o: CFLAGS += -I$(CUDA_HOME)/include
+$(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o $(BUILD)/tests/cuda/check_infer.o \
+    $(BUILD)/bench/decode_bench.o: CFLAGS += -I$(CUDA_HOME)/include
 
 $(BUILD)/tests/cuda/check_model.o: CFLAGS += -Itests
 $(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
+	$(CUDA_MODEL_LINK)
 
 # the GPU collectives over every GPU of the machine (tests/cuda/check_dist.c)
 $(BUILD)/src/dist/comm_nccl.o: CFLAGS += -I$(CUDA_HOME)/include
 $(BUILD)/tests/cuda/check_dist.o: CFLAGS += -Itests -I$(CUDA_HOME)/include
 $(BUILD)/cuda/check_dist: $(BUILD)/tests/cuda/check_dist.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
+	$(CUDA_MODEL_LINK)
 
 $(BUILD)/cuda/bench_train: $(BUILD)/bench/train_bench.o $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
+	$(CUDA_MODEL_LINK)
+
+$(BUILD)/tests/cuda/check_infer.o: CFLAGS += -Itests
+$(BUILD)/cuda/check_infer: $(BUILD)/tests/cuda/check_infer.o $(BUILD)/tests/testutil.o $(BUILD)/tests/models.o \
+                           $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CUDA_MODEL_LINK)
+
+$(BUILD)/cuda/bench_decode: $(BUILD)/bench/decode_bench.o $(BUILD)/src/cli/args.o $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CUDA_MODEL_LINK)
 
 $(BUILD)/cuda/%: $(BUILD)/tests/cuda/%.o $(CUDA_LIB) $(CUDA_HOST_OBJ)
 	@mkdir -p $(dir $@)

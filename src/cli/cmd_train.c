@@ -50,6 +50,10 @@ static void usage(void) {
            "  --device NAME        where the training step runs: cpu, or cuda (one GPU: bf16 matrix products\n"
            "                       with fp32 accumulation, fp32 master weights and moments; head width 64\n"
            "                       or 128; validation stays on the CPU). Default cpu; %s\n"
+           "  --recompute LEVEL    activation checkpointing of the GPU step (paper 5.2.2): none (default: keep\n"
+           "                       every activation), norms (recompute the norms' outputs, q/k features, the\n"
+           "                       gate and the SGLU product in the backward), layers (keep each layer's\n"
+           "                       input only; one more forward in all). Same gradients; less memory\n"
            "  -t, --threads N      OpenMP threads (default: all cores; under mpirun give cores / ranks)\n"
            "data parallel (mpirun -np N tnllm train ...; %s; %s)\n"
            "  --zero K             ZeRO stage: 0 replicates everything, 1 shards the AdamW moments over the\n"
@@ -132,6 +136,10 @@ int cmd_train(int argc, char **argv) {
         else if (args_is(&a, NULL, "--device")) {
             const char *name = args_value(&a);
             if (tn_device_parse(name, &o.device)) tn_die("tnllm train: --device %s: use cpu or cuda", name);
+        } else if (args_is(&a, NULL, "--recompute")) {
+            const char *name = args_value(&a);
+            if (tn_recompute_parse(name, &o.recompute))
+                tn_die("tnllm train: --recompute %s: use none, norms or layers", name);
         } else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--zero")) o.zero = (int)args_int(&a, 0, 3);
         else if (args_is(&a, NULL, "--tp")) o.tensor_parallel = (int)args_int(&a, 1, 4096);
@@ -140,6 +148,9 @@ int cmd_train(int argc, char **argv) {
         else if (!switch_flags_match(&switches, &a)) args_unknown(&a);
     }
     args_require(&a, o.out_dir, "-o DIR");
+    if (o.recompute != TN_RECOMPUTE_NONE && o.device == TN_DEVICE_CPU)
+        tn_die("tnllm train: --recompute %s is for --device cuda (the CPU trainer keeps every activation)",
+               tn_recompute_name(o.recompute));
     args_require(&a, o.data, "--data PATHS");
     if (threads) omp_set_num_threads(threads);
     TnError err;

@@ -14,8 +14,10 @@
  *
  * Memory: everything on the device is allocated by tn_model_cuda_init (the
  * parameter-shaped buffers) and tn_model_cuda_reserve (one arena for the
- * activations and their gradients, sized for batch x seq_len); the step
- * allocates nothing. The struct owns all of it; tn_model_cuda_free releases
+ * activations and their gradients, sized for batch x seq_len and the
+ * recompute level: what the forward does not keep for the backward lives in
+ * one set of buffers all layers share, rebuilt before each layer's
+ * backward; model/recompute.h); the step allocates nothing. The struct owns all of it; tn_model_cuda_free releases
  * it. Functions return 0, or -1 with err naming the call that failed (every
  * CUDA and cuBLAS status is checked). One stream orders all the work;
  * functions that hand results to the host synchronise it.
@@ -32,8 +34,11 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 
 #include "model/config.h"
 #include "model/params.h"
+#include "model/recompute.h"
 #include "util/error.h"
 
+/* One layer's activations; with recompute, the fields it does not keep
+ * point at buffers shared by all layers. */
 typedef struct TnCudaLayerActs {
     float *resid;        /* (N, D) fp32, h entering the layer */
     uint16_t *norm1;     /* (N, D) bf16 */
@@ -62,6 +67,7 @@ typedef struct TnModelCuda {
     void *stream;          /* cudaStream_t */
     /* the arena, sized by tn_model_cuda_reserve for max_batch x max_seq */
     int max_batch, max_seq;
+    TnRecompute recompute;
     void *arena;
     size_t arena_bytes;
     TnCudaLayerActs layers[TN_MAX_LAYERS];
@@ -84,11 +90,12 @@ typedef struct TnModelCuda {
 int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err);
 void tn_model_cuda_free(TnModelCuda *g);
 
-/* Sizes the arena for up to batch x seq_len tokens (idempotent when large
- * enough). Fails on a head width the attention kernels do not take. */
-int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnError *err);
+/* Sizes the arena for up to batch x seq_len tokens at a recompute level
+ * (idempotent when large enough and at that level). Fails on a head width
+ * the attention kernels do not take. */
+int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnRecompute recompute, TnError *err);
 /* Device bytes of the arena for batch x seq_len (for `info`-style reports). */
-size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len);
+size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len, TnRecompute recompute);
 
 /* Forward over host tokens/targets (B, T), like tn_model_forward: fails on
  * an id outside [0, V) or a shape beyond the arena; with targets, *mean_loss

@@ -455,8 +455,8 @@ static int validate(Run *r, double *val_loss, TnError *err) {
     if (use > windows) use = windows;
     TnEvalResult e;
     /* tn_eval_tokens scores windows of ctx tokens: use T + 1 to predict T */
-    if (tn_eval_tokens(&r->model, r->val_tokens, use * o->seq_len + 1, o->seq_len + 1, o->seq_len, r->micro_batch, 0,
-                       &e, err))
+    if (tn_eval_tokens(&r->model, r->val_tokens, use * o->seq_len + 1, o->seq_len + 1, o->seq_len, r->micro_batch,
+                       TN_DEVICE_CPU, 0, &e, err))
         return -1;
     *val_loss = e.mean_loss;
     return 0;
@@ -622,7 +622,7 @@ static int setup(Run *r, TnError *err) {
             return -1;
     }
     if (o->device != TN_DEVICE_CPU &&
-        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, err))
+        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, o->recompute, err))
         return -1;
     if (o->device == TN_DEVICE_CPU) install_hooks(r);
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;

@@ -92,6 +92,7 @@ typedef struct TnTrainOptions {
     int resume;
     int quiet;                 /* no progress lines (tests) */
     TnDevice device;           /* where the step runs (step_device.h); validation stays on the CPU */
+    TnRecompute recompute;     /* activation checkpointing of a device step (model/recompute.h) */
     const TnComm *comm;        /* the data-parallel group; NULL: this process alone (CPU only when size > 1) */
     int zero;                  /* ZeRO stage 0..3, see above */
     int tensor_parallel;       /* T, ranks per tensor group; 0 or 1: none */

@@ -18,8 +18,13 @@
  *  - AdamW with clipping on the same gradient (the CPU's, uploaded): the
  *    gradient norm (relative 1e-5), the update of every parameter and the
  *    moments (relative l2 <= 1e-4: only fp32 rounding differs);
- *  - 6 training steps from the same initialisation on the same batches:
- *    every step's loss within 2e-2 relative of the CPU's.
+ *  - activation checkpointing (--recompute norms, layers): the loss within
+ *    1e-6 and all gradients within 1e-5 relative l2 of the GPU's own
+ *    without it (the recomputed activations are the same; only the order
+ *    of the atomics' additions differs);
+ *  - 6 training steps from the same initialisation on the same batches,
+ *    with recompute layers: every step's loss within 2e-2 relative of the
+ *    CPU's.
  * Prints one line per comparison and "check_model: N passed, M failed".
  * Usage: check_model [SEED]
  */
@@ -34,12 +39,6 @@
 #include "test.h"
 #include "train/optimizer.h"
 #include "util/rng.h"
-
-static void check(int ok, const char *what, double value, double tolerance) {
-    printf("%s %-58s %.3e (tolerance %.0e)\n", ok ? "ok  " : "FAIL", what, value, tolerance);
-    if (ok) tn_tests_passed++; /* test.h's counters; each comparison is printed, not only failures */
-    else tn_tests_failed++;
-}
 
 typedef struct Case {
     const char *name;
@@ -83,7 +82,7 @@ static void run_case(const Case *c, uint64_t seed) {
     tn_model_reserve_backward(&cpu);
     TnModelCuda gpu;
     MUST(tn_model_cuda_init(&gpu, &cfg, cpu.params, &err));
-    MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, &err));
+    MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, TN_RECOMPUTE_NONE, &err));
 
     size_t P = cpu.layout.total, N = (size_t)c->batch * c->seq_len, NV = N * c->vocab;
     int32_t *tokens = malloc(N * sizeof *tokens), *targets = malloc(N * sizeof *targets);
@@ -104,19 +103,43 @@ static void run_case(const Case *c, uint64_t seed) {
     char what[160];
     double e = fabs((double)loss_gpu - loss_cpu) / fabs((double)loss_cpu);
     snprintf(what, sizeof what, "loss (cpu %.6f gpu %.6f)", loss_cpu, loss_gpu);
-    check(e <= 1e-2, what, e, 1e-2);
+    check_value(e <= 1e-2, what, e, 1e-2);
     e = rel_l2_f32_f32(logits_gpu, logits_cpu, NV);
-    check(e <= 2e-2, "logits rel l2", e, 2e-2);
+    check_value(e <= 2e-2, "logits rel l2", e, 2e-2);
     double worst = 0;
     for (int i = 0; i < cpu.layout.n_tensors; i++) {
         const TnTensorInfo *t = &cpu.layout.tensors[i];
         e = rel_l2_f32_f32(grads_gpu + t->offset, grads_cpu + t->offset, t->numel);
         snprintf(what, sizeof what, "grad %s", t->name);
         double tolerance = t->kind == TN_PARAM_THETA ? 5e-2 : 2e-2;
-        check(e <= tolerance, what, e, tolerance);
+        check_value(e <= tolerance, what, e, tolerance);
         worst = e > worst ? e : worst;
     }
     printf("worst gradient rel l2: %.3e\n", worst);
+
+    /* Activation checkpointing: the same loss and gradients (only the
+     * atomics' order of addition differs), the training steps below with
+     * the last level. */
+    const TnRecompute levels[] = {TN_RECOMPUTE_NORMS, TN_RECOMPUTE_LAYERS};
+    float *grads_recomputed = malloc(P * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        float loss_recomputed;
+        MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, levels[i], &err));
+        MUST(tn_model_cuda_zero_grad(&gpu, &err));
+        MUST(tn_model_cuda_forward(&gpu, tokens, targets, c->batch, c->seq_len, &loss_recomputed, &err));
+        MUST(tn_model_cuda_backward(&gpu, c->batch, c->seq_len, 1.0f / scored, &err));
+        MUST(tn_model_cuda_download(&gpu, NULL, grads_recomputed, NULL, NULL, &err));
+        printf("recompute %s: arena %.1f MiB (none: %.1f MiB)\n", tn_recompute_name(levels[i]),
+               gpu.arena_bytes / 1048576.0,
+               tn_model_cuda_arena_bytes(&cfg, c->batch, c->seq_len, TN_RECOMPUTE_NONE) / 1048576.0);
+        e = fabs((double)loss_recomputed - loss_gpu) / fabs((double)loss_gpu);
+        snprintf(what, sizeof what, "recompute %s: loss against none", tn_recompute_name(levels[i]));
+        check_value(e <= 1e-6, what, e, 1e-6);
+        e = rel_l2_f32_f32(grads_recomputed, grads_gpu, P);
+        snprintf(what, sizeof what, "recompute %s: all gradients against none, rel l2", tn_recompute_name(levels[i]));
+        check_value(e <= 1e-5, what, e, 1e-5);
+    }
+    free(grads_recomputed);
 
     /* AdamW + clipping on the same gradient: the CPU's, uploaded. max_norm
      * is half the norm so that clipping acts. */
@@ -134,17 +157,17 @@ static void run_case(const Case *c, uint64_t seed) {
     MUST(tn_model_cuda_step(&gpu, opt.beta1, opt.beta2, opt.eps, opt.weight_decay, lr, 1, max_norm, &norm_gpu, &err));
     MUST(tn_model_cuda_download(&gpu, p_gpu, NULL, m_gpu, v_gpu, &err));
     e = fabs(norm_gpu - norm_cpu) / norm_cpu;
-    check(e <= 1e-5, "AdamW: gradient norm", e, 1e-5);
+    check_value(e <= 1e-5, "AdamW: gradient norm", e, 1e-5);
     for (size_t i = 0; i < P; i++) {
         delta_cpu[i] = cpu.params[i] - p0[i];
         delta_gpu[i] = p_gpu[i] - p0[i];
     }
     e = rel_l2_f32_f32(delta_gpu, delta_cpu, P);
-    check(e <= 1e-4, "AdamW: parameter update rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: parameter update rel l2", e, 1e-4);
     e = rel_l2_f32_f32(m_gpu, m_cpu, P);
-    check(e <= 1e-4, "AdamW: first moment rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: first moment rel l2", e, 1e-4);
     e = rel_l2_f32_f32(v_gpu, v_cpu, P);
-    check(e <= 1e-4, "AdamW: second moment rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: second moment rel l2", e, 1e-4);
 
     /* Training from the same initialisation on the same batches. */
     tn_params_init(cpu.params, &cpu.layout, &cfg, seed);
@@ -170,7 +193,7 @@ static void run_case(const Case *c, uint64_t seed) {
                norm_gpu);
         worst_loss = e > worst_loss ? e : worst_loss;
     }
-    check(worst_loss <= 2e-2, "training: worst step loss relative difference", worst_loss, 2e-2);
+    check_value(worst_loss <= 2e-2, "training: worst step loss relative difference", worst_loss, 2e-2);
 
     free(tokens), free(targets), free(logits_cpu), free(logits_gpu), free(grads_cpu), free(grads_gpu);
     free(m_cpu), free(v_cpu), free(p0), free(p_gpu), free(m_gpu), free(v_gpu), free(delta_cpu), free(delta_gpu);

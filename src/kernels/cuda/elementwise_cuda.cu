@@ -12,12 +12,27 @@ constexpr int kThreads = 256;
     for (size_t index = (size_t)blockIdx.x * blockDim.x + threadIdx.x; index < (n); \
          index += (size_t)gridDim.x * blockDim.x)
 
-__global__ void embedding_forward_kernel(float *out, const int32_t *tokens, const float *embed, int n_rows, int dim,
+__device__ __forceinline__ float load_value(const float *p, size_t i) { return p[i]; }
+__device__ __forceinline__ float load_value(const uint16_t *p, size_t i) { return load_bf16(p, i); }
+
+/* Table: the fp32 master embedding (training) or its bf16 copy (inference). */
+template <typename Table>
+__global__ void embedding_forward_kernel(float *out, const int32_t *tokens, const Table *embed, int n_rows, int dim,
                                          float scale) {
     GRID_STRIDE(index, (size_t)n_rows * dim) {
         size_t r = index / dim;
-        out[index] = scale * embed[(size_t)tokens[r] * dim + index % dim];
+        out[index] = scale * load_value(embed, (size_t)tokens[r] * dim + index % dim);
     }
+}
+
+template <typename Table>
+int launch_embedding(const char *function, float *out, const int32_t *tokens, const Table *embed, int n_rows, int dim,
+                     float scale, cudaStream_t stream, TnError *err) {
+    size_t n = (size_t)n_rows * dim;
+    if (n)
+        embedding_forward_kernel<Table><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, tokens, embed, n_rows,
+                                                                                         dim, scale);
+    return launched(function, err);
 }
 
 __global__ void embedding_backward_kernel(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim,
@@ -49,11 +64,12 @@ __global__ void convert_to_bf16_kernel(uint16_t *out, const float *inp, size_t n
 
 extern "C" int embedding_forward_cuda(float *out, const int32_t *tokens, const float *embed, int n_rows, int dim,
                                       float scale, cudaStream_t stream, TnError *err) {
-    size_t n = (size_t)n_rows * dim;
-    if (n)
-        embedding_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, tokens, embed, n_rows, dim,
-                                                                                  scale);
-    return launched("embedding_forward_cuda", err);
+    return launch_embedding("embedding_forward_cuda", out, tokens, embed, n_rows, dim, scale, stream, err);
+}
+
+extern "C" int embedding_forward_bf16_cuda(float *out, const int32_t *tokens, const uint16_t *embed, int n_rows,
+                                           int dim, float scale, cudaStream_t stream, TnError *err) {
+    return launch_embedding("embedding_forward_bf16_cuda", out, tokens, embed, n_rows, dim, scale, stream, err);
 }
 
 extern "C" int embedding_backward_cuda(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim,

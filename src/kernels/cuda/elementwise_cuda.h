@@ -21,6 +21,9 @@ extern "C" {
 /* out[r] = scale * embed[tokens[r]] (fp32; ids already checked < V). */
 int embedding_forward_cuda(float *out, const int32_t *tokens, const float *embed, int n_rows, int dim, float scale,
                            cudaStream_t stream, TnError *err);
+/* The same from a bf16 table (the inference session keeps only the bf16 copy). */
+int embedding_forward_bf16_cuda(float *out, const int32_t *tokens, const uint16_t *embed, int n_rows, int dim,
+                                float scale, cudaStream_t stream, TnError *err);
 
 /* dembed[tokens[r]] += scale * dout[r] except for the padding token (as
  * nn.Embedding(padding_idx)); atomics, so repeated tokens add up. */

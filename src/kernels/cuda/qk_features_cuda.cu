@@ -19,7 +19,8 @@ __device__ __forceinline__ float silu_derivative(float x) {
 
 /* One thread per (row, feature column i = h d + c). */
 __global__ void qk_features_forward_kernel(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, const float *theta,
-                                           int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim) {
+                                           int n_rows, int seq_len, int pos_offset, const int32_t *seq_positions,
+                                           int n_heads, int head_dim) {
     int D = n_heads * head_dim, dk = theta ? 2 * head_dim : head_dim;
     size_t total = (size_t)n_rows * D;
     for (size_t index = (size_t)blockIdx.x * blockDim.x + threadIdx.x; index < total;
@@ -33,7 +34,8 @@ __global__ void qk_features_forward_kernel(uint16_t *qf, uint16_t *kf, const uin
             store_bf16(kf, f, ka);
             continue;
         }
-        double angle = (double)theta[i] * (double)(pos_offset + (int)(r % seq_len));
+        int first = seq_positions ? seq_positions[r / seq_len] : pos_offset;
+        double angle = (double)theta[i] * (double)(first + (int)(r % seq_len));
         float cs = (float)cos(angle), sn = (float)sin(angle);
         store_bf16(qf, f, qa * cs);
         store_bf16(qf, f + head_dim, qa * sn);
@@ -76,12 +78,12 @@ __global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *dtheta, cons
 } // namespace
 
 extern "C" int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, const float *theta,
-                                        int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim,
-                                        cudaStream_t stream, TnError *err) {
+                                        int n_rows, int seq_len, int pos_offset, const int32_t *seq_positions,
+                                        int n_heads, int head_dim, cudaStream_t stream, TnError *err) {
     size_t total = (size_t)n_rows * n_heads * head_dim;
     if (total)
         qk_features_forward_kernel<<<blocks_for(total, kThreads), kThreads, 0, stream>>>(
-            qf, kf, qkvu, theta, n_rows, seq_len, pos_offset, n_heads, head_dim);
+            qf, kf, qkvu, theta, n_rows, seq_len, pos_offset, seq_positions, n_heads, head_dim);
     return launched("qk_features_forward_cuda", err);
 }
 

@@ -2,7 +2,10 @@
  * kernels/cpu/qk_features.h (same formulas, layout and argument order):
  * q = SiLU(q), k = SiLU(k) (Eq. 3) and, on LRPE layers (theta != NULL), the
  * LRPE-d expansion [a cos(theta p), a sin(theta p)] at position
- * p = pos_offset + row % seq_len. The angle theta * p is formed in double,
+ * p = pos_offset + row % seq_len; in the forward, seq_positions (device, one
+ * entry per sequence of seq_len rows, or NULL) replaces pos_offset by each
+ * sequence's own first position (batched decoding of sequences of different
+ * lengths). The angle theta * p is formed in double,
  * as on the CPU (in float it loses digits once p reaches the thousands).
  * qkvu (N x 4D), qf, kf (N x H*dk), dqf, dkf, dqkvu are bf16; theta and
  * dtheta fp32 (H x d). Device memory; queued on `stream`; nothing allocated.
@@ -21,8 +24,8 @@ extern "C" {
 #include "util/error.h"
 
 int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, const float *theta, int n_rows,
-                             int seq_len, int pos_offset, int n_heads, int head_dim, cudaStream_t stream,
-                             TnError *err);
+                             int seq_len, int pos_offset, const int32_t *seq_positions, int n_heads, int head_dim,
+                             cudaStream_t stream, TnError *err);
 
 /* Writes dq, dk into the first 2D columns of dqkvu's rows and, on LRPE
  * layers, ACCUMULATES dtheta_c += sum_rows p (a_q (dq'_{d+c} cos - dq'_c sin)
