@@ -188,10 +188,10 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
     for (int l = 0; l < cfg->n_layers; l++) {
         const TnSessionCudaLayer *lw = &g->layers[l];
         /* Token mixer: GLA (Eq. 3-4). */
-        TRY(srmsnorm_forward_cuda(g->normed, g->rstd, g->hidden, N, D, stream, err));
+        TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
         TRY(matmul_forward_cuda(handle, g->qkvu, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->qkvu, N, D, 4 * D, err));
-        TRY(qk_features_forward_cuda(g->qf, g->kf, g->qkvu, lw->theta, N, rows, pos_offset, seq_positions, H, d,
-                                     stream, err));
+        TRY(qk_features_forward_cuda(g->qf, g->kf, g->qkvu, 4 * D, TN_ACT_SILU, lw->theta, N, rows, pos_offset,
+                                     seq_positions, H, d, stream, err));
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, rows);
         if (algo == TN_ATTN_CHUNKED && attention_cuda_scratch_bytes(&s, algo) > g->attn_scratch_bytes)
             return tn_fail(err, "the chunked attention of %d x %d rows needs %zu bytes of scratch, the session has %zu",
@@ -199,16 +199,17 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
         TRY(attention_forward_cuda(g->attn, g->qf, g->kf, g->qkvu + 2 * D, g->decay + l * H,
                                    g->state[l] + (size_t)first_seq * g->state_floats[l], &s, algo, g->attn_scratch,
                                    stream, err));
-        TRY(norm_gate_forward_cuda(g->gated, g->rstd, g->attn, g->qkvu, N, D, stream, err));
+        TRY(norm_gate_forward_cuda(TN_NORM_SRMS, g->gated, g->rstd, g->attn, NULL, NULL, g->qkvu + 3 * D, 4 * D, N, D,
+                                   stream, err));
         TRY(matmul_forward_cuda(handle, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->gated, lw->out, N, D, D, err));
         /* Channel mixer: SGLU (Eq. 5). */
-        TRY(srmsnorm_forward_cuda(g->normed, g->rstd, g->hidden, N, D, stream, err));
+        TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
         if (N <= TN_MATVEC_MAX_ROWS) {
             TRY(matvec_glu_forward_cuda(g->glu, g->normed, lw->l1, lw->l2, N, D, G, stream, err));
         } else {
             TRY(matmul_forward_cuda(handle, g->glu1, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l1, N, D, G, err));
             TRY(matmul_forward_cuda(handle, g->glu2, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l2, N, D, G, err));
-            TRY(product_forward_cuda(g->glu, g->glu1, g->glu2, (size_t)N * G, stream, err));
+            TRY(glu_forward_cuda(g->glu, g->glu1, g->glu2, TN_ACT_NONE, (size_t)N * G, stream, err));
         }
         TRY(matmul_forward_cuda(handle, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->glu, lw->l3, N, G, D, err));
     }
@@ -227,7 +228,7 @@ int logits_forward(TnSessionCuda *g, int batch, int rows, TnError *err) {
                                    row_bytes, batch, cudaMemcpyDeviceToDevice, stream));
         last = g->last_hidden;
     }
-    TRY(srmsnorm_forward_cuda(g->normed, g->rstd, last, batch, D, stream, err));
+    TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, last, NULL, NULL, batch, D, stream, err));
     return matmul_forward_cuda(cublas_of(g), g->logits, TN_CUDA_OUT_F32, 0.0f, g->normed, g->lm_head, batch, D,
                                cfg->vocab_size, err);
 }
@@ -270,7 +271,8 @@ int record_decode(TnSessionCuda *g, int batch, TnError *err) {
 } // namespace
 
 extern "C" const char *tn_session_cuda_unsupported(const TnConfig *cfg) {
-    const char *missing = tn_config_unsupported_switch(cfg);
+    /* the released blocks only (SRMSNorm, SiLU features, the gate, SGLU without activation) */
+    const char *missing = tn_config_unsupported_switch(cfg, 0);
     if (missing) return missing;
     if (!power_of_two_within(tn_head_dim(cfg), 16, 128)) return "head widths D / H other than 16, 32, 64 or 128";
     if (cfg->dim % 8) return "a width D that is not a multiple of 8";
@@ -361,7 +363,7 @@ extern "C" int tn_session_cuda_score(TnSessionCuda *g, const int32_t *tokens, co
                                    cudaMemcpyHostToDevice, stream));
         TRY(embedding_forward_bf16_cuda(g->hidden, g->tokens, g->embed, N, D, tn_embed_scale(cfg), stream, err));
         TRY(layers_forward(g, 0, batch, rows, start, NULL, err));
-        TRY(srmsnorm_forward_cuda(g->normed, g->rstd, g->hidden, N, D, stream, err));
+        TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
         for (int r0 = 0; r0 < N; r0 += slice) {
             int n = N - r0 < slice ? N - r0 : slice;
             TRY(matmul_forward_cuda(handle, g->score_logits, TN_CUDA_OUT_BF16, 0.0f, g->normed + (size_t)r0 * D,

@@ -90,7 +90,8 @@ typedef struct TnSessionCuda {
 } TnSessionCuda;
 
 /* The phrase naming what the GPU session cannot run for cfg, or NULL: the
- * switches of tn_config_unsupported_switch, a head width that is not a
+ * switches of SPEC section 3 (it runs the released blocks only:
+ * tn_config_unsupported_switch with none implemented), a head width that is not a
  * power of two from 16 to 128, D not a multiple of 8. */
 const char *tn_session_cuda_unsupported(const TnConfig *cfg);
 

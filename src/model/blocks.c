@@ -8,25 +8,31 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/pointwise.h"
 
+int tn_check_batch(const TnConfig *cfg, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
+                   TnError *err) {
+    if (cfg->pe == TN_PE_APE && seq_len > cfg->max_positions)
+        return tn_fail(err, "a sequence of %d tokens exceeds the %d learned positions (max_position_embeddings)",
+                       seq_len, cfg->max_positions);
+    int N = batch * seq_len, V = cfg->vocab_size, scored = 0;
+    for (int r = 0; r < N; r++)
+        if (tokens[r] < 0 || tokens[r] >= V)
+            return tn_fail(err, "token id %d at position %d is outside the vocabulary [0, %d)", tokens[r], r, V);
+    for (int r = 0; targets && r < N; r++) {
+        if (targets[r] == TN_IGNORE_INDEX) continue;
+        if (targets[r] < 0 || targets[r] >= V)
+            return tn_fail(err, "target id %d at position %d is outside the vocabulary [0, %d)", targets[r], r, V);
+        scored++;
+    }
+    return scored;
+}
+
 int tn_model_check_inputs(const TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                           TnError *err) {
-    const TnConfig *cfg = &m->config;
     const TnActivations *a = &m->acts;
     if (!a->memory || batch > a->max_batch || seq_len > a->max_seq)
         return tn_fail(err, "forward of %d x %d tokens exceeds the reserved %d x %d", batch, seq_len, a->max_batch,
                        a->max_seq);
-    if (cfg->pe == TN_PE_APE && seq_len > cfg->max_positions)
-        return tn_fail(err, "a sequence of %d tokens exceeds the %d learned positions (max_position_embeddings)",
-                       seq_len, cfg->max_positions);
-    int N = batch * seq_len, V = cfg->vocab_size;
-    for (int r = 0; r < N; r++)
-        if (tokens[r] < 0 || tokens[r] >= V)
-            return tn_fail(err, "token id %d at position %d is outside the vocabulary [0, %d)", tokens[r], r, V);
-    if (targets)
-        for (int r = 0; r < N; r++)
-            if (targets[r] != TN_IGNORE_INDEX && (targets[r] < 0 || targets[r] >= V))
-                return tn_fail(err, "target id %d at position %d is outside the vocabulary [0, %d)", targets[r], r, V);
-    return 0;
+    return tn_check_batch(&m->config, tokens, targets, batch, seq_len, err) < 0 ? -1 : 0;
 }
 
 void tn_model_sum_parts(const TnModel *m, float *buf, size_t n) {

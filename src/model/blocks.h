@@ -10,9 +10,14 @@
 
 #include "model/transnormer.h"
 
-/* Fails (with a message) on B, T beyond the reserved arena, T beyond the
- * APE table, a token id outside [0, V) or a target that is neither one nor
- * TN_IGNORE_INDEX. */
+/* Fails (with a message) on T beyond the APE table, a token id outside
+ * [0, V) or a target that is neither one nor TN_IGNORE_INDEX (targets may
+ * be NULL); else returns the number of scored targets. The GPU step
+ * (transnormer_cuda.h) checks its batches with it too. */
+int tn_check_batch(const TnConfig *cfg, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
+                   TnError *err);
+
+/* tn_check_batch, and B, T beyond the reserved arena. */
 int tn_model_check_inputs(const TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                           TnError *err);
 

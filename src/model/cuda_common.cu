@@ -41,5 +41,5 @@ extern "C" int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *
 
 extern "C" TnAttnShape tn_cuda_attention_shape(const TnConfig *cfg, int layer, int batch, int seq_len) {
     int dk = tn_qk_head_dim(cfg, layer), H = cfg->n_heads, d = tn_head_dim(cfg);
-    return TnAttnShape{batch, H, seq_len, dk, d, H * dk, H * dk, 4 * cfg->dim, cfg->dim};
+    return TnAttnShape{batch, H, seq_len, dk, d, H * dk, H * dk, tn_qkvu_rows(cfg), cfg->dim};
 }

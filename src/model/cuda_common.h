@@ -28,8 +28,8 @@ int tn_cuda_stream_open(void **stream, void **cublas, void *workspace, size_t wo
 int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *err);
 
 /* Layer `layer`'s attention over batch x seq_len rows of the fused
- * projection: q, k features (H * dk columns), v inside the 4D-wide q|k|v|u
- * rows, o D wide. */
+ * projection: q, k features (H * dk columns), v inside the q|k|v|u rows
+ * (tn_qkvu_rows wide: 4D, or 3D without the gate), o D wide. */
 TnAttnShape tn_cuda_attention_shape(const TnConfig *cfg, int layer, int batch, int seq_len);
 
 #ifdef __cplusplus

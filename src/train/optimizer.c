@@ -4,6 +4,12 @@
 
 TnAdamW tn_adamw_defaults(void) { return (TnAdamW){.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f}; }
 
+int tn_adamw_decays(TnParamKind kind) {
+    /* theta sets rotation frequencies, norm gains and biases scales and
+     * shifts, none a linear map: no decay. */
+    return kind != TN_PARAM_THETA && kind != TN_PARAM_NORM_GAIN && kind != TN_PARAM_NORM_BIAS;
+}
+
 void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads, float *m,
                      float *v, float lr, long long t) {
     tn_adamw_update_range(opt, layout, params, grads, m, v, lr, t, 0, layout->total);
@@ -17,11 +23,7 @@ static void update(const TnAdamW *opt, const TnParamLayout *layout, float *param
     float correction2 = (float)(1.0 - pow(opt->beta2, (double)t));
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *info = &layout->tensors[i];
-        /* theta sets rotation frequencies, norm gains and biases scales and
-         * shifts, none a linear map: no decay. */
-        int decayed = info->kind != TN_PARAM_THETA && info->kind != TN_PARAM_NORM_GAIN &&
-                      info->kind != TN_PARAM_NORM_BIAS;
-        float decay = decayed ? opt->weight_decay : 0.0f;
+        float decay = tn_adamw_decays(info->kind) ? opt->weight_decay : 0.0f;
         /* the part of the tensor inside [begin, end) */
         size_t first = info->offset > begin ? info->offset : begin;
         size_t last = info->offset + info->numel < end ? info->offset + info->numel : end;

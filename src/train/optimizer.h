@@ -5,7 +5,7 @@
  *   m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2
  *   p = p (1 - lr wd) - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  * with the decoupled weight decay wd applied to matrices only (every tensor
- * but LRPE's theta). Moments m and v live in buffers with the parameters'
+ * but LRPE's theta and the norms' gains and biases). Moments m and v live in buffers with the parameters'
  * layout (params.h), so a data-parallel shard is one contiguous range.
  *
  * Schedule: linear warmup from lr / warmup to lr over `warmup` steps, then
@@ -24,6 +24,10 @@ typedef struct TnAdamW {
 
 /* beta1 0.9, beta2 0.95, eps 1e-8, weight decay 0.1. */
 TnAdamW tn_adamw_defaults(void);
+
+/* 1 when AdamW decays tensors of this kind (the matrices), 0 for theta and
+ * the norms' gains and biases: the CPU and GPU steps share the rule. */
+int tn_adamw_decays(TnParamKind kind);
 
 /* One AdamW step (t counts from 1) over every tensor of layout. */
 void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads, float *m,

@@ -5,8 +5,9 @@
  * Needs a CUDA device, so it is no `make test` binary: `make cuda` builds it
  * and scripts/device_train.sh runs it on the device machine. For each small
  * random configuration (head widths 64 and 128, LRPE and plain layers, T not
- * a multiple of the attention block, ignored targets) on a fresh random
- * batch it compares
+ * a multiple of the attention block, ignored targets; then one per value of
+ * every SPEC section 3 switch, the norms' gains and biases drawn at random
+ * so that a gain mixed up with 1 shows) on a fresh random batch it compares
  *  - forward: the mean loss (relative difference <= 1e-2) and the logits
  *    (relative l2 <= 2e-2): the GPU runs bf16 matrix products;
  *  - backward: every parameter's gradient, relative l2 <= 2e-2 (issue 8),
@@ -44,6 +45,7 @@ typedef struct Case {
     const char *name;
     int vocab, dim, layers, heads, glu, batch, seq_len;
     unsigned lrpe_mask; /* bit l: layer l uses LRPE */
+    const char *switches; /* SPEC section 3 switches, "key=value ..." (apply_switches) */
 } Case;
 
 /* Random tokens (some padding ids among them), targets the next token, the
@@ -73,11 +75,14 @@ static int draw_batch(int32_t *tokens, int32_t *targets, const Case *c, TnRng *r
 static void run_case(const Case *c, uint64_t seed) {
     TnError err;
     TnConfig cfg = test_config(c->vocab, c->dim, c->layers, c->heads, c->glu, c->lrpe_mask);
+    apply_switches(&cfg, c->switches);
     MUST(tn_config_validate(&cfg, &err));
-    printf("== %s: V %d, D %d, L %d, H %d (d %d), G %d, batch %d x %d, LRPE mask %#x\n", c->name, c->vocab, c->dim,
-           c->layers, c->heads, c->dim / c->heads, c->glu, c->batch, c->seq_len, c->lrpe_mask);
+    printf("== %s: V %d, D %d, L %d, H %d (d %d), G %d, batch %d x %d, LRPE mask %#x, switches '%s'\n", c->name,
+           c->vocab, c->dim, c->layers, c->heads, c->dim / c->heads, c->glu, c->batch, c->seq_len, c->lrpe_mask,
+           c->switches);
     TnModel cpu;
     tn_model_init(&cpu, &cfg, seed);
+    randomize_norm_params(cpu.params, &cpu.layout, seed);
     tn_model_reserve(&cpu, c->batch, c->seq_len);
     tn_model_reserve_backward(&cpu);
     TnModelCuda gpu;
@@ -171,6 +176,7 @@ static void run_case(const Case *c, uint64_t seed) {
 
     /* Training from the same initialisation on the same batches. */
     tn_params_init(cpu.params, &cpu.layout, &cfg, seed);
+    randomize_norm_params(cpu.params, &cpu.layout, seed);
     memset(m_cpu, 0, P * sizeof(float));
     memset(v_cpu, 0, P * sizeof(float));
     MUST(tn_model_cuda_upload(&gpu, cpu.params, NULL, m_cpu, v_cpu, &err));
@@ -205,9 +211,26 @@ int main(int argc, char **argv) {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 1;
     printf("check_model: seed %llu\n", (unsigned long long)seed);
     const Case cases[] = {
-        {"d64", 1000, 128, 3, 2, 352, 2, 100, 0x1},
-        {"d128", 700, 256, 2, 2, 704, 1, 200, 0x3},
-        {"d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0x2},
+        {"d64", 1000, 128, 3, 2, 352, 2, 100, 0x1, ""},
+        {"d128", 700, 256, 2, 2, 704, 1, 200, 0x3, ""},
+        {"d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0x2, ""},
+        /* every value of every switch but the default (Tables 5-10) */
+        {"pe lrpe", 512, 128, 2, 2, 352, 2, 80, 0x1, "pe=lrpe"},
+        {"pe exp-decay", 512, 128, 2, 2, 352, 2, 80, 0x1, "pe=exp-decay"},
+        {"pe ape", 512, 128, 2, 2, 352, 2, 80, 0x1, "pe=ape max-positions=96"},
+        {"decay paper", 512, 128, 3, 2, 352, 2, 80, 0x1, "decay=paper"},
+        {"decay none", 512, 128, 2, 2, 352, 2, 80, 0x1, "decay=none"},
+        {"decay-temperature off", 512, 128, 3, 2, 352, 2, 80, 0x1, "decay-temperature=off"},
+        {"gate off", 512, 256, 2, 2, 704, 2, 70, 0x1, "gate=off"},
+        {"gla-act 1+elu", 512, 128, 2, 2, 352, 2, 80, 0x1, "gla-act=1+elu"},
+        {"gla-act none", 512, 128, 2, 2, 352, 2, 80, 0x1, "gla-act=none"},
+        {"glu-act silu", 512, 128, 2, 2, 352, 2, 80, 0x1, "glu-act=silu"},
+        {"norm rmsnorm", 512, 128, 2, 2, 352, 2, 80, 0x1, "norm=rmsnorm"},
+        {"norm layernorm", 512, 256, 2, 4, 704, 2, 80, 0x1, "norm=layernorm"},
+        {"lrpe-layers all", 512, 128, 3, 2, 352, 2, 80, 0x0, "lrpe-layers=all"},
+        {"lrpe-layers none", 512, 128, 2, 2, 352, 2, 80, 0x3, "lrpe-layers=none"},
+        /* the norm after the attention with a bias and no gate */
+        {"combined", 512, 128, 2, 2, 352, 2, 80, 0x2, "gate=off norm=layernorm gla-act=1+elu glu-act=silu pe=lrpe"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], seed + i);
     printf("check_model: %d passed, %d failed\n", tn_tests_passed, tn_tests_failed);

@@ -1,6 +1,9 @@
 #include "kernels/cuda/elementwise_cuda.h"
 
 #include "kernels/cuda/device_common.cuh"
+extern "C" {
+#include "kernels/cpu/activation.h"
+}
 
 using namespace tn_model_kernels;
 
@@ -43,16 +46,32 @@ __global__ void embedding_backward_kernel(float *dembed, const float *dout, cons
     }
 }
 
-__global__ void product_forward_kernel(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n) {
-    GRID_STRIDE(index, n) store_bf16(out, index, load_bf16(a, index) * load_bf16(b, index));
+__global__ void positions_forward_kernel(float *out, const float *positions, int n_rows, int seq_len, int dim) {
+    GRID_STRIDE(index, (size_t)n_rows * dim) {
+        size_t r = index / dim;
+        out[index] += positions[(r % seq_len) * dim + index % dim];
+    }
 }
 
-__global__ void product_backward_kernel(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
-                                        const uint16_t *b, size_t n) {
+/* index: an element (t, c) of the table's first seq_len rows */
+__global__ void positions_backward_kernel(float *dpositions, const float *dout, int n_rows, int seq_len, int dim) {
+    GRID_STRIDE(index, (size_t)seq_len * dim) {
+        float sum = 0.0f;
+        for (size_t row = index; row < (size_t)n_rows * dim; row += (size_t)seq_len * dim) sum += dout[row];
+        dpositions[index] += sum;
+    }
+}
+
+__global__ void glu_forward_kernel(uint16_t *out, const uint16_t *a, const uint16_t *b, TnActivation act, size_t n) {
+    GRID_STRIDE(index, n) store_bf16(out, index, activation_forward(act, load_bf16(a, index)) * load_bf16(b, index));
+}
+
+__global__ void glu_backward_kernel(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
+                                    const uint16_t *b, TnActivation act, size_t n) {
     GRID_STRIDE(index, n) {
-        float g = dout[index];
-        store_bf16(da, index, g * load_bf16(b, index));
-        store_bf16(db, index, g * load_bf16(a, index));
+        float g = dout[index], x = load_bf16(a, index);
+        store_bf16(da, index, g * load_bf16(b, index) * activation_derivative(act, x));
+        store_bf16(db, index, g * activation_forward(act, x));
     }
 }
 
@@ -81,16 +100,34 @@ extern "C" int embedding_backward_cuda(float *dembed, const float *dout, const i
     return launched("embedding_backward_cuda", err);
 }
 
-extern "C" int product_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n, cudaStream_t stream,
-                                    TnError *err) {
-    if (n) product_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
-    return launched("product_forward_cuda", err);
+extern "C" int positions_forward_cuda(float *out, const float *positions, int n_rows, int seq_len, int dim,
+                                      cudaStream_t stream, TnError *err) {
+    size_t n = (size_t)n_rows * dim;
+    if (n)
+        positions_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, positions, n_rows, seq_len,
+                                                                                  dim);
+    return launched("positions_forward_cuda", err);
 }
 
-extern "C" int product_backward_cuda(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
-                                     const uint16_t *b, size_t n, cudaStream_t stream, TnError *err) {
-    if (n) product_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(da, db, dout, a, b, n);
-    return launched("product_backward_cuda", err);
+extern "C" int positions_backward_cuda(float *dpositions, const float *dout, int n_rows, int seq_len, int dim,
+                                       cudaStream_t stream, TnError *err) {
+    size_t n = (size_t)seq_len * dim;
+    if (n_rows > 0 && n)
+        positions_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dpositions, dout, n_rows,
+                                                                                   seq_len, dim);
+    return launched("positions_backward_cuda", err);
+}
+
+extern "C" int glu_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, TnActivation act, size_t n,
+                                cudaStream_t stream, TnError *err) {
+    if (n) glu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, act, n);
+    return launched("glu_forward_cuda", err);
+}
+
+extern "C" int glu_backward_cuda(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a, const uint16_t *b,
+                                 TnActivation act, size_t n, cudaStream_t stream, TnError *err) {
+    if (n) glu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(da, db, dout, a, b, act, n);
+    return launched("glu_backward_cuda", err);
 }
 
 extern "C" int convert_to_bf16_cuda(uint16_t *out, const float *inp, size_t n, cudaStream_t stream, TnError *err) {
