@@ -27,7 +27,7 @@ static void usage(void) {
            "section 3 runs (--pe ape stops at its max_position_embeddings); the softmax Transformer\n"
            "baseline (--arch transformer) decodes with a KV cache of its max_position_embeddings\n"
            "(default %d) positions, allocated up front.\n"
-           "  -m, --model DIR        HF model directory (tokenizer.json there, else byte-level tokens)\n"
+           "  -m, --model DIR        HF model directory (tokenizer.json or tokenizer.model there, else bytes)\n"
            "  -p, --prompt TEXT      prompt (any bytes; may be empty: generation starts from <s>)\n"
            "  -f, --file FILE        read the prompt from FILE\n"
            "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only)\n"

@@ -22,7 +22,7 @@ static void usage(void) {
            "  --size NAME          a named size: %s\n"
            "  --config FILE        an HF config.json\n"
            "  --vocab N            vocabulary size (default: the tokenizer's; --config keeps its own)\n"
-           "  --tokenizer FILE     tokenizer.json for text data (default: byte-level, ids = bytes + 3)\n"
+           "  --tokenizer FILE     tokenizer.json or SentencePiece .model for text data (default: byte-level)\n"
            "data\n"
            "  --data PATHS         comma-separated token shards, .jsonl ({\"text\": ...} lines) or text files\n"
            "  --val-data PATHS     validation data (default: the last --val-fraction of --data)\n"

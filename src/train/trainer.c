@@ -156,7 +156,9 @@ static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
     char *data, path[4200];
     size_t size;
     if (tn_read_file(r->o->tokenizer, &data, &size, err)) return -1;
-    int rc = tn_path_join(path, sizeof path, dir, "tokenizer.json", err) || tn_write_file(path, data, size, err);
+    /* Under the name tn_tokenizer_for_model looks for. */
+    const char *name = tn_tokenizer_is_sentencepiece(r->o->tokenizer) ? "tokenizer.model" : "tokenizer.json";
+    int rc = tn_path_join(path, sizeof path, dir, name, err) || tn_write_file(path, data, size, err);
     free(data);
     return rc ? -1 : 0;
 }
