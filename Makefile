@@ -199,14 +199,17 @@ $(BUILD)/%.o: %.cu
 $(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o $(BUILD)/tests/cuda/check_infer.o \
     $(BUILD)/bench/decode_bench.o: CFLAGS += -I$(CUDA_HOME)/include
 
-$(BUILD)/tests/cuda/check_model.o: CFLAGS += -Itests
-$(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
+# check_model and check_baseline share the step comparison (tests/cuda/step_check.c)
+$(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o: CFLAGS += -Itests
+$(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o $(BUILD)/tests/testutil.o \
+    $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CUDA_MODEL_LINK)
 
 # the Transformer baseline's kernels and training step (tests/cuda/check_baseline.c)
 $(BUILD)/tests/cuda/check_baseline.o: CFLAGS += -Itests -I$(CUDA_HOME)/include
-$(BUILD)/cuda/check_baseline: $(BUILD)/tests/cuda/check_baseline.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
+$(BUILD)/cuda/check_baseline: $(BUILD)/tests/cuda/check_baseline.o $(BUILD)/tests/cuda/step_check.o \
+    $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CUDA_MODEL_LINK)
 

@@ -42,7 +42,8 @@ step check_baseline   45 build/cuda/check_baseline "$SEED"
 step check_attention  45 build/cuda/check_attention "$SEED"
 step check_dist       30 build/cuda/check_dist --gpus 1 --seed "$SEED"
 step bench_decode     45 build/cuda/bench_decode --steps 50
-step bench_train      60 build/cuda/bench_train 385M:8:2048 1B:4:2048
+step bench_train     100 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:2048:none:transformer \
+    1B:4:2048:none:transformer
 step bench_attention  40 build/cuda/bench_attention -
 
 echo "== summary (seed $SEED; logs in $OUT)"

@@ -20,11 +20,11 @@
  * difference| <= 1e-2; RoPE (forward and backward) relative l2 <= 1e-2
  * against rope_forward_cpu / rope_backward_cpu on the same inputs. NaN fails.
  *
- * Model: small baselines (d 64 and 128, T not a multiple of 64, ignored
- * targets, random norm gains) on a fresh random batch: the mean loss
+ * Model: step_check.h's comparison on small baselines (d 64 and 128, T not
+ * a multiple of 64, ignored targets, random norm gains): the mean loss
  * (relative 1e-2), the logits and every parameter's gradient (relative l2
- * <= 2e-2, issue 8's bound for bf16), and the recompute levels' gradients
- * against none (1e-5: the same activations rebuilt).
+ * <= 2e-2, issue 8's bound for bf16), AdamW, the recompute levels against
+ * none and 6 training steps against the CPU's.
  * Prints one line per comparison and "check_baseline: N passed, M failed".
  * Usage: check_baseline [SEED]
  */
@@ -33,13 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/crossentropy.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/flash_attention.h"
 #include "kernels/cuda/rope_cuda.h"
-#include "model/transnormer.h"
-#include "model/transnormer_cuda.h"
+#include "model/config.h"
+#include "step_check.h"
 #include "test.h"
 #include "util/bf16.h"
 #include "util/rng.h"
@@ -213,76 +212,6 @@ static void check_flash(const KernelCase *c, TnRng *rng) {
     free(o_ref), free(lse_ref), free(dq_ref), free(dk_ref), free(dv_ref);
 }
 
-typedef struct ModelCase {
-    int vocab, dim, layers, heads, glu, batch, seq_len;
-} ModelCase;
-
-static void check_step(const ModelCase *c, uint64_t seed) {
-    TnError err;
-    TnConfig cfg = test_config(c->vocab, c->dim, c->layers, c->heads, c->glu, 0);
-    apply_switches(&cfg, "arch=transformer");
-    MUST(tn_config_validate(&cfg, &err));
-    printf("== baseline: V %d, D %d, L %d, H %d (d %d), G %d, batch %d x %d\n", c->vocab, c->dim, c->layers, c->heads,
-           c->dim / c->heads, c->glu, c->batch, c->seq_len);
-    TnModel cpu;
-    tn_model_init(&cpu, &cfg, seed);
-    randomize_norm_params(cpu.params, &cpu.layout, seed);
-    tn_model_reserve(&cpu, c->batch, c->seq_len);
-    tn_model_reserve_backward(&cpu);
-    TnModelCuda gpu;
-    MUST(tn_model_cuda_init(&gpu, &cfg, cpu.params, &err));
-    MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, TN_RECOMPUTE_NONE, &err));
-
-    size_t P = cpu.layout.total, N = (size_t)c->batch * c->seq_len, NV = N * c->vocab;
-    int32_t *tokens = malloc(N * sizeof *tokens), *targets = malloc(N * sizeof *targets);
-    float *logits_gpu = malloc(NV * sizeof(float)), *grads_cpu = calloc(P, sizeof(float));
-    float *grads_gpu = malloc(P * sizeof(float)), *grads_recomputed = malloc(P * sizeof(float));
-    TnRng rng;
-    tn_rng_seed(&rng, seed, 7);
-    int scored = 0;
-    for (size_t r = 0; r < N; r++) tokens[r] = (int32_t)tn_rng_below(&rng, c->vocab);
-    for (size_t r = 0; r < N; r++) {
-        int last = (int)(r % c->seq_len) + 1 == c->seq_len, ignored = last || tn_rng_below(&rng, 16) == 0;
-        targets[r] = ignored ? TN_IGNORE_INDEX : tokens[r + 1];
-        scored += !ignored;
-    }
-
-    float loss_cpu, loss_gpu;
-    MUST(tn_model_forward(&cpu, tokens, targets, c->batch, c->seq_len, &loss_cpu, &err));
-    MUST(tn_model_cuda_forward(&gpu, tokens, targets, c->batch, c->seq_len, &loss_gpu, &err));
-    MUST(tn_model_cuda_logits(&gpu, logits_gpu, c->batch, c->seq_len, &err));
-    char what[160];
-    double e = fabs((double)loss_gpu - loss_cpu) / fabs((double)loss_cpu);
-    snprintf(what, sizeof what, "baseline loss (cpu %.6f gpu %.6f)", loss_cpu, loss_gpu);
-    check_value(e <= 1e-2, what, e, 1e-2);
-    e = rel_l2_f32_f32(logits_gpu, cpu.acts.logits, NV); /* before the backward turns them into their gradient */
-    check_value(e <= 2e-2, "baseline logits rel l2", e, 2e-2);
-    tn_model_backward(&cpu, tokens, targets, c->batch, c->seq_len, 1.0f / scored, grads_cpu);
-    MUST(tn_model_cuda_backward(&gpu, c->batch, c->seq_len, 1.0f / scored, &err));
-    MUST(tn_model_cuda_download(&gpu, NULL, grads_gpu, NULL, NULL, &err));
-    for (int i = 0; i < cpu.layout.n_tensors; i++) {
-        const TnTensorInfo *t = &cpu.layout.tensors[i];
-        e = rel_l2_f32_f32(grads_gpu + t->offset, grads_cpu + t->offset, t->numel);
-        snprintf(what, sizeof what, "grad %s", t->name);
-        check_value(e <= 2e-2, what, e, 2e-2);
-    }
-    const TnRecompute levels[] = {TN_RECOMPUTE_NORMS, TN_RECOMPUTE_LAYERS};
-    for (int i = 0; i < 2; i++) {
-        float loss_recomputed;
-        MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, levels[i], &err));
-        MUST(tn_model_cuda_zero_grad(&gpu, &err));
-        MUST(tn_model_cuda_forward(&gpu, tokens, targets, c->batch, c->seq_len, &loss_recomputed, &err));
-        MUST(tn_model_cuda_backward(&gpu, c->batch, c->seq_len, 1.0f / scored, &err));
-        MUST(tn_model_cuda_download(&gpu, NULL, grads_recomputed, NULL, NULL, &err));
-        e = rel_l2_f32_f32(grads_recomputed, grads_gpu, P);
-        snprintf(what, sizeof what, "recompute %s: all gradients against none, rel l2", tn_recompute_name(levels[i]));
-        check_value(e <= 1e-5, what, e, 1e-5);
-    }
-    free(tokens), free(targets), free(logits_gpu), free(grads_cpu), free(grads_gpu), free(grads_recomputed);
-    tn_model_cuda_free(&gpu);
-    tn_model_free(&cpu);
-}
-
 int main(int argc, char **argv) {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : test_seed();
     printf("check_baseline: seed %llu\n", (unsigned long long)seed);
@@ -293,11 +222,12 @@ int main(int argc, char **argv) {
         {2, 2, 64, 64}, {1, 2, 65, 128}, {1, 1, 333, 128}, {3, 2, 191, 64},
     };
     for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) check_flash(&kernels[i], &rng);
-    const ModelCase models[] = {
-        {1000, 128, 3, 2, 352, 2, 100},
-        {700, 256, 2, 2, 704, 1, 150},
+    const StepCase models[] = {
+        {"baseline d64", 1000, 128, 3, 2, 352, 2, 100, 0, "arch=transformer"},
+        {"baseline d128", 700, 256, 2, 2, 704, 1, 150, 0, "arch=transformer"},
+        {"baseline d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0, "arch=transformer"},
     };
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) check_step(&models[i], seed + i);
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) step_check_run(&models[i], seed + i);
     printf("check_baseline: %d passed, %d failed\n", tn_tests_passed, tn_tests_failed);
     return tn_tests_failed ? 1 : 0;
 }
