@@ -51,6 +51,20 @@ __device__ __forceinline__ void load_rows(bf16 *tile, const bf16 *base, long ld,
     }
 }
 
+/* Whole block: the key and value tiles of keys [k0, k0 + BLOCK), once
+ * every warp is done with the previous ones (the copies of the block
+ * started before, such as its query tile, complete too). */
+template <int HEAD>
+__device__ __forceinline__ void load_key_block(bf16 *key, bf16 *value, const bf16 *key_head, const bf16 *value_head,
+                                               const FlashParams &p, int k0) {
+    __syncthreads();
+    load_rows<HEAD, BLOCK>(key, key_head, p.ld_key, k0, p.seq_len);
+    load_rows<HEAD, BLOCK>(value, value_head, p.ld_value, k0, p.seq_len);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+}
+
 /* The accumulator of a 16x16 product as the A operand of the next one (its
  * mma layout is the A fragment's, element pairs rounded to bf16). */
 __device__ __forceinline__ Fragment to_operand(const Acc &acc) {
@@ -149,12 +163,7 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_forward_kernel(FlashParam
     float running_max[2] = {-INFINITY, -INFINITY}, running_sum[2] = {0.0f, 0.0f};
     int key_end = min(n, q0 + BLOCK);
     for (int k0 = 0; k0 < key_end; k0 += BLOCK) {
-        __syncthreads(); /* the previous key and value tiles are consumed */
-        load_rows<HEAD, BLOCK>(key, key_head, p.ld_key, k0, n);
-        load_rows<HEAD, BLOCK>(value, value_head, p.ld_value, k0, n);
-        cp_async_commit();
-        cp_async_wait<0>();
-        __syncthreads();
+        load_key_block<HEAD>(key, value, key_head, value_head, p, k0);
         Acc scores[BLOCK / 16];
         row_products<HEAD, BLOCK / 16>(scores, query + warp * WARP_ROWS * LD, key);
         /* Causal mask (key s <= query t; keys past n are zero rows, masked too). */
@@ -247,12 +256,7 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_dquery_kernel(FlashParams
     for (int c = 0; c < HEAD / 16; c++) zero(dquery[c]);
     int key_end = min(n, q0 + BLOCK);
     for (int k0 = 0; k0 < key_end; k0 += BLOCK) {
-        __syncthreads();
-        load_rows<HEAD, BLOCK>(key, key_head, p.ld_key, k0, n);
-        load_rows<HEAD, BLOCK>(value, value_head, p.ld_value, k0, n);
-        cp_async_commit();
-        cp_async_wait<0>();
-        __syncthreads();
+        load_key_block<HEAD>(key, value, key_head, value_head, p, k0);
         Acc scores[BLOCK / 16], dprob[BLOCK / 16];
         row_products<HEAD, BLOCK / 16>(scores, query + warp * WARP_ROWS * LD, key);
         row_products<HEAD, BLOCK / 16>(dprob, dout + warp * WARP_ROWS * LD, value);
