@@ -1,5 +1,6 @@
 #include "model/transnormer_cuda.h"
 
+#include <algorithm>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdlib.h>
@@ -44,16 +45,17 @@ unsigned parts_kept(TnRecompute recompute) {
 }
 
 /* Takes the buffers of `parts` for N rows, fused projections P wide
- * (tn_qkvu_rows), features qk wide per row, lse floats of softmax
- * log-sum-exp (the baseline's; 0 for TransNormerLLM). */
+ * (tn_qkvu_rows), features qk wide per row. softmax_heads is H for the
+ * Transformer baseline (its log-sum-exp per row and head; it has no norm and
+ * gate after the attention: no gated, no attn_rstd), 0 for TransNormerLLM. */
 void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, size_t D, size_t P, size_t G,
-                size_t qk, size_t lse) {
+                size_t qk, size_t softmax_heads) {
     if (parts & PART_INPUT) la->resid = a->take<float>(N * D);
     if (parts & PART_NORMED) {
         la->norm1 = a->take<uint16_t>(N * D);
         la->qf = a->take<uint16_t>(N * qk);
         la->kf = a->take<uint16_t>(N * qk);
-        la->gated = a->take<uint16_t>(N * D);
+        la->gated = softmax_heads ? NULL : a->take<uint16_t>(N * D);
         la->norm2 = a->take<uint16_t>(N * D);
         la->glu = a->take<uint16_t>(N * G);
     }
@@ -61,12 +63,12 @@ void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, s
         la->norm1_rstd = a->take<float>(N);
         la->qkvu = a->take<uint16_t>(N * P);
         la->attn = a->take<uint16_t>(N * D);
-        la->attn_rstd = a->take<float>(N);
+        la->attn_rstd = softmax_heads ? NULL : a->take<float>(N);
         la->resid_mid = a->take<float>(N * D);
         la->norm2_rstd = a->take<float>(N);
         la->glu1 = a->take<uint16_t>(N * G);
         la->glu2 = a->take<uint16_t>(N * G);
-        la->softmax_lse = lse ? a->take<float>(lse) : NULL;
+        la->softmax_lse = softmax_heads ? a->take<float>(N * softmax_heads) : NULL;
     }
 }
 
@@ -75,17 +77,18 @@ void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, s
  * recomputes (rebuilt there layer by layer). */
 size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len, TnRecompute recompute, char *base) {
     size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, scratch = 0;
-    size_t H = cfg->n_heads, d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
+    size_t H = cfg->n_heads, P = tn_qkvu_rows(cfg);
     DeviceArena a{base, 0};
     unsigned kept = parts_kept(recompute), all = PART_INPUT | PART_PRODUCTS | PART_NORMED;
     int baseline = cfg->arch == TN_ARCH_TRANSFORMER;
-    size_t lse = baseline ? N * H : 0;
+    size_t softmax_heads = baseline ? H : 0, widest = 0; /* the shared q/k features: the widest layer's */
+    for (int l = 0; l < cfg->n_layers; l++) widest = std::max(widest, (size_t)tn_qk_head_dim(cfg, l));
     TnCudaLayerActs shared = {};
-    take_layer(&a, &shared, all & ~kept, N, D, P, G, H * 2 * d, lse); /* the widest features: LRPE's 2d */
+    take_layer(&a, &shared, all & ~kept, N, D, P, G, H * widest, softmax_heads);
     for (int l = 0; l < cfg->n_layers; l++) {
         TnCudaLayerActs *la = &g->layers[l];
         *la = shared;
-        take_layer(&a, la, kept, N, D, P, G, H * tn_qk_head_dim(cfg, l), lse);
+        take_layer(&a, la, kept, N, D, P, G, H * tn_qk_head_dim(cfg, l), softmax_heads);
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
         size_t need = baseline ? tn_transformer_cuda_scratch_bytes(cfg, batch, seq_len)
                                : attention_cuda_scratch_bytes(&s, TN_ATTN_CHUNKED);
