@@ -126,8 +126,8 @@ static void run_case(const Case *c, uint64_t seed) {
     }
     printf("worst gradient rel l2: %.3e\n", worst);
 
-    /* Activation checkpointing: the same loss and gradients (only the
-     * atomics' order of addition differs), the training steps below with
+    /* Activation checkpointing: the same loss and gradients (the same
+     * kernels rebuild the same activations), the training steps below with
      * the last level. */
     const TnRecompute levels[] = {TN_RECOMPUTE_NORMS, TN_RECOMPUTE_LAYERS};
     float *grads_recomputed = malloc(P * sizeof(float));
