@@ -42,8 +42,10 @@ python3 scripts/compare_losses.py "$RUNS/switched_cuda" "$RUNS/switched_cpu" 2>&
 det="--size 15M --data data/corpus.jsonl --ctx 256 --micro-batch 16 --batch-tokens 4096 --warmup 10 --lr 2e-3
      --min-lr-ratio 1 --eval-every 20 --eval-windows 1000000 --save-every 20 --log-every 20 --device cuda"
 ./tnllm train $det --steps 60 -o "$RUNS/det_full" 2>&1 | tee "$OUT/determinism_full.log" || status=1
-{ ./tnllm train $det --steps 40 -o "$RUNS/det_resumed" && ./tnllm train $det --steps 60 --resume -o "$RUNS/det_resumed"; } \
-    2>&1 | tee "$OUT/determinism_resumed.log" || status=1
+{
+    ./tnllm train $det --steps 40 -o "$RUNS/det_resumed" &&
+        ./tnllm train $det --steps 60 --resume -o "$RUNS/det_resumed"
+} 2>&1 | tee "$OUT/determinism_resumed.log" || status=1
 ./tnllm eval -m "$RUNS/det_full/model" --tokens "$RUNS/det_full/val.bin" --ctx 257 --stride 256 --batch 16 \
     --device cpu 2>&1 | tee "$OUT/val_cpu.log" || status=1
 timeless() { sed -E 's/, "tokens_per_s": [^,]*, "elapsed_s": [^}]*//' "$1/metrics.jsonl"; }

@@ -320,8 +320,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
                              err));
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
     TRY(norm_backward_cuda(cfg->norm, g->dresid, dw.final_norm.gain, dw.final_norm.bias, g->partials, g->dnorm,
-                           g->resid_final,
-                           g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
+                           g->resid_final, g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
 
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
      * input gradient into it, leaving dL/dh for the h entering layer l. */
@@ -342,8 +341,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->l1, g->dglu1, la->norm2, bf16_of(g, lw->l1), N, D, G, err));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->l2, g->dglu2, la->norm2, bf16_of(g, lw->l2), N, D, G, err));
         TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->channel_norm.gain, lg->channel_norm.bias, g->partials,
-                               g->dnorm,
-                               la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D, stream, err));
+                               g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D, stream, err));
         /* Token mixer, GLA (Eq. 3-4). */
         TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
         CUDA_TRY(cudaMemsetAsync(g->dgated, 0, ND * sizeof(float), stream));
@@ -352,19 +350,17 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
         uint16_t *dgate = cfg->output_gate ? g->dqkvu + 3 * D : NULL;
         TRY(norm_gate_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, lg->mixer_norm.bias, g->partials,
-                                    g->dgated,
-                                    la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate, P, N, D,
-                                    stream, err));
+                                    g->dgated, la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate,
+                                    P, N, D, stream, err));
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
         TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
                                     g->decay + l * H, &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
-        TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act, lw->theta, N,
-                                      seq_len, 0, H, d, stream, err));
+        TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
+                                      lw->theta, N, seq_len, 0, H, d, stream, err));
         CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
         TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->token_norm.gain, lg->token_norm.bias, g->partials, g->dnorm,
-                               la->resid,
-                               la->norm1_rstd, lw->token_norm.gain, N, D, stream, err));
+                               la->resid, la->norm1_rstd, lw->token_norm.gain, N, D, stream, err));
     }
     /* h = e E[x] (+ P[t]) */
     if (dw.positions) TRY(positions_backward_cuda(dw.positions, g->dresid, N, seq_len, D, stream, err));

@@ -261,7 +261,8 @@ static void check_determinism(const Case *c, uint64_t seed) {
     tn_model_init(&init, &cfg, seed);
     randomize_norm_params(init.params, &init.layout, seed);
     size_t P = init.layout.total, N = (size_t)c->batch * c->seq_len;
-    int32_t *tokens = malloc(STEPS * MICRO * N * sizeof *tokens), *targets = malloc(STEPS * MICRO * N * sizeof *targets);
+    int32_t *tokens = malloc(STEPS * MICRO * N * sizeof *tokens);
+    int32_t *targets = malloc(STEPS * MICRO * N * sizeof *targets);
     TnRng rng;
     tn_rng_seed(&rng, seed, 11);
     for (int k = 0; k < STEPS * MICRO; k++) draw_batch(tokens + k * N, targets + k * N, c, &rng);

@@ -13,8 +13,11 @@ __global__ void column_sums_kernel(float *dst, const float *partials, int n_part
     __shared__ float lane_sums[kLanes][kColumns];
     int c = blockIdx.x * kColumns + threadIdx.x;
     float sum = 0.0f;
-    if (c < n_cols)
+    if (c < n_cols) {
+        /* unrolled so that several loads are in flight; the additions keep their order */
+#pragma unroll 8
         for (int p = threadIdx.y; p < n_partials; p += kLanes) sum += partials[(size_t)p * n_cols + c];
+    }
     lane_sums[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y != 0 || c >= n_cols) return;

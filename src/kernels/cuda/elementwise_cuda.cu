@@ -47,6 +47,8 @@ __global__ void embedding_backward_kernel(float *dembed, const float *dout, cons
     if (c >= dim) return;
     const int32_t *starts = groups + TN_GROUP_STARTS(n_rows);
     float *out = dembed + (size_t)groups[TN_GROUP_IDS(n_rows) + g] * dim + c, sum = *out;
+    /* unrolled so that several rows' loads are in flight; the additions keep their order */
+#pragma unroll 8
     for (int i = starts[g]; i < starts[g + 1]; i++) sum += scale * dout[(size_t)groups[i] * dim + c];
     *out = sum;
 }
