@@ -24,7 +24,9 @@
  * a multiple of 64, ignored targets, random norm gains): the mean loss
  * (relative 1e-2), the logits and every parameter's gradient (relative l2
  * <= 2e-2, issue 8's bound for bf16), AdamW, the recompute levels against
- * none and 6 training steps against the CPU's.
+ * none and 6 training steps against the CPU's; then step_check.h's
+ * determinism (bit-identical runs and resumes: the flash kernels use no
+ * atomics) on the first two.
  * Prints one line per comparison and "check_baseline: N passed, M failed".
  * Usage: check_baseline [SEED]
  */
@@ -228,6 +230,7 @@ int main(int argc, char **argv) {
         {"baseline d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0, "arch=transformer"},
     };
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) step_check_run(&models[i], seed + i);
+    for (size_t i = 0; i < 2; i++) step_check_determinism(&models[i], seed + 100 + i);
     printf("check_baseline: %d passed, %d failed\n", tn_tests_passed, tn_tests_failed);
     return tn_tests_failed ? 1 : 0;
 }

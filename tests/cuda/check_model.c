@@ -2,7 +2,7 @@
  * model: step_check.h's comparison (loss, logits, every gradient, AdamW,
  * recompute, 6 training steps) on small random configurations (head widths
  * 64 and 128, LRPE and plain layers), then one per value of every SPEC
- * section 3 switch.
+ * section 3 switch; then step_check.h's determinism check on a few of them.
  *
  * Needs a CUDA device, so it is no `make test` binary: `make cuda` builds it
  * and scripts/device_train.sh runs it on the device machine.
@@ -41,6 +41,10 @@ int main(int argc, char **argv) {
         {"combined", 512, 128, 2, 2, 352, 2, 80, 0x2, "gate=off norm=layernorm gla-act=1+elu glu-act=silu pe=lrpe"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) step_check_run(&cases[i], seed + i);
+    /* d64, d128 (plain and LRPE layers), norm layernorm and combined (gains and biases) */
+    const int deterministic[] = {0, 1, 14, 17};
+    for (size_t i = 0; i < sizeof deterministic / sizeof deterministic[0]; i++)
+        step_check_determinism(&cases[deterministic[i]], seed + 100 + i);
     printf("check_model: %d passed, %d failed\n", tn_tests_passed, tn_tests_failed);
     return tn_tests_failed ? 1 : 0;
 }

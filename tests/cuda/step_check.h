@@ -21,11 +21,15 @@
  *    moments (relative l2 <= 1e-4: only fp32 rounding differs);
  *  - activation checkpointing (--recompute norms, layers): the loss within
  *    1e-6 and all gradients within 1e-5 relative l2 of the GPU's own
- *    without it (the recomputed activations are the same; only the order
- *    of the atomics' additions differs);
+ *    without it (the recomputed activations are the same);
  *  - 6 training steps from the same initialisation on the same batches,
  *    with recompute layers: every step's loss within 2e-2 relative of the
  *    CPU's.
+ * step_check_determinism (step_device.h's promise): 4 steps of 2
+ * accumulated micro-batches with clipping, run twice in fresh instances and
+ * once stopped after step 2 and resumed in a fresh instance from the
+ * downloaded parameters and moments, give bit-identical parameters and
+ * moments (memcmp) every time.
  * Each comparison prints a line and counts in tn_tests_passed / _failed
  * (test.h); a failing call (not a comparison) exits with status 2.
  */
@@ -42,5 +46,6 @@ typedef struct StepCase {
 } StepCase;
 
 void step_check_run(const StepCase *c, uint64_t seed);
+void step_check_determinism(const StepCase *c, uint64_t seed);
 
 #endif

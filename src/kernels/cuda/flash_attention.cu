@@ -154,7 +154,8 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_forward_kernel(FlashParam
     int n = p.seq_len, q0 = reversed_block() * BLOCK, warp = threadIdx.x / 32, lane = threadIdx.x & 31;
     int strip = q0 + warp * WARP_ROWS; /* this warp's first query */
     load_rows<HEAD, BLOCK>(query, p.query + head_offset(p, p.ld_query, HEAD), p.ld_query, q0, n);
-    const bf16 *key_head = p.key + head_offset(p, p.ld_key, HEAD), *value_head = p.value + head_offset(p, p.ld_value, HEAD);
+    const bf16 *key_head = p.key + head_offset(p, p.ld_key, HEAD);
+    const bf16 *value_head = p.value + head_offset(p, p.ld_value, HEAD);
     Acc out[HEAD / 16];
 #pragma unroll
     for (int c = 0; c < HEAD / 16; c++) zero(out[c]);
@@ -242,7 +243,8 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_dquery_kernel(FlashParams
     int strip = q0 + warp * WARP_ROWS;
     load_rows<HEAD, BLOCK>(query, p.query + head_offset(p, p.ld_query, HEAD), p.ld_query, q0, n);
     load_rows<HEAD, BLOCK>(dout, p.dout + head_offset(p, p.ld_out, HEAD), p.ld_out, q0, n);
-    const bf16 *key_head = p.key + head_offset(p, p.ld_key, HEAD), *value_head = p.value + head_offset(p, p.ld_value, HEAD);
+    const bf16 *key_head = p.key + head_offset(p, p.ld_key, HEAD);
+    const bf16 *value_head = p.value + head_offset(p, p.ld_value, HEAD);
     float lse2[2], delta[2]; /* rows lane / 4 and lane / 4 + 8 of the strip; 0 past n */
 #pragma unroll
     for (int i = 0; i < 2; i++) {
@@ -282,11 +284,13 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_dkey_dvalue_kernel(FlashP
     bf16 *key = reinterpret_cast<bf16 *>(shared), *value = key + BLOCK * LD, *query = value + BLOCK * LD;
     bf16 *dout = query + QUERY_STEP * LD;
     float *lse2 = reinterpret_cast<float *>(dout + QUERY_STEP * LD), *delta = lse2 + QUERY_STEP;
-    int n = p.seq_len, k0 = blockIdx.x * BLOCK, warp = threadIdx.x / 32; /* the first keys, with the most queries, first */
+    /* the first keys, with the most queries, start first */
+    int n = p.seq_len, k0 = blockIdx.x * BLOCK, warp = threadIdx.x / 32;
     int strip = k0 + warp * WARP_ROWS; /* this warp's first key */
     load_rows<HEAD, BLOCK>(key, p.key + head_offset(p, p.ld_key, HEAD), p.ld_key, k0, n);
     load_rows<HEAD, BLOCK>(value, p.value + head_offset(p, p.ld_value, HEAD), p.ld_value, k0, n);
-    const bf16 *query_head = p.query + head_offset(p, p.ld_query, HEAD), *dout_head = p.dout + head_offset(p, p.ld_out, HEAD);
+    const bf16 *query_head = p.query + head_offset(p, p.ld_query, HEAD);
+    const bf16 *dout_head = p.dout + head_offset(p, p.ld_out, HEAD);
     Acc dkey[HEAD / 16], dvalue[HEAD / 16];
 #pragma unroll
     for (int c = 0; c < HEAD / 16; c++) {
