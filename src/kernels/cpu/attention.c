@@ -32,15 +32,15 @@ size_t tn_attention_scratch_floats(const TnAttnShape *s, TnAttnAlgo algo, int bl
     return per_thread_floats(s, algo, block) * (size_t)threads;
 }
 
-/* pw[i] = lambda^i for i = 0..n, from double so long runs stay accurate. */
-static void decay_powers(float *pw, float lambda, int n) {
+/* From double, so that long runs stay accurate. */
+void attention_decay_powers(float *pw, float lambda, int n) {
     double log_lambda = log((double)lambda);
     for (int i = 0; i <= n; i++) pw[i] = (float)exp(i * log_lambda);
 }
 
 static void head_parallel(float *o, const float *q, const float *k, const float *v, float lambda,
                           const TnAttnShape *s, float *pw) {
-    decay_powers(pw, lambda, s->seq_len);
+    attention_decay_powers(pw, lambda, s->seq_len);
     for (int t = 0; t < s->seq_len; t++) {
         float *ot = o + (long)t * s->ldo;
         memset(ot, 0, (size_t)s->dv * sizeof *ot);
@@ -68,25 +68,26 @@ static void scale_rows(float *dst, const float *src, int ld, int n, int w, const
         for (int c = 0; c < w; c++) dst[i * w + c] = src[(long)i * ld + c] * pw[first + i * step];
 }
 
-/* scores[i, j] = a_i . b_j * lambda^(i-j) for j <= i, else 0 (the decay mask M). */
-static void masked_scores(float *scores, const float *a, int lda, const float *b, int ldb, int n, int width,
-                          const float *pw) {
+void attention_masked_scores_cpu(float *scores, const float *a, int lda, const float *b, int ldb, int n, int width,
+                                 const float *pw) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, width, 1.0f, a, lda, b, ldb, 0.0f, scores, n);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) scores[i * n + j] = j <= i ? scores[i * n + j] * pw[i - j] : 0.0f;
+    for (int i = 0; i < n; i++) {
+        float *row = scores + (size_t)i * n; /* size_t: a whole sequence's n^2 can pass 2^31 */
+        for (int j = 0; j < n; j++) row[j] = j <= i ? row[j] * pw[i - j] : 0.0f;
+    }
 }
 
 static void head_chunked(float *o, const float *q, const float *k, const float *v, float lambda,
                          const TnAttnShape *s, int block, float *S, int has_state, float *work) {
     int dk = s->dk, dv = s->dv;
     float *scores = work, *qs = scores + (size_t)block * block, *ks = qs + (size_t)block * dk, *pw = ks + (size_t)block * dk;
-    decay_powers(pw, lambda, block);
+    attention_decay_powers(pw, lambda, block);
     for (int start = 0; start < s->seq_len; start += block) {
         int n = s->seq_len - start < block ? s->seq_len - start : block;
         const float *qb = q + (long)start * s->ldq, *kb = k + (long)start * s->ldk, *vb = v + (long)start * s->ldv;
         float *ob = o + (long)start * s->ldo;
         /* Intra-block: (Q K^T ⊙ M) V with M[i, j] = lambda^(i-j), j <= i. */
-        masked_scores(scores, qb, s->ldq, kb, s->ldk, n, dk, pw);
+        attention_masked_scores_cpu(scores, qb, s->ldq, kb, s->ldk, n, dk, pw);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dv, n, 1.0f, scores, n, vb, s->ldv, 0.0f, ob, s->ldo);
         if (has_state) {
             /* Inter-block: token i of the block sees the state decayed
@@ -140,7 +141,7 @@ size_t tn_attention_backward_scratch_floats(const TnAttnShape *s, TnAttnAlgo alg
 
 static void head_parallel_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                                    const float *v, float lambda, const TnAttnShape *s, float *pw) {
-    decay_powers(pw, lambda, s->seq_len);
+    attention_decay_powers(pw, lambda, s->seq_len);
     for (int t = 0; t < s->seq_len; t++) {
         memset(dk + (long)t * s->ldk, 0, (size_t)s->dk * sizeof *dk);
         memset(dv + (long)t * s->ldv, 0, (size_t)s->dv * sizeof *dv);
@@ -166,7 +167,7 @@ static void head_chunked_backward(float *dq, float *dk, float *dv, const float *
     float *state = work, *scores = state + (size_t)dkw * dvw, *dscores = scores + (size_t)block * block;
     float *scaled_a = dscores + (size_t)block * block, *scaled_b = scaled_a + (size_t)block * wide;
     float *pw = scaled_b + (size_t)block * wide;
-    decay_powers(pw, lambda, block);
+    attention_decay_powers(pw, lambda, block);
     int n_blocks = (s->seq_len + block - 1) / block;
     /* Forward sweep: dQ = (dO V^T ⊙ M) K + diag(lambda^(i+1)) dO S^T, with
      * S the forward state before the block. */
@@ -175,7 +176,7 @@ static void head_chunked_backward(float *dq, float *dk, float *dv, const float *
         const float *kb = k + (long)start * s->ldk, *vb = v + (long)start * s->ldv;
         const float *dob = dout + (long)start * s->ldo;
         float *dqb = dq + (long)start * s->ldq;
-        masked_scores(dscores, dob, s->ldo, vb, s->ldv, n, dvw, pw);
+        attention_masked_scores_cpu(dscores, dob, s->ldo, vb, s->ldv, n, dvw, pw);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dkw, n, 1.0f, dscores, n, kb, s->ldk, 0.0f, dqb,
                     s->ldq);
         if (b > 0) {
@@ -195,10 +196,10 @@ static void head_chunked_backward(float *dq, float *dk, float *dv, const float *
         const float *dob = dout + (long)start * s->ldo;
         float *dkb = dk + (long)start * s->ldk, *dvb = dv + (long)start * s->ldv;
         int has_state = b < n_blocks - 1;
-        masked_scores(scores, qb, s->ldq, kb, s->ldk, n, dkw, pw);
+        attention_masked_scores_cpu(scores, qb, s->ldq, kb, s->ldk, n, dkw, pw);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, dvw, n, 1.0f, scores, n, dob, s->ldo, 0.0f, dvb,
                     s->ldv);
-        masked_scores(dscores, dob, s->ldo, vb, s->ldv, n, dvw, pw);
+        attention_masked_scores_cpu(dscores, dob, s->ldo, vb, s->ldv, n, dvw, pw);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, dkw, n, 1.0f, dscores, n, qb, s->ldq, 0.0f, dkb,
                     s->ldk);
         if (has_state) {

@@ -60,6 +60,16 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout, 
 /* Scratch of one attention_backward_cpu call with up to `threads` threads. */
 size_t tn_attention_backward_scratch_floats(const TnAttnShape *s, TnAttnAlgo algo, int block, int threads);
 
+/* The pieces of the block forms, for baselines built from them (the
+ * bench's whole-matrix form of Eq. 10):
+ * pw[i] = lambda^i for i = 0..n. */
+void attention_decay_powers(float *pw, float lambda, int n);
+/* scores[i, j] = (a_i . b_j) lambda^(i-j) for j <= i, else 0: the n x n
+ * product A B^T (rows of `width` features, strides lda, ldb) under the decay
+ * mask M; pw holds lambda^0 .. lambda^(n-1). */
+void attention_masked_scores_cpu(float *scores, const float *a, int lda, const float *b, int ldb, int n, int width,
+                                 const float *pw);
+
 const char *tn_attn_algo_name(TnAttnAlgo algo);
 /* Parses "parallel", "chunked", "recurrent"; -1 if unknown. */
 int tn_attn_algo_parse(const char *name, TnAttnAlgo *algo);
