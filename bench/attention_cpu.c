@@ -223,7 +223,8 @@ static void usage(void) {
            "  --heads H          heads (default 2)\n"
            "  --head-dim D       dk = dv = D (default 64)\n"
            "  --block C          chunk of the chunked form (default %d)\n"
-           "  --max-seconds S    a form whose forward+backward took longer than S skips the longer lengths (default 20)\n"
+           "  --max-seconds S    a form whose forward+backward took longer than S skips the longer lengths\n"
+           "                     (default 20)\n"
            "  --max-mib M        a form that would request more than M MiB is skipped, its request still printed\n"
            "                     (default 6144)\n"
            "  --repeats N        calls timed per figure, the fastest printed (default 3)\n"
@@ -267,7 +268,9 @@ int main(int argc, char **argv) {
         if (tn_atomic_open(&tsv_file, tsv_path, &err)) tn_die("bench/attention_cpu: %s", err.msg);
         tsv = tsv_file.fp;
     }
-    if (tsv) fprintf(tsv, "n\tform\tfwd_ms\tfwdbwd_ms\tfwd_mib\tfwdbwd_mib\tmeasured_fwd_mib\tmeasured_fwdbwd_mib\trel_l2\n");
+    if (tsv)
+        fprintf(tsv, "n\tform\tfwd_ms\tfwdbwd_ms\tfwd_mib\tfwdbwd_mib\tmeasured_fwd_mib\tmeasured_fwdbwd_mib\t"
+                     "rel_l2\n");
 
     int dim = heads * head_dim;
     float *lambda = tn_malloc((size_t)heads * sizeof *lambda);

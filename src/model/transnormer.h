@@ -106,6 +106,9 @@ void tn_model_reserve(TnModel *m, int batch, int seq_len);
 void tn_model_reserve_backward(TnModel *m);
 /* Bytes the activation arena needs for batch x seq_len. */
 size_t tn_model_activation_bytes(const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo, int block, int threads);
+/* Bytes tn_model_reserve_backward allocates for batch x seq_len after a
+ * forward with algo and block. */
+size_t tn_model_backward_bytes(const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo, int block, int threads);
 
 /* Forward pass over tokens (B, T) at positions 0..T-1.
  * targets (B, T) may be NULL (no loss); otherwise *mean_loss receives the

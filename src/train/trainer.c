@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,7 +412,12 @@ static int setup(Run *r, TnError *err) {
     r->targets = tn_malloc(tokens * sizeof *r->targets);
     /* validation forwards T + 1 tokens per window */
     tn_model_reserve(m, r->micro_batch, o->seq_len + 1);
-    if (o->device == TN_DEVICE_CPU) tn_model_reserve_backward(m);
+    if (o->device == TN_DEVICE_CPU) {
+        tn_model_reserve_backward(m);
+        /* what `tnllm info` reports for this run is what it allocates */
+        TN_ASSERT((m->acts.n_floats + m->grad_acts.n_floats) * sizeof(float) ==
+                  tn_train_activation_bytes(&m->config, r->micro_batch, o->seq_len, omp_get_max_threads()));
+    }
     r->state.seq_len = o->seq_len;
     r->state.micro_batch = r->micro_batch;
     r->state.accum_steps = r->accum_steps;
@@ -441,6 +447,30 @@ static int setup(Run *r, TnError *err) {
         tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, err))
         return -1;
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
+}
+
+size_t tn_train_activation_bytes(const TnConfig *cfg, int micro_batch, int seq_len, int threads) {
+    /* the model's default attention (tn_model_init), on windows of T + 1 */
+    return tn_model_activation_bytes(cfg, micro_batch, seq_len + 1, TN_ATTN_CHUNKED, TN_ATTN_DEFAULT_BLOCK, threads) +
+           tn_model_backward_bytes(cfg, micro_batch, seq_len + 1, TN_ATTN_CHUNKED, TN_ATTN_DEFAULT_BLOCK, threads);
+}
+
+size_t tn_train_memory_bytes(const TnConfig *cfg, int micro_batch, int seq_len, int threads) {
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, cfg);
+    size_t state = 4 * layout.total * sizeof(float); /* weights, gradients, AdamW m and v */
+    tn_param_layout_free(&layout);
+    return state + tn_train_activation_bytes(cfg, micro_batch, seq_len, threads);
+}
+
+int tn_train_longest_context(const TnConfig *cfg, int micro_batch, double budget, int threads) {
+    int fits = 0, too_long = (1 << 24) + 1; /* memory grows with the context: bisect */
+    while (too_long - fits > 1) {
+        int mid = fits + (too_long - fits) / 2;
+        if ((double)tn_train_memory_bytes(cfg, micro_batch, mid, threads) <= budget) fits = mid;
+        else too_long = mid;
+    }
+    return fits;
 }
 
 static int finish(Run *r, TnTrainResult *result, TnError *err) {
