@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """paper_tables.py: small-scale reproductions of the paper's Table 3
 (Transformer vs TransNormerLLM at two sizes) and Tables 5-10 (the
-ablations of SPEC section 3) with `tnllm train` on the CPU.
+ablations of SPEC section 3) with `tnllm train` on the CPU; with
+--figures 4,5 and --tables 12,13 also its efficiency results
+(paper_efficiency.py: attention and decoding against the length, training
+speed and the longest context that trains).
 
-usage: scripts/paper_tables.py [--tables 3,5,6,7,8,9,10,noise] [--data PATHS]
+usage: scripts/paper_tables.py [--tables 3,5,6,7,8,9,10,noise,12,13]
+                               [--figures 4,5] [--gpu-table FILE] [--data PATHS]
                                [--steps N] [--ctx T] [--micro-batch B] [--lr X]
                                [--lr-sweep X,Y,...] [--eval-every N]
                                [--work DIR] [--results DIR] [--threads N]
+                               (and the --fig4-/--fig5-/--table12-/--table13-
+                               settings of paper_efficiency.py; see --help)
 
 Each table trains its variants (same data order, seed and schedule; the
 only difference is the table's switch), then writes results/table<N>.md
@@ -37,6 +43,9 @@ import math
 import os
 import subprocess
 import sys
+
+import paper_efficiency
+import svgplot
 
 # The two sizes of Table 3 (D, L, H, G) at the scale a 2-core CPU trains in
 # minutes; the ablations use the small one. Byte-level vocabulary (259).
@@ -184,22 +193,6 @@ def summarise(run_dir, steps):
     return sum(tail) / len(tail), val[-1][1], val
 
 
-def plot(svg, title, curves):
-    """Validation loss against step for every variant, one gnuplot SVG."""
-    data = svg + ".dat"
-    with open(data, "w") as f:
-        for _, points in curves:
-            for step, loss in points:
-                f.write(f"{step} {loss}\n")
-            f.write("\n\n")
-    plots = ", ".join(f"'{data}' index {i} with linespoints title '{name}'" for i, (name, _) in enumerate(curves))
-    script = (f"set terminal svg size 800,500 dynamic\nset output '{svg}.tmp'\nset title '{title}'\n"
-              f"set xlabel 'step'\nset ylabel 'validation loss'\nset key top right\nplot {plots}\n")
-    subprocess.run(["gnuplot"], input=script, text=True, check=True)
-    os.replace(svg + ".tmp", svg)
-    os.remove(data)
-
-
 def best_of_rates(args, size, switches):
     """Trains a variant at each rate of the sweep (or at --lr alone); returns
     the best run's (lr, run_dir, command, train loss, val loss, val curve)
@@ -252,7 +245,8 @@ def write_table(args, number, table):
         for name, *_, command in rows:
             f.write(f"- {name}: `{command}`\n")
     os.replace(md + ".tmp", md)
-    plot(os.path.join(args.results, f"table{number}.svg"), table["title"].split(":")[0], curves)
+    svgplot.plot(os.path.join(args.results, f"table{number}.svg"), table["title"].split(":")[0],
+                 [{"xlabel": "step", "ylabel": "validation loss", "key": "top right", "series": curves}])
     print(f"wrote {md}: best in the paper {best_paper}, here {best_ours}", flush=True)
 
 
@@ -270,13 +264,21 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="runs/paper-tables")
     parser.add_argument("--results", default="results")
+    paper_efficiency.add_arguments(parser)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     os.makedirs(args.results, exist_ok=True)
-    for number in args.tables.split(","):
-        if number not in TABLES:
-            sys.exit(f"paper_tables.py: no table '{number}' (have {', '.join(TABLES)})")
-        write_table(args, number, TABLES[number])
+    for number in filter(None, args.tables.split(",")):
+        if number in paper_efficiency.TABLES:
+            paper_efficiency.TABLES[number](args)
+        elif number in TABLES:
+            write_table(args, number, TABLES[number])
+        else:
+            sys.exit(f"paper_tables.py: no table '{number}' (have {', '.join(list(TABLES) + list(paper_efficiency.TABLES))})")
+    for number in filter(None, args.figures.split(",")):
+        if number not in paper_efficiency.FIGURES:
+            sys.exit(f"paper_tables.py: no figure '{number}' (have {', '.join(paper_efficiency.FIGURES)})")
+        paper_efficiency.FIGURES[number](args)
 
 
 if __name__ == "__main__":
