@@ -15,8 +15,8 @@
  * matrices), forward and backward scratch both held for fwd+bwd as the
  * model's arenas hold them; "measured" is the growth of the process's peak
  * resident set during the call (VmHWM, reset through /proc/self/clear_refs).
- * Times are the fastest of up to --repeats calls (other work on a shared
- * machine only adds time). Each form's outputs (O, dQ, dK, dV) are compared
+ * Times are the fastest of the calls made in --seconds-per-figure (other
+ * work on a shared machine only adds time). Each form's outputs (O, dQ, dK, dV) are compared
  * with the naive form's, so the table compares equal functions.
  */
 #include <cblas.h>
@@ -174,14 +174,15 @@ typedef struct Measure {
 
 /* Times form on p (forward, or forward then backward): the first call
  * allocates the work memory and measures the peak RSS growth; later calls
- * reuse it. Stops repeating once `repeats` calls or 0.5 s are done. */
-static Measure measure(const Problem *p, const Form *form, int backward, int repeats) {
+ * reuse it. Calls repeat until `seconds` are spent (at least one call, at
+ * most 100), so that short calls are timed many times and long ones once. */
+static Measure measure(const Problem *p, const Form *form, int backward, double seconds) {
     Measure r = {.ran = 1, .seconds = 1e30, .measured_mib = -1};
     r.requested = backward ? form->training_bytes(p) : form->forward_bytes(p);
     long before = peak_reset();
     float *work = tn_malloc(r.requested > 0 ? r.requested : 1);
     double spent = 0;
-    for (int i = 0; i < repeats && (i == 0 || spent < 0.5); i++) {
+    for (int i = 0; i < 100 && (i == 0 || spent < seconds); i++) {
         double t0 = tn_now();
         form->forward(p, work);
         if (backward) form->backward(p, work);
@@ -214,7 +215,8 @@ static double relative_l2(const float *x, const float *reference, size_t n) {
 
 static void usage(void) {
     printf("usage: bench/attention_cpu [--lengths LIST] [--batch B] [--heads H] [--head-dim D] [--block C]\n"
-           "                           [--max-seconds S] [--max-mib M] [--repeats N] [--tsv FILE] [-t THREADS]\n\n"
+           "                           [--max-seconds S] [--max-mib M] [--seconds-per-figure S] [--tsv FILE]\n"
+           "                           [-t THREADS]\n\n"
            "Fig. 4 on the CPU: forward and forward+backward time and extra memory of causal linear attention with\n"
            "decay against the sequence length, for the naive n x n form, tnllm's parallel form and its chunked\n"
            "Lightning Attention-2 form, side by side.\n"
@@ -227,7 +229,8 @@ static void usage(void) {
            "                     (default 20)\n"
            "  --max-mib M        a form that would request more than M MiB is skipped, its request still printed\n"
            "                     (default 6144)\n"
-           "  --repeats N        calls timed per figure, the fastest printed (default 3)\n"
+           "  --seconds-per-figure S  calls are repeated for S seconds (at least 1, at most 100 calls), the\n"
+           "                     fastest printed (default 1)\n"
            "  --tsv FILE         also write the rows (n, form, fwd_ms, fwdbwd_ms, fwd_mib, fwdbwd_mib,\n"
            "                     measured_fwd_mib, measured_fwdbwd_mib, rel_l2) to FILE\n"
            "  -t, --threads N    OpenMP threads (default: all cores)\n",
@@ -238,8 +241,8 @@ static double mib(size_t bytes) { return (double)bytes / 1048576.0; }
 
 int main(int argc, char **argv) {
     long long lengths[MAX_LENGTHS] = {256, 512, 1024, 2048, 4096, 8192, 16384};
-    int n_lengths = 7, batch = 1, heads = 2, head_dim = 64, block = TN_ATTN_DEFAULT_BLOCK, repeats = 3, threads = 0;
-    double max_seconds = 20, max_mib = 6144;
+    int n_lengths = 7, batch = 1, heads = 2, head_dim = 64, block = TN_ATTN_DEFAULT_BLOCK, threads = 0;
+    double max_seconds = 20, max_mib = 6144, seconds_per_figure = 1;
     const char *tsv_path = NULL;
     TnArgs a;
     args_init(&a, "bench/attention_cpu", argc, argv);
@@ -252,7 +255,7 @@ int main(int argc, char **argv) {
         else if (args_is(&a, NULL, "--block")) block = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--max-seconds")) max_seconds = args_double(&a, 0.0, 1e6);
         else if (args_is(&a, NULL, "--max-mib")) max_mib = args_double(&a, 0.0, 1e9);
-        else if (args_is(&a, NULL, "--repeats")) repeats = (int)args_int(&a, 1, 1000);
+        else if (args_is(&a, NULL, "--seconds-per-figure")) seconds_per_figure = args_double(&a, 0.0, 1e6);
         else if (args_is(&a, NULL, "--tsv")) tsv_path = args_value(&a);
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else args_unknown(&a);
@@ -276,8 +279,9 @@ int main(int argc, char **argv) {
     float *lambda = tn_malloc((size_t)heads * sizeof *lambda);
     /* The released models' rates (SPEC 1, layer 0): lambda_h = exp(-2^(-8(h+1)/H)). */
     for (int h = 0; h < heads; h++) lambda[h] = (float)exp(-pow(2.0, -8.0 * (h + 1) / heads));
-    printf("attention on the CPU: %d threads, B=%d H=%d dk=dv=%d, chunk %d, fp32; time = fastest of %d calls; MiB = "
-           "requested (measured peak RSS growth)\n", omp_get_max_threads(), batch, heads, head_dim, block, repeats);
+    printf("attention on the CPU: %d threads, B=%d H=%d dk=dv=%d, chunk %d, fp32; time = fastest of the calls in %g s; "
+           "MiB = requested (measured peak RSS growth)\n", omp_get_max_threads(), batch, heads, head_dim, block,
+           seconds_per_figure);
     printf("%7s", "n");
     for (int f = 0; f < N_FORMS; f++) printf(" | %-8s %9s %10s %21s", FORMS[f].name, "fwd ms", "f+b ms", "f+b MiB");
     printf(" | worst rel l2 vs naive\n");
@@ -306,8 +310,8 @@ int main(int argc, char **argv) {
             size_t need = form->training_bytes(&p);
             double rel = NAN;
             if (!stopped[f] && mib(need) <= max_mib) {
-                fwd = measure(&p, form, 0, repeats);
-                both = measure(&p, form, 1, repeats);
+                fwd = measure(&p, form, 0, seconds_per_figure);
+                both = measure(&p, form, 1, seconds_per_figure);
                 if (both.seconds > max_seconds) stopped[f] = 1;
                 if (f == 0) {
                     for (int i = 0; i < 4; i++) memcpy(reference + i * count, outputs[i], count * sizeof(float));

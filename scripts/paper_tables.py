@@ -224,7 +224,8 @@ def write_table(args, number, table):
                 f"(context {args.ctx}), {rates}, corpus `{args.data}`, byte-level vocabulary; sizes (D, L, H, G): "
                 + ", ".join(f"{k} {tuple(v.values())}" for k, v in SIZES.items())
                 + ". The paper: 385M/1B parameters, 100K updates on 300B tokens.\n\n")
-        f.write("| variant | paper loss | paper PPL | our lr | our train loss (last 10%) | our val loss | our val PPL |\n")
+        f.write("| variant | paper loss | paper PPL | our lr | our train loss (last 10%) | our val loss | "
+                "our val PPL |\n")
         f.write("|---|---|---|---|---|---|---|\n")
         for name, p_loss, p_ppl, lr, loss, val_loss, ppl, _ in rows:
             paper = f"{p_loss:.3f} | {p_ppl:.3f}" if p_loss is not None else "- | -"
@@ -274,7 +275,8 @@ def main():
         elif number in TABLES:
             write_table(args, number, TABLES[number])
         else:
-            sys.exit(f"paper_tables.py: no table '{number}' (have {', '.join(list(TABLES) + list(paper_efficiency.TABLES))})")
+            known = list(TABLES) + list(paper_efficiency.TABLES)
+            sys.exit(f"paper_tables.py: no table '{number}' (have {', '.join(known)})")
     for number in filter(None, args.figures.split(",")):
         if number not in paper_efficiency.FIGURES:
             sys.exit(f"paper_tables.py: no figure '{number}' (have {', '.join(paper_efficiency.FIGURES)})")
