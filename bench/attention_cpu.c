@@ -6,10 +6,10 @@
  *    PyTorch's autograd evaluates Eq. 10 (the paper's baseline): two BLAS-3
  *    products, O(n^2) memory; the matrix is kept for the backward pass, as
  *    autograd keeps it. Written here from attention.h's pieces.
- *  - parallel: TN_ATTN_PARALLEL of kernels/cpu/attention.h, O(n^2) time and
- *    no n x n matrix (the memory behaviour of the blockwise Alg. 1-2; on the
- *    CPU it runs row by row, not in tiles).
- *  - chunked: TN_ATTN_CHUNKED, Lightning Attention-2, linear in n.
+ *  - parallel: TN_ATTN_PARALLEL of kernels/cpu/attention.h, the paper's
+ *    blockwise Alg. 1-2 (tiles of --block): O(n^2) time, no n x n matrix.
+ *  - chunked: TN_ATTN_CHUNKED, Lightning Attention-2 (chunks of --block),
+ *    linear in n.
  * Memory: "requested" is what each form allocates beyond the inputs and
  * outputs it shares with the others (kernel scratch; the naive form's
  * matrices), forward and backward scratch both held for fwd+bwd as the
@@ -85,7 +85,7 @@ static void naive_forward(const Problem *p, float *work) {
         float *S = work + (size_t)bh * square(p), *pw = naive_powers(p, work);
         size_t qk = qk_offset(s, bh), vo = vo_offset(s, bh);
         attention_decay_powers(pw, p->lambda[bh % s->heads], n);
-        attention_masked_scores_cpu(S, p->q + qk, s->ldq, p->k + qk, s->ldk, n, s->dk, pw);
+        attention_masked_scores_cpu(S, p->q + qk, s->ldq, p->k + qk, s->ldk, n, n, s->dk, 0, pw);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, s->dv, n, 1.0f, S, n, p->v + vo, s->ldv, 0.0f,
                     p->o + vo, s->ldo);
     }
@@ -104,7 +104,7 @@ static void naive_backward(const Problem *p, float *work) {
         attention_decay_powers(pw, p->lambda[bh % s->heads], n);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, s->dv, n, 1.0f, S, n, p->dout + vo, s->ldo, 0.0f,
                     p->dv + vo, s->ldv);
-        attention_masked_scores_cpu(dP, p->dout + vo, s->ldo, p->v + vo, s->ldv, n, s->dv, pw);
+        attention_masked_scores_cpu(dP, p->dout + vo, s->ldo, p->v + vo, s->ldv, n, n, s->dv, 0, pw);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, s->dk, n, 1.0f, dP, n, p->k + qk, s->ldk, 0.0f,
                     p->dq + qk, s->ldq);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, s->dk, n, 1.0f, dP, n, p->q + qk, s->ldq, 0.0f,
@@ -218,13 +218,13 @@ static void usage(void) {
            "                           [--max-seconds S] [--max-mib M] [--seconds-per-figure S] [--tsv FILE]\n"
            "                           [-t THREADS]\n\n"
            "Fig. 4 on the CPU: forward and forward+backward time and extra memory of causal linear attention with\n"
-           "decay against the sequence length, for the naive n x n form, tnllm's parallel form and its chunked\n"
-           "Lightning Attention-2 form, side by side.\n"
+           "decay against the sequence length, for the naive n x n form, tnllm's blockwise Alg. 1-2 (parallel)\n"
+           "and its chunked Lightning Attention-2, side by side.\n"
            "  --lengths LIST     sequence lengths, k = 1024 (default 256,512,1K,2K,4K,8K,16K)\n"
            "  --batch B          sequences (default 1)\n"
            "  --heads H          heads (default 2)\n"
            "  --head-dim D       dk = dv = D (default 64)\n"
-           "  --block C          chunk of the chunked form (default %d)\n"
+           "  --block C          tile of the parallel form, chunk of the chunked one (default %d)\n"
            "  --max-seconds S    a form whose forward+backward took longer than S skips the longer lengths\n"
            "                     (default 20)\n"
            "  --max-mib M        a form that would request more than M MiB is skipped, its request still printed\n"

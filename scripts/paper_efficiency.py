@@ -153,8 +153,8 @@ def figure4(args):
              "a form is stopped at the lengths after one whose forward+backward took over 20 s, or skipped "
              "when it would request over 6 GiB): "
              "*naive* is Eq. 10 with the whole masked n x n matrix per head, kept for the backward pass as PyTorch's "
-             "autograd keeps it (the paper's baseline); *parallel* is tnllm's O(n^2) reference form without the "
-             "matrix (the memory behaviour of Alg. 1-2, row by row rather than in tiles); *chunked* is Lightning "
+             "autograd keeps it (the paper's baseline); *parallel* is tnllm's blockwise Alg. 1-2 (the paper's "
+             "Lightning Attention: tiles of 64 x 64 scores, O(n^2) time, nothing n x n stored); *chunked* is Lightning "
              "Attention-2, linear in n. Memory is what each form allocates beyond the inputs and outputs all "
              "share (forward and backward scratch), and in brackets the growth of the process's peak resident "
              "set measured during the call.", "",

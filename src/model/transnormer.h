@@ -127,8 +127,8 @@ int tn_model_forward(TnModel *m, const int32_t *tokens, const int32_t *targets, 
  * (not NULL), batch and seq_len, and tn_model_reserve_backward. The
  * activations stay valid except logits, which hold their gradient after.
  * Attention runs chunked (factors <= 1, a state carried backwards) with the
- * forward's block, or in the parallel reference form when the forward uses
- * TN_ATTN_PARALLEL. */
+ * forward's block, or in the parallel form (blockwise Alg. 2) when the
+ * forward uses TN_ATTN_PARALLEL. */
 void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                        float loss_scale, float *grads);
 
