@@ -392,7 +392,7 @@ def add_arguments(parser):
     parser.add_argument("--sizes", type=lambda text: text.split(","), default=list(SIZES),
                         help=f"Tables 12-13: sizes among {', '.join(SIZES)}")
     parser.add_argument("--table12-ctx", type=int, default=512)
-    parser.add_argument("--table12-micro-batch", type=int, default=4)
+    parser.add_argument("--table12-micro-batch", type=int, default=2)
     parser.add_argument("--table13-budget-gib", type=float, default=16)
     parser.add_argument("--table13-size", default="15M", choices=list(SIZES))
     parser.add_argument("--table13-contexts", type=lambda text: [int(x) for x in text.split(",")],
