@@ -41,15 +41,16 @@ typedef struct Problem {
     float *q, *k, *v, *o, *dout, *dq, *dk, *dv, *lambda;
 } Problem;
 
-/* One way to compute the attention: bytes it requests for the forward pass
- * and for forward+backward, and the passes themselves on that memory. */
+/* One way to compute the attention: the naive form written here, or one
+ * of tnllm's kernels. */
 typedef struct Form {
     const char *name;
-    size_t (*forward_bytes)(const Problem *p);
-    size_t (*training_bytes)(const Problem *p);
-    void (*forward)(const Problem *p, float *work);
-    void (*backward)(const Problem *p, float *work);
+    int naive;
+    TnAttnAlgo algo; /* of a kernel */
 } Form;
+
+static const Form FORMS[N_FORMS] = {
+    {"naive", 1, TN_ATTN_PARALLEL}, {"parallel", 0, TN_ATTN_PARALLEL}, {"chunked", 0, TN_ATTN_CHUNKED}};
 
 static size_t n_pairs(const Problem *p) { return (size_t)p->shape.batch * p->shape.heads; }
 static size_t square(const Problem *p) { return (size_t)p->shape.seq_len * p->shape.seq_len; }
@@ -128,21 +129,22 @@ static void kernel_backward(const Problem *p, float *work, TnAttnAlgo algo) {
                            work + kernel_forward_bytes(p, algo) / sizeof(float));
 }
 
-/* The Form interface takes no algorithm argument: one thin wrapper each. */
-#define KERNEL_FORM(suffix, algo)                                                                                   \
-    static size_t suffix##_forward_bytes(const Problem *p) { return kernel_forward_bytes(p, algo); }              \
-    static size_t suffix##_training_bytes(const Problem *p) { return kernel_training_bytes(p, algo); }            \
-    static void suffix##_forward(const Problem *p, float *work) { kernel_forward(p, work, algo); }                \
-    static void suffix##_backward(const Problem *p, float *work) { kernel_backward(p, work, algo); }
-KERNEL_FORM(parallel, TN_ATTN_PARALLEL)
-KERNEL_FORM(chunked, TN_ATTN_CHUNKED)
-#undef KERNEL_FORM
-
-static const Form FORMS[N_FORMS] = {
-    {"naive", naive_forward_bytes, naive_training_bytes, naive_forward, naive_backward},
-    {"parallel", parallel_forward_bytes, parallel_training_bytes, parallel_forward, parallel_backward},
-    {"chunked", chunked_forward_bytes, chunked_training_bytes, chunked_forward, chunked_backward},
-};
+/* Bytes a form requests for the forward pass, for forward+backward, and
+ * the passes themselves on that memory. */
+static size_t forward_bytes(const Problem *p, const Form *f) {
+    return f->naive ? naive_forward_bytes(p) : kernel_forward_bytes(p, f->algo);
+}
+static size_t training_bytes(const Problem *p, const Form *f) {
+    return f->naive ? naive_training_bytes(p) : kernel_training_bytes(p, f->algo);
+}
+static void run_forward(const Problem *p, const Form *f, float *work) {
+    if (f->naive) naive_forward(p, work);
+    else kernel_forward(p, work, f->algo);
+}
+static void run_backward(const Problem *p, const Form *f, float *work) {
+    if (f->naive) naive_backward(p, work);
+    else kernel_backward(p, work, f->algo);
+}
 
 static long status_kib(const char *field) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -178,14 +180,14 @@ typedef struct Measure {
  * most 100), so that short calls are timed many times and long ones once. */
 static Measure measure(const Problem *p, const Form *form, int backward, double seconds) {
     Measure r = {.ran = 1, .seconds = 1e30, .measured_mib = -1};
-    r.requested = backward ? form->training_bytes(p) : form->forward_bytes(p);
+    r.requested = backward ? training_bytes(p, form) : forward_bytes(p, form);
     long before = peak_reset();
     float *work = tn_malloc(r.requested > 0 ? r.requested : 1);
     double spent = 0;
     for (int i = 0; i < 100 && (i == 0 || spent < seconds); i++) {
         double t0 = tn_now();
-        form->forward(p, work);
-        if (backward) form->backward(p, work);
+        run_forward(p, form, work);
+        if (backward) run_backward(p, form, work);
         double t = tn_now() - t0;
         if (i == 0 && before >= 0) r.measured_mib = (status_kib("VmHWM") - before) / 1024.0;
         r.seconds = t < r.seconds ? t : r.seconds;
@@ -307,7 +309,7 @@ int main(int argc, char **argv) {
         for (int f = 0; f < N_FORMS; f++) {
             const Form *form = &FORMS[f];
             Measure fwd = {0}, both = {0};
-            size_t need = form->training_bytes(&p);
+            size_t need = training_bytes(&p, form);
             double rel = NAN;
             if (!stopped[f] && mib(need) <= max_mib) {
                 fwd = measure(&p, form, 0, seconds_per_figure);
@@ -338,7 +340,7 @@ int main(int argc, char **argv) {
                             both.seconds * 1e3, mib(fwd.requested), mib(both.requested), fwd.measured_mib,
                             both.measured_mib, rel);
                 else
-                    fprintf(tsv, "%d\t%s\t\t\t%.3f\t%.3f\t\t\t\n", n, form->name, mib(form->forward_bytes(&p)),
+                    fprintf(tsv, "%d\t%s\t\t\t%.3f\t%.3f\t\t\t\n", n, form->name, mib(forward_bytes(&p, form)),
                             mib(need));
             }
             fflush(stdout);
