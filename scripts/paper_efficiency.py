@@ -318,7 +318,8 @@ def table12(args):
     lines += ["", "Plot: [table12.svg](table12.svg).", "", "Commands:", ""] + [f"- `{c}`" for c in commands] + [""]
     write_md(os.path.join(args.results, "table12.md"), "\n".join(lines))
     svgplot.plot(os.path.join(args.results, "table12.svg"), f"Table 12: training tokens/s, CPU, context {ctx}",
-                 [{"xlabel": "parameters", "ylabel": "tokens/s", "logx": True, "logy": True, "key": "top right",
+                 [{"xlabel": "parameters", "ylabel": "tokens/s", "logx": True, "logx_base": 10, "xformat": "%.0s%c",
+                   "logy": True, "key": "top right",
                    "series": [(arch, [(m[arch][3], m[arch][0]) for _, m in rows]) for arch in ARCHS]}])
 
 
@@ -375,6 +376,7 @@ def table13(args):
               for size in args.sizes for arch in ARCHS]
     svgplot.plot(os.path.join(args.results, "table13.svg"), "Table 13: CPU training memory, batch 1",
                  [{"xlabel": "context (tokens)", "ylabel": "GiB", "logx": True, "logy": True, "series": series,
+                   "key": "bottom right",
                    "lines": [f"set arrow from graph 0, first {budget} to graph 1, first {budget} nohead dt 2",
                              f"set label 'budget {budget:g} GiB' at graph 0.02, first {budget * 1.15}"]}])
 

@@ -210,7 +210,7 @@ def write_table(args, number, table):
     for name, size, switches, paper_loss, paper_ppl in table["rows"]:
         (lr, _, command, loss, val_loss, val), by_rate = best_of_rates(args, size, switches)
         rows.append((name, paper_loss, paper_ppl, lr, loss, val_loss, math.exp(val_loss), command))
-        curves.append((name, val))
+        curves.append((f"{name}, lr {lr:g}" if args.lr_sweep else name, val))
         grid.append((name, by_rate))
     scored = [r for r in rows if r[1] is not None]
     best_paper = min(scored, key=lambda r: r[1])[0] if scored else "-"

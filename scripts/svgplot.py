@@ -2,8 +2,9 @@
 
 plot(svg, title, panels): one row of panels side by side; a panel is a dict
 with xlabel, ylabel, series (a list of (name, [(x, y), ...])) and optional
-logx, logy (log-scale axes, base 2 and 10), key (the legend's place,
-default "top left") and lines (extra gnuplot
+logx, logy (log-scale axes, base logx_base (default 2) and 10), xformat
+(gnuplot's format of the x tics, e.g. "%.0s%c" for 10k, 1M), key (the
+legend's place, default "top left") and lines (extra gnuplot
 commands, e.g. a horizontal budget line). The SVG is written to a temporary
 name and renamed into place, as every output of tnllm is.
 """
@@ -30,7 +31,8 @@ def plot(svg, title, panels):
     for panel in panels:
         script.append("unset logscale")
         if panel.get("logx"):
-            script.append("set logscale x 2")
+            script.append(f"set logscale x {panel.get('logx_base', 2)}")
+        script.append(f"set format x {_quote(panel.get('xformat', '% h'))}")
         if panel.get("logy"):
             script.append("set logscale y 10")
         script.append(f"set xlabel {_quote(panel['xlabel'])}\nset ylabel {_quote(panel['ylabel'])}")
