@@ -103,10 +103,13 @@ def parse_gpu_table(path):
                 n, shape = int(cells[0]), ""
             else:
                 continue
-            name = f"GPU {cells[1]}" + (f" [{shape}]" if shape else "")
             memory = float(cells[4]) if re.fullmatch(r"[\d.]+", cells[4]) else float("nan")
-            series.setdefault(name, []).append((n, float(cells[2]), float(cells[3]), memory))
-    return {name: sorted(points) for name, points in series.items() if len(points) > 1}
+            series.setdefault((cells[1], shape), []).append((n, float(cells[2]), float(cells[3]), memory))
+    series = {key: sorted(points) for key, points in series.items() if len(points) > 1}
+    # the shape goes into the name only when the series do not all share one
+    shared = len({shape for _, shape in series if shape}) <= 1
+    return {f"GPU {name}" + ("" if shared or not shape else f" [{shape}]"): points
+            for (name, shape), points in series.items()}
 
 
 def figure4(args):
@@ -130,9 +133,9 @@ def figure4(args):
         memory_series.append((name, [(n, max(mib, 1e-3)) for n, _, _, mib in points if mib == mib]))
     svgplot.plot(os.path.join(args.results, "fig4.svg"), "Fig. 4: attention forward+backward, time and memory",
                  [{"xlabel": "sequence length n", "ylabel": "forward+backward ms", "logx": True, "logy": True,
-                   "series": time_series},
-                  {"xlabel": "sequence length n", "ylabel": "extra memory of forward+backward, MiB (requested)",
-                   "logx": True, "logy": True, "series": memory_series}])
+                   "key": "below", "height": 650, "series": time_series},
+                  {"xlabel": "sequence length n", "ylabel": "extra memory of forward+backward, MiB",
+                   "logx": True, "logy": True, "key": "below", "height": 650, "series": memory_series}])
 
     def ratio(a, b):
         return f"{a / b:.1f}x" if a and b else "-"
@@ -159,8 +162,8 @@ def figure4(args):
              "share (forward and backward scratch), and in brackets the growth of the process's peak resident "
              "set measured during the call.", "",
              "| n | naive fwd ms | naive fwd+bwd ms | naive MiB | parallel fwd ms | parallel fwd+bwd ms | "
-             "parallel MiB | chunked fwd ms | chunked fwd+bwd ms | chunked MiB | fwd+bwd: naive / chunked | "
-             "worst rel l2 vs naive |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "parallel MiB | chunked fwd ms | chunked fwd+bwd ms | chunked MiB | fwd+bwd: naive / parallel | "
+             "fwd+bwd: naive / chunked | worst rel l2 vs naive |", "|" + "---|" * 13]
     for n in sorted(by_n):
         cells, worst = [str(n)], "-"
         for form in ("naive", "parallel", "chunked"):
@@ -172,12 +175,14 @@ def figure4(args):
                 cells += ["not run", "not run", f"{float(r.get('fwdbwd_mib', 'nan')):.2f} (not run)"]
             if form != "naive" and r.get("rel_l2") not in (None, "", "nan"):
                 worst = r["rel_l2"] if worst == "-" else max(worst, r["rel_l2"], key=float)
-        naive, chunked = by_n[n].get("naive", {}), by_n[n].get("chunked", {})
-        cells += [ratio(number(naive.get("fwdbwd_ms", "")), number(chunked.get("fwdbwd_ms", ""))), worst]
+        naive = number(by_n[n].get("naive", {}).get("fwdbwd_ms", ""))
+        cells += [ratio(naive, number(by_n[n].get(form, {}).get("fwdbwd_ms", ""))) for form in ("parallel", "chunked")]
+        cells.append(worst)
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Plot: [fig4.svg](fig4.svg) (log-log; CPU series, and GPU ones when a table is given).", ""]
     if gpu:
-        lines += [f"**GPU** (`--gpu-table {args.gpu_table}`): forward+backward ms and peak extra MiB by series.",
+        lines += [f"**GPU** (`--gpu-table {args.gpu_table}`; the shape is the table's): forward+backward ms and "
+                  "peak extra MiB by series.",
                   "", "| series | n | fwd ms | fwd+bwd ms | MiB |", "|---|---|---|---|---|"]
         for name, points in gpu.items():
             for n, fwd, fb, mib in points:

@@ -4,7 +4,8 @@ plot(svg, title, panels): one row of panels side by side; a panel is a dict
 with xlabel, ylabel, series (a list of (name, [(x, y), ...])) and optional
 logx, logy (log-scale axes, base logx_base (default 2) and 10), xformat
 (gnuplot's format of the x tics, e.g. "%.0s%c" for 10k, 1M), key (the
-legend's place, default "top left") and lines (extra gnuplot
+legend's place, default "top left"; "below" puts it under the panel),
+height (of the picture, pixels, default 500) and lines (extra gnuplot
 commands, e.g. a horizontal budget line). The SVG is written to a temporary
 name and renamed into place, as every output of tnllm is.
 """
@@ -26,7 +27,8 @@ def plot(svg, title, panels):
                     f.write(f"{x} {y}\n")
                 f.write("\n\n")
     width = 800 if len(panels) == 1 else 560 * len(panels)
-    script.append(f"set terminal svg size {width},500 dynamic\nset output {_quote(svg + '.tmp')}")
+    height = max(panel.get("height", 500) for panel in panels)
+    script.append(f"set terminal svg size {width},{height} dynamic\nset output {_quote(svg + '.tmp')}")
     script.append(f"set multiplot layout 1,{len(panels)} title {_quote(title)}")
     for panel in panels:
         script.append("unset logscale")
