@@ -69,11 +69,31 @@ else
   MPI_SRC := src/dist/comm_mpi.c
 endif
 
-LIB_SRC  := $(filter-out src/dist/comm_mpi.c,$(shell find src -name '*.c' ! -path 'src/cli/*' | sort)) $(MPI_SRC)
+# NCCL, where NVIDIA's packages put it (under the CUDA toolkit root): the
+# GPU collectives of src/dist/comm.h, for `tnllm train --device cuda` over
+# several ranks (mpirun, torchrun or srun: --dist-init) and the GPU check
+# build/cuda/check_dist. It needs the CUDA build.
+NCCL_SRC :=
+ifneq ($(CUDA_ALL),)
+  NCCL_LIBDIR := $(firstword $(foreach d,lib64 lib,$(if $(wildcard $(CUDA_HOME)/$(d)/libnccl.so),$(CUDA_HOME)/$(d))))
+  ifneq ($(and $(wildcard $(CUDA_HOME)/include/nccl.h),$(NCCL_LIBDIR)),)
+    NCCL_MSG := ✓ NCCL ($(NCCL_LIBDIR)): data parallel over GPUs
+    CFLAGS   += -DTN_NCCL
+    LDLIBS   += -L$(NCCL_LIBDIR) -Wl,-rpath,$(NCCL_LIBDIR) -lnccl
+    NCCL_SRC := src/dist/comm_nccl.c
+  else
+    NCCL_MSG := ✗ NCCL (no nccl.h and libnccl.so under '$(CUDA_HOME)': one GPU per run)
+  endif
+else
+  NCCL_MSG := ✗ NCCL (needs the CUDA build)
+endif
+
+LIB_SRC  := $(filter-out src/dist/comm_mpi.c src/dist/comm_nccl.c,$(shell find src -name '*.c' ! -path 'src/cli/*' | sort)) \
+            $(MPI_SRC) $(NCCL_SRC)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
-BENCH_SRC := $(filter-out bench/train_bench.c,$(sort $(wildcard bench/*.c)))  # train_bench needs CUDA: see below
+BENCH_SRC := $(filter-out bench/train_bench.c bench/decode_bench.c,$(sort $(wildcard bench/*.c)))  # these need CUDA: see below
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -88,7 +108,7 @@ TNLLM    := $(if $(filter 1,$(SANITIZE)),$(BUILD)/tnllm,tnllm)
 all: report $(TNLLM) bench $(CUDA_ALL)
 
 report:
-	@echo "tnllm build: $(BLAS_MSG); ✓ OpenMP; ✓ cJSON; ✓ utf8proc, PCRE2, zlib, zstd; $(MPI_MSG); $(CUDA_MSG)"
+	@echo "tnllm build: $(BLAS_MSG); ✓ OpenMP; ✓ cJSON; ✓ utf8proc, PCRE2, zlib, zstd; $(MPI_MSG); $(CUDA_MSG); $(NCCL_MSG)"
 
 $(TNLLM): $(CLI_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD  $@")
@@ -142,7 +162,7 @@ demo: all
 # machine with a driver and nothing else (scripts/device_attention.sh).
 NVCCFLAGS     ?= -O3 -gencode=arch=compute_90,code=sm_90
 NVCCFLAGS     += -std=c++17 -Isrc -Xcompiler -Wall,-Wextra,-Werror -Xptxas -warn-spills
-CUDA_SRC      := $(sort $(wildcard src/kernels/cuda/*.cu src/model/*.cu))
+CUDA_SRC      := $(sort $(wildcard src/kernels/cuda/*.cu src/model/*.cu src/infer/*.cu))
 CUDA_OBJ      := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CUDA_LIB      := $(BUILD)/libtnllm_cuda.a
 CUDA_HOST_OBJ := $(BUILD)/src/util/error.o $(BUILD)/src/util/rng.o
@@ -152,13 +172,17 @@ CUDA_LDLIBS   := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lm -s
 # libgomp, and cuBLAS (shared: its static form is not in every toolkit).
 # (LDLIBS holds the CUDA libraries already, see below)
 CUDA_MODEL_LDLIBS = $(LDLIBS) -static-libstdc++ -static-libgcc
-CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/bench_train
+# the two libraries call each other (the host session reaches the GPU one
+# through infer/session_device.c): link them as a group
+CUDA_MODEL_LINK = $(CXX) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(CUDA_MODEL_LDLIBS)
+CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/bench_train $(BUILD)/cuda/check_infer \
+                       $(BUILD)/cuda/bench_decode $(if $(NCCL_SRC),$(BUILD)/cuda/check_dist)
 
 cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(CUDA_MODEL_PROGRAMS)
 
 ifneq ($(CUDA_ALL),)
 # the host code's CUDA dispatch needs the CUDA library after libtnllm.a
-$(TNLLM) $(TEST_BIN): $(CUDA_LIB)
+$(TNLLM) $(TEST_BIN) $(BENCH_BIN): $(CUDA_LIB)
 LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lpthread \
           -Wl,-Bstatic -lstdc++ -Wl,-Bdynamic
 endif
@@ -171,16 +195,34 @@ $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o: CFLAGS += -I$(CUDA_HOME)/include
+$(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o $(BUILD)/tests/cuda/check_infer.o \
+    $(BUILD)/bench/decode_bench.o: CFLAGS += -I$(CUDA_HOME)/include
 
 $(BUILD)/tests/cuda/check_model.o: CFLAGS += -Itests
 $(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
+	$(CUDA_MODEL_LINK)
+
+# the GPU collectives over every GPU of the machine (tests/cuda/check_dist.c)
+$(BUILD)/src/dist/comm_nccl.o: CFLAGS += -I$(CUDA_HOME)/include
+$(BUILD)/tests/cuda/check_dist.o: CFLAGS += -Itests -I$(CUDA_HOME)/include
+$(BUILD)/cuda/check_dist: $(BUILD)/tests/cuda/check_dist.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CUDA_MODEL_LINK)
 
 $(BUILD)/cuda/bench_train: $(BUILD)/bench/train_bench.o $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $^ $(CUDA_MODEL_LDLIBS)
+	$(CUDA_MODEL_LINK)
+
+$(BUILD)/tests/cuda/check_infer.o: CFLAGS += -Itests
+$(BUILD)/cuda/check_infer: $(BUILD)/tests/cuda/check_infer.o $(BUILD)/tests/testutil.o $(BUILD)/tests/models.o \
+                           $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CUDA_MODEL_LINK)
+
+$(BUILD)/cuda/bench_decode: $(BUILD)/bench/decode_bench.o $(BUILD)/src/cli/args.o $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CUDA_MODEL_LINK)
 
 $(BUILD)/cuda/%: $(BUILD)/tests/cuda/%.o $(CUDA_LIB) $(CUDA_HOST_OBJ)
 	@mkdir -p $(dir $@)

@@ -1,12 +1,14 @@
 /* tokenizer_bench: single-thread encode throughput of tnllm's BPE against
  * the naive approach, on real text and on adversarial inputs.
  *
- * usage: tokenizer_bench TOKENIZER.json FILE...
- * Each file is encoded in chunks of at most 64 KiB ending at a line break
- * (as tokenizer_js_bench.mjs does, so per-call overheads do not count).
+ * usage: tokenizer_bench [--label NAME] TOKENIZER FILE...
+ * TOKENIZER is a tokenizer.json or a SentencePiece .model. Each file is
+ * encoded in chunks of at most 64 KiB ending at a line break (as
+ * tokenizer_js_bench.mjs does, so per-call overheads do not count).
  * "naive" is the textbook BPE: the same pre-tokenization, then for each
  * word repeated scans of all adjacent pairs (a hash lookup each) merging the
- * lowest rank, with no word cache; its ids are checked against ours.
+ * lowest rank, with no word cache; its ids are checked against ours. With
+ * --label, only tnllm's rows of the files are printed, named NAME.
  * Times are CPU seconds of this thread (the machine may be shared), as in
  * tokenizer_js_bench.mjs. Prints tab-separated rows: implementation,
  * input, MB, MB/s, ids. */
@@ -26,7 +28,7 @@ static size_t naive_encode(const TnBpe *bpe, const char *text, size_t len, int32
     TnWordSplitter words;
     size_t start, length, n_out = 0;
     int prefixed;
-    tn_words_begin(&words, text, len, bpe->split_mode, 1, 0, 1);
+    tn_words_begin(&words, text, len, &bpe->split, 1, 0, 1);
     while (tn_words_next(&words, &start, &length, &prefixed)) {
         int32_t *s = ids + n_out;
         size_t n = 0;
@@ -131,14 +133,15 @@ static double time_naive(const TnTokenizer *tok, const Lines *l, long long *ids,
     return (double)l->bytes / 1e6 / seconds;
 }
 
-static void bench(const TnTokenizer *tok, const char *name, const char *data, size_t size, int naive) {
+static void bench(const TnTokenizer *tok, const char *label, const char *name, const char *data, size_t size,
+                  int naive) {
     Lines l = split_chunks(data, size);
     long long ids, naive_ids, mismatches;
     double ours = time_ours(tok, &l, 3, &ids);
-    printf("tnllm\t%s\t%.2f\t%.1f\t%lld\n", name, (double)size / 1e6, ours, ids);
+    printf("%s\t%s\t%.2f\t%.4g\t%lld\n", label, name, (double)size / 1e6, ours, ids);
     if (naive) {
         double slow = time_naive(tok, &l, &naive_ids, &mismatches);
-        printf("naive BPE\t%s\t%.2f\t%.1f\t%lld\n", name, (double)size / 1e6, slow, naive_ids);
+        printf("naive BPE\t%s\t%.2f\t%.4g\t%lld\n", name, (double)size / 1e6, slow, naive_ids);
         if (mismatches) fprintf(stderr, "warning: naive and tnllm ids differ on %lld lines of %s\n", mismatches, name);
     }
     free(l.text);
@@ -146,8 +149,14 @@ static void bench(const TnTokenizer *tok, const char *name, const char *data, si
 }
 
 int main(int argc, char **argv) {
+    const char *label = NULL;
+    if (argc > 2 && strcmp(argv[1], "--label") == 0) {
+        label = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: %s TOKENIZER.json FILE...\n", argv[0]);
+        fprintf(stderr, "usage: tokenizer_bench [--label NAME] TOKENIZER FILE...\n");
         return 2;
     }
     TnTokenizer *tok;
@@ -158,8 +167,12 @@ int main(int argc, char **argv) {
         size_t size;
         if (tn_read_file(argv[f], &data, &size, &err)) tn_die("%s", err.msg);
         const char *base = strrchr(argv[f], '/');
-        bench(tok, base ? base + 1 : argv[f], data, size, 1);
+        bench(tok, label ? label : "tnllm", base ? base + 1 : argv[f], data, size, !label);
         free(data);
+    }
+    if (label) {
+        tn_tokenizer_free(tok);
+        return 0;
     }
     /* Adversarial: one 10 MB word, 10 MB of one character with spaces
      * every 5 MB, random bytes (invalid UTF-8, NULs); the naive encoder
@@ -167,16 +180,16 @@ int main(int argc, char **argv) {
     size_t big = 10u << 20;
     char *text = tn_malloc(big);
     memset(text, 'a', big);
-    bench(tok, "one 10 MB word 'aaa...'", text, big, 0);
-    bench(tok, "one 20 kB word 'aaa...'", text, 20000, 1);
+    bench(tok, "tnllm", "one 10 MB word 'aaa...'", text, big, 0);
+    bench(tok, "tnllm", "one 20 kB word 'aaa...'", text, 20000, 1);
     for (size_t i = 0; i < big; i++) text[i] = "ab"[i % 2];
-    bench(tok, "one 10 MB word 'abab...'", text, big, 0);
+    bench(tok, "tnllm", "one 10 MB word 'abab...'", text, big, 0);
     TnRng rng;
     tn_rng_seed(&rng, 1, 0);
     for (size_t i = 0; i < big; i++) text[i] = (char)tn_rng_below(&rng, 256);
-    bench(tok, "10 MB random bytes", text, big, 0);
+    bench(tok, "tnllm", "10 MB random bytes", text, big, 0);
     memset(text, ' ', big);
-    bench(tok, "10 MB of spaces", text, big, 0);
+    bench(tok, "tnllm", "10 MB of spaces", text, big, 0);
     free(text);
     tn_tokenizer_free(tok);
     return 0;

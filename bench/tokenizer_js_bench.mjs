@@ -30,7 +30,7 @@ function time(name, file, bytes, lines, encode) {
   let ids = 0;
   for (const line of lines) ids += encode(line).length;
   const seconds = cpuSeconds() - start;
-  console.log(`${name}\t${basename(file)}\t${(bytes / 1e6).toFixed(2)}\t${(bytes / 1e6 / seconds).toFixed(1)}\t${ids}`);
+  console.log(`${name}\t${basename(file)}\t${(bytes / 1e6).toFixed(2)}\t${(bytes / 1e6 / seconds).toPrecision(4)}\t${ids}`);
 }
 
 function chunks(data) {

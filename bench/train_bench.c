@@ -11,7 +11,12 @@
  *   P_matmul = L (4D^2 + D^2 + 3 D G) + V D (the tied projection once),
  *   12 H dk dv per layer: the attention's state products q S and k^T v,
  *   2 dk dv FLOPs each per head and token, x 3 for forward + backward.
- * Usage: bench_train [SIZE:BATCH:T ...]  (default 125M:8:2048 385M:8:2048)
+ * A fourth field sets the activation checkpointing (model/recompute.h):
+ * SIZE:BATCH:T:norms or :layers (default none). T = max picks the longest
+ * context, a multiple of 1024, whose buffers (tn_model_cuda_arena_bytes and
+ * the parameter-shaped ones) fit in the device's free memory less
+ * HEADROOM_GIB; the timed steps then show that it trains (Table 13).
+ * Usage: bench_train [SIZE:BATCH:T[:RECOMPUTE] ...]  (default 125M:8:2048 385M:8:2048)
  */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
@@ -25,6 +30,7 @@
 
 #define PEAK_FLOPS 989e12 /* H100 SXM dense bf16 (SPEC section 5) */
 #define WARMUP_STEPS 3
+#define HEADROOM_GIB 2.0
 #define TIMED_STEPS 10
 
 static double now_seconds(void) {
@@ -40,17 +46,41 @@ static double flops_per_token(const TnConfig *cfg) {
     return 6 * matmul + attention;
 }
 
+/* The longest T (a multiple of 1024) whose device buffers fit in the free
+ * memory less HEADROOM_GIB (cuBLAS workspace, the CUDA context); 0 if none. */
+static int longest_context(const TnConfig *cfg, int batch, TnRecompute recompute) {
+    size_t free_bytes, total_bytes;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;
+    double budget = (double)free_bytes - HEADROOM_GIB * 1073741824.0;
+    double parameters = (double)tn_config_param_count(cfg) * (4.0 * sizeof(float) + 2);
+    int low = 0, high = 1; /* in units of 1024 tokens: low fits, high does not */
+    while (parameters + tn_model_cuda_arena_bytes(cfg, batch, high * 1024, recompute) <= budget) low = high, high *= 2;
+    while (high - low > 1) {
+        int middle = (low + high) / 2;
+        if (parameters + tn_model_cuda_arena_bytes(cfg, batch, middle * 1024, recompute) <= budget) low = middle;
+        else high = middle;
+    }
+    return low * 1024;
+}
+
 static int bench(const char *spec) {
-    char size[32];
+    char size[32], context[16], level[16] = "none";
     int batch, seq_len;
-    if (sscanf(spec, "%31[^:]:%d:%d", size, &batch, &seq_len) != 3 || batch < 1 || seq_len < 1) {
-        fprintf(stderr, "bench_train: '%s' is not SIZE:BATCH:T\n", spec);
+    TnRecompute recompute;
+    if (sscanf(spec, "%31[^:]:%d:%15[^:]:%15s", size, &batch, context, level) < 3 || batch < 1 ||
+        tn_recompute_parse(level, &recompute)) {
+        fprintf(stderr, "bench_train: '%s' is not SIZE:BATCH:T|max[:none|norms|layers]\n", spec);
         return -1;
     }
     TnError err;
     TnConfig cfg;
     if (tn_config_from_size(&cfg, size, &err)) {
         fprintf(stderr, "bench_train: %s\n", err.msg);
+        return -1;
+    }
+    seq_len = strcmp(context, "max") == 0 ? longest_context(&cfg, batch, recompute) : atoi(context);
+    if (seq_len < 1) {
+        fprintf(stderr, "bench_train: %s: no context of %s tokens fits\n", spec, context);
         return -1;
     }
     TnParamLayout layout;
@@ -67,7 +97,8 @@ static int bench(const char *spec) {
     int status = -1;
     double elapsed = 0, norm;
     float loss = 0;
-    if (tn_model_cuda_init(&gpu, &cfg, params, &err) || tn_model_cuda_reserve(&gpu, batch, seq_len, &err)) goto done;
+    if (tn_model_cuda_init(&gpu, &cfg, params, &err) || tn_model_cuda_reserve(&gpu, batch, seq_len, recompute, &err))
+        goto done;
     for (int step = 1; step <= WARMUP_STEPS + TIMED_STEPS; step++) {
         if (step == WARMUP_STEPS + 1) elapsed = now_seconds();
         if (tn_model_cuda_zero_grad(&gpu, &err) ||
@@ -81,8 +112,8 @@ static int bench(const char *spec) {
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
     double model_gib = (gpu.n_params * (4.0 * sizeof(float) + 2) + gpu.arena_bytes) / 1073741824.0;
     double tokens_per_s = N / elapsed, mfu = flops_per_token(&cfg) * tokens_per_s / PEAK_FLOPS;
-    printf("| %-5s | %5.1fM | %5d | %5d | %9.1f | %11.0f | %9.2f | %10.2f | %6.1f%% | %7.3f |\n", size,
-           layout.total / 1e6, batch, seq_len, 1e3 * elapsed, tokens_per_s, model_gib,
+    printf("| %-5s | %5.1fM | %5d | %5d | %-9s | %9.1f | %11.0f | %9.2f | %10.2f | %6.1f%% | %7.3f |\n", size,
+           layout.total / 1e6, batch, seq_len, level, 1e3 * elapsed, tokens_per_s, model_gib,
            (total_bytes - free_bytes) / 1073741824.0, 100 * mfu, loss);
     fflush(stdout);
     status = 0;
@@ -101,8 +132,10 @@ int main(int argc, char **argv) {
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) printf("device: %s\n", prop.name);
     printf("MFU = F x tokens/s / 989e12, F = 6 (L (4D^2 + D^2 + 3DG) + VD) + sum_l 12 H dk d\n");
-    printf("| size  | params | batch |     T | step (ms) |    tokens/s | model GiB | device GiB |    MFU | loss    |\n"
-           "|-------|--------|-------|-------|-----------|-------------|-----------|------------|--------|---------|\n");
+    printf("| size  | params | batch |     T | recompute | step (ms) |    tokens/s | model GiB | device GiB |    MFU | "
+           "loss    |\n"
+           "|-------|--------|-------|-------|-----------|-----------|-------------|-----------|------------|--------|"
+           "---------|\n");
     int failures = 0;
     for (int i = 0; i < n; i++) failures += bench(specs[i]) != 0;
     return failures ? 1 : 0;

@@ -13,9 +13,8 @@
 set -o pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/device_attention}
-mkdir -p "$OUT"
 [ -x build/cuda/check_attention ] && [ -x build/cuda/bench_attention ] || make cuda NVCC=/usr/local/cuda/bin/nvcc || exit 1
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/device.txt"
+. scripts/device_env.sh
 build/cuda/check_attention "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check.log"
 check=$?
 if [ "${SANITIZE:-0}" = 1 ]; then

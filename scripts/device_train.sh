@@ -4,20 +4,19 @@
 #  2. build/cuda/bench_train: tokens/s and MFU (arguments: its SIZE:BATCH:T list);
 #  3. ./tnllm train on the bundled corpus, the same run with --device cuda and
 #     --device cpu, their loss curves compared (scripts/compare_losses.py),
-#     then the GPU run's last checkpoint continued on the CPU (--resume).
+#     then the GPU run's last checkpoint continued on the CPU (--resume);
+#  4. the same for 60 steps of a model with the ablation switches that change
+#     the blocks (APE, LayerNorm, no gate, 1+elu, SiLU in SGLU), GPU vs CPU.
 # Uses the binaries built here by `make` (carried along with the shared
-# libraries they link, in LIB_DIR if set); cuBLAS comes from the machine's
+# libraries they link, in LIB_DIR if set: scripts/carry_libs.sh); cuBLAS comes from the machine's
 # CUDA or its Python nvidia-cublas package. Logs go to $OUT: device.txt,
 # check_model.log, bench_train.log, train_cuda.log, train_cpu.log,
-# resume_cpu.log, compare.log. Exit status: non-zero if a check failed.
+# resume_cpu.log, compare.log, switched_cuda.log, switched_cpu.log,
+# compare_switched.log. Exit status: non-zero if a check failed.
 set -o pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/device_train}
-mkdir -p "$OUT"
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null)
-export LD_LIBRARY_PATH="${LIB_DIR:+$LIB_DIR:}/usr/local/cuda/lib64:${cublas:+$cublas:}$LD_LIBRARY_PATH"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/device.txt"
+. scripts/device_env.sh
 build/cuda/check_model "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check_model.log"
 status=$?
 build/cuda/bench_train "$@" 2>&1 | tee "$OUT/bench_train.log" || status=1
@@ -28,10 +27,17 @@ run="--size 15M --data data/corpus.jsonl --ctx 256 --micro-batch 16 --batch-toke
 ./tnllm train $run --steps 200 --device cpu -o "$RUNS/cpu" 2>&1 | tee "$OUT/train_cpu.log" || status=1
 python3 scripts/compare_losses.py "$RUNS/cuda" "$RUNS/cpu" 2>&1 | tee "$OUT/compare.log" || status=1
 ./tnllm train $run --steps 240 --device cpu --resume -o "$RUNS/cuda" 2>&1 | tee "$OUT/resume_cpu.log" || status=1
+switched="--pe ape --norm layernorm --gate off --gla-act 1+elu --glu-act silu --steps 60"
+./tnllm train $run $switched --device cuda -o "$RUNS/switched_cuda" 2>&1 | tee "$OUT/switched_cuda.log" || status=1
+./tnllm train $run $switched --device cpu -o "$RUNS/switched_cpu" 2>&1 | tee "$OUT/switched_cpu.log" || status=1
+python3 scripts/compare_losses.py "$RUNS/switched_cuda" "$RUNS/switched_cpu" 2>&1 | tee "$OUT/compare_switched.log" ||
+    status=1
 cp "$RUNS/cuda/metrics.jsonl" "$OUT/metrics_cuda_then_cpu.jsonl"
 cp "$RUNS/cpu/metrics.jsonl" "$OUT/metrics_cpu.jsonl"
 rm -rf "$RUNS"
 echo "== summary"
 grep -E "FAIL|worst|passed," "$OUT/check_model.log"
 cat "$OUT/compare.log"
+echo "== ablation switches, GPU vs CPU"
+cat "$OUT/compare_switched.log"
 exit $status

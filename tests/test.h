@@ -32,6 +32,11 @@ extern int tn_tests_passed, tn_tests_failed;
     (printf("%s: %d passed, %d failed\n", (argv0), tn_tests_passed, tn_tests_failed), \
      tn_tests_failed != 0)
 
+/* For the programs that print every comparison (tests/cuda/): counts a pass
+ * or a failure like CHECK and prints "ok  " or "FAIL", what, the value and
+ * the tolerance. */
+void check_value(int ok, const char *what, double value, double tolerance);
+
 /* Relative l2 error ||a - b|| / ||b|| of float32 results against a float64 reference. */
 double rel_l2_f32_f64(const float *a, const double *ref, size_t n);
 double rel_l2_f32_f32(const float *a, const float *ref, size_t n);
@@ -62,6 +67,8 @@ void remove_tree(const char *path);
  * (NUL-terminated, cut at cap - 1 bytes); returns its exit status, or -1
  * when it did not exit normally. */
 int run_command(const char *cmd, char *out, size_t cap);
+/* run_command of a printf-formatted command. */
+int run_commandf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The tnllm binary to run: $TNLLM when set (make sets it: the sanitizer
  * build runs its own), else ./tnllm. */
 const char *tnllm_binary(void);

@@ -3,7 +3,6 @@
  * continues, interactive turns run, and bad input (a foreign or truncated
  * state, a prompt the model cannot encode, an empty prompt without <s>)
  * exits with status 1 and a message saying why. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,17 +10,6 @@
 
 /* `generate` with two arguments: the binary, then the model directory. */
 #define GEN "%s generate -m %s -t 1 "
-
-/* Formats a command and runs it. */
-static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t cap, const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return run_command(cmd, out, cap);
-}
 
 int main(int argc, char **argv) {
     (void)argc;
@@ -34,33 +22,34 @@ int main(int argc, char **argv) {
     snprintf(truncated, sizeof truncated, "%s/truncated.state", dir);
 
     /* stdout only: the speed line on stderr differs from run to run */
-    int rc = run(a, sizeof a, "{ " GEN "-p 'Hello' -n 12 --seed 3 --temp 5 2>/dev/null; }", bin, gold);
-    run(b, sizeof b, "{ " GEN "-p 'Hello' -n 12 --seed 3 --temp 5 2>/dev/null; }", bin, gold);
+    int rc = run_commandf(a, sizeof a, "{ " GEN "-p 'Hello' -n 12 --seed 3 --temp 5 2>/dev/null; }", bin, gold);
+    run_commandf(b, sizeof b, "{ " GEN "-p 'Hello' -n 12 --seed 3 --temp 5 2>/dev/null; }", bin, gold);
     CHECK(rc == 0 && strlen(a) > 5 && strcmp(a, b) == 0, "seeded runs differ or failed (%d):\n%s\n---\n%s", rc, a, b);
-    rc = run(a, sizeof a, GEN "-p 'Hello' -n 12 --temp 0", bin, gold);
+    rc = run_commandf(a, sizeof a, GEN "-p 'Hello' -n 12 --temp 0", bin, gold);
     CHECK(rc == 0 && strstr(a, "decode: 12 tokens") && strstr(a, "tokens/s)"), "no speed line (%d):\n%s", rc, a);
 
-    rc = run(a, sizeof a, GEN "-p 'Hello' -n 0 --save-state %s", bin, gold, state);
+    rc = run_commandf(a, sizeof a, GEN "-p 'Hello' -n 0 --save-state %s", bin, gold, state);
     CHECK(rc == 0 && strstr(a, "saved the state at position 6"), "save-state (%d):\n%s", rc, a);
-    rc = run(a, sizeof a, GEN "--load-state %s -p ' there' -n 4 --temp 0", bin, gold, state);
+    rc = run_commandf(a, sizeof a, GEN "--load-state %s -p ' there' -n 4 --temp 0", bin, gold, state);
     CHECK(rc == 0 && strstr(a, "continuing") && strstr(a, "prefill: 6 tokens"), "load-state (%d):\n%s", rc, a);
 
-    rc = run(a, sizeof a, "printf 'one\\ntwo\\n' | " GEN "-p 'Hi' -n 3 --temp 0 -i", bin, gold);
+    rc = run_commandf(a, sizeof a, "printf 'one\\ntwo\\n' | " GEN "-p 'Hi' -n 3 --temp 0 -i", bin, gold);
     CHECK(rc == 0 && strstr(a, "decode: 9 tokens"), "interactive: 3 turns of 3 tokens (%d):\n%s", rc, a);
 
-    rc = run(a, sizeof a, "%s init --size tiny -o %s >/dev/null && %s generate -m %s --load-state %s", bin,
-             other, bin, other, state);
+    rc = run_commandf(a, sizeof a, "%s init --size tiny -o %s >/dev/null && %s generate -m %s --load-state %s",
+                      bin, other, bin, other, state);
     CHECK(rc == 1 && strstr(a, "another model"), "foreign state (%d):\n%s", rc, a);
-    rc = run(a, sizeof a, "head -c 500 %s > %s && " GEN "--load-state %s", state, truncated, bin, gold, truncated);
+    rc = run_commandf(a, sizeof a, "head -c 500 %s > %s && " GEN "--load-state %s", state, truncated, bin, gold,
+                      truncated);
     CHECK(rc == 1 && strstr(a, "truncated"), "truncated state (%d):\n%s", rc, a);
-    rc = run(a, sizeof a, GEN "-p \"$(printf 'caf\\303\\251 \\377')\" -n 2", bin, gold);
+    rc = run_commandf(a, sizeof a, GEN "-p \"$(printf 'caf\\303\\251 \\377')\" -n 2", bin, gold);
     CHECK(rc == 1 && strstr(a, "outside the model's vocabulary"), "bytes the 256-token model lacks (%d):\n%s", rc, a);
-    rc = run(a, sizeof a, GEN "-p '' -n 2", bin, gold);
+    rc = run_commandf(a, sizeof a, GEN "-p '' -n 2", bin, gold);
     CHECK(rc == 0 && strstr(a, "prefill: 1 tokens"), "empty prompt: <s> alone (%d):\n%s", rc, a);
-    rc = run(a, sizeof a, GEN "-p '' --no-bos -n 2", bin, gold);
+    rc = run_commandf(a, sizeof a, GEN "-p '' --no-bos -n 2", bin, gold);
     CHECK(rc == 1 && strstr(a, "empty"), "empty prompt without <s> (%d):\n%s", rc, a);
 
-    rc = run(a, sizeof a, "%s generate --help", bin);
+    rc = run_commandf(a, sizeof a, "%s generate --help", bin);
     CHECK(rc == 0 && strstr(a, "usage: tnllm generate") && strstr(a, "--load-state"), "--help (%d):\n%s", rc, a);
     remove_tree(dir);
     return TEST_DONE(argv[0]);

@@ -6,8 +6,16 @@
  * with values drawn from (seed, rank, index) and checks every collective
  * against the sum, gather or copy it computes itself in double: sums
  * within 1e-6 of the sum of the terms' magnitudes (float32 rounding of 3
- * terms), gathers and copies exact. The ranks print
+ * terms), gathers and copies exact; a sub-group split by parity
+ * (tn_comm_split) sums and gathers over its members alone. The ranks print
  * their own "N passed, M failed" line, which the parent reads back.
+ * The parts (comm.h: ranges of the sharded buffer, gathered and reduced
+ * one at a time, dist/fsdp.h, dist/grad_reduce.h) are cut at 0, 100,
+ * 333 (a shard boundary), 334 (a part of one element), 790 and 1001, so
+ * that parts span shards, lie inside one, or miss a rank entirely: their
+ * non-blocking reductions, started last part first as the backward does,
+ * must give the blocking ones' sums (same bound), their gathers exact
+ * copies.
  * mpirun is required (CI installs OpenMPI): without it the test fails.
  * OpenMPI's shared-memory transport copies through its own buffers
  * (btl_vader_single_copy_mechanism=none): containers often forbid the
@@ -88,6 +96,78 @@ static void check_rank(const TnComm *comm, uint64_t seed) {
     CHECK(tn_comm_barrier(comm, &err) == 0, "barrier: %s", err.msg);
 }
 
+static const size_t cuts[] = {0, 100, 333, 334, 790, N};
+#define PARTS (sizeof cuts / sizeof cuts[0] - 1)
+
+/* The parts: gathered exactly, reduced (started in reverse order, waited
+ * for together) to the sum. */
+static void check_parts(const TnComm *comm, uint64_t seed) {
+    static float buf[N], shard[N], out[N];
+    TnError err;
+    TnRange own = tn_rank_range(N, comm->size, comm->rank);
+    for (size_t i = own.begin; i < own.end; i++) shard[i - own.begin] = value(seed, comm->rank, i);
+    int gathered = 1;
+    for (size_t p = 0; p < PARTS; p++) {
+        TnRange part = {cuts[p], cuts[p + 1]};
+        for (size_t i = 0; i < N; i++) out[i] = NAN;
+        CHECK(tn_comm_all_gather_part(comm, shard, N, part, out, &err) == 0, "part all-gather: %s", err.msg);
+        for (size_t i = part.begin; i < part.end; i++) {
+            int owner = 0;
+            while (tn_rank_range(N, comm->size, owner).end <= i) owner++;
+            gathered &= out[i - part.begin] == value(seed, owner, i);
+        }
+    }
+    CHECK(gathered, "rank %d: a part's all-gather differs from the owners' shards", comm->rank);
+
+    TnCommRequests *requests = tn_comm_requests_new(comm, PARTS);
+    for (int scatter = 0; scatter <= 1; scatter++) {
+        for (size_t i = 0; i < N; i++) buf[i] = value(seed, comm->rank, i);
+        for (size_t p = PARTS; p-- > 0;) {
+            TnRange part = {cuts[p], cuts[p + 1]};
+            int rc = scatter ? tn_comm_reduce_scatter_sum_start(requests, buf, N, part, &err)
+                             : tn_comm_all_reduce_sum_start(requests, buf + part.begin, part.end - part.begin, &err);
+            CHECK(rc == 0, "starting part %zu: %s", p, err.msg);
+        }
+        CHECK(tn_comm_wait_all(requests, &err) == 0, "wait: %s", err.msg);
+        TnRange checked = scatter ? own : (TnRange){0, N};
+        double worst = 0;
+        for (size_t i = checked.begin; i < checked.end; i++) worst = fmax(worst, sum_error(comm, seed, i, buf[i]));
+        CHECK(worst <= 1e-6, "rank %d: the parts' non-blocking %s off by %.3g", comm->rank,
+              scatter ? "reduce-scatter" : "all-reduce", worst);
+    }
+    /* one more request than the capacity is refused, and the others still complete */
+    int refused = 0;
+    for (size_t p = 0; p <= PARTS; p++)
+        refused |= tn_comm_all_reduce_sum_start(requests, buf + p, 1, &err) != 0;
+    CHECK(comm->size == 1 || (refused && strstr(err.msg, "in flight")), "rank %d: a request beyond the capacity: %s",
+          comm->rank, refused ? err.msg : "accepted");
+    CHECK(tn_comm_wait_all(requests, &err) == 0, "wait after a refusal: %s", err.msg);
+    tn_comm_requests_free(requests);
+}
+
+/* A sub-group (tn_comm_split): the ranks of one parity, ranked by their
+ * rank. Its all-reduce sums rank + 1 over them alone (exact: small
+ * integers), and its gather collects each member's world rank in order. */
+static void check_split(const TnComm *comm) {
+    TnComm half;
+    TnError err;
+    int parity = comm->rank % 2, members = (comm->size + 1 - parity) / 2;
+    CHECK(tn_comm_split(comm, parity, comm->rank, &half, &err) == 0, "split: %s", err.msg);
+    CHECK(half.size == members && half.rank == comm->rank / 2, "rank %d: sub-group rank %d of %d, expected %d of %d",
+          comm->rank, half.rank, half.size, comm->rank / 2, members);
+    float sum = (float)(comm->rank + 1), expected = 0, ranks[N];
+    for (int r = parity; r < comm->size; r += 2) expected += (float)(r + 1);
+    CHECK(tn_comm_all_reduce_sum(&half, &sum, 1, &err) == 0 && sum == expected,
+          "rank %d: sub-group all-reduce gave %g, expected %g (%s)", comm->rank, sum, expected, err.msg);
+    float own = (float)comm->rank;
+    CHECK(tn_comm_gather(&half, &own, ranks, (size_t)half.size, 0, &err) == 0, "sub-group gather: %s", err.msg);
+    int in_order = 1;
+    for (int r = 0; half.rank == 0 && r < half.size; r++) in_order &= ranks[r] == (float)(parity + 2 * r);
+    CHECK(in_order, "rank %d: the sub-group's gather does not hold its members' ranks in order", comm->rank);
+    check_parts(&half, 1000 + (uint64_t)parity); /* the parts on a sub-group's communicator */
+    tn_comm_free(&half);
+}
+
 /* Runs this binary under mpirun -np ranks and checks that every rank passed. */
 static void launch(const char *self, int ranks, uint64_t seed) {
     char cmd[8192], output[65536];
@@ -115,6 +195,8 @@ int main(int argc, char **argv) {
         TnError err;
         if (tn_comm_init(&comm, &err)) tn_die("%s", err.msg);
         check_rank(&comm, strtoull(rank_seed, NULL, 10));
+        check_parts(&comm, strtoull(rank_seed, NULL, 10));
+        check_split(&comm);
         printf("comm rank %d: %d passed, %d failed\n", comm.rank, tn_tests_passed, tn_tests_failed);
         tn_comm_finalize(&comm);
         return tn_tests_failed != 0;
@@ -131,6 +213,8 @@ int main(int argc, char **argv) {
     CHECK(next == n, "the shards end at %zu of %zu", next, n);
     TnComm single = {.backend = TN_COMM_SINGLE, .rank = 0, .size = 1};
     check_rank(&single, seed);
+    check_parts(&single, seed);
+    check_split(&single);
 
     char output[256];
     CHECK(run_command("command -v mpirun", output, sizeof output) == 0,

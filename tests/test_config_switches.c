@@ -3,7 +3,9 @@
  * of the new keys (so it stays the released one); meaningless combinations
  * and unknown values are refused with a message naming the problem; the
  * parameter count of config.c agrees with the layout of params.c; the
- * Transformer baseline is an HF LLaMA config.json. */
+ * Transformer baseline is an HF LLaMA config.json; a path that implements
+ * only some switch groups (tn_config_unsupported_switch) refuses the
+ * others by their flag. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +94,31 @@ int main(int argc, char **argv) {
         "arch=transformer",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) round_trip(dir, specs[i]);
+
+    /* a path that names no switch group as implemented refuses each one by
+     * its flag; one that implements the TransNormer switches only the
+     * baseline; decay, temperature and LRPE layers need no flag */
+    const char *const partial[][2] = {
+        {"pe=ape max-positions=100", "--pe ape"}, {"gate=off", "--gate off"}, {"gla-act=1+elu", "--gla-act"},
+        {"gla-act=none", "--gla-act"}, {"glu-act=silu", "--glu-act"}, {"norm=rmsnorm", "--norm"},
+        {"norm=layernorm", "--norm"}, {"arch=transformer", "--arch transformer"}, {"decay=paper", NULL},
+        {"decay=none", NULL}, {"decay-temperature=off", NULL}, {"lrpe-layers=all", NULL}, {"pe=exp-decay", NULL},
+    };
+    for (size_t i = 0; i < sizeof partial / sizeof partial[0]; i++) {
+        tn_config_from_size(&cfg, "tiny", &err);
+        apply_switches(&cfg, partial[i][0]);
+        const char *released = tn_config_unsupported_switch(&cfg, 0);
+        const char *switched = tn_config_unsupported_switch(&cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES);
+        const char *all = tn_config_unsupported_switch(&cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES |
+                                                                 TN_IMPLEMENTS_TRANSFORMER);
+        const char *expect = partial[i][1];
+        CHECK(expect ? released && strstr(released, expect) : released == NULL, "%s: released blocks only: '%s'",
+              partial[i][0], released ? released : "(accepted)");
+        int baseline = expect && strstr(expect, "transformer");
+        CHECK(baseline ? switched != NULL : switched == NULL, "%s: TransNormer switches implemented: '%s'",
+              partial[i][0], switched ? switched : "(accepted)");
+        CHECK(all == NULL, "%s: everything implemented: '%s'", partial[i][0], all);
+    }
 
     refused("pe=lrpe decay=paper", "no decay");
     refused("pe=ape decay-temperature=off", "no decay");

@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     for (int c = 0; c < 4; c++) {
         int ctx = cases[c][0], stride = cases[c][1], batch = cases[c][2];
         TnEvalResult r;
-        int rc = tn_eval_tokens(&m, tokens, n, ctx, stride, batch, 0, &r, &err);
+        int rc = tn_eval_tokens(&m, tokens, n, ctx, stride, batch, TN_DEVICE_CPU, 0, &r, &err);
         CHECK(rc == 0, "eval: %s", err.msg);
         long long want_scored;
         double want = expected_loss(&m, tokens, n, ctx, stride, &want_scored);
@@ -67,9 +67,9 @@ int main(int argc, char **argv) {
         CHECK(r.ppl_low < r.perplexity && r.perplexity < r.ppl_high, "interval brackets the perplexity");
     }
     TnEvalResult r;
-    CHECK(tn_eval_tokens(&m, tokens, 10, 50, 50, 1, 0, &r, &err) != 0, "a stream shorter than a window fails");
+    CHECK(tn_eval_tokens(&m, tokens, 10, 50, 50, 1, TN_DEVICE_CPU, 0, &r, &err) != 0, "a stream shorter than a window fails");
     tokens[5] = 64;
-    CHECK(tn_eval_tokens(&m, tokens, n, 50, 50, 1, 0, &r, &err) != 0 && strstr(err.msg, "outside the vocabulary"),
+    CHECK(tn_eval_tokens(&m, tokens, n, 50, 50, 1, TN_DEVICE_CPU, 0, &r, &err) != 0 && strstr(err.msg, "outside the vocabulary"),
           "an out-of-vocabulary token fails: %s", err.msg);
     free(tokens);
     tn_model_free(&m);

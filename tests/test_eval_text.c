@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < LEN; i++) text[i] = (char)(' ' + tn_rng_below(&rng, 95)); /* printable ASCII */
     TnTokenizer *tok = tn_tokenizer_bytes();
     TnEvalResult r;
-    CHECK(tn_eval_text(&m, tok, text, LEN, LEN + 1, LEN + 1, 1, 0, &r, &err) == 0, "eval: %s", err.msg);
+    CHECK(tn_eval_text(&m, tok, text, LEN, LEN + 1, LEN + 1, 1, TN_DEVICE_CPU, 0, &r, &err) == 0, "eval: %s", err.msg);
 
     int32_t tokens[LEN + 1], targets[LEN + 1];
     tokens[0] = TN_TOKEN_BOS;
@@ -39,9 +39,9 @@ int main(int argc, char **argv) {
     CHECK(fabs(r.mean_loss - want) <= 1e-5 * fabs(want), "loss %.8f vs reference %.8f", r.mean_loss, want);
     CHECK(r.ppl_low < r.perplexity && r.perplexity < r.ppl_high, "the interval surrounds the perplexity");
 
-    CHECK(tn_eval_text(&m, tok, text, 10, 32, 32, 1, 0, &r, &err) == -1 && strstr(err.msg, "fewer than one window"),
+    CHECK(tn_eval_text(&m, tok, text, 10, 32, 32, 1, TN_DEVICE_CPU, 0, &r, &err) == -1 && strstr(err.msg, "fewer than one window"),
           "short text: %s", err.msg);
-    CHECK(tn_eval_text(&m, tok, "\xfe\xff", 2, 2, 2, 1, 0, &r, &err) == -1 && strstr(err.msg, "vocabulary"),
+    CHECK(tn_eval_text(&m, tok, "\xfe\xff", 2, 2, 2, 1, TN_DEVICE_CPU, 0, &r, &err) == -1 && strstr(err.msg, "vocabulary"),
           "bytes beyond a 256-token model: %s", err.msg);
     free(logits);
     tn_model_free(&m);

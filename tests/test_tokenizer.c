@@ -173,7 +173,7 @@ static void test_malformed(const char *dir) {
     snprintf(path, sizeof path, "%s/tokenizer.model", model_dir);
     CHECK(tn_mkdir_p(model_dir, &err) == 0 && tn_write_file(path, "x", 1, &err) == 0, "%s", err.msg);
     CHECK(tn_tokenizer_for_model(&tok, model_dir, &err) == -1 && strstr(err.msg, "tokenizer.model"),
-          "a lone tokenizer.model is refused: %s", err.msg);
+          "a malformed tokenizer.model is read and refused, naming it: %s", err.msg);
 }
 
 /* Random text over an alphabet that exercises every path: pieces, merges,
@@ -193,18 +193,23 @@ static size_t random_text(TnRng *rng, char *out, size_t max_len) {
 
 /* Three vocabularies: the hand one (its merges never cross a class
  * boundary, so words are split finely), one with "1 1" (digits may join:
- * split at spaces only) and one with "c ▁" (a merge across a space: the
- * whole text is one word). Each must give the reference ids. */
+ * cut at spaces, not between digits) and one with "c ▁" (a merge across a
+ * space: no cut between a letter and a space). Each must give the
+ * reference ids. */
 static void test_random_against_reference(const char *dir, int variant) {
     static const char *const pieces[] = {"▁", "a", "b", "c", "▁a", "ab", "▁ab", "中", "bc", "1", "▁abc", "11", "c▁"};
     static const char *const merges[] = {"▁ a", "b c", "a b", "▁a b", "▁ab c", "1 1", "c ▁"};
-    static const TnSplitMode modes[] = {TN_SPLIT_CLASSES, TN_SPLIT_SPACES, TN_SPLIT_NONE};
     char path[4200];
     snprintf(path, sizeof path, "%s/variant%d.json", dir, variant);
     write_tokenizer_json(path, pieces, 11 + variant, merges, 5 + variant, LEGACY_PIPELINE, 1);
     TnTokenizer *tok = load_or_die(path);
-    CHECK(tn_tokenizer_bpe(tok)->split_mode == modes[variant], "variant %d splits as %d", variant,
-          (int)tn_tokenizer_bpe(tok)->split_mode);
+    TnSplit classes = tn_split_of(TN_SPLIT_CLASSES), spaces = tn_split_of(TN_SPLIT_SPACES);
+    const TnSplit *split = &tn_tokenizer_bpe(tok)->split;
+    int digits_join = !split->cut[TN_CLASS_DIGIT][TN_CLASS_DIGIT];
+    int as_expected = variant == 0   ? tn_split_at_least_as_fine(split, &classes)
+                      : variant == 1 ? tn_split_at_least_as_fine(split, &spaces) && digits_join
+                                     : !split->cut[TN_CLASS_LETTER][TN_CLASS_SPACE];
+    CHECK(as_expected, "variant %d: the split follows the merges", variant);
     TnEncoder *enc = tn_encoder_new(tok);
     TnRng rng;
     tn_rng_seed(&rng, 4, 1 + (uint64_t)variant);
@@ -356,6 +361,7 @@ static void test_corrupted_files(const char *dir) {
 /* The splitter's ASCII fast path agrees with tn_char_class and
  * tn_is_boundary on every pair of ASCII bytes. */
 static void test_ascii_splitting(void) {
+    TnSplit classes = tn_split_of(TN_SPLIT_CLASSES);
     int disagree = 0;
     for (int left = 0; left < 128; left++)
         for (int right = 0; right < 128; right++) {
@@ -363,7 +369,7 @@ static void test_ascii_splitting(void) {
             TnWordSplitter s;
             size_t start, length;
             int prefixed;
-            tn_words_begin(&s, text, 2, TN_SPLIT_CLASSES, 0, 0, 0);
+            tn_words_begin(&s, text, 2, &classes, 0, 0, 0);
             tn_words_next(&s, &start, &length, &prefixed);
             TnCharClass a = tn_char_class((uint32_t)left, 0), b = tn_char_class((uint32_t)right, 0);
             int want = tn_is_boundary(TN_SPLIT_CLASSES, a, b);

@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,21 @@ int run_command(const char *cmd, char *out, size_t cap) {
     out[n] = '\0';
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void check_value(int ok, const char *what, double value, double tolerance) {
+    printf("%s %-64s %.3e (tolerance %.0e)\n", ok ? "ok  " : "FAIL", what, value, tolerance);
+    if (ok) tn_tests_passed++;
+    else tn_tests_failed++;
+}
+
+int run_commandf(char *out, size_t cap, const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return run_command(cmd, out, cap);
 }
 
 const char *tnllm_binary(void) {

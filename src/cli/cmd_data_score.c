@@ -12,9 +12,10 @@
 static void usage(void) {
     printf("usage: tnllm data score FILE... -m MODEL -o OUT [options]\n\n"
            "Scores every document with an evaluation model (the self-cleaning of §4.1): <s> text </s>\n"
-           "tokenized with the model's tokenizer (MODEL/tokenizer.json, else byte-level), cut into\n"
-           "windows of --ctx tokens overlapping by one. Each document is written with two more fields:\n"
-           "\"ppl\" (perplexity, exp of the mean loss per token) and \"ppl_tokens\" (tokens predicted).\n"
+           "tokenized with the model's tokenizer (MODEL/tokenizer.json or tokenizer.model, else\n"
+           "byte-level), cut into windows of --ctx tokens overlapping by one. Each document is written\n"
+           "with two more fields: \"ppl\" (perplexity, exp of the mean loss per token) and\n"
+           "\"ppl_tokens\" (tokens predicted).\n"
            "Each thread scores its own documents with its own copy of the model (small evaluation models\n"
            "run fastest this way); --one-model keeps one copy and runs each forward pass on all threads\n"
            "instead (for models too large to copy). Runs on the CPU.\n"

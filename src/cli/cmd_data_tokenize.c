@@ -13,9 +13,9 @@ static void usage(void) {
            "Inputs are JSON Lines (.jsonl/.ndjson/.json, one document per line in \"text\") or plain text\n"
            "(documents separated by blank lines). Documents are encoded on all threads; the shards do not\n"
            "depend on the thread count.\n"
-           "  -m, --model DIR        the tokenizer of a model directory (DIR/tokenizer.json, else the\n"
-           "                         byte-level tokenizer)\n"
-           "  --tokenizer FILE       a tokenizer.json\n"
+           "  -m, --model DIR        the tokenizer of a model directory (DIR/tokenizer.json, else\n"
+           "                         DIR/tokenizer.model, else the byte-level tokenizer)\n"
+           "  --tokenizer FILE       a tokenizer.json, or a SentencePiece BPE model (*.model)\n"
            "  -o, --output PREFIX    shard path prefix\n"
            "  --shard-tokens N       tokens per shard (default 100M, as llm.c; k/M/G suffixes)\n"
            "  -t, --threads N        encoding threads (default: all cores)\n");

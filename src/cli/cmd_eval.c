@@ -11,25 +11,32 @@
 #include "util/fileio.h"
 
 static void usage(void) {
-    printf("usage: tnllm eval -m DIR (--tokens FILE | --text FILE) [--ctx T] [--stride S] [--batch B] [-t THREADS]\n\n"
+    printf("usage: tnllm eval -m DIR (--tokens FILE | --text FILE) [--ctx T] [--stride S] [--batch B] [--device NAME]\n"
+           "                  [-t THREADS]\n\n"
            "Scores a token shard (SPEC section 4) or a text file in windows of T tokens, each on its T-1\n"
            "next-token predictions, and prints the mean loss and the perplexity with a 95%% interval.\n"
            "  -m, --model DIR   HF model directory\n"
            "  --tokens FILE     token shard\n"
            "  --text FILE       text file (any bytes), tokenized on the fly with the model's tokenizer\n"
-           "                    (DIR/tokenizer.json, else byte-level) as one document after <s>\n"
+           "                    (DIR/tokenizer.json or .model, else byte-level) as one document after <s>\n"
            "  --ctx T           window length (default 512)\n"
            "  --stride S        sliding windows S tokens apart; later windows score only new tokens\n"
            "                    (default T: non-overlapping)\n"
            "  --batch B         windows per forward pass (default 4)\n"
            "  --int8            score the int8 weights generate --int8 decodes with (per-row absmax), to\n"
            "                    measure the perplexity cost of quantization against a run without it\n"
-           "  -t, --threads N   OpenMP threads (default: all cores)\n");
+           "  --device NAME     cpu (default: the fp32 forward), or cuda: the batch's windows as B sequences of\n"
+           "                    the GPU inference session (generate --device cuda), %d tokens each per step,\n"
+           "                    bf16 weights; not with --int8. %s\n"
+           "  -t, --threads N   OpenMP threads (default: all cores)\n",
+           TN_EVAL_DEVICE_STEP,
+           tn_device_cuda_built() ? "This tnllm is built with CUDA." : "This tnllm is built without CUDA.");
 }
 
 int cmd_eval(int argc, char **argv) {
     const char *dir = NULL, *tokens_path = NULL, *text_path = NULL;
     int ctx = 512, stride = 0, batch = 4, threads = 0, int8 = 0;
+    TnDevice device = TN_DEVICE_CPU;
     TnArgs a;
     args_init(&a, "eval", argc, argv);
     while (args_next(&a)) {
@@ -41,9 +48,15 @@ int cmd_eval(int argc, char **argv) {
         else if (args_is(&a, NULL, "--stride")) stride = (int)args_int(&a, 1, 1 << 24);
         else if (args_is(&a, "-b", "--batch")) batch = (int)args_int(&a, 1, 1 << 16);
         else if (args_is(&a, NULL, "--int8")) int8 = 1;
+        else if (args_is(&a, NULL, "--device")) {
+            const char *name = args_value(&a);
+            if (tn_device_parse(name, &device)) tn_die("tnllm eval: --device %s: use cpu or cuda", name);
+        }
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else args_unknown(&a);
     }
+    if (int8 && device != TN_DEVICE_CPU)
+        tn_die("tnllm eval: --int8 scores on the CPU only: drop it or --device %s", tn_device_name(device));
     args_require(&a, dir, "-m DIR");
     if (!tokens_path == !text_path) tn_die("tnllm eval: give one of --tokens FILE and --text FILE (see tnllm eval --help)");
     if (!stride) stride = ctx;
@@ -66,7 +79,7 @@ int cmd_eval(int argc, char **argv) {
         TnShard shard;
         if (tn_shard_open(&shard, tokens_path, &err) || tn_shard_check_vocab(&shard, m.config.vocab_size, &err))
             tn_die("%s", err.msg);
-        if (tn_eval_tokens(&m, shard.tokens, shard.n_tokens, ctx, stride, batch, 1, &r, &err))
+        if (tn_eval_tokens(&m, shard.tokens, shard.n_tokens, ctx, stride, batch, device, 1, &r, &err))
             tn_die("%s: %s", tokens_path, err.msg);
         tn_shard_close(&shard);
     } else {
@@ -75,12 +88,13 @@ int cmd_eval(int argc, char **argv) {
         size_t len;
         if (tn_tokenizer_for_model(&tok, dir, &err) || tn_read_file(text_path, &text, &len, &err))
             tn_die("%s", err.msg);
-        if (tn_eval_text(&m, tok, text, len, ctx, stride, batch, 1, &r, &err)) tn_die("%s: %s", text_path, err.msg);
+        if (tn_eval_text(&m, tok, text, len, ctx, stride, batch, device, 1, &r, &err))
+            tn_die("%s: %s", text_path, err.msg);
         free(text);
         tn_tokenizer_free(tok);
     }
-    printf("%s%s on %s: %lld windows of %d (stride %d), %lld tokens scored\n", dir, int8 ? " (int8)" : "", path,
-           r.n_windows, ctx, stride, r.n_scored);
+    printf("%s%s on %s (%s): %lld windows of %d (stride %d), %lld tokens scored\n", dir, int8 ? " (int8)" : "", path,
+           tn_device_name(device), r.n_windows, ctx, stride, r.n_scored);
     printf("loss %.4f ± %.4f nats/token, perplexity %.4f [95%% interval %.4f, %.4f], %.0f tokens/s\n", r.mean_loss,
            r.std_error, r.perplexity, r.ppl_low, r.ppl_high, r.n_windows * (double)ctx / r.seconds);
     tn_model_free(&m);

@@ -27,7 +27,7 @@ static void usage(void) {
            "section 3 runs (--pe ape stops at its max_position_embeddings); the softmax Transformer\n"
            "baseline (--arch transformer) decodes with a KV cache of its max_position_embeddings\n"
            "(default %d) positions, allocated up front.\n"
-           "  -m, --model DIR        HF model directory (tokenizer.json there, else byte-level tokens)\n"
+           "  -m, --model DIR        HF model directory (tokenizer.json or tokenizer.model there, else bytes)\n"
            "  -p, --prompt TEXT      prompt (any bytes; may be empty: generation starts from <s>)\n"
            "  -f, --file FILE        read the prompt from FILE\n"
            "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only)\n"
@@ -44,8 +44,15 @@ static void usage(void) {
            "  --load-state FILE      continue from a saved state; the prompt, if any, is appended\n"
            "  --save-state FILE      save the state at the end (with -n 0: right after the prompt)\n"
            "  --prefill-rows N       tokens per prefill step (default %d)\n"
-           "  --int8                 decode with int8 weights (per-row absmax): ~4x fewer bytes per token\n",
-           TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, TN_SESSION_RECENT, d.repeat_penalty, MAX_STOPS, TN_SESSION_PREFILL_ROWS);
+           "  --int8                 decode with int8 weights (per-row absmax): ~4x fewer bytes per token\n"
+           "  --device NAME          where the layers run: cpu (default), or cuda (one GPU: bf16 weights with fp32\n"
+           "                         accumulation, fp32 states, decode steps replayed as CUDA graphs; the\n"
+           "                         released blocks only (no --arch transformer, --pe ape, other norms or\n"
+           "                         activations, --gate off); not with --int8, --load-state, --save-state).\n"
+           "                         %s\n",
+           TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, TN_SESSION_RECENT, d.repeat_penalty, MAX_STOPS,
+           TN_SESSION_PREFILL_ROWS,
+           tn_device_cuda_built() ? "This tnllm is built with CUDA." : "This tnllm is built without CUDA.");
 }
 
 typedef struct Output {
@@ -110,6 +117,7 @@ static void generate(TnSession *s, TnSampler *sampler, int n_predict, Output *ou
 int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *prompt_file = NULL, *load_state = NULL, *save_state = NULL;
     int n_predict = 128, threads = 0, add_bos = 1, interactive = 0, prefill_rows = 0, seed_given = 0, int8 = 0;
+    TnDevice device = TN_DEVICE_CPU;
     TnSamplingParams sp = tn_sampling_defaults();
     Output out = {0};
     TnArgs a;
@@ -139,10 +147,17 @@ int cmd_generate(int argc, char **argv) {
         else if (args_is(&a, NULL, "--save-state")) save_state = args_value(&a);
         else if (args_is(&a, NULL, "--prefill-rows")) prefill_rows = (int)args_int(&a, 1, 1 << 16);
         else if (args_is(&a, NULL, "--int8")) int8 = 1;
+        else if (args_is(&a, NULL, "--device")) {
+            const char *name = args_value(&a);
+            if (tn_device_parse(name, &device)) tn_die("tnllm generate: --device %s: use cpu or cuda", name);
+        }
         else args_unknown(&a);
     }
     args_require(&a, dir, "-m DIR");
     if (prompt && prompt_file) tn_die("tnllm generate: give -p or -f, not both");
+    if (device != TN_DEVICE_CPU && (int8 || load_state || save_state))
+        tn_die("tnllm generate: %s runs on the CPU only: drop it or --device %s",
+               int8 ? "--int8" : load_state ? "--load-state" : "--save-state", tn_device_name(device));
     if (threads) omp_set_num_threads(threads);
     if (!seed_given) sp.seed = (uint64_t)time(NULL);
 
@@ -159,7 +174,7 @@ int cmd_generate(int argc, char **argv) {
         prompt = file_text;
     }
     TnSession s;
-    tn_session_init(&s, &m, 1, prefill_rows);
+    if (tn_session_init_on(&s, &m, device, 1, prefill_rows, &err)) tn_die("tnllm generate: %s", err.msg);
     TnQuantModel quant = {0};
     if (int8) {
         tn_quantize_model(&quant, &m);
@@ -202,6 +217,7 @@ int cmd_generate(int argc, char **argv) {
             timing.prefill_tokens, timing.prefill_seconds,
             timing.prefill_seconds > 0 ? timing.prefill_tokens / timing.prefill_seconds : 0.0, timing.decode_tokens,
             timing.decode_seconds, timing.decode_seconds > 0 ? timing.decode_tokens / timing.decode_seconds : 0.0);
+    if (s.device) fprintf(stderr, "%s\n", tn_session_device_describe(s.device)); /* after decoding: graphs or not */
     free(file_text);
     tn_sampler_free(&sampler);
     tn_session_free(&s);

@@ -1,10 +1,12 @@
-/* tnllm tokenizer: train a BPE tokenizer, encode text, decode ids. */
+/* tnllm tokenizer: train a BPE tokenizer, convert a SentencePiece model,
+ * encode text, decode ids. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "tokenizer/bpe.h"
 #include "tokenizer/hf_json.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/tokenizer.h"
@@ -13,8 +15,10 @@
 
 static void usage(void) {
     printf("usage: tnllm tokenizer train --vocab-size N -o tokenizer.json [options] FILE...\n"
-           "       tnllm tokenizer encode (-m DIR | --tokenizer FILE) [-p TEXT | -f FILE] [--json] [--pieces] [--bos]\n"
-           "       tnllm tokenizer decode (-m DIR | --tokenizer FILE) [IDS... | -f FILE] [--json]\n\n"
+           "       tnllm tokenizer convert TOKENIZER.model -o tokenizer.json\n"
+           "       tnllm tokenizer encode (-m DIR|FILE | --tokenizer FILE) [-p TEXT | -f FILE] [--json] [--pieces]\n"
+           "                              [--bos]\n"
+           "       tnllm tokenizer decode (-m DIR|FILE | --tokenizer FILE) [IDS... | -f FILE] [--json]\n\n"
            "train: learns a SentencePiece-style BPE with byte fallback (paper section 4.2) from plain-text\n"
            "files (documents separated by blank lines) and JSON Lines files (.jsonl/.ndjson/.json, field\n"
            "\"text\"): <unk> <s> </s> = 0 1 2, <0x00>..<0xFF> = 3..258, characters, merges. Digits are split\n"
@@ -27,12 +31,17 @@ static void usage(void) {
            "  --special TOKEN        an extra control token, appended at the end (repeatable)\n"
            "  -o, --output FILE      the tokenizer.json to write\n"
            "  -t, --threads N        threads for counting (default: all cores)\n\n"
+           "convert: reads a SentencePiece BPE model (the tokenizer.model of LLaMA, Baichuan or\n"
+           "TransNormerLLM; identity normalization, byte fallback) or a tokenizer.json and writes the\n"
+           "LLaMA-style HF tokenizer.json (and tokenizer_config.json beside it when so named) with the\n"
+           "same ids; merges follow the piece scores as the HF converter builds them.\n"
+           "  -o, --output FILE      the tokenizer.json to write\n\n"
            "encode: prints the ids of the text (-p, -f or standard input) separated by spaces, one line.\n"
            "decode: writes the text of the ids (arguments, -f or standard input; spaces, commas and\n"
            "brackets separate them) to standard output, byte for byte.\n"
-           "  -m, --model DIR        the tokenizer of a model directory (DIR/tokenizer.json, else the\n"
-           "                         byte-level tokenizer)\n"
-           "  --tokenizer FILE       a tokenizer.json\n"
+           "  -m, --model DIR|FILE   a tokenizer file, or the tokenizer of a model directory\n"
+           "                         (DIR/tokenizer.json, else DIR/tokenizer.model, else byte-level)\n"
+           "  --tokenizer FILE       a tokenizer.json, or a SentencePiece model (*.model)\n"
            "  -p, --prompt TEXT      text to encode\n"
            "  -f, --file FILE        read the text (encode) or the ids (decode) from FILE\n"
            "  --json                 encode: a JSON array; decode: a JSON string (bytes that are not\n"
@@ -92,6 +101,22 @@ static void print_json_string(const char *s, size_t n) {
     putchar('"');
 }
 
+/* Writes out (creating its directory) and, when it is named
+ * tokenizer.json, a tokenizer_config.json beside it. */
+static void write_tokenizer(const TnBpe *bpe, const char *out) {
+    TnError err;
+    const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%.*s", (int)(base - out), out);
+    if (parent[0] && tn_mkdir_p(parent, &err)) tn_die("%s", err.msg);
+    if (tn_hf_json_write(bpe, out, &err)) tn_die("%s", err.msg);
+    if (strcmp(base, "tokenizer.json") == 0) {
+        char config[4200];
+        snprintf(config, sizeof config, "%.*stokenizer_config.json", (int)(base - out), out);
+        if (tn_hf_config_write(bpe, config, &err)) tn_die("%s", err.msg);
+    }
+}
+
 static int run_train(int argc, char **argv) {
     TnTrainOptions opt = tn_train_defaults();
     const char *out = NULL;
@@ -117,17 +142,8 @@ static int run_train(int argc, char **argv) {
     TnBpe bpe;
     TnTrainStats s;
     TnError err;
-    const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%.*s", (int)(base - out), out);
-    if (parent[0] && tn_mkdir_p(parent, &err)) tn_die("%s", err.msg);
     if (tn_bpe_train_files(&bpe, files, n_files, &opt, &s, &err)) tn_die("%s", err.msg);
-    if (tn_hf_json_write(&bpe, out, &err)) tn_die("%s", err.msg);
-    if (strcmp(base, "tokenizer.json") == 0) {
-        char config[4200];
-        snprintf(config, sizeof config, "%.*stokenizer_config.json", (int)(base - out), out);
-        if (tn_hf_config_write(&bpe, config, &err)) tn_die("%s", err.msg);
-    }
+    write_tokenizer(&bpe, out);
     printf("read %.1f MB: %lld documents, %lld words (%lld distinct) in %.2f s (%.1f MB/s)\n", s.bytes / 1e6,
            s.documents, s.words, s.distinct_words, s.count_seconds, s.bytes / 1e6 / s.count_seconds);
     printf("vocabulary %d: %lld characters, %lld merges in %.2f s; wrote %s\n", bpe.vocab_size, s.characters,
@@ -138,6 +154,28 @@ static int run_train(int argc, char **argv) {
     tn_bpe_free(&bpe);
     free(files);
     free(specials);
+    return 0;
+}
+
+static int run_convert(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    TnArgs a;
+    args_init(&a, "tokenizer convert", argc, argv);
+    while (args_next(&a)) {
+        if (args_is(&a, "-h", "--help")) { usage(); return 0; }
+        else if (args_is(&a, "-o", "--output")) out = args_value(&a);
+        else if (args_current(&a)[0] != '-' && !in) in = args_current(&a);
+        else args_unknown(&a);
+    }
+    args_require(&a, out, "-o FILE");
+    if (!in) tn_die("tnllm tokenizer convert: give the tokenizer file to convert (a SentencePiece .model)");
+    TnTokenizer *tok;
+    TnError err;
+    if (tn_tokenizer_load(&tok, in, &err)) tn_die("%s", err.msg);
+    const TnBpe *bpe = tn_tokenizer_bpe(tok);
+    write_tokenizer(bpe, out);
+    printf("%s: vocabulary %d, %d merges; wrote %s\n", in, bpe->vocab_size, bpe->n_merges, out);
+    tn_tokenizer_free(tok);
     return 0;
 }
 
@@ -241,7 +279,8 @@ int cmd_tokenizer(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "train") == 0) return run_train(argc - 1, argv + 1);
+    if (strcmp(argv[1], "convert") == 0) return run_convert(argc - 1, argv + 1);
     if (strcmp(argv[1], "encode") == 0) return run_encode(argc - 1, argv + 1);
     if (strcmp(argv[1], "decode") == 0) return run_decode(argc - 1, argv + 1);
-    tn_die("tnllm tokenizer: unknown subcommand '%s' (train, encode or decode)", argv[1]);
+    tn_die("tnllm tokenizer: unknown subcommand '%s' (train, convert, encode or decode)", argv[1]);
 }

@@ -22,7 +22,7 @@ static void usage(void) {
            "  --size NAME          a named size: %s\n"
            "  --config FILE        an HF config.json\n"
            "  --vocab N            vocabulary size (default: the tokenizer's; --config keeps its own)\n"
-           "  --tokenizer FILE     tokenizer.json for text data (default: byte-level, ids = bytes + 3)\n"
+           "  --tokenizer FILE     tokenizer.json or SentencePiece .model for text data (default: byte-level)\n"
            "data\n"
            "  --data PATHS         comma-separated token shards, .jsonl ({\"text\": ...} lines) or text files\n"
            "  --val-data PATHS     validation data (default: the last --val-fraction of --data)\n"
@@ -49,15 +49,32 @@ static void usage(void) {
            "  --log-every N        progress line every N steps (default %d)\n"
            "  --device NAME        where the training step runs: cpu, or cuda (one GPU: bf16 matrix products\n"
            "                       with fp32 accumulation, fp32 master weights and moments; head width 64\n"
-           "                       or 128; validation stays on the CPU). Default cpu; %s\n"
+           "                       or 128; every model switch but --arch transformer; validation stays on\n"
+           "                       the CPU). Default cpu; %s\n"
+           "  --recompute LEVEL    activation checkpointing of the GPU step (paper 5.2.2): none (default: keep\n"
+           "                       every activation), norms (recompute the norms' outputs, q/k features, the\n"
+           "                       gate and the SGLU product in the backward), layers (keep each layer's\n"
+           "                       input only; one more forward in all). Same gradients; less memory\n"
            "  -t, --threads N      OpenMP threads (default: all cores; under mpirun give cores / ranks)\n"
-           "data parallel (mpirun -np N tnllm train ...; %s)\n"
+           "data parallel (mpirun -np N tnllm train ...; %s; %s)\n"
            "  --zero K             ZeRO stage: 0 replicates everything, 1 shards the AdamW moments over the\n"
-           "                       ranks, 2 also the reduced gradients, 3 also the parameters between steps\n"
-           "                       (default 0). Each rank computes every N-th micro-batch of a step (so\n"
-           "                       --batch-tokens must give at least N micro-batches); losses and weights\n"
-           "                       match one process with the same options. Rank 0 writes the files; a\n"
-           "                       checkpoint resumes with any N and K. CPU only so far.\n",
+           "                       ranks, 2 also the reduced gradients, 3 also the parameters (FSDP: each\n"
+           "                       layer gathered just before use) (default 0). Each rank computes every\n"
+           "                       N-th micro-batch of a step (so --batch-tokens must give at least N\n"
+           "                       micro-batches); the gradients are reduced while the backward runs; losses\n"
+           "                       and weights match one process with the same options. Rank 0 writes the\n"
+           "                       files; a checkpoint resumes with any N and K. On GPUs (--device cuda, one\n"
+           "                       per rank: the rank's local rank) ZeRO-0 only, the gradients summed by NCCL.\n"
+           "  --tp T               tensor parallelism (paper §3.2.2): groups of T consecutive ranks each hold\n"
+           "                       one copy of the model split T ways (GLA by heads, SGLU by columns, one\n"
+           "                       all-reduce per split product); T must divide H, G and N. The data\n"
+           "                       parallelism and --zero then run over the N / T groups. Checkpoints stay\n"
+           "                       whole: a run resumes with any --tp. CPU only (default 1)\n"
+           "  --dp D               data-parallel groups: checks that N = D x T (default N / T)\n"
+           "  --dist-init SPEC     for ranks started without MPI, by torchrun (RANK, WORLD_SIZE, LOCAL_RANK)\n"
+           "                       or srun (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID), on GPUs: how rank 0\n"
+           "                       passes NCCL's id: file:PATH (a fresh path on a shared file system) or\n"
+           "                       tcp://HOST:PORT (HOST: rank 0's address). Under mpirun MPI passes it.\n",
            tn_config_size_names(), d.val_fraction, d.seq_len, d.micro_batch, d.batch_tokens, d.steps, d.lr,
            d.min_lr_ratio, d.warmup, d.adamw.weight_decay, d.adamw.beta1, d.adamw.beta2, d.adamw.eps, d.grad_clip,
            (unsigned long long)d.seed, d.eval_every, d.eval_windows, d.checkpoint_every, d.log_every,
@@ -67,9 +84,14 @@ static void usage(void) {
            "this tnllm is built without CUDA",
 #endif
 #ifdef TN_MPI
-           "this tnllm is built with MPI"
+           "this tnllm is built with MPI",
 #else
-           "this tnllm is built without MPI: one process only"
+           "this tnllm is built without MPI",
+#endif
+#ifdef TN_NCCL
+           "with NCCL for GPUs"
+#else
+           "without NCCL: one GPU per run"
 #endif
     );
     switch_flags_usage();
@@ -78,7 +100,7 @@ static void usage(void) {
 int cmd_train(int argc, char **argv) {
     TnTrainOptions o;
     tn_train_options_defaults(&o);
-    const char *size = NULL, *config = NULL;
+    const char *size = NULL, *config = NULL, *dist_init = NULL;
     int vocab = 0, threads = 0;
     TnSwitchFlags switches = {0};
     TnArgs a;
@@ -115,11 +137,21 @@ int cmd_train(int argc, char **argv) {
         else if (args_is(&a, NULL, "--device")) {
             const char *name = args_value(&a);
             if (tn_device_parse(name, &o.device)) tn_die("tnllm train: --device %s: use cpu or cuda", name);
+        } else if (args_is(&a, NULL, "--recompute")) {
+            const char *name = args_value(&a);
+            if (tn_recompute_parse(name, &o.recompute))
+                tn_die("tnllm train: --recompute %s: use none, norms or layers", name);
         } else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--zero")) o.zero = (int)args_int(&a, 0, 3);
+        else if (args_is(&a, NULL, "--tp")) o.tensor_parallel = (int)args_int(&a, 1, 4096);
+        else if (args_is(&a, NULL, "--dp")) o.data_parallel = (int)args_int(&a, 1, 1 << 20);
+        else if (args_is(&a, NULL, "--dist-init")) dist_init = args_value(&a);
         else if (!switch_flags_match(&switches, &a)) args_unknown(&a);
     }
     args_require(&a, o.out_dir, "-o DIR");
+    if (o.recompute != TN_RECOMPUTE_NONE && o.device == TN_DEVICE_CPU)
+        tn_die("tnllm train: --recompute %s is for --device cuda (the CPU trainer keeps every activation)",
+               tn_recompute_name(o.recompute));
     args_require(&a, o.data, "--data PATHS");
     if (threads) omp_set_num_threads(threads);
     TnError err;
@@ -142,7 +174,11 @@ int cmd_train(int argc, char **argv) {
     if (tn_comm_init(&comm, &err)) tn_die("tnllm train: %s", err.msg);
     o.comm = &comm;
     TnTrainResult r;
-    int rc = tn_train_run(&o, &r, &err);
+    /* one GPU per rank, the ranks' gradients summed by NCCL (other layouts
+     * on GPUs: the trainer refuses them, saying why) */
+    int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1 && o.tensor_parallel <= 1 && o.zero == 0;
+    int rc = gpus ? tn_comm_gpu_init(&comm, dist_init, &err) : 0;
+    if (!rc) rc = tn_train_run(&o, &r, &err);
     if (rc < 0) {
         if (comm.size > 1) { /* the other ranks would wait for this one in a collective */
             fprintf(stderr, "tnllm: error: rank %d of %d: %s\n", comm.rank, comm.size, err.msg);

@@ -19,7 +19,7 @@ static const Command commands[] = {
     {"plot", cmd_plot, "draw the loss curve of a training run"},
     {"plan", cmd_plan, "the tensor/data-parallel and ZeRO layouts of a model that fit on N GPUs, memory per GPU"},
     {"data", cmd_data, "corpus pipeline of §4.1: tokenize, clean, dedup, score, filter, review (tnllm data --help)"},
-    {"tokenizer", cmd_tokenizer, "train a BPE tokenizer (tokenizer.json), encode text, decode ids"},
+    {"tokenizer", cmd_tokenizer, "train a BPE tokenizer (tokenizer.json), convert a SentencePiece model, encode, decode"},
 };
 
 static void usage(FILE *out) {

@@ -1,18 +1,8 @@
 /* plan.c: the memory model of plan.h. */
 #include "dist/plan.h"
 
+#include "dist/tensor_parallel.h"
 #include "model/params.h"
-
-/* Whether §3.2.2 splits the tensor over the tensor-parallel ranks. */
-static int split_by_tp(TnParamKind kind) {
-    switch (kind) {
-    case TN_PARAM_QKVU: case TN_PARAM_OUT: case TN_PARAM_THETA: case TN_PARAM_L1: case TN_PARAM_L2:
-    case TN_PARAM_L3: case TN_PARAM_Q_PROJ: case TN_PARAM_K_PROJ: case TN_PARAM_V_PROJ:
-        return 1;
-    default:
-        return 0;
-    }
-}
 
 void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts) {
     TnParamLayout layout;
@@ -20,12 +10,15 @@ void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts) {
     *counts = (TnPlanCounts){0};
     for (int i = 0; i < layout.n_tensors; i++) {
         const TnTensorInfo *t = &layout.tensors[i];
-        *(split_by_tp(t->kind) ? &counts->split : &counts->replicated) += (double)t->numel;
+        *(tn_tp_is_split(t) ? &counts->split : &counts->replicated) += (double)t->numel;
     }
     for (int l = 0; l < cfg->n_layers; l++) {
         double size = (double)(layout.layer_begin[l + 1] - layout.layer_begin[l]);
         if (size > counts->largest_layer) counts->largest_layer = size;
     }
+    double embed = (double)layout.layer_begin[0], head = (double)(layout.total - layout.layer_begin[cfg->n_layers]);
+    if (cfg->tie_word_embeddings) head += embed;
+    counts->largest_outer = embed > head ? embed : head;
     tn_param_layout_free(&layout);
 }
 
@@ -49,7 +42,8 @@ TnPlanRow tn_plan_layout(const TnConfig *cfg, const TnPlanCounts *counts, int tp
     row.weights = 2.0 * psi / (zero >= 3 ? dp : 1);
     row.gradients = 2.0 * psi / (zero >= 2 ? dp : 1);
     row.optimizer = 12.0 * psi / (zero >= 1 ? dp : 1);
-    row.gather = zero >= 3 ? 2.0 * 2.0 * counts->largest_layer / tp : 0.0;
+    double part = counts->largest_layer / tp > counts->largest_outer ? counts->largest_layer / tp : counts->largest_outer;
+    row.gather = zero >= 3 ? 2.0 * part : 0.0;
     row.activations = tn_plan_activation_bytes(cfg, tp, micro_batch, seq_len);
     row.total = row.weights + row.gradients + row.optimizer + row.gather + row.activations;
     row.fits = row.total <= gpu_bytes;

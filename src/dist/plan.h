@@ -6,17 +6,20 @@
  *
  * Parameters (counted from the model's layout, params.h): split over tp
  * are the GLA's fused W_qkvu (by heads), its W_o (by rows), LRPE's theta
- * (by heads) and SGLU's W_1, W_2 (by columns) and W_3 (by rows): Psi_split.
- * Replicated on every tp rank: the embedding, lm_head, the APE table and
- * the norms: Psi_rep. Per GPU, Psi = Psi_split / tp + Psi_rep.
+ * (by heads), the gain of the norm after the attention (by heads) and
+ * SGLU's W_1, W_2 (by columns) and W_3 (by rows): Psi_split
+ * (tensor_parallel.h). Replicated on every tp rank: the embedding,
+ * lm_head, the APE table and the other norms: Psi_rep. Per GPU, Psi = Psi_split / tp + Psi_rep.
  *
  * Model states, mixed precision as the paper trains (bf16 weights and
  * gradients, fp32 master weights and AdamW m, v: 12 bytes), per GPU:
  *   ZeRO-0: 2 Psi + 2 Psi + 12 Psi
  *   ZeRO-1: 2 Psi + 2 Psi + 12 Psi / dp
  *   ZeRO-2: 2 Psi + (2 + 12) Psi / dp
- *   ZeRO-3: (2 + 2 + 12) Psi / dp, plus a gather buffer of two layers' bf16
- *           weights (the layer in use and the next one, prefetched).
+ *   ZeRO-3: (2 + 2 + 12) Psi / dp, plus the gather buffer of FSDP
+ *           (dist/fsdp.h): one part's bf16 weights, the largest of a
+ *           layer's share over tp and the replicated embedding or head (a
+ *           tied head gathers the embedding and the final norm together).
  * Activations, bf16, full activation checkpointing (the paper's), micro-batch
  * b of T tokens: each layer's input (b T D x L, replicated over tp), plus
  * one layer's tensors while it is recomputed for its backward: per token
@@ -36,6 +39,7 @@ typedef struct TnPlanCounts {
     double split;         /* parameters split over tp */
     double replicated;    /* parameters every tp rank holds whole */
     double largest_layer; /* parameters of the largest layer, whole */
+    double largest_outer; /* of the larger of the embedding's and the head's parts (fsdp.h), replicated */
 } TnPlanCounts;
 
 typedef struct TnPlanRow {

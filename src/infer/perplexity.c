@@ -6,17 +6,26 @@
 #include <string.h>
 
 #include "infer/prompt.h"
+#include "infer/session_device.h"
 #include "kernels/cpu/crossentropy.h"
 #include "util/progress.h"
 
-int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, int progress,
-                   TnEvalResult *out, TnError *err) {
+int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, TnDevice device,
+                   int progress, TnEvalResult *out, TnError *err) {
     memset(out, 0, sizeof *out);
     if (ctx < 2) return tn_fail(err, "context %d is too short to score anything", ctx);
     if (stride < 1 || stride > ctx) return tn_fail(err, "stride %d must be in [1, ctx = %d]", stride, ctx);
     if (n < (size_t)ctx) return tn_fail(err, "%zu tokens are fewer than one window of %d", n, ctx);
     long long n_windows = (long long)((n - (size_t)ctx) / (size_t)stride) + 1;
-    tn_model_reserve(m, batch, ctx);
+    TnSessionDevice *dev = NULL;
+    float *device_losses = NULL; /* (batch, ctx) */
+    if (device == TN_DEVICE_CPU) {
+        tn_model_reserve(m, batch, ctx);
+    } else {
+        int step = ctx < TN_EVAL_DEVICE_STEP ? ctx : TN_EVAL_DEVICE_STEP;
+        if (tn_session_device_open(&dev, device, m, batch, batch * step, err)) return -1;
+        device_losses = tn_malloc((size_t)batch * ctx * sizeof *device_losses);
+    }
     int32_t *x = tn_malloc((size_t)batch * ctx * sizeof *x), *y = tn_malloc((size_t)batch * ctx * sizeof *y);
     double sum = 0, sum_sq = 0;
     long long scored = 0, next_target = 1; /* first absolute target index not yet scored */
@@ -36,11 +45,17 @@ int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int st
             }
             next_target = (long long)begin + ctx;
         }
-        float mean;
-        rc = tn_model_forward(m, x, y, nb, ctx, &mean, err);
+        const float *losses = device_losses;
+        if (dev) {
+            rc = tn_session_device_score(dev, x, y, nb, ctx, device_losses, err);
+        } else {
+            float mean;
+            rc = tn_model_forward(m, x, y, nb, ctx, &mean, err);
+            losses = m->acts.losses;
+        }
         for (int r = 0; r < nb * ctx && !rc; r++) {
             if (y[r] == TN_IGNORE_INDEX) continue;
-            double l = m->acts.losses[r];
+            double l = losses[r];
             sum += l;
             sum_sq += l * l;
             scored++;
@@ -53,6 +68,8 @@ int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int st
     }
     free(x);
     free(y);
+    free(device_losses);
+    tn_session_device_close(dev);
     if (rc) return -1;
     out->n_windows = n_windows;
     out->n_scored = scored;
@@ -72,7 +89,7 @@ int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int st
 }
 
 int tn_eval_text(TnModel *m, const TnTokenizer *tok, const char *text, size_t len, int ctx, int stride, int batch,
-                 int progress, TnEvalResult *out, TnError *err) {
+                 TnDevice device, int progress, TnEvalResult *out, TnError *err) {
     int32_t *ids;
     size_t n;
     if (tn_prompt_tokens(tok, text, len, 1, m->config.vocab_size, &ids, &n, err)) return -1;
@@ -80,7 +97,7 @@ int tn_eval_text(TnModel *m, const TnTokenizer *tok, const char *text, size_t le
     uint32_t *tokens = tn_malloc(n * sizeof *tokens);
     for (size_t i = 0; i < n; i++) tokens[i] = (uint32_t)ids[i];
     free(ids);
-    int rc = tn_eval_tokens(m, tokens, n, ctx, stride, batch, progress, out, err);
+    int rc = tn_eval_tokens(m, tokens, n, ctx, stride, batch, device, progress, out, err);
     free(tokens);
     return rc;
 }

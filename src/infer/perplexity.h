@@ -7,6 +7,12 @@
  * predictions no earlier window scored, so with stride == ctx each window
  * scores its ctx - 1 predictions and with a smaller stride every prediction
  * after the first window gets ctx - stride tokens or more of context.
+ *
+ * On the CPU a batch of windows is one forward of the model
+ * (tn_model_forward, fp32). On a device (session_device.h) the batch runs
+ * as `batch` sequences of an inference session, TN_EVAL_DEVICE_STEP tokens
+ * each per step with the states carried (bf16 matrix products, fp32
+ * states), so the device's memory does not grow with ctx.
  */
 #ifndef TN_INFER_PERPLEXITY_H
 #define TN_INFER_PERPLEXITY_H
@@ -16,6 +22,10 @@
 
 #include "model/transnormer.h"
 #include "tokenizer/tokenizer.h"
+#include "util/device.h"
+
+/* Tokens per window and step on a device. */
+#define TN_EVAL_DEVICE_STEP 1024
 
 typedef struct TnEvalResult {
     double mean_loss;   /* nats per scored token */
@@ -27,17 +37,18 @@ typedef struct TnEvalResult {
     double seconds;
 } TnEvalResult;
 
-/* Scores tokens[0..n) in batches of `batch` windows. progress != 0 draws a
- * progress line on stderr. Fails on a token outside the vocabulary or when
- * the stream is shorter than one window. */
-int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, int progress,
-                   TnEvalResult *out, TnError *err);
+/* Scores tokens[0..n) in batches of `batch` windows on `device`. progress
+ * != 0 draws a progress line on stderr. Fails on a token outside the
+ * vocabulary, when the stream is shorter than one window, or when the
+ * device cannot be opened or fails. */
+int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, TnDevice device,
+                   int progress, TnEvalResult *out, TnError *err);
 
 /* Scores a text, tokenized on the fly with tok as one document (<s> first,
  * like llama-perplexity's BOS), with the same windows as tn_eval_tokens.
  * Fails when a token is outside the model's vocabulary (a tokenizer of
  * another model) or the text is shorter than one window. */
 int tn_eval_text(TnModel *m, const TnTokenizer *tok, const char *text, size_t len, int ctx, int stride, int batch,
-                 int progress, TnEvalResult *out, TnError *err);
+                 TnDevice device, int progress, TnEvalResult *out, TnError *err);
 
 #endif

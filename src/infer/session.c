@@ -74,22 +74,47 @@ static size_t layout_session(TnSession *s, const TnConfig *cfg, int threads, flo
     return used;
 }
 
-void tn_session_init(TnSession *s, const TnModel *m, int max_batch, int prefill_rows) {
+/* The fields every session has, before its layers' memory: the CPU's
+ * buffers or a device. */
+static void init_bookkeeping(TnSession *s, const TnModel *m, int max_batch, int prefill_rows) {
     TN_ASSERT(max_batch >= 1);
     memset(s, 0, sizeof *s);
     s->model = m;
     s->max_batch = max_batch;
     s->prefill_rows = prefill_rows > 0 ? prefill_rows : TN_SESSION_PREFILL_ROWS;
     s->state_floats = tn_session_state_bytes(&m->config) / sizeof(float);
+}
+
+static void allocate_history(TnSession *s) {
+    s->position = tn_calloc((size_t)s->max_batch, sizeof *s->position);
+    s->recent = tn_calloc((size_t)s->max_batch * TN_SESSION_RECENT, sizeof *s->recent);
+}
+
+void tn_session_init(TnSession *s, const TnModel *m, int max_batch, int prefill_rows) {
+    init_bookkeeping(s, m, max_batch, prefill_rows);
     int threads = omp_get_max_threads();
     s->n_floats = layout_session(s, &m->config, threads, NULL);
     s->memory = tn_calloc(s->n_floats, sizeof(float));
     layout_session(s, &m->config, threads, s->memory);
-    s->position = tn_calloc((size_t)max_batch, sizeof *s->position);
-    s->recent = tn_calloc((size_t)max_batch * TN_SESSION_RECENT, sizeof *s->recent);
+    allocate_history(s);
+}
+
+int tn_session_init_on(TnSession *s, const TnModel *m, TnDevice device, int max_batch, int prefill_rows,
+                       TnError *err) {
+    if (device == TN_DEVICE_CPU) {
+        tn_session_init(s, m, max_batch, prefill_rows);
+        return 0;
+    }
+    init_bookkeeping(s, m, max_batch, prefill_rows);
+    int rows = max_batch > s->prefill_rows ? max_batch : s->prefill_rows;
+    if (tn_session_device_open(&s->device, device, m, max_batch, rows, err)) return -1;
+    s->logits = tn_session_device_logits(s->device);
+    allocate_history(s);
+    return 0;
 }
 
 void tn_session_free(TnSession *s) {
+    tn_session_device_close(s->device);
     free(s->memory);
     free(s->position);
     free(s->recent);
@@ -97,14 +122,15 @@ void tn_session_free(TnSession *s) {
 }
 
 void tn_session_use_int8(TnSession *s, const TnQuantModel *q) {
-    TN_ASSERT(!q || q->n_layers == s->model->config.n_layers);
+    TN_ASSERT(!q || (q->n_layers == s->model->config.n_layers && !s->device));
     s->quant = q;
 }
 
 void tn_session_reset(TnSession *s, int seq) {
     const TnConfig *cfg = &s->model->config;
     TN_ASSERT(seq >= 0 && seq < s->max_batch);
-    for (int l = 0; l < cfg->n_layers; l++) {
+    /* a device empties the state of a sequence it is given at position 0 */
+    for (int l = 0; l < cfg->n_layers && !s->device; l++) {
         size_t n = layer_state_floats(cfg, l);
         memset(s->state[l] + (size_t)seq * n, 0, n * sizeof(float));
     }
@@ -126,6 +152,7 @@ static void remember(TnSession *s, int seq, const int32_t *tokens, int n) {
 }
 
 float *tn_session_layer_state(const TnSession *s, int seq, int layer, size_t *count) {
+    TN_ASSERT(!s->device);
     *count = layer_state_floats(&s->model->config, layer);
     return s->state[layer] + (size_t)seq * *count;
 }
@@ -279,17 +306,29 @@ static void logits_forward(TnSession *s, int first_seq, int row, int count) {
            D, cfg->vocab_size);
 }
 
+/* Runs `batch` sequences from first_seq, `rows` tokens each (one of the two
+ * is 1), at their positions, on the CPU with `algo` or on the device; with
+ * `logits`, leaves each one's next-token logits. */
+static int forward_rows(TnSession *s, const int32_t *tokens, int first_seq, int batch, int rows, TnAttnAlgo algo,
+                        int logits, TnError *err) {
+    if (s->device)
+        return tn_session_device_forward(s->device, tokens, s->position + first_seq, first_seq, batch, rows, logits,
+                                         err);
+    embed(s, tokens, first_seq, batch, rows);
+    layers_forward(s, first_seq, batch, rows, algo);
+    if (logits) logits_forward(s, first_seq, rows - 1, batch);
+    return 0;
+}
+
 int tn_session_prefill(TnSession *s, int seq, const int32_t *tokens, size_t n, TnError *err) {
     TN_ASSERT(seq >= 0 && seq < s->max_batch);
     if (check_tokens(s, seq, tokens, n, err)) return -1;
     for (size_t start = 0; start < n; start += (size_t)s->prefill_rows) {
         int rows = n - start < (size_t)s->prefill_rows ? (int)(n - start) : s->prefill_rows;
-        embed(s, tokens + start, seq, 1, rows);
         /* Lightning Attention-2 inside the step, the state carried across
          * steps (the baseline: the step's rows against its KV cache). */
-        layers_forward(s, seq, 1, rows, TN_ATTN_CHUNKED);
+        if (forward_rows(s, tokens + start, seq, 1, rows, TN_ATTN_CHUNKED, start + (size_t)rows == n, err)) return -1;
         remember(s, seq, tokens + start, rows);
-        if (start + (size_t)rows == n) logits_forward(s, seq, rows - 1, 1);
     }
     return 0;
 }
@@ -298,10 +337,8 @@ int tn_session_decode(TnSession *s, const int32_t *tokens, int batch, TnError *e
     TN_ASSERT(batch >= 1 && batch <= s->max_batch);
     for (int b = 0; b < batch; b++)
         if (check_tokens(s, b, tokens + b, 1, err)) return -1;
-    embed(s, tokens, 0, batch, 1);
     /* Alg. 4: one recurrent step per sequence (the baseline: one cached row). */
-    layers_forward(s, 0, batch, 1, TN_ATTN_RECURRENT);
+    if (forward_rows(s, tokens, 0, batch, 1, TN_ATTN_RECURRENT, 1, err)) return -1;
     for (int b = 0; b < batch; b++) remember(s, b, tokens + b, 1);
-    logits_forward(s, 0, 0, batch);
     return 0;
 }

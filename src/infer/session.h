@@ -28,6 +28,14 @@
  * whole context up front). The model is borrowed (it must outlive the
  * session) and is only read: its training arena is never touched, so
  * several sessions may share one model, one thread each.
+ *
+ * Device: a session made by tn_session_init_on for an accelerator runs its
+ * layers there (session_device.h: the weights in bf16, fp32 states, the
+ * same prefill and decode algorithms) and keeps only the bookkeeping here:
+ * positions, recent tokens, the token checks, and `logits`, which then
+ * points at the device's host buffer. Its state[] is NULL: saved states
+ * (state_file.h) and int8 weights are the CPU session's. The interface is
+ * the same, so generation and sampling run unchanged on either.
  */
 #ifndef TN_INFER_SESSION_H
 #define TN_INFER_SESSION_H
@@ -36,7 +44,9 @@
 #include <stdint.h>
 
 #include "infer/quantize.h"
+#include "infer/session_device.h"
 #include "model/transnormer.h"
+#include "util/device.h"
 
 /* Tokens remembered per sequence for repetition penalties. */
 #define TN_SESSION_RECENT 64
@@ -49,6 +59,7 @@
 typedef struct TnSession {
     const TnModel *model;     /* borrowed */
     const TnQuantModel *quant;/* borrowed; NULL: fp32 weights (see tn_session_use_int8) */
+    TnSessionDevice *device;  /* owned; NULL: the layers run on the CPU */
     int max_batch;            /* sequences held */
     int prefill_rows;         /* tokens per prefill step */
     int *position;            /* (max_batch) tokens consumed so far */
@@ -77,11 +88,19 @@ int tn_session_kv_context(const TnConfig *cfg);
 /* Creates a session of max_batch sequences on m (borrowed), all empty.
  * prefill_rows <= 0 picks TN_SESSION_PREFILL_ROWS. */
 void tn_session_init(TnSession *s, const TnModel *m, int max_batch, int prefill_rows);
+/* The same with the layers on `device`: TN_DEVICE_CPU is tn_session_init;
+ * another opens it (session_device.h) with room for max(max_batch,
+ * prefill_rows) token rows per call. Fails (not on the CPU) with err,
+ * leaving nothing to free: no such device in this build or none found, a
+ * model switch or head width it cannot run, not enough memory. */
+int tn_session_init_on(TnSession *s, const TnModel *m, TnDevice device, int max_batch, int prefill_rows,
+                       TnError *err);
 void tn_session_free(TnSession *s);
 
 /* Makes the session read its matrices from q (int8, borrowed; must be
  * quantized from the session's model and outlive its use), or from the fp32
- * model again when q is NULL. Applies from the next prefill or decode. */
+ * model again when q is NULL. Applies from the next prefill or decode. CPU
+ * sessions only. */
 void tn_session_use_int8(TnSession *s, const TnQuantModel *q);
 
 /* Empties sequence seq: zero state, position 0, no logits yet. */
@@ -94,7 +113,8 @@ size_t tn_session_state_bytes(const TnConfig *cfg);
 /* Feeds n >= 1 tokens to sequence seq, continuing from its state; afterwards
  * tn_session_logits(s, seq) predicts the token after the last one. Fails,
  * leaving the sequence untouched, on n == 0, a token outside [0, V) or a
- * position beyond INT_MAX, the APE table or the baseline's KV cache. */
+ * position beyond INT_MAX, the APE table or the baseline's KV cache; and
+ * on a device error, after which the session's states are undefined. */
 int tn_session_prefill(TnSession *s, int seq, const int32_t *tokens, size_t n, TnError *err);
 
 /* Decodes one token for each of sequences 0 .. batch-1 at once (batched
@@ -111,7 +131,8 @@ static inline float *tn_session_logits(const TnSession *s, int seq) {
  * consumed, oldest first, into out; returns how many. */
 int tn_session_recent(const TnSession *s, int seq, int32_t *out);
 
-/* Sequence seq's state in layer `layer`: *count = H * dk * d floats. */
+/* Sequence seq's state in layer `layer`: *count = H * dk * d floats (CPU
+ * sessions only). */
 float *tn_session_layer_state(const TnSession *s, int seq, int layer, size_t *count);
 
 /* Sets sequence seq's position and recent tokens (oldest first, n_recent <=

@@ -61,7 +61,14 @@ static int write_piece(float *piece, size_t count, void *writer) {
     return tn_atomic_write(&w->file, piece, count * sizeof *piece, w->err);
 }
 
+/* A device session's states live on the device (session.h). */
+static int check_on_cpu(const TnSession *s, const char *path, TnError *err) {
+    if (!s->device) return 0;
+    return tn_fail(err, "%s: saved states hold a CPU session's states; this session runs on a device", path);
+}
+
 int tn_state_save(const TnSession *s, int seq, const char *path, TnError *err) {
+    if (check_on_cpu(s, path, err)) return -1;
     TnStateHeader h;
     fill_identity(&h, s);
     h.position = s->position[seq];
@@ -122,6 +129,7 @@ static int check_header(const TnStateHeader *h, const TnStateHeader *want, const
 }
 
 int tn_state_load(TnSession *s, int seq, const char *path, TnError *err) {
+    if (check_on_cpu(s, path, err)) return -1;
     char *data;
     size_t size;
     if (tn_read_file(path, &data, &size, err)) return -1;

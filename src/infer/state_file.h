@@ -42,7 +42,8 @@ typedef struct TnStateHeader {
  * retraining or other checkpoint changes it. */
 uint64_t tn_model_fingerprint(const TnModel *m);
 
-/* Writes sequence seq of s to path (atomically). */
+/* Writes sequence seq of s to path (atomically). Both refuse a session
+ * whose layers run on a device (its states are not in host memory). */
 int tn_state_save(const TnSession *s, int seq, const char *path, TnError *err);
 /* Replaces sequence seq of s with the state in path. On any failure (file
  * missing, not a state file, another version, another model, truncated or

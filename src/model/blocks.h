@@ -10,24 +10,36 @@
 
 #include "model/transnormer.h"
 
-/* Fails (with a message) on B, T beyond the reserved arena, T beyond the
- * APE table, a token id outside [0, V) or a target that is neither one nor
- * TN_IGNORE_INDEX. */
+/* Fails (with a message) on T beyond the APE table, a token id outside
+ * [0, V) or a target that is neither one nor TN_IGNORE_INDEX (targets may
+ * be NULL); else returns the number of scored targets. The GPU step
+ * (transnormer_cuda.h) checks its batches with it too. */
+int tn_check_batch(const TnConfig *cfg, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
+                   TnError *err);
+
+/* tn_check_batch, and B, T beyond the reserved arena. */
 int tn_model_check_inputs(const TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                           TnError *err);
+
+/* Adds buf (n floats) over the model's tensor group, in place: a rank's
+ * part of a split layer yields part of a sum (transnormer.h). Nothing for
+ * the whole model; a failed collective ends the job. */
+void tn_model_sum_parts(const TnModel *m, float *buf, size_t n);
 
 /* The rest of layer `layer` (n_rows rows) once its token mixer has
  * produced `mixed` (the input of W_out / o_proj), pre-norm (Eq. 9):
  *   resid_mid = resid + mixed W_out^T
  *   out = resid_mid + W3 (act(W1 x) ⊙ W2 x), x = Norm(resid_mid)
  * (the channel mixer: SGLU, Eq. 5, or SwiGLU), into the next layer's
- * resid or resid_final. Writes norm2, glu1, glu2, glu. */
+ * resid or resid_final. Writes norm2, glu1, glu2, glu. With tensor
+ * parallelism `mixed` holds this rank's D / T columns and the W_out and
+ * W3 products are summed over the ranks (Eq. 11-18). */
 void tn_layer_rest_forward(TnModel *m, int layer, int n_rows, const float *mixed);
 
 /* Backward of tn_layer_rest_forward: grad_acts.dresid holds the gradient
  * of out and receives, added, the channel mixer's gradient of resid_mid
  * (it is then the gradient of resid_mid, and of resid through the
- * residual path); dmixed (n_rows x D) is overwritten with the gradient of
+ * residual path); dmixed (n_rows x D, D / T columns when split) is overwritten with the gradient of
  * mixed; the weights' gradients accumulate into dw. */
 void tn_layer_rest_backward(TnModel *m, int layer, int n_rows, const float *mixed, float *dmixed,
                             const TnWeights *dw);

@@ -580,12 +580,14 @@ int tn_config_save(const TnConfig *cfg, const char *path, TnError *err) {
     return rc;
 }
 
-const char *tn_config_unsupported_switch(const TnConfig *cfg) {
-    if (cfg->arch != TN_ARCH_TRANSNORMER) return "the softmax Transformer baseline (--arch transformer)";
-    if (cfg->pe == TN_PE_APE) return "absolute position embeddings (--pe ape)";
-    if (!cfg->output_gate) return "models without the output gate (--gate off)";
-    if (cfg->gla_act != TN_ACT_SILU) return "q/k activations other than SiLU (--gla-act)";
-    if (cfg->glu_act != TN_ACT_NONE) return "an SGLU activation (--glu-act)";
-    if (cfg->norm != TN_NORM_SRMS) return "norms other than SRMSNorm (--norm)";
+const char *tn_config_unsupported_switch(const TnConfig *cfg, unsigned implemented) {
+    if (cfg->arch != TN_ARCH_TRANSNORMER && !(implemented & TN_IMPLEMENTS_TRANSFORMER))
+        return "the softmax Transformer baseline (--arch transformer)";
+    if (cfg->pe == TN_PE_APE && !(implemented & TN_IMPLEMENTS_APE)) return "absolute position embeddings (--pe ape)";
+    if (!cfg->output_gate && !(implemented & TN_IMPLEMENTS_NO_GATE)) return "models without the output gate (--gate off)";
+    if (cfg->gla_act != TN_ACT_SILU && !(implemented & TN_IMPLEMENTS_GLA_ACT))
+        return "q/k activations other than SiLU (--gla-act)";
+    if (cfg->glu_act != TN_ACT_NONE && !(implemented & TN_IMPLEMENTS_GLU_ACT)) return "an SGLU activation (--glu-act)";
+    if (cfg->norm != TN_NORM_SRMS && !(implemented & TN_IMPLEMENTS_NORMS)) return "norms other than SRMSNorm (--norm)";
     return NULL;
 }

@@ -73,11 +73,25 @@ typedef struct TnConfig {
     int max_positions;       /* max_position_embeddings: the APE table's rows (pe = ape) */
 } TnConfig;
 
-/* For the path that implements only the released blocks (the CUDA training
- * step): the first switch of cfg it cannot compute, as a phrase for a
- * message, or NULL. The decay, temperature and LRPE-layer switches are
- * always supported (they only change lambda and the LRPE list). */
-const char *tn_config_unsupported_switch(const TnConfig *cfg);
+/* The groups of switches a path that implements only part of them (the
+ * CUDA code) names as implemented to tn_config_unsupported_switch. The
+ * decay, temperature and LRPE-layer switches need no flag: they change only
+ * lambda and the LRPE list, which every path takes from this module. */
+enum {
+    TN_IMPLEMENTS_APE = 1 << 0,         /* pe ape: the position table */
+    TN_IMPLEMENTS_NO_GATE = 1 << 1,     /* gate off: W_qkv [3D, D] */
+    TN_IMPLEMENTS_GLA_ACT = 1 << 2,     /* gla_act 1+elu and none */
+    TN_IMPLEMENTS_GLU_ACT = 1 << 3,     /* glu_act silu */
+    TN_IMPLEMENTS_NORMS = 1 << 4,       /* norm rmsnorm and layernorm */
+    TN_IMPLEMENTS_TRANSFORMER = 1 << 5, /* arch transformer */
+    TN_IMPLEMENTS_TRANSNORMER_SWITCHES = TN_IMPLEMENTS_APE | TN_IMPLEMENTS_NO_GATE | TN_IMPLEMENTS_GLA_ACT |
+                                         TN_IMPLEMENTS_GLU_ACT | TN_IMPLEMENTS_NORMS,
+};
+/* For a path that implements the released blocks plus the groups of
+ * `implemented` (TN_IMPLEMENTS_* flags; 0: the released blocks only): the
+ * first switch of cfg it cannot compute, as a phrase for a message, or
+ * NULL. */
+const char *tn_config_unsupported_switch(const TnConfig *cfg, unsigned implemented);
 
 /* RoPE base of the Transformer baseline (LLaMA's rope_theta). */
 #define TN_ROPE_THETA 10000.0

@@ -135,29 +135,50 @@ static TnNormWeights *norm_weights(TnWeights *w, const TnTensorInfo *t) {
     return &w->final_norm;
 }
 
+/* Points the view of tensor t at p. */
+static void bind_tensor(TnWeights *w, const TnTensorInfo *t, float *p) {
+    TnLayerWeights *lw = t->layer >= 0 ? &w->layers[t->layer] : NULL;
+    switch (t->kind) {
+    case TN_PARAM_POSITIONS: w->positions = p; break;
+    case TN_PARAM_NORM_GAIN: norm_weights(w, t)->gain = p; break;
+    case TN_PARAM_NORM_BIAS: norm_weights(w, t)->bias = p; break;
+    case TN_PARAM_EMBED: w->embed = p; break;
+    case TN_PARAM_LM_HEAD: w->lm_head = p; break;
+    case TN_PARAM_QKVU: lw->qkvu = p; break;
+    case TN_PARAM_OUT: lw->out = p; break;
+    case TN_PARAM_THETA: lw->theta = p; break;
+    case TN_PARAM_L1: lw->l1 = p; break;
+    case TN_PARAM_L2: lw->l2 = p; break;
+    case TN_PARAM_L3: lw->l3 = p; break;
+    case TN_PARAM_Q_PROJ: lw->qkvu = p; break;
+    case TN_PARAM_K_PROJ: case TN_PARAM_V_PROJ: case TN_PARAM_KIND_COUNT: break;
+    }
+}
+
+/* A tied lm_head is the embedding: no tensor of its own. */
+static int has_lm_head(const TnParamLayout *layout) {
+    for (int i = 0; i < layout->n_tensors; i++)
+        if (layout->tensors[i].kind == TN_PARAM_LM_HEAD) return 1;
+    return 0;
+}
+
 void tn_weights_bind(TnWeights *w, const TnParamLayout *layout, float *base) {
     memset(w, 0, sizeof *w);
+    tn_weights_bind_range(w, layout, 0, layout->total, base);
+}
+
+void tn_weights_bind_range(TnWeights *w, const TnParamLayout *layout, size_t begin, size_t end, float *base) {
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *t = &layout->tensors[i];
-        float *p = base + t->offset;
-        TnLayerWeights *lw = t->layer >= 0 ? &w->layers[t->layer] : NULL;
-        switch (t->kind) {
-        case TN_PARAM_POSITIONS: w->positions = p; break;
-        case TN_PARAM_NORM_GAIN: norm_weights(w, t)->gain = p; break;
-        case TN_PARAM_NORM_BIAS: norm_weights(w, t)->bias = p; break;
-        case TN_PARAM_EMBED: w->embed = p; break;
-        case TN_PARAM_LM_HEAD: w->lm_head = p; break;
-        case TN_PARAM_QKVU: lw->qkvu = p; break;
-        case TN_PARAM_OUT: lw->out = p; break;
-        case TN_PARAM_THETA: lw->theta = p; break;
-        case TN_PARAM_L1: lw->l1 = p; break;
-        case TN_PARAM_L2: lw->l2 = p; break;
-        case TN_PARAM_L3: lw->l3 = p; break;
-        case TN_PARAM_Q_PROJ: lw->qkvu = p; break;
-        case TN_PARAM_K_PROJ: case TN_PARAM_V_PROJ: case TN_PARAM_KIND_COUNT: break;
-        }
+        if (t->offset >= begin && t->offset < end) bind_tensor(w, t, base + (t->offset - begin));
     }
-    if (!w->lm_head) w->lm_head = w->embed;
+    if (!has_lm_head(layout)) w->lm_head = w->embed;
+}
+
+void tn_param_part_range(const TnParamLayout *layout, int n_layers, int part, size_t *begin, size_t *end) {
+    TN_ASSERT(part >= TN_PART_EMBED && part <= n_layers);
+    *begin = part == TN_PART_EMBED ? 0 : layout->layer_begin[part];
+    *end = part == TN_PART_EMBED ? layout->layer_begin[0] : part == n_layers ? layout->total : layout->layer_begin[part + 1];
 }
 
 void tn_params_init(float *params, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed) {

@@ -61,6 +61,16 @@ typedef struct TnParamLayout {
     size_t layer_begin[TN_MAX_LAYERS + 1]; /* layer l spans [layer_begin[l], layer_begin[l+1]) */
 } TnParamLayout;
 
+/* The parts of the flat buffer that sharded training gathers and reduces
+ * one at a time (dist/fsdp.h, dist/grad_reduce.h), in the buffer's order:
+ * TN_PART_EMBED, the embedding (and the APE table), [0, layer_begin[0]);
+ * part l in 0..L-1, layer l; part L, the head: [layer_begin[L], total),
+ * the final norm's parameters and an untied lm_head (a tied head reads
+ * the embedding's part as well). */
+enum { TN_PART_EMBED = -1 };
+/* [*begin, *end) of part (TN_PART_EMBED .. n_layers) of layout. */
+void tn_param_part_range(const TnParamLayout *layout, int n_layers, int part, size_t *begin, size_t *end);
+
 /* Builds the layout of cfg. Free with tn_param_layout_free. */
 void tn_param_layout_init(TnParamLayout *layout, const TnConfig *cfg);
 void tn_param_layout_free(TnParamLayout *layout);
@@ -94,6 +104,10 @@ typedef struct TnWeights {
 } TnWeights;
 
 void tn_weights_bind(TnWeights *w, const TnParamLayout *layout, float *base);
+/* Points the views of the tensors in [begin, end) of the flat buffer at
+ * base, which holds that range alone (base[0] is element begin); the other
+ * views stay. A tied lm_head follows the embedding. */
+void tn_weights_bind_range(TnWeights *w, const TnParamLayout *layout, size_t begin, size_t end, float *base);
 
 /* SPEC section 1 initialisation: every matrix ~ N(0, init_std^2) (the
  * padding row of the embedding zero, as nn.Embedding(padding_idx) does),

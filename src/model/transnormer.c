@@ -65,32 +65,34 @@ void tn_model_set_attention(TnModel *m, TnAttnAlgo algo, int block) {
     memset(&m->grad_acts, 0, sizeof m->grad_acts);
 }
 
-static TnAttnShape attention_shape(const TnConfig *cfg, int layer, int batch, int seq_len) {
-    int dk = tn_qk_head_dim(cfg, layer), H = cfg->n_heads, d = tn_head_dim(cfg);
+/* The attention of one of `parts` parts of the heads (tn_model_parts). */
+static TnAttnShape attention_shape(const TnConfig *cfg, int parts, int layer, int batch, int seq_len) {
+    int dk = tn_qk_head_dim(cfg, layer), H = cfg->n_heads / parts, d = tn_head_dim(cfg);
     return (TnAttnShape){.batch = batch, .heads = H, .seq_len = seq_len, .dk = dk, .dv = d,
-                         .ldq = H * dk, .ldk = H * dk, .ldv = tn_qkvu_rows(cfg), .ldo = cfg->dim};
+                         .ldq = H * dk, .ldk = H * dk, .ldv = tn_qkvu_rows(cfg) / parts, .ldo = cfg->dim / parts};
 }
 
-/* Lays out (or, with base == NULL, only measures) the activation arena. */
-static size_t layout_activations(TnActivations *a, const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo,
-                                 int block, int threads, float *base) {
-    size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, used = 0;
-    size_t P = tn_qkvu_rows(cfg);
+/* Lays out (or, with base == NULL, only measures) the activation arena of
+ * one of `parts` parts of the model (the mixer's width Dm = D / parts). */
+static size_t layout_activations(TnActivations *a, const TnConfig *cfg, int parts, int batch, int seq_len,
+                                 TnAttnAlgo algo, int block, int threads, float *base) {
+    size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim / parts, V = cfg->vocab_size, used = 0;
+    size_t P = tn_qkvu_rows(cfg) / parts, Dm = D / parts;
 #define TAKE(field, count) ((field) = base ? base + used : NULL, used += (count))
     size_t scratch = 0;
     for (int l = 0; l < cfg->n_layers; l++) {
         TnLayerActs *la = &a->layers[l];
-        size_t qk = N * cfg->n_heads * tn_qk_head_dim(cfg, l);
+        size_t qk = N * (cfg->n_heads / parts) * tn_qk_head_dim(cfg, l);
         TAKE(la->resid, N * D);
         TAKE(la->norm1, N * D);
         TAKE(la->norm1_rstd, N);
         TAKE(la->qkvu, N * P);
         TAKE(la->qf, qk);
         TAKE(la->kf, qk);
-        TAKE(la->attn, N * D);
+        TAKE(la->attn, N * Dm);
         TAKE(la->attn_rstd, N);
-        TAKE(la->attn_norm, N * D);
-        if (cfg->output_gate) TAKE(la->gated, N * D);
+        TAKE(la->attn_norm, N * Dm);
+        if (cfg->output_gate) TAKE(la->gated, N * Dm);
         else la->gated = la->attn_norm;
         TAKE(la->resid_mid, N * D);
         TAKE(la->norm2, N * D);
@@ -98,7 +100,7 @@ static size_t layout_activations(TnActivations *a, const TnConfig *cfg, int batc
         TAKE(la->glu1, N * G);
         TAKE(la->glu2, N * G);
         TAKE(la->glu, N * G);
-        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        TnAttnShape s = attention_shape(cfg, parts, l, batch, seq_len);
         size_t need = cfg->arch == TN_ARCH_TRANSFORMER ? softmax_attention_scratch_floats(seq_len, threads)
                                                        : tn_attention_scratch_floats(&s, algo, block, threads);
         scratch = need > scratch ? need : scratch;
@@ -115,7 +117,7 @@ static size_t layout_activations(TnActivations *a, const TnConfig *cfg, int batc
 
 size_t tn_model_activation_bytes(const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo, int block, int threads) {
     TnActivations a;
-    return layout_activations(&a, cfg, batch, seq_len, algo, block, threads, NULL) * sizeof(float);
+    return layout_activations(&a, cfg, 1, batch, seq_len, algo, block, threads, NULL) * sizeof(float);
 }
 
 void tn_model_reserve(TnModel *m, int batch, int seq_len) {
@@ -124,10 +126,11 @@ void tn_model_reserve(TnModel *m, int batch, int seq_len) {
     free(a->memory);
     memset(a, 0, sizeof *a);
     int threads = omp_get_max_threads();
-    size_t n = layout_activations(a, &m->config, batch, seq_len, m->attn_algo, m->attn_block, threads, NULL);
+    int parts = tn_model_parts(m);
+    size_t n = layout_activations(a, &m->config, parts, batch, seq_len, m->attn_algo, m->attn_block, threads, NULL);
     a->memory = tn_malloc(n * sizeof(float));
     a->n_floats = n;
-    layout_activations(a, &m->config, batch, seq_len, m->attn_algo, m->attn_block, threads, a->memory);
+    layout_activations(a, &m->config, parts, batch, seq_len, m->attn_algo, m->attn_block, threads, a->memory);
     a->max_batch = batch;
     a->max_seq = seq_len;
 }
@@ -140,25 +143,27 @@ static TnAttnAlgo backward_algo(TnAttnAlgo forward) {
 
 static int backward_block(int forward_block) { return forward_block > 0 ? forward_block : TN_ATTN_DEFAULT_BLOCK; }
 
-/* Lays out (or, with base == NULL, only measures) the backward buffers for
- * a forward pass run with algo and block. */
-static size_t layout_grad_acts(TnActGrads *g, const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo, int block,
-                               int threads, float *base) {
-    size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim, used = 0, scratch = 0;
-    size_t qk = N * 2 * D; /* the widest features: 2d per head on LRPE layers */
+/* Lays out (or, with base == NULL, only measures) the backward buffers of
+ * one of `parts` parts of the model for a forward pass run with algo and
+ * block. */
+static size_t layout_grad_acts(TnActGrads *g, const TnConfig *cfg, int parts, int batch, int seq_len, TnAttnAlgo algo,
+                               int block, int threads, float *base) {
+    size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim / parts, used = 0, scratch = 0;
+    size_t Dm = D / parts, qk = N * 2 * Dm; /* the widest features: 2d per head on LRPE layers */
 #define TAKE(field, count) ((field) = base ? base + used : NULL, used += (count))
     TAKE(g->dresid, N * D);
     TAKE(g->dnorm, N * D);
-    TAKE(g->dgated, N * D);
-    TAKE(g->dattn, N * D);
-    TAKE(g->dqkvu, N * tn_qkvu_rows(cfg));
+    TAKE(g->dgated, N * Dm);
+    TAKE(g->dattn, N * Dm);
+    TAKE(g->dqkvu, N * tn_qkvu_rows(cfg) / parts);
     TAKE(g->dqf, qk);
     TAKE(g->dkf, qk);
     TAKE(g->dglu, N * G);
     TAKE(g->dglu1, N * G);
     TAKE(g->dglu2, N * G);
+    TAKE(g->row_sums, N);
     for (int l = 0; l < cfg->n_layers; l++) {
-        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        TnAttnShape s = attention_shape(cfg, parts, l, batch, seq_len);
         size_t need = cfg->arch == TN_ARCH_TRANSFORMER ? softmax_attention_scratch_floats(seq_len, threads)
                                                        : tn_attention_backward_scratch_floats(
                                                              &s, backward_algo(algo), backward_block(block), threads);
@@ -171,7 +176,7 @@ static size_t layout_grad_acts(TnActGrads *g, const TnConfig *cfg, int batch, in
 
 size_t tn_model_backward_bytes(const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo, int block, int threads) {
     TnActGrads g;
-    return layout_grad_acts(&g, cfg, batch, seq_len, algo, block, threads, NULL) * sizeof(float);
+    return layout_grad_acts(&g, cfg, 1, batch, seq_len, algo, block, threads, NULL) * sizeof(float);
 }
 
 void tn_model_reserve_backward(TnModel *m) {
@@ -181,11 +186,11 @@ void tn_model_reserve_backward(TnModel *m) {
     if (g->memory && g->max_batch == batch && g->max_seq == seq_len) return;
     free(g->memory);
     memset(g, 0, sizeof *g);
-    int threads = omp_get_max_threads();
-    size_t n = layout_grad_acts(g, &m->config, batch, seq_len, m->attn_algo, m->attn_block, threads, NULL);
+    int threads = omp_get_max_threads(), parts = tn_model_parts(m);
+    size_t n = layout_grad_acts(g, &m->config, parts, batch, seq_len, m->attn_algo, m->attn_block, threads, NULL);
     g->memory = tn_malloc(n * sizeof(float));
     g->n_floats = n;
-    layout_grad_acts(g, &m->config, batch, seq_len, m->attn_algo, m->attn_block, threads, g->memory);
+    layout_grad_acts(g, &m->config, parts, batch, seq_len, m->attn_algo, m->attn_block, threads, g->memory);
     g->max_batch = batch;
     g->max_seq = seq_len;
 }
@@ -194,8 +199,9 @@ void tn_model_reserve_backward(TnModel *m) {
  * uses the first batch * seq_len rows of each tensor, which is consistent
  * because every kernel addresses rows as b * seq_len + t. */
 
-/* gated = u ⊙ normed: the output gate of GLA (Eq. 4); u is the last D
- * columns of the fused projection rows (stride 4D). */
+/* gated = u ⊙ normed: the output gate of GLA (Eq. 4); u is the last dim
+ * columns of the fused projection rows (stride 4 dim; dim: the mixer's
+ * width, D / parts). */
 static void gate_forward_cpu(float *gated, const float *normed, const float *qkvu, int n_rows, int dim) {
     #pragma omp parallel for
     for (int r = 0; r < n_rows; r++) {
@@ -219,6 +225,43 @@ static void gate_backward_cpu(float *dqkvu, float *dgated, const float *normed, 
     }
 }
 
+/* The norm of o (Eq. 4's Norm(o)) of layer `layer`, into attn_norm and
+ * attn_rstd. Its rows span every head: split over ranks, each sums its
+ * columns' squares and the sums are added over the tensor group before
+ * the rows are scaled (tensor_parallel.h refuses LayerNorm, whose centre
+ * would take one more sum). */
+static void mixer_norm_forward(TnModel *m, TnLayerActs *la, const TnLayerWeights *lw, int n_rows) {
+    const TnConfig *cfg = &m->config;
+    int parts = tn_model_parts(m), D = cfg->dim;
+    if (parts == 1) {
+        norm_forward_cpu(cfg->norm, la->attn_norm, la->attn_rstd, la->attn, lw->mixer_norm.gain, lw->mixer_norm.bias,
+                         n_rows, D);
+        return;
+    }
+    rms_norm_part_sums_cpu(la->attn_rstd, la->attn, n_rows, D / parts);
+    tn_model_sum_parts(m, la->attn_rstd, (size_t)n_rows);
+    rms_norm_part_forward_cpu(la->attn_norm, la->attn_rstd, la->attn_rstd, la->attn, lw->mixer_norm.gain, n_rows,
+                              D / parts, D);
+}
+
+/* Backward of mixer_norm_forward: ACCUMULATES into dattn the gradient from
+ * dnormed, the gain's into lg. */
+static void mixer_norm_backward(TnModel *m, float *dattn, const float *dnormed, const TnLayerActs *la,
+                                const TnLayerWeights *lw, const TnLayerWeights *lg, int n_rows) {
+    const TnConfig *cfg = &m->config;
+    int parts = tn_model_parts(m), D = cfg->dim;
+    if (parts == 1) {
+        norm_backward_cpu(cfg->norm, dattn, lg->mixer_norm.gain, lg->mixer_norm.bias, dnormed, la->attn,
+                          la->attn_rstd, lw->mixer_norm.gain, n_rows, D);
+        return;
+    }
+    float *dots = m->grad_acts.row_sums;
+    rms_norm_part_dots_cpu(dots, dnormed, la->attn, lw->mixer_norm.gain, n_rows, D / parts);
+    tn_model_sum_parts(m, dots, (size_t)n_rows);
+    rms_norm_part_backward_cpu(dattn, lg->mixer_norm.gain, dots, dnormed, la->attn, la->attn_rstd,
+                               lw->mixer_norm.gain, n_rows, D / parts, D);
+}
+
 /* The GLA token mixer of layer `layer` (Eq. 3-4) with LRPE-d and decay:
  * from resid writes norm1, qkvu, qf, kf, attn, attn_norm (and gated);
  * returns the input of W_out, u ⊙ Norm(o) (or Norm(o) without the gate). */
@@ -227,17 +270,17 @@ static const float *gla_mixer_forward(TnModel *m, int layer, int batch, int seq_
     TnActivations *a = &m->acts;
     TnLayerActs *la = &a->layers[layer];
     const TnLayerWeights *lw = &m->w.layers[layer];
-    int N = batch * seq_len, D = cfg->dim, P = tn_qkvu_rows(cfg);
+    /* this rank's heads (all of them unless split): Dm columns of o, P rows of W_qkvu */
+    int parts = tn_model_parts(m), H = cfg->n_heads / parts;
+    int N = batch * seq_len, D = cfg->dim, Dm = D / parts, P = tn_qkvu_rows(cfg) / parts;
     norm_forward_cpu(cfg->norm, la->norm1, la->norm1_rstd, la->resid, lw->token_norm.gain, lw->token_norm.bias, N, D);
     matmul_forward_cpu(la->qkvu, la->norm1, lw->qkvu, N, D, P);
-    qk_features_forward_cpu(la->qf, la->kf, la->qkvu, P, cfg->gla_act, lw->theta, N, seq_len, 0, cfg->n_heads,
-                            tn_head_dim(cfg));
-    TnAttnShape s = attention_shape(cfg, layer, batch, seq_len);
-    attention_forward_cpu(la->attn, la->qf, la->kf, la->qkvu + 2 * D, m->decay + layer * cfg->n_heads, NULL, &s,
-                          m->attn_algo, m->attn_block, a->attn_scratch);
-    norm_forward_cpu(cfg->norm, la->attn_norm, la->attn_rstd, la->attn, lw->mixer_norm.gain, lw->mixer_norm.bias, N,
-                     D);
-    if (cfg->output_gate) gate_forward_cpu(la->gated, la->attn_norm, la->qkvu, N, D);
+    qk_features_forward_cpu(la->qf, la->kf, la->qkvu, P, cfg->gla_act, lw->theta, N, seq_len, 0, H, tn_head_dim(cfg));
+    TnAttnShape s = attention_shape(cfg, parts, layer, batch, seq_len);
+    attention_forward_cpu(la->attn, la->qf, la->kf, la->qkvu + 2 * Dm, m->decay + layer * H, NULL, &s, m->attn_algo,
+                          m->attn_block, a->attn_scratch);
+    mixer_norm_forward(m, la, lw, N);
+    if (cfg->output_gate) gate_forward_cpu(la->gated, la->attn_norm, la->qkvu, N, Dm);
     return la->gated;
 }
 
@@ -249,22 +292,32 @@ static void gla_mixer_backward(TnModel *m, int layer, int batch, int seq_len, co
     const TnLayerWeights *lw = &m->w.layers[layer];
     const TnLayerWeights *lg = &dw->layers[layer];
     TnActGrads *g = &m->grad_acts;
-    int N = batch * seq_len, D = cfg->dim, P = tn_qkvu_rows(cfg);
+    int parts = tn_model_parts(m), H = cfg->n_heads / parts;
+    int N = batch * seq_len, D = cfg->dim, Dm = D / parts, P = tn_qkvu_rows(cfg) / parts;
     size_t ND = (size_t)N * D;
-    if (cfg->output_gate) gate_backward_cpu(g->dqkvu, g->dgated, la->attn_norm, la->qkvu, N, D);
-    memset(g->dattn, 0, ND * sizeof *g->dattn);
-    norm_backward_cpu(cfg->norm, g->dattn, lg->mixer_norm.gain, lg->mixer_norm.bias, g->dgated, la->attn,
-                      la->attn_rstd, lw->mixer_norm.gain, N, D);
-    TnAttnShape s = attention_shape(cfg, layer, batch, seq_len);
-    attention_backward_cpu(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
-                           m->decay + layer * cfg->n_heads, &s, backward_algo(m->attn_algo),
-                           backward_block(m->attn_block), g->attn_scratch);
+    if (cfg->output_gate) gate_backward_cpu(g->dqkvu, g->dgated, la->attn_norm, la->qkvu, N, Dm);
+    memset(g->dattn, 0, (size_t)N * Dm * sizeof *g->dattn);
+    mixer_norm_backward(m, g->dattn, g->dgated, la, lw, lg, N);
+    TnAttnShape s = attention_shape(cfg, parts, layer, batch, seq_len);
+    attention_backward_cpu(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
+                           m->decay + layer * H, &s, backward_algo(m->attn_algo), backward_block(m->attn_block),
+                           g->attn_scratch);
     qk_features_backward_cpu(g->dqkvu, lg->theta, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act, lw->theta, N, seq_len, 0,
-                             cfg->n_heads, tn_head_dim(cfg));
+                             H, tn_head_dim(cfg));
     memset(g->dnorm, 0, ND * sizeof *g->dnorm);
     matmul_backward_cpu(g->dnorm, lg->qkvu, g->dqkvu, la->norm1, lw->qkvu, N, D, P);
+    /* each rank's heads give part of the gradient of norm1 (Eq. 11-18's backward all-reduce) */
+    tn_model_sum_parts(m, g->dnorm, ND);
     norm_backward_cpu(cfg->norm, g->dresid, lg->token_norm.gain, lg->token_norm.bias, g->dnorm, la->resid,
                       la->norm1_rstd, lw->token_norm.gain, N, D);
+}
+
+static void weights_hook(TnModel *m, int part) {
+    if (m->hooks && m->hooks->weights) m->hooks->weights(m, part, m->hooks->weights_user);
+}
+
+static void grads_done_hook(TnModel *m, int part) {
+    if (m->hooks && m->hooks->grads_done) m->hooks->grads_done(m, part, m->hooks->grads_user);
 }
 
 int tn_model_forward(TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
@@ -273,15 +326,18 @@ int tn_model_forward(TnModel *m, const int32_t *tokens, const int32_t *targets, 
     const TnConfig *cfg = &m->config;
     TnActivations *a = &m->acts;
     int N = batch * seq_len, transformer = cfg->arch == TN_ARCH_TRANSFORMER;
+    weights_hook(m, TN_PART_EMBED);
     embedding_forward_cpu(a->layers[0].resid, tokens, m->w.embed, m->w.positions, N, seq_len, cfg->dim,
                           tn_embed_scale(cfg));
     for (int l = 0; l < cfg->n_layers; l++) {
+        weights_hook(m, l);
         /* Token mixer: GLA (Eq. 3-4), or the baseline's softmax attention. */
         const float *mixed = transformer ? tn_transformer_mixer_forward(m, l, batch, seq_len)
                                          : gla_mixer_forward(m, l, batch, seq_len);
         /* Output projection, residual, channel mixer: SGLU (Eq. 5). */
         tn_layer_rest_forward(m, l, N, mixed);
     }
+    weights_hook(m, cfg->n_layers);
     tn_head_forward(m, targets, N, mean_loss);
     return 0;
 }
@@ -295,11 +351,14 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
     TnWeights dw;
     tn_weights_bind(&dw, &m->layout, grads);
     int N = batch * seq_len, transformer = cfg->arch == TN_ARCH_TRANSFORMER;
+    weights_hook(m, cfg->n_layers);
     tn_head_backward(m, targets, N, loss_scale, &dw);
+    grads_done_hook(m, cfg->n_layers);
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
      * input gradient into it, leaving dL/dh for the h entering layer l. */
     for (int l = cfg->n_layers - 1; l >= 0; l--) {
         const TnLayerActs *la = &a->layers[l];
+        weights_hook(m, l);
         /* Channel mixer and the output projection, then the token mixer. */
         if (transformer) {
             tn_layer_rest_backward(m, l, N, la->attn, g->dattn, &dw);
@@ -308,7 +367,21 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
             tn_layer_rest_backward(m, l, N, la->gated, g->dgated, &dw);
             gla_mixer_backward(m, l, batch, seq_len, &dw);
         }
+        grads_done_hook(m, l);
     }
     embedding_backward_cpu(dw.embed, g->dresid, tokens, N, cfg->dim, tn_embed_scale(cfg), cfg->pad_token_id);
     if (dw.positions) positions_backward_cpu(dw.positions, g->dresid, N, seq_len, cfg->dim);
+    grads_done_hook(m, TN_PART_EMBED);
+}
+
+void tn_model_idle_pass(TnModel *m) {
+    int L = m->config.n_layers;
+    for (int part = TN_PART_EMBED; part <= L; part++) weights_hook(m, part);
+    weights_hook(m, L);
+    grads_done_hook(m, L);
+    for (int l = L - 1; l >= 0; l--) {
+        weights_hook(m, l);
+        grads_done_hook(m, l);
+    }
+    grads_done_hook(m, TN_PART_EMBED);
 }

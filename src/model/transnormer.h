@@ -15,27 +15,45 @@
  * (without it, no u), the decay rates and LRPE layers. A configuration
  * with arch transformer is the softmax Transformer baseline (transformer.h):
  * the same TnModel, arena and entry points, which dispatch to it.
+ *
+ * Tensor parallelism (§3.2.2, Eq. 11-18; dist/tensor_parallel.h makes such
+ * a model): with tensor_group of T ranks, this model holds part
+ * tensor_group->rank of T of every GLA (heads H / T: the rows of W_qkvu,
+ * the columns of W_out, theta, the decay rates, the columns of the norm
+ * after the attention) and every SGLU (G / T: the rows of W1, W2, the
+ * columns of W3), in a layout of those widths; the embedding, the other
+ * norms and the head are whole on every rank. The forward and backward
+ * passes then add the ranks' partial results over tensor_group: after
+ * W_out and W3 (forward), into the inputs' gradients of W_qkvu and W1, W2
+ * (backward), and the rows' sums of the norm after the attention (both
+ * directions), so that every rank holds the whole model's activations of
+ * the residual stream, equal to the unsplit model's up to float rounding.
+ * Every rank of the group must make the same calls. A failed collective
+ * ends the job (comm.h: the group is unusable).
  */
 #ifndef TN_MODEL_TRANSNORMER_H
 #define TN_MODEL_TRANSNORMER_H
 
 #include <stdint.h>
 
+#include "dist/comm.h"
 #include "kernels/cpu/attention.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "model/safetensors.h"
 
+/* Shapes: with tensor parallelism over T ranks, H, the mixer's D (of o and
+ * after), P and G below are this rank's H / T, D / T, P / T and G / T. */
 typedef struct TnLayerActs {
     float *resid;     /* (B, T, D) h entering the layer */
     float *norm1;     /* (B, T, D) SRMSNorm(resid) */
     float *norm1_rstd;/* (B, T) */
     float *qkvu;      /* (B, T, P) fused projection, P = tn_qkvu_rows (4D or 3D) */
     float *qf, *kf;   /* (B, T, H * dk) SiLU (+ LRPE) features, dk = d or 2d */
-    float *attn;      /* (B, T, D) linear attention output o */
+    float *attn;      /* (B, T, D) linear attention output o (D / T columns) */
     float *attn_rstd; /* (B, T) SRMSNorm of o */
-    float *attn_norm; /* (B, T, D) SRMSNorm(o) */
-    float *gated;     /* (B, T, D) u ⊙ SRMSNorm(o); == attn_norm without the gate */
+    float *attn_norm; /* (B, T, D) SRMSNorm(o) (D / T columns) */
+    float *gated;     /* (B, T, D) u ⊙ SRMSNorm(o); == attn_norm without the gate (D / T columns) */
     float *resid_mid; /* (B, T, D) h after the token mixer */
     float *norm2;     /* (B, T, D) */
     float *norm2_rstd;/* (B, T) */
@@ -69,22 +87,53 @@ typedef struct TnActGrads {
     float *dqkvu;     /* (B, T, P) of the fused projection */
     float *dqf, *dkf; /* (B, T, H * 2d) of the q/k features */
     float *dglu, *dglu1, *dglu2; /* (B, T, G) */
+    float *row_sums;  /* (B, T) the split norm's per-row dots (tensor parallelism) */
     float *attn_scratch; /* see tn_attention_backward_scratch_floats */
     float *memory;    /* the one allocation behind all of the above */
     size_t n_floats;
 } TnActGrads;
+
+struct TnModel;
+
+/* Hooks of sharded training, called by the forward and backward passes on
+ * the calling thread; a NULL function is skipped. Parts are those of
+ * params.h (TN_PART_EMBED, layers 0..L-1, the head L).
+ *   weights(m, part): before a pass reads the weights of part (the head:
+ *     the final norm and lm_head, or the tied embedding): make m->w's views
+ *     of them valid (dist/fsdp.h gathers them; they may be dropped once the
+ *     next part is asked for). Forward: the embedding, layers 0..L-1, the
+ *     head; backward: the head, layers L-1..0 (the embedding's backward
+ *     reads no weights).
+ *   grads_done(m, part): the backward has finished accumulating part's
+ *     gradients (the head first, layers L-1..0, the embedding last), which
+ *     it will not touch again in this pass (dist/grad_reduce.h starts their
+ *     reduction).
+ * A hook that fails records the error itself; its owner reports it after
+ * the pass. */
+typedef struct TnModelHooks {
+    void (*weights)(struct TnModel *m, int part, void *user);
+    void *weights_user;
+    void (*grads_done)(struct TnModel *m, int part, void *user);
+    void *grads_user;
+} TnModelHooks;
 
 typedef struct TnModel {
     TnConfig config;
     TnParamLayout layout;
     float *params;        /* layout.total floats, owned */
     TnWeights w;          /* views into params */
-    float *decay;         /* (L, H) lambda_{l,h} */
+    float *decay;         /* (L, H) lambda_{l,h} (this rank's heads) */
     TnAttnAlgo attn_algo; /* TN_ATTN_CHUNKED unless a test asks otherwise */
     int attn_block;
     TnActivations acts;
     TnActGrads grad_acts; /* sized by tn_model_reserve_backward */
+    const TnModelHooks *hooks; /* NULL: the whole model is in params (not owned) */
+    const TnComm *tensor_group; /* NULL: the whole model; else this rank's part (above), not owned */
 } TnModel;
+
+/* How many parts the split dimensions (heads, G) are cut into: 1 for the
+ * whole model. */
+static inline int tn_model_parts(const TnModel *m) { return m->tensor_group ? m->tensor_group->size : 1; }
 
 /* Creates a model of cfg with parameters initialised from seed. */
 void tn_model_init(TnModel *m, const TnConfig *cfg, uint64_t seed);
@@ -131,5 +180,9 @@ int tn_model_forward(TnModel *m, const int32_t *tokens, const int32_t *targets, 
  * forward uses TN_ATTN_PARALLEL. */
 void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                        float loss_scale, float *grads);
+/* Calls the hooks a forward and a backward pass would call, in the same
+ * order, and computes nothing: a rank left without a micro-batch keeps the
+ * collectives of sharded training in step with the others. */
+void tn_model_idle_pass(TnModel *m);
 
 #endif

@@ -6,30 +6,22 @@
 #include <string.h>
 
 #include "kernels/cuda/adamw_cuda.h"
+#include "kernels/cuda/cuda_try.cuh"
 #include "kernels/cuda/crossentropy_cuda.h"
 #include "kernels/cuda/elementwise_cuda.h"
 #include "kernels/cuda/lightning_attention.h"
 #include "kernels/cuda/matmul_cuda.h"
 #include "kernels/cuda/norm_cuda.h"
 #include "kernels/cuda/qk_features_cuda.h"
+#include "model/cuda_common.h"
 
 extern "C" {
-#include "kernels/cpu/crossentropy.h" /* TN_IGNORE_INDEX */
+#include "model/blocks.h" /* tn_check_batch */
+#include "train/optimizer.h" /* tn_adamw_decays */
 #include "util/bf16.h"
 }
 
 namespace {
-
-#define CUDA_TRY(call)                                                                                  \
-    do {                                                                                                \
-        cudaError_t status_ = (call);                                                                   \
-        if (status_ != cudaSuccess) return tn_fail(err, "%s: CUDA: %s", #call, cudaGetErrorString(status_)); \
-    } while (0)
-/* kernel launchers and cuBLAS wrappers already filled err */
-#define TRY(call)                  \
-    do {                           \
-        if ((call) != 0) return -1; \
-    } while (0)
 
 cudaStream_t stream_of(const TnModelCuda *g) { return (cudaStream_t)g->stream; }
 cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cublas; }
@@ -37,45 +29,59 @@ cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cubla
 /* The bf16 copy of the tensor whose fp32 master starts at `master`. */
 const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->params_bf16 + (master - g->params); }
 
-TnAttnShape attention_shape(const TnConfig *cfg, int layer, int batch, int seq_len) {
-    int dk = tn_qk_head_dim(cfg, layer), H = cfg->n_heads, d = tn_head_dim(cfg);
-    return TnAttnShape{batch, H, seq_len, dk, d, H * dk, H * dk, 4 * cfg->dim, cfg->dim};
-}
-
-/* Lays out (or, with base == NULL, only measures) the arena: every buffer
- * starts on a 256-byte boundary (the attention kernels need 16 bytes). */
-struct Arena {
-    char *base;
-    size_t used;
-    template <typename T> T *take(size_t count) {
-        T *p = base ? reinterpret_cast<T *>(base + used) : nullptr;
-        used += (count * sizeof(T) + 255) / 256 * 256;
-        return p;
-    }
+/* Which activations of a layer a buffer set holds (recompute.h). */
+enum LayerParts : unsigned {
+    PART_INPUT = 1u,   /* resid: h entering the layer */
+    PART_PRODUCTS = 2u, /* the matrix products' and attention's outputs, the norms' statistics */
+    PART_NORMED = 4u,  /* norm1, qf, kf, gated, norm2, glu: recomputed at level norms */
 };
 
-size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len, char *base) {
+unsigned parts_kept(TnRecompute recompute) {
+    if (recompute == TN_RECOMPUTE_LAYERS) return PART_INPUT;
+    if (recompute == TN_RECOMPUTE_NORMS) return PART_INPUT | PART_PRODUCTS;
+    return PART_INPUT | PART_PRODUCTS | PART_NORMED;
+}
+
+/* Takes the buffers of `parts` for N rows, fused projections P wide
+ * (tn_qkvu_rows), features qk wide per row. */
+void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, size_t D, size_t P, size_t G,
+                size_t qk) {
+    if (parts & PART_INPUT) la->resid = a->take<float>(N * D);
+    if (parts & PART_NORMED) {
+        la->norm1 = a->take<uint16_t>(N * D);
+        la->qf = a->take<uint16_t>(N * qk);
+        la->kf = a->take<uint16_t>(N * qk);
+        la->gated = a->take<uint16_t>(N * D);
+        la->norm2 = a->take<uint16_t>(N * D);
+        la->glu = a->take<uint16_t>(N * G);
+    }
+    if (parts & PART_PRODUCTS) {
+        la->norm1_rstd = a->take<float>(N);
+        la->qkvu = a->take<uint16_t>(N * P);
+        la->attn = a->take<uint16_t>(N * D);
+        la->attn_rstd = a->take<float>(N);
+        la->resid_mid = a->take<float>(N * D);
+        la->norm2_rstd = a->take<float>(N);
+        la->glu1 = a->take<uint16_t>(N * G);
+        la->glu2 = a->take<uint16_t>(N * G);
+    }
+}
+
+/* Lays out (or, with base == NULL, only measures) the arena: each layer's
+ * kept activations, and one set shared by all layers for what the backward
+ * recomputes (rebuilt there layer by layer). */
+size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len, TnRecompute recompute, char *base) {
     size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, scratch = 0;
-    Arena a{base, 0};
+    size_t H = cfg->n_heads, d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
+    DeviceArena a{base, 0};
+    unsigned kept = parts_kept(recompute), all = PART_INPUT | PART_PRODUCTS | PART_NORMED;
+    TnCudaLayerActs shared = {};
+    take_layer(&a, &shared, all & ~kept, N, D, P, G, H * 2 * d); /* the widest features: LRPE's 2d */
     for (int l = 0; l < cfg->n_layers; l++) {
         TnCudaLayerActs *la = &g->layers[l];
-        size_t qk = N * cfg->n_heads * tn_qk_head_dim(cfg, l);
-        la->resid = a.take<float>(N * D);
-        la->norm1 = a.take<uint16_t>(N * D);
-        la->norm1_rstd = a.take<float>(N);
-        la->qkvu = a.take<uint16_t>(N * 4 * D);
-        la->qf = a.take<uint16_t>(qk);
-        la->kf = a.take<uint16_t>(qk);
-        la->attn = a.take<uint16_t>(N * D);
-        la->attn_rstd = a.take<float>(N);
-        la->gated = a.take<uint16_t>(N * D);
-        la->resid_mid = a.take<float>(N * D);
-        la->norm2 = a.take<uint16_t>(N * D);
-        la->norm2_rstd = a.take<float>(N);
-        la->glu1 = a.take<uint16_t>(N * G);
-        la->glu2 = a.take<uint16_t>(N * G);
-        la->glu = a.take<uint16_t>(N * G);
-        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        *la = shared;
+        take_layer(&a, la, kept, N, D, P, G, H * tn_qk_head_dim(cfg, l));
+        TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
         size_t need = attention_cuda_scratch_bytes(&s, TN_ATTN_CHUNKED);
         scratch = need > scratch ? need : scratch;
     }
@@ -94,7 +100,7 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len,
     g->dglu = a.take<float>(N * G);
     g->dresid_bf16 = a.take<uint16_t>(N * D);
     g->dattn = a.take<uint16_t>(N * D);
-    g->dqkvu = a.take<uint16_t>(N * 4 * D);
+    g->dqkvu = a.take<uint16_t>(N * P);
     g->dqf = a.take<uint16_t>(N * 2 * D);
     g->dkf = a.take<uint16_t>(N * 2 * D);
     g->dglu1 = a.take<uint16_t>(N * G);
@@ -108,6 +114,57 @@ int check_reserved(const TnModelCuda *g, const char *pass, int batch, int seq_le
                    g->max_seq);
 }
 
+/* Layer l's forward over the first batch x seq_len rows, from la->resid,
+ * the data flow of tn_model_forward. With `products` 0 only the normalised
+ * activations are made again from the kept products (recompute level
+ * norms); with `next`, h leaving the layer is written there (the backward's
+ * recompute needs nothing after the SGLU product). */
+int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_len, int products, float *next,
+                  TnError *err) {
+    const TnConfig *cfg = &g->config;
+    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, H = cfg->n_heads, d = tn_head_dim(cfg);
+    int P = tn_qkvu_rows(cfg);
+    size_t ND = (size_t)N * D;
+    cudaStream_t stream = stream_of(g);
+    cublasHandle_t handle = cublas_of(g);
+    TnCudaLayerActs *la = &g->layers[l];
+    const TnLayerWeights *lw = &w->layers[l];
+    /* Token mixer: GLA (Eq. 3-4) with LRPE-d and decay. */
+    TRY(norm_forward_cuda(cfg->norm, la->norm1, la->norm1_rstd, la->resid, lw->token_norm.gain, lw->token_norm.bias,
+                          N, D, stream, err));
+    if (products)
+        TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, P,
+                                err));
+    TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, P, cfg->gla_act, lw->theta, N, seq_len, 0, NULL, H, d,
+                                 stream, err));
+    TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
+    if (products)
+        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * D, g->decay + l * H, NULL, &s,
+                                   TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
+    const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
+    TRY(norm_gate_forward_cuda(cfg->norm, la->gated, la->attn_rstd, la->attn, lw->mixer_norm.gain,
+                               lw->mixer_norm.bias, gate, P, N, D, stream, err));
+    if (products) {
+        /* h += W_out gated: the product adds into a copy of h (beta 1) */
+        CUDA_TRY(cudaMemcpyAsync(la->resid_mid, la->resid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+        TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, 1.0f, la->gated, bf16_of(g, lw->out), N, D,
+                                D, err));
+    }
+    /* Channel mixer: SGLU (Eq. 5). */
+    TRY(norm_forward_cuda(cfg->norm, la->norm2, la->norm2_rstd, la->resid_mid, lw->channel_norm.gain,
+                          lw->channel_norm.bias, N, D, stream, err));
+    if (products) {
+        TRY(matmul_forward_cuda(handle, la->glu1, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, G,
+                                err));
+        TRY(matmul_forward_cuda(handle, la->glu2, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l2), N, D, G,
+                                err));
+    }
+    TRY(glu_forward_cuda(la->glu, la->glu1, la->glu2, cfg->glu_act, (size_t)N * G, stream, err));
+    if (!next) return 0;
+    CUDA_TRY(cudaMemcpyAsync(next, la->resid_mid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+    return matmul_forward_cuda(handle, next, TN_CUDA_OUT_F32, 1.0f, la->glu, bf16_of(g, lw->l3), N, G, D, err);
+}
+
 int refresh_bf16(TnModelCuda *g, TnError *err) {
     return convert_to_bf16_cuda(g->params_bf16, g->params, g->n_params, stream_of(g), err);
 }
@@ -116,39 +173,21 @@ int refresh_bf16(TnModelCuda *g, TnError *err) {
 
 extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err) {
     memset(g, 0, sizeof *g);
-    /* The released blocks only; the decay and LRPE switches change only lambda and the LRPE list. */
-    const char *missing = tn_config_unsupported_switch(cfg);
-    if (missing) return tn_fail(err, "the CUDA training step does not support %s yet", missing);
+    const char *missing = tn_config_unsupported_switch(cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES);
+    if (missing) return tn_fail(err, "the CUDA training step does not support %s: train it on the CPU", missing);
     g->config = *cfg;
     tn_param_layout_init(&g->layout, cfg);
     size_t n = g->n_params = g->layout.total, bytes = n * sizeof(float);
-    cudaStream_t stream;
-    CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    g->stream = stream;
-    cublasHandle_t handle;
-    cublasStatus_t status = cublasCreate(&handle);
-    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasCreate: %s", cublasGetStatusString(status));
-    g->cublas = handle;
-    status = cublasSetStream(handle, stream);
-    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasSetStream: %s", cublasGetStatusString(status));
+    if (tn_cuda_stream_open(&g->stream, &g->cublas, NULL, 0, err)) return -1;
+    cudaStream_t stream = stream_of(g);
     CUDA_TRY(cudaMalloc(&g->params, bytes));
     CUDA_TRY(cudaMalloc(&g->grads, bytes));
     CUDA_TRY(cudaMalloc(&g->adam_m, bytes));
     CUDA_TRY(cudaMalloc(&g->adam_v, bytes));
     CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
     CUDA_TRY(cudaMalloc(&g->sum_squares, sizeof(double)));
-    int L = cfg->n_layers, H = cfg->n_heads;
-    CUDA_TRY(cudaMalloc(&g->decay, (size_t)L * H * sizeof(float)));
-    float *decay = (float *)tn_malloc((size_t)L * H * sizeof(float));
-    double *lambda = (double *)tn_malloc((size_t)H * sizeof(double));
-    for (int l = 0; l < L; l++) {
-        tn_decay_rates(cfg, l, lambda);
-        for (int h = 0; h < H; h++) decay[l * H + h] = (float)lambda[h];
-    }
-    cudaError_t copied = cudaMemcpy(g->decay, decay, (size_t)L * H * sizeof(float), cudaMemcpyHostToDevice);
-    free(decay);
-    free(lambda);
-    CUDA_TRY(copied);
+    CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
+    if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
     CUDA_TRY(cudaMemsetAsync(g->grads, 0, bytes, stream));
     CUDA_TRY(cudaMemsetAsync(g->adam_m, 0, bytes, stream));
     CUDA_TRY(cudaMemsetAsync(g->adam_v, 0, bytes, stream));
@@ -172,14 +211,14 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
     memset(g, 0, sizeof *g);
 }
 
-extern "C" size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len) {
+extern "C" size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len, TnRecompute recompute) {
     TnModelCuda *measure = (TnModelCuda *)tn_calloc(1, sizeof *measure);
-    size_t bytes = layout_arena(measure, cfg, batch, seq_len, NULL);
+    size_t bytes = layout_arena(measure, cfg, batch, seq_len, recompute, NULL);
     free(measure);
     return bytes;
 }
 
-extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnError *err) {
+extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnRecompute recompute, TnError *err) {
     const TnConfig *cfg = &g->config;
     int d = tn_head_dim(cfg);
     if (d != 64 && d != 128)
@@ -187,10 +226,10 @@ extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnE
                        cfg->n_heads, d);
     if (cfg->dim % 8)
         return tn_fail(err, "the CUDA model needs D a multiple of 8 (D = %d)", cfg->dim);
-    if (g->arena && batch <= g->max_batch && seq_len <= g->max_seq) return 0;
+    if (g->arena && batch <= g->max_batch && seq_len <= g->max_seq && recompute == g->recompute) return 0;
     cudaFree(g->arena);
     g->arena = NULL;
-    size_t bytes = layout_arena(g, cfg, batch, seq_len, NULL);
+    size_t bytes = layout_arena(g, cfg, batch, seq_len, recompute, NULL);
     void *arena;
     cudaError_t status = cudaMalloc(&arena, bytes);
     if (status != cudaSuccess)
@@ -198,7 +237,8 @@ extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnE
                        bytes / 1073741824.0, batch, seq_len, cudaGetErrorString(status));
     g->arena = arena;
     g->arena_bytes = bytes;
-    layout_arena(g, cfg, batch, seq_len, (char *)arena);
+    layout_arena(g, cfg, batch, seq_len, recompute, (char *)arena);
+    g->recompute = recompute;
     free(g->host_losses);
     g->host_losses = (float *)tn_malloc((size_t)batch * seq_len * sizeof(float));
     g->max_batch = batch;
@@ -212,54 +252,24 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
                                      int seq_len, float *mean_loss, TnError *err) {
     if (check_reserved(g, "forward", batch, seq_len, err)) return -1;
     const TnConfig *cfg = &g->config;
-    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, H = cfg->n_heads;
-    int d = tn_head_dim(cfg);
-    int scored = 0;
-    for (int r = 0; r < N; r++)
-        if (tokens[r] < 0 || tokens[r] >= V)
-            return tn_fail(err, "token id %d at position %d is outside the vocabulary [0, %d)", tokens[r], r, V);
-    if (targets)
-        for (int r = 0; r < N; r++) {
-            if (targets[r] == TN_IGNORE_INDEX) continue;
-            if (targets[r] < 0 || targets[r] >= V)
-                return tn_fail(err, "target id %d at position %d is outside the vocabulary [0, %d)", targets[r], r, V);
-            scored++;
-        }
+    int N = batch * seq_len, D = cfg->dim, V = cfg->vocab_size;
+    int scored = tn_check_batch(cfg, tokens, targets, batch, seq_len, err);
+    if (scored < 0) return -1;
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
-    size_t ND = (size_t)N * D;
     TnWeights w;
     tn_weights_bind(&w, &g->layout, g->params);
     CUDA_TRY(cudaMemcpyAsync(g->tokens, tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
     if (targets) CUDA_TRY(cudaMemcpyAsync(g->targets, targets, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
 
     TRY(embedding_forward_cuda(g->layers[0].resid, g->tokens, w.embed, N, D, tn_embed_scale(cfg), stream, err));
+    if (w.positions) TRY(positions_forward_cuda(g->layers[0].resid, w.positions, N, seq_len, D, stream, err));
     for (int l = 0; l < cfg->n_layers; l++) {
-        TnCudaLayerActs *la = &g->layers[l];
-        const TnLayerWeights *lw = &w.layers[l];
-        /* Token mixer: GLA (Eq. 3-4) with LRPE-d and decay. */
-        TRY(srmsnorm_forward_cuda(la->norm1, la->norm1_rstd, la->resid, N, D, stream, err));
-        TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, 4 * D,
-                                err));
-        TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, lw->theta, N, seq_len, 0, H, d, stream, err));
-        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
-        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * D, g->decay + l * H, NULL, &s,
-                                   TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
-        TRY(norm_gate_forward_cuda(la->gated, la->attn_rstd, la->attn, la->qkvu, N, D, stream, err));
-        /* h += W_out gated: the product adds into a copy of h (beta 1) */
-        CUDA_TRY(cudaMemcpyAsync(la->resid_mid, la->resid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-        TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, 1.0f, la->gated, bf16_of(g, lw->out), N, D, D,
-                                err));
-        /* Channel mixer: SGLU (Eq. 5). */
-        TRY(srmsnorm_forward_cuda(la->norm2, la->norm2_rstd, la->resid_mid, N, D, stream, err));
-        TRY(matmul_forward_cuda(handle, la->glu1, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, G, err));
-        TRY(matmul_forward_cuda(handle, la->glu2, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l2), N, D, G, err));
-        TRY(product_forward_cuda(la->glu, la->glu1, la->glu2, (size_t)N * G, stream, err));
         float *next = l + 1 < cfg->n_layers ? g->layers[l + 1].resid : g->resid_final;
-        CUDA_TRY(cudaMemcpyAsync(next, la->resid_mid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-        TRY(matmul_forward_cuda(handle, next, TN_CUDA_OUT_F32, 1.0f, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+        TRY(layer_forward(g, &w, l, batch, seq_len, 1, next, err));
     }
-    TRY(srmsnorm_forward_cuda(g->norm_final, g->norm_final_rstd, g->resid_final, N, D, stream, err));
+    TRY(norm_forward_cuda(cfg->norm, g->norm_final, g->norm_final_rstd, g->resid_final, w.final_norm.gain,
+                          w.final_norm.bias, N, D, stream, err));
     TRY(matmul_forward_cuda(handle, g->logits, TN_CUDA_OUT_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                             err));
     if (!targets) return 0;
@@ -276,7 +286,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     if (check_reserved(g, "backward", batch, seq_len, err)) return -1;
     const TnConfig *cfg = &g->config;
     int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, H = cfg->n_heads;
-    int d = tn_head_dim(cfg);
+    int d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
     size_t ND = (size_t)N * D;
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
@@ -284,14 +294,15 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     tn_weights_bind(&w, &g->layout, g->params);
     tn_weights_bind(&dw, &g->layout, g->grads);
 
-    /* logits = SRMSNorm(h) E^T: the tied projection adds into dE here and
+    /* logits = Norm(h) E^T: the tied projection adds into dE here and
      * again at the embedding below. */
     TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
     CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
     TRY(matmul_backward_cuda(handle, g->dnorm, dw.lm_head, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                              err));
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
-    TRY(srmsnorm_backward_cuda(g->dresid, g->dnorm, g->resid_final, g->norm_final_rstd, N, D, stream, err));
+    TRY(norm_backward_cuda(cfg->norm, g->dresid, dw.final_norm.gain, dw.final_norm.bias, g->dnorm, g->resid_final,
+                           g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
 
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
      * input gradient into it, leaving dL/dh for the h entering layer l. */
@@ -299,32 +310,42 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         TnCudaLayerActs *la = &g->layers[l];
         const TnLayerWeights *lw = &w.layers[l];
         TnLayerWeights *lg = &dw.layers[l];
+        /* What the forward did not keep (recompute.h), rebuilt from what it kept. */
+        if (g->recompute != TN_RECOMPUTE_NONE)
+            TRY(layer_forward(g, &w, l, batch, seq_len, g->recompute == TN_RECOMPUTE_LAYERS, NULL, err));
         /* Channel mixer, SGLU (Eq. 5). */
         TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
         CUDA_TRY(cudaMemsetAsync(g->dglu, 0, (size_t)N * G * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dglu, lg->l3, g->dresid_bf16, la->glu, bf16_of(g, lw->l3), N, G, D, err));
-        TRY(product_backward_cuda(g->dglu1, g->dglu2, g->dglu, la->glu1, la->glu2, (size_t)N * G, stream, err));
+        TRY(glu_backward_cuda(g->dglu1, g->dglu2, g->dglu, la->glu1, la->glu2, cfg->glu_act, (size_t)N * G, stream,
+                              err));
         CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->l1, g->dglu1, la->norm2, bf16_of(g, lw->l1), N, D, G, err));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->l2, g->dglu2, la->norm2, bf16_of(g, lw->l2), N, D, G, err));
-        TRY(srmsnorm_backward_cuda(g->dresid, g->dnorm, la->resid_mid, la->norm2_rstd, N, D, stream, err));
+        TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->channel_norm.gain, lg->channel_norm.bias, g->dnorm,
+                               la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D, stream, err));
         /* Token mixer, GLA (Eq. 3-4). */
         TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
         CUDA_TRY(cudaMemsetAsync(g->dgated, 0, ND * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dgated, lg->out, g->dresid_bf16, la->gated, bf16_of(g, lw->out), N, D, D,
                                  err));
-        TRY(norm_gate_backward_cuda(g->dattn, g->dqkvu, g->dgated, la->attn, la->attn_rstd, la->qkvu, N, D, stream,
-                                    err));
-        TnAttnShape s = attention_shape(cfg, l, batch, seq_len);
+        const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
+        uint16_t *dgate = cfg->output_gate ? g->dqkvu + 3 * D : NULL;
+        TRY(norm_gate_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, lg->mixer_norm.bias, g->dgated,
+                                    la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate, P, N, D,
+                                    stream, err));
+        TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
         TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
                                     g->decay + l * H, &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
-        TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->dqf, g->dkf, la->qkvu, lw->theta, N, seq_len, 0, H, d,
-                                      stream, err));
+        TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act, lw->theta, N,
+                                      seq_len, 0, H, d, stream, err));
         CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
-        TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, 4 * D,
-                                 err));
-        TRY(srmsnorm_backward_cuda(g->dresid, g->dnorm, la->resid, la->norm1_rstd, N, D, stream, err));
+        TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
+        TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->token_norm.gain, lg->token_norm.bias, g->dnorm, la->resid,
+                               la->norm1_rstd, lw->token_norm.gain, N, D, stream, err));
     }
+    /* h = e E[x] (+ P[t]) */
+    if (dw.positions) TRY(positions_backward_cuda(dw.positions, g->dresid, N, seq_len, D, stream, err));
     return embedding_backward_cuda(dw.embed, g->dresid, g->tokens, N, D, tn_embed_scale(cfg), cfg->pad_token_id,
                                    stream, err);
 }
@@ -350,8 +371,7 @@ extern "C" int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, floa
     float correction2 = (float)(1.0 - pow((double)beta2, (double)t));
     for (int i = 0; i < g->layout.n_tensors; i++) {
         const TnTensorInfo *info = &g->layout.tensors[i];
-        /* theta sets rotation frequencies, not a linear map: no decay. */
-        float decay = info->kind == TN_PARAM_THETA ? 0.0f : weight_decay;
+        float decay = tn_adamw_decays(info->kind) ? weight_decay : 0.0f;
         size_t o = info->offset;
         TRY(adamw_update_cuda(g->params + o, g->grads + o, g->adam_m + o, g->adam_v + o, info->numel, lr, beta1, beta2,
                               eps, decay, correction1, correction2, grad_scale, stream, err));

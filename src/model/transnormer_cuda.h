@@ -2,6 +2,12 @@
  * section 1; the CUDA twin of transnormer.h, same data flow, same layer
  * order, same kernels by name with a _cuda suffix).
  *
+ * Every switch of SPEC section 3 (the paper's ablations) is computed as on
+ * the CPU: pe (the APE table and its gradient), decay and its temperature
+ * (the rates of tn_decay_rates), gate, gla_act, glu_act, norm (gains and
+ * biases and their gradients), the LRPE layers. The softmax Transformer
+ * baseline (arch transformer) runs on the CPU only: init refuses it.
+ *
  * Precision (the paper trains with bf16 AMP): one flat fp32 master copy of
  * the parameters laid out by TnParamLayout (the CPU model's layout), a bf16
  * copy of it for the matrix products (refreshed after every update), fp32
@@ -14,8 +20,10 @@
  *
  * Memory: everything on the device is allocated by tn_model_cuda_init (the
  * parameter-shaped buffers) and tn_model_cuda_reserve (one arena for the
- * activations and their gradients, sized for batch x seq_len); the step
- * allocates nothing. The struct owns all of it; tn_model_cuda_free releases
+ * activations and their gradients, sized for batch x seq_len and the
+ * recompute level: what the forward does not keep for the backward lives in
+ * one set of buffers all layers share, rebuilt before each layer's
+ * backward; model/recompute.h); the step allocates nothing. The struct owns all of it; tn_model_cuda_free releases
  * it. Functions return 0, or -1 with err naming the call that failed (every
  * CUDA and cuBLAS status is checked). One stream orders all the work;
  * functions that hand results to the host synchronise it.
@@ -32,17 +40,20 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 
 #include "model/config.h"
 #include "model/params.h"
+#include "model/recompute.h"
 #include "util/error.h"
 
+/* One layer's activations; with recompute, the fields it does not keep
+ * point at buffers shared by all layers. */
 typedef struct TnCudaLayerActs {
     float *resid;        /* (N, D) fp32, h entering the layer */
     uint16_t *norm1;     /* (N, D) bf16 */
     float *norm1_rstd;   /* (N) */
-    uint16_t *qkvu;      /* (N, 4D) bf16 */
+    uint16_t *qkvu;      /* (N, P) bf16, P = tn_qkvu_rows: 4D, or 3D without the gate */
     uint16_t *qf, *kf;   /* (N, H * dk) bf16 */
     uint16_t *attn;      /* (N, D) bf16 */
     float *attn_rstd;    /* (N) */
-    uint16_t *gated;     /* (N, D) bf16 */
+    uint16_t *gated;     /* (N, D) bf16: u ⊙ Norm(o), or Norm(o) without the gate */
     float *resid_mid;    /* (N, D) fp32 */
     uint16_t *norm2;     /* (N, D) bf16 */
     float *norm2_rstd;   /* (N) */
@@ -62,6 +73,7 @@ typedef struct TnModelCuda {
     void *stream;          /* cudaStream_t */
     /* the arena, sized by tn_model_cuda_reserve for max_batch x max_seq */
     int max_batch, max_seq;
+    TnRecompute recompute;
     void *arena;
     size_t arena_bytes;
     TnCudaLayerActs layers[TN_MAX_LAYERS];
@@ -73,25 +85,28 @@ typedef struct TnModelCuda {
     int32_t *tokens, *targets; /* (N) of the last forward */
     void *attn_scratch;
     float *dresid, *dnorm, *dgated, *dglu;   /* fp32 gradients: (N, D) x 3, (N, G) */
-    uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, 4D) */
+    uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, P) */
     uint16_t *dqf, *dkf;                     /* (N, 2D) */
     uint16_t *dglu1, *dglu2;                 /* (N, G) */
     float *host_losses;     /* (N) host copy for the mean loss */
 } TnModelCuda;
 
 /* Uploads params (host, layout of cfg) to the current device; zeroes the
- * gradients and moments. */
+ * gradients and moments. Fails, naming it, on a configuration the step does
+ * not compute (tn_config_unsupported_switch). */
 int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err);
 void tn_model_cuda_free(TnModelCuda *g);
 
-/* Sizes the arena for up to batch x seq_len tokens (idempotent when large
- * enough). Fails on a head width the attention kernels do not take. */
-int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnError *err);
+/* Sizes the arena for up to batch x seq_len tokens at a recompute level
+ * (idempotent when large enough and at that level). Fails on a head width
+ * the attention kernels do not take. */
+int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnRecompute recompute, TnError *err);
 /* Device bytes of the arena for batch x seq_len (for `info`-style reports). */
-size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len);
+size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len, TnRecompute recompute);
 
 /* Forward over host tokens/targets (B, T), like tn_model_forward: fails on
- * an id outside [0, V) or a shape beyond the arena; with targets, *mean_loss
+ * what tn_check_batch refuses (an id outside [0, V), T beyond the APE
+ * table) or a shape beyond the arena; with targets, *mean_loss
  * receives the mean CE over scored targets (synchronises). */
 int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                           float *mean_loss, TnError *err);
@@ -105,7 +120,7 @@ int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err);
 
 /* Global-norm clipping (max_norm <= 0: none) and one AdamW step t (from 1)
  * with the CPU trainer's hyper-parameters (beta1, beta2, eps, weight decay
- * on every tensor but theta); refreshes the bf16 copy. *grad_norm receives
+ * where tn_adamw_decays says); refreshes the bf16 copy. *grad_norm receives
  * the norm before clipping (synchronises). */
 int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
                        double max_norm, double *grad_norm, TnError *err);

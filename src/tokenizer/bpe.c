@@ -68,7 +68,7 @@ int tn_bpe_init(TnBpe *bpe, char **pieces, uint8_t *is_special, int vocab_size, 
     bpe->vocab_size = vocab_size;
     bpe->options = *options;
     bpe->unk_id = -1;
-    bpe->split_mode = TN_SPLIT_NONE;
+    bpe->split = tn_split_of(TN_SPLIT_NONE);
     bpe->piece_capacity = power_of_two_above((size_t)vocab_size);
     bpe->piece_table = tn_malloc(bpe->piece_capacity * sizeof *bpe->piece_table);
     memset(bpe->piece_table, 0xff, bpe->piece_capacity * sizeof *bpe->piece_table);
@@ -125,23 +125,24 @@ static TnCharClass piece_edge_class(const char *piece, int last) {
 /* Pre-tokenization may cut the text only where no merge can join across the
  * cut: a merged piece spanning it would contain the two characters on
  * either side, and every adjacent pair inside a merged piece was the seam of
- * one merge. So checking the seams of all merges decides which split is
- * exact. Merges of byte or control pieces stand for no text: none then. */
-static TnSplitMode finest_exact_split(const TnBpe *bpe) {
-    int classes_ok = 1, spaces_ok = 1;
+ * one merge. So the exact split cuts between every pair of classes that no
+ * merge's seam joins. Merges of byte or control pieces stand for no text:
+ * no cut at all then. */
+static TnSplit finest_exact_split(const TnBpe *bpe) {
+    TnSplit split;
+    memset(&split, 1, sizeof split);
     for (int i = 0; i < bpe->n_merges; i++) {
         int32_t l = bpe->merges[i].left, r = bpe->merges[i].right;
         if (bpe->is_special[l] || bpe->is_special[r] || byte_piece_value(bpe->pieces[l]) >= 0 ||
             byte_piece_value(bpe->pieces[r]) >= 0)
-            return TN_SPLIT_NONE;
-        TnCharClass a = piece_edge_class(bpe->pieces[l], 1), b = piece_edge_class(bpe->pieces[r], 0);
-        if (tn_is_boundary(TN_SPLIT_CLASSES, a, b)) classes_ok = 0;
-        if (tn_is_boundary(TN_SPLIT_SPACES, a, b)) spaces_ok = 0;
+            return tn_split_of(TN_SPLIT_NONE);
+        split.cut[piece_edge_class(bpe->pieces[l], 1)][piece_edge_class(bpe->pieces[r], 0)] = 0;
     }
-    return classes_ok ? TN_SPLIT_CLASSES : spaces_ok ? TN_SPLIT_SPACES : TN_SPLIT_NONE;
+    return split;
 }
 
-int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, int n_merges, const char *source, TnError *err) {
+int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, const int32_t *ranks, int n_merges, const char *source,
+                      TnError *err) {
     bpe->merges = merges;
     bpe->n_merges = n_merges;
     bpe->merge_capacity = power_of_two_above((size_t)n_merges);
@@ -172,11 +173,11 @@ int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, int n_merges, const char *sou
             goto fail;
         }
         uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)r) + 1;
-        size_t mask = bpe->merge_capacity - 1, slot = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & mask;
+        size_t mask = bpe->merge_capacity - 1, slot = tn_merge_slot(key, mask);
         while (bpe->merge_table[slot].key) slot = (slot + 1) & mask;
-        bpe->merge_table[slot] = (TnMergeSlot){key, rank, id};
+        bpe->merge_table[slot] = (TnMergeSlot){key, ranks ? ranks[rank] : rank, id};
     }
-    bpe->split_mode = finest_exact_split(bpe);
+    bpe->split = finest_exact_split(bpe);
     return 0;
 fail:
     tn_bpe_free(bpe);
@@ -492,7 +493,7 @@ const int32_t *tn_bpe_encode(TnBpeEncoder *enc, const char *text, size_t len, si
     int prefixed = bpe->options.add_prefix == TN_PREFIX_ALWAYS ||
                    (bpe->options.add_prefix == TN_PREFIX_UNLESS_SPACE && !leading_space);
     TnWordSplitter words;
-    tn_words_begin(&words, text, len, bpe->split_mode, bpe->options.metaspace, bpe->options.split_every_space,
+    tn_words_begin(&words, text, len, &bpe->split, bpe->options.metaspace, bpe->options.split_every_space,
                    prefixed);
     size_t start, length;
     enc->n_out = 0;

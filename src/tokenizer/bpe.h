@@ -58,7 +58,7 @@ typedef struct TnBpe {
     int32_t byte_ids[256];    /* id of <0xNN>, -1 if absent */
     int32_t unk_id;           /* -1 if none */
     TnBpeOptions options;
-    TnSplitMode split_mode;   /* the finest split that leaves ids unchanged */
+    TnSplit split;            /* the finest split that leaves ids unchanged */
     int32_t *char_ids;        /* [TN_CODEPOINT_LIMIT] id of the one-character piece, -1 if none */
     TnMerge *merges;          /* [n_merges] in rank order */
     int n_merges;
@@ -74,20 +74,32 @@ typedef struct TnBpe {
  * with free()) and is_special, also on failure; it fails, naming `source`,
  * if a piece repeats. tn_bpe_set_merges takes ownership of merges and fails
  * if a merge refers to an id out of range, repeats, or its concatenation is
- * not a piece. On failure the model is freed. */
+ * not a piece. Merge i has rank i, or ranks[i] when ranks is not NULL
+ * (read, not kept): equal ranks are applied leftmost first, which is how
+ * SentencePiece treats pieces of equal score (sentencepiece.h). On failure
+ * the model is freed. */
 int tn_bpe_init(TnBpe *bpe, char **pieces, uint8_t *is_special, int vocab_size, const TnBpeOptions *options,
                 const char *source, TnError *err);
-int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, int n_merges, const char *source, TnError *err);
+int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, const int32_t *ranks, int n_merges, const char *source,
+                      TnError *err);
 void tn_bpe_free(TnBpe *bpe);
 
 /* Id of the piece with exactly these len bytes, -1 if none. */
 int32_t tn_bpe_find_piece(const TnBpe *bpe, const char *piece, size_t len);
 
+/* The first slot of a merge key in a table of mask + 1 slots. The product's
+ * high half brings in the left id (the low bits alone would only see the
+ * right id and the lowest bits of the left one, and collide). */
+static inline size_t tn_merge_slot(uint64_t key, size_t mask) {
+    uint64_t h = key * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h ^ (h >> 32)) & mask;
+}
+
 /* The merge of (left, right): its rank (or -1 if none) and result. */
 static inline int32_t tn_bpe_merge_rank(const TnBpe *bpe, int32_t left, int32_t right, int32_t *result) {
     uint64_t key = (((uint64_t)(uint32_t)left << 32) | (uint32_t)right) + 1;
     size_t mask = bpe->merge_capacity - 1;
-    for (size_t i = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & mask;; i = (i + 1) & mask) {
+    for (size_t i = tn_merge_slot(key, mask);; i = (i + 1) & mask) {
         const TnMergeSlot *s = &bpe->merge_table[i];
         if (s->key == key) { *result = s->result; return s->rank; }
         if (s->key == 0) return -1;

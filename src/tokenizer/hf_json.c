@@ -204,7 +204,7 @@ static int read_tokenizer(TnBpe *bpe, const cJSON *root, const char *path, TnErr
         }
         rank++;
     }
-    return tn_bpe_set_merges(bpe, list, n, path, err);
+    return tn_bpe_set_merges(bpe, list, NULL, n, path, err);
 }
 
 int tn_hf_json_read(TnBpe *bpe, const char *path, TnError *err) {

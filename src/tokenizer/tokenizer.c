@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tokenizer/bpe.h"
 #include "tokenizer/hf_json.h"
+#include "tokenizer/sentencepiece.h"
 #include "util/fileio.h"
 
 /* bpe.vocab_size == 0 marks the byte-level tokenizer. */
@@ -46,26 +48,31 @@ TnTokenizer *tn_tokenizer_from_bpe(TnBpe *bpe) {
 
 const TnBpe *tn_tokenizer_bpe(const TnTokenizer *tok) { return is_bpe(tok) ? &tok->bpe : NULL; }
 
+/* By the name: a tokenizer.json may start with any byte a ModelProto may,
+ * a newline included. */
+int tn_tokenizer_is_sentencepiece(const char *path) {
+    size_t n = strlen(path);
+    return n >= 6 && strcmp(path + n - 6, ".model") == 0;
+}
+
 int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err) {
     TnBpe bpe;
     *tok = NULL;
-    if (tn_hf_json_read(&bpe, path, err)) return -1;
+    if (tn_tokenizer_is_sentencepiece(path) ? tn_sentencepiece_read(&bpe, path, err) : tn_hf_json_read(&bpe, path, err))
+        return -1;
     *tok = tn_tokenizer_from_bpe(&bpe);
     return 0;
 }
 
-int tn_tokenizer_for_model(TnTokenizer **tok, const char *model_dir, TnError *err) {
-    char path[4096];
-    if (tn_path_join(path, sizeof path, model_dir, "tokenizer.json", err)) return -1;
-    if (tn_file_exists(path)) return tn_tokenizer_load(tok, path, err);
-    /* A SentencePiece model alone means the model was trained with it:
-     * byte-level ids would be silently wrong. */
-    char sentencepiece[4096];
-    if (tn_path_join(sentencepiece, sizeof sentencepiece, model_dir, "tokenizer.model", err)) return -1;
-    if (tn_file_exists(sentencepiece))
-        return tn_fail(err, "%s: a SentencePiece tokenizer.model without tokenizer.json; convert it once with "
-                            "transformers (AutoTokenizer.from_pretrained(dir).save_pretrained(dir))",
-                       sentencepiece);
+int tn_tokenizer_for_model(TnTokenizer **tok, const char *model, TnError *err) {
+    struct stat st;
+    if (stat(model, &st) == 0 && S_ISREG(st.st_mode)) return tn_tokenizer_load(tok, model, err);
+    static const char *const names[2] = {"tokenizer.json", "tokenizer.model"};
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        if (tn_path_join(path, sizeof path, model, names[i], err)) return -1;
+        if (tn_file_exists(path)) return tn_tokenizer_load(tok, path, err);
+    }
     *tok = tn_tokenizer_bytes();
     return 0;
 }

@@ -1,9 +1,9 @@
 /* tokenizer.h: text <-> token ids.
  *
  * Two kinds of tokenizer stand behind this one interface:
- *  - BPE from an HF tokenizer.json (SentencePiece-style BPE with byte
- *    fallback, SPEC section 4; the model is bpe.h, the file hf_json.h,
- *    training train.h), and
+ *  - BPE from an HF tokenizer.json or a SentencePiece .model (BPE with byte
+ *    fallback, SPEC section 4; the model is bpe.h, the files hf_json.h and
+ *    sentencepiece.h, training train.h), and
  *  - the byte-level tokenizer, ids = byte + 3 after <unk>/<s>/</s> = 0/1/2
  *    (vocabulary 259), for models trained without a tokenizer.json.
  * decode(encode(x)) == x for every byte string with the byte-level
@@ -33,12 +33,14 @@ struct TnBpe;
 
 /* The byte-level tokenizer (never fails). */
 TnTokenizer *tn_tokenizer_bytes(void);
-/* Loads a tokenizer.json. */
+/* Loads a tokenizer file: a SentencePiece model if its name ends in
+ * ".model" (sentencepiece.h), else an HF tokenizer.json (hf_json.h). */
 int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err);
-/* Loads DIR/tokenizer.json if it exists, else returns the byte-level one;
- * fails if DIR holds only a SentencePiece tokenizer.model (tnllm reads the
- * tokenizer.json that `transformers` writes from it). */
-int tn_tokenizer_for_model(TnTokenizer **tok, const char *model_dir, TnError *err);
+/* Non-zero if tn_tokenizer_load reads path as a SentencePiece model. */
+int tn_tokenizer_is_sentencepiece(const char *path);
+/* The tokenizer of a model: `model` itself if it is a file, else
+ * DIR/tokenizer.json, else DIR/tokenizer.model, else the byte-level one. */
+int tn_tokenizer_for_model(TnTokenizer **tok, const char *model, TnError *err);
 /* Wraps a built BPE model (bpe.h), taking ownership of its contents. */
 TnTokenizer *tn_tokenizer_from_bpe(struct TnBpe *bpe);
 /* The BPE model, or NULL for the byte-level tokenizer. */

@@ -32,7 +32,8 @@ typedef struct WordCounter {
 
 static void count_document(WordCounter *c, int thread, const char *text, size_t length, long long *words) {
     TnWordSplitter splitter;
-    tn_words_begin(&splitter, text, length, TN_SPLIT_CLASSES, 1, 0, 1);
+    TnSplit classes = tn_split_of(TN_SPLIT_CLASSES);
+    tn_words_begin(&splitter, text, length, &classes, 1, 0, 1);
     size_t start, n;
     int prefixed;
     while (tn_words_next(&splitter, &start, &n, &prefixed)) {
@@ -462,10 +463,11 @@ static int learn(TnBpe *bpe, const TnStrMap *words, const TnTrainOptions *opt, T
     int n_merges = l.n_merges, n_pieces = l.n_pieces;
     char **pieces = l.pieces;
     learner_free(&l);
-    TnBpeOptions options = {1, TN_PREFIX_ALWAYS, 0, 1, 1};
+    TnBpeOptions options = {.metaspace = 1, .add_prefix = TN_PREFIX_ALWAYS, .byte_fallback = 1, .fuse_unk = 1};
     if (tn_bpe_init(bpe, pieces, special, n_pieces, &options, "training", err)) { free(merges); return -1; }
-    if (tn_bpe_set_merges(bpe, merges, n_merges, "training", err)) return -1;
-    TN_ASSERT(bpe->split_mode == TN_SPLIT_CLASSES);
+    if (tn_bpe_set_merges(bpe, merges, NULL, n_merges, "training", err)) return -1;
+    TnSplit classes = tn_split_of(TN_SPLIT_CLASSES);
+    TN_ASSERT(tn_split_at_least_as_fine(&bpe->split, &classes)); /* no merge crosses a training word */
     if (stats) stats->merge_seconds = tn_now() - start;
     return 0;
 }

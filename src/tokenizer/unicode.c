@@ -74,9 +74,24 @@ TnCharClass tn_char_class(uint32_t c, int invalid) {
 }
 
 
-void tn_words_begin(TnWordSplitter *s, const char *text, size_t length, TnSplitMode mode, int metaspace,
+TnSplit tn_split_of(TnSplitMode mode) {
+    TnSplit split;
+    for (int left = 0; left < TN_CLASS_COUNT; left++)
+        for (int right = 0; right < TN_CLASS_COUNT; right++)
+            split.cut[left][right] = (uint8_t)tn_is_boundary(mode, (TnCharClass)left, (TnCharClass)right);
+    return split;
+}
+
+int tn_split_at_least_as_fine(const TnSplit *fine, const TnSplit *coarse) {
+    for (int left = 0; left < TN_CLASS_COUNT; left++)
+        for (int right = 0; right < TN_CLASS_COUNT; right++)
+            if (coarse->cut[left][right] && !fine->cut[left][right]) return 0;
+    return 1;
+}
+
+void tn_words_begin(TnWordSplitter *s, const char *text, size_t length, const TnSplit *split, int metaspace,
                     int split_every_space, int prefixed) {
-    *s = (TnWordSplitter){(const unsigned char *)text, length, 0, mode, metaspace, split_every_space,
+    *s = (TnWordSplitter){(const unsigned char *)text, length, 0, *split, metaspace, split_every_space,
                           prefixed && length > 0};
 }
 
@@ -115,7 +130,7 @@ int tn_words_next(TnWordSplitter *s, size_t *start, size_t *length, int *prefixe
             c = tn_utf8_next(s->text + at, s->length - at);
             cls = text_class(s, c);
         }
-        if (has_left && (tn_is_boundary(s->mode, left, cls) || (s->split_every_space && cls == TN_CLASS_SPACE)))
+        if (has_left && (s->split.cut[left][cls] || (s->split_every_space && cls == TN_CLASS_SPACE)))
             break;
         left = cls;
         has_left = 1;

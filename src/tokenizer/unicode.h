@@ -42,6 +42,7 @@ typedef enum TnCharClass {
     TN_CLASS_CJK,     /* Han ideographs: always their own symbol */
     TN_CLASS_CONTROL, /* other whitespace, control characters, invalid bytes */
 } TnCharClass;
+#define TN_CLASS_COUNT 6
 
 TnCharClass tn_char_class(uint32_t codepoint, int invalid);
 
@@ -53,8 +54,10 @@ TnCharClass tn_char_class(uint32_t codepoint, int invalid);
  *  - TN_SPLIT_SPACES: only "a ▁ after something else" starts a word.
  *  - TN_SPLIT_NONE: the whole text is one word.
  * Encoding may split at a boundary only when no merge of the vocabulary
- * crosses it (bpe.c checks this on load), so the result equals BPE over
- * the whole text, which is what the HF libraries compute. */
+ * crosses it, so the result equals BPE over the whole text, which is what
+ * the HF libraries compute; bpe.c derives the finest such TnSplit from the
+ * merges on load (for a SentencePiece vocabulary, whose pieces join Han
+ * characters into words, a split of its own). */
 typedef enum TnSplitMode { TN_SPLIT_CLASSES, TN_SPLIT_SPACES, TN_SPLIT_NONE } TnSplitMode;
 
 /* Non-zero if a word boundary lies between a character of class left and
@@ -68,6 +71,17 @@ static inline int tn_is_boundary(TnSplitMode mode, TnCharClass left, TnCharClass
     return left != right;
 }
 
+/* Word boundaries as a table: cut[left][right] != 0 puts one between a
+ * character of class left and one of class right. */
+typedef struct TnSplit {
+    uint8_t cut[TN_CLASS_COUNT][TN_CLASS_COUNT];
+} TnSplit;
+
+/* The table of a named split. */
+TnSplit tn_split_of(TnSplitMode mode);
+/* Non-zero if fine cuts wherever coarse does. */
+int tn_split_at_least_as_fine(const TnSplit *fine, const TnSplit *coarse);
+
 /* Pre-tokenization: cuts a text into words, the same way for training and
  * encoding. With metaspace, a space is of class SPACE and a literal "▁"
  * (which keeps its bytes) of class CONTROL. With prefixed, a virtual "▁"
@@ -77,11 +91,11 @@ static inline int tn_is_boundary(TnSplitMode mode, TnCharClass left, TnCharClass
 typedef struct TnWordSplitter {
     const unsigned char *text;
     size_t length, at;
-    TnSplitMode mode;
+    TnSplit split;
     int metaspace, split_every_space, prefixed;
 } TnWordSplitter;
 
-void tn_words_begin(TnWordSplitter *s, const char *text, size_t length, TnSplitMode mode, int metaspace,
+void tn_words_begin(TnWordSplitter *s, const char *text, size_t length, const TnSplit *split, int metaspace,
                     int split_every_space, int prefixed);
 /* The next word: bytes [*start, *start + *length) of the text, and whether
  * the virtual "▁" leads it. Returns 0 when the text is used up. A word is

@@ -4,27 +4,31 @@
 
 TnAdamW tn_adamw_defaults(void) { return (TnAdamW){.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f}; }
 
+int tn_adamw_decays(TnParamKind kind) {
+    /* theta sets rotation frequencies, norm gains and biases scales and
+     * shifts, none a linear map: no decay. */
+    return kind != TN_PARAM_THETA && kind != TN_PARAM_NORM_GAIN && kind != TN_PARAM_NORM_BIAS;
+}
+
 void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads, float *m,
                      float *v, float lr, long long t) {
     tn_adamw_update_range(opt, layout, params, grads, m, v, lr, t, 0, layout->total);
 }
 
-void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads,
-                           float *m, float *v, float lr, long long t, size_t begin, size_t end) {
+/* The step on [begin, end); params[0] is element `origin` (0: a whole
+ * buffer, begin: a shard). */
+static void update(const TnAdamW *opt, const TnParamLayout *layout, float *params, size_t origin, const float *grads,
+                   float *m, float *v, float lr, long long t, size_t begin, size_t end) {
     float correction1 = (float)(1.0 - pow(opt->beta1, (double)t));
     float correction2 = (float)(1.0 - pow(opt->beta2, (double)t));
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *info = &layout->tensors[i];
-        /* theta sets rotation frequencies, norm gains and biases scales and
-         * shifts, none a linear map: no decay. */
-        int decayed = info->kind != TN_PARAM_THETA && info->kind != TN_PARAM_NORM_GAIN &&
-                      info->kind != TN_PARAM_NORM_BIAS;
-        float decay = decayed ? opt->weight_decay : 0.0f;
+        float decay = tn_adamw_decays(info->kind) ? opt->weight_decay : 0.0f;
         /* the part of the tensor inside [begin, end) */
         size_t first = info->offset > begin ? info->offset : begin;
         size_t last = info->offset + info->numel < end ? info->offset + info->numel : end;
         if (first >= last) continue;
-        float *p = params + first, *mt = m + (first - begin), *vt = v + (first - begin);
+        float *p = params + (first - origin), *mt = m + (first - begin), *vt = v + (first - begin);
         const float *g = grads + first;
         long n = (long)(last - first);
         #pragma omp parallel for
@@ -37,13 +41,25 @@ void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, floa
     }
 }
 
-double tn_grad_norm(const float *grads, size_t n) {
+void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads,
+                           float *m, float *v, float lr, long long t, size_t begin, size_t end) {
+    update(opt, layout, params, 0, grads, m, v, lr, t, begin, end);
+}
+
+void tn_adamw_update_shard(const TnAdamW *opt, const TnParamLayout *layout, float *shard, const float *grads,
+                           float *m, float *v, float lr, long long t, size_t begin, size_t end) {
+    update(opt, layout, shard, begin, grads, m, v, lr, t, begin, end);
+}
+
+double tn_grad_squares(const float *grads, size_t n) {
     double sum = 0.0;
     /* a fixed-order serial sum: the same norm, hence the same clipping, for
      * any number of threads (bit-identical resumes) */
     for (size_t i = 0; i < n; i++) sum += (double)grads[i] * grads[i];
-    return sqrt(sum);
+    return sum;
 }
+
+double tn_grad_norm(const float *grads, size_t n) { return sqrt(tn_grad_squares(grads, n)); }
 
 float tn_grad_clip(float *grads, size_t n, double norm, double max_norm) {
     if (!(norm > max_norm)) return 1.0f;

@@ -5,7 +5,7 @@
  *   m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2
  *   p = p (1 - lr wd) - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  * with the decoupled weight decay wd applied to matrices only (every tensor
- * but LRPE's theta). Moments m and v live in buffers with the parameters'
+ * but LRPE's theta and the norms' gains and biases). Moments m and v live in buffers with the parameters'
  * layout (params.h), so a data-parallel shard is one contiguous range.
  *
  * Schedule: linear warmup from lr / warmup to lr over `warmup` steps, then
@@ -25,6 +25,10 @@ typedef struct TnAdamW {
 /* beta1 0.9, beta2 0.95, eps 1e-8, weight decay 0.1. */
 TnAdamW tn_adamw_defaults(void);
 
+/* 1 when AdamW decays tensors of this kind (the matrices), 0 for theta and
+ * the norms' gains and biases: the CPU and GPU steps share the rule. */
+int tn_adamw_decays(TnParamKind kind);
+
 /* One AdamW step (t counts from 1) over every tensor of layout. */
 void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads, float *m,
                      float *v, float lr, long long t);
@@ -33,10 +37,16 @@ void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *par
  * hold the range alone (m[0] is element begin's moment). */
 void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads,
                            float *m, float *v, float lr, long long t, size_t begin, size_t end);
+/* The same with the parameters sharded too (ZeRO-3, dist/fsdp.h): shard,
+ * m and v hold the range alone (shard[0] is element begin). */
+void tn_adamw_update_shard(const TnAdamW *opt, const TnParamLayout *layout, float *shard, const float *grads,
+                           float *m, float *v, float lr, long long t, size_t begin, size_t end);
 
 /* The global l2 norm of grads (n floats), accumulated in double. It is not
  * finite when any gradient is not. */
 double tn_grad_norm(const float *grads, size_t n);
+/* Its square, the sum of squares (to add the norms of pieces). */
+double tn_grad_squares(const float *grads, size_t n);
 /* Scales grads by max_norm / norm when norm > max_norm; returns the scale. */
 float tn_grad_clip(float *grads, size_t n, double norm, double max_norm);
 

@@ -1,20 +1,10 @@
 #include "train/step_device.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #ifdef TN_CUDA
 #include "model/transnormer_cuda.h"
 #endif
-
-int tn_device_parse(const char *name, TnDevice *device) {
-    if (strcmp(name, "cpu") == 0) *device = TN_DEVICE_CPU;
-    else if (strcmp(name, "cuda") == 0) *device = TN_DEVICE_CUDA;
-    else return -1;
-    return 0;
-}
-
-const char *tn_device_name(TnDevice device) { return device == TN_DEVICE_CUDA ? "cuda" : "cpu"; }
 
 #ifdef TN_CUDA
 
@@ -23,13 +13,13 @@ struct TnStepDevice {
 };
 
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnError *err) {
+                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err) {
     *dev = NULL;
     if (device != TN_DEVICE_CUDA) return tn_fail(err, "the %s runs the trainer's own step", tn_device_name(device));
     TnStepDevice *d = tn_calloc(1, sizeof *d);
     if (tn_model_cuda_init(&d->gpu, &m->config, m->params, err) ||
         tn_model_cuda_upload(&d->gpu, NULL, NULL, adam_m, adam_v, err) ||
-        tn_model_cuda_reserve(&d->gpu, batch, seq_len, err)) {
+        tn_model_cuda_reserve(&d->gpu, batch, seq_len, recompute, err)) {
         tn_step_device_close(d);
         return -1;
     }
@@ -57,6 +47,14 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
                               grad_norm, err);
 }
 
+int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
+    (void)err;
+    *grads = dev->gpu.grads;
+    *n = dev->gpu.n_params;
+    *stream = dev->gpu.stream;
+    return 0;
+}
+
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {
     return tn_model_cuda_download(&dev->gpu, params, grads, adam_m, adam_v, err);
 }
@@ -68,8 +66,8 @@ struct TnStepDevice {
 };
 
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnError *err) {
-    (void)m, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len;
+                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err) {
+    (void)m, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute;
     *dev = NULL;
     return tn_fail(err, "--device %s: this tnllm was built without CUDA (make found no nvcc)", tn_device_name(device));
 }
@@ -90,6 +88,11 @@ int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const in
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err) {
     (void)dev, (void)opt, (void)lr, (void)t, (void)max_norm, (void)grad_norm;
+    return tn_fail(err, "no accelerator in this build");
+}
+
+int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
+    (void)dev, (void)grads, (void)n, (void)stream;
     return tn_fail(err, "no accelerator in this build");
 }
 

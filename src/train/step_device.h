@@ -22,23 +22,20 @@
 
 #include <stdint.h>
 
+#include "model/recompute.h"
 #include "model/transnormer.h"
 #include "train/optimizer.h"
+#include "util/device.h"
 #include "util/error.h"
-
-typedef enum TnDevice { TN_DEVICE_CPU, TN_DEVICE_CUDA } TnDevice;
-
-/* "cpu" or "cuda"; -1 for another name. */
-int tn_device_parse(const char *name, TnDevice *device);
-const char *tn_device_name(TnDevice device);
 
 typedef struct TnStepDevice TnStepDevice;
 
 /* Opens an accelerator (not TN_DEVICE_CPU) for model m, with the AdamW
  * moments adam_m, adam_v (host, m's layout) and room for batch x seq_len
- * tokens per micro-batch. The device owns its copies; free with close. */
+ * tokens per micro-batch at a recompute level. The device owns its copies;
+ * free with close. */
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnError *err);
+                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err);
 void tn_step_device_close(TnStepDevice *dev);
 
 int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err);
@@ -51,6 +48,11 @@ int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const in
  * (the parameters on the device are then no longer usable). */
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err);
+/* The device's gradient buffer (*n floats of device memory, laid out like
+ * the parameters) and the cudaStream_t the step's work is ordered on: a
+ * data-parallel sum enqueued on it between the accumulation and the update
+ * (dist/comm.h's tn_comm_gpu_all_reduce_sum) is what the update sees. */
+int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err);
 /* Copies the device's parameters, gradients and moments into the host
  * buffers given (NULL skips one). */
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);

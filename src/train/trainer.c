@@ -12,7 +12,11 @@
 #include "data/corpus.h"
 #include "data/loader.h"
 #include "data/shard.h"
+#include "dist/fsdp.h"
+#include "dist/grad_reduce.h"
+#include "dist/tensor_parallel.h"
 #include "infer/perplexity.h"
+#include "model/checkpoint.h"
 #include "model/transnormer.h"
 #include "train/metrics.h"
 #include "train/plot.h"
@@ -65,14 +69,29 @@ typedef struct Run {
     TnMetrics metrics;
     TnStepDevice *device; /* NULL: the step runs on the CPU */
     TnComm single;        /* the group when o->comm is NULL */
-    const TnComm *comm;
+    const TnComm *world;  /* every rank of the job */
+    const TnComm *comm;   /* the data group: world unless tensor-parallel */
+    TnComm tensor_group, data_group; /* tensor parallelism (tp > 1): this rank's groups, owned */
+    int tp;               /* ranks per tensor group, 1: none */
+    TnParamLayout whole;  /* tp > 1: the whole model's layout (r->model holds this rank's part) */
     int root, quiet;      /* rank 0 writes files and prints */
-    TnRange update;       /* the range this rank updates; r->m and r->v hold it alone */
+    TnRange update;       /* the range of the model's buffer this rank updates; r->m and r->v hold it alone */
+    TnGradReduce reduce;  /* the CPU step's gradient reduction, overlapped with the backward */
+    TnFsdp fsdp;          /* ZeRO-3 on the CPU: the parameters sharded (range update), gathered part by part */
+    int sharded;          /* fsdp is in use: model.params is NULL */
+    TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
 } Run;
 
 static void run_free(Run *r) {
     tn_step_device_close(r->device);
+    tn_grad_reduce_free(&r->reduce);
+    if (r->sharded) tn_fsdp_free(&r->fsdp);
+    if (r->tp > 1) {
+        tn_param_layout_free(&r->whole);
+        tn_comm_free(&r->tensor_group);
+        tn_comm_free(&r->data_group);
+    }
     tn_metrics_close(&r->metrics);
     tn_loader_free(&r->loader);
     if (r->have_model) tn_model_free(&r->model);
@@ -138,15 +157,28 @@ static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
     char *data, path[4200];
     size_t size;
     if (tn_read_file(r->o->tokenizer, &data, &size, err)) return -1;
-    int rc = tn_path_join(path, sizeof path, dir, "tokenizer.json", err) || tn_write_file(path, data, size, err);
+    /* Under the name tn_tokenizer_for_model looks for. */
+    const char *name = tn_tokenizer_is_sentencepiece(r->o->tokenizer) ? "tokenizer.model" : "tokenizer.json";
+    int rc = tn_path_join(path, sizeof path, dir, name, err) || tn_write_file(path, data, size, err);
     free(data);
     return rc ? -1 : 0;
 }
 
-/* Writes checkpoints/step_N (model, state with the whole moments m_all,
- * v_all), then points `latest` at it and removes the previous one: a crash
- * at any moment leaves a complete checkpoint named by `latest`. */
-static int write_checkpoint(Run *r, const float *m_all, const float *v_all, TnError *err) {
+/* The whole model's layout (the model's own unless tensor-parallel). */
+static const TnParamLayout *whole_layout(const Run *r) { return r->tp > 1 ? &r->whole : &r->model.layout; }
+
+/* Writes the whole model (params_all, laid out by whole_layout) into the
+ * HF directory dir, with the tokenizer. */
+static int write_model(const Run *r, const char *dir, const float *params_all, TnError *err) {
+    return tn_checkpoint_save(dir, &r->model.config, whole_layout(r), params_all, TN_F32, 0, err) ||
+                   copy_tokenizer(r, dir, err)
+               ? -1 : 0;
+}
+
+/* Writes checkpoints/step_N (model, state with the whole parameters and
+ * moments), then points `latest` at it and removes the previous one: a
+ * crash at any moment leaves a complete checkpoint named by `latest`. */
+static int write_checkpoint(Run *r, const float *params_all, const float *m_all, const float *v_all, TnError *err) {
     char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
     snprintf(name, sizeof name, "step_%08lld", r->state.step);
     if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
@@ -155,8 +187,8 @@ static int write_checkpoint(Run *r, const float *m_all, const float *v_all, TnEr
         return -1;
     r->state.loader = r->loader.state;
     if (tn_mkdir_p(dir, err)) return -1;
-    if (tn_model_save(&r->model, dir, TN_F32, 0, err) || copy_tokenizer(r, dir, err) ||
-        tn_train_state_save(state_path, &r->state, m_all, v_all, r->model.layout.total, err)) {
+    if (write_model(r, dir, params_all, err) ||
+        tn_train_state_save(state_path, &r->state, m_all, v_all, whole_layout(r)->total, err)) {
         if (strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
         return -1;
     }
@@ -167,25 +199,41 @@ static int write_checkpoint(Run *r, const float *m_all, const float *v_all, TnEr
     return 0;
 }
 
-/* Rank 0's whole moments, gathered from the ranks' ranges when sharded
- * (*m_all, *v_all then allocated: free them); NULL on the other ranks. */
-static int gather_moments(Run *r, float **m_all, float **v_all, TnError *err) {
+/* Rank 0's whole copy of a buffer laid out like the parameters, of which
+ * this rank holds `held`, the range `range` of its part of the model:
+ * gathered over the data group when the range is a ZeRO shard, then over
+ * the tensor group when the model is split. *whole is held itself when
+ * nothing is gathered, else allocated on rank 0 (release_whole frees it);
+ * unspecified on the other ranks. Collective over the job. */
+static int gather_whole(Run *r, float *held, TnRange range, float **whole, TnError *err) {
     size_t n = r->model.layout.total;
-    *m_all = r->root ? r->m : NULL;
-    *v_all = r->root ? r->v : NULL;
-    if (r->o->zero == 0) return 0;
-    if (r->root) {
-        *m_all = tn_malloc(n * sizeof **m_all);
-        *v_all = tn_malloc(n * sizeof **v_all);
+    float *part = held;
+    int part_owner = r->comm->rank == 0; /* the data group's rank 0 holds the whole part */
+    *whole = held;
+    if (range.end - range.begin != n) {
+        part = part_owner ? tn_malloc(n * sizeof *part) : NULL;
+        if (tn_comm_gather(r->comm, held, part, n, 0, err)) {
+            free(part);
+            return -1;
+        }
+        *whole = part;
     }
-    return tn_comm_gather(r->comm, r->m, *m_all, n, 0, err) || tn_comm_gather(r->comm, r->v, *v_all, n, 0, err)
-               ? -1 : 0;
+    if (r->tp == 1 || !part_owner) return 0;
+    *whole = r->root ? tn_malloc(r->whole.total * sizeof **whole) : NULL;
+    int rc = tn_tp_gather(&r->tensor_group, &r->model.config, &r->model.layout, part, &r->whole, *whole, err);
+    if (part != held) free(part);
+    return rc;
 }
 
-static void free_gathered(Run *r, float *m_all, float *v_all) {
-    if (m_all == r->m) return;
-    free(m_all);
-    free(v_all);
+static void release_whole(float *whole, const float *held) {
+    if (whole != held) free(whole);
+}
+
+/* The parameters this rank holds and their range of its part: the FSDP
+ * shard under ZeRO-3, else the model's whole buffer. */
+static float *held_params(const Run *r, TnRange *range) {
+    *range = r->sharded ? r->update : (TnRange){0, r->model.layout.total};
+    return r->sharded ? r->fsdp.shard : r->model.params;
 }
 
 /* Writes checkpoints/step_N (model, state), then points `latest` at it and
@@ -193,29 +241,42 @@ static void free_gathered(Run *r, float *m_all, float *v_all) {
  * checkpoint named by `latest`. Collective: every rank calls it, rank 0
  * writes. */
 static int save_checkpoint(Run *r, TnError *err) {
-    float *m_all, *v_all;
-    int gathered = gather_moments(r, &m_all, &v_all, err);
-    int rc = gathered || !r->root ? gathered : write_checkpoint(r, m_all, v_all, err);
-    free_gathered(r, m_all, v_all);
+    float *params_all = NULL, *m_all = NULL, *v_all = NULL;
+    TnRange params_range;
+    float *params = held_params(r, &params_range);
+    int rc = gather_whole(r, params, params_range, &params_all, err) || gather_whole(r, r->m, r->update, &m_all, err) ||
+             gather_whole(r, r->v, r->update, &v_all, err);
+    if (!rc && r->root) rc = write_checkpoint(r, params_all, m_all, v_all, err);
+    release_whole(params_all, params);
+    release_whole(m_all, r->m);
+    release_whole(v_all, r->v);
     return rc;
 }
 
-/* Names the first tensor of buffer (laid out like the parameters) holding
- * a value that is not finite; "" when all are finite. */
-static const char *nonfinite_tensor(const TnParamLayout *layout, const float *buffer) {
+/* Names the first tensor holding a value that is not finite in the range
+ * of a buffer laid out like the parameters (buffer[0] is element
+ * range.begin); "" when all are finite. */
+static const char *nonfinite_in_range(const TnParamLayout *layout, const float *buffer, TnRange range) {
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *t = &layout->tensors[i];
-        for (size_t j = 0; j < t->numel; j++)
-            if (!isfinite(buffer[t->offset + j])) return t->name;
+        TnRange in = tn_range_intersect(range, (TnRange){t->offset, t->offset + t->numel});
+        for (size_t j = in.begin; j < in.end; j++)
+            if (!isfinite(buffer[j - range.begin])) return t->name;
     }
     return "";
+}
+
+/* The same for a whole buffer. */
+static const char *nonfinite_tensor(const TnParamLayout *layout, const float *buffer) {
+    return nonfinite_in_range(layout, buffer, (TnRange){0, layout->total});
 }
 
 /* Names where a non-finite loss first appears: a parameter, else the
  * first layer whose residual stream is not finite. */
 static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap) {
     const TnModel *m = &r->model;
-    const char *param = nonfinite_tensor(&m->layout, m->params);
+    TnRange range;
+    const char *param = nonfinite_in_range(&m->layout, held_params(r, &range), range);
     if (*param) { snprintf(out, cap, "parameter %s", param); return; }
     size_t n = (size_t)batch * r->o->seq_len * m->config.dim;
     for (int l = 0; l < m->config.n_layers; l++) {
@@ -230,7 +291,25 @@ static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap
     snprintf(out, cap, "the logits");
 }
 
-/* train_step on the accelerator: the same micro-batches, scale and checks. */
+/* The ranks' device gradients summed in place by NCCL, on the step's
+ * stream, before the update reads them; their losses summed on the host.
+ * The backward scaled every rank's gradient by 1 / (the whole batch's
+ * tokens), so the sum is the gradient of the batch's mean loss. */
+static int device_reduce(Run *r, double *loss_sum, TnError *err) {
+    if (r->comm->size == 1) return 0;
+    float *grads;
+    size_t n;
+    void *stream;
+    return tn_step_device_gradients(r->device, &grads, &n, &stream, err) ||
+                   tn_comm_gpu_all_reduce_sum(r->comm, grads, n, stream, err) ||
+                   tn_comm_all_reduce_sum_double(r->comm, loss_sum, 1, err)
+               ? -1 : 0;
+}
+
+/* train_step on the accelerator: the same micro-batches, scale and checks;
+ * with several ranks (one GPU each) every rank computes its share of the
+ * micro-batches as on the CPU, and the gradients are summed over the
+ * ranks before the clip and AdamW, which every rank runs whole (ZeRO-0). */
 static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, TnError *err) {
     const TnTrainOptions *o = r->o;
     int B = r->micro_batch, T = o->seq_len;
@@ -239,7 +318,9 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
     double sum = 0.0;
     for (int a = 0; a < r->accum_steps; a++) {
         float micro_loss;
+        /* every rank draws every micro-batch, so that the loaders stay in step */
         tn_loader_next(&r->loader, B, r->inputs, r->targets);
+        if (a % r->comm->size != r->comm->rank) continue;
         if (tn_step_device_accumulate(r->device, r->inputs, r->targets, B, T, scale, &micro_loss, err)) return -1;
         if (!isfinite(micro_loss))
             return tn_fail(err, "step %lld: the loss is %f on %s; stopped, the last good checkpoint is %s",
@@ -247,6 +328,7 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
                            r->latest[0] ? r->latest : "(none yet)");
         sum += micro_loss;
     }
+    if (device_reduce(r, &sum, err)) return -1;
     *loss = (float)(sum / r->accum_steps);
     if (tn_step_device_update(r->device, &o->adamw, (float)lr, r->state.step + 1, o->grad_clip, grad_norm, err))
         return -1;
@@ -262,58 +344,90 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
 /* Brings the host model and moments up to date before the trainer reads
  * them (validation, checkpoints, the final model). */
 static int sync_host(Run *r, TnError *err) {
-    /* ZeRO-3 keeps each rank's range of the parameters current only (the
-     * device runs one rank: it holds them whole) */
-    if (!r->device)
-        return r->o->zero == 3 ? tn_comm_all_gather(r->comm, r->model.params, r->model.layout.total, err) : 0;
+    /* the CPU's model is current (ZeRO-3's shards are gathered where used) */
+    if (!r->device) return 0;
     return tn_step_device_sync(r->device, r->model.params, NULL, r->m, r->v, err);
 }
 
-/* Sums the ranks' losses and gradients (trainer.h: all-reduce, or
- * reduce-scatter from ZeRO-2 on) and the global norm of the sum. */
+/* The global norm of the summed gradient, of which this rank holds the
+ * range `range` of its part: the sums of squares of the split tensors
+ * ([0]) and of the replicated ones ([1]) are added over the data group
+ * when the range is a shard, then the split ones over the tensor group
+ * (every rank of it holds the same replicated gradients: counted once). */
+static int global_norm(Run *r, TnRange range, double *grad_norm, TnError *err) {
+    const TnParamLayout *layout = &r->model.layout;
+    double squares[2] = {0, 0};
+    for (int i = 0; i < layout->n_tensors; i++) {
+        const TnTensorInfo *t = &layout->tensors[i];
+        size_t begin = t->offset > range.begin ? t->offset : range.begin;
+        size_t end = t->offset + t->numel < range.end ? t->offset + t->numel : range.end;
+        if (begin < end) squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + begin, end - begin);
+    }
+    if (range.end - range.begin < layout->total && tn_comm_all_reduce_sum_double(r->comm, squares, 2, err)) return -1;
+    if (r->tp > 1 && tn_comm_all_reduce_sum_double(&r->tensor_group, squares, 1, err)) return -1;
+    *grad_norm = sqrt(squares[0] + squares[1]);
+    return 0;
+}
+
+/* Waits for the data group's gradients to be summed (the reductions
+ * started by the backward, grad_reduce.h: all-reduce, or reduce-scatter
+ * from ZeRO-2 on), sums the losses and takes the global norm of the sum. */
 static int reduce_gradients(Run *r, double *loss_sum, double *grad_norm, TnError *err) {
     const TnComm *c = r->comm;
     size_t n = r->model.layout.total;
+    if (tn_grad_reduce_finish(&r->reduce, err)) return -1;
     if (c->size > 1 && tn_comm_all_reduce_sum_double(c, loss_sum, 1, err)) return -1;
-    if (r->o->zero < 2) {
-        if (tn_comm_all_reduce_sum(c, r->grads, n, err)) return -1;
-        *grad_norm = tn_grad_norm(r->grads, n);
-        return 0;
+    return global_norm(r, r->o->zero < 2 ? (TnRange){0, n} : r->update, grad_norm, err);
+}
+
+/* Forward and backward of the micro-batch in r->inputs, adding its loss
+ * to *sum and its gradient (times scale) to r->grads. */
+static int micro_step(Run *r, float scale, double *sum, TnError *err) {
+    TnModel *m = &r->model;
+    int B = r->micro_batch, T = r->o->seq_len;
+    float micro_loss;
+    if (tn_model_forward(m, r->inputs, r->targets, B, T, &micro_loss, err) ||
+        (r->sharded && tn_fsdp_status(&r->fsdp, err)))
+        return -1;
+    if (!isfinite(micro_loss)) {
+        char where[256];
+        locate_nonfinite_loss(r, B, where, sizeof where);
+        return tn_fail(err, "step %lld: the loss is %f (first non-finite value in %s); stopped, the last good "
+                            "checkpoint is %s", r->state.step + 1, micro_loss, where,
+                       r->latest[0] ? r->latest : "(none yet)");
     }
-    if (tn_comm_reduce_scatter_sum(c, r->grads, n, err)) return -1;
-    double norm = tn_grad_norm(r->grads + r->update.begin, r->update.end - r->update.begin), squares = norm * norm;
-    if (tn_comm_all_reduce_sum_double(c, &squares, 1, err)) return -1;
-    *grad_norm = sqrt(squares);
-    return 0;
+    tn_model_backward(m, r->inputs, r->targets, B, T, scale, r->grads);
+    *sum += micro_loss;
+    return r->sharded ? tn_fsdp_status(&r->fsdp, err) : 0;
 }
 
 /* One optimizer step: accumulated micro-batches (this rank's share of
  * them), the gradients summed over the ranks, clip, AdamW on this rank's
- * range, the parameters gathered (trainer.h). */
+ * range, the parameters gathered (trainer.h). The micro-batches go in
+ * passes of one per rank; a rank whose share is one shorter runs an idle
+ * last pass, so that every rank makes the same collectives (ZeRO-3's
+ * gathers, the reductions started by the last backward). */
 static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError *err) {
     const TnTrainOptions *o = r->o;
     TnModel *m = &r->model;
     if (r->device) return device_train_step(r, lr, loss, grad_norm, err);
-    int B = r->micro_batch, T = o->seq_len;
+    int B = r->micro_batch, T = o->seq_len, ranks = r->comm->size;
+    int passes = (r->accum_steps + ranks - 1) / ranks;
     float scale = 1.0f / (float)((long long)B * T * r->accum_steps);
-    if (o->zero == 3 && tn_comm_all_gather(r->comm, m->params, m->layout.total, err)) return -1;
     memset(r->grads, 0, m->layout.total * sizeof *r->grads);
     double sum = 0.0;
-    for (int a = 0; a < r->accum_steps; a++) {
-        float micro_loss;
+    for (int pass = 0; pass < passes; pass++) {
+        int mine = pass * ranks + r->comm->rank;
+        if (pass == passes - 1) tn_grad_reduce_arm(&r->reduce);
         /* every rank draws every micro-batch, so that the loaders stay in step */
-        tn_loader_next(&r->loader, B, r->inputs, r->targets);
-        if (a % r->comm->size != r->comm->rank) continue;
-        if (tn_model_forward(m, r->inputs, r->targets, B, T, &micro_loss, err)) return -1;
-        if (!isfinite(micro_loss)) {
-            char where[256];
-            locate_nonfinite_loss(r, B, where, sizeof where);
-            return tn_fail(err, "step %lld: the loss is %f (first non-finite value in %s); stopped, the last good "
-                                "checkpoint is %s", r->state.step + 1, micro_loss, where,
-                           r->latest[0] ? r->latest : "(none yet)");
+        for (int a = pass * ranks; a < (pass + 1) * ranks && a < r->accum_steps; a++) {
+            tn_loader_next(&r->loader, B, r->inputs, r->targets);
+            if (a == mine && micro_step(r, scale, &sum, err)) return -1;
         }
-        tn_model_backward(m, r->inputs, r->targets, B, T, scale, r->grads);
-        sum += micro_loss;
+        if (mine >= r->accum_steps) {
+            tn_model_idle_pass(m);
+            if (r->sharded && tn_fsdp_status(&r->fsdp, err)) return -1;
+        }
     }
     if (reduce_gradients(r, &sum, grad_norm, err)) return -1;
     *loss = (float)(sum / r->accum_steps);
@@ -323,6 +437,12 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
                        r->latest[0] ? r->latest : "(none yet)");
     size_t begin = r->update.begin, count = r->update.end - begin;
     if (o->grad_clip > 0) tn_grad_clip(r->grads + begin, count, *grad_norm, o->grad_clip);
+    if (r->sharded) {
+        tn_adamw_update_shard(&o->adamw, &m->layout, r->fsdp.shard, r->grads, r->m, r->v, (float)lr,
+                              r->state.step + 1, begin, r->update.end);
+        tn_fsdp_invalidate(&r->fsdp);
+        return 0;
+    }
     tn_adamw_update_range(&o->adamw, &m->layout, m->params, r->grads, r->m, r->v, (float)lr, r->state.step + 1, begin,
                           r->update.end);
     if (o->zero == 1 || o->zero == 2) return tn_comm_all_gather(r->comm, m->params, m->layout.total, err);
@@ -336,8 +456,8 @@ static int validate(Run *r, double *val_loss, TnError *err) {
     if (use > windows) use = windows;
     TnEvalResult e;
     /* tn_eval_tokens scores windows of ctx tokens: use T + 1 to predict T */
-    if (tn_eval_tokens(&r->model, r->val_tokens, use * o->seq_len + 1, o->seq_len + 1, o->seq_len, r->micro_batch, 0,
-                       &e, err))
+    if (tn_eval_tokens(&r->model, r->val_tokens, use * o->seq_len + 1, o->seq_len + 1, o->seq_len, r->micro_batch,
+                       TN_DEVICE_CPU, 0, &e, err))
         return -1;
     *val_loss = e.mean_loss;
     return 0;
@@ -349,28 +469,91 @@ static void format_duration(char *out, size_t cap, double seconds) {
     else snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
 }
 
-/* Reads the state file at path into saved and this rank's range of the
- * moments (the file holds them whole, whatever the ranks that wrote it). */
+/* Copies this rank's range of its part of the whole buffer `all` into held. */
+static void take_range(const Run *r, float *held, const float *all) {
+    size_t owned = r->update.end - r->update.begin;
+    if (r->tp == 1) {
+        memcpy(held, all + r->update.begin, owned * sizeof *held);
+        return;
+    }
+    float *part = tn_malloc(r->model.layout.total * sizeof *part);
+    tn_tp_slice(part, &r->model.layout, all, &r->whole, &r->model.config, r->tp, r->tensor_group.rank);
+    memcpy(held, part + r->update.begin, owned * sizeof *held);
+    free(part);
+}
+
+/* Reads the state file at path into saved and this rank's range of its
+ * part of the moments (the file holds them whole, whatever the ranks that
+ * wrote it). */
 static int load_moments(Run *r, const char *path, TnTrainState *saved, TnError *err) {
-    size_t n = r->model.layout.total, owned = r->update.end - r->update.begin;
+    size_t n = whole_layout(r)->total, owned = r->update.end - r->update.begin;
     if (owned == n) return tn_train_state_load(path, saved, r->m, r->v, n, err);
     float *m_all = tn_malloc(n * sizeof *m_all), *v_all = tn_malloc(n * sizeof *v_all);
     int rc = tn_train_state_load(path, saved, m_all, v_all, n, err);
     if (!rc) {
-        memcpy(r->m, m_all + r->update.begin, owned * sizeof *r->m);
-        memcpy(r->v, v_all + r->update.begin, owned * sizeof *r->v);
+        take_range(r, r->m, m_all);
+        take_range(r, r->v, v_all);
     }
     free(m_all);
     free(v_all);
     return rc;
 }
 
+/* Groups the ranks for tensor parallelism (tensor_parallel.h): r->comm
+ * becomes the data group. Refuses a layout that does not match the job. */
+static int make_groups(Run *r, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    int N = r->world->size;
+    r->tp = o->tensor_parallel > 1 ? o->tensor_parallel : 1;
+    if (o->data_parallel > 0 && o->data_parallel * r->tp != N)
+        return tn_fail(err, "--dp %d x --tp %d = %d ranks, but the job has %d (mpirun -np %d)", o->data_parallel,
+                       r->tp, o->data_parallel * r->tp, N, o->data_parallel * r->tp);
+    if (r->tp == 1) return 0;
+    if (o->device != TN_DEVICE_CPU)
+        return tn_fail(err, "--tp %d: tensor parallelism runs on the CPU only (--device cpu)", r->tp);
+    if (tn_tp_groups(r->world, r->tp, &r->tensor_group, &r->data_group, err)) return -1;
+    r->comm = &r->data_group;
+    return 0;
+}
+
+/* Splits the whole model just created or loaded into this rank's part. */
+static int split_model(Run *r, TnError *err) {
+    if (r->tp == 1) return 0;
+    tn_param_layout_init(&r->whole, &r->model.config);
+    return tn_tp_split_model(&r->model, &r->tensor_group, err);
+}
+
+/* The CPU step's hooks: the gradient reduction overlapped with the
+ * backward, and for ZeRO-3 the parameters sharded and gathered per part
+ * (over the data group; with tensor parallelism, of this rank's part). */
+static void install_hooks(Run *r) {
+    TnModel *m = &r->model;
+    tn_grad_reduce_init(&r->reduce, r->comm, m, r->grads, r->o->zero >= 2);
+    r->hooks.grads_done = tn_grad_reduce_part_done;
+    r->hooks.grads_user = &r->reduce;
+    if (r->o->zero == 3) {
+        tn_fsdp_init(&r->fsdp, m, r->comm);
+        r->sharded = 1;
+        r->hooks.weights = tn_fsdp_gather_part;
+        r->hooks.weights_user = &r->fsdp;
+    }
+    m->hooks = &r->hooks;
+}
+
 /* Creates or resumes the model, optimizer state, data position. */
 static int setup(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (o->zero < 0 || o->zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", o->zero);
-    if (r->comm->size > 1 && o->device != TN_DEVICE_CPU)
-        return tn_fail(err, "data-parallel training over %d ranks runs on the CPU only so far", r->comm->size);
+    if (make_groups(r, err)) return -1;
+    if (r->world->size > 1 && o->device != TN_DEVICE_CPU && (!r->world->gpu || o->zero != 0))
+        return tn_fail(err, r->world->gpu ? "--device %s over %d ranks replicates the model and AdamW on every GPU "
+                                            "(ZeRO-0); --zero 1-3 run on the CPU so far"
+                                          : "--device %s over %d ranks needs the ranks' NCCL group (a tnllm built with "
+                                            "NCCL: see make's report line)",
+                       tn_device_name(o->device), r->world->size);
+    if (r->world->backend == TN_COMM_NCCL && o->device == TN_DEVICE_CPU)
+        return tn_fail(err, "a launch without MPI (torchrun, srun) trains on GPUs: give --device cuda, or start CPU "
+                            "ranks with mpirun");
     if (tn_mkdir_p(o->out_dir, err) || tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) ||
         tn_mkdir_p(r->checkpoints, err))
         return -1;
@@ -386,6 +569,7 @@ static int setup(Run *r, TnError *err) {
         tn_model_init(&r->model, &o->config, o->seed);
     }
     r->have_model = 1;
+    if (split_model(r, err)) return -1;
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
     if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;
@@ -414,9 +598,11 @@ static int setup(Run *r, TnError *err) {
     tn_model_reserve(m, r->micro_batch, o->seq_len + 1);
     if (o->device == TN_DEVICE_CPU) {
         tn_model_reserve_backward(m);
-        /* what `tnllm info` reports for this run is what it allocates */
-        TN_ASSERT((m->acts.n_floats + m->grad_acts.n_floats) * sizeof(float) ==
-                  tn_train_activation_bytes(&m->config, r->micro_batch, o->seq_len, omp_get_max_threads()));
+        /* what `tnllm info` reports for a run of the whole model is what it
+         * allocates (tensor parallelism holds a part of it: see tnllm plan) */
+        TN_ASSERT(r->tp > 1 || (m->acts.n_floats + m->grad_acts.n_floats) * sizeof(float) ==
+                                   tn_train_activation_bytes(&m->config, r->micro_batch, o->seq_len,
+                                                             omp_get_max_threads()));
     }
     r->state.seq_len = o->seq_len;
     r->state.micro_batch = r->micro_batch;
@@ -444,8 +630,9 @@ static int setup(Run *r, TnError *err) {
             return -1;
     }
     if (o->device != TN_DEVICE_CPU &&
-        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, err))
+        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, o->recompute, err))
         return -1;
+    if (o->device == TN_DEVICE_CPU) install_hooks(r);
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
 }
 
@@ -475,10 +662,14 @@ int tn_train_longest_context(const TnConfig *cfg, int micro_batch, double budget
 
 static int finish(Run *r, TnTrainResult *result, TnError *err) {
     char model_dir[4096], plot[4200];
-    if (!r->root) return 0;
-    if (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) ||
-        tn_model_save(&r->model, model_dir, TN_F32, 0, err) || copy_tokenizer(r, model_dir, err))
-        return -1;
+    float *params_all = NULL;
+    TnRange params_range;
+    float *params = held_params(r, &params_range);
+    if (gather_whole(r, params, params_range, &params_all, err)) return -1;
+    int rc = r->root && (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) ||
+                         write_model(r, model_dir, params_all, err));
+    release_whole(params_all, params);
+    if (rc || !r->root) return rc ? -1 : 0;
     snprintf(result->model_dir, sizeof result->model_dir, "%s", model_dir);
     TnError plot_err;
     if (tn_plot_run(r->o->out_dir, plot, sizeof plot, &plot_err))
@@ -492,7 +683,7 @@ static int finish(Run *r, TnTrainResult *result, TnError *err) {
  * different steps; all must checkpoint and leave at the same one). */
 static int agree_stop(Run *r, int *stop, TnError *err) {
     double requested = stop_requested;
-    if (r->comm->size > 1 && tn_comm_all_reduce_sum_double(r->comm, &requested, 1, err)) return -1;
+    if (r->world->size > 1 && tn_comm_all_reduce_sum_double(r->world, &requested, 1, err)) return -1;
     *stop = requested > 0;
     return 0;
 }
@@ -500,19 +691,27 @@ static int agree_stop(Run *r, int *stop, TnError *err) {
 static double mebibytes(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 /* What this rank holds, by kind (trainer.h says what each ZeRO stage
- * shards), so that a user sees the cost of the layout before it runs. */
+ * shards, tensor_parallel.h what tensor parallelism splits), so that a
+ * user sees the cost of the layout before it runs. */
 static void print_memory(const Run *r) {
     const TnModel *m = &r->model;
     size_t n = m->layout.total, owned = r->update.end - r->update.begin, f = sizeof(float);
     size_t activations = (m->acts.n_floats + m->grad_acts.n_floats) * f;
-    size_t total = n * f + n * f + 2 * owned * f + activations;
-    printf("memory per rank (%d rank%s, %s, ZeRO-%d): parameters %.1f MiB%s, gradients %.1f MiB (reduced shard "
+    size_t gather = r->sharded ? r->fsdp.gather_floats : 0, parameters = r->sharded ? owned + gather : n;
+    size_t total = parameters * f + n * f + 2 * owned * f + activations;
+    char layout[128] = "", held[160] = "";
+    if (r->tp > 1)
+        snprintf(layout, sizeof layout, ", tensor parallel %d x data parallel %d: %zu of the model's %zu parameters",
+                 r->tp, r->comm->size, n, r->whole.total);
+    if (r->sharded)
+        snprintf(held, sizeof held, " (shard %.1f MiB + gather buffer %.1f MiB: the largest layer, embedding or head, "
+                                    "gathered per layer)", mebibytes(owned * f), mebibytes(gather * f));
+    printf("memory per rank (%d rank%s, %s, ZeRO-%d%s): parameters %.1f MiB%s, gradients %.1f MiB (reduced shard "
            "%.1f MiB), optimizer state %.1f MiB (AdamW m and v of %zu of %zu parameters), activations %.1f MiB; "
            "total %.1f MiB\n",
-           r->comm->size, r->comm->size > 1 ? "s" : "", tn_comm_backend_name(r->comm), r->o->zero,
-           mebibytes(n * f), r->o->zero == 3 ? " (gathered whole for each step; own shard kept between steps)" : "",
-           mebibytes(n * f), mebibytes((r->o->zero >= 2 ? owned : n) * f), mebibytes(2 * owned * f), owned, n,
-           mebibytes(activations), mebibytes(total));
+           r->world->size, r->world->size > 1 ? "s" : "", tn_comm_backend_name(r->world), r->o->zero, layout,
+           mebibytes(parameters * f), held, mebibytes(n * f), mebibytes((r->o->zero >= 2 ? owned : n) * f),
+           mebibytes(2 * owned * f), owned, n, mebibytes(activations), mebibytes(total));
 }
 
 static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
@@ -524,7 +723,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
     if (!r->quiet)
         printf("training %zu parameters on %zu tokens (validation %zu) on %s: %lld steps of %d x %d x %d = %lld "
                "tokens, from step %lld\n",
-               r->model.layout.total, r->n_train, r->n_val, o->device == TN_DEVICE_CUDA ? "the GPU" : "the CPU",
+               whole_layout(r)->total, r->n_train, r->n_val, o->device == TN_DEVICE_CUDA ? "the GPU" : "the CPU",
                r->steps, r->accum_steps, r->micro_batch, o->seq_len, step_tokens, first);
     if (!r->quiet) {
         double unigram = tn_unigram_loss(r->train_tokens, r->n_train, r->val_tokens, r->n_val,
@@ -545,10 +744,13 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
             return -1;
         char val_text[48] = "";
         if ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps) {
-            double val_loss = NAN; /* rank 0 alone validates */
+            /* data rank 0 validates (with its tensor group); under ZeRO-3 every rank: the passes gather */
+            double val_loss = NAN;
             if (sync_host(r, err)) return -1;
-            if (r->root && (validate(r, &val_loss, err) || tn_metrics_log_eval(&r->metrics, step, val_loss, err)))
+            if ((r->comm->rank == 0 || r->sharded) &&
+                (validate(r, &val_loss, err) || (r->sharded && tn_fsdp_status(&r->fsdp, err))))
                 return -1;
+            if (r->root && tn_metrics_log_eval(&r->metrics, step, val_loss, err)) return -1;
             result->final_val_loss = val_loss;
             snprintf(val_text, sizeof val_text, " | val %.4f (ppl %.2f)", val_loss, exp(val_loss));
         }
@@ -586,8 +788,9 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     memset(&r, 0, sizeof r);
     r.o = o;
     r.single = (TnComm){.backend = TN_COMM_SINGLE, .rank = 0, .size = 1};
-    r.comm = o->comm ? o->comm : &r.single;
-    r.root = r.comm->rank == 0;
+    r.world = r.comm = o->comm ? o->comm : &r.single;
+    r.tp = 1;
+    r.root = r.world->rank == 0;
     r.quiet = o->quiet || !r.root;
     stop_requested = 0;
     struct sigaction action, old_int, old_term;

@@ -25,24 +25,40 @@
  * sequence of micro-batches and computes micro-batches a = rank, rank + N,
  * ... of each step's accum_steps (so a step needs accum_steps >= N), with
  * the gradient scale of the whole batch, so that the summed gradient is the
- * single-process mean. `zero` picks what is sharded over the ranks (each
- * rank owns the contiguous range tn_rank_range of the flat buffer):
+ * single-process mean. The sum overlaps the step's last backward
+ * (dist/grad_reduce.h: each layer's gradients start their reduction as the
+ * backward leaves the layer). `zero` picks what is sharded over the ranks
+ * (each rank owns the contiguous range tn_rank_range of the flat buffer):
  *   0: nothing; gradients all-reduced, every rank runs the whole AdamW step.
  *   1: the AdamW moments; gradients all-reduced, each rank updates its range
  *      of the parameters, then all-gather.
  *   2: also the gradients: reduce-scatter, the global norm from the shards'
  *      sums of squares, the update of the range, all-gather.
- *   3: also the parameters: they stay sharded after the update and are
- *      all-gathered before the next forward (and before validation and
- *      checkpoints). The CPU model reads one whole buffer, so this gathers
- *      the whole model at once, not layer by layer: the parameter memory is
- *      that of ZeRO-2 here.
+ *   3: also the parameters (FSDP, dist/fsdp.h): a rank keeps its shard and
+ *      a buffer of one part (a layer, the embedding or the head), gathered
+ *      just before the forward or backward uses it; every rank then runs
+ *      the validation (its passes gather), and rank 0 gathers the whole
+ *      model only to write a checkpoint or the final model.
  * The gradient buffer is whole on every rank (the backward accumulates into
  * it); reduce-scatter shards only the reduced result. Rank 0 alone writes
  * the metrics, the checkpoints (the moments gathered: the same files
  * whatever N and zero) and the final model; a checkpoint resumes under any
  * N and zero. Losses and weights agree with one process to float32
  * reduction order, not bit for bit.
+ * On GPUs (device cuda, N ranks): one GPU per rank, the same share of the
+ * micro-batches, the device gradients summed by NCCL before the clip and
+ * AdamW, which every rank runs whole (zero 0 only); the caller starts the
+ * group's GPU communicator first (dist/comm.h tn_comm_gpu_init).
+ *
+ * Tensor parallel (tensor_parallel = T > 1, dist/tensor_parallel.h; CPU
+ * only): the N ranks form N / T tensor groups of T consecutive ranks, each
+ * holding one copy of the model split T ways (§3.2.2); the data parallel
+ * above then runs over the N / T data groups (the ranks holding the same
+ * part: "ranks" above means data groups), ZeRO sharding each rank's part.
+ * The global gradient norm counts the replicated tensors once. Rank 0's
+ * tensor group validates; checkpoints and the final model are gathered
+ * into the whole model's files, the same as without tensor parallelism,
+ * and split again on resume: a checkpoint resumes under any T, N and zero.
  */
 #ifndef TN_TRAIN_TRAINER_H
 #define TN_TRAIN_TRAINER_H
@@ -76,8 +92,11 @@ typedef struct TnTrainOptions {
     int resume;
     int quiet;                 /* no progress lines (tests) */
     TnDevice device;           /* where the step runs (step_device.h); validation stays on the CPU */
+    TnRecompute recompute;     /* activation checkpointing of a device step (model/recompute.h) */
     const TnComm *comm;        /* the data-parallel group; NULL: this process alone (CPU only when size > 1) */
     int zero;                  /* ZeRO stage 0..3, see above */
+    int tensor_parallel;       /* T, ranks per tensor group; 0 or 1: none */
+    int data_parallel;         /* > 0: the job's ranks must be this x T; 0: N / T */
     /* Called after every step with its 1-based number and mean loss. */
     void (*on_step)(long long step, float loss, void *user);
     void *user;

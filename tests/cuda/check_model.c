@@ -5,8 +5,9 @@
  * Needs a CUDA device, so it is no `make test` binary: `make cuda` builds it
  * and scripts/device_train.sh runs it on the device machine. For each small
  * random configuration (head widths 64 and 128, LRPE and plain layers, T not
- * a multiple of the attention block, ignored targets) on a fresh random
- * batch it compares
+ * a multiple of the attention block, ignored targets; then one per value of
+ * every SPEC section 3 switch, the norms' gains and biases drawn at random
+ * so that a gain mixed up with 1 shows) on a fresh random batch it compares
  *  - forward: the mean loss (relative difference <= 1e-2) and the logits
  *    (relative l2 <= 2e-2): the GPU runs bf16 matrix products;
  *  - backward: every parameter's gradient, relative l2 <= 2e-2 (issue 8),
@@ -18,8 +19,13 @@
  *  - AdamW with clipping on the same gradient (the CPU's, uploaded): the
  *    gradient norm (relative 1e-5), the update of every parameter and the
  *    moments (relative l2 <= 1e-4: only fp32 rounding differs);
- *  - 6 training steps from the same initialisation on the same batches:
- *    every step's loss within 2e-2 relative of the CPU's.
+ *  - activation checkpointing (--recompute norms, layers): the loss within
+ *    1e-6 and all gradients within 1e-5 relative l2 of the GPU's own
+ *    without it (the recomputed activations are the same; only the order
+ *    of the atomics' additions differs);
+ *  - 6 training steps from the same initialisation on the same batches,
+ *    with recompute layers: every step's loss within 2e-2 relative of the
+ *    CPU's.
  * Prints one line per comparison and "check_model: N passed, M failed".
  * Usage: check_model [SEED]
  */
@@ -35,16 +41,11 @@
 #include "train/optimizer.h"
 #include "util/rng.h"
 
-static void check(int ok, const char *what, double value, double tolerance) {
-    printf("%s %-58s %.3e (tolerance %.0e)\n", ok ? "ok  " : "FAIL", what, value, tolerance);
-    if (ok) tn_tests_passed++; /* test.h's counters; each comparison is printed, not only failures */
-    else tn_tests_failed++;
-}
-
 typedef struct Case {
     const char *name;
     int vocab, dim, layers, heads, glu, batch, seq_len;
     unsigned lrpe_mask; /* bit l: layer l uses LRPE */
+    const char *switches; /* SPEC section 3 switches, "key=value ..." (apply_switches) */
 } Case;
 
 /* Random tokens (some padding ids among them), targets the next token, the
@@ -74,16 +75,19 @@ static int draw_batch(int32_t *tokens, int32_t *targets, const Case *c, TnRng *r
 static void run_case(const Case *c, uint64_t seed) {
     TnError err;
     TnConfig cfg = test_config(c->vocab, c->dim, c->layers, c->heads, c->glu, c->lrpe_mask);
+    apply_switches(&cfg, c->switches);
     MUST(tn_config_validate(&cfg, &err));
-    printf("== %s: V %d, D %d, L %d, H %d (d %d), G %d, batch %d x %d, LRPE mask %#x\n", c->name, c->vocab, c->dim,
-           c->layers, c->heads, c->dim / c->heads, c->glu, c->batch, c->seq_len, c->lrpe_mask);
+    printf("== %s: V %d, D %d, L %d, H %d (d %d), G %d, batch %d x %d, LRPE mask %#x, switches '%s'\n", c->name,
+           c->vocab, c->dim, c->layers, c->heads, c->dim / c->heads, c->glu, c->batch, c->seq_len, c->lrpe_mask,
+           c->switches);
     TnModel cpu;
     tn_model_init(&cpu, &cfg, seed);
+    randomize_norm_params(cpu.params, &cpu.layout, seed);
     tn_model_reserve(&cpu, c->batch, c->seq_len);
     tn_model_reserve_backward(&cpu);
     TnModelCuda gpu;
     MUST(tn_model_cuda_init(&gpu, &cfg, cpu.params, &err));
-    MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, &err));
+    MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, TN_RECOMPUTE_NONE, &err));
 
     size_t P = cpu.layout.total, N = (size_t)c->batch * c->seq_len, NV = N * c->vocab;
     int32_t *tokens = malloc(N * sizeof *tokens), *targets = malloc(N * sizeof *targets);
@@ -104,19 +108,43 @@ static void run_case(const Case *c, uint64_t seed) {
     char what[160];
     double e = fabs((double)loss_gpu - loss_cpu) / fabs((double)loss_cpu);
     snprintf(what, sizeof what, "loss (cpu %.6f gpu %.6f)", loss_cpu, loss_gpu);
-    check(e <= 1e-2, what, e, 1e-2);
+    check_value(e <= 1e-2, what, e, 1e-2);
     e = rel_l2_f32_f32(logits_gpu, logits_cpu, NV);
-    check(e <= 2e-2, "logits rel l2", e, 2e-2);
+    check_value(e <= 2e-2, "logits rel l2", e, 2e-2);
     double worst = 0;
     for (int i = 0; i < cpu.layout.n_tensors; i++) {
         const TnTensorInfo *t = &cpu.layout.tensors[i];
         e = rel_l2_f32_f32(grads_gpu + t->offset, grads_cpu + t->offset, t->numel);
         snprintf(what, sizeof what, "grad %s", t->name);
         double tolerance = t->kind == TN_PARAM_THETA ? 5e-2 : 2e-2;
-        check(e <= tolerance, what, e, tolerance);
+        check_value(e <= tolerance, what, e, tolerance);
         worst = e > worst ? e : worst;
     }
     printf("worst gradient rel l2: %.3e\n", worst);
+
+    /* Activation checkpointing: the same loss and gradients (only the
+     * atomics' order of addition differs), the training steps below with
+     * the last level. */
+    const TnRecompute levels[] = {TN_RECOMPUTE_NORMS, TN_RECOMPUTE_LAYERS};
+    float *grads_recomputed = malloc(P * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        float loss_recomputed;
+        MUST(tn_model_cuda_reserve(&gpu, c->batch, c->seq_len, levels[i], &err));
+        MUST(tn_model_cuda_zero_grad(&gpu, &err));
+        MUST(tn_model_cuda_forward(&gpu, tokens, targets, c->batch, c->seq_len, &loss_recomputed, &err));
+        MUST(tn_model_cuda_backward(&gpu, c->batch, c->seq_len, 1.0f / scored, &err));
+        MUST(tn_model_cuda_download(&gpu, NULL, grads_recomputed, NULL, NULL, &err));
+        printf("recompute %s: arena %.1f MiB (none: %.1f MiB)\n", tn_recompute_name(levels[i]),
+               gpu.arena_bytes / 1048576.0,
+               tn_model_cuda_arena_bytes(&cfg, c->batch, c->seq_len, TN_RECOMPUTE_NONE) / 1048576.0);
+        e = fabs((double)loss_recomputed - loss_gpu) / fabs((double)loss_gpu);
+        snprintf(what, sizeof what, "recompute %s: loss against none", tn_recompute_name(levels[i]));
+        check_value(e <= 1e-6, what, e, 1e-6);
+        e = rel_l2_f32_f32(grads_recomputed, grads_gpu, P);
+        snprintf(what, sizeof what, "recompute %s: all gradients against none, rel l2", tn_recompute_name(levels[i]));
+        check_value(e <= 1e-5, what, e, 1e-5);
+    }
+    free(grads_recomputed);
 
     /* AdamW + clipping on the same gradient: the CPU's, uploaded. max_norm
      * is half the norm so that clipping acts. */
@@ -134,20 +162,21 @@ static void run_case(const Case *c, uint64_t seed) {
     MUST(tn_model_cuda_step(&gpu, opt.beta1, opt.beta2, opt.eps, opt.weight_decay, lr, 1, max_norm, &norm_gpu, &err));
     MUST(tn_model_cuda_download(&gpu, p_gpu, NULL, m_gpu, v_gpu, &err));
     e = fabs(norm_gpu - norm_cpu) / norm_cpu;
-    check(e <= 1e-5, "AdamW: gradient norm", e, 1e-5);
+    check_value(e <= 1e-5, "AdamW: gradient norm", e, 1e-5);
     for (size_t i = 0; i < P; i++) {
         delta_cpu[i] = cpu.params[i] - p0[i];
         delta_gpu[i] = p_gpu[i] - p0[i];
     }
     e = rel_l2_f32_f32(delta_gpu, delta_cpu, P);
-    check(e <= 1e-4, "AdamW: parameter update rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: parameter update rel l2", e, 1e-4);
     e = rel_l2_f32_f32(m_gpu, m_cpu, P);
-    check(e <= 1e-4, "AdamW: first moment rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: first moment rel l2", e, 1e-4);
     e = rel_l2_f32_f32(v_gpu, v_cpu, P);
-    check(e <= 1e-4, "AdamW: second moment rel l2", e, 1e-4);
+    check_value(e <= 1e-4, "AdamW: second moment rel l2", e, 1e-4);
 
     /* Training from the same initialisation on the same batches. */
     tn_params_init(cpu.params, &cpu.layout, &cfg, seed);
+    randomize_norm_params(cpu.params, &cpu.layout, seed);
     memset(m_cpu, 0, P * sizeof(float));
     memset(v_cpu, 0, P * sizeof(float));
     MUST(tn_model_cuda_upload(&gpu, cpu.params, NULL, m_cpu, v_cpu, &err));
@@ -170,7 +199,7 @@ static void run_case(const Case *c, uint64_t seed) {
                norm_gpu);
         worst_loss = e > worst_loss ? e : worst_loss;
     }
-    check(worst_loss <= 2e-2, "training: worst step loss relative difference", worst_loss, 2e-2);
+    check_value(worst_loss <= 2e-2, "training: worst step loss relative difference", worst_loss, 2e-2);
 
     free(tokens), free(targets), free(logits_cpu), free(logits_gpu), free(grads_cpu), free(grads_gpu);
     free(m_cpu), free(v_cpu), free(p0), free(p_gpu), free(m_gpu), free(v_gpu), free(delta_cpu), free(delta_gpu);
@@ -182,9 +211,26 @@ int main(int argc, char **argv) {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 1;
     printf("check_model: seed %llu\n", (unsigned long long)seed);
     const Case cases[] = {
-        {"d64", 1000, 128, 3, 2, 352, 2, 100, 0x1},
-        {"d128", 700, 256, 2, 2, 704, 1, 200, 0x3},
-        {"d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0x2},
+        {"d64", 1000, 128, 3, 2, 352, 2, 100, 0x1, ""},
+        {"d128", 700, 256, 2, 2, 704, 1, 200, 0x3, ""},
+        {"d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0x2, ""},
+        /* every value of every switch but the default (Tables 5-10) */
+        {"pe lrpe", 512, 128, 2, 2, 352, 2, 80, 0x1, "pe=lrpe"},
+        {"pe exp-decay", 512, 128, 2, 2, 352, 2, 80, 0x1, "pe=exp-decay"},
+        {"pe ape", 512, 128, 2, 2, 352, 2, 80, 0x1, "pe=ape max-positions=96"},
+        {"decay paper", 512, 128, 3, 2, 352, 2, 80, 0x1, "decay=paper"},
+        {"decay none", 512, 128, 2, 2, 352, 2, 80, 0x1, "decay=none"},
+        {"decay-temperature off", 512, 128, 3, 2, 352, 2, 80, 0x1, "decay-temperature=off"},
+        {"gate off", 512, 256, 2, 2, 704, 2, 70, 0x1, "gate=off"},
+        {"gla-act 1+elu", 512, 128, 2, 2, 352, 2, 80, 0x1, "gla-act=1+elu"},
+        {"gla-act none", 512, 128, 2, 2, 352, 2, 80, 0x1, "gla-act=none"},
+        {"glu-act silu", 512, 128, 2, 2, 352, 2, 80, 0x1, "glu-act=silu"},
+        {"norm rmsnorm", 512, 128, 2, 2, 352, 2, 80, 0x1, "norm=rmsnorm"},
+        {"norm layernorm", 512, 256, 2, 4, 704, 2, 80, 0x1, "norm=layernorm"},
+        {"lrpe-layers all", 512, 128, 3, 2, 352, 2, 80, 0x0, "lrpe-layers=all"},
+        {"lrpe-layers none", 512, 128, 2, 2, 352, 2, 80, 0x3, "lrpe-layers=none"},
+        /* the norm after the attention with a bias and no gate */
+        {"combined", 512, 128, 2, 2, 352, 2, 80, 0x2, "gate=off norm=layernorm gla-act=1+elu glu-act=silu pe=lrpe"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], seed + i);
     printf("check_model: %d passed, %d failed\n", tn_tests_passed, tn_tests_failed);

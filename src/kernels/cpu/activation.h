@@ -5,6 +5,9 @@
  *   silu:  a(x) = x sigmoid(x)
  *   1+elu: a(x) = 1 + elu(x) = x + 1 for x > 0, exp(x) otherwise (the paper's
  *          positive feature map, Sec. 3.1.2)
+ * Compiled by nvcc too (host and device), so that the CUDA kernels
+ * (kernels/cuda/qk_features_cuda.cu, elementwise_cuda.cu) use this one
+ * definition rather than a copy.
  */
 #ifndef TN_KERNELS_CPU_ACTIVATION_H
 #define TN_KERNELS_CPU_ACTIVATION_H
@@ -13,7 +16,13 @@
 
 #include "model/config.h"
 
-static inline float activation_forward(TnActivation act, float x) {
+#ifdef __CUDACC__
+#define TN_HOST_DEVICE __host__ __device__
+#else
+#define TN_HOST_DEVICE
+#endif
+
+static inline TN_HOST_DEVICE float activation_forward(TnActivation act, float x) {
     switch (act) {
     case TN_ACT_SILU: return x / (1.0f + expf(-x));
     case TN_ACT_ONE_PLUS_ELU: return x > 0.0f ? x + 1.0f : expf(x);
@@ -23,7 +32,7 @@ static inline float activation_forward(TnActivation act, float x) {
 }
 
 /* d/dx x sigmoid(x) = sigmoid(x) (1 + x (1 - sigmoid(x))) */
-static inline float activation_derivative(TnActivation act, float x) {
+static inline TN_HOST_DEVICE float activation_derivative(TnActivation act, float x) {
     switch (act) {
     case TN_ACT_SILU: {
         float s = 1.0f / (1.0f + expf(-x));

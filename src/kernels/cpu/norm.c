@@ -86,3 +86,53 @@ void norm_backward_cpu(TnNormKind kind, float *dinp, float *dgain, float *dbias,
             for (int c = 0; c < dim; c++) dbias[c] += dy[c];
     }
 }
+
+void rms_norm_part_sums_cpu(float *sums, const float *inp, int n_rows, int dim) {
+    #pragma omp parallel for
+    for (int r = 0; r < n_rows; r++) {
+        const float *x = inp + (long)r * dim;
+        float sum = 0.0f;
+        for (int c = 0; c < dim; c++) sum += x[c] * x[c];
+        sums[r] = sum;
+    }
+}
+
+void rms_norm_part_forward_cpu(float *out, float *rstd, const float *sums, const float *inp, const float *gain,
+                               int n_rows, int dim, int full_dim) {
+    #pragma omp parallel for
+    for (int r = 0; r < n_rows; r++) {
+        const float *x = inp + (long)r * dim;
+        float *y = out + (long)r * dim;
+        float s = 1.0f / sqrtf(sums[r] / full_dim + TN_NORM_EPS);
+        for (int c = 0; c < dim; c++) y[c] = (gain ? gain[c] : 1.0f) * x[c] * s;
+        rstd[r] = s;
+    }
+}
+
+void rms_norm_part_dots_cpu(float *dots, const float *dout, const float *inp, const float *gain, int n_rows, int dim) {
+    #pragma omp parallel for
+    for (int r = 0; r < n_rows; r++) {
+        const float *x = inp + (long)r * dim, *dy = dout + (long)r * dim;
+        float dot = 0.0f;
+        for (int c = 0; c < dim; c++) dot += (gain ? gain[c] : 1.0f) * dy[c] * x[c];
+        dots[r] = dot;
+    }
+}
+
+void rms_norm_part_backward_cpu(float *dinp, float *dgain, const float *dots, const float *dout, const float *inp,
+                                const float *rstd, const float *gain, int n_rows, int dim, int full_dim) {
+    #pragma omp parallel for
+    for (int r = 0; r < n_rows; r++) {
+        const float *x = inp + (long)r * dim, *dy = dout + (long)r * dim;
+        float *dx = dinp + (long)r * dim;
+        /* d rstd / d x_c = -rstd^3 x_c / full_dim, over the whole row */
+        float s = rstd[r], k = s * s * s * dots[r] / full_dim;
+        for (int c = 0; c < dim; c++) dx[c] += s * (gain ? gain[c] : 1.0f) * dy[c] - k * x[c];
+    }
+    if (!dgain) return;
+    /* Serial over rows: a fixed summation order for any number of threads. */
+    for (int r = 0; r < n_rows; r++) {
+        const float *x = inp + (long)r * dim, *dy = dout + (long)r * dim;
+        for (int c = 0; c < dim; c++) dgain[c] += dy[c] * x[c] * rstd[r];
+    }
+}

@@ -1,6 +1,9 @@
 #include "kernels/cuda/elementwise_cuda.h"
 
 #include "kernels/cuda/device_common.cuh"
+extern "C" {
+#include "kernels/cpu/activation.h"
+}
 
 using namespace tn_model_kernels;
 
@@ -12,12 +15,27 @@ constexpr int kThreads = 256;
     for (size_t index = (size_t)blockIdx.x * blockDim.x + threadIdx.x; index < (n); \
          index += (size_t)gridDim.x * blockDim.x)
 
-__global__ void embedding_forward_kernel(float *out, const int32_t *tokens, const float *embed, int n_rows, int dim,
+__device__ __forceinline__ float load_value(const float *p, size_t i) { return p[i]; }
+__device__ __forceinline__ float load_value(const uint16_t *p, size_t i) { return load_bf16(p, i); }
+
+/* Table: the fp32 master embedding (training) or its bf16 copy (inference). */
+template <typename Table>
+__global__ void embedding_forward_kernel(float *out, const int32_t *tokens, const Table *embed, int n_rows, int dim,
                                          float scale) {
     GRID_STRIDE(index, (size_t)n_rows * dim) {
         size_t r = index / dim;
-        out[index] = scale * embed[(size_t)tokens[r] * dim + index % dim];
+        out[index] = scale * load_value(embed, (size_t)tokens[r] * dim + index % dim);
     }
+}
+
+template <typename Table>
+int launch_embedding(const char *function, float *out, const int32_t *tokens, const Table *embed, int n_rows, int dim,
+                     float scale, cudaStream_t stream, TnError *err) {
+    size_t n = (size_t)n_rows * dim;
+    if (n)
+        embedding_forward_kernel<Table><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, tokens, embed, n_rows,
+                                                                                         dim, scale);
+    return launched(function, err);
 }
 
 __global__ void embedding_backward_kernel(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim,
@@ -28,16 +46,32 @@ __global__ void embedding_backward_kernel(float *dembed, const float *dout, cons
     }
 }
 
-__global__ void product_forward_kernel(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n) {
-    GRID_STRIDE(index, n) store_bf16(out, index, load_bf16(a, index) * load_bf16(b, index));
+__global__ void positions_forward_kernel(float *out, const float *positions, int n_rows, int seq_len, int dim) {
+    GRID_STRIDE(index, (size_t)n_rows * dim) {
+        size_t r = index / dim;
+        out[index] += positions[(r % seq_len) * dim + index % dim];
+    }
 }
 
-__global__ void product_backward_kernel(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
-                                        const uint16_t *b, size_t n) {
+/* index: an element (t, c) of the table's first seq_len rows */
+__global__ void positions_backward_kernel(float *dpositions, const float *dout, int n_rows, int seq_len, int dim) {
+    GRID_STRIDE(index, (size_t)seq_len * dim) {
+        float sum = 0.0f;
+        for (size_t row = index; row < (size_t)n_rows * dim; row += (size_t)seq_len * dim) sum += dout[row];
+        dpositions[index] += sum;
+    }
+}
+
+__global__ void glu_forward_kernel(uint16_t *out, const uint16_t *a, const uint16_t *b, TnActivation act, size_t n) {
+    GRID_STRIDE(index, n) store_bf16(out, index, activation_forward(act, load_bf16(a, index)) * load_bf16(b, index));
+}
+
+__global__ void glu_backward_kernel(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
+                                    const uint16_t *b, TnActivation act, size_t n) {
     GRID_STRIDE(index, n) {
-        float g = dout[index];
-        store_bf16(da, index, g * load_bf16(b, index));
-        store_bf16(db, index, g * load_bf16(a, index));
+        float g = dout[index], x = load_bf16(a, index);
+        store_bf16(da, index, g * load_bf16(b, index) * activation_derivative(act, x));
+        store_bf16(db, index, g * activation_forward(act, x));
     }
 }
 
@@ -49,11 +83,12 @@ __global__ void convert_to_bf16_kernel(uint16_t *out, const float *inp, size_t n
 
 extern "C" int embedding_forward_cuda(float *out, const int32_t *tokens, const float *embed, int n_rows, int dim,
                                       float scale, cudaStream_t stream, TnError *err) {
-    size_t n = (size_t)n_rows * dim;
-    if (n)
-        embedding_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, tokens, embed, n_rows, dim,
-                                                                                  scale);
-    return launched("embedding_forward_cuda", err);
+    return launch_embedding("embedding_forward_cuda", out, tokens, embed, n_rows, dim, scale, stream, err);
+}
+
+extern "C" int embedding_forward_bf16_cuda(float *out, const int32_t *tokens, const uint16_t *embed, int n_rows,
+                                           int dim, float scale, cudaStream_t stream, TnError *err) {
+    return launch_embedding("embedding_forward_bf16_cuda", out, tokens, embed, n_rows, dim, scale, stream, err);
 }
 
 extern "C" int embedding_backward_cuda(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim,
@@ -65,16 +100,34 @@ extern "C" int embedding_backward_cuda(float *dembed, const float *dout, const i
     return launched("embedding_backward_cuda", err);
 }
 
-extern "C" int product_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, size_t n, cudaStream_t stream,
-                                    TnError *err) {
-    if (n) product_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
-    return launched("product_forward_cuda", err);
+extern "C" int positions_forward_cuda(float *out, const float *positions, int n_rows, int seq_len, int dim,
+                                      cudaStream_t stream, TnError *err) {
+    size_t n = (size_t)n_rows * dim;
+    if (n)
+        positions_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, positions, n_rows, seq_len,
+                                                                                  dim);
+    return launched("positions_forward_cuda", err);
 }
 
-extern "C" int product_backward_cuda(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
-                                     const uint16_t *b, size_t n, cudaStream_t stream, TnError *err) {
-    if (n) product_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(da, db, dout, a, b, n);
-    return launched("product_backward_cuda", err);
+extern "C" int positions_backward_cuda(float *dpositions, const float *dout, int n_rows, int seq_len, int dim,
+                                       cudaStream_t stream, TnError *err) {
+    size_t n = (size_t)seq_len * dim;
+    if (n_rows > 0 && n)
+        positions_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dpositions, dout, n_rows,
+                                                                                   seq_len, dim);
+    return launched("positions_backward_cuda", err);
+}
+
+extern "C" int glu_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, TnActivation act, size_t n,
+                                cudaStream_t stream, TnError *err) {
+    if (n) glu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, act, n);
+    return launched("glu_forward_cuda", err);
+}
+
+extern "C" int glu_backward_cuda(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a, const uint16_t *b,
+                                 TnActivation act, size_t n, cudaStream_t stream, TnError *err) {
+    if (n) glu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(da, db, dout, a, b, act, n);
+    return launched("glu_backward_cuda", err);
 }
 
 extern "C" int convert_to_bf16_cuda(uint16_t *out, const float *inp, size_t n, cudaStream_t stream, TnError *err) {

@@ -9,14 +9,18 @@ using namespace tn_attention;
 
 static int misaligned(const void *pointer, size_t bytes) { return (uintptr_t)pointer % bytes != 0; }
 
+static int power_of_two_within(int x, int low, int high) { return x >= low && x <= high && (x & (x - 1)) == 0; }
+
 static int check_shape(const char *function, const TnAttnShape *s, TnAttnAlgo algo, TnError *err) {
     if (s->batch < 1 || s->heads < 1 || s->seq_len < 0)
         return tn_fail(err, "%s: batch %d, heads %d, seq_len %d: need batch, heads >= 1 and seq_len >= 0", function,
                        s->batch, s->heads, s->seq_len);
-    if (s->dk != 64 && s->dk != 128 && s->dk != 256)
-        return tn_fail(err, "%s: dk = %d is not supported (64, 128 or 256)", function, s->dk);
-    if (s->dv != 64 && s->dv != 128)
-        return tn_fail(err, "%s: dv = %d is not supported (64 or 128)", function, s->dv);
+    /* the tensor-core kernels tile heads by 64; the recurrent one also takes narrower heads */
+    int narrowest = algo == TN_ATTN_RECURRENT ? 16 : 64;
+    if (!power_of_two_within(s->dk, narrowest, 256))
+        return tn_fail(err, "%s: dk = %d is not supported (a power of two from %d to 256)", function, s->dk, narrowest);
+    if (!power_of_two_within(s->dv, narrowest, 128))
+        return tn_fail(err, "%s: dv = %d is not supported (a power of two from %d to 128)", function, s->dv, narrowest);
     const int strides[4] = {s->ldq, s->ldk, s->ldv, s->ldo}, widths[4] = {s->dk, s->dk, s->dv, s->dv};
     const char *names[4] = {"ldq", "ldk", "ldv", "ldo"};
     for (int i = 0; i < 4; i++)

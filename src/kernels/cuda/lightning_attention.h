@@ -27,7 +27,8 @@
  * dv] fp32 in device memory: read as S0 and overwritten with the state after
  * the last token (CHUNKED, RECURRENT).
  *
- * Requires: dk in {64, 128, 256}, dv in {64, 128}; every ld* a multiple of 8
+ * Requires: dk in {64, 128, 256}, dv in {64, 128} (RECURRENT also takes the
+ * narrower heads of small models: dk in {16, 32}, dv in {16, 32}); every ld* a multiple of 8
  * and at least heads * width; q, k, v, o, gradient pointers 16-byte aligned,
  * state 32-byte aligned, lambda float-aligned; scratch (device memory, caller-owned) of at least
  * attention_cuda_scratch_bytes() bytes, or NULL when that is 0. Nothing is

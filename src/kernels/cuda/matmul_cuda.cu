@@ -19,6 +19,14 @@ int gemm(cublasHandle_t handle, const char *what, cublasOperation_t transa, cubl
 extern "C" int matmul_forward_cuda(cublasHandle_t handle, void *out, TnCudaOutType out_type, float beta,
                                    const uint16_t *inp, const uint16_t *weight, int n_rows, int in_dim, int out_dim,
                                    TnError *err) {
+    if (n_rows >= 1 && n_rows <= TN_MATVEC_MAX_ROWS && in_dim % 8 == 0 && (uintptr_t)inp % 16 == 0 &&
+        (uintptr_t)weight % 16 == 0) {
+        cudaStream_t stream;
+        cublasStatus_t status = cublasGetStream(handle, &stream);
+        if (status != CUBLAS_STATUS_SUCCESS)
+            return tn_fail(err, "matmul_forward_cuda: cublasGetStream: %s", cublasGetStatusString(status));
+        return matvec_forward_cuda(out, out_type, beta, inp, weight, n_rows, in_dim, out_dim, stream, err);
+    }
     cudaDataType type = out_type == TN_CUDA_OUT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
     return gemm(handle, "matmul_forward_cuda", CUBLAS_OP_T, CUBLAS_OP_N, out_dim, n_rows, in_dim, weight, in_dim, inp,
                 in_dim, beta, out, type, out_dim, err);

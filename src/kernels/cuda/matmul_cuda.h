@@ -21,9 +21,27 @@ extern "C" {
 typedef enum TnCudaOutType { TN_CUDA_OUT_F32, TN_CUDA_OUT_BF16 } TnCudaOutType;
 
 /* out = inp . weight^T + beta * out; beta 1 adds into an fp32 out (the
- * residual stream), beta 0 overwrites. */
+ * residual stream), beta 0 overwrites. Up to TN_MATVEC_MAX_ROWS rows (a
+ * decode step) with in_dim a multiple of 8 and 16-byte aligned operands go
+ * to matvec_forward_cuda on the handle's stream, the rest to cuBLAS. */
 int matmul_forward_cuda(cublasHandle_t handle, void *out, TnCudaOutType out_type, float beta, const uint16_t *inp,
                         const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err);
+
+/* Rows the matrix-vector kernels take. */
+#define TN_MATVEC_MAX_ROWS 8
+
+/* matmul_forward_cuda for 1 to TN_MATVEC_MAX_ROWS rows without cuBLAS
+ * (matvec_cuda.cu): memory-bound, each weight read once, fp32 sums.
+ * Requires in_dim a multiple of 8, inp and weight 16-byte aligned. Queued on
+ * `stream`; -1 with err on a shape it does not take or a launch error. */
+int matvec_forward_cuda(void *out, TnCudaOutType out_type, float beta, const uint16_t *inp, const uint16_t *weight,
+                        int n_rows, int in_dim, int out_dim, cudaStream_t stream, TnError *err);
+
+/* SGLU's product in one pass (Eq. 5 with glu_act none): out (bf16) =
+ * (inp . weight1^T) ⊙ (inp . weight2^T), both (out_dim, in_dim); the same
+ * requirements, weight2 aligned too. */
+int matvec_glu_forward_cuda(uint16_t *out, const uint16_t *inp, const uint16_t *weight1, const uint16_t *weight2,
+                            int n_rows, int in_dim, int out_dim, cudaStream_t stream, TnError *err);
 
 /* Backward for dout (N, out), bf16: ACCUMULATES in fp32
  *   dinp    += dout . weight      (N, in)

@@ -1,11 +1,21 @@
-/* norm_cuda.h: SRMSNorm (Eq. 8) and the GLA output gate (Eq. 4) on the GPU.
+/* norm_cuda.h: the norms of the `norm` switch (SRMSNorm, Eq. 8; RMSNorm
+ * with a gain; LayerNorm with a gain and a bias) and the GLA output gate
+ * (Eq. 4) on the GPU.
  *
- * The CUDA twins of kernels/cpu/norm.h and of the CPU model's norm-gate, with
- * the same formulas; statistics in fp32, one block per row, one read and one
- * write of the row. Normalised outputs are bf16 (they feed the matrix
- * products); residual-stream inputs and gradients are fp32. All pointers are
- * device memory; work is queued on `stream`, nothing synchronises or
- * allocates. Return 0, or -1 with err naming the function on a CUDA error.
+ * The CUDA twins of kernels/cpu/norm.h and of the CPU model's norm and gate
+ * after the attention, with the same formulas and eps:
+ *   y = g ⊙ (x - mu) r + b,  r = 1 / sqrt(mean((x - mu)^2) + eps)
+ * (mu = 0 and no b for the RMS kinds, g = 1 for SRMSNorm; gain and bias NULL
+ * where the kind has none; SRMSNorm is norm_forward_cuda(TN_NORM_SRMS,
+ * ..., NULL, NULL, ...)). Statistics in fp32, one block per row (the row
+ * is read from global memory once, re-read from cache); normalised outputs
+ * are bf16 (they feed the matrix products); residual-stream inputs and
+ * gradients are fp32. LayerNorm's mu is not stored: the backward
+ * recomputes it from x, as the CPU does. The gain and bias gradients are
+ * summed over blocks of rows in fp32, then added with atomics (their last
+ * bits may vary run to run). All pointers are device memory; work is queued on `stream`,
+ * nothing synchronises or allocates. Return 0, or -1 with err naming the
+ * function on a CUDA error.
  */
 #ifndef TN_KERNELS_CUDA_NORM_CUDA_H
 #define TN_KERNELS_CUDA_NORM_CUDA_H
@@ -17,28 +27,39 @@
 extern "C" {
 #endif
 
+#include "model/config.h"
 #include "util/error.h"
 
-/* out (bf16) = x r, rstd[row] = r = 1 / sqrt(mean(x^2) + eps), x fp32. */
-int srmsnorm_forward_cuda(uint16_t *out, float *rstd, const float *inp, int n_rows, int dim, cudaStream_t stream,
-                          TnError *err);
+/* The norm of kind `kind` of x (fp32) into out (bf16); rstd[row] = r. */
+int norm_forward_cuda(TnNormKind kind, uint16_t *out, float *rstd, const float *inp, const float *gain,
+                      const float *bias, int n_rows, int dim, cudaStream_t stream, TnError *err);
 
-/* dinp += r (dy - y mean(dy ⊙ y)), y = x r: ACCUMULATES (the residual
- * stream sums its branches). dout, inp, dinp fp32. */
-int srmsnorm_backward_cuda(float *dinp, const float *dout, const float *inp, const float *rstd, int n_rows, int dim,
+/* Backward of norm_forward_cuda, as norm_backward_cpu: ACCUMULATES
+ *   dinp += r (dxhat - mean(dxhat) - xhat mean(dxhat ⊙ xhat)),
+ * dxhat = g ⊙ dy, xhat = (x - mu) r (no mean(dxhat) term without
+ * centering), and dgain += sum_rows dy ⊙ xhat, dbias += sum_rows dy where
+ * the kind has them. dout, inp, dinp fp32. */
+int norm_backward_cuda(TnNormKind kind, float *dinp, float *dgain, float *dbias, const float *dout, const float *inp,
+                       const float *rstd, const float *gain, int n_rows, int dim, cudaStream_t stream, TnError *err);
+
+/* The norm after the attention and the output gate (Eq. 4):
+ * gated (bf16, N x D) = u ⊙ Norm(o), or Norm(o) when gate is NULL (the gate
+ * switch off). o is attn (bf16, N x D); u is the row r of `gate` (bf16,
+ * row stride gate_ld: the last D columns of the qkvu rows); rstd receives
+ * o's. */
+int norm_gate_forward_cuda(TnNormKind kind, uint16_t *gated, float *rstd, const uint16_t *attn, const float *gain,
+                           const float *bias, const uint16_t *gate, int gate_ld, int n_rows, int dim,
                            cudaStream_t stream, TnError *err);
 
-/* gated (bf16, N x D) = u ⊙ SRMSNorm(o): o is attn (bf16, N x D), u the last
- * D columns of each row of qkvu (bf16, N x 4D); rstd receives o's. */
-int norm_gate_forward_cuda(uint16_t *gated, float *rstd, const uint16_t *attn, const uint16_t *qkvu, int n_rows,
-                           int dim, cudaStream_t stream, TnError *err);
-
-/* Backward of norm_gate_forward_cuda from dgated (fp32): writes du into the
- * u columns of dqkvu (bf16, N x 4D; other columns untouched) and the
- * gradient of o into dattn (bf16, overwritten). */
-int norm_gate_backward_cuda(uint16_t *dattn, uint16_t *dqkvu, const float *dgated, const uint16_t *attn,
-                            const float *rstd, const uint16_t *qkvu, int n_rows, int dim, cudaStream_t stream,
-                            TnError *err);
+/* Backward of norm_gate_forward_cuda from dgated (fp32): with a gate,
+ * writes du = dgated ⊙ Norm(o) into dgate (bf16, the u columns of dqkvu,
+ * row stride gate_ld; other columns untouched) and takes dy = dgated ⊙ u,
+ * else dy = dgated; writes the gradient of o into dattn (bf16,
+ * overwritten) and ACCUMULATES dgain, dbias as norm_backward_cuda. */
+int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain, float *dbias,
+                            const float *dgated, const uint16_t *attn, const float *rstd, const float *gain,
+                            const float *bias, const uint16_t *gate, int gate_ld, int n_rows, int dim,
+                            cudaStream_t stream, TnError *err);
 
 #ifdef __cplusplus
 }

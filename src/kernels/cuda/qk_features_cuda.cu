@@ -1,6 +1,9 @@
 #include "kernels/cuda/qk_features_cuda.h"
 
 #include "kernels/cuda/device_common.cuh"
+extern "C" {
+#include "kernels/cpu/activation.h"
+}
 
 using namespace tn_model_kernels;
 
@@ -9,31 +12,26 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kRowsPerBlock = 64; /* rows one backward thread walks for one column */
 
-__device__ __forceinline__ float silu(float x) { return x / (1.0f + __expf(-x)); }
-
-/* d/dx x sigmoid(x) = sigmoid(x) (1 + x (1 - sigmoid(x))) */
-__device__ __forceinline__ float silu_derivative(float x) {
-    float s = 1.0f / (1.0f + __expf(-x));
-    return s * (1.0f + x * (1.0f - s));
-}
-
 /* One thread per (row, feature column i = h d + c). */
-__global__ void qk_features_forward_kernel(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, const float *theta,
-                                           int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim) {
+__global__ void qk_features_forward_kernel(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, int ld,
+                                           TnActivation act, const float *theta, int n_rows, int seq_len,
+                                           int pos_offset, const int32_t *seq_positions, int n_heads, int head_dim) {
     int D = n_heads * head_dim, dk = theta ? 2 * head_dim : head_dim;
     size_t total = (size_t)n_rows * D;
     for (size_t index = (size_t)blockIdx.x * blockDim.x + threadIdx.x; index < total;
          index += (size_t)gridDim.x * blockDim.x) {
         size_t r = index / D;
         int i = (int)(index % D), h = i / head_dim, c = i % head_dim;
-        float qa = silu(load_bf16(qkvu, r * 4 * D + i)), ka = silu(load_bf16(qkvu, r * 4 * D + D + i));
+        float qa = activation_forward(act, load_bf16(qkvu, r * ld + i));
+        float ka = activation_forward(act, load_bf16(qkvu, r * ld + D + i));
         size_t f = r * n_heads * dk + (size_t)h * dk + c;
         if (!theta) {
             store_bf16(qf, f, qa);
             store_bf16(kf, f, ka);
             continue;
         }
-        double angle = (double)theta[i] * (double)(pos_offset + (int)(r % seq_len));
+        int first = seq_positions ? seq_positions[r / seq_len] : pos_offset;
+        double angle = (double)theta[i] * (double)(first + (int)(r % seq_len));
         float cs = (float)cos(angle), sn = (float)sin(angle);
         store_bf16(qf, f, qa * cs);
         store_bf16(qf, f + head_dim, qa * sn);
@@ -45,8 +43,8 @@ __global__ void qk_features_forward_kernel(uint16_t *qf, uint16_t *kf, const uin
 /* Block (x: columns, y: a chunk of kRowsPerBlock rows); each thread owns one
  * column i over the chunk, so its dtheta partial sum needs one atomic. */
 __global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *dtheta, const uint16_t *dqf, const uint16_t *dkf,
-                                            const uint16_t *qkvu, const float *theta, int n_rows, int seq_len,
-                                            int pos_offset, int n_heads, int head_dim) {
+                                            const uint16_t *qkvu, int ld, TnActivation act, const float *theta,
+                                            int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim) {
     int D = n_heads * head_dim, dk = theta ? 2 * head_dim : head_dim;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= D) return;
@@ -54,7 +52,7 @@ __global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *dtheta, cons
     float theta_sum = 0.0f;
     int end = min(n_rows, (int)(blockIdx.y + 1) * kRowsPerBlock);
     for (int r = blockIdx.y * kRowsPerBlock; r < end; r++) {
-        size_t in = (size_t)r * 4 * D + i, f = (size_t)r * n_heads * dk + (size_t)h * dk + c;
+        size_t in = (size_t)r * ld + i, f = (size_t)r * n_heads * dk + (size_t)h * dk + c;
         float q = load_bf16(qkvu, in), k = load_bf16(qkvu, in + D);
         float gq = load_bf16(dqf, f), gk = load_bf16(dkf, f);
         if (theta) {
@@ -63,36 +61,38 @@ __global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *dtheta, cons
             float cs = (float)cos(angle), sn = (float)sin(angle);
             float gq_sin = load_bf16(dqf, f + head_dim), gk_sin = load_bf16(dkf, f + head_dim);
             /* d(a cos(theta p))/dtheta = -a p sin, d(a sin(theta p))/dtheta = a p cos */
-            theta_sum += pos * (silu(q) * (gq_sin * cs - gq * sn) + silu(k) * (gk_sin * cs - gk * sn));
+            theta_sum += pos * (activation_forward(act, q) * (gq_sin * cs - gq * sn) +
+                                activation_forward(act, k) * (gk_sin * cs - gk * sn));
             gq = gq * cs + gq_sin * sn;
             gk = gk * cs + gk_sin * sn;
         }
-        store_bf16(dqkvu, in, gq * silu_derivative(q));
-        store_bf16(dqkvu, in + D, gk * silu_derivative(k));
+        store_bf16(dqkvu, in, gq * activation_derivative(act, q));
+        store_bf16(dqkvu, in + D, gk * activation_derivative(act, k));
     }
     if (theta) atomicAdd(dtheta + i, theta_sum);
 }
 
 } // namespace
 
-extern "C" int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, const float *theta,
-                                        int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim,
-                                        cudaStream_t stream, TnError *err) {
+extern "C" int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, int ld, TnActivation act,
+                                        const float *theta, int n_rows, int seq_len, int pos_offset,
+                                        const int32_t *seq_positions, int n_heads, int head_dim, cudaStream_t stream,
+                                        TnError *err) {
     size_t total = (size_t)n_rows * n_heads * head_dim;
     if (total)
         qk_features_forward_kernel<<<blocks_for(total, kThreads), kThreads, 0, stream>>>(
-            qf, kf, qkvu, theta, n_rows, seq_len, pos_offset, n_heads, head_dim);
+            qf, kf, qkvu, ld, act, theta, n_rows, seq_len, pos_offset, seq_positions, n_heads, head_dim);
     return launched("qk_features_forward_cuda", err);
 }
 
 extern "C" int qk_features_backward_cuda(uint16_t *dqkvu, float *dtheta, const uint16_t *dqf, const uint16_t *dkf,
-                                         const uint16_t *qkvu, const float *theta, int n_rows, int seq_len,
-                                         int pos_offset, int n_heads, int head_dim, cudaStream_t stream,
-                                         TnError *err) {
+                                         const uint16_t *qkvu, int ld, TnActivation act, const float *theta,
+                                         int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim,
+                                         cudaStream_t stream, TnError *err) {
     int D = n_heads * head_dim;
     dim3 grid((D + kThreads - 1) / kThreads, (n_rows + kRowsPerBlock - 1) / kRowsPerBlock);
     if (n_rows > 0)
-        qk_features_backward_kernel<<<grid, kThreads, 0, stream>>>(dqkvu, dtheta, dqf, dkf, qkvu, theta, n_rows,
-                                                                   seq_len, pos_offset, n_heads, head_dim);
+        qk_features_backward_kernel<<<grid, kThreads, 0, stream>>>(dqkvu, dtheta, dqf, dkf, qkvu, ld, act, theta,
+                                                                   n_rows, seq_len, pos_offset, n_heads, head_dim);
     return launched("qk_features_backward_cuda", err);
 }

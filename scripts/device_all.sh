@@ -1,0 +1,51 @@
+#!/bin/bash
+# device_all.sh: every GPU check and the main benchmarks in ONE short call on
+# the device machine (about 4 minutes at most on one H100/H200), for sessions
+# whose device time is scarce. Each step has a time limit and its own log in
+# $OUT; a step that fails or runs out of time does not stop the others.
+# Checks first (each against the CPU path or a float64 reference), then the
+# benchmarks; a summary table last. The longer scripts (device_train.sh,
+# device_infer.sh, device_attention.sh, device_dist.sh) do more of each.
+# Uses the binaries built here by `make` (tnllm, build/cuda/*), carried with
+# the shared libraries in LIB_DIR (scripts/carry_libs.sh).
+# Exit status: non-zero if any check failed.
+set -o pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/device_all}
+. scripts/device_env.sh
+SEED=${SEED:-$RANDOM}
+status=0
+summary=()
+
+# step NAME LIMIT_S COMMAND...: runs COMMAND with its output in $OUT/NAME.log
+# and records its exit status, time and last "passed," or table line.
+step() {
+    local name=$1 limit=$2; shift 2
+    [ -x "$1" ] || { summary+=("$(printf '| %-16s | %-7s | %6s | %s |' "$name" missing - "$1 not built")"); return; }
+    echo "== $name: $*"
+    local start=$SECONDS rc
+    timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+    rc=$?
+    tail -n 40 "$OUT/$name.log"
+    local verdict=ok
+    [ $rc -eq 124 ] && verdict=timeout
+    [ $rc -ne 0 ] && [ $rc -ne 124 ] && verdict="rc $rc"
+    [ "$verdict" = ok ] || status=1
+    local key
+    key=$(grep -E "passed,|TOTAL" "$OUT/$name.log" | tail -n 1)
+    summary+=("$(printf '| %-16s | %-7s | %6d | %s |' "$name" "$verdict" $((SECONDS - start)) "${key:0:90}")")
+}
+
+step check_model      90 build/cuda/check_model "$SEED"
+step check_infer      60 build/cuda/check_infer "$SEED"
+step check_baseline   45 build/cuda/check_baseline "$SEED"
+step check_attention  45 build/cuda/check_attention "$SEED"
+step check_dist       30 build/cuda/check_dist --gpus 1 --seed "$SEED"
+step bench_decode     45 build/cuda/bench_decode --steps 50
+step bench_train      60 build/cuda/bench_train 385M:8:2048 1B:4:2048
+step bench_attention  40 build/cuda/bench_attention -
+
+echo "== summary (seed $SEED; logs in $OUT)"
+printf '| %-16s | %-7s | %6s | %s |\n' step result s "last result line"
+printf '%s\n' "${summary[@]}"
+exit $status

@@ -1,0 +1,82 @@
+/* fsdp.c: the per-part parameter gathering of fsdp.h. */
+#include "dist/fsdp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The ranges part reads: its own, and for the head of a tied embedding the
+ * embedding's too (the logits are the final norm's output times E^T).
+ * Returns how many (1 or 2). */
+static int part_ranges(const TnModel *m, int part, TnRange ranges[2]) {
+    int L = m->config.n_layers, count = 0;
+    if (part == L && m->config.tie_word_embeddings) {
+        tn_param_part_range(&m->layout, L, TN_PART_EMBED, &ranges[0].begin, &ranges[0].end);
+        count = 1;
+    }
+    tn_param_part_range(&m->layout, L, part, &ranges[count].begin, &ranges[count].end);
+    return count + 1;
+}
+
+size_t tn_fsdp_gather_floats(const TnModel *m) {
+    size_t largest = 0;
+    for (int part = TN_PART_EMBED; part <= m->config.n_layers; part++) {
+        TnRange ranges[2];
+        size_t size = 0;
+        for (int i = 0, n = part_ranges(m, part, ranges); i < n; i++) size += ranges[i].end - ranges[i].begin;
+        if (size > largest) largest = size;
+    }
+    return largest;
+}
+
+void tn_fsdp_init(TnFsdp *f, TnModel *m, const TnComm *comm) {
+    memset(f, 0, sizeof *f);
+    f->comm = comm;
+    f->model = m;
+    f->own = tn_rank_range(m->layout.total, comm->size, comm->rank);
+    f->shard = tn_malloc((f->own.end - f->own.begin) * sizeof *f->shard);
+    memcpy(f->shard, m->params + f->own.begin, (f->own.end - f->own.begin) * sizeof *f->shard);
+    f->gather_floats = tn_fsdp_gather_floats(m);
+    f->gather = tn_malloc(f->gather_floats * sizeof *f->gather);
+    f->current = TN_FSDP_NONE;
+    free(m->params);
+    m->params = NULL;
+    /* no view may point at the freed buffer: each part binds its own */
+    memset(&m->w, 0, sizeof m->w);
+}
+
+void tn_fsdp_free(TnFsdp *f) {
+    free(f->shard);
+    free(f->gather);
+    memset(f, 0, sizeof *f);
+}
+
+void tn_fsdp_gather_part(TnModel *m, int part, void *user) {
+    TnFsdp *f = user;
+    /* the head, asked for by the forward and again by the backward that follows it */
+    if (part == f->current || f->failed) return;
+    TnRange ranges[2];
+    float *at = f->gather;
+    for (int i = 0, n = part_ranges(m, part, ranges); i < n; i++) {
+        if (tn_comm_all_gather_part(f->comm, f->shard, m->layout.total, ranges[i], at, &f->error)) {
+            f->failed = 1;
+            f->current = TN_FSDP_NONE;
+            return;
+        }
+        tn_weights_bind_range(&m->w, &m->layout, ranges[i].begin, ranges[i].end, at);
+        at += ranges[i].end - ranges[i].begin;
+    }
+    f->current = part;
+}
+
+void tn_fsdp_invalidate(TnFsdp *f) { f->current = TN_FSDP_NONE; }
+
+int tn_fsdp_status(TnFsdp *f, TnError *err) {
+    if (!f->failed) return 0;
+    f->failed = 0;
+    *err = f->error;
+    return -1;
+}
+
+int tn_fsdp_gather_whole(const TnFsdp *f, float *whole, int root, TnError *err) {
+    return tn_comm_gather(f->comm, f->shard, whole, f->model->layout.total, root, err);
+}

@@ -1,0 +1,39 @@
+/* cuda_common.h: what the GPU training step (transnormer_cuda.h) and the GPU
+ * inference session (infer/session_cuda.h) set up alike: a stream with a
+ * cuBLAS handle on it, the decay rates lambda on the device, and the
+ * attention shape of a layer over the fused q|k|v|u buffer.
+ * Functions return 0, or -1 with err naming the call that failed.
+ */
+#ifndef TN_MODEL_CUDA_COMMON_H
+#define TN_MODEL_CUDA_COMMON_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" { /* the project's C headers carry no C++ guards of their own */
+#endif
+
+#include "kernels/cpu/attention.h"
+#include "model/config.h"
+#include "util/error.h"
+
+/* A non-blocking stream and a cuBLAS handle ordered on it: *stream a
+ * cudaStream_t, *cublas a cublasHandle_t, each set as soon as it exists (so
+ * that a failure leaves the caller something to release). With a workspace
+ * (device memory of workspace_bytes), cuBLAS uses it and nothing else,
+ * which CUDA graph capture needs. */
+int tn_cuda_stream_open(void **stream, void **cublas, void *workspace, size_t workspace_bytes, TnError *err);
+
+/* decay (device, L x H fp32) = tn_decay_rates of every layer of cfg. */
+int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *err);
+
+/* Layer `layer`'s attention over batch x seq_len rows of the fused
+ * projection: q, k features (H * dk columns), v inside the q|k|v|u rows
+ * (tn_qkvu_rows wide: 4D, or 3D without the gate), o D wide. */
+TnAttnShape tn_cuda_attention_shape(const TnConfig *cfg, int layer, int batch, int seq_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

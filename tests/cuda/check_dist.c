@@ -1,0 +1,203 @@
+/* check_dist.c: the GPU collectives of dist/comm.h (NCCL) on every GPU of
+ * the machine.
+ *
+ * Needs CUDA devices and NCCL, so it is no `make test` binary: `make`
+ * builds it where the Makefile finds NCCL. It forks one rank per GPU with
+ * torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK: the launch without
+ * MPI of dist/launch.h); the ranks join through a file init (--dist-init
+ * file:PATH in a fresh directory). Each rank fills device buffers of n =
+ * 1, 1001 (shards of unequal length) and 2^20 + 3 elements with values
+ * drawn from (seed, rank, index) and checks against the host's float64
+ * computation of the same values:
+ *  - all-reduce: every element within (ranks) x 2^-23 of the sum of the
+ *    terms' magnitudes (float32 rounding of a sum of that many terms, in
+ *    whatever order NCCL adds them);
+ *  - reduce-scatter: the rank's shard (tn_rank_range), the same bound;
+ *  - all-gather: every shard from its owner, exactly;
+ *  - with several ranks, the host collectives of the NCCL backend (the
+ *    trainer's loss sum: a float64 all-reduce, and a broadcast), exactly
+ *    for the broadcast, within 1e-12 relative for the sum.
+ * Each rank prints "rank R: N passed, M failed"; the parent prints the
+ * total, "check_dist: N passed, M failed".
+ * Usage: check_dist [--gpus N] [--seed S]   (default: every GPU, seed 1)
+ */
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dist/comm.h"
+#include "test.h"
+#include "util/rng.h"
+
+static float value(uint64_t seed, int rank, size_t i) {
+    TnRng rng;
+    tn_rng_seed(&rng, seed, (uint64_t)rank * 1000003u + i);
+    return (float)(tn_rng_uniform(&rng) * 2.0 - 1.0);
+}
+
+/* |result - exact sum over ranks| / sum of the terms' magnitudes */
+static double sum_error(int ranks, uint64_t seed, size_t i, float result) {
+    double sum = 0, magnitude = 0;
+    for (int r = 0; r < ranks; r++) {
+        sum += value(seed, r, i);
+        magnitude += fabs(value(seed, r, i));
+    }
+    return fabs(result - sum) / magnitude;
+}
+
+static int cuda_ok(cudaError_t rc, const char *what) {
+    if (rc != cudaSuccess) fprintf(stderr, "CUDA %s: %s\n", what, cudaGetErrorString(rc));
+    return rc == cudaSuccess;
+}
+
+/* Copies host (n floats) to device, runs op, waits and copies back. */
+static int device_round_trip(const TnComm *comm, float *host, float *device, size_t n, int op, TnError *err) {
+    if (!cuda_ok(cudaMemcpy(device, host, n * sizeof *host, cudaMemcpyHostToDevice), "copy to the GPU")) return -1;
+    int rc = op == 0   ? tn_comm_gpu_all_reduce_sum(comm, device, n, NULL, err)
+             : op == 1 ? tn_comm_gpu_reduce_scatter_sum(comm, device, n, NULL, err)
+                       : tn_comm_gpu_all_gather(comm, device, n, NULL, err);
+    if (rc) return -1;
+    /* the collectives run on the group's own stream: wait for the whole device */
+    return cuda_ok(cudaDeviceSynchronize(), "synchronize") &&
+                   cuda_ok(cudaMemcpy(host, device, n * sizeof *host, cudaMemcpyDeviceToHost), "copy to the host")
+               ? 0 : -1;
+}
+
+static void check_size(const TnComm *comm, uint64_t seed, size_t n) {
+    TnError err;
+    float *host = tn_malloc(n * sizeof *host), *device = NULL;
+    if (!cuda_ok(cudaMalloc((void **)&device, n * sizeof *device), "malloc")) {
+        CHECK(0, "rank %d: no device memory for %zu floats", comm->rank, n);
+        free(host);
+        return;
+    }
+    double bound = comm->size * 0x1p-23;
+    TnRange own = tn_rank_range(n, comm->size, comm->rank);
+
+    for (size_t i = 0; i < n; i++) host[i] = value(seed, comm->rank, i);
+    int rc = device_round_trip(comm, host, device, n, 0, &err);
+    CHECK(rc == 0, "rank %d: all-reduce of %zu: %s", comm->rank, n, err.msg);
+    double worst = 0;
+    for (size_t i = 0; i < n && !rc; i++) worst = fmax(worst, sum_error(comm->size, seed, i, host[i]));
+    CHECK(!rc && worst <= bound, "rank %d: all-reduce of %zu off by %.3g (bound %.3g)", comm->rank, n, worst, bound);
+
+    for (size_t i = 0; i < n; i++) host[i] = value(seed, comm->rank, i);
+    rc = device_round_trip(comm, host, device, n, 1, &err);
+    CHECK(rc == 0, "rank %d: reduce-scatter of %zu: %s", comm->rank, n, err.msg);
+    worst = 0;
+    for (size_t i = own.begin; i < own.end && !rc; i++) worst = fmax(worst, sum_error(comm->size, seed, i, host[i]));
+    CHECK(!rc && worst <= bound, "rank %d: reduce-scatter of %zu off by %.3g on its shard", comm->rank, n, worst);
+
+    for (size_t i = 0; i < n; i++) host[i] = i >= own.begin && i < own.end ? value(seed, comm->rank, i) : NAN;
+    rc = device_round_trip(comm, host, device, n, 2, &err);
+    CHECK(rc == 0, "rank %d: all-gather of %zu: %s", comm->rank, n, err.msg);
+    int exact = !rc;
+    for (int r = 0; r < comm->size; r++) {
+        TnRange shard = tn_rank_range(n, comm->size, r);
+        for (size_t i = shard.begin; i < shard.end && exact; i++) exact = host[i] == value(seed, r, i);
+    }
+    CHECK(exact, "rank %d: all-gather of %zu does not hold every rank's shard", comm->rank, n);
+    CHECK(cuda_ok(cudaFree(device), "free"), "rank %d: freeing the device buffer failed", comm->rank);
+    free(host);
+}
+
+/* The NCCL backend's host collectives (a launch without MPI). */
+static void check_host(const TnComm *comm, uint64_t seed) {
+    TnError err;
+    double sums[3], expected[3];
+    for (int k = 0; k < 3; k++) {
+        sums[k] = value(seed, comm->rank, 7 + k);
+        expected[k] = 0;
+        for (int r = 0; r < comm->size; r++) expected[k] += value(seed, r, 7 + k);
+    }
+    CHECK(tn_comm_all_reduce_sum_double(comm, sums, 3, &err) == 0, "host all-reduce: %s", err.msg);
+    for (int k = 0; k < 3; k++)
+        CHECK(fabs(sums[k] - expected[k]) <= 1e-12 * comm->size, "rank %d: host double sum %d: %.17g, expected %.17g",
+              comm->rank, k, sums[k], expected[k]);
+    float buf[5];
+    int root = comm->size - 1, copied = 1;
+    for (int i = 0; i < 5; i++) buf[i] = value(seed, comm->rank, 100 + (size_t)i);
+    CHECK(tn_comm_broadcast(comm, buf, 5, root, &err) == 0, "host broadcast: %s", err.msg);
+    for (int i = 0; i < 5; i++) copied &= buf[i] == value(seed, root, 100 + (size_t)i);
+    CHECK(copied, "rank %d: host broadcast from rank %d differs", comm->rank, root);
+}
+
+/* One rank: joins, checks, reports its counts on fd. */
+static void run_rank(int rank, int ranks, const char *init, uint64_t seed, int fd) {
+    char text[32];
+    snprintf(text, sizeof text, "%d", rank);
+    setenv("RANK", text, 1);
+    setenv("LOCAL_RANK", text, 1);
+    snprintf(text, sizeof text, "%d", ranks);
+    setenv("WORLD_SIZE", text, 1);
+    TnComm comm;
+    TnError err;
+    if (tn_comm_init(&comm, &err) || tn_comm_gpu_init(&comm, init, &err)) {
+        fprintf(stderr, "rank %d: %s\n", rank, err.msg);
+        CHECK(0, "rank %d could not join", rank);
+    } else {
+        const size_t sizes[] = {1, 1001, ((size_t)1 << 20) + 3};
+        for (int i = 0; i < 3; i++) check_size(&comm, seed, sizes[i]);
+        if (comm.size > 1) check_host(&comm, seed);
+    }
+    tn_comm_finalize(&comm);
+    printf("rank %d: %d passed, %d failed\n", rank, tn_tests_passed, tn_tests_failed);
+    fflush(stdout);
+    int counts[2] = {tn_tests_passed, tn_tests_failed};
+    _exit(write(fd, counts, sizeof counts) == (ssize_t)sizeof counts ? 0 : 1);
+}
+
+/* The GPUs, counted in a child: the parent must not start CUDA before it
+ * forks the ranks. */
+static int count_gpus(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int n = 0;
+        _exit(cudaGetDeviceCount(&n) == cudaSuccess && n < 256 ? n : 0);
+    }
+    int status;
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+}
+
+int main(int argc, char **argv) {
+    int ranks = 0;
+    uint64_t seed = 1;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--gpus") == 0) ranks = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--seed") == 0) seed = strtoull(argv[i + 1], NULL, 10);
+        else tn_die("usage: check_dist [--gpus N] [--seed S]");
+    }
+    if (ranks <= 0) ranks = count_gpus();
+    if (ranks <= 0) tn_die("check_dist: no GPU");
+    char dir[4096], init[4200];
+    make_temp_dir(dir, sizeof dir, "check-dist");
+    snprintf(init, sizeof init, "file:%s/nccl.id", dir);
+    printf("check_dist: %d rank%s, one per GPU, joined through %s, seed %llu\n", ranks, ranks == 1 ? "" : "s", init,
+           (unsigned long long)seed);
+    fflush(stdout);
+    int pipe_fds[2];
+    if (pipe(pipe_fds)) tn_die("check_dist: pipe failed");
+    for (int r = 0; r < ranks; r++)
+        if (fork() == 0) {
+            close(pipe_fds[0]);
+            run_rank(r, ranks, init, seed, pipe_fds[1]);
+        }
+    close(pipe_fds[1]);
+    int reported = 0, counts[2];
+    while (read(pipe_fds[0], counts, sizeof counts) == (ssize_t)sizeof counts) {
+        tn_tests_passed += counts[0];
+        tn_tests_failed += counts[1];
+        reported++;
+    }
+    for (int r = 0; r < ranks; r++) {
+        int status;
+        if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) tn_tests_failed++;
+    }
+    CHECK(reported == ranks, "%d of %d ranks reported", reported, ranks);
+    remove_tree(dir);
+    return TEST_DONE("check_dist");
+}
