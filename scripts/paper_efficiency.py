@@ -151,7 +151,7 @@ def figure4(args):
              "**Paper** (Fig. 4, A100, feature dimension 2048, its Lightning Attention against the PyTorch "
              "implementation of NormAttention): forward+backward at least 2x faster at every length 512..8192, "
              "memory growing linearly instead of quadratically, up to 4x less at n = 8192.", "",
-             f"**Ours, CPU** ({threads(args)}, fp32, B=1 H=2 dk=dv=64, chunk 64; the fastest of the calls made "
+             f"**Ours, CPU** ({threads(args)}, fp32, B=1 H=2 dk=dv=64, tiles and chunks of 64; the fastest of the calls made "
              "in 1 s, at least one; "
              "a form is stopped at the lengths after one whose forward+backward took over 20 s, or skipped "
              "when it would request over 6 GiB): "
