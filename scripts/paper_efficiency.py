@@ -54,7 +54,16 @@ def threads(args):
     return f"{args.bench_threads} thread" + ("s" if args.bench_threads > 1 else "")
 
 
-def write_md(path, text):
+def load_average():
+    """The machine's 1-minute load average: timings on a shared machine
+    are only as good as it was quiet."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def write_md(path, text, load_at_start):
+    text += (f"\nLoad average of the machine (1 minute, {os.cpu_count()} cores) when the measurements started: "
+             f"{load_at_start:.1f}; when they ended: {load_average():.1f}.\n")
     with open(path + ".tmp", "w") as f:
         f.write(text)
     os.replace(path + ".tmp", path)
@@ -113,6 +122,7 @@ def parse_gpu_table(path):
 
 
 def figure4(args):
+    load = load_average()
     tsv, log = os.path.join(args.work, "fig4.tsv"), os.path.join(args.work, "fig4.log")
     command = [os.path.join(args.bench, "attention_cpu"), "--lengths", args.fig4_lengths, "--heads", "2",
                "--head-dim", "64", "--tsv", tsv, "-t", str(args.bench_threads)]
@@ -189,12 +199,13 @@ def figure4(args):
                 lines.append(f"| {name} | {n} | {fwd} | {fb} | {mib:g} |")
         lines.append("")
     lines += ["Command: `" + " ".join(command) + "`", "", "Its output:", "", "```", printed.rstrip(), "```", ""]
-    write_md(os.path.join(args.results, "fig4.md"), "\n".join(lines))
+    write_md(os.path.join(args.results, "fig4.md"), "\n".join(lines), load)
 
 
 # ---------------------------------------------------------------- Fig. 5
 
 def figure5(args):
+    load = load_average()
     command = [os.path.join(args.bench, "decode"), "--size", "tiny", "--ctx-size", "15M", "--contexts",
                args.fig5_contexts, "--stream-mib", "256", "-t", str(args.bench_threads)]
     printed = run(command, os.path.join(args.work, "fig5.log"))
@@ -228,7 +239,7 @@ def figure5(args):
                      f"{kv_rss / ours_rss:.1f}x |")
     lines += ["", flat, "", "Plot: [fig5.svg](fig5.svg).", "", "Command: `" + " ".join(command) + "`", "",
               "Its output:", "", "```", printed.rstrip(), "```", ""]
-    write_md(os.path.join(args.results, "fig5.md"), "\n".join(lines))
+    write_md(os.path.join(args.results, "fig5.md"), "\n".join(lines), load)
 
 
 # ------------------------------------------------------- Tables 12 and 13
@@ -288,6 +299,7 @@ def parameters(args, size, arch):
 
 
 def table12(args):
+    load = load_average()
     ctx, micro_batch = args.table12_ctx, args.table12_micro_batch
     rows, commands = [], []
     for size in args.sizes:
@@ -321,7 +333,7 @@ def table12(args):
         lines.append(f"| {size} {SIZES[size]} | {n[3] / 1e6:.2f}M / {t[3] / 1e6:.2f}M | {t[0]:.0f} | "
                      f"{t[2]:.1f} ({t[1]:.1f}) | {n[0]:.0f} | {n[2]:.1f} ({n[1]:.1f}) | {n[0] / t[0]:.2f}x |")
     lines += ["", "Plot: [table12.svg](table12.svg).", "", "Commands:", ""] + [f"- `{c}`" for c in commands] + [""]
-    write_md(os.path.join(args.results, "table12.md"), "\n".join(lines))
+    write_md(os.path.join(args.results, "table12.md"), "\n".join(lines), load)
     svgplot.plot(os.path.join(args.results, "table12.svg"), f"Table 12: training tokens/s, CPU, context {ctx}",
                  [{"xlabel": "parameters", "ylabel": "tokens/s", "logx": True, "logx_base": 10, "xformat": "%.0s%c",
                    "logy": True, "key": "top right",
@@ -329,6 +341,7 @@ def table12(args):
 
 
 def table13(args):
+    load = load_average()
     budget = args.table13_budget_gib
     longest = {(size, arch): info_memory(args, size, arch, 2048, 1, budget)[1] for size in args.sizes for arch in ARCHS}
     speed, commands = [], []
@@ -375,7 +388,7 @@ def table13(args):
               "Commands:", "", f"- `./tnllm info --config CONFIG --ctx 2048 --batch 1 -t {args.bench_threads} "
               f"--budget-gib {budget:g}` (+ `--arch transformer`) for each size's config (the sizes above, "
               "vocabulary 259)"] + [f"- `{c}`" for c in commands] + [""]
-    write_md(os.path.join(args.results, "table13.md"), "\n".join(lines))
+    write_md(os.path.join(args.results, "table13.md"), "\n".join(lines), load)
     contexts = [1 << k for k in range(10, 19)]
     series = [(f"{arch} {size}", [(c, info_memory(args, size, arch, c, 1)[0] / 1024) for c in contexts])
               for size in args.sizes for arch in ARCHS]
