@@ -273,10 +273,14 @@ int main(int argc, char **argv) {
      * inflated by the buffers of the row before. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
-    double read_gbs, copy_gbs;
+    /* What the program and its shared libraries hold before any buffer of
+     * this benchmark: the part of the RSS columns below that is not the
+     * model's. */
+    double start_rss = resident_mib(), read_gbs, copy_gbs;
     stream_bandwidth((size_t)stream_mib * 1048576 / sizeof(float), &read_gbs, &copy_gbs);
     printf("machine: %d threads; memory bandwidth (best of 5, %d MiB arrays): read %.1f GB/s, copy %.1f GB/s\n",
            omp_get_max_threads(), stream_mib, read_gbs, copy_gbs);
+    printf("resident at start (the program and its libraries): %.1f MiB\n", start_rss);
 
     TnModel m;
     load_size(&m, size);
