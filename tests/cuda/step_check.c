@@ -80,7 +80,7 @@ void step_check_run(const StepCase *c, uint64_t seed) {
         const TnTensorInfo *t = &cpu.layout.tensors[i];
         e = rel_l2_f32_f32(grads_gpu + t->offset, grads_cpu + t->offset, t->numel);
         snprintf(what, sizeof what, "grad %s", t->name);
-        double tolerance = t->kind == TN_PARAM_THETA ? 5e-2 : 2e-2;
+        double tolerance = t->kind == TN_PARAM_THETA ? 5e-2 : c->grad_tolerance > 0 ? c->grad_tolerance : 2e-2;
         check_value(e <= tolerance, what, e, tolerance);
         worst = e > worst ? e : worst;
     }

@@ -10,8 +10,8 @@
  * attention block, ignored targets), and compares
  *  - forward: the mean loss (relative difference <= 1e-2) and the logits
  *    (relative l2 <= 2e-2): the GPU runs bf16 matrix products;
- *  - backward: every parameter's gradient, relative l2 <= 2e-2 (issue 8),
- *    except LRPE's theta: <= 5e-2. Its gradient is a sum over every row of
+ *  - backward: every parameter's gradient, relative l2 <= 2e-2 (issue 8;
+ *    a case may widen it, saying why), except LRPE's theta: <= 5e-2. Its gradient is a sum over every row of
  *    position-weighted products of the bf16 feature gradients dq', dk' (the
  *    attention kernels' outputs) that largely cancel, so their rounding
  *    (2^-9 relative) is amplified: 1.9e-2 and 3.4e-2 measured on the first
@@ -43,6 +43,7 @@ typedef struct StepCase {
     int vocab, dim, layers, heads, glu, batch, seq_len;
     unsigned lrpe_mask;   /* bit l: layer l uses LRPE */
     const char *switches; /* SPEC section 3 switches, "key=value ..." (apply_switches) */
+    double grad_tolerance; /* relative l2 for the gradients but theta's; 0: 2e-2 (the case says why not) */
 } StepCase;
 
 void step_check_run(const StepCase *c, uint64_t seed);
