@@ -114,5 +114,11 @@ void tn_weights_bind_range(TnWeights *w, const TnParamLayout *layout, size_t beg
  * theta[h, c] = 10000^(-2 (h d + c) / D); norm gains 1, biases 0. Each tensor draws from its own
  * stream of (seed, tensor index), so the result does not depend on threads. */
 void tn_params_init(float *params, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed);
+/* The same values, of the elements [begin, end) of the flat buffer alone,
+ * into out (out[0] is element begin): a ZeRO-3 rank initialises its shard
+ * without holding the whole model (a tensor's stream is drawn from its
+ * start, the elements before the range dropped). */
+void tn_params_init_range(float *out, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed, size_t begin,
+                          size_t end);
 
 #endif

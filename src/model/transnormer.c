@@ -308,6 +308,10 @@ static void weights_hook(TnModel *m, int part) {
     if (m->hooks && m->hooks->weights) m->hooks->weights(m, part, m->hooks->weights_user);
 }
 
+static void grads_hook(TnModel *m, int part, TnWeights *dw) {
+    if (m->hooks && m->hooks->grads) m->hooks->grads(m, part, dw, m->hooks->grads_user);
+}
+
 static void grads_done_hook(TnModel *m, int part) {
     if (m->hooks && m->hooks->grads_done) m->hooks->grads_done(m, part, m->hooks->grads_user);
 }
@@ -341,9 +345,12 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
     TnActGrads *g = &m->grad_acts;
     TN_ASSERT(g->memory && batch <= g->max_batch && seq_len <= g->max_seq);
     TnWeights dw;
-    tn_weights_bind(&dw, &m->layout, grads);
+    memset(&dw, 0, sizeof dw);
+    TN_ASSERT(grads || (m->hooks && m->hooks->grads));
+    if (grads) tn_weights_bind(&dw, &m->layout, grads);
     int N = batch * seq_len, transformer = cfg->arch == TN_ARCH_TRANSFORMER;
     weights_hook(m, cfg->n_layers);
+    grads_hook(m, cfg->n_layers, &dw);
     tn_head_backward(m, targets, N, loss_scale, &dw);
     grads_done_hook(m, cfg->n_layers);
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
@@ -351,6 +358,7 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
     for (int l = cfg->n_layers - 1; l >= 0; l--) {
         const TnLayerActs *la = &a->layers[l];
         weights_hook(m, l);
+        grads_hook(m, l, &dw);
         /* Channel mixer and the output projection, then the token mixer. */
         if (transformer) {
             tn_layer_rest_backward(m, l, N, la->attn, g->dattn, &dw);
@@ -361,6 +369,7 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
         }
         grads_done_hook(m, l);
     }
+    grads_hook(m, TN_PART_EMBED, &dw);
     embedding_backward_cpu(dw.embed, g->dresid, tokens, N, cfg->dim, tn_embed_scale(cfg), cfg->pad_token_id);
     if (dw.positions) positions_backward_cpu(dw.positions, g->dresid, N, seq_len, cfg->dim);
     grads_done_hook(m, TN_PART_EMBED);
@@ -368,12 +377,17 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
 
 void tn_model_idle_pass(TnModel *m) {
     int L = m->config.n_layers;
+    TnWeights dw;
+    memset(&dw, 0, sizeof dw);
     for (int part = TN_PART_EMBED; part <= L; part++) weights_hook(m, part);
     weights_hook(m, L);
+    grads_hook(m, L, &dw);
     grads_done_hook(m, L);
     for (int l = L - 1; l >= 0; l--) {
         weights_hook(m, l);
+        grads_hook(m, l, &dw);
         grads_done_hook(m, l);
     }
+    grads_hook(m, TN_PART_EMBED, &dw);
     grads_done_hook(m, TN_PART_EMBED);
 }

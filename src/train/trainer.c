@@ -60,7 +60,8 @@ typedef struct Run {
     size_t n_train, n_val;
     int own_val;
     TnLoader loader;
-    float *grads, *m, *v;
+    float *grads, *m, *v; /* grads holds grads_range: the whole buffer, or (ZeRO-2/3) the rank's shard */
+    TnRange grads_range;
     int32_t *inputs, *targets;
     int micro_batch, accum_steps;
     long long steps; /* of the whole run: o->steps, or o->total_tokens in whole steps */
@@ -349,18 +350,20 @@ static int sync_host(Run *r, TnError *err) {
 }
 
 /* The global norm of the summed gradient, of which this rank holds the
- * range `range` of its part: the sums of squares of the split tensors
+ * range grads_range of its part: the sums of squares of the split tensors
  * ([0]) and of the replicated ones ([1]) are added over the data group
  * when the range is a shard, then the split ones over the tensor group
  * (every rank of it holds the same replicated gradients: counted once). */
-static int global_norm(Run *r, TnRange range, double *grad_norm, TnError *err) {
+static int global_norm(Run *r, double *grad_norm, TnError *err) {
     const TnParamLayout *layout = &r->model.layout;
+    TnRange range = r->grads_range;
     double squares[2] = {0, 0};
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *t = &layout->tensors[i];
         size_t begin = t->offset > range.begin ? t->offset : range.begin;
         size_t end = t->offset + t->numel < range.end ? t->offset + t->numel : range.end;
-        if (begin < end) squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + begin, end - begin);
+        if (begin < end)
+            squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + (begin - range.begin), end - begin);
     }
     if (range.end - range.begin < layout->total && tn_comm_all_reduce_sum_double(r->comm, squares, 2, err)) return -1;
     if (r->tp > 1 && tn_comm_all_reduce_sum_double(&r->tensor_group, squares, 1, err)) return -1;
@@ -373,10 +376,9 @@ static int global_norm(Run *r, TnRange range, double *grad_norm, TnError *err) {
  * from ZeRO-2 on), sums the losses and takes the global norm of the sum. */
 static int reduce_gradients(Run *r, double *loss_sum, double *grad_norm, TnError *err) {
     const TnComm *c = r->comm;
-    size_t n = r->model.layout.total;
     if (tn_grad_reduce_finish(&r->reduce, err)) return -1;
     if (c->size > 1 && tn_comm_all_reduce_sum_double(c, loss_sum, 1, err)) return -1;
-    return global_norm(r, r->o->zero < 2 ? (TnRange){0, n} : r->update, grad_norm, err);
+    return global_norm(r, grad_norm, err);
 }
 
 /* Forward and backward of the micro-batch in r->inputs, adding its loss
@@ -395,7 +397,8 @@ static int micro_step(Run *r, float scale, double *sum, TnError *err) {
                             "checkpoint is %s", r->state.step + 1, micro_loss, where,
                        r->latest[0] ? r->latest : "(none yet)");
     }
-    tn_model_backward(m, r->inputs, r->targets, B, T, scale, r->grads);
+    /* sharded gradients: into the part buffers of the reduction (grad_reduce.h) */
+    tn_model_backward(m, r->inputs, r->targets, B, T, scale, r->o->zero >= 2 ? NULL : r->grads);
     *sum += micro_loss;
     return r->sharded ? tn_fsdp_status(&r->fsdp, err) : 0;
 }
@@ -413,11 +416,11 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
     int B = r->micro_batch, T = o->seq_len, ranks = r->comm->size;
     int passes = (r->accum_steps + ranks - 1) / ranks;
     float scale = 1.0f / (float)((long long)B * T * r->accum_steps);
-    memset(r->grads, 0, m->layout.total * sizeof *r->grads);
+    memset(r->grads, 0, (r->grads_range.end - r->grads_range.begin) * sizeof *r->grads);
     double sum = 0.0;
     for (int pass = 0; pass < passes; pass++) {
         int mine = pass * ranks + r->comm->rank;
-        if (pass == passes - 1) tn_grad_reduce_arm(&r->reduce);
+        if (pass == passes - 1 || o->zero >= 2) tn_grad_reduce_arm(&r->reduce);
         /* every rank draws every micro-batch, so that the loaders stay in step */
         for (int a = pass * ranks; a < (pass + 1) * ranks && a < r->accum_steps; a++) {
             tn_loader_next(&r->loader, B, r->inputs, r->targets);
@@ -432,18 +435,17 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
     *loss = (float)(sum / r->accum_steps);
     if (!isfinite(*grad_norm))
         return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
-                       r->state.step + 1, nonfinite_tensor(&m->layout, r->grads),
+                       r->state.step + 1, nonfinite_in_range(&m->layout, r->grads, r->grads_range),
                        r->latest[0] ? r->latest : "(none yet)");
     size_t begin = r->update.begin, count = r->update.end - begin;
-    if (o->grad_clip > 0) tn_grad_clip(r->grads + begin, count, *grad_norm, o->grad_clip);
+    float *grads = r->grads + (begin - r->grads_range.begin), *params = r->sharded ? r->fsdp.shard : m->params + begin;
+    if (o->grad_clip > 0) tn_grad_clip(grads, count, *grad_norm, o->grad_clip);
+    tn_adamw_update_range(&o->adamw, &m->layout, params, grads, r->m, r->v, (float)lr, r->state.step + 1, begin,
+                          r->update.end);
     if (r->sharded) {
-        tn_adamw_update_shard(&o->adamw, &m->layout, r->fsdp.shard, r->grads, r->m, r->v, (float)lr,
-                              r->state.step + 1, begin, r->update.end);
         tn_fsdp_invalidate(&r->fsdp);
         return 0;
     }
-    tn_adamw_update_range(&o->adamw, &m->layout, m->params, r->grads, r->m, r->v, (float)lr, r->state.step + 1, begin,
-                          r->update.end);
     if (o->zero == 1 || o->zero == 2) return tn_comm_all_gather(r->comm, m->params, m->layout.total, err);
     return 0;
 }
@@ -528,6 +530,7 @@ static int split_model(Run *r, TnError *err) {
 static void install_hooks(Run *r) {
     TnModel *m = &r->model;
     tn_grad_reduce_init(&r->reduce, r->comm, m, r->grads, r->o->zero >= 2);
+    if (r->o->zero >= 2) r->hooks.grads = tn_grad_reduce_bind;
     r->hooks.grads_done = tn_grad_reduce_part_done;
     r->hooks.grads_user = &r->reduce;
     if (r->o->zero == 3) {
@@ -588,7 +591,9 @@ static int setup(Run *r, TnError *err) {
     size_t n = m->layout.total, tokens = (size_t)r->micro_batch * o->seq_len;
     r->update = o->zero == 0 ? (TnRange){0, n} : tn_rank_range(n, r->comm->size, r->comm->rank);
     size_t owned = r->update.end - r->update.begin;
-    r->grads = tn_malloc(n * sizeof *r->grads);
+    /* ZeRO-2/3 keep the gradients of their range alone (grad_reduce.h) */
+    r->grads_range = o->zero >= 2 && o->device == TN_DEVICE_CPU ? r->update : (TnRange){0, n};
+    r->grads = tn_malloc((r->grads_range.end - r->grads_range.begin) * sizeof *r->grads);
     r->m = tn_calloc(owned, sizeof *r->m);
     r->v = tn_calloc(owned, sizeof *r->v);
     r->inputs = tn_malloc(tokens * sizeof *r->inputs);
