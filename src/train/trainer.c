@@ -664,27 +664,41 @@ static int agree_stop(Run *r, int *stop, TnError *err) {
 static double mebibytes(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 /* What this rank holds, by kind (trainer.h says what each ZeRO stage
- * shards, tensor_parallel.h what tensor parallelism splits), so that a
- * user sees the cost of the layout before it runs. */
-static void print_memory(const Run *r) {
+ * shards, tensor_parallel.h what tensor parallelism splits): the sizes of
+ * the buffers setup allocated. */
+static TnTrainMemory measure_memory(const Run *r) {
     const TnModel *m = &r->model;
-    size_t n = m->layout.total, owned = r->update.end - r->update.begin, f = sizeof(float);
-    size_t activations = (m->acts.n_floats + m->grad_acts.n_floats) * f;
-    size_t gather = r->sharded ? r->fsdp.gather_floats : 0, parameters = r->sharded ? owned + gather : n;
-    size_t total = parameters * f + n * f + 2 * owned * f + activations;
-    char layout[128] = "", held[160] = "";
+    size_t f = sizeof(float), owned = r->update.end - r->update.begin;
+    TnTrainMemory mem = {0};
+    mem.parameters = (r->sharded ? owned : m->layout.total) * f;
+    mem.gather = r->sharded ? r->fsdp.gather_floats * f : 0;
+    mem.gradients = (r->grads_range.end - r->grads_range.begin) * f;
+    mem.grad_buffers = r->reduce.scatter ? tn_grad_reduce_buffer_floats(m) * f : 0;
+    mem.moments = 2 * owned * f;
+    mem.activations = (m->acts.n_floats + m->grad_acts.n_floats) * f;
+    mem.total = mem.parameters + mem.gather + mem.gradients + mem.grad_buffers + mem.moments + mem.activations;
+    return mem;
+}
+
+/* Prints measure_memory, so that a user sees the cost of the layout
+ * before it runs. */
+static void print_memory(const Run *r, const TnTrainMemory *mem) {
+    size_t n = r->model.layout.total, owned = r->update.end - r->update.begin;
+    char layout[128] = "", held[160] = "", buffers[160] = "";
     if (r->tp > 1)
         snprintf(layout, sizeof layout, ", tensor parallel %d x data parallel %d: %zu of the model's %zu parameters",
                  r->tp, r->comm->size, n, r->whole.total);
     if (r->sharded)
-        snprintf(held, sizeof held, " (shard %.1f MiB + gather buffer %.1f MiB: the largest layer, embedding or head, "
-                                    "gathered per layer)", mebibytes(owned * f), mebibytes(gather * f));
-    printf("memory per rank (%d rank%s, %s, ZeRO-%d%s): parameters %.1f MiB%s, gradients %.1f MiB (reduced shard "
-           "%.1f MiB), optimizer state %.1f MiB (AdamW m and v of %zu of %zu parameters), activations %.1f MiB; "
-           "total %.1f MiB\n",
+        snprintf(held, sizeof held, " (shard + gather buffer %.1f MiB: the largest layer, embedding or head, "
+                                    "gathered per layer)", mebibytes(mem->gather));
+    if (mem->grad_buffers)
+        snprintf(buffers, sizeof buffers, " (shard + the backward's part buffers %.1f MiB: the embedding and %d of the "
+                                          "largest layer or head)", mebibytes(mem->grad_buffers), TN_GRAD_RING);
+    printf("memory per rank (%d rank%s, %s, ZeRO-%d%s): parameters %.1f MiB%s, gradients %.1f MiB%s, optimizer state "
+           "%.1f MiB (AdamW m and v of %zu of %zu parameters), activations %.1f MiB; total %.1f MiB\n",
            r->world->size, r->world->size > 1 ? "s" : "", tn_comm_backend_name(r->world), r->o->zero, layout,
-           mebibytes(parameters * f), held, mebibytes(n * f), mebibytes((r->o->zero >= 2 ? owned : n) * f),
-           mebibytes(2 * owned * f), owned, n, mebibytes(activations), mebibytes(total));
+           mebibytes(mem->parameters + mem->gather), held, mebibytes(mem->gradients + mem->grad_buffers), buffers,
+           mebibytes(mem->moments), owned, n, mebibytes(mem->activations), mebibytes(mem->total));
 }
 
 static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
@@ -692,7 +706,8 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
     long long step_tokens = (long long)r->micro_batch * o->seq_len * r->accum_steps, first = r->state.step;
     double start = tn_now(), elapsed0 = r->state.elapsed;
     result->final_val_loss = NAN;
-    if (!r->quiet) print_memory(r);
+    result->memory = measure_memory(r);
+    if (!r->quiet) print_memory(r, &result->memory);
     if (!r->quiet)
         printf("training %zu parameters on %zu tokens (validation %zu) on %s: %lld steps of %d x %d x %d = %lld "
                "tokens, from step %lld\n",
