@@ -40,6 +40,11 @@ typedef struct TnFsdp {
  * rank) and frees the rest: m->params becomes NULL. The caller installs
  * tn_fsdp_gather_part as m's weights hook with user = f. */
 void tn_fsdp_init(TnFsdp *f, TnModel *m, const TnComm *comm);
+/* The same for a model that never held the whole buffer (m->params NULL,
+ * tn_model_create): shard is this rank's range of the parameters
+ * (tn_rank_range of layout.total; tn_params_init_range or
+ * tn_checkpoint_load_range fill it), allocated with tn_malloc; f owns it. */
+void tn_fsdp_init_shard(TnFsdp *f, TnModel *m, const TnComm *comm, float *shard);
 void tn_fsdp_free(TnFsdp *f);
 /* TnModelHooks.weights, user = the TnFsdp. */
 void tn_fsdp_gather_part(TnModel *m, int part, void *user);

@@ -72,10 +72,11 @@ static void shape_string(char *out, size_t cap, int ndim, const long long *shape
     if (n < cap) snprintf(out + n, cap - n, "]");
 }
 
-/* Loads every tensor of one open file into the flat buffer, marking which
- * layout tensors were seen. */
-static int load_file_tensors(TnStFile *st, const TnParamLayout *layout, float *params, unsigned char *seen,
-                             TnError *err) {
+/* Checks every tensor of one open file against the layout, marking which
+ * were seen, and reads their elements inside the range [begin, end) of the
+ * flat buffer into out (out[0] is element begin). */
+static int load_file_tensors(TnStFile *st, const TnParamLayout *layout, float *out, size_t begin, size_t end,
+                             unsigned char *seen, TnError *err) {
     for (int i = 0; i < st->n_tensors; i++) {
         const TnStTensor *t = &st->tensors[i];
         const TnTensorInfo *info = tn_param_find(layout, t->name);
@@ -90,7 +91,10 @@ static int load_file_tensors(TnStFile *st, const TnParamLayout *layout, float *p
             shape_string(want, sizeof want, info->ndim, info->shape);
             return tn_fail(err, "%s: tensor '%s' has shape %s, expected %s", st->path, t->name, got, want);
         }
-        if (tn_st_read_f32(st, t, params + info->offset, err)) return -1;
+        size_t first = info->offset > begin ? info->offset : begin;
+        size_t last = info->offset + info->numel < end ? info->offset + info->numel : end;
+        if (first < last && tn_st_read_f32_range(st, t, first - info->offset, last - first, out + (first - begin), err))
+            return -1;
         seen[idx] = 1;
     }
     return 0;
@@ -109,26 +113,29 @@ static int has_lm_head(const char *dir, const WeightFiles *wf, int *found, TnErr
     return 0;
 }
 
-int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, float **params, TnError *err) {
+int tn_checkpoint_load_config(const char *dir, TnConfig *cfg, TnError *err) {
     char path[4096];
-    *params = NULL;
-    memset(layout, 0, sizeof *layout);
     if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_load(cfg, path, err)) return -1;
     WeightFiles wf;
     if (list_weight_files(&wf, dir, err)) return -1;
-    int untied;
-    if (has_lm_head(dir, &wf, &untied, err)) { weight_files_free(&wf); return -1; }
-    if (untied) cfg->tie_word_embeddings = 0;
+    int untied, rc = has_lm_head(dir, &wf, &untied, err);
+    weight_files_free(&wf);
+    if (!rc && untied) cfg->tie_word_embeddings = 0;
+    return rc;
+}
 
-    tn_param_layout_init(layout, cfg);
-    float *buf = tn_malloc(layout->total * sizeof *buf);
+int tn_checkpoint_load_range(const char *dir, const TnParamLayout *layout, float *out, size_t begin, size_t end,
+                             TnError *err) {
+    char path[4096];
+    WeightFiles wf;
+    if (list_weight_files(&wf, dir, err)) return -1;
     unsigned char *seen = tn_calloc((size_t)layout->n_tensors, 1);
     int rc = 0;
     for (int i = 0; i < wf.n_files && !rc; i++) {
         TnStFile st;
         rc = tn_path_join(path, sizeof path, dir, wf.files[i], err) || tn_st_open(&st, path, err);
         if (rc) break;
-        rc = load_file_tensors(&st, layout, buf, seen, err);
+        rc = load_file_tensors(&st, layout, out, begin, end, seen, err);
         tn_st_close(&st);
     }
     for (int i = 0; i < layout->n_tensors && !rc; i++)
@@ -136,7 +143,16 @@ int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, fl
             rc = tn_fail(err, "%s: missing tensor '%s' (expected from config.json)", dir, layout->tensors[i].name);
     free(seen);
     weight_files_free(&wf);
-    if (rc) {
+    return rc ? -1 : 0;
+}
+
+int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, float **params, TnError *err) {
+    *params = NULL;
+    memset(layout, 0, sizeof *layout);
+    if (tn_checkpoint_load_config(dir, cfg, err)) return -1;
+    tn_param_layout_init(layout, cfg);
+    float *buf = tn_malloc(layout->total * sizeof *buf);
+    if (tn_checkpoint_load_range(dir, layout, buf, 0, layout->total, err)) {
         free(buf);
         tn_param_layout_free(layout);
         return -1;

@@ -21,6 +21,14 @@
  * allocates *params (layout->total floats, the caller frees). On failure
  * nothing is left allocated. */
 int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, float **params, TnError *err);
+/* tn_checkpoint_load in two steps, for a rank that keeps a range of the
+ * parameters alone (dist/fsdp.h): the config (untied when lm_head.weight
+ * is stored), then, every tensor checked against layout, the elements
+ * [begin, end) of the flat buffer into out (out[0] is element begin),
+ * read from the files without the rest. */
+int tn_checkpoint_load_config(const char *dir, TnConfig *cfg, TnError *err);
+int tn_checkpoint_load_range(const char *dir, const TnParamLayout *layout, float *out, size_t begin, size_t end,
+                             TnError *err);
 
 /* Saves config.json and the weights (dtype TN_F32 or TN_BF16). Tensors are
  * split into shards of at most shard_bytes each (0: one file). Each file is

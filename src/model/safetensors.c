@@ -188,13 +188,15 @@ static float f16_to_f32(uint16_t h) {
 /* Reads the raw bytes of t in chunks and hands each chunk to convert(). */
 typedef void (*ConvertFn)(const void *src, TnDtype dtype, size_t count, void *dst, size_t dst_index);
 
-static int read_converted(TnStFile *f, const TnStTensor *t, void *dst, ConvertFn convert, TnError *err) {
-    if (fseeko(f->fp, (off_t)(f->data_start + t->begin), SEEK_SET) != 0)
-        return tn_fail(err, "%s: cannot seek to tensor '%s'", f->path, t->name);
+/* Elements [first, first + count) of t. */
+static int read_converted(TnStFile *f, const TnStTensor *t, size_t first, size_t count_all, void *dst,
+                          ConvertFn convert, TnError *err) {
     size_t esize = tn_dtype_size(t->dtype), chunk = (1u << 20) / esize;
+    if (fseeko(f->fp, (off_t)(f->data_start + t->begin + first * esize), SEEK_SET) != 0)
+        return tn_fail(err, "%s: cannot seek to tensor '%s'", f->path, t->name);
     unsigned char *buf = tn_malloc(chunk * esize);
-    for (size_t done = 0; done < t->numel; done += chunk) {
-        size_t count = t->numel - done < chunk ? t->numel - done : chunk;
+    for (size_t done = 0; done < count_all; done += chunk) {
+        size_t count = count_all - done < chunk ? count_all - done : chunk;
         if (fread(buf, esize, count, f->fp) != count) {
             free(buf);
             return tn_fail(err, "%s: short read in tensor '%s' (file truncated?)", f->path, t->name);
@@ -240,24 +242,29 @@ static void to_i64(const void *src, TnDtype dtype, size_t count, void *dst, size
 }
 
 int tn_st_read_f32(TnStFile *f, const TnStTensor *t, float *dst, TnError *err) {
+    return tn_st_read_f32_range(f, t, 0, t->numel, dst, err);
+}
+
+int tn_st_read_f32_range(TnStFile *f, const TnStTensor *t, size_t first, size_t count, float *dst, TnError *err) {
     if (!is_float_dtype(t->dtype))
         return tn_fail(err, "%s: tensor '%s' has dtype %s, expected a floating type (F32, BF16, F16, F64)", f->path,
                        t->name, tn_dtype_name(t->dtype));
-    return read_converted(f, t, dst, to_f32, err);
+    TN_ASSERT(first + count <= t->numel);
+    return read_converted(f, t, first, count, dst, to_f32, err);
 }
 
 int tn_st_read_f64(TnStFile *f, const TnStTensor *t, double *dst, TnError *err) {
     if (!is_float_dtype(t->dtype))
         return tn_fail(err, "%s: tensor '%s' has dtype %s, expected a floating type", f->path, t->name,
                        tn_dtype_name(t->dtype));
-    return read_converted(f, t, dst, to_f64, err);
+    return read_converted(f, t, 0, t->numel, dst, to_f64, err);
 }
 
 int tn_st_read_i64(TnStFile *f, const TnStTensor *t, int64_t *dst, TnError *err) {
     if (is_float_dtype(t->dtype))
         return tn_fail(err, "%s: tensor '%s' has dtype %s, expected an integer type", f->path, t->name,
                        tn_dtype_name(t->dtype));
-    return read_converted(f, t, dst, to_i64, err);
+    return read_converted(f, t, 0, t->numel, dst, to_i64, err);
 }
 
 int tn_st_write(const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype, TnError *err) {

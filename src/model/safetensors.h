@@ -50,6 +50,9 @@ const TnStTensor *tn_st_find(const TnStFile *f, const char *name);
  * to float32/float64; integer dtypes to int64. Reading a float tensor as
  * integers (or the reverse) fails. dst holds t->numel elements. */
 int tn_st_read_f32(TnStFile *f, const TnStTensor *t, float *dst, TnError *err);
+/* Elements [first, first + count) of t alone (count floats into dst): a
+ * shard is read without the rest of the tensor. */
+int tn_st_read_f32_range(TnStFile *f, const TnStTensor *t, size_t first, size_t count, float *dst, TnError *err);
 int tn_st_read_f64(TnStFile *f, const TnStTensor *t, double *dst, TnError *err);
 int tn_st_read_i64(TnStFile *f, const TnStTensor *t, int64_t *dst, TnError *err);
 

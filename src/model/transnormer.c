@@ -15,7 +15,7 @@
 
 static void bind_model(TnModel *m) {
     const TnConfig *cfg = &m->config;
-    tn_weights_bind(&m->w, &m->layout, m->params);
+    if (m->params) tn_weights_bind(&m->w, &m->layout, m->params);
     m->decay = tn_malloc((size_t)cfg->n_layers * cfg->n_heads * sizeof *m->decay);
     double lambda[cfg->n_heads];
     for (int l = 0; l < cfg->n_layers; l++) {
@@ -27,13 +27,18 @@ static void bind_model(TnModel *m) {
     memset(&m->acts, 0, sizeof m->acts);
 }
 
-void tn_model_init(TnModel *m, const TnConfig *cfg, uint64_t seed) {
+void tn_model_create(TnModel *m, const TnConfig *cfg) {
     memset(m, 0, sizeof *m);
     m->config = *cfg;
     tn_param_layout_init(&m->layout, cfg);
+    bind_model(m);
+}
+
+void tn_model_init(TnModel *m, const TnConfig *cfg, uint64_t seed) {
+    tn_model_create(m, cfg);
     m->params = tn_malloc(m->layout.total * sizeof *m->params);
     tn_params_init(m->params, &m->layout, cfg, seed);
-    bind_model(m);
+    tn_weights_bind(&m->w, &m->layout, m->params);
 }
 
 int tn_model_load(TnModel *m, const char *dir, TnError *err) {

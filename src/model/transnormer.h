@@ -142,6 +142,10 @@ typedef struct TnModel {
  * whole model. */
 static inline int tn_model_parts(const TnModel *m) { return m->tensor_group ? m->tensor_group->size : 1; }
 
+/* A model of cfg without parameters (params NULL, no views bound): its
+ * layout, decay rates and arena, for a rank whose parameters live
+ * elsewhere (dist/fsdp.h tn_fsdp_init_shard). */
+void tn_model_create(TnModel *m, const TnConfig *cfg);
 /* Creates a model of cfg with parameters initialised from seed. */
 void tn_model_init(TnModel *m, const TnConfig *cfg, uint64_t seed);
 /* Loads an HF model directory (see checkpoint.h). */

@@ -47,5 +47,10 @@ int tn_train_state_save(const char *path, const TnTrainState *state, const float
  * fails with the reason on a foreign, truncated, corrupted or mismatched
  * file, leaving the outputs unspecified. */
 int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *v, size_t n_params, TnError *err);
+/* The same keeping the moments' elements [begin, end) alone (m[0] and
+ * v[0] are element begin's): the file is read in chunks, every byte
+ * checked, without holding the whole moments (a ZeRO shard). */
+int tn_train_state_load_range(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
+                              size_t begin, size_t end, TnError *err);
 
 #endif

@@ -79,6 +79,7 @@ typedef struct Run {
     TnGradReduce reduce;  /* the CPU step's gradient reduction, overlapped with the backward */
     TnFsdp fsdp;          /* ZeRO-3 on the CPU: the parameters sharded (range update), gathered part by part */
     int sharded;          /* fsdp is in use: model.params is NULL */
+    float *first_shard;   /* ZeRO-3: the shard built or read at start, until fsdp owns it */
     TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
 } Run;
@@ -87,6 +88,7 @@ static void run_free(Run *r) {
     tn_step_device_close(r->device);
     tn_grad_reduce_free(&r->reduce);
     if (r->sharded) tn_fsdp_free(&r->fsdp);
+    free(r->first_shard);
     if (r->tp > 1) {
         tn_param_layout_free(&r->whole);
         tn_comm_free(&r->tensor_group);
@@ -470,13 +472,10 @@ static void format_duration(char *out, size_t cap, double seconds) {
     else snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
 }
 
-/* Copies this rank's range of its part of the whole buffer `all` into held. */
+/* Copies this rank's range of its tensor-parallel part of the whole
+ * buffer `all` into held. */
 static void take_range(const Run *r, float *held, const float *all) {
     size_t owned = r->update.end - r->update.begin;
-    if (r->tp == 1) {
-        memcpy(held, all + r->update.begin, owned * sizeof *held);
-        return;
-    }
     float *part = tn_malloc(r->model.layout.total * sizeof *part);
     tn_tp_slice(part, &r->model.layout, all, &r->whole, &r->model.config, r->tp, r->tensor_group.rank);
     memcpy(held, part + r->update.begin, owned * sizeof *held);
@@ -485,10 +484,11 @@ static void take_range(const Run *r, float *held, const float *all) {
 
 /* Reads the state file at path into saved and this rank's range of its
  * part of the moments (the file holds them whole, whatever the ranks that
- * wrote it). */
+ * wrote it): the range alone without tensor parallelism, else the whole
+ * moments, split (tensor_parallel.h slices the whole model). */
 static int load_moments(Run *r, const char *path, TnTrainState *saved, TnError *err) {
-    size_t n = whole_layout(r)->total, owned = r->update.end - r->update.begin;
-    if (owned == n) return tn_train_state_load(path, saved, r->m, r->v, n, err);
+    size_t n = whole_layout(r)->total;
+    if (r->tp == 1) return tn_train_state_load_range(path, saved, r->m, r->v, n, r->update.begin, r->update.end, err);
     float *m_all = tn_malloc(n * sizeof *m_all), *v_all = tn_malloc(n * sizeof *v_all);
     int rc = tn_train_state_load(path, saved, m_all, v_all, n, err);
     if (!rc) {
@@ -517,6 +517,29 @@ static int make_groups(Run *r, TnError *err) {
     return 0;
 }
 
+/* Creates the model or loads it from r->latest (resume). Under ZeRO-3
+ * without tensor parallelism the rank never holds the whole model: it
+ * builds or reads its shard alone (the same values: tn_params_init_range,
+ * tn_checkpoint_load_range) into r->first_shard, which fsdp takes over. */
+static int create_model(Run *r, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    TnModel *m = &r->model;
+    if (o->zero != 3 || r->tp > 1 || o->device != TN_DEVICE_CPU) {
+        if (o->resume ? tn_model_load(m, r->latest, err) : (tn_model_init(m, &o->config, o->seed), 0)) return -1;
+        r->have_model = 1;
+        return 0;
+    }
+    TnConfig cfg = o->config;
+    if (o->resume && tn_checkpoint_load_config(r->latest, &cfg, err)) return -1;
+    tn_model_create(m, &cfg);
+    r->have_model = 1;
+    TnRange own = tn_rank_range(m->layout.total, r->comm->size, r->comm->rank);
+    r->first_shard = tn_malloc((own.end - own.begin) * sizeof *r->first_shard);
+    if (o->resume) return tn_checkpoint_load_range(r->latest, &m->layout, r->first_shard, own.begin, own.end, err);
+    tn_params_init_range(r->first_shard, &m->layout, &cfg, o->seed, own.begin, own.end);
+    return 0;
+}
+
 /* Splits the whole model just created or loaded into this rank's part. */
 static int split_model(Run *r, TnError *err) {
     if (r->tp == 1) return 0;
@@ -534,7 +557,9 @@ static void install_hooks(Run *r) {
     r->hooks.grads_done = tn_grad_reduce_part_done;
     r->hooks.grads_user = &r->reduce;
     if (r->o->zero == 3) {
-        tn_fsdp_init(&r->fsdp, m, r->comm);
+        if (r->first_shard) tn_fsdp_init_shard(&r->fsdp, m, r->comm, r->first_shard);
+        else tn_fsdp_init(&r->fsdp, m, r->comm);
+        r->first_shard = NULL;
         r->sharded = 1;
         r->hooks.weights = tn_fsdp_gather_part;
         r->hooks.weights_user = &r->fsdp;
@@ -561,17 +586,15 @@ static int setup(Run *r, TnError *err) {
         return -1;
     if (o->tokenizer ? tn_tokenizer_load(&r->tok, o->tokenizer, err) : (r->tok = tn_tokenizer_bytes(), 0)) return -1;
     if (o->resume) {
-        if (read_latest(r, err) || tn_model_load(&r->model, r->latest, err)) return -1;
+        if (read_latest(r, err)) return -1;
     } else {
         char latest[4200];
         if (tn_path_join(latest, sizeof latest, r->checkpoints, "latest", err)) return -1;
         if (tn_file_exists(latest))
             return tn_fail(err, "%s already holds a run; continue it with --resume or choose another -o", o->out_dir);
         if (tn_config_validate(&o->config, err)) return -1;
-        tn_model_init(&r->model, &o->config, o->seed);
     }
-    r->have_model = 1;
-    if (split_model(r, err)) return -1;
+    if (create_model(r, err) || split_model(r, err)) return -1;
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
     if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;
