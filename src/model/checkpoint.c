@@ -181,45 +181,112 @@ static int write_index(const char *dir, const TnParamLayout *layout, const int *
     return rc ? -1 : 0;
 }
 
-int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
-                  TnDtype dtype, size_t shard_bytes, TnError *err) {
-    if (tn_mkdir_p(dir, err)) return -1;
-    char path[4096];
-    if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_save(cfg, path, err)) return -1;
+/* Opens the file of shard s, its tensors' header written. */
+static int open_shard(TnCheckpointWriter *w, TnError *err) {
+    const TnParamLayout *layout = w->layout;
+    TnStWriteItem *items = tn_malloc((size_t)layout->n_tensors * sizeof *items);
+    int count = 0;
+    w->shard_end = w->position;
+    for (int i = 0; i < layout->n_tensors; i++) {
+        if (w->shard_of[i] != w->shard) continue;
+        const TnTensorInfo *t = &layout->tensors[i];
+        items[count++] = (TnStWriteItem){t->name, t->ndim, t->shape, NULL};
+        w->shard_end = t->offset + t->numel;
+    }
+    char name[64], path[4200];
+    if (w->n_shards == 1) snprintf(name, sizeof name, SINGLE_NAME);
+    else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", w->shard + 1, w->n_shards);
+    int rc = tn_path_join(path, sizeof path, w->dir, name, err) ||
+             tn_st_writer_open(&w->file, path, items, count, w->dtype, err);
+    free(items);
+    return rc ? -1 : 0;
+}
 
-    /* Greedy assignment of tensors, in layout order, to shards. */
-    int n = layout->n_tensors, n_shards = 1;
-    int *shard_of = tn_malloc((size_t)n * sizeof *shard_of);
-    size_t esize = tn_dtype_size(dtype), in_shard = 0, total_bytes = 0;
+int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnConfig *cfg, const TnParamLayout *layout,
+                              TnDtype dtype, size_t shard_bytes, TnError *err) {
+    memset(w, 0, sizeof *w);
+    if (tn_mkdir_p(dir, err)) return -1;
+    char path[4200];
+    if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_save(cfg, path, err)) return -1;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    w->layout = layout;
+    w->dtype = dtype;
+    /* Greedy assignment of tensors, in layout order (the buffer's), to shards. */
+    int n = layout->n_tensors;
+    w->shard_of = tn_malloc((size_t)n * sizeof *w->shard_of);
+    w->n_shards = 1;
+    size_t esize = tn_dtype_size(dtype), in_shard = 0, next = 0;
     for (int i = 0; i < n; i++) {
         size_t bytes = layout->tensors[i].numel * esize;
-        if (shard_bytes && in_shard > 0 && in_shard + bytes > shard_bytes) { n_shards++; in_shard = 0; }
-        shard_of[i] = n_shards - 1;
+        TN_ASSERT(layout->tensors[i].offset == next); /* the files follow the buffer */
+        next += layout->tensors[i].numel;
+        if (shard_bytes && in_shard > 0 && in_shard + bytes > shard_bytes) { w->n_shards++; in_shard = 0; }
+        w->shard_of[i] = w->n_shards - 1;
         in_shard += bytes;
-        total_bytes += bytes;
+        w->total_bytes += bytes;
     }
-    if (!shard_bytes) n_shards = 1;
-
-    TnStWriteItem *items = tn_malloc((size_t)n * sizeof *items);
-    int rc = 0;
-    for (int s = 0; s < n_shards && !rc; s++) {
-        int count = 0;
-        for (int i = 0; i < n; i++) {
-            if (shard_of[i] != s) continue;
-            const TnTensorInfo *t = &layout->tensors[i];
-            items[count++] = (TnStWriteItem){t->name, t->ndim, t->shape, params + t->offset};
-        }
-        char name[64];
-        if (n_shards == 1) snprintf(name, sizeof name, SINGLE_NAME);
-        else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, n_shards);
-        rc = tn_path_join(path, sizeof path, dir, name, err) || tn_st_write(path, items, count, dtype, err);
+    if (open_shard(w, err)) {
+        free(w->shard_of);
+        return -1;
     }
-    free(items);
-    if (!rc && n_shards > 1) rc = write_index(dir, layout, shard_of, n_shards, total_bytes, err);
-    free(shard_of);
-    if (rc) return -1;
-    /* Remove the other layout's files so the directory has one truth. */
-    if (tn_path_join(path, sizeof path, dir, n_shards > 1 ? SINGLE_NAME : INDEX_NAME, err)) return -1;
-    remove(path);
     return 0;
+}
+
+int tn_checkpoint_writer_write(TnCheckpointWriter *w, const float *data, size_t count, TnError *err) {
+    while (count > 0) {
+        if (w->shard == w->n_shards) {
+            tn_checkpoint_writer_abort(w);
+            return tn_fail(err, "%s: more floats than the model's %zu", w->dir, w->layout->total);
+        }
+        size_t take = w->shard_end - w->position < count ? w->shard_end - w->position : count;
+        if (tn_st_writer_write(&w->file, data, take, err)) {
+            w->shard = w->n_shards; /* the file is gone */
+            tn_checkpoint_writer_abort(w);
+            return -1;
+        }
+        w->position += take;
+        data += take;
+        count -= take;
+        if (w->position < w->shard_end) continue;
+        int rc = tn_st_writer_commit(&w->file, err);
+        w->shard++;
+        if (rc || (w->shard < w->n_shards && open_shard(w, err))) {
+            w->shard = w->n_shards;
+            tn_checkpoint_writer_abort(w);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tn_checkpoint_writer_close(TnCheckpointWriter *w, TnError *err) {
+    if (w->position != w->layout->total) {
+        size_t position = w->position;
+        tn_checkpoint_writer_abort(w);
+        return tn_fail(err, "%s: %zu of the model's %zu floats written", w->dir, position, w->layout->total);
+    }
+    int rc = w->n_shards > 1 ? write_index(w->dir, w->layout, w->shard_of, w->n_shards, w->total_bytes, err) : 0;
+    char path[4200];
+    /* Remove the other layout's files so the directory has one truth. */
+    if (!rc) rc = tn_path_join(path, sizeof path, w->dir, w->n_shards > 1 ? SINGLE_NAME : INDEX_NAME, err);
+    if (!rc) remove(path);
+    free(w->shard_of);
+    w->shard_of = NULL;
+    return rc ? -1 : 0;
+}
+
+void tn_checkpoint_writer_abort(TnCheckpointWriter *w) {
+    if (w->shard < w->n_shards) tn_st_writer_abort(&w->file);
+    w->shard = w->n_shards;
+    free(w->shard_of);
+    w->shard_of = NULL;
+}
+
+int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
+                  TnDtype dtype, size_t shard_bytes, TnError *err) {
+    TnCheckpointWriter w;
+    if (tn_checkpoint_writer_open(&w, dir, cfg, layout, dtype, shard_bytes, err) ||
+        tn_checkpoint_writer_write(&w, params, layout->total, err))
+        return -1;
+    return tn_checkpoint_writer_close(&w, err);
 }

@@ -37,4 +37,29 @@ int tn_checkpoint_load_range(const char *dir, const TnParamLayout *layout, float
 int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
                   TnDtype dtype, size_t shard_bytes, TnError *err);
 
+/* tn_checkpoint_save in pieces, for parameters that are never whole in
+ * memory (a ZeRO-3 rank 0 gathering one part at a time): open writes
+ * config.json and plans the files, write appends the next count floats of
+ * the flat buffer (in its order, which is the files': each file is
+ * committed once its last tensor is complete), close checks that the whole
+ * buffer came and writes the index. A failed call leaves no partial file
+ * and closes the writer; abort drops an open writer. */
+typedef struct TnCheckpointWriter {
+    char dir[4096];
+    const TnParamLayout *layout;
+    TnDtype dtype;
+    int *shard_of, n_shards; /* each tensor's file */
+    size_t total_bytes;
+    int shard;               /* the file being written; n_shards: none */
+    size_t position;         /* floats of the flat buffer written */
+    size_t shard_end;        /* the flat buffer's end of the file being written */
+    TnStWriter file;
+} TnCheckpointWriter;
+
+int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnConfig *cfg, const TnParamLayout *layout,
+                              TnDtype dtype, size_t shard_bytes, TnError *err);
+int tn_checkpoint_writer_write(TnCheckpointWriter *w, const float *data, size_t count, TnError *err);
+int tn_checkpoint_writer_close(TnCheckpointWriter *w, TnError *err);
+void tn_checkpoint_writer_abort(TnCheckpointWriter *w);
+
 #endif

@@ -29,8 +29,8 @@ static int write_summed(TnAtomicFile *f, const void *data, size_t n, uint64_t *s
     return tn_atomic_write(f, data, n, err);
 }
 
-int tn_train_state_save(const char *path, const TnTrainState *state, const float *m, const float *v, size_t n_params,
-                        TnError *err) {
+int tn_train_state_writer_open(TnTrainStateWriter *w, const char *path, const TnTrainState *state, size_t n_params,
+                               TnError *err) {
     StateHeader h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, state_magic, sizeof h.magic);
@@ -46,15 +46,50 @@ int tn_train_state_save(const char *path, const TnTrainState *state, const float
     memcpy(h.loader_rng, state->loader.epoch_rng.s, sizeof h.loader_rng);
     h.n_params = n_params;
     h.elapsed = state->elapsed;
-    TnAtomicFile f;
-    uint64_t sum = TN_FNV_OFFSET;
-    if (tn_atomic_open(&f, path, err)) return -1;
-    if (write_summed(&f, &h, sizeof h, &sum, err) || write_summed(&f, m, n_params * sizeof *m, &sum, err) ||
-        write_summed(&f, v, n_params * sizeof *v, &sum, err) || tn_atomic_write(&f, &sum, sizeof sum, err)) {
-        tn_atomic_abort(&f);
+    memset(w, 0, sizeof *w);
+    w->sum = TN_FNV_OFFSET;
+    w->remaining = 2 * n_params;
+    if (tn_atomic_open(&w->file, path, err)) return -1;
+    if (write_summed(&w->file, &h, sizeof h, &w->sum, err)) return -1; /* the temporary file is gone */
+    w->open = 1;
+    return 0;
+}
+
+int tn_train_state_writer_write(TnTrainStateWriter *w, const float *moments, size_t count, TnError *err) {
+    if (count > w->remaining) {
+        tn_train_state_writer_abort(w);
+        return tn_fail(err, "%s: more moments than the model's", w->file.path);
+    }
+    w->remaining -= count;
+    if (write_summed(&w->file, moments, count * sizeof *moments, &w->sum, err)) {
+        w->open = 0;
         return -1;
     }
-    return tn_atomic_commit(&f, err);
+    return 0;
+}
+
+int tn_train_state_writer_commit(TnTrainStateWriter *w, TnError *err) {
+    if (w->remaining) {
+        tn_train_state_writer_abort(w);
+        return tn_fail(err, "%s: %zu moments never written", w->file.path, w->remaining);
+    }
+    w->open = 0;
+    if (tn_atomic_write(&w->file, &w->sum, sizeof w->sum, err)) return -1;
+    return tn_atomic_commit(&w->file, err);
+}
+
+void tn_train_state_writer_abort(TnTrainStateWriter *w) {
+    if (w->open) tn_atomic_abort(&w->file);
+    w->open = 0;
+}
+
+int tn_train_state_save(const char *path, const TnTrainState *state, const float *m, const float *v, size_t n_params,
+                        TnError *err) {
+    TnTrainStateWriter w;
+    if (tn_train_state_writer_open(&w, path, state, n_params, err) ||
+        tn_train_state_writer_write(&w, m, n_params, err) || tn_train_state_writer_write(&w, v, n_params, err))
+        return -1;
+    return tn_train_state_writer_commit(&w, err);
 }
 
 int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *v, size_t n_params, TnError *err) {

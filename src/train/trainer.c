@@ -169,43 +169,11 @@ static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
 /* The whole model's layout (the model's own unless tensor-parallel). */
 static const TnParamLayout *whole_layout(const Run *r) { return r->tp > 1 ? &r->whole : &r->model.layout; }
 
-/* Writes the whole model (params_all, laid out by whole_layout) into the
- * HF directory dir, with the tokenizer. */
-static int write_model(const Run *r, const char *dir, const float *params_all, TnError *err) {
-    return tn_checkpoint_save(dir, &r->model.config, whole_layout(r), params_all, TN_F32, 0, err) ||
-                   copy_tokenizer(r, dir, err)
-               ? -1 : 0;
-}
-
-/* Writes checkpoints/step_N (model, state with the whole parameters and
- * moments), then points `latest` at it and removes the previous one: a
- * crash at any moment leaves a complete checkpoint named by `latest`. */
-static int write_checkpoint(Run *r, const float *params_all, const float *m_all, const float *v_all, TnError *err) {
-    char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
-    snprintf(name, sizeof name, "step_%08lld", r->state.step);
-    if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
-        tn_path_join(state_path, sizeof state_path, dir, TN_TRAIN_STATE_FILE, err) ||
-        tn_path_join(latest_path, sizeof latest_path, r->checkpoints, "latest", err))
-        return -1;
-    r->state.loader = r->loader.state;
-    if (tn_mkdir_p(dir, err)) return -1;
-    if (write_model(r, dir, params_all, err) ||
-        tn_train_state_save(state_path, &r->state, m_all, v_all, whole_layout(r)->total, err)) {
-        if (strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
-        return -1;
-    }
-    snprintf(previous, sizeof previous, "%s", r->latest);
-    if (tn_write_file(latest_path, name, strlen(name), err)) return -1;
-    snprintf(r->latest, sizeof r->latest, "%s", dir);
-    if (previous[0] && strcmp(previous, dir) != 0) remove_checkpoint(previous);
-    return 0;
-}
-
 /* Rank 0's whole copy of a buffer laid out like the parameters, of which
- * this rank holds `held`, the range `range` of its part of the model:
- * gathered over the data group when the range is a ZeRO shard, then over
- * the tensor group when the model is split. *whole is held itself when
- * nothing is gathered, else allocated on rank 0 (release_whole frees it);
+ * this rank holds `held`, the range `range` of its part: gathered over the
+ * data group when the range is a ZeRO shard, then over the tensor group
+ * when the model is split. *whole is held itself when nothing is
+ * gathered, else allocated on rank 0 (release_whole frees it);
  * unspecified on the other ranks. Collective over the job. */
 static int gather_whole(Run *r, float *held, TnRange range, float **whole, TnError *err) {
     size_t n = r->model.layout.total;
@@ -231,6 +199,46 @@ static void release_whole(float *whole, const float *held) {
     if (whole != held) free(whole);
 }
 
+/* Where rank 0 streams a buffer laid out like the whole model's: the next
+ * count floats of it, in order. */
+typedef int (*Sink)(void *user, const float *data, size_t count, TnError *err);
+
+static int to_checkpoint(void *writer, const float *data, size_t count, TnError *err) {
+    return tn_checkpoint_writer_write(writer, data, count, err);
+}
+
+static int to_state(void *writer, const float *data, size_t count, TnError *err) {
+    return tn_train_state_writer_write(writer, data, count, err);
+}
+
+/* Hands rank 0's sink the whole buffer of which this rank holds `held`,
+ * the range `range` of its part. Without tensor parallelism a sharded
+ * buffer goes one part (params.h: the embedding, a layer, the head) at a
+ * time, gathered from the shards: no rank holds more than one part of it;
+ * with tensor parallelism rank 0 gathers it whole (gather_whole).
+ * Collective over the job (a rank that fails ends the job, cmd_train). */
+static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *user, TnError *err) {
+    const TnModel *m = &r->model;
+    size_t n = m->layout.total;
+    if (r->tp > 1 || range.end - range.begin == n) {
+        float *whole;
+        if (gather_whole(r, held, range, &whole, err)) return -1;
+        int rc = r->root ? sink(user, whole, whole_layout(r)->total, err) : 0;
+        release_whole(whole, held);
+        return rc;
+    }
+    float *unit = tn_malloc(tn_fsdp_gather_floats(m) * sizeof *unit);
+    int rc = 0;
+    for (int part = TN_PART_EMBED; part <= m->config.n_layers && !rc; part++) {
+        TnRange p;
+        tn_param_part_range(&m->layout, m->config.n_layers, part, &p.begin, &p.end);
+        rc = tn_comm_all_gather_part(r->comm, held, n, p, unit, err) ||
+             (r->root && sink(user, unit, p.end - p.begin, err));
+    }
+    free(unit);
+    return rc ? -1 : 0;
+}
+
 /* The parameters this rank holds and their range of its part: the FSDP
  * shard under ZeRO-3, else the model's whole buffer. */
 static float *held_params(const Run *r, TnRange *range) {
@@ -238,21 +246,58 @@ static float *held_params(const Run *r, TnRange *range) {
     return r->sharded ? r->fsdp.shard : r->model.params;
 }
 
-/* Writes checkpoints/step_N (model, state), then points `latest` at it and
- * removes the previous one: a crash at any moment leaves a complete
- * checkpoint named by `latest`. Collective: every rank calls it, rank 0
- * writes. */
+/* Rank 0 writes the whole model into the HF directory dir, with the
+ * tokenizer, streamed from the ranks' parameters. Collective. */
+static int write_model(Run *r, const char *dir, TnError *err) {
+    TnRange range;
+    float *params = held_params(r, &range);
+    TnCheckpointWriter writer;
+    if (r->root && tn_checkpoint_writer_open(&writer, dir, &r->model.config, whole_layout(r), TN_F32, 0, err))
+        return -1;
+    if (stream_whole(r, params, range, to_checkpoint, &writer, err)) {
+        if (r->root) tn_checkpoint_writer_abort(&writer);
+        return -1;
+    }
+    if (!r->root) return 0;
+    return tn_checkpoint_writer_close(&writer, err) || copy_tokenizer(r, dir, err) ? -1 : 0;
+}
+
+/* Rank 0 writes the state file at path with the whole moments, streamed
+ * from the ranks' ranges. Collective. */
+static int write_state(Run *r, const char *path, TnError *err) {
+    TnTrainStateWriter writer;
+    if (r->root && tn_train_state_writer_open(&writer, path, &r->state, whole_layout(r)->total, err)) return -1;
+    if (stream_whole(r, r->m, r->update, to_state, &writer, err) ||
+        stream_whole(r, r->v, r->update, to_state, &writer, err)) {
+        if (r->root) tn_train_state_writer_abort(&writer);
+        return -1;
+    }
+    return r->root ? tn_train_state_writer_commit(&writer, err) : 0;
+}
+
+/* Writes checkpoints/step_N (model, state with the whole parameters and
+ * moments), then points `latest` at it and removes the previous one: a
+ * crash at any moment leaves a complete checkpoint named by `latest`.
+ * Collective: every rank calls it, rank 0 writes. */
 static int save_checkpoint(Run *r, TnError *err) {
-    float *params_all = NULL, *m_all = NULL, *v_all = NULL;
-    TnRange params_range;
-    float *params = held_params(r, &params_range);
-    int rc = gather_whole(r, params, params_range, &params_all, err) || gather_whole(r, r->m, r->update, &m_all, err) ||
-             gather_whole(r, r->v, r->update, &v_all, err);
-    if (!rc && r->root) rc = write_checkpoint(r, params_all, m_all, v_all, err);
-    release_whole(params_all, params);
-    release_whole(m_all, r->m);
-    release_whole(v_all, r->v);
-    return rc;
+    char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
+    snprintf(name, sizeof name, "step_%08lld", r->state.step);
+    if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
+        tn_path_join(state_path, sizeof state_path, dir, TN_TRAIN_STATE_FILE, err) ||
+        tn_path_join(latest_path, sizeof latest_path, r->checkpoints, "latest", err))
+        return -1;
+    r->state.loader = r->loader.state;
+    if (r->root && tn_mkdir_p(dir, err)) return -1;
+    if (write_model(r, dir, err) || write_state(r, state_path, err)) {
+        if (r->root && strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
+        return -1;
+    }
+    if (!r->root) return 0;
+    snprintf(previous, sizeof previous, "%s", r->latest);
+    if (tn_write_file(latest_path, name, strlen(name), err)) return -1;
+    snprintf(r->latest, sizeof r->latest, "%s", dir);
+    if (previous[0] && strcmp(previous, dir) != 0) remove_checkpoint(previous);
+    return 0;
 }
 
 /* Names the first tensor holding a value that is not finite in the range
@@ -658,14 +703,9 @@ static int setup(Run *r, TnError *err) {
 
 static int finish(Run *r, TnTrainResult *result, TnError *err) {
     char model_dir[4096], plot[4200];
-    float *params_all = NULL;
-    TnRange params_range;
-    float *params = held_params(r, &params_range);
-    if (gather_whole(r, params, params_range, &params_all, err)) return -1;
-    int rc = r->root && (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) ||
-                         write_model(r, model_dir, params_all, err));
-    release_whole(params_all, params);
-    if (rc || !r->root) return rc ? -1 : 0;
+    if (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) || write_model(r, model_dir, err))
+        return -1;
+    if (!r->root) return 0;
     snprintf(result->model_dir, sizeof result->model_dir, "%s", model_dir);
     TnError plot_err;
     if (tn_plot_run(r->o->out_dir, plot, sizeof plot, &plot_err))
