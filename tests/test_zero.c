@@ -15,6 +15,14 @@
  *    the rounding of a shard's length (at most one element each, so 4
  *    bytes, 8 for the two moments). The gradients of ZeRO-2/3 must be a
  *    shard, not the whole buffer: the test fails on the old layout.
+ * 3. Checkpoints stream from the shards and are read back by range: a
+ *    model written through TnCheckpointWriter in random pieces (bf16 in
+ *    several files, float32 in one) gives the same bytes as
+ *    tn_checkpoint_save of the whole buffer, and random ranges read alone
+ *    (tn_checkpoint_load_range) equal those of the whole load.
+ * 4. The same for the training-state file (TnTrainStateWriter,
+ *    tn_train_state_load_range), whose checksum still covers every byte:
+ *    a byte flipped outside the range read is refused.
  * mpirun is required (CI installs OpenMPI): without it the test fails.
  */
 #include <math.h>
@@ -23,10 +31,20 @@
 #include <string.h>
 
 #include "dist/plan.h"
+#include "model/checkpoint.h"
 #include "test.h"
+#include "train/state.h"
 #include "train/trainer.h"
 #include "train_runs.h"
+#include "util/fileio.h"
 #include "util/rng.h"
+
+/* A random range of n elements (the whole buffer on trial 0, to check that too). */
+static TnRange random_range(TnRng *rng, size_t n, int trial) {
+    if (trial == 0) return (TnRange){0, n};
+    size_t a = tn_rng_below(rng, n), b = tn_rng_below(rng, n + 1);
+    return (TnRange){a < b ? a : b, a < b ? b : a + 1};
+}
 
 /* 1: ranges of a model's initialisation against the whole. */
 static void check_init_ranges(const TnConfig *cfg, uint64_t seed) {
@@ -38,9 +56,7 @@ static void check_init_ranges(const TnConfig *cfg, uint64_t seed) {
     TnRng rng;
     tn_rng_seed(&rng, seed, 77);
     for (int trial = 0; trial < 20; trial++) {
-        size_t a = tn_rng_below(&rng, n), b = tn_rng_below(&rng, n + 1);
-        TnRange range = {a < b ? a : b, a < b ? b : a + 1};
-        if (trial == 0) range = (TnRange){0, n}; /* the whole buffer too */
+        TnRange range = random_range(&rng, n, trial);
         tn_params_init_range(part, &layout, cfg, seed, range.begin, range.end);
         CHECK(memcmp(part, whole + range.begin, (range.end - range.begin) * sizeof *part) == 0,
               "init of [%zu, %zu) of %zu (tied %d) differs from the whole model's", range.begin, range.end, n,
@@ -49,6 +65,156 @@ static void check_init_ranges(const TnConfig *cfg, uint64_t seed) {
     free(whole);
     free(part);
     tn_param_layout_free(&layout);
+}
+
+/* Whether the files at a and b hold the same bytes. */
+static int same_bytes(const char *a_path, const char *b_path) {
+    char *a, *b;
+    size_t size_a, size_b;
+    TnError err;
+    if (tn_read_file(a_path, &a, &size_a, &err)) return 0;
+    if (tn_read_file(b_path, &b, &size_b, &err)) {
+        free(a);
+        return 0;
+    }
+    int same = size_a == size_b && memcmp(a, b, size_a) == 0;
+    free(a);
+    free(b);
+    return same;
+}
+
+/* The same for the files named name in directories a and b. */
+static int same_file(const char *a, const char *b, const char *name) {
+    char a_path[4400], b_path[4400];
+    snprintf(a_path, sizeof a_path, "%s/%s", a, name);
+    snprintf(b_path, sizeof b_path, "%s/%s", b, name);
+    return same_bytes(a_path, b_path);
+}
+
+/* Writes n floats of data through write(user, ...) in random pieces. */
+static int write_in_pieces(int (*write)(void *, const float *, size_t, TnError *), void *user, const float *data,
+                           size_t n, TnRng *rng, TnError *err) {
+    for (size_t at = 0; at < n;) {
+        size_t count = 1 + tn_rng_below(rng, n / 3 + 1);
+        if (count > n - at) count = n - at;
+        if (write(user, data + at, count, err)) return -1;
+        at += count;
+    }
+    return 0;
+}
+
+static int checkpoint_piece(void *w, const float *data, size_t count, TnError *err) {
+    return tn_checkpoint_writer_write(w, data, count, err);
+}
+
+static int state_piece(void *w, const float *data, size_t count, TnError *err) {
+    return tn_train_state_writer_write(w, data, count, err);
+}
+
+/* 3: a checkpoint written in pieces is the one written whole, and a
+ * range read from it is that range of the whole. */
+static void check_checkpoint_io(uint64_t seed, const char *dir) {
+    TnConfig cfg = test_config(97, 32, 2, 4, 64, 1u);
+    cfg.tie_word_embeddings = 0;
+    TnModel model;
+    tn_model_init(&model, &cfg, seed);
+    size_t n = model.layout.total;
+    TnRng rng;
+    tn_rng_seed(&rng, seed, 78);
+    char whole_dir[4200], pieces_dir[4200], name[64];
+    snprintf(whole_dir, sizeof whole_dir, "%s/whole", dir);
+    snprintf(pieces_dir, sizeof pieces_dir, "%s/pieces", dir);
+    /* bf16 in files of about 4 KiB (several), and float32 in one */
+    const struct { TnDtype dtype; size_t shard_bytes; int files; } kinds[] = {{TN_BF16, 4096, 0}, {TN_F32, 0, 1}};
+    float *loaded = tn_malloc(n * sizeof *loaded), *part = tn_malloc(n * sizeof *part);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        TnError err;
+        TnCheckpointWriter w;
+        int rc = tn_checkpoint_save(whole_dir, &cfg, &model.layout, model.params, kinds[k].dtype, kinds[k].shard_bytes,
+                                    &err) ||
+                 tn_checkpoint_writer_open(&w, pieces_dir, &cfg, &model.layout, kinds[k].dtype, kinds[k].shard_bytes,
+                                           &err) ||
+                 write_in_pieces(checkpoint_piece, &w, model.params, n, &rng, &err) ||
+                 tn_checkpoint_writer_close(&w, &err);
+        if (rc) {
+            CHECK(0, "%s: %s", tn_dtype_name(kinds[k].dtype), err.msg);
+            continue;
+        }
+        int files = kinds[k].files ? 1 : w.n_shards, same = same_file(whole_dir, pieces_dir, "config.json");
+        CHECK(kinds[k].files || files > 2, "%s: %d files, expected several", tn_dtype_name(kinds[k].dtype), files);
+        for (int f = 0; f < files; f++) {
+            if (files == 1) snprintf(name, sizeof name, "model.safetensors");
+            else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", f + 1, files);
+            same &= same_file(whole_dir, pieces_dir, name);
+        }
+        if (files > 1) same &= same_file(whole_dir, pieces_dir, "model.safetensors.index.json");
+        CHECK(same, "%s: the checkpoint written in pieces differs from the one written whole",
+              tn_dtype_name(kinds[k].dtype));
+        TnConfig read_cfg;
+        TnParamLayout layout;
+        float *params;
+        if (tn_checkpoint_load(whole_dir, &read_cfg, &layout, &params, &err)) {
+            CHECK(0, "%s", err.msg);
+            continue;
+        }
+        memcpy(loaded, params, n * sizeof *loaded);
+        free(params);
+        tn_param_layout_free(&layout);
+        for (int trial = 0; trial < 10; trial++) {
+            TnRange range = random_range(&rng, n, trial);
+            CHECK(tn_checkpoint_load_config(pieces_dir, &read_cfg, &err) == 0 && !read_cfg.tie_word_embeddings &&
+                      tn_checkpoint_load_range(pieces_dir, &model.layout, part, range.begin, range.end, &err) == 0 &&
+                      memcmp(part, loaded + range.begin, (range.end - range.begin) * sizeof *part) == 0,
+                  "%s: the range [%zu, %zu) read alone differs from the whole load's",
+                  tn_dtype_name(kinds[k].dtype), range.begin, range.end);
+        }
+        remove_tree(whole_dir);
+        remove_tree(pieces_dir);
+    }
+    free(loaded);
+    free(part);
+    tn_model_free(&model);
+}
+
+/* 4: a state file written in pieces is the one written whole; a range of
+ * its moments read alone is that range; a flipped byte is refused. */
+static void check_state_io(uint64_t seed, const char *dir) {
+    size_t n = 5000;
+    TnRng rng;
+    tn_rng_seed(&rng, seed, 79);
+    float *m = tn_malloc(2 * n * sizeof *m), *v = m + n, *got = tn_malloc(2 * n * sizeof *got);
+    for (size_t i = 0; i < 2 * n; i++) m[i] = (float)tn_rng_normal(&rng);
+    TnTrainState state = {.step = 7, .tokens_seen = 4096, .elapsed = 1.5, .seq_len = 32, .micro_batch = 2,
+                          .accum_steps = 4, .data_hash = tn_rng_next(&rng)}, read;
+    char whole[4200], pieces[4200];
+    snprintf(whole, sizeof whole, "%s/whole.bin", dir);
+    snprintf(pieces, sizeof pieces, "%s/pieces.bin", dir);
+    TnError err;
+    TnTrainStateWriter w;
+    int rc = tn_train_state_save(whole, &state, m, v, n, &err) ||
+             tn_train_state_writer_open(&w, pieces, &state, n, &err) ||
+             write_in_pieces(state_piece, &w, m, 2 * n, &rng, &err) || tn_train_state_writer_commit(&w, &err);
+    CHECK(!rc, "state file: %s", rc ? err.msg : "");
+    CHECK(same_bytes(whole, pieces), "the state written in pieces differs from the one written whole");
+    for (int trial = 0; trial < 10; trial++) {
+        TnRange range = random_range(&rng, n, trial);
+        size_t count = range.end - range.begin;
+        CHECK(tn_train_state_load_range(pieces, &read, got, got + count, n, range.begin, range.end, &err) == 0 &&
+                  read.step == 7 && read.data_hash == state.data_hash &&
+                  memcmp(got, m + range.begin, count * sizeof *got) == 0 &&
+                  memcmp(got + count, v + range.begin, count * sizeof *got) == 0,
+              "state: the moments' range [%zu, %zu) read alone differ", range.begin, range.end);
+    }
+    /* one flipped byte in the moments, outside the range read */
+    FILE *fp = fopen(pieces, "r+b");
+    long back = -9 - (long)tn_rng_below(&rng, n); /* from the end: v's last floats, before the checksum */
+    int byte = fp && fseek(fp, back, SEEK_END) == 0 ? fgetc(fp) : EOF;
+    CHECK(byte != EOF && fseek(fp, back, SEEK_END) == 0 && fputc(byte ^ 0x5a, fp) != EOF, "cannot corrupt %s", pieces);
+    if (fp) fclose(fp);
+    CHECK(tn_train_state_load_range(pieces, &read, got, got + 1, n, 0, 1, &err) != 0 && strstr(err.msg, "checksum"),
+          "a corrupted state file was read");
+    free(m);
+    free(got);
 }
 
 /* 2, one rank: the trainer's buffers against the plan. */
@@ -133,10 +299,15 @@ int main(int argc, char **argv) {
     check_init_ranges(&untied, seed);
 
     char output[256], dir[4096], corpus[4200];
+    make_temp_dir(dir, sizeof dir, "zero");
+    check_checkpoint_io(seed, dir);
+    check_state_io(seed, dir);
     CHECK(run_command("command -v mpirun", output, sizeof output) == 0,
           "mpirun not found: install openmpi-bin and libopenmpi-dev (CI's .ci/run does)");
-    if (tn_tests_failed) return TEST_DONE(argv[0]);
-    make_temp_dir(dir, sizeof dir, "zero");
+    if (tn_tests_failed) {
+        remove_tree(dir);
+        return TEST_DONE(argv[0]);
+    }
     snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
     write_word_corpus(corpus, seed);
     launch(argv[0], 2, dir);
