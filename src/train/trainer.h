@@ -37,8 +37,16 @@
  *   3: also the parameters (FSDP, dist/fsdp.h): a rank keeps its shard and
  *      a buffer of one part (a layer, the embedding or the head), gathered
  *      just before the forward or backward uses it; every rank then runs
- *      the validation (its passes gather), and rank 0 gathers the whole
- *      model only to write a checkpoint or the final model.
+ *      the validation (its passes gather). Without tensor parallelism no
+ *      rank ever holds the whole model: each initialises its shard alone
+ *      (the same values as one process, params.h tn_params_init_range) or
+ *      reads its range of the checkpoint's files (checkpoint.h
+ *      tn_checkpoint_load_range), and rank 0 writes checkpoints and the
+ *      final model one part at a time as the ranks gather it (the
+ *      moments of ZeRO >= 1 too, into the state file: streaming writers
+ *      of checkpoint.h and state.h). With tensor parallelism rank 0
+ *      gathers whole buffers to write, and every rank builds or reads the
+ *      whole model once at start, to split it.
  * From ZeRO-2 on a rank keeps only its shard of the gradients: the
  * backward fills one part's buffer at a time, reduce-scattered into the
  * shard as the next part is computed (dist/grad_reduce.h), every
