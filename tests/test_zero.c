@@ -23,6 +23,11 @@
  * 4. The same for the training-state file (TnTrainStateWriter,
  *    tn_train_state_load_range), whose checksum still covers every byte:
  *    a byte flipped outside the range read is refused.
+ * 5. With tensor parallelism a rank's range of its part is runs of the
+ *    whole buffer (tn_tp_runs): drawn (tn_params_init_runs), read from a
+ *    checkpoint (TnCheckpointReader) or from a state file
+ *    (tn_train_state_load_runs), it equals the range of the part sliced
+ *    from the whole (tn_tp_slice), for 2 and 4 parts, fresh random ranges.
  * mpirun is required (CI installs OpenMPI): without it the test fails.
  */
 #include <math.h>
@@ -31,6 +36,7 @@
 #include <string.h>
 
 #include "dist/plan.h"
+#include "dist/tensor_parallel.h"
 #include "model/checkpoint.h"
 #include "test.h"
 #include "train/state.h"
@@ -217,6 +223,65 @@ static void check_state_io(uint64_t seed, const char *dir) {
     free(got);
 }
 
+/* 5: a rank's range of its tensor-parallel part, as runs of the whole
+ * buffer (tn_tp_runs), drawn, read from a checkpoint and from a state file,
+ * equals that range of the part sliced from the whole (tn_tp_slice). */
+static void check_part_runs(const TnConfig *cfg, uint64_t seed, const char *dir) {
+    TnParamLayout whole, part;
+    tn_param_layout_init(&whole, cfg);
+    size_t n = whole.total;
+    float *all = tn_malloc(2 * n * sizeof *all), *negated = all + n;
+    float *sliced = tn_malloc(n * sizeof *sliced), *got = tn_malloc(2 * n * sizeof *got);
+    tn_params_init(all, &whole, cfg, seed);
+    for (size_t i = 0; i < n; i++) negated[i] = -all[i];
+    char model_dir[4200], state_path[4200];
+    snprintf(model_dir, sizeof model_dir, "%s/runs_model", dir);
+    snprintf(state_path, sizeof state_path, "%s/runs_state.bin", dir);
+    TnTrainState state = {.step = 3};
+    TnCheckpointReader *reader = NULL;
+    TnError err;
+    if (tn_checkpoint_save(model_dir, cfg, &whole, all, TN_F32, 0, &err) ||
+        tn_train_state_save(state_path, &state, all, negated, n, &err) ||
+        tn_checkpoint_reader_open(&reader, model_dir, &whole, &err)) {
+        CHECK(0, "%s", err.msg);
+    }
+    TnRng rng;
+    tn_rng_seed(&rng, seed, 80);
+    for (int parts = 2; parts <= 4 && reader; parts *= 2) {
+        tn_tp_layout(&part, &whole, cfg, parts);
+        for (int trial = 0; trial < 8; trial++) {
+            int index = (int)tn_rng_below(&rng, (uint64_t)parts);
+            TnRange range = random_range(&rng, part.total, trial);
+            size_t count = range.end - range.begin;
+            tn_tp_slice(sliced, &part, all, &whole, cfg, parts, index);
+            TnRun *runs;
+            size_t n_runs = tn_tp_runs(&part, &whole, cfg, parts, index, range.begin, range.end, &runs);
+            tn_params_init_runs(got, &whole, cfg, seed, runs, n_runs);
+            CHECK(memcmp(got, sliced + range.begin, count * sizeof *got) == 0,
+                  "part %d of %d, [%zu, %zu): drawn by runs, not the slice of the whole", index, parts, range.begin,
+                  range.end);
+            memset(got, 0, count * sizeof *got);
+            CHECK(tn_checkpoint_read_runs(reader, runs, n_runs, got, &err) == 0 &&
+                      memcmp(got, sliced + range.begin, count * sizeof *got) == 0,
+                  "part %d of %d, [%zu, %zu): read by runs, not the slice of the whole", index, parts, range.begin,
+                  range.end);
+            TnTrainState read;
+            int rc = tn_train_state_load_runs(state_path, &read, got, got + count, n, runs, n_runs, &err);
+            int same = rc == 0 && memcmp(got, sliced + range.begin, count * sizeof *got) == 0;
+            for (size_t i = 0; same && i < count; i++) same = got[count + i] == -sliced[range.begin + i];
+            CHECK(same, "part %d of %d, [%zu, %zu): moments read by runs, not the slice of the whole", index, parts,
+                  range.begin, range.end);
+            free(runs);
+        }
+        tn_param_layout_free(&part);
+    }
+    tn_checkpoint_reader_close(reader);
+    free(all);
+    free(sliced);
+    free(got);
+    tn_param_layout_free(&whole);
+}
+
 /* 2, one rank: the trainer's buffers against the plan. */
 static void check_rank(const TnComm *comm, const char *dir) {
     TnConfig cfg;
@@ -302,6 +367,7 @@ int main(int argc, char **argv) {
     make_temp_dir(dir, sizeof dir, "zero");
     check_checkpoint_io(seed, dir);
     check_state_io(seed, dir);
+    check_part_runs(&tied, seed, dir);
     CHECK(run_command("command -v mpirun", output, sizeof output) == 0,
           "mpirun not found: install openmpi-bin and libopenmpi-dev (CI's .ci/run does)");
     if (tn_tests_failed) {

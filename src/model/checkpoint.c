@@ -72,17 +72,24 @@ static void shape_string(char *out, size_t cap, int ndim, const long long *shape
     if (n < cap) snprintf(out + n, cap - n, "]");
 }
 
-/* Checks every tensor of one open file against the layout, marking which
- * were seen, and reads their elements inside the range [begin, end) of the
- * flat buffer into out (out[0] is element begin). */
-static int load_file_tensors(TnStFile *st, const TnParamLayout *layout, float *out, size_t begin, size_t end,
-                             unsigned char *seen, TnError *err) {
+struct TnCheckpointReader {
+    const TnParamLayout *layout;
+    int n_files;
+    TnStFile *files;           /* open */
+    const TnStTensor **stored; /* per layout tensor: its entry in files */
+    TnStFile **file_of;        /* per layout tensor: the file holding it */
+};
+
+/* Checks every tensor of one open file against the layout and records
+ * where each is. */
+static int index_file_tensors(TnCheckpointReader *reader, TnStFile *st, TnError *err) {
+    const TnParamLayout *layout = reader->layout;
     for (int i = 0; i < st->n_tensors; i++) {
         const TnStTensor *t = &st->tensors[i];
         const TnTensorInfo *info = tn_param_find(layout, t->name);
         if (!info) return tn_fail(err, "%s: unexpected tensor '%s' (not a parameter of this config)", st->path, t->name);
         int idx = (int)(info - layout->tensors);
-        if (seen[idx]) return tn_fail(err, "%s: tensor '%s' is stored twice", st->path, t->name);
+        if (reader->stored[idx]) return tn_fail(err, "%s: tensor '%s' is stored twice", st->path, t->name);
         int same = t->ndim == info->ndim;
         for (int k = 0; same && k < t->ndim; k++) same = t->shape[k] == info->shape[k];
         if (!same) {
@@ -91,11 +98,8 @@ static int load_file_tensors(TnStFile *st, const TnParamLayout *layout, float *o
             shape_string(want, sizeof want, info->ndim, info->shape);
             return tn_fail(err, "%s: tensor '%s' has shape %s, expected %s", st->path, t->name, got, want);
         }
-        size_t first = info->offset > begin ? info->offset : begin;
-        size_t last = info->offset + info->numel < end ? info->offset + info->numel : end;
-        if (first < last && tn_st_read_f32_range(st, t, first - info->offset, last - first, out + (first - begin), err))
-            return -1;
-        seen[idx] = 1;
+        reader->stored[idx] = t;
+        reader->file_of[idx] = st;
     }
     return 0;
 }
@@ -124,26 +128,71 @@ int tn_checkpoint_load_config(const char *dir, TnConfig *cfg, TnError *err) {
     return rc;
 }
 
-int tn_checkpoint_load_range(const char *dir, const TnParamLayout *layout, float *out, size_t begin, size_t end,
-                             TnError *err) {
-    char path[4096];
+void tn_checkpoint_reader_close(TnCheckpointReader *reader) {
+    if (!reader) return;
+    for (int i = 0; i < reader->n_files; i++) tn_st_close(&reader->files[i]);
+    free(reader->files);
+    free(reader->stored);
+    free(reader->file_of);
+    free(reader);
+}
+
+int tn_checkpoint_reader_open(TnCheckpointReader **out, const char *dir, const TnParamLayout *layout, TnError *err) {
+    *out = NULL;
     WeightFiles wf;
     if (list_weight_files(&wf, dir, err)) return -1;
-    unsigned char *seen = tn_calloc((size_t)layout->n_tensors, 1);
+    TnCheckpointReader *reader = tn_calloc(1, sizeof *reader);
+    reader->layout = layout;
+    reader->files = tn_calloc((size_t)wf.n_files, sizeof *reader->files);
+    reader->stored = tn_calloc((size_t)layout->n_tensors, sizeof *reader->stored);
+    reader->file_of = tn_calloc((size_t)layout->n_tensors, sizeof *reader->file_of);
     int rc = 0;
     for (int i = 0; i < wf.n_files && !rc; i++) {
-        TnStFile st;
-        rc = tn_path_join(path, sizeof path, dir, wf.files[i], err) || tn_st_open(&st, path, err);
+        char path[4200];
+        rc = tn_path_join(path, sizeof path, dir, wf.files[i], err) || tn_st_open(&reader->files[i], path, err);
         if (rc) break;
-        rc = load_file_tensors(&st, layout, out, begin, end, seen, err);
-        tn_st_close(&st);
+        reader->n_files++;
+        rc = index_file_tensors(reader, &reader->files[i], err);
     }
     for (int i = 0; i < layout->n_tensors && !rc; i++)
-        if (!seen[i])
+        if (!reader->stored[i])
             rc = tn_fail(err, "%s: missing tensor '%s' (expected from config.json)", dir, layout->tensors[i].name);
-    free(seen);
     weight_files_free(&wf);
-    return rc ? -1 : 0;
+    if (rc) {
+        tn_checkpoint_reader_close(reader);
+        return -1;
+    }
+    *out = reader;
+    return 0;
+}
+
+int tn_checkpoint_read_runs(TnCheckpointReader *reader, const TnRun *runs, size_t n_runs, float *out, TnError *err) {
+    const TnParamLayout *layout = reader->layout;
+    for (size_t i = 0; i < n_runs; i++) {
+        /* a run may span tensors: read it tensor by tensor */
+        for (size_t done = 0; done < runs[i].count;) {
+            size_t at = runs[i].from + done;
+            const TnTensorInfo *t = tn_param_tensor_at(layout, at);
+            int idx = (int)(t - layout->tensors);
+            size_t take = t->offset + t->numel - at < runs[i].count - done ? t->offset + t->numel - at
+                                                                            : runs[i].count - done;
+            if (tn_st_read_f32_range(reader->file_of[idx], reader->stored[idx], at - t->offset, take,
+                                     out + runs[i].to + done, err))
+                return -1;
+            done += take;
+        }
+    }
+    return 0;
+}
+
+int tn_checkpoint_load_range(const char *dir, const TnParamLayout *layout, float *out, size_t begin, size_t end,
+                             TnError *err) {
+    TnCheckpointReader *reader;
+    if (tn_checkpoint_reader_open(&reader, dir, layout, err)) return -1;
+    TnRun run = {.from = begin, .to = 0, .count = end - begin};
+    int rc = tn_checkpoint_read_runs(reader, &run, 1, out, err);
+    tn_checkpoint_reader_close(reader);
+    return rc;
 }
 
 int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, float **params, TnError *err) {

@@ -29,6 +29,15 @@ int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, fl
 int tn_checkpoint_load_config(const char *dir, TnConfig *cfg, TnError *err);
 int tn_checkpoint_load_range(const char *dir, const TnParamLayout *layout, float *out, size_t begin, size_t end,
                              TnError *err);
+/* The same for many pieces of one directory (a rank's tensor-parallel
+ * part, dist/tensor_parallel.h tn_tp_runs): open checks every tensor
+ * against layout (which must outlive the reader) and keeps the files
+ * open; read_runs reads each run's elements into out[run.to ..]. */
+typedef struct TnCheckpointReader TnCheckpointReader;
+
+int tn_checkpoint_reader_open(TnCheckpointReader **reader, const char *dir, const TnParamLayout *layout, TnError *err);
+int tn_checkpoint_read_runs(TnCheckpointReader *reader, const TnRun *runs, size_t n_runs, float *out, TnError *err);
+void tn_checkpoint_reader_close(TnCheckpointReader *reader);
 
 /* Saves config.json and the weights (dtype TN_F32 or TN_BF16). Tensors are
  * split into shards of at most shard_bytes each (0: one file). Each file is

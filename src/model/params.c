@@ -214,3 +214,36 @@ void tn_params_init_range(float *out, const TnParamLayout *layout, const TnConfi
         for (size_t j = pad > first ? pad : first; j < pad + (size_t)cfg->dim && j < last; j++) p[j - first] = 0.0f;
     }
 }
+
+const TnTensorInfo *tn_param_tensor_at(const TnParamLayout *layout, size_t at) {
+    int low = 0, high = layout->n_tensors - 1;
+    while (low < high) {
+        int mid = (low + high + 1) / 2;
+        if (layout->tensors[mid].offset <= at) low = mid;
+        else high = mid - 1;
+    }
+    return &layout->tensors[low];
+}
+
+void tn_params_init_runs(float *out, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed,
+                         const TnRun *runs, size_t n_runs) {
+    float *tensor = NULL; /* the whole of a tensor cut into several runs */
+    const TnTensorInfo *held = NULL;
+    for (size_t i = 0; i < n_runs; i++) {
+        const TnTensorInfo *t = tn_param_tensor_at(layout, runs[i].from);
+        int alone = (i == 0 || tn_param_tensor_at(layout, runs[i - 1].from) != t) &&
+                    (i + 1 == n_runs || tn_param_tensor_at(layout, runs[i + 1].from) != t);
+        if (alone) {
+            tn_params_init_range(out + runs[i].to, layout, cfg, seed, runs[i].from, runs[i].from + runs[i].count);
+            continue;
+        }
+        if (held != t) {
+            free(tensor);
+            tensor = tn_malloc(t->numel * sizeof *tensor);
+            tn_params_init_range(tensor, layout, cfg, seed, t->offset, t->offset + t->numel);
+            held = t;
+        }
+        memcpy(out + runs[i].to, tensor + (runs[i].from - t->offset), runs[i].count * sizeof *out);
+    }
+    free(tensor);
+}

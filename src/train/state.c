@@ -96,22 +96,24 @@ int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *
     return tn_train_state_load_range(path, state, m, v, n_params, 0, n_params, err);
 }
 
-/* Copies the moments' elements [begin, end) found in chunk, the file's
- * moment floats [at, at + count) (m's n_params, then v's). */
-static void take_moments(const float *chunk, size_t at, size_t count, size_t n_params, size_t begin, size_t end,
-                         float *m, float *v) {
+/* Copies the runs' elements found in chunk, the file's moment floats
+ * [at, at + count) (m's n_params, then v's). */
+static void take_moments(const float *chunk, size_t at, size_t count, size_t n_params, const TnRun *runs,
+                         size_t n_runs, float *m, float *v) {
     float *moments[2] = {m, v};
-    for (size_t k = 0; k < 2; k++) {
-        size_t from = k * n_params + begin, to = k * n_params + end;
-        size_t first = from > at ? from : at, last = to < at + count ? to : at + count;
-        if (first < last) memcpy(moments[k] + (first - from), chunk + (first - at), (last - first) * sizeof *chunk);
-    }
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < n_runs; i++) {
+            size_t from = k * n_params + runs[i].from, to = from + runs[i].count;
+            size_t first = from > at ? from : at, last = to < at + count ? to : at + count;
+            if (first < last)
+                memcpy(moments[k] + runs[i].to + (first - from), chunk + (first - at), (last - first) * sizeof *chunk);
+        }
 }
 
 /* Reads the moments in chunks, folding every byte into the checksum and
- * keeping the range, then checks the stored checksum. */
-static int read_moments(FILE *fp, const char *path, uint64_t *sum, float *m, float *v, size_t n_params, size_t begin,
-                        size_t end, TnError *err) {
+ * keeping the runs, then checks the stored checksum. */
+static int read_moments(FILE *fp, const char *path, uint64_t *sum, float *m, float *v, size_t n_params,
+                        const TnRun *runs, size_t n_runs, TnError *err) {
     size_t chunk_floats = 1u << 18, total = 2 * n_params;
     float *chunk = tn_malloc(chunk_floats * sizeof *chunk);
     int rc = 0;
@@ -122,7 +124,7 @@ static int read_moments(FILE *fp, const char *path, uint64_t *sum, float *m, flo
             break;
         }
         *sum = tn_fnv1a(*sum, chunk, count * sizeof *chunk);
-        take_moments(chunk, at, count, n_params, begin, end, m, v);
+        take_moments(chunk, at, count, n_params, runs, n_runs, m, v);
     }
     free(chunk);
     uint64_t stored;
@@ -133,6 +135,12 @@ static int read_moments(FILE *fp, const char *path, uint64_t *sum, float *m, flo
 
 int tn_train_state_load_range(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
                               size_t begin, size_t end, TnError *err) {
+    TnRun run = {.from = begin, .to = 0, .count = end - begin};
+    return tn_train_state_load_runs(path, state, m, v, n_params, &run, 1, err);
+}
+
+int tn_train_state_load_runs(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
+                             const TnRun *runs, size_t n_runs, TnError *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
     fseeko(fp, 0, SEEK_END);
@@ -153,7 +161,7 @@ int tn_train_state_load_range(const char *path, TnTrainState *state, float *m, f
     else if (size != want)
         rc = tn_fail(err, "%s: %zu bytes, expected %zu (truncated?)", path, size, want);
     else
-        sum = tn_fnv1a(sum, &h, sizeof h), rc = read_moments(fp, path, &sum, m, v, n_params, begin, end, err);
+        sum = tn_fnv1a(sum, &h, sizeof h), rc = read_moments(fp, path, &sum, m, v, n_params, runs, n_runs, err);
     fclose(fp);
     if (rc) return -1;
     state->step = (long long)h.step;

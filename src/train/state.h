@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "data/loader.h"
+#include "model/params.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -71,5 +72,10 @@ int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *
  * checked, without holding the whole moments (a ZeRO shard). */
 int tn_train_state_load_range(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
                               size_t begin, size_t end, TnError *err);
+/* The same for runs of the moments (params.h: elements run.from .. into
+ * m[run.to ..] and v[run.to ..]): a rank's range of its tensor-parallel
+ * part (dist/tensor_parallel.h tn_tp_runs). */
+int tn_train_state_load_runs(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
+                             const TnRun *runs, size_t n_runs, TnError *err);
 
 #endif

@@ -517,31 +517,21 @@ static void format_duration(char *out, size_t cap, double seconds) {
     else snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
 }
 
-/* Copies this rank's range of its tensor-parallel part of the whole
- * buffer `all` into held. */
-static void take_range(const Run *r, float *held, const float *all) {
-    size_t owned = r->update.end - r->update.begin;
-    float *part = tn_malloc(r->model.layout.total * sizeof *part);
-    tn_tp_slice(part, &r->model.layout, all, &r->whole, &r->model.config, r->tp, r->tensor_group.rank);
-    memcpy(held, part + r->update.begin, owned * sizeof *held);
-    free(part);
+/* The runs of the whole model's buffer (tensor_parallel.h) that make the
+ * range `range` of this rank's part. */
+static size_t rank_runs(const Run *r, TnRange range, TnRun **runs) {
+    return tn_tp_runs(&r->model.layout, whole_layout(r), &r->model.config, r->tp, r->tp > 1 ? r->tensor_group.rank : 0,
+                      range.begin, range.end, runs);
 }
 
 /* Reads the state file at path into saved and this rank's range of its
  * part of the moments (the file holds them whole, whatever the ranks that
- * wrote it): the range alone without tensor parallelism, else the whole
- * moments, split (tensor_parallel.h slices the whole model). */
+ * wrote it): that range alone, streamed. */
 static int load_moments(Run *r, const char *path, TnTrainState *saved, TnError *err) {
-    size_t n = whole_layout(r)->total;
-    if (r->tp == 1) return tn_train_state_load_range(path, saved, r->m, r->v, n, r->update.begin, r->update.end, err);
-    float *m_all = tn_malloc(n * sizeof *m_all), *v_all = tn_malloc(n * sizeof *v_all);
-    int rc = tn_train_state_load(path, saved, m_all, v_all, n, err);
-    if (!rc) {
-        take_range(r, r->m, m_all);
-        take_range(r, r->v, v_all);
-    }
-    free(m_all);
-    free(v_all);
+    TnRun *runs;
+    size_t n_runs = rank_runs(r, r->update, &runs);
+    int rc = tn_train_state_load_runs(path, saved, r->m, r->v, whole_layout(r)->total, runs, n_runs, err);
+    free(runs);
     return rc;
 }
 
@@ -562,34 +552,45 @@ static int make_groups(Run *r, TnError *err) {
     return 0;
 }
 
-/* Creates the model or loads it from r->latest (resume). Under ZeRO-3
- * without tensor parallelism the rank never holds the whole model: it
- * builds or reads its shard alone (the same values: tn_params_init_range,
- * tn_checkpoint_load_range) into r->first_shard, which fsdp takes over. */
+/* Creates the model or loads it from r->latest (resume): this rank's
+ * tensor-parallel part, of which ZeRO-3 keeps its shard alone (into
+ * r->first_shard, which fsdp takes over) and the other stages the whole
+ * part. No rank ever holds the whole model: each draws its own elements of
+ * the initialisation (the same values as one process, params.h) or reads
+ * them from the checkpoint's files (checkpoint.h TnCheckpointReader). */
 static int create_model(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     TnModel *m = &r->model;
-    if (o->zero != 3 || r->tp > 1 || o->device != TN_DEVICE_CPU) {
-        if (o->resume ? tn_model_load(m, r->latest, err) : (tn_model_init(m, &o->config, o->seed), 0)) return -1;
-        r->have_model = 1;
-        return 0;
-    }
     TnConfig cfg = o->config;
     if (o->resume && tn_checkpoint_load_config(r->latest, &cfg, err)) return -1;
     tn_model_create(m, &cfg);
     r->have_model = 1;
-    TnRange own = tn_rank_range(m->layout.total, r->comm->size, r->comm->rank);
-    r->first_shard = tn_malloc((own.end - own.begin) * sizeof *r->first_shard);
-    if (o->resume) return tn_checkpoint_load_range(r->latest, &m->layout, r->first_shard, own.begin, own.end, err);
-    tn_params_init_range(r->first_shard, &m->layout, &cfg, o->seed, own.begin, own.end);
-    return 0;
-}
-
-/* Splits the whole model just created or loaded into this rank's part. */
-static int split_model(Run *r, TnError *err) {
-    if (r->tp == 1) return 0;
-    tn_param_layout_init(&r->whole, &r->model.config);
-    return tn_tp_split_model(&r->model, &r->tensor_group, err);
+    if (r->tp > 1) {
+        tn_param_layout_init(&r->whole, &cfg);
+        if (tn_tp_split_model(m, &r->tensor_group, err)) return -1;
+    }
+    int shard = o->zero == 3 && o->device == TN_DEVICE_CPU;
+    TnRange range = shard ? tn_rank_range(m->layout.total, r->comm->size, r->comm->rank) : (TnRange){0, m->layout.total};
+    float *held = tn_malloc((range.end - range.begin) * sizeof *held);
+    if (shard) {
+        r->first_shard = held;
+    } else {
+        m->params = held;
+        tn_weights_bind(&m->w, &m->layout, held);
+    }
+    TnRun *runs;
+    size_t n_runs = rank_runs(r, range, &runs);
+    int rc = 0;
+    if (o->resume) {
+        TnCheckpointReader *reader;
+        rc = tn_checkpoint_reader_open(&reader, r->latest, whole_layout(r), err) ||
+             tn_checkpoint_read_runs(reader, runs, n_runs, held, err);
+        if (reader) tn_checkpoint_reader_close(reader);
+    } else {
+        tn_params_init_runs(held, whole_layout(r), &cfg, o->seed, runs, n_runs);
+    }
+    free(runs);
+    return rc ? -1 : 0;
 }
 
 /* The CPU step's hooks: the gradient reduction overlapped with the
@@ -639,7 +640,7 @@ static int setup(Run *r, TnError *err) {
             return tn_fail(err, "%s already holds a run; continue it with --resume or choose another -o", o->out_dir);
         if (tn_config_validate(&o->config, err)) return -1;
     }
-    if (create_model(r, err) || split_model(r, err)) return -1;
+    if (create_model(r, err)) return -1;
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
     if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;

@@ -37,16 +37,15 @@
  *   3: also the parameters (FSDP, dist/fsdp.h): a rank keeps its shard and
  *      a buffer of one part (a layer, the embedding or the head), gathered
  *      just before the forward or backward uses it; every rank then runs
- *      the validation (its passes gather). Without tensor parallelism no
- *      rank ever holds the whole model: each initialises its shard alone
- *      (the same values as one process, params.h tn_params_init_range) or
- *      reads its range of the checkpoint's files (checkpoint.h
- *      tn_checkpoint_load_range), and rank 0 writes checkpoints and the
- *      final model one part at a time as the ranks gather it (the
- *      moments of ZeRO >= 1 too, into the state file: streaming writers
- *      of checkpoint.h and state.h). With tensor parallelism rank 0
- *      gathers whole buffers to write, and every rank builds or reads the
- *      whole model once at start, to split it.
+ *      the validation (its passes gather). No rank ever holds the whole
+ *      model at start: each initialises its shard alone (the same values
+ *      as one process, params.h tn_params_init_runs) or reads its range of
+ *      the checkpoint's files (checkpoint.h TnCheckpointReader), and its
+ *      range of the moments from the state file; without tensor
+ *      parallelism rank 0 writes checkpoints and the final model one part
+ *      at a time as the ranks gather it (the moments of ZeRO >= 1 too:
+ *      the streaming writers of checkpoint.h and state.h); with tensor
+ *      parallelism rank 0 gathers whole buffers to write them.
  * From ZeRO-2 on a rank keeps only its shard of the gradients: the
  * backward fills one part's buffer at a time, reduce-scattered into the
  * shard as the next part is computed (dist/grad_reduce.h), every
@@ -67,8 +66,10 @@
  * part: "ranks" above means data groups), ZeRO sharding each rank's part.
  * The global gradient norm counts the replicated tensors once. Rank 0's
  * tensor group validates; checkpoints and the final model are gathered
- * into the whole model's files, the same as without tensor parallelism,
- * and split again on resume: a checkpoint resumes under any T, N and zero.
+ * into the whole model's files, the same as without tensor parallelism;
+ * at start and on resume each rank draws or reads its own part alone
+ * (tensor_parallel.h tn_tp_runs): a checkpoint resumes under any T, N and
+ * zero.
  */
 #ifndef TN_TRAIN_TRAINER_H
 #define TN_TRAIN_TRAINER_H
