@@ -110,9 +110,14 @@ all: report $(TNLLM) bench $(CUDA_ALL)
 report:
 	@echo "tnllm build: $(BLAS_MSG); ✓ OpenMP; ✓ cJSON; ✓ utf8proc, PCRE2, zlib, zstd; $(MPI_MSG); $(CUDA_MSG); $(NCCL_MSG)"
 
+# libtnllm.a and the CUDA library (added below where nvcc is found) call
+# each other (the step's dispatch, the token grouping of the CUDA
+# backward): link the archives as a group.
+HOST_LINK = $(CC) $(CFLAGS) -o $@ $(filter-out %.a,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(LDLIBS)
+
 $(TNLLM): $(CLI_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD  $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(HOST_LINK)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -127,13 +132,13 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(HOST_LINK)
 
 tests: $(TEST_BIN)
 
 # Benchmarks: one binary per bench/*.c (flags parsed with the CLI's args).
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/src/cli/args.o $(LIB)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(HOST_LINK)
 
 bench: $(BENCH_BIN)
 

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "infer/perplexity.h"
+#include "kernels/cpu/crossentropy.h"
 #include "ref64.h"
 #include "test.h"
 
@@ -30,6 +31,36 @@ static double expected_loss(TnModel *m, const uint32_t *tokens, size_t n, int ct
     }
     free(logits); free(x); free(y);
     return sum / *scored;
+}
+
+/* A tn_eval_windows scorer that forwards only the first ctx - 1 tokens of
+ * each window, as the trainer's GPU validation does (perplexity.h: the
+ * last position is never scored); it leaves NaN there, so that reading it
+ * shows in the mean, and counts windows whose last target is not ignored. */
+typedef struct ShortScorer {
+    TnModel *model;
+    int last_scored;
+} ShortScorer;
+
+static int score_short(void *user, const int32_t *inputs, const int32_t *targets, int batch, int ctx, float *losses,
+                       TnError *err) {
+    ShortScorer *s = user;
+    int T = ctx - 1;
+    int32_t *x = calloc((size_t)batch * T, sizeof *x), *y = calloc((size_t)batch * T, sizeof *y);
+    for (int b = 0; b < batch; b++) {
+        memcpy(x + b * T, inputs + b * ctx, T * sizeof *x);
+        memcpy(y + b * T, targets + b * ctx, T * sizeof *y);
+        s->last_scored += targets[b * ctx + T] != TN_IGNORE_INDEX;
+    }
+    float mean;
+    int rc = tn_model_forward(s->model, x, y, batch, T, &mean, err);
+    for (int b = 0; b < batch && !rc; b++) {
+        memcpy(losses + b * ctx, s->model->acts.losses + b * T, T * sizeof *losses);
+        losses[b * ctx + T] = NAN;
+    }
+    free(x);
+    free(y);
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -65,6 +96,15 @@ int main(int argc, char **argv) {
         CHECK(r.n_scored == (ctx - 1) + (windows - 1) * (stride == ctx ? ctx - 1 : stride), "scored count formula");
         CHECK(fabs(r.mean_loss - want) <= 1e-5 * want, "loss %.8f vs float64 %.8f", r.mean_loss, want);
         CHECK(r.ppl_low < r.perplexity && r.perplexity < r.ppl_high, "interval brackets the perplexity");
+        ShortScorer scorer = {&m, 0};
+        TnEvalResult short_r;
+        rc = tn_eval_windows(score_short, &scorer, tokens, n, ctx, stride, batch, 0, &short_r, &err);
+        CHECK(rc == 0, "eval with a scorer: %s", err.msg);
+        CHECK(scorer.last_scored == 0, "%d windows' last target was not ignored", scorer.last_scored);
+        CHECK(short_r.n_windows == windows && short_r.n_scored == want_scored, "a scorer's windows %lld, scored %lld",
+              short_r.n_windows, short_r.n_scored);
+        CHECK(fabs(short_r.mean_loss - want) <= 1e-5 * want, "a scorer forwarding ctx - 1 tokens: loss %.8f vs "
+              "float64 %.8f", short_r.mean_loss, want);
     }
     TnEvalResult r;
     CHECK(tn_eval_tokens(&m, tokens, 10, 50, 50, 1, TN_DEVICE_CPU, 0, &r, &err) != 0, "a stream shorter than a window fails");

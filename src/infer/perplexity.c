@@ -10,22 +10,52 @@
 #include "kernels/cpu/crossentropy.h"
 #include "util/progress.h"
 
-int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, TnDevice device,
-                   int progress, TnEvalResult *out, TnError *err) {
-    memset(out, 0, sizeof *out);
+/* Refuses windows that score nothing or do not fit in n tokens. */
+static int check_windows(size_t n, int ctx, int stride, TnError *err) {
     if (ctx < 2) return tn_fail(err, "context %d is too short to score anything", ctx);
     if (stride < 1 || stride > ctx) return tn_fail(err, "stride %d must be in [1, ctx = %d]", stride, ctx);
     if (n < (size_t)ctx) return tn_fail(err, "%zu tokens are fewer than one window of %d", n, ctx);
-    long long n_windows = (long long)((n - (size_t)ctx) / (size_t)stride) + 1;
-    TnSessionDevice *dev = NULL;
-    float *device_losses = NULL; /* (batch, ctx) */
+    return 0;
+}
+
+/* tn_eval_tokens' scorer: the model on the CPU, or an inference session. */
+typedef struct Scorer {
+    TnModel *model;
+    TnSessionDevice *session; /* NULL: the CPU */
+} Scorer;
+
+static int score_windows(void *user, const int32_t *inputs, const int32_t *targets, int batch, int ctx, float *losses,
+                         TnError *err) {
+    Scorer *s = user;
+    if (s->session) return tn_session_device_score(s->session, inputs, targets, batch, ctx, losses, err);
+    float mean;
+    if (tn_model_forward(s->model, inputs, targets, batch, ctx, &mean, err)) return -1;
+    memcpy(losses, s->model->acts.losses, (size_t)batch * ctx * sizeof *losses);
+    return 0;
+}
+
+int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, TnDevice device,
+                   int progress, TnEvalResult *out, TnError *err) {
+    Scorer scorer = {m, NULL};
+    memset(out, 0, sizeof *out);
+    if (check_windows(n, ctx, stride, err)) return -1;
     if (device == TN_DEVICE_CPU) {
         tn_model_reserve(m, batch, ctx);
     } else {
         int step = ctx < TN_EVAL_DEVICE_STEP ? ctx : TN_EVAL_DEVICE_STEP;
-        if (tn_session_device_open(&dev, device, m, batch, batch * step, err)) return -1;
-        device_losses = tn_malloc((size_t)batch * ctx * sizeof *device_losses);
+        if (tn_session_device_open(&scorer.session, device, m, batch, batch * step, err)) return -1;
     }
+    int rc = tn_eval_windows(score_windows, &scorer, tokens, n, ctx, stride, batch, progress, out, err);
+    tn_session_device_close(scorer.session);
+    return rc;
+}
+
+int tn_eval_windows(TnWindowScorer score, void *user, const uint32_t *tokens, size_t n, int ctx, int stride,
+                    int batch, int progress, TnEvalResult *out, TnError *err) {
+    memset(out, 0, sizeof *out);
+    if (check_windows(n, ctx, stride, err)) return -1;
+    long long n_windows = (long long)((n - (size_t)ctx) / (size_t)stride) + 1;
+    float *losses = tn_malloc((size_t)batch * ctx * sizeof *losses);
     int32_t *x = tn_malloc((size_t)batch * ctx * sizeof *x), *y = tn_malloc((size_t)batch * ctx * sizeof *y);
     double sum = 0, sum_sq = 0;
     long long scored = 0, next_target = 1; /* first absolute target index not yet scored */
@@ -45,14 +75,7 @@ int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int st
             }
             next_target = (long long)begin + ctx;
         }
-        const float *losses = device_losses;
-        if (dev) {
-            rc = tn_session_device_score(dev, x, y, nb, ctx, device_losses, err);
-        } else {
-            float mean;
-            rc = tn_model_forward(m, x, y, nb, ctx, &mean, err);
-            losses = m->acts.losses;
-        }
+        rc = score(user, x, y, nb, ctx, losses, err);
         for (int r = 0; r < nb * ctx && !rc; r++) {
             if (y[r] == TN_IGNORE_INDEX) continue;
             double l = losses[r];
@@ -68,8 +91,7 @@ int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int st
     }
     free(x);
     free(y);
-    free(device_losses);
-    tn_session_device_close(dev);
+    free(losses);
     if (rc) return -1;
     out->n_windows = n_windows;
     out->n_scored = scored;

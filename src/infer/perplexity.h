@@ -12,7 +12,9 @@
  * (tn_model_forward, fp32). On a device (session_device.h) the batch runs
  * as `batch` sequences of an inference session, TN_EVAL_DEVICE_STEP tokens
  * each per step with the states carried (bf16 matrix products, fp32
- * states), so the device's memory does not grow with ctx.
+ * states), so the device's memory does not grow with ctx. tn_eval_windows
+ * takes the scoring from its caller (the trainer validates on its training
+ * step's GPU with it) and computes the same windows and statistics.
  */
 #ifndef TN_INFER_PERPLEXITY_H
 #define TN_INFER_PERPLEXITY_H
@@ -43,6 +45,19 @@ typedef struct TnEvalResult {
  * device cannot be opened or fails. */
 int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, TnDevice device,
                    int progress, TnEvalResult *out, TnError *err);
+
+/* Scores `batch` windows of ctx tokens (row b: inputs and targets [b ctx,
+ * (b + 1) ctx)): losses[b ctx + t] receives the loss of targets[b ctx + t],
+ * read only where that target is not TN_IGNORE_INDEX. The last position of
+ * every window is never scored (its target lies past the window, always
+ * TN_IGNORE_INDEX), so a scorer may forward ctx - 1 tokens a row. */
+typedef int (*TnWindowScorer)(void *user, const int32_t *inputs, const int32_t *targets, int batch, int ctx,
+                              float *losses, TnError *err);
+
+/* tn_eval_tokens' windows, batches and statistics with the scoring done by
+ * score(user, ...); fails as it does, or when score fails. */
+int tn_eval_windows(TnWindowScorer score, void *user, const uint32_t *tokens, size_t n, int ctx, int stride,
+                    int batch, int progress, TnEvalResult *out, TnError *err);
 
 /* Scores a text, tokenized on the fly with tok as one document (<s> first,
  * like llama-perplexity's BOS), with the same windows as tn_eval_tokens.

@@ -17,8 +17,6 @@
 
 namespace {
 
-/* cuBLAS's workspace, set explicitly so that graph capture never makes it allocate. */
-constexpr size_t kCublasWorkspace = (size_t)32 << 20;
 /* fp32 parameters staged per upload while the bf16 copy is made. */
 constexpr size_t kUploadFloats = (size_t)16 << 20;
 
@@ -136,8 +134,9 @@ int init_session(TnSessionCuda *g, const TnConfig *cfg, const float *params, int
     g->config = *cfg;
     g->max_batch = max_batch;
     g->max_rows = max_rows;
-    CUDA_TRY(cudaMalloc(&g->cublas_workspace, kCublasWorkspace));
-    if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, kCublasWorkspace, err)) return -1;
+    /* cuBLAS's workspace, set explicitly so that graph capture never makes it allocate */
+    CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
+    if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
     cudaStream_t stream = stream_of(g);
     size_t bytes = layout_arena(g, cfg, max_batch, max_rows, NULL);
     cudaError_t allocated = cudaMalloc(&g->arena, bytes);
@@ -285,7 +284,7 @@ extern "C" size_t tn_session_cuda_bytes(const TnConfig *cfg, int max_batch, int 
     free(measure);
     TnParamLayout layout;
     tn_param_layout_init(&layout, cfg);
-    bytes += layout.total * sizeof(uint16_t) + kCublasWorkspace;
+    bytes += layout.total * sizeof(uint16_t) + TN_CUBLAS_WORKSPACE_BYTES;
     tn_param_layout_free(&layout);
     return bytes;
 }

@@ -15,6 +15,9 @@ extern "C" int tn_cuda_stream_open(void **stream, void **cublas, void *workspace
     cublasStatus_t status = cublasCreate(&handle);
     if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasCreate: %s", cublasGetStatusString(status));
     *cublas = handle;
+    status = cublasSetAtomicsMode(handle, CUBLAS_ATOMICS_NOT_ALLOWED);
+    if (status != CUBLAS_STATUS_SUCCESS)
+        return tn_fail(err, "cublasSetAtomicsMode: %s", cublasGetStatusString(status));
     /* cublasSetStream resets the workspace: set it after */
     status = cublasSetStream(handle, created);
     if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasSetStream: %s", cublasGetStatusString(status));

@@ -17,11 +17,19 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 #include "model/config.h"
 #include "util/error.h"
 
+/* The cuBLAS workspace the training step and the inference session give
+ * their handles. */
+#define TN_CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+
 /* A non-blocking stream and a cuBLAS handle ordered on it: *stream a
  * cudaStream_t, *cublas a cublasHandle_t, each set as soon as it exists (so
- * that a failure leaves the caller something to release). With a workspace
- * (device memory of workspace_bytes), cuBLAS uses it and nothing else,
- * which CUDA graph capture needs. */
+ * that a failure leaves the caller something to release). The handle may
+ * not use atomics (cublasSetAtomicsMode, stated though it is the default).
+ * With a workspace (device memory of workspace_bytes), cuBLAS uses it and
+ * nothing else, which CUDA graph capture needs, and its choice of kernels
+ * for a shape no longer depends on the workspace pool it would otherwise
+ * take per stream (CUBLAS_WORKSPACE_CONFIG): with one stream, cuBLAS then
+ * gives the same bits on every run on the same GPU model and library. */
 int tn_cuda_stream_open(void **stream, void **cublas, void *workspace, size_t workspace_bytes, TnError *err);
 
 /* decay (device, L x H fp32) = tn_decay_rates of every layer of cfg. */

@@ -1,5 +1,6 @@
 #include "model/transnormer_cuda.h"
 
+#include <algorithm>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 extern "C" {
 #include "model/blocks.h" /* tn_check_batch */
+#include "model/token_groups.h"
 #include "train/optimizer.h" /* tn_adamw_decays */
 #include "util/bf16.h"
 }
@@ -105,6 +107,9 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len,
     g->dkf = a.take<uint16_t>(N * 2 * D);
     g->dglu1 = a.take<uint16_t>(N * G);
     g->dglu2 = a.take<uint16_t>(N * G);
+    g->partials = a.take<float>(std::max(norm_backward_partials((int)N, (int)D),
+                                         qk_features_backward_partials((int)N, (int)H, (int)d)));
+    g->token_groups = a.take<int32_t>(TN_TOKEN_GROUPS_SIZE(N));
     return a.used;
 }
 
@@ -178,14 +183,15 @@ extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const flo
     g->config = *cfg;
     tn_param_layout_init(&g->layout, cfg);
     size_t n = g->n_params = g->layout.total, bytes = n * sizeof(float);
-    if (tn_cuda_stream_open(&g->stream, &g->cublas, NULL, 0, err)) return -1;
+    CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
+    if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
     cudaStream_t stream = stream_of(g);
     CUDA_TRY(cudaMalloc(&g->params, bytes));
     CUDA_TRY(cudaMalloc(&g->grads, bytes));
     CUDA_TRY(cudaMalloc(&g->adam_m, bytes));
     CUDA_TRY(cudaMalloc(&g->adam_v, bytes));
     CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
-    CUDA_TRY(cudaMalloc(&g->sum_squares, sizeof(double)));
+    CUDA_TRY(cudaMalloc(&g->sum_squares, (1 + TN_GRAD_SQUARES_PARTIALS) * sizeof(double)));
     CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
     if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
     CUDA_TRY(cudaMemsetAsync(g->grads, 0, bytes, stream));
@@ -205,8 +211,12 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
     cudaFree(g->sum_squares);
     cudaFree(g->arena);
     if (g->cublas) cublasDestroy(cublas_of(g));
+    cudaFree(g->cublas_workspace);
     if (g->stream) cudaStreamDestroy(stream_of(g));
     free(g->host_losses);
+    free(g->host_tokens);
+    free(g->host_groups);
+    free(g->host_token_counts);
     tn_param_layout_free(&g->layout);
     memset(g, 0, sizeof *g);
 }
@@ -239,8 +249,15 @@ extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnR
     g->arena_bytes = bytes;
     layout_arena(g, cfg, batch, seq_len, recompute, (char *)arena);
     g->recompute = recompute;
+    size_t N = (size_t)batch * seq_len;
     free(g->host_losses);
-    g->host_losses = (float *)tn_malloc((size_t)batch * seq_len * sizeof(float));
+    free(g->host_tokens);
+    free(g->host_groups);
+    free(g->host_token_counts);
+    g->host_losses = (float *)tn_malloc(N * sizeof(float));
+    g->host_tokens = (int32_t *)tn_malloc(N * sizeof(int32_t));
+    g->host_groups = (int32_t *)tn_malloc(TN_TOKEN_GROUPS_SIZE(N) * sizeof(int32_t));
+    g->host_token_counts = (int32_t *)tn_malloc(((size_t)cfg->vocab_size + 1) * sizeof(int32_t));
     g->max_batch = batch;
     g->max_seq = seq_len;
     return 0;
@@ -260,6 +277,7 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
     TnWeights w;
     tn_weights_bind(&w, &g->layout, g->params);
     CUDA_TRY(cudaMemcpyAsync(g->tokens, tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+    memcpy(g->host_tokens, tokens, N * sizeof(int32_t));
     if (targets) CUDA_TRY(cudaMemcpyAsync(g->targets, targets, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
 
     TRY(embedding_forward_cuda(g->layers[0].resid, g->tokens, w.embed, N, D, tn_embed_scale(cfg), stream, err));
@@ -301,8 +319,8 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     TRY(matmul_backward_cuda(handle, g->dnorm, dw.lm_head, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                              err));
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
-    TRY(norm_backward_cuda(cfg->norm, g->dresid, dw.final_norm.gain, dw.final_norm.bias, g->dnorm, g->resid_final,
-                           g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
+    TRY(norm_backward_cuda(cfg->norm, g->dresid, dw.final_norm.gain, dw.final_norm.bias, g->partials, g->dnorm,
+                           g->resid_final, g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
 
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
      * input gradient into it, leaving dL/dh for the h entering layer l. */
@@ -322,8 +340,8 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->l1, g->dglu1, la->norm2, bf16_of(g, lw->l1), N, D, G, err));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->l2, g->dglu2, la->norm2, bf16_of(g, lw->l2), N, D, G, err));
-        TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->channel_norm.gain, lg->channel_norm.bias, g->dnorm,
-                               la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D, stream, err));
+        TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->channel_norm.gain, lg->channel_norm.bias, g->partials,
+                               g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D, stream, err));
         /* Token mixer, GLA (Eq. 3-4). */
         TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
         CUDA_TRY(cudaMemsetAsync(g->dgated, 0, ND * sizeof(float), stream));
@@ -331,23 +349,26 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
                                  err));
         const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
         uint16_t *dgate = cfg->output_gate ? g->dqkvu + 3 * D : NULL;
-        TRY(norm_gate_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, lg->mixer_norm.bias, g->dgated,
-                                    la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate, P, N, D,
-                                    stream, err));
+        TRY(norm_gate_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, lg->mixer_norm.bias, g->partials,
+                                    g->dgated, la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate,
+                                    P, N, D, stream, err));
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
         TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
                                     g->decay + l * H, &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
-        TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act, lw->theta, N,
-                                      seq_len, 0, H, d, stream, err));
+        TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
+                                      lw->theta, N, seq_len, 0, H, d, stream, err));
         CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
-        TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->token_norm.gain, lg->token_norm.bias, g->dnorm, la->resid,
-                               la->norm1_rstd, lw->token_norm.gain, N, D, stream, err));
+        TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->token_norm.gain, lg->token_norm.bias, g->partials, g->dnorm,
+                               la->resid, la->norm1_rstd, lw->token_norm.gain, N, D, stream, err));
     }
     /* h = e E[x] (+ P[t]) */
     if (dw.positions) TRY(positions_backward_cuda(dw.positions, g->dresid, N, seq_len, D, stream, err));
-    return embedding_backward_cuda(dw.embed, g->dresid, g->tokens, N, D, tn_embed_scale(cfg), cfg->pad_token_id,
-                                   stream, err);
+    int n_groups = tn_group_tokens(g->host_groups, g->host_token_counts, g->host_tokens, N, V, cfg->pad_token_id);
+    CUDA_TRY(cudaMemcpyAsync(g->token_groups, g->host_groups, TN_TOKEN_GROUPS_SIZE((size_t)N) * sizeof(int32_t),
+                             cudaMemcpyHostToDevice, stream));
+    return embedding_backward_cuda(dw.embed, g->dresid, g->token_groups, n_groups, N, D, tn_embed_scale(cfg), stream,
+                                   err);
 }
 
 extern "C" int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err) {
@@ -358,8 +379,7 @@ extern "C" int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err) {
 extern "C" int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,
                                   long long t, double max_norm, double *grad_norm, TnError *err) {
     cudaStream_t stream = stream_of(g);
-    CUDA_TRY(cudaMemsetAsync(g->sum_squares, 0, sizeof(double), stream));
-    TRY(grad_sum_squares_cuda(g->sum_squares, g->grads, g->n_params, stream, err));
+    TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads, g->n_params, stream, err));
     double sum_squares;
     CUDA_TRY(cudaMemcpyAsync(&sum_squares, g->sum_squares, sizeof(double), cudaMemcpyDeviceToHost, stream));
     CUDA_TRY(cudaStreamSynchronize(stream));

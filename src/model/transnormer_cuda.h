@@ -27,6 +27,15 @@
  * it. Functions return 0, or -1 with err naming the call that failed (every
  * CUDA and cuBLAS status is checked). One stream orders all the work;
  * functions that hand results to the host synchronise it.
+ *
+ * Determinism: every sum is added in an order fixed by the shapes alone, so
+ * the same state and batches give bit-identical parameters and moments on
+ * every run (on the same GPU model and CUDA libraries): no atomics (the
+ * gains', biases' and theta's gradients are per-block partials added by
+ * column_sums_cuda, the embedding's are grouped by token on the host,
+ * token_groups.h, the gradient norm is per-block partials added by one
+ * block), and cuBLAS on one stream with a workspace of its own and atomics
+ * disallowed (cuda_common.h).
  */
 #ifndef TN_MODEL_TRANSNORMER_CUDA_H
 #define TN_MODEL_TRANSNORMER_CUDA_H
@@ -68,8 +77,9 @@ typedef struct TnModelCuda {
     uint16_t *params_bf16; /* device bf16 copy for the matrix products */
     float *grads, *adam_m, *adam_v; /* device, the parameters' layout */
     float *decay;          /* device (L, H) lambda_{l,h} */
-    double *sum_squares;   /* device, one double: the gradient norm's sum */
+    double *sum_squares;   /* device: the gradient norm's sum, then TN_GRAD_SQUARES_PARTIALS partials */
     void *cublas;          /* cublasHandle_t */
+    void *cublas_workspace; /* device, TN_CUBLAS_WORKSPACE_BYTES */
     void *stream;          /* cudaStream_t */
     /* the arena, sized by tn_model_cuda_reserve for max_batch x max_seq */
     int max_batch, max_seq;
@@ -88,7 +98,13 @@ typedef struct TnModelCuda {
     uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, P) */
     uint16_t *dqf, *dkf;                     /* (N, 2D) */
     uint16_t *dglu1, *dglu2;                 /* (N, G) */
-    float *host_losses;     /* (N) host copy for the mean loss */
+    float *partials;        /* the norms' and theta's per-block gradient sums (column_sums_cuda.h) */
+    int32_t *token_groups;  /* TN_TOKEN_GROUPS_SIZE(N): the backward's rows by token (token_groups.h) */
+    /* host, sized by tn_model_cuda_reserve */
+    float *host_losses;     /* (N) the last forward's per-row losses (0 on ignored rows) */
+    int32_t *host_tokens;   /* (N) the last forward's tokens */
+    int32_t *host_groups;   /* TN_TOKEN_GROUPS_SIZE(N), grouped before the upload */
+    int32_t *host_token_counts; /* (V + 1) tn_group_tokens' scratch */
 } TnModelCuda;
 
 /* Uploads params (host, layout of cfg) to the current device; zeroes the
@@ -107,7 +123,8 @@ size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len, Tn
 /* Forward over host tokens/targets (B, T), like tn_model_forward: fails on
  * what tn_check_batch refuses (an id outside [0, V), T beyond the APE
  * table) or a shape beyond the arena; with targets, *mean_loss
- * receives the mean CE over scored targets (synchronises). */
+ * receives the mean CE over scored targets and g->host_losses the per-row
+ * losses (synchronises). */
 int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                           float *mean_loss, TnError *err);
 

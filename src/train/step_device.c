@@ -1,6 +1,7 @@
 #include "train/step_device.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef TN_CUDA
 #include "model/transnormer_cuda.h"
@@ -39,6 +40,14 @@ int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const in
                               int seq_len, float loss_scale, float *loss, TnError *err) {
     if (tn_model_cuda_forward(&dev->gpu, inputs, targets, batch, seq_len, loss, err)) return -1;
     return tn_model_cuda_backward(&dev->gpu, batch, seq_len, loss_scale, err);
+}
+
+int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                         float *losses, TnError *err) {
+    float mean;
+    if (tn_model_cuda_forward(&dev->gpu, inputs, targets, batch, seq_len, &mean, err)) return -1;
+    memcpy(losses, dev->gpu.host_losses, (size_t)batch * seq_len * sizeof *losses);
+    return 0;
 }
 
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
@@ -82,6 +91,12 @@ int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err) {
 int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch,
                               int seq_len, float loss_scale, float *loss, TnError *err) {
     (void)dev, (void)inputs, (void)targets, (void)batch, (void)seq_len, (void)loss_scale, (void)loss;
+    return tn_fail(err, "no accelerator in this build");
+}
+
+int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                         float *losses, TnError *err) {
+    (void)dev, (void)inputs, (void)targets, (void)batch, (void)seq_len, (void)losses;
     return tn_fail(err, "no accelerator in this build");
 }
 

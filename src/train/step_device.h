@@ -2,16 +2,21 @@
  * trainer's own code) or an accelerator behind this interface.
  *
  * The trainer (trainer.h) keeps the host TnModel, its AdamW moments and the
- * data loader as the run's state: checkpoints, validation and the final model
- * read them, so a run's files do not depend on the device, and a checkpoint
- * written on one device resumes on the other. A TnStepDevice holds a copy of
- * the parameters and moments on the accelerator, runs the forward, backward,
+ * data loader as the run's state: checkpoints and the final model read them,
+ * so a run's files do not depend on the device, and a checkpoint written on
+ * one device resumes on the other. A TnStepDevice holds a copy of the
+ * parameters and moments on the accelerator, runs the forward, backward,
  * clipping and AdamW there, and copies them back (sync) when the trainer is
- * about to read them.
+ * about to read them; validation scores on the device (score), so it needs
+ * no sync and no second copy of the weights.
  *
- * Bit-identical resumes hold on the CPU only: the CUDA step adds some sums
- * with atomics (the embedding's and theta's gradients, the gradient norm),
- * so two GPU runs agree to rounding, not bit for bit.
+ * Resumes are bit-identical on the GPU as on the CPU: the CUDA step adds
+ * every sum in an order fixed by the shapes (no atomics; cuBLAS on one
+ * stream with its own workspace: transnormer_cuda.h), so the same state and
+ * batches give the same parameters and moments bit for bit, and a run
+ * stopped and resumed (its checkpoint holds the fp32 parameters and moments
+ * whole, and the bf16 copy is remade from them) continues exactly as one
+ * that was not, on the same GPU model and CUDA libraries.
  *
  * CUDA (model/transnormer_cuda.h) is compiled in only where the Makefile
  * found nvcc (-DTN_CUDA); elsewhere opening it fails with a message saying
@@ -43,6 +48,13 @@ int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err);
  * gradient of loss_scale * sum of its losses; *loss is its mean loss. */
 int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch,
                               int seq_len, float loss_scale, float *loss, TnError *err);
+/* Forward only, on the device's current parameters, of one batch (host
+ * tokens and targets, batch x seq_len within what open reserved):
+ * losses[r] (host, batch x seq_len) the loss of row r, 0 where the target
+ * is ignored. Between steps: it overwrites the activations a backward
+ * would need. */
+int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                         float *losses, TnError *err);
 /* Global-norm clip (max_norm <= 0: none) and AdamW step t; *grad_norm is
  * the norm before clipping. The caller stops the run when it is not finite
  * (the parameters on the device are then no longer usable). */

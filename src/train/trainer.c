@@ -389,7 +389,7 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
 }
 
 /* Brings the host model and moments up to date before the trainer reads
- * them (validation, checkpoints, the final model). */
+ * them (checkpoints, the final model). */
 static int sync_host(Run *r, TnError *err) {
     /* the CPU's model is current (ZeRO-3's shards are gathered where used) */
     if (!r->device) return 0;
@@ -497,15 +497,41 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
     return 0;
 }
 
-/* Mean loss over the first eval_windows windows of the validation split. */
+/* tn_eval_windows' scorer on the training step's device: a window of
+ * T + 1 tokens scores its first T positions (the last one's target lies
+ * past it), so it is one forward of T tokens, the step's own shape, in its
+ * arena and on its weights. */
+static int score_on_device(void *user, const int32_t *inputs, const int32_t *targets, int batch, int ctx,
+                           float *losses, TnError *err) {
+    Run *r = user;
+    int T = ctx - 1;
+    for (int b = 0; b < batch; b++) {
+        memcpy(r->inputs + (size_t)b * T, inputs + (size_t)b * ctx, T * sizeof *r->inputs);
+        memcpy(r->targets + (size_t)b * T, targets + (size_t)b * ctx, T * sizeof *r->targets);
+    }
+    if (tn_step_device_score(r->device, r->inputs, r->targets, batch, T, losses, err)) return -1;
+    /* rows of T to rows of ctx, last row first: a row only moves up over rows already moved */
+    for (int b = batch - 1; b >= 0; b--) {
+        memmove(losses + (size_t)b * ctx, losses + (size_t)b * T, T * sizeof *losses);
+        losses[(size_t)b * ctx + T] = 0.0f;
+    }
+    return 0;
+}
+
+/* Mean loss over the first eval_windows windows of the validation split,
+ * on the step's device (bf16 matrix products, as the training step) or the
+ * CPU: the same windows either way. */
 static int validate(Run *r, double *val_loss, TnError *err) {
     const TnTrainOptions *o = r->o;
     size_t windows = (r->n_val - 1) / (size_t)o->seq_len, use = (size_t)o->eval_windows;
     if (use > windows) use = windows;
     TnEvalResult e;
-    /* tn_eval_tokens scores windows of ctx tokens: use T + 1 to predict T */
-    if (tn_eval_tokens(&r->model, r->val_tokens, use * o->seq_len + 1, o->seq_len + 1, o->seq_len, r->micro_batch,
-                       TN_DEVICE_CPU, 0, &e, err))
+    /* windows of ctx tokens score ctx - 1 targets: use T + 1 to predict T */
+    size_t n = use * o->seq_len + 1;
+    int ctx = o->seq_len + 1;
+    if (r->device ? tn_eval_windows(score_on_device, r, r->val_tokens, n, ctx, o->seq_len, r->micro_batch, 0, &e, err)
+                  : tn_eval_tokens(&r->model, r->val_tokens, n, ctx, o->seq_len, r->micro_batch, TN_DEVICE_CPU, 0, &e,
+                                   err))
         return -1;
     *val_loss = e.mean_loss;
     return 0;
@@ -667,9 +693,11 @@ static int setup(Run *r, TnError *err) {
     r->v = tn_calloc(owned, sizeof *r->v);
     r->inputs = tn_malloc(tokens * sizeof *r->inputs);
     r->targets = tn_malloc(tokens * sizeof *r->targets);
-    /* validation forwards T + 1 tokens per window */
-    tn_model_reserve(m, r->micro_batch, o->seq_len + 1);
-    if (o->device == TN_DEVICE_CPU) tn_model_reserve_backward(m);
+    /* validation forwards T + 1 tokens per window; a device validates on its own */
+    if (o->device == TN_DEVICE_CPU) {
+        tn_model_reserve(m, r->micro_batch, o->seq_len + 1);
+        tn_model_reserve_backward(m);
+    }
     r->state.seq_len = o->seq_len;
     r->state.micro_batch = r->micro_batch;
     r->state.accum_steps = r->accum_steps;
@@ -798,7 +826,6 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
         if ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps) {
             /* data rank 0 validates (with its tensor group); under ZeRO-3 every rank: the passes gather */
             double val_loss = NAN;
-            if (sync_host(r, err)) return -1;
             if ((r->comm->rank == 0 || r->sharded) &&
                 (validate(r, &val_loss, err) || (r->sharded && tn_fsdp_status(&r->fsdp, err))))
                 return -1;

@@ -102,7 +102,7 @@ typedef struct TnTrainOptions {
     const char *out_dir;
     int resume;
     int quiet;                 /* no progress lines (tests) */
-    TnDevice device;           /* where the step runs (step_device.h); validation stays on the CPU */
+    TnDevice device;           /* where the step and the validation run (step_device.h) */
     TnRecompute recompute;     /* activation checkpointing of a device step (model/recompute.h) */
     const TnComm *comm;        /* the data-parallel group; NULL: this process alone (CPU only when size > 1) */
     int zero;                  /* ZeRO stage 0..3, see above */

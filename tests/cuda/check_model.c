@@ -21,11 +21,15 @@
  *    moments (relative l2 <= 1e-4: only fp32 rounding differs);
  *  - activation checkpointing (--recompute norms, layers): the loss within
  *    1e-6 and all gradients within 1e-5 relative l2 of the GPU's own
- *    without it (the recomputed activations are the same; only the order
- *    of the atomics' additions differs);
+ *    without it (the recomputed activations are the same);
  *  - 6 training steps from the same initialisation on the same batches,
  *    with recompute layers: every step's loss within 2e-2 relative of the
  *    CPU's.
+ * Then determinism (step_device.h) on a few of the configurations: 4 steps
+ * of 2 accumulated micro-batches with clipping, run twice in fresh
+ * instances and once stopped after step 2 and resumed in a fresh instance
+ * from the downloaded parameters and moments, give bit-identical
+ * parameters and moments (memcmp) every time.
  * Prints one line per comparison and "check_model: N passed, M failed".
  * Usage: check_model [SEED]
  */
@@ -122,8 +126,8 @@ static void run_case(const Case *c, uint64_t seed) {
     }
     printf("worst gradient rel l2: %.3e\n", worst);
 
-    /* Activation checkpointing: the same loss and gradients (only the
-     * atomics' order of addition differs), the training steps below with
+    /* Activation checkpointing: the same loss and gradients (the same
+     * kernels rebuild the same activations), the training steps below with
      * the last level. */
     const TnRecompute levels[] = {TN_RECOMPUTE_NORMS, TN_RECOMPUTE_LAYERS};
     float *grads_recomputed = malloc(P * sizeof(float));
@@ -207,6 +211,91 @@ static void run_case(const Case *c, uint64_t seed) {
     tn_model_free(&cpu);
 }
 
+/* Steps [first, last) (0-based) of `batches` (micro-batches per step of
+ * c's shape) from the state on gpu; then downloads it. */
+static void run_steps(TnModelCuda *gpu, const Case *c, const int32_t *tokens, const int32_t *targets, int micro_batches,
+                      int first, int last, float *params, float *m, float *v) {
+    TnError err;
+    TnAdamW opt = tn_adamw_defaults();
+    size_t N = (size_t)c->batch * c->seq_len;
+    float scale = 1.0f / (float)(N * micro_batches), loss;
+    double norm;
+    for (int step = first; step < last; step++) {
+        MUST(tn_model_cuda_zero_grad(gpu, &err));
+        for (int k = 0; k < micro_batches; k++) {
+            size_t at = ((size_t)step * micro_batches + k) * N;
+            MUST(tn_model_cuda_forward(gpu, tokens + at, targets + at, c->batch, c->seq_len, &loss, &err));
+            MUST(tn_model_cuda_backward(gpu, c->batch, c->seq_len, scale, &err));
+        }
+        MUST(tn_model_cuda_step(gpu, opt.beta1, opt.beta2, opt.eps, opt.weight_decay, 3e-3f, step + 1, 0.5, &norm,
+                                &err));
+    }
+    MUST(tn_model_cuda_download(gpu, params, NULL, m, v, &err));
+}
+
+/* A fresh GPU instance of cfg from params (host) and moments (NULL: zero). */
+static void open_gpu(TnModelCuda *gpu, const TnConfig *cfg, const Case *c, const float *params, const float *m,
+                     const float *v) {
+    TnError err;
+    MUST(tn_model_cuda_init(gpu, cfg, params, &err));
+    MUST(tn_model_cuda_reserve(gpu, c->batch, c->seq_len, TN_RECOMPUTE_NONE, &err));
+    if (m) MUST(tn_model_cuda_upload(gpu, NULL, NULL, m, v, &err));
+}
+
+static void check_same_bits(const float *a, const float *b, size_t n, const char *what) {
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) differ += memcmp(a + i, b + i, sizeof *a) != 0;
+    check_value(differ == 0, what, (double)differ, 0);
+}
+
+/* The GPU step's determinism on c (see the top). */
+static void check_determinism(const Case *c, uint64_t seed) {
+    enum { STEPS = 4, MICRO = 2, STOP = 2 };
+    TnError err;
+    TnConfig cfg = test_config(c->vocab, c->dim, c->layers, c->heads, c->glu, c->lrpe_mask);
+    apply_switches(&cfg, c->switches);
+    MUST(tn_config_validate(&cfg, &err));
+    printf("== determinism, %s: %d steps of %d micro-batches, stopped and resumed after step %d\n", c->name, STEPS,
+           MICRO, STOP);
+    TnModel init;
+    tn_model_init(&init, &cfg, seed);
+    randomize_norm_params(init.params, &init.layout, seed);
+    size_t P = init.layout.total, N = (size_t)c->batch * c->seq_len;
+    int32_t *tokens = malloc(STEPS * MICRO * N * sizeof *tokens);
+    int32_t *targets = malloc(STEPS * MICRO * N * sizeof *targets);
+    TnRng rng;
+    tn_rng_seed(&rng, seed, 11);
+    for (int k = 0; k < STEPS * MICRO; k++) draw_batch(tokens + k * N, targets + k * N, c, &rng);
+    float *runs[3][3]; /* [run][params, m, v]: uninterrupted, again, stopped and resumed */
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < 3; i++) runs[r][i] = malloc(P * sizeof(float));
+    for (int r = 0; r < 3; r++) {
+        TnModelCuda gpu;
+        open_gpu(&gpu, &cfg, c, init.params, NULL, NULL);
+        run_steps(&gpu, c, tokens, targets, MICRO, 0, r == 2 ? STOP : STEPS, runs[r][0], runs[r][1], runs[r][2]);
+        tn_model_cuda_free(&gpu);
+    }
+    TnModelCuda resumed;
+    open_gpu(&resumed, &cfg, c, runs[2][0], runs[2][1], runs[2][2]);
+    run_steps(&resumed, c, tokens, targets, MICRO, STOP, STEPS, runs[2][0], runs[2][1], runs[2][2]);
+    tn_model_cuda_free(&resumed);
+    const char *names[3] = {"parameters", "first moments", "second moments"};
+    char what[160];
+    for (int i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "determinism: %s of two runs, elements differing", names[i]);
+        check_same_bits(runs[1][i], runs[0][i], P, what);
+        snprintf(what, sizeof what, "determinism: %s resumed after step %d vs uninterrupted, elements differing",
+                 names[i], STOP);
+        check_same_bits(runs[2][i], runs[0][i], P, what);
+    }
+    double moved = rel_l2_f32_f32(runs[0][0], init.params, P);
+    check_value(moved > 1e-4, "determinism: the steps moved the parameters (rel l2 from the start)", moved, 1e-4);
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < 3; i++) free(runs[r][i]);
+    free(tokens), free(targets);
+    tn_model_free(&init);
+}
+
 int main(int argc, char **argv) {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 1;
     printf("check_model: seed %llu\n", (unsigned long long)seed);
@@ -233,6 +322,10 @@ int main(int argc, char **argv) {
         {"combined", 512, 128, 2, 2, 352, 2, 80, 0x2, "gate=off norm=layernorm gla-act=1+elu glu-act=silu pe=lrpe"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], seed + i);
+    /* d64, d128 (plain and LRPE layers), norm layernorm and combined (gains and biases) */
+    const int deterministic[] = {0, 1, 14, 17};
+    for (size_t i = 0; i < sizeof deterministic / sizeof deterministic[0]; i++)
+        check_determinism(&cases[deterministic[i]], seed + 100 + i);
     printf("check_model: %d passed, %d failed\n", tn_tests_passed, tn_tests_failed);
     return tn_tests_failed ? 1 : 0;
 }

@@ -8,13 +8,24 @@ namespace {
 
 constexpr int kThreads = 512;
 
-__global__ void grad_sum_squares_kernel(double *sum_squares, const float *grads, size_t n) {
+/* Block b's fp32 sum of squares over the elements b kThreads + i
+ * (grid-stride): the grid depends on n alone, so each partial does too. */
+__global__ void grad_squares_partials_kernel(double *partials, const float *grads, size_t n) {
     __shared__ float shared[32];
     float sum = 0.0f;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         sum += grads[i] * grads[i];
     sum = block_sum(sum, shared);
-    if (threadIdx.x == 0) atomicAdd(sum_squares, (double)sum);
+    if (threadIdx.x == 0) partials[blockIdx.x] = (double)sum;
+}
+
+/* One block adds the partials in double, in an order fixed by its shape. */
+__global__ void grad_squares_total_kernel(double *sum_squares, const double *partials, int n_partials) {
+    __shared__ double shared[32];
+    double sum = 0.0;
+    for (int i = threadIdx.x; i < n_partials; i += blockDim.x) sum += partials[i];
+    sum = block_sum(sum, shared);
+    if (threadIdx.x == 0) *sum_squares = sum;
 }
 
 __global__ void adamw_update_kernel(float *params, const float *grads, float *m, float *v, size_t n, float lr,
@@ -31,12 +42,13 @@ __global__ void adamw_update_kernel(float *params, const float *grads, float *m,
 
 } // namespace
 
-extern "C" int grad_sum_squares_cuda(double *sum_squares, const float *grads, size_t n, cudaStream_t stream,
-                                     TnError *err) {
-    /* a few blocks per SM: enough to stream the buffer, few atomics */
+extern "C" int grad_sum_squares_cuda(double *sum_squares, double *partials, const float *grads, size_t n,
+                                     cudaStream_t stream, TnError *err) {
+    /* a few blocks per SM: enough to stream the buffer */
     unsigned blocks = blocks_for(n, kThreads);
-    if (blocks > 1024) blocks = 1024;
-    if (n) grad_sum_squares_kernel<<<blocks, kThreads, 0, stream>>>(sum_squares, grads, n);
+    if (blocks > TN_GRAD_SQUARES_PARTIALS) blocks = TN_GRAD_SQUARES_PARTIALS;
+    if (n) grad_squares_partials_kernel<<<blocks, kThreads, 0, stream>>>(partials, grads, n);
+    grad_squares_total_kernel<<<1, kThreads, 0, stream>>>(sum_squares, partials, n ? (int)blocks : 0);
     return launched("grad_sum_squares_cuda", err);
 }
 

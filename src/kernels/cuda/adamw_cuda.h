@@ -18,9 +18,16 @@ extern "C" {
 
 #include "util/error.h"
 
-/* *sum_squares (one double in device memory) += sum of grads[i]^2: per-block
- * fp32 partials added in double. The caller zeroes it first. */
-int grad_sum_squares_cuda(double *sum_squares, const float *grads, size_t n, cudaStream_t stream, TnError *err);
+/* Doubles of scratch grad_sum_squares_cuda takes. */
+#define TN_GRAD_SQUARES_PARTIALS 1024
+
+/* *sum_squares (one double in device memory) = sum of grads[i]^2: up to
+ * TN_GRAD_SQUARES_PARTIALS per-block fp32 partials written to partials
+ * (device scratch of that many doubles), then added in double by one block.
+ * No atomics: every addition's order is fixed by n, so the same gradient
+ * gives the same bits on every run (step_device.h's bit-identical resumes). */
+int grad_sum_squares_cuda(double *sum_squares, double *partials, const float *grads, size_t n, cudaStream_t stream,
+                          TnError *err);
 
 /* One AdamW step over n elements of one tensor (weight_decay 0 for theta). */
 int adamw_update_cuda(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,

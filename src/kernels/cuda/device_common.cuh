@@ -2,8 +2,9 @@
  *
  * bf16 tensors cross the C interface as uint16_t bit patterns; these load
  * and store them as __nv_bfloat16 (round to nearest even). block_sum reduces
- * one float over a block of up to 1024 threads (a multiple of 32) and gives
- * every thread the total. launched turns the last launch's status into the
+ * one float or double over a block of up to 1024 threads (a multiple of 32)
+ * and gives every thread the total, adding in an order fixed by the block's
+ * shape (so the same inputs give the same bits on every run). launched turns the last launch's status into the
  * project's -1 + TnError convention, naming the function.
  */
 #ifndef TN_KERNELS_CUDA_DEVICE_COMMON_CUH
@@ -27,19 +28,19 @@ __device__ __forceinline__ void store_bf16(uint16_t *p, size_t i, float x) {
     reinterpret_cast<__nv_bfloat16 *>(p)[i] = __float2bfloat16_rn(x);
 }
 
-__device__ __forceinline__ float warp_sum(float x) {
+template <typename T> __device__ __forceinline__ T warp_sum(T x) {
     for (int offset = 16; offset > 0; offset >>= 1) x += __shfl_xor_sync(0xffffffffu, x, offset);
     return x;
 }
 
-/* Every thread of the block calls it; shared holds 32 floats. */
-__device__ __forceinline__ float block_sum(float x, float *shared) {
+/* Every thread of the block calls it; shared holds 32 values. */
+template <typename T> __device__ __forceinline__ T block_sum(T x, T *shared) {
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
     x = warp_sum(x);
     __syncthreads(); /* shared may still be read by a previous call */
     if (lane == 0) shared[warp] = x;
     __syncthreads();
-    x = lane < warps ? shared[lane] : 0.0f;
+    x = lane < warps ? shared[lane] : T(0);
     return warp_sum(x);
 }
 

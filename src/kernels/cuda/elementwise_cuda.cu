@@ -3,6 +3,7 @@
 #include "kernels/cuda/device_common.cuh"
 extern "C" {
 #include "kernels/cpu/activation.h"
+#include "model/token_groups.h"
 }
 
 using namespace tn_model_kernels;
@@ -38,12 +39,18 @@ int launch_embedding(const char *function, float *out, const int32_t *tokens, co
     return launched(function, err);
 }
 
-__global__ void embedding_backward_kernel(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim,
-                                          float scale, int32_t padding) {
-    GRID_STRIDE(index, (size_t)n_rows * dim) {
-        int32_t token = tokens[index / dim];
-        if (token != padding) atomicAdd(dembed + (size_t)token * dim + index % dim, scale * dout[index]);
-    }
+/* Block (x: group g, y: kThreads columns): each thread adds the group's
+ * rows into one element of the table's row ids[g], rows ascending. */
+__global__ void embedding_backward_kernel(float *dembed, const float *dout, const int32_t *groups, int n_rows,
+                                          int dim, float scale) {
+    int c = blockIdx.y * blockDim.x + threadIdx.x, g = blockIdx.x;
+    if (c >= dim) return;
+    const int32_t *starts = groups + TN_GROUP_STARTS(n_rows);
+    float *out = dembed + (size_t)groups[TN_GROUP_IDS(n_rows) + g] * dim + c, sum = *out;
+    /* unrolled so that several rows' loads are in flight; the additions keep their order */
+#pragma unroll 8
+    for (int i = starts[g]; i < starts[g + 1]; i++) sum += scale * dout[(size_t)groups[i] * dim + c];
+    *out = sum;
 }
 
 __global__ void positions_forward_kernel(float *out, const float *positions, int n_rows, int seq_len, int dim) {
@@ -91,12 +98,11 @@ extern "C" int embedding_forward_bf16_cuda(float *out, const int32_t *tokens, co
     return launch_embedding("embedding_forward_bf16_cuda", out, tokens, embed, n_rows, dim, scale, stream, err);
 }
 
-extern "C" int embedding_backward_cuda(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim,
-                                       float scale, int32_t padding, cudaStream_t stream, TnError *err) {
-    size_t n = (size_t)n_rows * dim;
-    if (n)
-        embedding_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dembed, dout, tokens, n_rows, dim,
-                                                                                   scale, padding);
+extern "C" int embedding_backward_cuda(float *dembed, const float *dout, const int32_t *groups, int n_groups,
+                                       int n_rows, int dim, float scale, cudaStream_t stream, TnError *err) {
+    if (n_groups > 0 && dim > 0)
+        embedding_backward_kernel<<<dim3(n_groups, (dim + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+            dembed, dout, groups, n_rows, dim, scale);
     return launched("embedding_backward_cuda", err);
 }
 

@@ -27,10 +27,13 @@ int embedding_forward_cuda(float *out, const int32_t *tokens, const float *embed
 int embedding_forward_bf16_cuda(float *out, const int32_t *tokens, const uint16_t *embed, int n_rows, int dim,
                                 float scale, cudaStream_t stream, TnError *err);
 
-/* dembed[tokens[r]] += scale * dout[r] except for the padding token (as
- * nn.Embedding(padding_idx)); atomics, so repeated tokens add up. */
-int embedding_backward_cuda(float *dembed, const float *dout, const int32_t *tokens, int n_rows, int dim, float scale,
-                            int32_t padding, cudaStream_t stream, TnError *err);
+/* dembed[tokens[r]] += scale * dout[r] for the rows of the n_groups groups
+ * of groups (device, model/token_groups.h's layout for n_rows rows: the
+ * padding token's rows left out, as nn.Embedding(padding_idx)). One thread
+ * per table element adds its group's rows in ascending order, as
+ * embedding_backward_cpu: no atomics, the same bits on every run. */
+int embedding_backward_cuda(float *dembed, const float *dout, const int32_t *groups, int n_groups, int n_rows,
+                            int dim, float scale, cudaStream_t stream, TnError *err);
 
 /* out[r] += positions[r % seq_len] (fp32, rows of dim): the learned
  * absolute position of pe = ape, added after embedding_forward_cuda

@@ -1,5 +1,6 @@
 #include "kernels/cuda/norm_cuda.h"
 
+#include "kernels/cuda/column_sums_cuda.h"
 #include "kernels/cuda/device_common.cuh"
 
 using namespace tn_model_kernels;
@@ -8,7 +9,7 @@ namespace {
 
 constexpr int kThreads = 256;
 /* Rows one backward block walks when it sums the gain and bias gradients:
- * fewer atomics per column, still enough blocks to fill the GPU. */
+ * fewer partial sums per column, still enough blocks to fill the GPU. */
 constexpr int kParamRows = 32;
 /* Dynamic shared memory a launch may take without opting in. */
 constexpr size_t kDefaultSharedBytes = 48 * 1024;
@@ -21,12 +22,13 @@ struct NormArgs {
     const uint16_t *gate;     /* u (bf16, row stride gate_ld), NULL: no gate */
     int gate_ld;
     float *dgain, *dbias;
+    float *partials; /* the backward's per-block gain sums, then bias sums (norm_backward_partials) */
     uint16_t *dgate;
     int n_rows, dim;
 };
 
 NormArgs norm_args(TnNormKind kind, const float *gain, const float *bias, int n_rows, int dim) {
-    return NormArgs{kind, gain, bias, nullptr, 0, nullptr, nullptr, nullptr, n_rows, dim};
+    return NormArgs{kind, gain, bias, nullptr, 0, nullptr, nullptr, nullptr, nullptr, n_rows, dim};
 }
 
 __device__ __forceinline__ float load_input(const float *p, size_t i) { return p[i]; }
@@ -75,7 +77,8 @@ __global__ void norm_forward_kernel(NormArgs a, uint16_t *out, float *rstd, cons
 /* Rows [blockIdx.x rows_per_block, + rows_per_block). Each thread owns the
  * columns c = threadIdx.x + k blockDim.x of every row, so its sums of the
  * gain and bias gradients (param_sums: dim gain sums, then dim bias sums)
- * need no synchronisation; one atomic per column and block adds them up. */
+ * need no synchronisation; the block writes them as its row of the
+ * partials, which column_sums_cuda adds up in a fixed order. */
 template <typename In, typename Grad>
 __global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, const In *inp, const float *rstd,
                                      int rows_per_block) {
@@ -110,11 +113,14 @@ __global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, 
             put_gradient(dinp, row + c, s * (gain_of(a, c) * dy - mean_dxhat - xhat * mean_dot));
         }
     }
+    size_t bias_partials = (size_t)gridDim.x * dim;
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        if (a.dgain) atomicAdd(a.dgain + c, param_sums[c]);
-        if (a.dbias) atomicAdd(a.dbias + c, param_sums[dim + c]);
+        if (a.dgain) a.partials[(size_t)blockIdx.x * dim + c] = param_sums[c];
+        if (a.dbias) a.partials[bias_partials + (size_t)blockIdx.x * dim + c] = param_sums[dim + c];
     }
 }
+
+int param_blocks(int n_rows) { return (n_rows + kParamRows - 1) / kParamRows; }
 
 template <typename In>
 int launch_forward(const char *function, const NormArgs &a, uint16_t *out, float *rstd, const In *inp,
@@ -127,16 +133,19 @@ template <typename In, typename Grad>
 int launch_backward(const char *function, const NormArgs &a, Grad *dinp, const float *dout, const In *inp,
                     const float *rstd, cudaStream_t stream, TnError *err) {
     if (a.n_rows <= 0) return 0;
-    int rows = a.dgain ? kParamRows : 1;
+    int sums = a.dgain || a.dbias, rows = sums ? kParamRows : 1, blocks = sums ? param_blocks(a.n_rows) : a.n_rows;
     size_t bytes = (size_t)(a.dbias ? 2 : a.dgain ? 1 : 0) * a.dim * sizeof(float);
     if (bytes > kDefaultSharedBytes) {
         cudaError_t status = cudaFuncSetAttribute(norm_backward_kernel<In, Grad>,
                                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
         if (status != cudaSuccess) return tn_fail(err, "%s: CUDA: %s", function, cudaGetErrorString(status));
     }
-    norm_backward_kernel<In, Grad><<<(a.n_rows + rows - 1) / rows, kThreads, bytes, stream>>>(a, dinp, dout, inp,
-                                                                                            rstd, rows);
-    return launched(function, err);
+    norm_backward_kernel<In, Grad><<<blocks, kThreads, bytes, stream>>>(a, dinp, dout, inp, rstd, rows);
+    if (launched(function, err)) return -1;
+    if (a.dgain && column_sums_cuda(a.dgain, a.partials, blocks, a.dim, stream, err)) return -1;
+    if (a.dbias && column_sums_cuda(a.dbias, a.partials + (size_t)blocks * a.dim, blocks, a.dim, stream, err))
+        return -1;
+    return 0;
 }
 
 } // namespace
@@ -147,12 +156,15 @@ extern "C" int norm_forward_cuda(TnNormKind kind, uint16_t *out, float *rstd, co
     return launch_forward("norm_forward_cuda", a, out, rstd, inp, stream, err);
 }
 
-extern "C" int norm_backward_cuda(TnNormKind kind, float *dinp, float *dgain, float *dbias, const float *dout,
-                                  const float *inp, const float *rstd, const float *gain, int n_rows, int dim,
-                                  cudaStream_t stream, TnError *err) {
+extern "C" size_t norm_backward_partials(int n_rows, int dim) { return 2 * (size_t)param_blocks(n_rows) * dim; }
+
+extern "C" int norm_backward_cuda(TnNormKind kind, float *dinp, float *dgain, float *dbias, float *partials,
+                                  const float *dout, const float *inp, const float *rstd, const float *gain,
+                                  int n_rows, int dim, cudaStream_t stream, TnError *err) {
     NormArgs a = norm_args(kind, gain, nullptr, n_rows, dim);
     a.dgain = dgain;
     a.dbias = dbias;
+    a.partials = partials;
     return launch_backward("norm_backward_cuda", a, dinp, dout, inp, rstd, stream, err);
 }
 
@@ -166,7 +178,7 @@ extern "C" int norm_gate_forward_cuda(TnNormKind kind, uint16_t *gated, float *r
 }
 
 extern "C" int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain, float *dbias,
-                                       const float *dgated, const uint16_t *attn, const float *rstd,
+                                       float *partials, const float *dgated, const uint16_t *attn, const float *rstd,
                                        const float *gain, const float *bias, const uint16_t *gate, int gate_ld,
                                        int n_rows, int dim, cudaStream_t stream, TnError *err) {
     NormArgs a = norm_args(kind, gain, bias, n_rows, dim);
@@ -174,6 +186,7 @@ extern "C" int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_
     a.gate_ld = gate_ld;
     a.dgain = dgain;
     a.dbias = dbias;
+    a.partials = partials;
     a.dgate = dgate;
     return launch_backward("norm_gate_backward_cuda", a, dattn, dgated, attn, rstd, stream, err);
 }

@@ -12,15 +12,17 @@
  * are bf16 (they feed the matrix products); residual-stream inputs and
  * gradients are fp32. LayerNorm's mu is not stored: the backward
  * recomputes it from x, as the CPU does. The gain and bias gradients are
- * summed over blocks of rows in fp32, then added with atomics (their last
- * bits may vary run to run). All pointers are device memory; work is queued on `stream`,
- * nothing synchronises or allocates. Return 0, or -1 with err naming the
+ * summed over blocks of rows in fp32 into the caller's partials, then added
+ * by column_sums_cuda in a fixed order: no atomics, so the same inputs give
+ * the same bits on every run. All pointers are device memory; work is
+ * queued on `stream`, nothing synchronises or allocates. Return 0, or -1 with err naming the
  * function on a CUDA error.
  */
 #ifndef TN_KERNELS_CUDA_NORM_CUDA_H
 #define TN_KERNELS_CUDA_NORM_CUDA_H
 
 #include <cuda_runtime_api.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -34,13 +36,18 @@ extern "C" {
 int norm_forward_cuda(TnNormKind kind, uint16_t *out, float *rstd, const float *inp, const float *gain,
                       const float *bias, int n_rows, int dim, cudaStream_t stream, TnError *err);
 
+/* Floats of the partials scratch the backwards take for n_rows x dim. */
+size_t norm_backward_partials(int n_rows, int dim);
+
 /* Backward of norm_forward_cuda, as norm_backward_cpu: ACCUMULATES
  *   dinp += r (dxhat - mean(dxhat) - xhat mean(dxhat ⊙ xhat)),
  * dxhat = g ⊙ dy, xhat = (x - mu) r (no mean(dxhat) term without
  * centering), and dgain += sum_rows dy ⊙ xhat, dbias += sum_rows dy where
- * the kind has them. dout, inp, dinp fp32. */
-int norm_backward_cuda(TnNormKind kind, float *dinp, float *dgain, float *dbias, const float *dout, const float *inp,
-                       const float *rstd, const float *gain, int n_rows, int dim, cudaStream_t stream, TnError *err);
+ * the kind has them (partials: device scratch of norm_backward_partials
+ * floats, unused when both are NULL). dout, inp, dinp fp32. */
+int norm_backward_cuda(TnNormKind kind, float *dinp, float *dgain, float *dbias, float *partials, const float *dout,
+                       const float *inp, const float *rstd, const float *gain, int n_rows, int dim,
+                       cudaStream_t stream, TnError *err);
 
 /* The norm after the attention and the output gate (Eq. 4):
  * gated (bf16, N x D) = u ⊙ Norm(o), or Norm(o) when gate is NULL (the gate
@@ -55,11 +62,12 @@ int norm_gate_forward_cuda(TnNormKind kind, uint16_t *gated, float *rstd, const 
  * writes du = dgated ⊙ Norm(o) into dgate (bf16, the u columns of dqkvu,
  * row stride gate_ld; other columns untouched) and takes dy = dgated ⊙ u,
  * else dy = dgated; writes the gradient of o into dattn (bf16,
- * overwritten) and ACCUMULATES dgain, dbias as norm_backward_cuda. */
+ * overwritten) and ACCUMULATES dgain, dbias as norm_backward_cuda (with its
+ * partials). */
 int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain, float *dbias,
-                            const float *dgated, const uint16_t *attn, const float *rstd, const float *gain,
-                            const float *bias, const uint16_t *gate, int gate_ld, int n_rows, int dim,
-                            cudaStream_t stream, TnError *err);
+                            float *partials, const float *dgated, const uint16_t *attn, const float *rstd,
+                            const float *gain, const float *bias, const uint16_t *gate, int gate_ld, int n_rows,
+                            int dim, cudaStream_t stream, TnError *err);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 #include "kernels/cuda/qk_features_cuda.h"
 
+#include "kernels/cuda/column_sums_cuda.h"
 #include "kernels/cuda/device_common.cuh"
 extern "C" {
 #include "kernels/cpu/activation.h"
@@ -41,8 +42,9 @@ __global__ void qk_features_forward_kernel(uint16_t *qf, uint16_t *kf, const uin
 }
 
 /* Block (x: columns, y: a chunk of kRowsPerBlock rows); each thread owns one
- * column i over the chunk, so its dtheta partial sum needs one atomic. */
-__global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *dtheta, const uint16_t *dqf, const uint16_t *dkf,
+ * column i over the chunk and writes its dtheta partial sum to row y of
+ * partials (chunks x D), which column_sums_cuda adds up. */
+__global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *partials, const uint16_t *dqf, const uint16_t *dkf,
                                             const uint16_t *qkvu, int ld, TnActivation act, const float *theta,
                                             int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim) {
     int D = n_heads * head_dim, dk = theta ? 2 * head_dim : head_dim;
@@ -69,7 +71,7 @@ __global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *dtheta, cons
         store_bf16(dqkvu, in, gq * activation_derivative(act, q));
         store_bf16(dqkvu, in + D, gk * activation_derivative(act, k));
     }
-    if (theta) atomicAdd(dtheta + i, theta_sum);
+    if (theta) partials[(size_t)blockIdx.y * D + i] = theta_sum;
 }
 
 } // namespace
@@ -85,14 +87,18 @@ extern "C" int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16
     return launched("qk_features_forward_cuda", err);
 }
 
-extern "C" int qk_features_backward_cuda(uint16_t *dqkvu, float *dtheta, const uint16_t *dqf, const uint16_t *dkf,
-                                         const uint16_t *qkvu, int ld, TnActivation act, const float *theta,
-                                         int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim,
-                                         cudaStream_t stream, TnError *err) {
-    int D = n_heads * head_dim;
-    dim3 grid((D + kThreads - 1) / kThreads, (n_rows + kRowsPerBlock - 1) / kRowsPerBlock);
-    if (n_rows > 0)
-        qk_features_backward_kernel<<<grid, kThreads, 0, stream>>>(dqkvu, dtheta, dqf, dkf, qkvu, ld, act, theta,
-                                                                   n_rows, seq_len, pos_offset, n_heads, head_dim);
-    return launched("qk_features_backward_cuda", err);
+extern "C" size_t qk_features_backward_partials(int n_rows, int n_heads, int head_dim) {
+    return (size_t)((n_rows + kRowsPerBlock - 1) / kRowsPerBlock) * n_heads * head_dim;
+}
+
+extern "C" int qk_features_backward_cuda(uint16_t *dqkvu, float *dtheta, float *partials, const uint16_t *dqf,
+                                         const uint16_t *dkf, const uint16_t *qkvu, int ld, TnActivation act,
+                                         const float *theta, int n_rows, int seq_len, int pos_offset, int n_heads,
+                                         int head_dim, cudaStream_t stream, TnError *err) {
+    int D = n_heads * head_dim, chunks = (n_rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    if (n_rows <= 0) return 0;
+    qk_features_backward_kernel<<<dim3((D + kThreads - 1) / kThreads, chunks), kThreads, 0, stream>>>(
+        dqkvu, partials, dqf, dkf, qkvu, ld, act, theta, n_rows, seq_len, pos_offset, n_heads, head_dim);
+    if (launched("qk_features_backward_cuda", err)) return -1;
+    return theta ? column_sums_cuda(dtheta, partials, chunks, D, stream, err) : 0;
 }

@@ -17,6 +17,7 @@
 #define TN_KERNELS_CUDA_QK_FEATURES_CUDA_H
 
 #include <cuda_runtime_api.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -30,14 +31,18 @@ int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, i
                              const float *theta, int n_rows, int seq_len, int pos_offset, const int32_t *seq_positions,
                              int n_heads, int head_dim, cudaStream_t stream, TnError *err);
 
+/* Floats of the partials scratch the backward takes on LRPE layers. */
+size_t qk_features_backward_partials(int n_rows, int n_heads, int head_dim);
+
 /* Writes dq, dk into the first 2D columns of dqkvu's rows and, on LRPE
  * layers, ACCUMULATES dtheta_c += sum_rows p (a_q (dq'_{d+c} cos - dq'_c sin)
- * + the same for k), a = act(q): per-chunk partial sums in fp32, added with
- * atomics (the order of the additions, hence the last bits, may vary run to
- * run). */
-int qk_features_backward_cuda(uint16_t *dqkvu, float *dtheta, const uint16_t *dqf, const uint16_t *dkf,
-                              const uint16_t *qkvu, int ld, TnActivation act, const float *theta, int n_rows,
-                              int seq_len, int pos_offset, int n_heads, int head_dim, cudaStream_t stream,
+ * + the same for k), a = act(q): per-chunk partial sums in fp32 written to
+ * partials (device scratch of qk_features_backward_partials floats), then
+ * added by column_sums_cuda in a fixed order: no atomics, so the same
+ * inputs give the same bits on every run. */
+int qk_features_backward_cuda(uint16_t *dqkvu, float *dtheta, float *partials, const uint16_t *dqf,
+                              const uint16_t *dkf, const uint16_t *qkvu, int ld, TnActivation act, const float *theta,
+                              int n_rows, int seq_len, int pos_offset, int n_heads, int head_dim, cudaStream_t stream,
                               TnError *err);
 
 #ifdef __cplusplus
