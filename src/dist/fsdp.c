@@ -83,7 +83,3 @@ int tn_fsdp_status(TnFsdp *f, TnError *err) {
     *err = f->error;
     return -1;
 }
-
-int tn_fsdp_gather_whole(const TnFsdp *f, float *whole, int root, TnError *err) {
-    return tn_comm_gather(f->comm, f->shard, whole, f->model->layout.total, root, err);
-}

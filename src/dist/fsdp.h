@@ -52,9 +52,6 @@ void tn_fsdp_gather_part(TnModel *m, int part, void *user);
 void tn_fsdp_invalidate(TnFsdp *f);
 /* 0, or -1 with the error of the first failed gather since the last call. */
 int tn_fsdp_status(TnFsdp *f, TnError *err);
-/* Rank root receives the whole parameter buffer into whole (layout.total
- * floats; NULL on the other ranks). Collective. */
-int tn_fsdp_gather_whole(const TnFsdp *f, float *whole, int root, TnError *err);
 /* The floats of the gather buffer of m's parts (the largest part). */
 size_t tn_fsdp_gather_floats(const TnModel *m);
 

@@ -173,20 +173,3 @@ int tn_tp_split_model(TnModel *m, const TnComm *tensor_group, TnError *err) {
     tn_model_set_attention(m, m->attn_algo, m->attn_block); /* the arenas were sized for the whole model */
     return 0;
 }
-
-int tn_tp_gather(const TnComm *tensor_group, const TnConfig *cfg, const TnParamLayout *part_layout, const float *part,
-                 const TnParamLayout *whole_layout, float *whole, TnError *err) {
-    int parts = tensor_group->size, root = tensor_group->rank == 0;
-    if (parts == 1) {
-        if (root) memcpy(whole, part, whole_layout->total * sizeof *whole);
-        return 0;
-    }
-    /* every part has the same size: rank r's range of parts x n is the r-th part */
-    size_t n = part_layout->total;
-    float *all = root ? tn_malloc((size_t)parts * n * sizeof *all) : NULL;
-    int rc = tn_comm_gather(tensor_group, part, all, (size_t)parts * n, 0, err);
-    if (!rc && root)
-        for (int r = 0; r < parts; r++) tn_tp_place(whole, whole_layout, all + (size_t)r * n, part_layout, cfg, parts, r);
-    free(all);
-    return rc;
-}

@@ -29,8 +29,8 @@
  *
  * Requires: arch transnormer; H and G divisible by T; norm srmsnorm or
  * rmsnorm (LayerNorm's centre of the split norm would need one more sum:
- * refused). Checkpoints stay the whole model's (tn_tp_gather puts the
- * parts together; a checkpoint is split again at load).
+ * refused). Checkpoints stay the whole model's (tn_tp_runs says where a
+ * part's elements go in the whole buffer and come from at load).
  */
 #ifndef TN_DIST_TENSOR_PARALLEL_H
 #define TN_DIST_TENSOR_PARALLEL_H
@@ -81,11 +81,5 @@ size_t tn_tp_runs(const TnParamLayout *part_layout, const TnParamLayout *whole_l
  * are dropped (tn_model_reserve again). Fails, m unchanged, when
  * tn_tp_check does. A group of one rank leaves m whole. */
 int tn_tp_split_model(TnModel *m, const TnComm *tensor_group, TnError *err);
-
-/* Puts the parts of a buffer laid out by part_layout (one per rank of
- * tensor_group) together into whole (whole_layout) on the group's rank 0;
- * whole may be NULL on the other ranks. Collective over tensor_group. */
-int tn_tp_gather(const TnComm *tensor_group, const TnConfig *cfg, const TnParamLayout *part_layout, const float *part,
-                 const TnParamLayout *whole_layout, float *whole, TnError *err);
 
 #endif

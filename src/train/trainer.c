@@ -169,36 +169,6 @@ static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
 /* The whole model's layout (the model's own unless tensor-parallel). */
 static const TnParamLayout *whole_layout(const Run *r) { return r->tp > 1 ? &r->whole : &r->model.layout; }
 
-/* Rank 0's whole copy of a buffer laid out like the parameters, of which
- * this rank holds `held`, the range `range` of its part: gathered over the
- * data group when the range is a ZeRO shard, then over the tensor group
- * when the model is split. *whole is held itself when nothing is
- * gathered, else allocated on rank 0 (release_whole frees it);
- * unspecified on the other ranks. Collective over the job. */
-static int gather_whole(Run *r, float *held, TnRange range, float **whole, TnError *err) {
-    size_t n = r->model.layout.total;
-    float *part = held;
-    int part_owner = r->comm->rank == 0; /* the data group's rank 0 holds the whole part */
-    *whole = held;
-    if (range.end - range.begin != n) {
-        part = part_owner ? tn_malloc(n * sizeof *part) : NULL;
-        if (tn_comm_gather(r->comm, held, part, n, 0, err)) {
-            free(part);
-            return -1;
-        }
-        *whole = part;
-    }
-    if (r->tp == 1 || !part_owner) return 0;
-    *whole = r->root ? tn_malloc(r->whole.total * sizeof **whole) : NULL;
-    int rc = tn_tp_gather(&r->tensor_group, &r->model.config, &r->model.layout, part, &r->whole, *whole, err);
-    if (part != held) free(part);
-    return rc;
-}
-
-static void release_whole(float *whole, const float *held) {
-    if (whole != held) free(whole);
-}
-
 /* Where rank 0 streams a buffer laid out like the whole model's: the next
  * count floats of it, in order. */
 typedef int (*Sink)(void *user, const float *data, size_t count, TnError *err);
@@ -211,30 +181,66 @@ static int to_state(void *writer, const float *data, size_t count, TnError *err)
     return tn_train_state_writer_write(writer, data, count, err);
 }
 
+/* The largest part (params.h) of a layout. */
+static size_t largest_part(const TnParamLayout *layout, int n_layers) {
+    size_t largest = 0;
+    for (int part = TN_PART_EMBED; part <= n_layers; part++) {
+        size_t begin, end;
+        tn_param_part_range(layout, n_layers, part, &begin, &end);
+        if (end - begin > largest) largest = end - begin;
+    }
+    return largest;
+}
+
+/* Puts tensor rank t's share of part p (of its part layout) into its
+ * places in unit, the whole model's part w (tensor_parallel.h's runs; the
+ * replicated tensors come whole from every rank). */
+static void place_share(const Run *r, int t, TnRange p, TnRange w, const float *share, float *unit) {
+    TnRun *runs;
+    size_t n_runs = tn_tp_runs(&r->model.layout, &r->whole, &r->model.config, r->tp, t, p.begin, p.end, &runs);
+    for (size_t i = 0; i < n_runs; i++)
+        memcpy(unit + (runs[i].from - w.begin), share + runs[i].to, runs[i].count * sizeof *unit);
+    free(runs);
+}
+
 /* Hands rank 0's sink the whole buffer of which this rank holds `held`,
- * the range `range` of its part. Without tensor parallelism a sharded
- * buffer goes one part (params.h: the embedding, a layer, the head) at a
- * time, gathered from the shards: no rank holds more than one part of it;
- * with tensor parallelism rank 0 gathers it whole (gather_whole).
- * Collective over the job (a rank that fails ends the job, cmd_train). */
+ * the range `range` of its part, one part (params.h: the embedding, a
+ * layer, the head) at a time: gathered from the data group's shards when
+ * sharded, then, with tensor parallelism, from the shares of the tensor
+ * group of data rank 0, which rank 0 puts in place. No rank holds more
+ * than one part of the model (rank 0: the T shares of one and the whole
+ * part). Collective over the job (a rank that fails ends the job,
+ * cmd_train). */
 static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *user, TnError *err) {
     const TnModel *m = &r->model;
     size_t n = m->layout.total;
-    if (r->tp > 1 || range.end - range.begin == n) {
-        float *whole;
-        if (gather_whole(r, held, range, &whole, err)) return -1;
-        int rc = r->root ? sink(user, whole, whole_layout(r)->total, err) : 0;
-        release_whole(whole, held);
-        return rc;
-    }
-    float *unit = tn_malloc(tn_fsdp_gather_floats(m) * sizeof *unit);
+    int L = m->config.n_layers, T = r->tp, sharded = range.end - range.begin < n;
+    if (T == 1 && !sharded) return r->root ? sink(user, held, n, err) : 0;
+    int assembles = r->comm->rank == 0; /* holds its tensor rank's share whole */
+    size_t largest = largest_part(&m->layout, L);
+    float *gathered = sharded ? tn_malloc(largest * sizeof *gathered) : NULL;
+    float *shares = T > 1 && r->root ? tn_malloc((size_t)T * largest * sizeof *shares) : NULL;
+    float *unit = T > 1 && r->root ? tn_malloc(largest_part(&r->whole, L) * sizeof *unit) : NULL;
     int rc = 0;
-    for (int part = TN_PART_EMBED; part <= m->config.n_layers && !rc; part++) {
-        TnRange p;
-        tn_param_part_range(&m->layout, m->config.n_layers, part, &p.begin, &p.end);
-        rc = tn_comm_all_gather_part(r->comm, held, n, p, unit, err) ||
-             (r->root && sink(user, unit, p.end - p.begin, err));
+    for (int part = TN_PART_EMBED; part <= L && !rc; part++) {
+        TnRange p, w;
+        tn_param_part_range(&m->layout, L, part, &p.begin, &p.end);
+        const float *share = sharded ? gathered : held + p.begin;
+        if (sharded) rc = tn_comm_all_gather_part(r->comm, held, n, p, gathered, err);
+        if (rc || !assembles) continue;
+        if (T == 1) {
+            rc = sink(user, share, p.end - p.begin, err);
+            continue;
+        }
+        size_t size = p.end - p.begin;
+        rc = tn_comm_gather(&r->tensor_group, share, shares, (size_t)T * size, 0, err);
+        if (rc || !r->root) continue;
+        tn_param_part_range(&r->whole, L, part, &w.begin, &w.end);
+        for (int t = 0; t < T; t++) place_share(r, t, p, w, shares + (size_t)t * size, unit);
+        rc = sink(user, unit, w.end - w.begin, err);
     }
+    free(gathered);
+    free(shares);
     free(unit);
     return rc ? -1 : 0;
 }

@@ -41,11 +41,10 @@
  *      model at start: each initialises its shard alone (the same values
  *      as one process, params.h tn_params_init_runs) or reads its range of
  *      the checkpoint's files (checkpoint.h TnCheckpointReader), and its
- *      range of the moments from the state file; without tensor
- *      parallelism rank 0 writes checkpoints and the final model one part
- *      at a time as the ranks gather it (the moments of ZeRO >= 1 too:
- *      the streaming writers of checkpoint.h and state.h); with tensor
- *      parallelism rank 0 gathers whole buffers to write them.
+ *      range of the moments from the state file; rank 0 writes
+ *      checkpoints and the final model one part at a time as the ranks
+ *      gather it (the moments of ZeRO >= 1 too: the streaming writers of
+ *      checkpoint.h and state.h).
  * From ZeRO-2 on a rank keeps only its shard of the gradients: the
  * backward fills one part's buffer at a time, reduce-scattered into the
  * shard as the next part is computed (dist/grad_reduce.h), every
@@ -66,10 +65,10 @@
  * part: "ranks" above means data groups), ZeRO sharding each rank's part.
  * The global gradient norm counts the replicated tensors once. Rank 0's
  * tensor group validates; checkpoints and the final model are gathered
- * into the whole model's files, the same as without tensor parallelism;
- * at start and on resume each rank draws or reads its own part alone
- * (tensor_parallel.h tn_tp_runs): a checkpoint resumes under any T, N and
- * zero.
+ * part by part into the whole model's files, the same as without tensor
+ * parallelism; at start and on resume each rank draws or reads its own
+ * part alone (tensor_parallel.h tn_tp_runs): a checkpoint resumes under
+ * any T, N and zero.
  */
 #ifndef TN_TRAIN_TRAINER_H
 #define TN_TRAIN_TRAINER_H
