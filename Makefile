@@ -180,7 +180,8 @@ CUDA_MODEL_LDLIBS = $(LDLIBS) -static-libstdc++ -static-libgcc
 # the two libraries call each other (the host session reaches the GPU one
 # through infer/session_device.c): link them as a group
 CUDA_MODEL_LINK = $(CXX) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(CUDA_MODEL_LDLIBS)
-CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/bench_train $(BUILD)/cuda/check_infer \
+CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/check_baseline $(BUILD)/cuda/bench_train \
+                       $(BUILD)/cuda/check_infer \
                        $(BUILD)/cuda/bench_decode $(if $(NCCL_SRC),$(BUILD)/cuda/check_dist)
 
 cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(CUDA_MODEL_PROGRAMS)
@@ -203,8 +204,17 @@ $(BUILD)/%.o: %.cu
 $(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o $(BUILD)/tests/cuda/check_infer.o \
     $(BUILD)/bench/decode_bench.o: CFLAGS += -I$(CUDA_HOME)/include
 
-$(BUILD)/tests/cuda/check_model.o: CFLAGS += -Itests
-$(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
+# check_model and check_baseline share the step comparison (tests/cuda/step_check.c)
+$(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o: CFLAGS += -Itests
+$(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o $(BUILD)/tests/testutil.o \
+    $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CUDA_MODEL_LINK)
+
+# the Transformer baseline's kernels and training step (tests/cuda/check_baseline.c)
+$(BUILD)/tests/cuda/check_baseline.o: CFLAGS += -Itests -I$(CUDA_HOME)/include
+$(BUILD)/cuda/check_baseline: $(BUILD)/tests/cuda/check_baseline.o $(BUILD)/tests/cuda/step_check.o \
+    $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CUDA_MODEL_LINK)
 

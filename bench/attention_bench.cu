@@ -1,15 +1,23 @@
-/* attention_bench.cu: speed of the GPU Lightning Attention kernels.
+/* attention_bench.cu: speed of the GPU Lightning Attention kernels, and of
+ * the baseline's causal softmax attention (flash_attention.h) beside them
+ * (the paper's Fig. 4 compares the two).
  *
  * Usage: bench_attention [TSV|- [N...]]   (a CUDA device is needed)
  * For B = 4, H = 16, d = dk = dv = 128 and n in {2048, 8192, 32768}, for the
- * chunked (Lightning Attention-2) and parallel (Alg. 1-2) algorithms (then,
- * without N, a few more shapes and the decode step): median
+ * chunked (Lightning Attention-2) and parallel (Alg. 1-2) algorithms and the
+ * flash softmax attention (then, without N, a few more shapes and the
+ * decode step): median
  * forward and forward+backward times over repeated runs (CUDA events, after a
  * warm-up), the peak extra device memory (the scratch; the kernels allocate
  * nothing else), effective TFLOP/s and the time over the memory floor.
  *   FLOPs, forward  F = B H n (2 C (dk + dv) + 4 dk dv), C = 64: per block of
  *                   C tokens Q K^T and (Q K^T ⊙ M) V as full C x C products,
  *                   Q S and K^T V; forward+backward counts 3 F.
+ *   FLOPs, softmax  F = 2 B H n^2 d: Q K^T and P V below the diagonal
+ *                   (half of 4 B H n^2 d); forward+backward counts 3.5 F
+ *                   (FlashAttention-2's convention: a backward of five
+ *                   products, 2.5 F; the kernel's dQ sweep recomputes two
+ *                   more, not counted). Its peak extra memory is lse and D.
  *   floor, forward  (Q, K, V read + O written) bytes / measured bandwidth;
  *   floor, fwd+bwd  (Q, K, V, O, dO read + dQ, dK, dV written) / bandwidth,
  *   bandwidth       a device-to-device copy, bytes read + written.
@@ -23,6 +31,7 @@
 #include <string.h>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/flash_attention.h"
 #include "kernels/cuda/lightning_attention.h"
 
 /* Uniform bf16 in [-1, 1) from a hash of the index: random data without a
@@ -42,28 +51,39 @@ __global__ void fill_random(__nv_bfloat16 *x, size_t n, unsigned seed) {
 typedef struct Run {
     TnAttnShape shape;
     TnAttnAlgo algo;
+    int softmax;       /* the flash softmax attention instead of algo */
+    FlashShape flash;  /* its shape */
     uint16_t *q, *k, *v, *o, *dout, *dq, *dk, *dv;
-    float *lambda, *state;
+    float *lambda, *state, *lse;
     void *scratch;
 } Run;
 
+static void succeed(int status, const TnError *err) {
+    if (status == 0) return;
+    fprintf(stderr, "%s\n", err->msg);
+    exit(2);
+}
+
 static void forward(const Run *r) {
     TnError err;
-    if (attention_forward_cuda(r->o, r->q, r->k, r->v, r->lambda, r->state, &r->shape, r->algo, r->scratch, 0,
-                               &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(2);
-    }
+    if (r->softmax) succeed(flash_attention_forward_cuda(r->o, r->lse, r->q, r->k, r->v, &r->flash, 0, &err), &err);
+    else
+        succeed(attention_forward_cuda(r->o, r->q, r->k, r->v, r->lambda, r->state, &r->shape, r->algo, r->scratch, 0,
+                                       &err),
+                &err);
 }
 
 static void forward_backward(const Run *r) {
     TnError err;
     forward(r);
-    if (attention_backward_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->lambda, &r->shape, r->algo,
-                                r->scratch, 0, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(2);
-    }
+    if (r->softmax)
+        succeed(flash_attention_backward_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->o, r->lse, &r->flash,
+                                              r->scratch, 0, &err),
+                &err);
+    else
+        succeed(attention_backward_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->lambda, &r->shape, r->algo,
+                                        r->scratch, 0, &err),
+                &err);
 }
 
 static int compare_float(const void *a, const void *b) {
@@ -132,10 +152,21 @@ static uint16_t *random_tensor(size_t elements, unsigned seed) {
     return x;
 }
 
+/* One table row (and a TSV row when tsv is not NULL). */
+static void print_row(const char *shape, int n, const char *name, float fwd, float fb, size_t extra_bytes,
+                      double flops_fwd, double flops_fb, double floor_fwd, double floor_fb, FILE *tsv) {
+    printf("| %s | %s | %.3f | %.3f | %.0f | %.1f | %.1f | %.2f | %.2f |\n", shape, name, fwd, fb,
+           extra_bytes / 1048576.0, flops_fwd / (fwd * 1e9), flops_fb / (fb * 1e9), fwd / floor_fwd, fb / floor_fb);
+    if (tsv)
+        fprintf(tsv, "%d\t%s\t%.4f\t%.4f\t%.1f\t%.4f\t%.4f\t%.6e\t%.6e\n", n, name, fwd, fb,
+                extra_bytes / 1048576.0, floor_fwd, floor_fb, flops_fwd, flops_fb);
+}
+
 /* Times one shape with the given algorithms and prints a row each (and a
- * TSV row when tsv is not NULL). The state, for the recurrent algorithm, is
- * carried from call to call as in generation. */
-static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAttnAlgo *algos, int count,
+ * TSV row when tsv is not NULL); with `softmax` (dk == dv), the flash
+ * softmax attention of the same q, k, v too. The state, for the recurrent
+ * algorithm, is carried from call to call as in generation. */
+static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAttnAlgo *algos, int count, int softmax,
                         double bandwidth, FILE *tsv) {
     size_t q_elements = (size_t)batch * n * heads * dk, v_elements = (size_t)batch * n * heads * dv;
     Run r;
@@ -157,6 +188,8 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
     double flops = (double)batch * heads * n * (2.0 * 64 * (dk + dv) + 4.0 * dk * dv);
     double floor_fwd = 2.0 * (2 * q_elements + 2 * v_elements) / bandwidth * 1e3;
     double floor_fb = 2.0 * (4 * q_elements + 4 * v_elements) / bandwidth * 1e3;
+    char shape[64];
+    snprintf(shape, sizeof shape, "B=%d H=%d n=%d dk=%d dv=%d", batch, heads, n, dk, dv);
     for (int a = 0; a < count; a++) {
         r.algo = algos[a];
         size_t scratch = attention_cuda_scratch_bytes(&r.shape, r.algo);
@@ -165,8 +198,6 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
         const char *name = r.algo == TN_ATTN_CHUNKED    ? "tnllm LA-2 (chunked)"
                            : r.algo == TN_ATTN_PARALLEL ? "tnllm Alg.1-2 (parallel)"
                                                         : "tnllm Alg.4 (recurrent)";
-        char shape[64];
-        snprintf(shape, sizeof shape, "B=%d H=%d n=%d dk=%d dv=%d", batch, heads, n, dk, dv);
         if (r.algo == TN_ATTN_RECURRENT) {
             size_t state_bytes = (size_t)batch * heads * dk * dv * sizeof(float);
             CUDA_CHECK(cudaMalloc((void **)&r.state, state_bytes));
@@ -178,13 +209,23 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
             r.state = NULL;
         } else {
             float fwd = median_ms(forward, &r), fb = median_ms(forward_backward, &r);
-            printf("| %s | %s | %.3f | %.3f | %.0f | %.1f | %.1f | %.2f | %.2f |\n", shape, name, fwd, fb,
-                   scratch / 1048576.0, flops / (fwd * 1e9), 3 * flops / (fb * 1e9), fwd / floor_fwd, fb / floor_fb);
-            if (tsv)
-                fprintf(tsv, "%d\t%s\t%.4f\t%.4f\t%.1f\t%.4f\t%.4f\t%.6e\n", n, name, fwd, fb, scratch / 1048576.0,
-                        floor_fwd, floor_fb, flops);
+            print_row(shape, n, name, fwd, fb, scratch, flops, 3 * flops, floor_fwd, floor_fb, tsv);
         }
         fflush(stdout);
+        cudaFree(r.scratch);
+    }
+    if (softmax) {
+        r.softmax = 1;
+        r.flash = (FlashShape){batch, n, heads, dk, heads * dk, heads * dk, heads * dv, heads * dv};
+        size_t stats = flash_attention_scratch_bytes(&r.flash); /* lse, and D in the scratch: the same size */
+        CUDA_CHECK(cudaMalloc((void **)&r.lse, stats));
+        CUDA_CHECK(cudaMalloc(&r.scratch, stats));
+        double softmax_flops = 2.0 * batch * heads * (double)n * n * dk;
+        float fwd = median_ms(forward, &r), fb = median_ms(forward_backward, &r);
+        print_row(shape, n, "tnllm flash (softmax)", fwd, fb, 2 * stats, softmax_flops, 3.5 * softmax_flops,
+                  floor_fwd, floor_fb, tsv);
+        fflush(stdout);
+        cudaFree(r.lse);
         cudaFree(r.scratch);
     }
     uint16_t *buffers[8] = {r.q, r.k, r.v, r.o, r.dout, r.dq, r.dk, r.dv};
@@ -213,23 +254,25 @@ int main(int argc, char **argv) {
     double bandwidth = copy_bandwidth();
     printf("device: %s, %d SMs; copy bandwidth %.2f TB/s (read + write)\n", prop.name, prop.multiProcessorCount,
            bandwidth / 1e12);
-    printf("bf16, tnllm CUDA kernels; F = B H n (2*64*(dk+dv) + 4 dk dv), fwd+bwd = 3F; floor = bytes of Q, K, V, O "
-           "(+ dO, dQ, dK, dV) / bandwidth\n");
+    printf("bf16, tnllm CUDA kernels; F = B H n (2*64*(dk+dv) + 4 dk dv), fwd+bwd = 3F (softmax: F = 2 B H n^2 d, "
+           "fwd+bwd = 3.5F); floor = bytes of Q, K, V, O (+ dO, dQ, dK, dV) / bandwidth\n");
     printf("| shape | algorithm | fwd ms | fwd+bwd ms | peak extra MiB | fwd TFLOP/s | fwd+bwd TFLOP/s | fwd / floor | "
            "fwd+bwd / floor |\n|---|---|---|---|---|---|---|---|---|\n");
-    if (tsv) fprintf(tsv, "n\talgorithm\tfwd_ms\tfwdbwd_ms\tpeak_mib\tfloor_fwd_ms\tfloor_fwdbwd_ms\tflops_fwd\n");
+    if (tsv)
+        fprintf(tsv, "n\talgorithm\tfwd_ms\tfwdbwd_ms\tpeak_mib\tfloor_fwd_ms\tfloor_fwdbwd_ms\tflops_fwd\t"
+                     "flops_fwdbwd\n");
     const TnAttnAlgo both[2] = {TN_ATTN_CHUNKED, TN_ATTN_PARALLEL}, chunked = TN_ATTN_CHUNKED;
     const TnAttnAlgo recurrent = TN_ATTN_RECURRENT;
-    for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, both, 2, bandwidth, tsv);
+    for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, both, 2, 1, bandwidth, tsv);
     if (argc <= 2) {
         /* Beyond the issue's table: few sequences x heads (the segments keep
          * the SMs busy), the LRPE layer's dk = 2d, and one decode step
          * (recurrent, fwd ms is per token; its floor adds the state read
          * and written). */
-        bench_shape(1, 2, 32768, 128, 128, &chunked, 1, bandwidth, NULL);
-        bench_shape(4, 16, 8192, 256, 128, &chunked, 1, bandwidth, NULL);
-        bench_shape(4, 16, 1, 128, 128, &recurrent, 1, bandwidth, NULL);
-        bench_shape(4, 16, 1, 256, 128, &recurrent, 1, bandwidth, NULL);
+        bench_shape(1, 2, 32768, 128, 128, &chunked, 1, 0, bandwidth, NULL);
+        bench_shape(4, 16, 8192, 256, 128, &chunked, 1, 0, bandwidth, NULL);
+        bench_shape(4, 16, 1, 128, 128, &recurrent, 1, 0, bandwidth, NULL);
+        bench_shape(4, 16, 1, 256, 128, &recurrent, 1, 0, bandwidth, NULL);
     }
     if (tsv) fclose(tsv);
     return 0;

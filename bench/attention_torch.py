@@ -10,7 +10,12 @@ bench/attention_bench.cu, measured on the same device in the same call:
     for the backward;
   - "PyTorch chunked": Lightning Attention-2 in plain PyTorch (blocks of 64,
     intra-block masked product, fp32 states of every block from a decay-
-    weighted sum), autograd for the backward.
+    weighted sum), autograd for the backward;
+  - "PyTorch SDPA (softmax)": causal softmax attention through
+    scaled_dot_product_attention (its FlashAttention-2 kernel on bf16), the
+    counterpart of the tnllm flash (softmax) row.
+TFLOP/s use each row's own FLOP count (the TSV's flops_fwdbwd; the PyTorch
+rows take that of the tnllm row they mirror).
 Times are medians of CUDA-event timings after a warm-up; peak extra memory
 is the peak allocated during forward+backward minus the inputs and the
 output/gradient tensors (which tnllm's caller owns).
@@ -55,6 +60,10 @@ def chunked(q, k, v, lam):
     q_decay = torch.exp((i + 1)[None, :] * log_lam[:, None])  # [H, C]
     inter = (qb.float() * q_decay[None, :, None, :, None]) @ states
     return (intra.float() + inter).to(q.dtype).view(b, h, n, d)
+
+
+def sdpa(q, k, v, lam):
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
 def median_ms(fn, reps_budget_ms=300.0):
@@ -125,19 +134,23 @@ def main():
     for n in sorted({int(r[col["n"]]) for r in rows}):
         ours = [r for r in rows if int(r[col["n"]]) == n]
         floor_fwd, floor_fb = float(ours[0][col["floor_fwd_ms"]]), float(ours[0][col["floor_fwdbwd_ms"]])
-        flops = float(ours[0][col["flops_fwd"]])
         la2 = next(r for r in ours if "chunked" in r[col["algorithm"]])
         la2_fwd, la2_fb = float(la2[col["fwd_ms"]]), float(la2[col["fwdbwd_ms"]])
+        flops = {r[col["algorithm"]]: float(r[col["flops_fwdbwd"]]) for r in ours}
         results = [(r[col["algorithm"]], float(r[col["fwd_ms"]]), float(r[col["fwdbwd_ms"]]),
-                    float(r[col["peak_mib"]])) for r in ours]
-        for name, impl in (("PyTorch naive", naive), ("PyTorch chunked", chunked)):
+                    float(r[col["peak_mib"]]), flops[r[col["algorithm"]]]) for r in ours]
+        baselines = [("PyTorch naive", naive, la2), ("PyTorch chunked", chunked, la2)]
+        softmax = [r for r in ours if "softmax" in r[col["algorithm"]]]
+        if softmax:
+            baselines.append(("PyTorch SDPA (softmax)", sdpa, softmax[0]))
+        for name, impl, mirror in baselines:
             m = measure(impl, n, device)
-            results.append((name,) + m if m else (name, None, None, None))
-        for name, fwd, fb, peak in results:
+            results.append((name,) + m + (flops[mirror[col["algorithm"]]],) if m else (name, None, None, None, None))
+        for name, fwd, fb, peak, flops_fb in results:
             if fwd is None:
                 print(f"| {n} | {name} | out of memory | | | | | | |")
                 continue
-            print(f"| {n} | {name} | {fwd:.3f} | {fb:.3f} | {peak:.0f} | {3 * flops / (fb * 1e9):.1f} | "
+            print(f"| {n} | {name} | {fwd:.3f} | {fb:.3f} | {peak:.0f} | {flops_fb / (fb * 1e9):.1f} | "
                   f"{fwd / floor_fwd:.2f} | {fb / floor_fb:.2f} | {fwd / la2_fwd:.2f}x, {fb / la2_fb:.2f}x |", flush=True)
 
 

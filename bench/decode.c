@@ -250,15 +250,18 @@ static void load_size(TnModel *m, const char *name) {
 }
 
 int main(int argc, char **argv) {
-    const char *size = "125M", *ctx_size = "15M", *contexts = "1K,8K,64K,512K";
+    const char *size = "125M", *ctx_size = "15M";
     int steps = 9, stream_mib = 512, threads = 0;
+    enum { MAX_CONTEXTS = 16 };
+    long long ctxs[MAX_CONTEXTS] = {1024, 8192, 65536, 524288};
+    int n_ctx = 4;
     TnArgs a;
     args_init(&a, "bench/decode", argc, argv);
     while (args_next(&a)) {
         if (args_is(&a, "-h", "--help")) { usage(); return 0; }
         else if (args_is(&a, NULL, "--size")) size = args_value(&a);
         else if (args_is(&a, NULL, "--ctx-size")) ctx_size = args_value(&a);
-        else if (args_is(&a, NULL, "--contexts")) contexts = args_value(&a);
+        else if (args_is(&a, NULL, "--contexts")) n_ctx = args_length_list(&a, ctxs, MAX_CONTEXTS, 0, 1LL << 30);
         else if (args_is(&a, NULL, "--steps")) steps = (int)args_int(&a, 1, 100000);
         else if (args_is(&a, NULL, "--stream-mib")) stream_mib = (int)args_int(&a, 1, 1 << 20);
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
@@ -270,10 +273,14 @@ int main(int argc, char **argv) {
      * inflated by the buffers of the row before. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
-    double read_gbs, copy_gbs;
+    /* What the program and its shared libraries hold before any buffer of
+     * this benchmark: the part of the RSS columns below that is not the
+     * model's. */
+    double start_rss = resident_mib(), read_gbs, copy_gbs;
     stream_bandwidth((size_t)stream_mib * 1048576 / sizeof(float), &read_gbs, &copy_gbs);
     printf("machine: %d threads; memory bandwidth (best of 5, %d MiB arrays): read %.1f GB/s, copy %.1f GB/s\n",
            omp_get_max_threads(), stream_mib, read_gbs, copy_gbs);
+    printf("resident at start (the program and its libraries): %.1f MiB\n", start_rss);
 
     TnModel m;
     load_size(&m, size);
@@ -305,18 +312,6 @@ int main(int argc, char **argv) {
            cfg->vocab_size, steps, ROUNDS);
     printf("%10s | %14s %12s | %14s %12s | %8s\n", "context", "ours ms/token", "ours RSS MiB", "KV ms/token",
            "KV RSS MiB", "KV/ours");
-    enum { MAX_CONTEXTS = 16 };
-    long long ctxs[MAX_CONTEXTS];
-    int n_ctx = 0;
-    char *list = strdup(contexts), *save = NULL;
-    for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        char *end;
-        long long ctx = strtoll(item, &end, 10);
-        if (*end == 'k' || *end == 'K') ctx *= 1024;
-        else if (*end == 'm' || *end == 'M') ctx *= 1048576;
-        if (ctx < 0 || ctx > (1LL << 30) || n_ctx == MAX_CONTEXTS) tn_die("bench/decode: context '%s' out of range", item);
-        ctxs[n_ctx++] = ctx;
-    }
     /* All of ours first, so that no KV cache is resident while ours is
      * measured; in interleaved rounds, so that a slow spell of the shared
      * machine does not land on one context only. */
@@ -335,7 +330,6 @@ int main(int argc, char **argv) {
     }
     printf("ours: slowest/fastest context = %.3f (flat within %.1f%%); recurrent state %.1f KiB per sequence at "
            "any context\n", highest / lowest, 100.0 * (highest / lowest - 1.0), tn_session_state_bytes(cfg) / 1024.0);
-    free(list);
     tn_model_free(&m);
     return 0;
 }

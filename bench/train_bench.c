@@ -1,4 +1,6 @@
-/* train_bench.c: training throughput of the GPU model (model/transnormer_cuda.h).
+/* train_bench.c: training throughput of the GPU model (model/transnormer_cuda.h),
+ * TransNormerLLM and the softmax Transformer baseline of the same D, L, H,
+ * G side by side (the paper's Table 12: tokens/s against size).
  *
  * For each (size, batch, T) it times full training steps (forward, backward,
  * clipping, AdamW) on random tokens after warm-up steps and prints a table:
@@ -7,16 +9,26 @@
  * device's used memory as cudaMemGetInfo reports it, context and cuBLAS
  * workspace included), and MFU by SPEC section 5:
  *   MFU = F x tokens/s / 989e12,
- *   F = 6 P_matmul + 12 L H dk dv  (per token)
- *   P_matmul = L (4D^2 + D^2 + 3 D G) + V D (the tied projection once),
- *   12 H dk dv per layer: the attention's state products q S and k^T v,
- *   2 dk dv FLOPs each per head and token, x 3 for forward + backward.
+ *   F = 6 P_matmul + F_attention  (per token)
+ *   P_matmul = L (P D + D^2 + 3 D G) + V D (the tied projection once), P the
+ *   rows of the fused projection: 4D (q, k, v, u), 3D without the gate and
+ *   in the Transformer (q, k, v);
+ *   TransNormerLLM: F_attention = 12 H dk dv per layer: the attention's
+ *   state products q S and k^T v, 2 dk dv FLOPs each per head and token,
+ *   x 3 for forward + backward;
+ *   Transformer: F_attention = 6 D T per layer: Q K^T and P V over the
+ *   (T + 1) / 2 keys a token attends to on average (causal), 2 d FLOPs per
+ *   key each, per head: 2 D T forward, x 3 for forward + backward (the
+ *   model's FLOPs: the flash backward's recomputation is not counted).
  * A fourth field sets the activation checkpointing (model/recompute.h):
- * SIZE:BATCH:T:norms or :layers (default none). T = max picks the longest
+ * SIZE:BATCH:T:norms or :layers (default none), a fifth the architecture:
+ * SIZE:BATCH:T:RECOMPUTE:transformer for the baseline (default
+ * transnormer). T = max picks the longest
  * context, a multiple of 1024, whose buffers (tn_model_cuda_arena_bytes and
  * the parameter-shaped ones) fit in the device's free memory less
  * HEADROOM_GIB; the timed steps then show that it trains (Table 13).
- * Usage: bench_train [SIZE:BATCH:T[:RECOMPUTE] ...]  (default 125M:8:2048 385M:8:2048)
+ * Usage: bench_train [SIZE:BATCH:T[:RECOMPUTE[:ARCH]] ...]
+ * (default 125M:8:2048 385M:8:2048 and the same two as transformer)
  */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
@@ -39,10 +51,12 @@ static double now_seconds(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-static double flops_per_token(const TnConfig *cfg) {
+static double flops_per_token(const TnConfig *cfg, int seq_len) {
     double D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, L = cfg->n_layers, d = tn_head_dim(cfg);
-    double matmul = L * (4 * D * D + D * D + 3 * D * G) + V * D, attention = 0;
-    for (int l = 0; l < cfg->n_layers; l++) attention += 12.0 * cfg->n_heads * tn_qk_head_dim(cfg, l) * d;
+    double matmul = L * (tn_qkvu_rows(cfg) * D + D * D + 3 * D * G) + V * D, attention = 0;
+    for (int l = 0; l < cfg->n_layers; l++)
+        attention += cfg->arch == TN_ARCH_TRANSFORMER ? 6.0 * D * seq_len
+                                                      : 12.0 * cfg->n_heads * tn_qk_head_dim(cfg, l) * d;
     return 6 * matmul + attention;
 }
 
@@ -64,18 +78,20 @@ static int longest_context(const TnConfig *cfg, int batch, TnRecompute recompute
 }
 
 static int bench(const char *spec) {
-    char size[32], context[16], level[16] = "none";
+    char size[32], context[16], level[16] = "none", arch[16] = "transnormer";
     int batch, seq_len;
     TnRecompute recompute;
-    if (sscanf(spec, "%31[^:]:%d:%15[^:]:%15s", size, &batch, context, level) < 3 || batch < 1 ||
+    if (sscanf(spec, "%31[^:]:%d:%15[^:]:%15[^:]:%15s", size, &batch, context, level, arch) < 3 || batch < 1 ||
         tn_recompute_parse(level, &recompute)) {
-        fprintf(stderr, "bench_train: '%s' is not SIZE:BATCH:T|max[:none|norms|layers]\n", spec);
+        fprintf(stderr, "bench_train: '%s' is not SIZE:BATCH:T|max[:none|norms|layers[:transnormer|transformer]]\n",
+                spec);
         return -1;
     }
     TnError err;
     TnConfig cfg;
-    if (tn_config_from_size(&cfg, size, &err)) {
-        fprintf(stderr, "bench_train: %s\n", err.msg);
+    if (tn_config_from_size(&cfg, size, &err) || tn_config_set_switch(&cfg, "arch", arch, &err) ||
+        tn_config_validate(&cfg, &err)) {
+        fprintf(stderr, "bench_train: %s: %s\n", spec, err.msg);
         return -1;
     }
     seq_len = strcmp(context, "max") == 0 ? longest_context(&cfg, batch, recompute) : atoi(context);
@@ -111,9 +127,9 @@ static int bench(const char *spec) {
     size_t free_bytes, total_bytes;
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
     double model_gib = (gpu.n_params * (4.0 * sizeof(float) + 2) + gpu.arena_bytes) / 1073741824.0;
-    double tokens_per_s = N / elapsed, mfu = flops_per_token(&cfg) * tokens_per_s / PEAK_FLOPS;
-    printf("| %-5s | %5.1fM | %5d | %5d | %-9s | %9.1f | %11.0f | %9.2f | %10.2f | %6.1f%% | %7.3f |\n", size,
-           layout.total / 1e6, batch, seq_len, level, 1e3 * elapsed, tokens_per_s, model_gib,
+    double tokens_per_s = N / elapsed, mfu = flops_per_token(&cfg, seq_len) * tokens_per_s / PEAK_FLOPS;
+    printf("| %-11s | %-5s | %5.1fM | %5d | %5d | %-9s | %9.1f | %11.0f | %9.2f | %10.2f | %6.1f%% | %7.3f |\n", arch,
+           size, layout.total / 1e6, batch, seq_len, level, 1e3 * elapsed, tokens_per_s, model_gib,
            (total_bytes - free_bytes) / 1073741824.0, 100 * mfu, loss);
     fflush(stdout);
     status = 0;
@@ -126,16 +142,19 @@ done:
 }
 
 int main(int argc, char **argv) {
-    const char *defaults[] = {"125M:8:2048", "385M:8:2048"};
-    int n = argc > 1 ? argc - 1 : 2;
+    const char *defaults[] = {"125M:8:2048", "385M:8:2048", "125M:8:2048:none:transformer",
+                              "385M:8:2048:none:transformer"};
+    int n = argc > 1 ? argc - 1 : (int)(sizeof defaults / sizeof defaults[0]);
     const char *const *specs = argc > 1 ? (const char *const *)argv + 1 : defaults;
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) printf("device: %s\n", prop.name);
-    printf("MFU = F x tokens/s / 989e12, F = 6 (L (4D^2 + D^2 + 3DG) + VD) + sum_l 12 H dk d\n");
-    printf("| size  | params | batch |     T | recompute | step (ms) |    tokens/s | model GiB | device GiB |    MFU | "
-           "loss    |\n"
-           "|-------|--------|-------|-------|-----------|-----------|-------------|-----------|------------|--------|"
-           "---------|\n");
+    printf("MFU = F x tokens/s / 989e12, F = 6 (L (P D + D^2 + 3DG) + VD) + F_attention, P = 4D (TransNormerLLM) "
+           "or 3D (Transformer);\nF_attention = sum_l 12 H dk d (TransNormerLLM), 6 L D T (Transformer: causal "
+           "softmax, Q K^T and P V over (T+1)/2 keys on average, x 3 for fwd+bwd)\n");
+    printf("| arch        | size  | params | batch |     T | recompute | step (ms) |    tokens/s | model GiB | "
+           "device GiB |    MFU | loss    |\n"
+           "|-------------|-------|--------|-------|-------|-----------|-----------|-------------|-----------|"
+           "------------|--------|---------|\n");
     int failures = 0;
     for (int i = 0; i < n; i++) failures += bench(specs[i]) != 0;
     return failures ? 1 : 0;

@@ -1,6 +1,8 @@
 #!/bin/bash
 # device_train.sh: the GPU training step on the device machine, in one call:
 #  1. build/cuda/check_model: loss, logits, every gradient, AdamW against the CPU model;
+#     build/cuda/check_baseline: the Transformer baseline's flash attention and
+#     RoPE kernels against float64, its step against the CPU model;
 #  2. build/cuda/bench_train: tokens/s and MFU (arguments: its SIZE:BATCH:T list);
 #  3. ./tnllm train on the bundled corpus, the same run with --device cuda and
 #     --device cpu, their loss curves compared (scripts/compare_losses.py),
@@ -16,7 +18,7 @@
 # Uses the binaries built here by `make` (carried along with the shared
 # libraries they link, in LIB_DIR if set: scripts/carry_libs.sh); cuBLAS comes from the machine's
 # CUDA or its Python nvidia-cublas package. Logs go to $OUT: device.txt,
-# check_model.log, bench_train.log, train_cuda.log, train_cpu.log,
+# check_model.log, check_baseline.log, bench_train.log, train_cuda.log, train_cpu.log,
 # resume_cpu.log, compare.log, switched_cuda.log, switched_cpu.log,
 # compare_switched.log, determinism_full.log, determinism_resumed.log,
 # val_cpu.log, determinism.log. Exit status: non-zero if a check failed.
@@ -26,6 +28,7 @@ OUT=${OUT:-/tmp/device_train}
 . scripts/device_env.sh
 build/cuda/check_model "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check_model.log"
 status=$?
+build/cuda/check_baseline "${SEED:-$RANDOM}" 2>&1 | tee "$OUT/check_baseline.log" || status=1
 build/cuda/bench_train "$@" 2>&1 | tee "$OUT/bench_train.log" || status=1
 RUNS=$(mktemp -d)
 run="--size 15M --data data/corpus.jsonl --ctx 256 --micro-batch 16 --batch-tokens 4096 --warmup 20 --lr 2e-3
@@ -65,7 +68,7 @@ cp "$RUNS/cuda/metrics.jsonl" "$OUT/metrics_cuda_then_cpu.jsonl"
 cp "$RUNS/cpu/metrics.jsonl" "$OUT/metrics_cpu.jsonl"
 rm -rf "$RUNS"
 echo "== summary"
-grep -E "FAIL|worst|passed," "$OUT/check_model.log"
+grep -E "FAIL|worst|passed," "$OUT/check_model.log" "$OUT/check_baseline.log"
 cat "$OUT/compare.log"
 echo "== ablation switches, GPU vs CPU"
 cat "$OUT/compare_switched.log"

@@ -1,6 +1,6 @@
-/* Decay attention: the parallel, chunked (several block sizes) and
- * recurrent forms against a float64 naive reference, and against each
- * other (SPEC section 2: within 1e-5 relative); a sequence processed in
+/* Decay attention: the parallel (blockwise Alg. 1-2, several tiles),
+ * chunked (several block sizes) and recurrent forms against a float64
+ * naive reference, and against each other (SPEC section 2: within 1e-5 relative); a sequence processed in
  * two calls with the state carried equals one call; long sequences with
  * lambda close to 1 stay finite (no lambda^-t). */
 #include <math.h>
@@ -70,6 +70,11 @@ int main(int argc, char **argv) {
     CHECK(e <= 1e-5, "parallel vs float64 reference %.3e", e);
     int blocks[] = {1, 7, 16, 64, 128};
     for (int i = 0; i < 5; i++) {
+        /* tiles that do not divide n, one token, and one tile for all */
+        run(TN_ATTN_PARALLEL, blocks[i], o, q, k, v, lambda, NULL, &s);
+        e = rel_l2_f32_f64(o, ref, rows * s.ldo);
+        printf("parallel tile %3d: vs float64 %.2e\n", blocks[i], e);
+        CHECK(e <= 1e-5, "parallel tile %d vs float64 reference %.3e", blocks[i], e);
         run(TN_ATTN_CHUNKED, blocks[i], o, q, k, v, lambda, NULL, &s);
         double e64 = rel_l2_f32_f64(o, ref, rows * s.ldo), e32 = rel_l2_f32_f32(o, o_ref, rows * s.ldo);
         printf("chunked block %3d: vs float64 %.2e, vs parallel %.2e\n", blocks[i], e64, e32);

@@ -64,9 +64,9 @@ static void run(uint64_t seed, int T, float lambda_scale) {
     for (int h = 0; h < 3; h++) lambda[h] = powf(lambda[h], lambda_scale);
     double *rq = malloc((size_t)T * s.dk * sizeof *rq), *rk = malloc((size_t)T * s.dk * sizeof *rk);
     double *rv = malloc((size_t)T * s.dv * sizeof *rv);
-    TnAttnAlgo algos[] = {TN_ATTN_PARALLEL, TN_ATTN_CHUNKED, TN_ATTN_CHUNKED, TN_ATTN_CHUNKED};
-    int blocks[] = {0, 16, 64, 37};
-    for (int a = 0; a < 4; a++) {
+    TnAttnAlgo algos[] = {TN_ATTN_PARALLEL, TN_ATTN_PARALLEL, TN_ATTN_CHUNKED, TN_ATTN_CHUNKED, TN_ATTN_CHUNKED};
+    int blocks[] = {0, 13, 16, 64, 37};
+    for (int a = 0; a < 5; a++) {
         size_t scratch_floats = tn_attention_backward_scratch_floats(&s, algos[a], blocks[a], omp_get_max_threads());
         float *scratch = malloc(scratch_floats * sizeof *scratch);
         attention_backward_cpu(dq, dk, dv, dout, q, k, v, lambda, &s, algos[a], blocks[a], scratch);

@@ -65,6 +65,26 @@ double args_double(TnArgs *a, double min, double max) {
     return v;
 }
 
+int args_length_list(TnArgs *a, long long *out, int max_count, long long min, long long max) {
+    const char *flag = a->flag, *s = args_value(a);
+    int count = 0;
+    for (const char *item = s;; item++) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(item, &end, 10);
+        if (end != item && (*end == 'k' || *end == 'K')) { v *= 1024; end++; }
+        else if (end != item && (*end == 'm' || *end == 'M')) { v *= 1048576; end++; }
+        if (errno || end == item || (*end != ',' && *end != '\0'))
+            tn_die("tnllm %s: %s expects comma-separated lengths such as 256,4K,1M, got '%s'", a->command, flag, s);
+        if (v < min || v > max)
+            tn_die("tnllm %s: %s: each length must be in [%lld, %lld], got %lld", a->command, flag, min, max, v);
+        if (count == max_count) tn_die("tnllm %s: %s takes at most %d lengths", a->command, flag, max_count);
+        out[count++] = v;
+        if (*end == '\0') return count;
+        item = end;
+    }
+}
+
 void args_unknown(const TnArgs *a) {
     const char *arg = a->argv[a->index];
     if (arg[0] == '-') tn_die("tnllm %s: unknown option '%s' (see tnllm %s --help)", a->command, arg, a->command);

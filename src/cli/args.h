@@ -34,6 +34,11 @@ int args_is(TnArgs *a, const char *short_name, const char *long_name);
 const char *args_value(TnArgs *a);
 long long args_int(TnArgs *a, long long min, long long max);
 double args_double(TnArgs *a, double min, double max);
+/* The value of the matched flag as a comma-separated list of lengths
+ * (sequence lengths, contexts) with k/K = 1024 and m/M = 1048576 suffixes,
+ * e.g. "256,4K,1M"; writes up to max_count into out and returns how many.
+ * Dies on a malformed item, one outside [min, max] or more than max_count. */
+int args_length_list(TnArgs *a, long long *out, int max_count, long long min, long long max);
 /* Dies with "unknown option" (or "unexpected argument") and a hint. */
 void args_unknown(const TnArgs *a) __attribute__((noreturn));
 /* Dies unless value is set: "tnllm <cmd>: <flag> is required". */

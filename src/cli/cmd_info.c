@@ -1,4 +1,5 @@
 /* tnllm info: what a model is and what it needs, before anything runs. */
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,16 +9,20 @@
 #include "model/config.h"
 #include "model/params.h"
 #include "model/transnormer.h"
+#include "train/trainer.h"
 #include "util/fileio.h"
 
 static void usage(void) {
-    printf("usage: tnllm info (-m DIR | --size NAME | --config FILE) [--ctx T] [--batch B] [model switches]\n\n"
+    printf("usage: tnllm info (-m DIR | --size NAME | --config FILE) [--ctx T] [--batch B] [--budget-gib X]\n"
+           "                  [-t N] [model switches]\n\n"
            "Prints the configuration, the parameter count by group and the memory a model needs.\n"
            "  -m, --model DIR   an HF model directory (reads config.json only)\n"
            "  --size NAME       a named size: %s\n"
            "  --config FILE     an HF config.json\n"
-           "  --ctx T           context length for the activation estimate (default 2048)\n"
-           "  --batch B         sequences per step for the activation estimate (default 1)\n",
+           "  --ctx T           context length for the activation and training estimates (default 2048)\n"
+           "  --batch B         sequences per step (the micro-batch) for those estimates (default 1)\n"
+           "  --budget-gib X    also the longest context whose CPU training memory fits in X GiB\n"
+           "  -t, --threads N   threads of the training run the estimate is for (default: all cores)\n",
            tn_config_size_names());
     switch_flags_usage();
 }
@@ -33,7 +38,8 @@ static const char *human_bytes(char *out, size_t cap, double bytes) {
 
 int cmd_info(int argc, char **argv) {
     const char *dir = NULL, *size = NULL, *config = NULL;
-    int ctx = 2048, batch = 1;
+    int ctx = 2048, batch = 1, threads = 0;
+    double budget_gib = 0;
     TnSwitchFlags switches = {0};
     TnArgs a;
     args_init(&a, "info", argc, argv);
@@ -44,6 +50,8 @@ int cmd_info(int argc, char **argv) {
         else if (args_is(&a, NULL, "--config")) config = args_value(&a);
         else if (args_is(&a, NULL, "--ctx")) ctx = (int)args_int(&a, 1, 1 << 24);
         else if (args_is(&a, NULL, "--batch")) batch = (int)args_int(&a, 1, 1 << 20);
+        else if (args_is(&a, NULL, "--budget-gib")) budget_gib = args_double(&a, 1e-6, 1e9);
+        else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else if (!switch_flags_match(&switches, &a)) args_unknown(&a);
     }
     TnConfig cfg;
@@ -107,6 +115,15 @@ int cmd_info(int argc, char **argv) {
     printf("memory: weights %s fp32, %s bf16\n", human_bytes(s1, sizeof s1, 4 * p), human_bytes(s2, sizeof s2, 2 * p));
     printf("        training state (fp32 weights + grads + AdamW m, v): %s\n", human_bytes(s1, sizeof s1, 16 * p));
     printf("        CPU forward activations, batch %d x ctx %d: %s\n", batch, ctx, human_bytes(s1, sizeof s1, (double)act));
+    if (threads) omp_set_num_threads(threads);
+    int n_threads = omp_get_max_threads();
+    size_t train = tn_train_memory_bytes(&cfg, batch, ctx, n_threads);
+    printf("        CPU training (tnllm train, one process, %d threads), micro-batch %d x ctx %d: %s (activation "
+           "arenas %s)\n", n_threads, batch, ctx, human_bytes(s1, sizeof s1, (double)train),
+           human_bytes(s2, sizeof s2, (double)tn_train_activation_bytes(&cfg, batch, ctx, n_threads)));
+    if (budget_gib > 0)
+        printf("        longest context that trains in %g GiB at micro-batch %d: %d tokens\n", budget_gib, batch,
+               tn_train_longest_context(&cfg, batch, budget_gib * 1073741824.0, n_threads));
     if (cfg.arch == TN_ARCH_TRANSFORMER) /* a KV cache: k and v, fp32, per layer and token */
         printf("        KV cache per sequence: %s per token of context\n",
                human_bytes(s1, sizeof s1, 8.0 * cfg.n_layers * cfg.dim));

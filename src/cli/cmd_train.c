@@ -49,7 +49,7 @@ static void usage(void) {
            "  --log-every N        progress line every N steps (default %d)\n"
            "  --device NAME        where the training step runs: cpu, or cuda (one GPU: bf16 matrix products\n"
            "                       with fp32 accumulation, fp32 master weights and moments; head width 64\n"
-           "                       or 128; every model switch but --arch transformer; validation on the\n"
+           "                       or 128; every model switch and --arch transformer; validation on the\n"
            "                       GPU too; deterministic: two runs, or a run and its resume, agree bit for\n"
            "                       bit). Default cpu; %s\n"
            "  --recompute LEVEL    activation checkpointing of the GPU step (paper 5.2.2): none (default: keep\n"

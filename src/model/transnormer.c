@@ -140,17 +140,19 @@ void tn_model_reserve(TnModel *m, int batch, int seq_len) {
     a->max_seq = seq_len;
 }
 
-/* The backward pass's attention algorithm: see tn_model_backward. */
-static TnAttnAlgo backward_algo(const TnModel *m) {
-    return m->attn_algo == TN_ATTN_PARALLEL ? TN_ATTN_PARALLEL : TN_ATTN_CHUNKED;
+/* The backward pass's attention algorithm and block for a forward's: see
+ * tn_model_backward. */
+static TnAttnAlgo backward_algo(TnAttnAlgo forward) {
+    return forward == TN_ATTN_PARALLEL ? TN_ATTN_PARALLEL : TN_ATTN_CHUNKED;
 }
 
-static int backward_block(const TnModel *m) { return m->attn_block > 0 ? m->attn_block : TN_ATTN_DEFAULT_BLOCK; }
+static int backward_block(int forward_block) { return forward_block > 0 ? forward_block : TN_ATTN_DEFAULT_BLOCK; }
 
-/* Lays out (or, with base == NULL, only measures) the backward buffers. */
-static size_t layout_grad_acts(TnActGrads *g, const TnModel *m, int batch, int seq_len, int threads, float *base) {
-    const TnConfig *cfg = &m->config;
-    int parts = tn_model_parts(m);
+/* Lays out (or, with base == NULL, only measures) the backward buffers of
+ * one of `parts` parts of the model for a forward pass run with algo and
+ * block. */
+static size_t layout_grad_acts(TnActGrads *g, const TnConfig *cfg, int parts, int batch, int seq_len, TnAttnAlgo algo,
+                               int block, int threads, float *base) {
     size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim / parts, used = 0, scratch = 0;
     size_t Dm = D / parts, qk = N * 2 * Dm; /* the widest features: 2d per head on LRPE layers */
 #define TAKE(field, count) ((field) = base ? base + used : NULL, used += (count))
@@ -167,14 +169,19 @@ static size_t layout_grad_acts(TnActGrads *g, const TnModel *m, int batch, int s
     TAKE(g->row_sums, N);
     for (int l = 0; l < cfg->n_layers; l++) {
         TnAttnShape s = attention_shape(cfg, parts, l, batch, seq_len);
-        size_t need = cfg->arch == TN_ARCH_TRANSFORMER
-                          ? softmax_attention_scratch_floats(seq_len, threads)
-                          : tn_attention_backward_scratch_floats(&s, backward_algo(m), backward_block(m), threads);
+        size_t need = cfg->arch == TN_ARCH_TRANSFORMER ? softmax_attention_scratch_floats(seq_len, threads)
+                                                       : tn_attention_backward_scratch_floats(
+                                                             &s, backward_algo(algo), backward_block(block), threads);
         scratch = need > scratch ? need : scratch;
     }
     TAKE(g->attn_scratch, scratch);
 #undef TAKE
     return used;
+}
+
+size_t tn_model_backward_bytes(const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo, int block, int threads) {
+    TnActGrads g;
+    return layout_grad_acts(&g, cfg, 1, batch, seq_len, algo, block, threads, NULL) * sizeof(float);
 }
 
 void tn_model_reserve_backward(TnModel *m) {
@@ -184,11 +191,11 @@ void tn_model_reserve_backward(TnModel *m) {
     if (g->memory && g->max_batch == batch && g->max_seq == seq_len) return;
     free(g->memory);
     memset(g, 0, sizeof *g);
-    int threads = omp_get_max_threads();
-    size_t n = layout_grad_acts(g, m, batch, seq_len, threads, NULL);
+    int threads = omp_get_max_threads(), parts = tn_model_parts(m);
+    size_t n = layout_grad_acts(g, &m->config, parts, batch, seq_len, m->attn_algo, m->attn_block, threads, NULL);
     g->memory = tn_malloc(n * sizeof(float));
     g->n_floats = n;
-    layout_grad_acts(g, m, batch, seq_len, threads, g->memory);
+    layout_grad_acts(g, &m->config, parts, batch, seq_len, m->attn_algo, m->attn_block, threads, g->memory);
     g->max_batch = batch;
     g->max_seq = seq_len;
 }
@@ -298,7 +305,8 @@ static void gla_mixer_backward(TnModel *m, int layer, int batch, int seq_len, co
     mixer_norm_backward(m, g->dattn, g->dgated, la, lw, lg, N);
     TnAttnShape s = attention_shape(cfg, parts, layer, batch, seq_len);
     attention_backward_cpu(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
-                           m->decay + layer * H, &s, backward_algo(m), backward_block(m), g->attn_scratch);
+                           m->decay + layer * H, &s, backward_algo(m->attn_algo), backward_block(m->attn_block),
+                           g->attn_scratch);
     qk_features_backward_cpu(g->dqkvu, lg->theta, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act, lw->theta, N, seq_len, 0,
                              H, tn_head_dim(cfg));
     memset(g->dnorm, 0, ND * sizeof *g->dnorm);

@@ -166,6 +166,9 @@ void tn_model_reserve(TnModel *m, int batch, int seq_len);
 void tn_model_reserve_backward(TnModel *m);
 /* Bytes the activation arena needs for batch x seq_len. */
 size_t tn_model_activation_bytes(const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo, int block, int threads);
+/* Bytes tn_model_reserve_backward allocates for batch x seq_len after a
+ * forward with algo and block. */
+size_t tn_model_backward_bytes(const TnConfig *cfg, int batch, int seq_len, TnAttnAlgo algo, int block, int threads);
 
 /* Forward pass over tokens (B, T) at positions 0..T-1.
  * targets (B, T) may be NULL (no loss); otherwise *mean_loss receives the
@@ -185,8 +188,8 @@ int tn_model_forward(TnModel *m, const int32_t *tokens, const int32_t *targets, 
  * (not NULL), batch and seq_len, and tn_model_reserve_backward. The
  * activations stay valid except logits, which hold their gradient after.
  * Attention runs chunked (factors <= 1, a state carried backwards) with the
- * forward's block, or in the parallel reference form when the forward uses
- * TN_ATTN_PARALLEL. */
+ * forward's block, or in the parallel form (blockwise Alg. 2) when the
+ * forward uses TN_ATTN_PARALLEL. */
 void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                        float loss_scale, float *grads);
 /* Calls the hooks a forward and a backward pass would call, in the same

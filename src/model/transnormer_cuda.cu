@@ -15,6 +15,7 @@
 #include "kernels/cuda/norm_cuda.h"
 #include "kernels/cuda/qk_features_cuda.h"
 #include "model/cuda_common.h"
+#include "model/transformer_cuda.h"
 
 extern "C" {
 #include "model/blocks.h" /* tn_check_batch */
@@ -45,15 +46,17 @@ unsigned parts_kept(TnRecompute recompute) {
 }
 
 /* Takes the buffers of `parts` for N rows, fused projections P wide
- * (tn_qkvu_rows), features qk wide per row. */
+ * (tn_qkvu_rows), features qk wide per row. softmax_heads is H for the
+ * Transformer baseline (its log-sum-exp per row and head; it has no norm and
+ * gate after the attention: no gated, no attn_rstd), 0 for TransNormerLLM. */
 void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, size_t D, size_t P, size_t G,
-                size_t qk) {
+                size_t qk, size_t softmax_heads) {
     if (parts & PART_INPUT) la->resid = a->take<float>(N * D);
     if (parts & PART_NORMED) {
         la->norm1 = a->take<uint16_t>(N * D);
         la->qf = a->take<uint16_t>(N * qk);
         la->kf = a->take<uint16_t>(N * qk);
-        la->gated = a->take<uint16_t>(N * D);
+        la->gated = softmax_heads ? NULL : a->take<uint16_t>(N * D);
         la->norm2 = a->take<uint16_t>(N * D);
         la->glu = a->take<uint16_t>(N * G);
     }
@@ -61,11 +64,12 @@ void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, s
         la->norm1_rstd = a->take<float>(N);
         la->qkvu = a->take<uint16_t>(N * P);
         la->attn = a->take<uint16_t>(N * D);
-        la->attn_rstd = a->take<float>(N);
+        la->attn_rstd = softmax_heads ? NULL : a->take<float>(N);
         la->resid_mid = a->take<float>(N * D);
         la->norm2_rstd = a->take<float>(N);
         la->glu1 = a->take<uint16_t>(N * G);
         la->glu2 = a->take<uint16_t>(N * G);
+        la->softmax_lse = softmax_heads ? a->take<float>(N * softmax_heads) : NULL;
     }
 }
 
@@ -77,14 +81,18 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len,
     size_t H = cfg->n_heads, d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
     DeviceArena a{base, 0};
     unsigned kept = parts_kept(recompute), all = PART_INPUT | PART_PRODUCTS | PART_NORMED;
+    int baseline = cfg->arch == TN_ARCH_TRANSFORMER;
+    size_t softmax_heads = baseline ? H : 0, widest = 0; /* the shared q/k features: the widest layer's */
+    for (int l = 0; l < cfg->n_layers; l++) widest = std::max(widest, (size_t)tn_qk_head_dim(cfg, l));
     TnCudaLayerActs shared = {};
-    take_layer(&a, &shared, all & ~kept, N, D, P, G, H * 2 * d); /* the widest features: LRPE's 2d */
+    take_layer(&a, &shared, all & ~kept, N, D, P, G, H * widest, softmax_heads);
     for (int l = 0; l < cfg->n_layers; l++) {
         TnCudaLayerActs *la = &g->layers[l];
         *la = shared;
-        take_layer(&a, la, kept, N, D, P, G, H * tn_qk_head_dim(cfg, l));
+        take_layer(&a, la, kept, N, D, P, G, H * tn_qk_head_dim(cfg, l), softmax_heads);
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
-        size_t need = attention_cuda_scratch_bytes(&s, TN_ATTN_CHUNKED);
+        size_t need = baseline ? tn_transformer_cuda_scratch_bytes(cfg, batch, seq_len)
+                               : attention_cuda_scratch_bytes(&s, TN_ATTN_CHUNKED);
         scratch = need > scratch ? need : scratch;
     }
     g->resid_final = a.take<float>(N * D);
@@ -119,6 +127,30 @@ int check_reserved(const TnModelCuda *g, const char *pass, int batch, int seq_le
                    g->max_seq);
 }
 
+/* The input of W_out (o_proj) of layer l: the gated, normalised GLA output,
+ * or the baseline's attention output. */
+const uint16_t *mixer_input(const TnModelCuda *g, int l) {
+    return g->config.arch == TN_ARCH_TRANSFORMER ? g->layers[l].attn : g->layers[l].gated;
+}
+
+/* GLA (Eq. 3-4) of layer l from its qkvu: the q/k features, with `products`
+ * the attention, then the norm and output gate into gated. */
+int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int seq_len, int products, TnError *err) {
+    const TnConfig *cfg = &g->config;
+    int N = batch * seq_len, D = cfg->dim, H = cfg->n_heads, d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
+    cudaStream_t stream = stream_of(g);
+    TnCudaLayerActs *la = &g->layers[l];
+    TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, P, cfg->gla_act, lw->theta, N, seq_len, 0, NULL, H, d,
+                                 stream, err));
+    TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
+    if (products)
+        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * D, g->decay + l * H, NULL, &s,
+                                   TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
+    const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
+    return norm_gate_forward_cuda(cfg->norm, la->gated, la->attn_rstd, la->attn, lw->mixer_norm.gain,
+                                  lw->mixer_norm.bias, gate, P, N, D, stream, err);
+}
+
 /* Layer l's forward over the first batch x seq_len rows, from la->resid,
  * the data flow of tn_model_forward. With `products` 0 only the normalised
  * activations are made again from the kept products (recompute level
@@ -127,33 +159,30 @@ int check_reserved(const TnModelCuda *g, const char *pass, int batch, int seq_le
 int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_len, int products, float *next,
                   TnError *err) {
     const TnConfig *cfg = &g->config;
-    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, H = cfg->n_heads, d = tn_head_dim(cfg);
+    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim;
     int P = tn_qkvu_rows(cfg);
     size_t ND = (size_t)N * D;
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
     TnCudaLayerActs *la = &g->layers[l];
     const TnLayerWeights *lw = &w->layers[l];
-    /* Token mixer: GLA (Eq. 3-4) with LRPE-d and decay. */
+    /* Token mixer: GLA (Eq. 3-4) with LRPE-d and decay, or the baseline's
+     * softmax attention (transformer_cuda.h); mixed is W_out's input. */
     TRY(norm_forward_cuda(cfg->norm, la->norm1, la->norm1_rstd, la->resid, lw->token_norm.gain, lw->token_norm.bias,
                           N, D, stream, err));
     if (products)
         TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, P,
                                 err));
-    TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, P, cfg->gla_act, lw->theta, N, seq_len, 0, NULL, H, d,
-                                 stream, err));
-    TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
-    if (products)
-        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * D, g->decay + l * H, NULL, &s,
-                                   TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
-    const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
-    TRY(norm_gate_forward_cuda(cfg->norm, la->gated, la->attn_rstd, la->attn, lw->mixer_norm.gain,
-                               lw->mixer_norm.bias, gate, P, N, D, stream, err));
+    const uint16_t *mixed = mixer_input(g, l);
+    if (cfg->arch == TN_ARCH_TRANSFORMER)
+        TRY(tn_transformer_cuda_mixer_forward(g, l, batch, seq_len, products, err));
+    else
+        TRY(gla_forward(g, lw, l, batch, seq_len, products, err));
     if (products) {
-        /* h += W_out gated: the product adds into a copy of h (beta 1) */
+        /* h += W_out mixed: the product adds into a copy of h (beta 1) */
         CUDA_TRY(cudaMemcpyAsync(la->resid_mid, la->resid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-        TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, 1.0f, la->gated, bf16_of(g, lw->out), N, D,
-                                D, err));
+        TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, 1.0f, mixed, bf16_of(g, lw->out), N, D, D,
+                                err));
     }
     /* Channel mixer: SGLU (Eq. 5). */
     TRY(norm_forward_cuda(cfg->norm, la->norm2, la->norm2_rstd, la->resid_mid, lw->channel_norm.gain,
@@ -170,6 +199,27 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
     return matmul_forward_cuda(handle, next, TN_CUDA_OUT_F32, 1.0f, la->glu, bf16_of(g, lw->l3), N, G, D, err);
 }
 
+/* Backward of gla_forward from g->dgated: the gradient of layer l's qkvu
+ * into g->dqkvu (q, k, v and u columns), theta's into dw. */
+int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l, int batch, int seq_len,
+                 TnError *err) {
+    const TnConfig *cfg = &g->config;
+    int N = batch * seq_len, D = cfg->dim, H = cfg->n_heads, d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
+    cudaStream_t stream = stream_of(g);
+    const TnCudaLayerActs *la = &g->layers[l];
+    const TnLayerWeights *lw = &w->layers[l], *lg = &dw->layers[l];
+    const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
+    uint16_t *dgate = cfg->output_gate ? g->dqkvu + 3 * D : NULL;
+    TRY(norm_gate_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, lg->mixer_norm.bias, g->partials,
+                                g->dgated, la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate, P,
+                                N, D, stream, err));
+    TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
+    TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
+                                g->decay + l * H, &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
+    return qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
+                                     lw->theta, N, seq_len, 0, H, d, stream, err);
+}
+
 int refresh_bf16(TnModelCuda *g, TnError *err) {
     return convert_to_bf16_cuda(g->params_bf16, g->params, g->n_params, stream_of(g), err);
 }
@@ -178,7 +228,8 @@ int refresh_bf16(TnModelCuda *g, TnError *err) {
 
 extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err) {
     memset(g, 0, sizeof *g);
-    const char *missing = tn_config_unsupported_switch(cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES);
+    const char *missing =
+        tn_config_unsupported_switch(cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES | TN_IMPLEMENTS_TRANSFORMER);
     if (missing) return tn_fail(err, "the CUDA training step does not support %s: train it on the CPU", missing);
     g->config = *cfg;
     tn_param_layout_init(&g->layout, cfg);
@@ -303,8 +354,8 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
 extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err) {
     if (check_reserved(g, "backward", batch, seq_len, err)) return -1;
     const TnConfig *cfg = &g->config;
-    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, H = cfg->n_heads;
-    int d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
+    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size;
+    int P = tn_qkvu_rows(cfg);
     size_t ND = (size_t)N * D;
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
@@ -342,21 +393,15 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->l2, g->dglu2, la->norm2, bf16_of(g, lw->l2), N, D, G, err));
         TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->channel_norm.gain, lg->channel_norm.bias, g->partials,
                                g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D, stream, err));
-        /* Token mixer, GLA (Eq. 3-4). */
+        /* Token mixer: GLA (Eq. 3-4) or the baseline's softmax attention. */
         TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
         CUDA_TRY(cudaMemsetAsync(g->dgated, 0, ND * sizeof(float), stream));
-        TRY(matmul_backward_cuda(handle, g->dgated, lg->out, g->dresid_bf16, la->gated, bf16_of(g, lw->out), N, D, D,
-                                 err));
-        const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
-        uint16_t *dgate = cfg->output_gate ? g->dqkvu + 3 * D : NULL;
-        TRY(norm_gate_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, lg->mixer_norm.bias, g->partials,
-                                    g->dgated, la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate,
-                                    P, N, D, stream, err));
-        TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
-        TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
-                                    g->decay + l * H, &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
-        TRY(qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
-                                      lw->theta, N, seq_len, 0, H, d, stream, err));
+        TRY(matmul_backward_cuda(handle, g->dgated, lg->out, g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out),
+                                 N, D, D, err));
+        if (cfg->arch == TN_ARCH_TRANSFORMER)
+            TRY(tn_transformer_cuda_mixer_backward(g, l, batch, seq_len, err));
+        else
+            TRY(gla_backward(g, &w, &dw, l, batch, seq_len, err));
         CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
         TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->token_norm.gain, lg->token_norm.bias, g->partials, g->dnorm,

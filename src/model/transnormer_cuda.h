@@ -6,7 +6,9 @@
  * the CPU: pe (the APE table and its gradient), decay and its temperature
  * (the rates of tn_decay_rates), gate, gla_act, glu_act, norm (gains and
  * biases and their gradients), the LRPE layers. The softmax Transformer
- * baseline (arch transformer) runs on the CPU only: init refuses it.
+ * baseline (arch transformer) runs through the same step: its token mixer
+ * (RoPE and flash attention) is transformer_cuda.h's, the rest is shared
+ * (as transformer.c shares blocks.h on the CPU).
  *
  * Precision (the paper trains with bf16 AMP): one flat fp32 master copy of
  * the parameters laid out by TnParamLayout (the CPU model's layout), a bf16
@@ -15,8 +17,9 @@
  * run on cuBLAS with bf16 operands and fp32 accumulation; the residual
  * stream, norm statistics, losses, the LRPE angles and theta stay fp32; the
  * activations that feed matrix products and attention are bf16. Lightning
- * Attention is the chunked LA-2 kernel of lightning_attention.h, so every
- * head width d must be 64 or 128 (dk = 2d on LRPE layers).
+ * Attention is the chunked LA-2 kernel of lightning_attention.h (the
+ * baseline's softmax attention flash_attention.h), so every head width d
+ * must be 64 or 128 (dk = 2d on LRPE layers).
  *
  * Memory: everything on the device is allocated by tn_model_cuda_init (the
  * parameter-shaped buffers) and tn_model_cuda_reserve (one arena for the
@@ -67,6 +70,7 @@ typedef struct TnCudaLayerActs {
     uint16_t *norm2;     /* (N, D) bf16 */
     float *norm2_rstd;   /* (N) */
     uint16_t *glu1, *glu2, *glu; /* (N, G) bf16 */
+    float *softmax_lse;  /* (B * H, T) fp32: the baseline's attention log-sum-exp (transformer_cuda.h); NULL else */
 } TnCudaLayerActs;
 
 typedef struct TnModelCuda {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -703,6 +704,11 @@ static int setup(Run *r, TnError *err) {
     if (o->device == TN_DEVICE_CPU) {
         tn_model_reserve(m, r->micro_batch, o->seq_len + 1);
         tn_model_reserve_backward(m);
+        /* what `tnllm info` reports for a run of the whole model is what it
+         * allocates (tensor parallelism holds a part of it: see tnllm plan) */
+        TN_ASSERT(r->tp > 1 || (m->acts.n_floats + m->grad_acts.n_floats) * sizeof(float) ==
+                                   tn_train_activation_bytes(&m->config, r->micro_batch, o->seq_len,
+                                                             omp_get_max_threads()));
     }
     r->state.seq_len = o->seq_len;
     r->state.micro_batch = r->micro_batch;
@@ -734,6 +740,30 @@ static int setup(Run *r, TnError *err) {
         return -1;
     if (o->device == TN_DEVICE_CPU) install_hooks(r);
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
+}
+
+size_t tn_train_activation_bytes(const TnConfig *cfg, int micro_batch, int seq_len, int threads) {
+    /* the model's default attention (tn_model_init), on windows of T + 1 */
+    return tn_model_activation_bytes(cfg, micro_batch, seq_len + 1, TN_ATTN_CHUNKED, TN_ATTN_DEFAULT_BLOCK, threads) +
+           tn_model_backward_bytes(cfg, micro_batch, seq_len + 1, TN_ATTN_CHUNKED, TN_ATTN_DEFAULT_BLOCK, threads);
+}
+
+size_t tn_train_memory_bytes(const TnConfig *cfg, int micro_batch, int seq_len, int threads) {
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, cfg);
+    size_t state = 4 * layout.total * sizeof(float); /* weights, gradients, AdamW m and v */
+    tn_param_layout_free(&layout);
+    return state + tn_train_activation_bytes(cfg, micro_batch, seq_len, threads);
+}
+
+int tn_train_longest_context(const TnConfig *cfg, int micro_batch, double budget, int threads) {
+    int fits = 0, too_long = (1 << 24) + 1; /* memory grows with the context: bisect */
+    while (too_long - fits > 1) {
+        int mid = fits + (too_long - fits) / 2;
+        if ((double)tn_train_memory_bytes(cfg, micro_batch, mid, threads) <= budget) fits = mid;
+        else too_long = mid;
+    }
+    return fits;
 }
 
 static int finish(Run *r, TnTrainResult *result, TnError *err) {

@@ -140,6 +140,19 @@ typedef struct TnTrainResult {
     TnTrainMemory memory;              /* this rank's, as printed at start-up */
 } TnTrainResult;
 
+/* Memory of a CPU training run in one process (ZeRO-0) of cfg with
+ * micro-batches of micro_batch x seq_len tokens on `threads` OpenMP
+ * threads, as tn_train_run allocates it: the activation arenas of the
+ * forward and backward passes (sized for the validation's windows of
+ * seq_len + 1 tokens), and with tn_train_memory_bytes also the fp32
+ * weights, gradients and AdamW moments (16 bytes per parameter). The token
+ * buffers and the corpus are not counted. */
+size_t tn_train_activation_bytes(const TnConfig *cfg, int micro_batch, int seq_len, int threads);
+size_t tn_train_memory_bytes(const TnConfig *cfg, int micro_batch, int seq_len, int threads);
+/* The longest seq_len whose tn_train_memory_bytes fits in budget bytes
+ * (at most 2^24); 0 if not even one token fits. */
+int tn_train_longest_context(const TnConfig *cfg, int micro_batch, double budget, int threads);
+
 /* Runs (or resumes) the training described by o. Returns TN_TRAIN_DONE,
  * TN_TRAIN_INTERRUPTED, or -1 with err filled. */
 int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err);

@@ -17,10 +17,13 @@ int tn_attn_algo_parse(const char *name, TnAttnAlgo *algo) {
     return -1;
 }
 
+/* The tile of the blockwise form: block, or the default for 0. */
+static int tile_size(int block) { return block > 0 ? block : TN_ATTN_DEFAULT_BLOCK; }
+
 static size_t per_thread_floats(const TnAttnShape *s, TnAttnAlgo algo, int block) {
-    size_t state = (size_t)s->dk * s->dv;
+    size_t state = (size_t)s->dk * s->dv, tile = (size_t)tile_size(block);
     switch (algo) {
-    case TN_ATTN_PARALLEL: return (size_t)s->seq_len + 1;                         /* lambda powers */
+    case TN_ATTN_PARALLEL: return tile * tile + (size_t)s->seq_len + 1;             /* scores, lambda powers */
     case TN_ATTN_RECURRENT: return state;                                          /* local state */
     case TN_ATTN_CHUNKED: break;
     }
@@ -32,23 +35,10 @@ size_t tn_attention_scratch_floats(const TnAttnShape *s, TnAttnAlgo algo, int bl
     return per_thread_floats(s, algo, block) * (size_t)threads;
 }
 
-/* pw[i] = lambda^i for i = 0..n, from double so long runs stay accurate. */
-static void decay_powers(float *pw, float lambda, int n) {
+/* From double, so that long runs stay accurate. */
+void attention_decay_powers(float *pw, float lambda, int n) {
     double log_lambda = log((double)lambda);
     for (int i = 0; i <= n; i++) pw[i] = (float)exp(i * log_lambda);
-}
-
-static void head_parallel(float *o, const float *q, const float *k, const float *v, float lambda,
-                          const TnAttnShape *s, float *pw) {
-    decay_powers(pw, lambda, s->seq_len);
-    for (int t = 0; t < s->seq_len; t++) {
-        float *ot = o + (long)t * s->ldo;
-        memset(ot, 0, (size_t)s->dv * sizeof *ot);
-        for (int u = 0; u <= t; u++) {
-            float w = pw[t - u] * cblas_sdot(s->dk, q + (long)t * s->ldq, 1, k + (long)u * s->ldk, 1);
-            cblas_saxpy(s->dv, w, v + (long)u * s->ldv, 1, ot, 1);
-        }
-    }
 }
 
 static void head_recurrent(float *o, const float *q, const float *k, const float *v, float lambda,
@@ -68,25 +58,44 @@ static void scale_rows(float *dst, const float *src, int ld, int n, int w, const
         for (int c = 0; c < w; c++) dst[i * w + c] = src[(long)i * ld + c] * pw[first + i * step];
 }
 
-/* scores[i, j] = a_i . b_j * lambda^(i-j) for j <= i, else 0 (the decay mask M). */
-static void masked_scores(float *scores, const float *a, int lda, const float *b, int ldb, int n, int width,
-                          const float *pw) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, width, 1.0f, a, lda, b, ldb, 0.0f, scores, n);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) scores[i * n + j] = j <= i ? scores[i * n + j] * pw[i - j] : 0.0f;
+void attention_masked_scores_cpu(float *scores, const float *a, int lda, const float *b, int ldb, int rows, int cols,
+                                 int width, int offset, const float *pw) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, width, 1.0f, a, lda, b, ldb, 0.0f, scores, cols);
+    for (int i = 0; i < rows; i++) {
+        float *row = scores + (size_t)i * cols; /* size_t: a whole sequence's n^2 can pass 2^31 */
+        for (int j = 0; j < cols; j++) row[j] = j <= offset + i ? row[j] * pw[offset + i - j] : 0.0f;
+    }
+}
+
+/* Alg. 1: for every block of `block` queries, O_i = sum over key blocks
+ * j <= i of (Q_i K_j^T ⊙ M_ij) V_j, one tile of scores at a time. */
+static void head_parallel(float *o, const float *q, const float *k, const float *v, float lambda,
+                          const TnAttnShape *s, int block, float *work) {
+    float *tile = work, *pw = work + (size_t)block * block;
+    attention_decay_powers(pw, lambda, s->seq_len);
+    for (int r0 = 0; r0 < s->seq_len; r0 += block) {
+        int rows = s->seq_len - r0 < block ? s->seq_len - r0 : block;
+        for (int c0 = 0; c0 <= r0; c0 += block) {
+            int cols = s->seq_len - c0 < block ? s->seq_len - c0 : block;
+            attention_masked_scores_cpu(tile, q + (long)r0 * s->ldq, s->ldq, k + (long)c0 * s->ldk, s->ldk, rows, cols,
+                                        s->dk, r0 - c0, pw);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, s->dv, cols, 1.0f, tile, cols,
+                        v + (long)c0 * s->ldv, s->ldv, c0 > 0 ? 1.0f : 0.0f, o + (long)r0 * s->ldo, s->ldo);
+        }
+    }
 }
 
 static void head_chunked(float *o, const float *q, const float *k, const float *v, float lambda,
                          const TnAttnShape *s, int block, float *S, int has_state, float *work) {
     int dk = s->dk, dv = s->dv;
     float *scores = work, *qs = scores + (size_t)block * block, *ks = qs + (size_t)block * dk, *pw = ks + (size_t)block * dk;
-    decay_powers(pw, lambda, block);
+    attention_decay_powers(pw, lambda, block);
     for (int start = 0; start < s->seq_len; start += block) {
         int n = s->seq_len - start < block ? s->seq_len - start : block;
         const float *qb = q + (long)start * s->ldq, *kb = k + (long)start * s->ldk, *vb = v + (long)start * s->ldv;
         float *ob = o + (long)start * s->ldo;
         /* Intra-block: (Q K^T ⊙ M) V with M[i, j] = lambda^(i-j), j <= i. */
-        masked_scores(scores, qb, s->ldq, kb, s->ldk, n, dk, pw);
+        attention_masked_scores_cpu(scores, qb, s->ldq, kb, s->ldk, n, n, dk, 0, pw);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dv, n, 1.0f, scores, n, vb, s->ldv, 0.0f, ob, s->ldo);
         if (has_state) {
             /* Inter-block: token i of the block sees the state decayed
@@ -118,7 +127,7 @@ void attention_forward_cpu(float *o, const float *q, const float *k, const float
         float *work = scratch + per_thread * (size_t)omp_get_thread_num();
         float *S = state ? state + (size_t)bh * state_size : work;
         if (algo == TN_ATTN_PARALLEL) {
-            head_parallel(oh, qh, kh, vh, lambda[h], s, work);
+            head_parallel(oh, qh, kh, vh, lambda[h], s, tile_size(block), work);
             continue;
         }
         if (!state) memset(S, 0, state_size * sizeof *S);
@@ -128,7 +137,8 @@ void attention_forward_cpu(float *o, const float *q, const float *k, const float
 }
 
 static size_t backward_per_thread_floats(const TnAttnShape *s, TnAttnAlgo algo, int block) {
-    if (algo == TN_ATTN_PARALLEL) return (size_t)s->seq_len + 1; /* lambda powers */
+    size_t tile = (size_t)tile_size(block);
+    if (algo == TN_ATTN_PARALLEL) return 2 * tile * tile + (size_t)s->seq_len + 1; /* scores, dscores, powers */
     size_t b = (size_t)block, wide = (size_t)(s->dk > s->dv ? s->dk : s->dv);
     /* carried state, scores P and dP, two row-scaled copies, powers */
     return (size_t)s->dk * s->dv + 2 * b * b + 2 * b * wide + b + 1;
@@ -138,24 +148,31 @@ size_t tn_attention_backward_scratch_floats(const TnAttnShape *s, TnAttnAlgo alg
     return backward_per_thread_floats(s, algo, block) * (size_t)threads;
 }
 
+/* Alg. 2, tile by tile: for query block i and key block j <= i, with
+ * P = (Q_i K_j^T) ⊙ M_ij and dP = (dO_i V_j^T) ⊙ M_ij:
+ * dQ_i += dP K_j, dK_j += dP^T Q_i, dV_j += P^T dO_i. */
 static void head_parallel_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
-                                   const float *v, float lambda, const TnAttnShape *s, float *pw) {
-    decay_powers(pw, lambda, s->seq_len);
+                                   const float *v, float lambda, const TnAttnShape *s, int block, float *work) {
+    float *scores = work, *dscores = work + (size_t)block * block, *pw = dscores + (size_t)block * block;
+    attention_decay_powers(pw, lambda, s->seq_len);
     for (int t = 0; t < s->seq_len; t++) {
         memset(dk + (long)t * s->ldk, 0, (size_t)s->dk * sizeof *dk);
         memset(dv + (long)t * s->ldv, 0, (size_t)s->dv * sizeof *dv);
     }
-    for (int t = 0; t < s->seq_len; t++) {
-        const float *qt = q + (long)t * s->ldq, *dot = dout + (long)t * s->ldo;
-        float *dqt = dq + (long)t * s->ldq;
-        memset(dqt, 0, (size_t)s->dk * sizeof *dqt);
-        for (int u = 0; u <= t; u++) {
-            const float *ku = k + (long)u * s->ldk, *vu = v + (long)u * s->ldv;
-            float score = pw[t - u] * cblas_sdot(s->dk, qt, 1, ku, 1);
-            float grad = pw[t - u] * cblas_sdot(s->dv, dot, 1, vu, 1);
-            cblas_saxpy(s->dk, grad, ku, 1, dqt, 1);
-            cblas_saxpy(s->dk, grad, qt, 1, dk + (long)u * s->ldk, 1);
-            cblas_saxpy(s->dv, score, dot, 1, dv + (long)u * s->ldv, 1);
+    for (int r0 = 0; r0 < s->seq_len; r0 += block) {
+        int rows = s->seq_len - r0 < block ? s->seq_len - r0 : block;
+        const float *qi = q + (long)r0 * s->ldq, *doi = dout + (long)r0 * s->ldo;
+        for (int c0 = 0; c0 <= r0; c0 += block) {
+            int cols = s->seq_len - c0 < block ? s->seq_len - c0 : block;
+            const float *kj = k + (long)c0 * s->ldk, *vj = v + (long)c0 * s->ldv;
+            attention_masked_scores_cpu(scores, qi, s->ldq, kj, s->ldk, rows, cols, s->dk, r0 - c0, pw);
+            attention_masked_scores_cpu(dscores, doi, s->ldo, vj, s->ldv, rows, cols, s->dv, r0 - c0, pw);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, s->dk, cols, 1.0f, dscores, cols, kj, s->ldk,
+                        c0 > 0 ? 1.0f : 0.0f, dq + (long)r0 * s->ldq, s->ldq);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cols, s->dk, rows, 1.0f, dscores, cols, qi, s->ldq,
+                        1.0f, dk + (long)c0 * s->ldk, s->ldk);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cols, s->dv, rows, 1.0f, scores, cols, doi, s->ldo,
+                        1.0f, dv + (long)c0 * s->ldv, s->ldv);
         }
     }
 }
@@ -166,7 +183,7 @@ static void head_chunked_backward(float *dq, float *dk, float *dv, const float *
     float *state = work, *scores = state + (size_t)dkw * dvw, *dscores = scores + (size_t)block * block;
     float *scaled_a = dscores + (size_t)block * block, *scaled_b = scaled_a + (size_t)block * wide;
     float *pw = scaled_b + (size_t)block * wide;
-    decay_powers(pw, lambda, block);
+    attention_decay_powers(pw, lambda, block);
     int n_blocks = (s->seq_len + block - 1) / block;
     /* Forward sweep: dQ = (dO V^T ⊙ M) K + diag(lambda^(i+1)) dO S^T, with
      * S the forward state before the block. */
@@ -175,7 +192,7 @@ static void head_chunked_backward(float *dq, float *dk, float *dv, const float *
         const float *kb = k + (long)start * s->ldk, *vb = v + (long)start * s->ldv;
         const float *dob = dout + (long)start * s->ldo;
         float *dqb = dq + (long)start * s->ldq;
-        masked_scores(dscores, dob, s->ldo, vb, s->ldv, n, dvw, pw);
+        attention_masked_scores_cpu(dscores, dob, s->ldo, vb, s->ldv, n, n, dvw, 0, pw);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dkw, n, 1.0f, dscores, n, kb, s->ldk, 0.0f, dqb,
                     s->ldq);
         if (b > 0) {
@@ -195,10 +212,10 @@ static void head_chunked_backward(float *dq, float *dk, float *dv, const float *
         const float *dob = dout + (long)start * s->ldo;
         float *dkb = dk + (long)start * s->ldk, *dvb = dv + (long)start * s->ldv;
         int has_state = b < n_blocks - 1;
-        masked_scores(scores, qb, s->ldq, kb, s->ldk, n, dkw, pw);
+        attention_masked_scores_cpu(scores, qb, s->ldq, kb, s->ldk, n, n, dkw, 0, pw);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, dvw, n, 1.0f, scores, n, dob, s->ldo, 0.0f, dvb,
                     s->ldv);
-        masked_scores(dscores, dob, s->ldo, vb, s->ldv, n, dvw, pw);
+        attention_masked_scores_cpu(dscores, dob, s->ldo, vb, s->ldv, n, n, dvw, 0, pw);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, dkw, n, 1.0f, dscores, n, qb, s->ldq, 0.0f, dkb,
                     s->ldk);
         if (has_state) {
@@ -232,7 +249,7 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout, 
         float *work = scratch + per_thread * (size_t)omp_get_thread_num();
         if (algo == TN_ATTN_PARALLEL)
             head_parallel_backward(dq + qoff, dk + koff, dv + voff, dout + ooff, q + qoff, k + koff, v + voff,
-                                   lambda[h], s, work);
+                                   lambda[h], s, tile_size(block), work);
         else
             head_chunked_backward(dq + qoff, dk + koff, dv + voff, dout + ooff, q + qoff, k + koff, v + voff,
                                   lambda[h], s, block, work);

@@ -121,6 +121,14 @@ __device__ __forceinline__ long physical_row(const AttnPass &p, int row) {
     return p.reverse ? (long)p.seq_len - 1 - row : (long)row;
 }
 
+/* Starts copying 16 bytes from global `source` to shared `destination`
+ * with cp.async; with `bytes` 0 it writes 16 zero bytes instead (source
+ * must still be a valid address). */
+__device__ __forceinline__ void copy_async_16(bf16 *destination, const bf16 *source, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(destination)), "l"(source),
+                 "r"(bytes));
+}
+
 /* Starts copying logical rows [row0, row0 + rows) of one head (base already
  * at the head's first column of its sequence's row 0) into a CHUNK-row tile
  * with cp.async (16 bytes a thread, no register staging, every copy of the
@@ -133,9 +141,7 @@ __device__ __forceinline__ void load_tile(bf16 *tile, int ld_tile, const bf16 *b
     for (int index = threadIdx.x; index < CHUNK * vectors; index += blockDim.x) {
         int r = index / vectors, c = (index % vectors) * 8;
         const bf16 *source = r < rows ? base + physical_row(p, row0 + r) * ld + c : base;
-        unsigned destination = (unsigned)__cvta_generic_to_shared(tile + r * ld_tile + c);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source),
-                     "r"(r < rows ? 16 : 0));
+        copy_async_16(tile + r * ld_tile + c, source, r < rows ? 16 : 0);
     }
 }
 
