@@ -17,7 +17,10 @@
  * micro-batch stay in step with those that have one). The gather buffer
  * is the largest part: a layer, the embedding, or the head with a tied
  * embedding; the gradient reduction refuses to finish an armed pass that
- * did not reach every part.
+ * did not reach every part. Through the part buffers of sharded gradients
+ * (dist/grad_reduce.h, one rank: its shard is the whole buffer) the
+ * backward must give the same gradients bit for bit, in buffers smaller
+ * than the model, and a backward that was not armed is refused.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +135,28 @@ static void check_case(const char *switches, int tied, uint64_t seed) {
     tn_model_idle_pass(&sharded);
     CHECK(tn_grad_reduce_finish(&reduce, &err) == 0, "%s: a complete pass did not finish: %s", switches, err.msg);
     tn_grad_reduce_free(&reduce);
+
+    /* sharded gradients: the backward fills the part buffers, reduced (one
+     * rank: as they are) into the shard, which must hold the same gradients */
+    float *shard = calloc(n, sizeof *shard);
+    tn_grad_reduce_init(&reduce, &single, &sharded, shard, 1);
+    hooks = (TnModelHooks){.weights = tn_fsdp_gather_part, .weights_user = &fsdp, .grads = tn_grad_reduce_bind,
+                           .grads_done = tn_grad_reduce_part_done, .grads_user = &reduce};
+    CHECK(tn_grad_reduce_buffer_floats(&sharded) < n, "%s tied %d: gradient buffers of %zu floats, the model %zu",
+          switches, tied, tn_grad_reduce_buffer_floats(&sharded), n);
+    tn_grad_reduce_arm(&reduce);
+    rc = tn_model_forward(&sharded, tokens, targets, B, T, &loss_sharded, &err);
+    tn_model_backward(&sharded, tokens, targets, B, T, 1.0f / N, NULL);
+    CHECK(rc == 0 && tn_grad_reduce_finish(&reduce, &err) == 0, "%s: %s", switches, err.msg);
+    CHECK(memcmp(grads_plain, shard, n * sizeof *shard) == 0,
+          "%s tied %d: the gradients differ through the part buffers", switches, tied);
+    /* a backward left unarmed would lose its gradients: refused */
+    rc = tn_model_forward(&sharded, tokens, targets, B, T, &loss_sharded, &err);
+    tn_model_backward(&sharded, tokens, targets, B, T, 1.0f / N, NULL);
+    CHECK(rc == 0 && tn_grad_reduce_finish(&reduce, &err) < 0 && strstr(err.msg, "unarmed"),
+          "%s: an unarmed backward under sharded gradients: %s", switches, err.msg);
+    tn_grad_reduce_free(&reduce);
+    free(shard);
 
     sharded.hooks = NULL;
     tn_fsdp_free(&fsdp);

@@ -10,13 +10,15 @@
  *   norm parameters): largest outer part 3200.
  * tp 2, dp 4, micro-batch 3 x 16 tokens (48):
  *   Psi = 22560 / 2 + 3200 = 14480
- *   ZeRO-2: weights 2 Psi = 28960, gradients 2 Psi / 4 = 7240,
- *           optimizer 12 Psi / 4 = 43440
+ *   ZeRO-2: weights 2 Psi = 28960, gradients 2 Psi / 4 = 7240 plus the
+ *           backward's buffers: the embedding 3200 and two of the largest
+ *           layer share or head (no parameters of its own) 11296 / 2:
+ *           2 * (3200 + 2 * 5648) = 28992 -> 36232, optimizer 12 Psi / 4 = 43440
  *   ZeRO-3: weights 7240, gather one part: 2 * max(11296 / 2, 3200) = 11296
  *   activations: checkpoints 2*48*32*2 = 6144; one layer
  *     2*48*(4*32 + (128 + 2*4*16 + 3*32)/2 + 3*64/2) = 2*48*400 = 38400;
  *     logits 4*48*100 = 19200 -> 63744
- *   totals: ZeRO-2 143384, ZeRO-3 132960.
+ *   totals: ZeRO-2 172376, ZeRO-3 161952.
  * All exact in double: compared with ==.
  */
 #include <stdio.h>
@@ -31,20 +33,20 @@ int main(int argc, char **argv) {
     TnPlanCounts counts;
     tn_plan_counts(&cfg, &counts);
     CHECK(counts.split == 22560 && counts.replicated == 3200 && counts.largest_layer == 11296 &&
-              counts.largest_outer == 3200,
-          "counts: split %.0f replicated %.0f largest layer %.0f largest outer part %.0f", counts.split,
-          counts.replicated, counts.largest_layer, counts.largest_outer);
+              counts.largest_outer == 3200 && counts.embed == 3200 && counts.head == 0,
+          "counts: split %.0f replicated %.0f largest layer %.0f largest outer part %.0f embedding %.0f head %.0f",
+          counts.split, counts.replicated, counts.largest_layer, counts.largest_outer, counts.embed, counts.head);
     CHECK(tn_plan_activation_bytes(&cfg, 2, 3, 16) == 63744, "activations %.0f, expected 63744",
           tn_plan_activation_bytes(&cfg, 2, 3, 16));
 
-    TnPlanRow two = tn_plan_layout(&cfg, &counts, 2, 4, 2, 3, 16, 143384);
-    CHECK(two.weights == 28960 && two.gradients == 7240 && two.optimizer == 43440 && two.gather == 0 &&
-              two.total == 143384 && two.fits,
+    TnPlanRow two = tn_plan_layout(&cfg, &counts, 2, 4, 2, 3, 16, 172376);
+    CHECK(two.weights == 28960 && two.gradients == 36232 && two.optimizer == 43440 && two.gather == 0 &&
+              two.total == 172376 && two.fits,
           "ZeRO-2: %.0f %.0f %.0f %.0f total %.0f fits %d", two.weights, two.gradients, two.optimizer, two.gather,
           two.total, two.fits);
-    TnPlanRow three = tn_plan_layout(&cfg, &counts, 2, 4, 3, 3, 16, 132959);
-    CHECK(three.weights == 7240 && three.gradients == 7240 && three.optimizer == 43440 && three.gather == 11296 &&
-              three.total == 132960 && !three.fits,
+    TnPlanRow three = tn_plan_layout(&cfg, &counts, 2, 4, 3, 3, 16, 161951);
+    CHECK(three.weights == 7240 && three.gradients == 36232 && three.optimizer == 43440 && three.gather == 11296 &&
+              three.total == 161952 && !three.fits,
           "ZeRO-3: %.0f %.0f %.0f %.0f total %.0f fits %d", three.weights, three.gradients, three.optimizer,
           three.gather, three.total, three.fits);
 

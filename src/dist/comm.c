@@ -318,20 +318,26 @@ int tn_comm_all_reduce_sum_start(TnCommRequests *q, float *buf, size_t n, TnErro
     return 0;
 }
 
-int tn_comm_reduce_scatter_sum_start(TnCommRequests *q, float *buf, size_t n, TnRange part, TnError *err) {
+int tn_comm_reduce_scatter_part_start(TnCommRequests *q, float *part_buf, size_t n, TnRange part, TnError *err) {
     int single = cpu_backend(q->comm, err);
-    if (single) return (void)buf, (void)n, (void)part, single > 0 ? 0 : -1;
+    if (single) return (void)part_buf, (void)n, (void)part, single > 0 ? 0 : -1; /* the part is its own sum */
 #ifdef TN_MPI
     const TnComm *comm = q->comm;
     int slot = take_slot(q, err);
     if (slot < 0) return -1;
     int *counts = q->counts + (size_t)slot * (size_t)comm->size;
     if (part_counts(comm, n, part, counts, NULL, err) ||
-        tn_comm_mpi_reduce_scatter_start(comm, buf + part.begin, counts, tn_comm_mpi_handle(q->handles, slot), err))
+        tn_comm_mpi_reduce_scatter_start(comm, part_buf, counts, tn_comm_mpi_handle(q->handles, slot), err))
         return -1;
-    TnRange mine = tn_range_intersect(tn_rank_range(n, comm->size, comm->rank), part);
-    q->moves[q->n_moves++] = (Move){.to = buf + mine.begin, .from = buf + part.begin, .count = mine.end - mine.begin};
 #endif
+    return 0;
+}
+
+int tn_comm_reduce_scatter_sum_start(TnCommRequests *q, float *buf, size_t n, TnRange part, TnError *err) {
+    if (tn_comm_reduce_scatter_part_start(q, buf + part.begin, n, part, err)) return -1;
+    TnRange mine = tn_range_intersect(tn_rank_range(n, q->comm->size, q->comm->rank), part);
+    if (q->comm->size > 1)
+        q->moves[q->n_moves++] = (Move){.to = buf + mine.begin, .from = buf + part.begin, .count = mine.end - mine.begin};
     return 0;
 }
 

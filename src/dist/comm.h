@@ -137,6 +137,12 @@ int tn_comm_all_reduce_sum_start(TnCommRequests *requests, float *buf, size_t n,
  * the requests in flight must not overlap. tn_comm_reduce_scatter_sum is
  * the part [0, n), blocking. */
 int tn_comm_reduce_scatter_sum_start(TnCommRequests *requests, float *buf, size_t n, TnRange part, TnError *err);
+/* The same with a buffer of the part alone (part_buf[0] is element
+ * part.begin of the n): once waited for, part_buf[0 .. k) holds the sum
+ * over ranks of this rank's k elements of part (part intersected with
+ * its shard; they start at part_buf[0] whatever their place in part). */
+int tn_comm_reduce_scatter_part_start(TnCommRequests *requests, float *part_buf, size_t n, TnRange part,
+                                      TnError *err);
 /* Completes every collective started since the last wait (it lets them
  * progress too: MPI moves data only inside its calls). */
 int tn_comm_wait_all(TnCommRequests *requests, TnError *err);

@@ -29,18 +29,25 @@ size_t tn_fsdp_gather_floats(const TnModel *m) {
 }
 
 void tn_fsdp_init(TnFsdp *f, TnModel *m, const TnComm *comm) {
+    TnRange own = tn_rank_range(m->layout.total, comm->size, comm->rank);
+    float *shard = tn_malloc((own.end - own.begin) * sizeof *shard);
+    memcpy(shard, m->params + own.begin, (own.end - own.begin) * sizeof *shard);
+    free(m->params);
+    m->params = NULL;
+    tn_fsdp_init_shard(f, m, comm, shard);
+}
+
+void tn_fsdp_init_shard(TnFsdp *f, TnModel *m, const TnComm *comm, float *shard) {
+    TN_ASSERT(!m->params);
     memset(f, 0, sizeof *f);
     f->comm = comm;
     f->model = m;
     f->own = tn_rank_range(m->layout.total, comm->size, comm->rank);
-    f->shard = tn_malloc((f->own.end - f->own.begin) * sizeof *f->shard);
-    memcpy(f->shard, m->params + f->own.begin, (f->own.end - f->own.begin) * sizeof *f->shard);
+    f->shard = shard;
     f->gather_floats = tn_fsdp_gather_floats(m);
     f->gather = tn_malloc(f->gather_floats * sizeof *f->gather);
     f->current = TN_FSDP_NONE;
-    free(m->params);
-    m->params = NULL;
-    /* no view may point at the freed buffer: each part binds its own */
+    /* no view may point at a buffer the model does not hold: each part binds its own */
     memset(&m->w, 0, sizeof m->w);
 }
 
@@ -75,8 +82,4 @@ int tn_fsdp_status(TnFsdp *f, TnError *err) {
     f->failed = 0;
     *err = f->error;
     return -1;
-}
-
-int tn_fsdp_gather_whole(const TnFsdp *f, float *whole, int root, TnError *err) {
-    return tn_comm_gather(f->comm, f->shard, whole, f->model->layout.total, root, err);
 }

@@ -40,6 +40,11 @@ typedef struct TnFsdp {
  * rank) and frees the rest: m->params becomes NULL. The caller installs
  * tn_fsdp_gather_part as m's weights hook with user = f. */
 void tn_fsdp_init(TnFsdp *f, TnModel *m, const TnComm *comm);
+/* The same for a model that never held the whole buffer (m->params NULL,
+ * tn_model_create): shard is this rank's range of the parameters
+ * (tn_rank_range of layout.total; tn_params_init_range or
+ * tn_checkpoint_load_range fill it), allocated with tn_malloc; f owns it. */
+void tn_fsdp_init_shard(TnFsdp *f, TnModel *m, const TnComm *comm, float *shard);
 void tn_fsdp_free(TnFsdp *f);
 /* TnModelHooks.weights, user = the TnFsdp. */
 void tn_fsdp_gather_part(TnModel *m, int part, void *user);
@@ -47,9 +52,6 @@ void tn_fsdp_gather_part(TnModel *m, int part, void *user);
 void tn_fsdp_invalidate(TnFsdp *f);
 /* 0, or -1 with the error of the first failed gather since the last call. */
 int tn_fsdp_status(TnFsdp *f, TnError *err);
-/* Rank root receives the whole parameter buffer into whole (layout.total
- * floats; NULL on the other ranks). Collective. */
-int tn_fsdp_gather_whole(const TnFsdp *f, float *whole, int root, TnError *err);
 /* The floats of the gather buffer of m's parts (the largest part). */
 size_t tn_fsdp_gather_floats(const TnModel *m);
 

@@ -1,6 +1,7 @@
 /* plan.c: the memory model of plan.h. */
 #include "dist/plan.h"
 
+#include "dist/grad_reduce.h"
 #include "dist/tensor_parallel.h"
 #include "model/params.h"
 
@@ -17,6 +18,8 @@ void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts) {
         if (size > counts->largest_layer) counts->largest_layer = size;
     }
     double embed = (double)layout.layer_begin[0], head = (double)(layout.total - layout.layer_begin[cfg->n_layers]);
+    counts->embed = embed;
+    counts->head = head;
     if (cfg->tie_word_embeddings) head += embed;
     counts->largest_outer = embed > head ? embed : head;
     tn_param_layout_free(&layout);
@@ -35,15 +38,28 @@ double tn_plan_activation_bytes(const TnConfig *cfg, int tp, int micro_batch, in
     return checkpoints + layer + logits;
 }
 
+static double larger(double a, double b) { return a > b ? a : b; }
+
+TnPlanElements tn_plan_elements(const TnPlanCounts *counts, int tp, int dp, int zero) {
+    double psi = counts->split / tp + counts->replicated, layer = counts->largest_layer / tp;
+    TnPlanElements e;
+    e.parameters = psi / (zero >= 3 ? dp : 1);
+    e.gather = zero >= 3 ? larger(layer, counts->largest_outer) : 0.0;
+    e.gradients = psi / (zero >= 2 ? dp : 1);
+    e.grad_buffers = zero >= 2 ? counts->embed + TN_GRAD_RING * larger(layer, counts->head) : 0.0;
+    e.moments = 2.0 * psi / (zero >= 1 ? dp : 1);
+    return e;
+}
+
 TnPlanRow tn_plan_layout(const TnConfig *cfg, const TnPlanCounts *counts, int tp, int dp, int zero, int micro_batch,
                          int seq_len, double gpu_bytes) {
-    double psi = counts->split / tp + counts->replicated;
+    TnPlanElements e = tn_plan_elements(counts, tp, dp, zero);
     TnPlanRow row = {.tp = tp, .dp = dp, .zero = zero};
-    row.weights = 2.0 * psi / (zero >= 3 ? dp : 1);
-    row.gradients = 2.0 * psi / (zero >= 2 ? dp : 1);
-    row.optimizer = 12.0 * psi / (zero >= 1 ? dp : 1);
-    double part = counts->largest_layer / tp > counts->largest_outer ? counts->largest_layer / tp : counts->largest_outer;
-    row.gather = zero >= 3 ? 2.0 * part : 0.0;
+    /* bf16 weights and gradients; the optimizer's fp32 master weights, m and v: 6 bytes per moment */
+    row.weights = 2.0 * e.parameters;
+    row.gradients = 2.0 * (e.gradients + e.grad_buffers);
+    row.optimizer = 6.0 * e.moments;
+    row.gather = 2.0 * e.gather;
     row.activations = tn_plan_activation_bytes(cfg, tp, micro_batch, seq_len);
     row.total = row.weights + row.gradients + row.optimizer + row.gather + row.activations;
     row.fits = row.total <= gpu_bytes;

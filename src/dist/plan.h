@@ -15,11 +15,17 @@
  * gradients, fp32 master weights and AdamW m, v: 12 bytes), per GPU:
  *   ZeRO-0: 2 Psi + 2 Psi + 12 Psi
  *   ZeRO-1: 2 Psi + 2 Psi + 12 Psi / dp
- *   ZeRO-2: 2 Psi + (2 + 12) Psi / dp
- *   ZeRO-3: (2 + 2 + 12) Psi / dp, plus the gather buffer of FSDP
- *           (dist/fsdp.h): one part's bf16 weights, the largest of a
- *           layer's share over tp and the replicated embedding or head (a
- *           tied head gathers the embedding and the final norm together).
+ *   ZeRO-2: 2 Psi + (2 + 12) Psi / dp, plus the backward's gradient
+ *           buffers (dist/grad_reduce.h): the embedding's part and
+ *           TN_GRAD_RING of the largest of a layer's share over tp and the
+ *           head's own range (the final norm, an untied lm_head), bf16
+ *   ZeRO-3: (2 + 2 + 12) Psi / dp and those buffers, plus the gather
+ *           buffer of FSDP (dist/fsdp.h): one part's bf16 weights, the
+ *           largest of a layer's share over tp and the replicated
+ *           embedding or head (a tied head gathers the embedding and the
+ *           final norm together).
+ * The element counts behind these (tn_plan_elements) are the CPU
+ * trainer's allocations too, all float32 there (train/trainer.h).
  * Activations, bf16, full activation checkpointing (the paper's), micro-batch
  * b of T tokens: each layer's input (b T D x L, replicated over tp), plus
  * one layer's tensors while it is recomputed for its backward: per token
@@ -40,16 +46,28 @@ typedef struct TnPlanCounts {
     double replicated;    /* parameters every tp rank holds whole */
     double largest_layer; /* parameters of the largest layer, whole */
     double largest_outer; /* of the larger of the embedding's and the head's parts (fsdp.h), replicated */
+    double embed, head;   /* the embedding's part and the head's own range (params.h), replicated */
 } TnPlanCounts;
+
+/* The elements one rank holds of each kind of model state. */
+typedef struct TnPlanElements {
+    double parameters;    /* the weights kept: Psi, or the shard Psi / dp (ZeRO-3) */
+    double gather;        /* ZeRO-3: the gather buffer of one part */
+    double gradients;     /* Psi, or the shard Psi / dp (ZeRO-2/3) */
+    double grad_buffers;  /* ZeRO-2/3: the backward's part buffers */
+    double moments;       /* AdamW's m and v: 2 Psi, or 2 Psi / dp (ZeRO >= 1) */
+} TnPlanElements;
 
 typedef struct TnPlanRow {
     int tp, dp, zero;
     /* bytes per GPU */
-    double weights, gradients, optimizer, gather, activations, total;
+    double weights, gradients, optimizer, gather, activations, total; /* gradients with their buffers */
     int fits;             /* total <= the GPU's memory */
 } TnPlanRow;
 
 void tn_plan_counts(const TnConfig *cfg, TnPlanCounts *counts);
+/* The elements of model state per rank of one layout. */
+TnPlanElements tn_plan_elements(const TnPlanCounts *counts, int tp, int dp, int zero);
 /* The activation bytes per GPU for micro-batch b of T tokens over tp. */
 double tn_plan_activation_bytes(const TnConfig *cfg, int tp, int micro_batch, int seq_len);
 /* The memory of one layout on GPUs of gpu_bytes. */

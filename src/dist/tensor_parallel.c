@@ -118,6 +118,34 @@ void tn_tp_place(float *whole, const TnParamLayout *whole_layout, const float *p
     copy_part(whole, part, 0, whole_layout, part_layout, cfg, parts, index);
 }
 
+/* tn_tp_runs into runs, or only counted when runs is NULL. */
+static size_t collect_runs(const TnParamLayout *part_layout, const TnParamLayout *whole_layout, const TnConfig *cfg,
+                           int parts, int index, size_t begin, size_t end, TnRun *runs) {
+    size_t count = 0;
+    for (int i = 0; i < whole_layout->n_tensors; i++) {
+        Piece p = piece_of(&whole_layout->tensors[i], cfg, parts, index);
+        const TnTensorInfo *t = &part_layout->tensors[i];
+        size_t first = t->offset > begin ? t->offset : begin, last = t->offset + t->numel < end ? t->offset + t->numel : end;
+        /* part element k of the tensor is element start + k % run of block k / run of the whole tensor */
+        for (size_t k = first; k < last; count++) {
+            size_t within = (k - t->offset) % p.run, length = p.run - within < last - k ? p.run - within : last - k;
+            if (runs)
+                runs[count] = (TnRun){.from = whole_layout->tensors[i].offset + (k - t->offset) / p.run * p.stride +
+                                              p.start + within,
+                                      .to = k - begin, .count = length};
+            k += length;
+        }
+    }
+    return count;
+}
+
+size_t tn_tp_runs(const TnParamLayout *part_layout, const TnParamLayout *whole_layout, const TnConfig *cfg, int parts,
+                  int index, size_t begin, size_t end, TnRun **runs) {
+    size_t count = collect_runs(part_layout, whole_layout, cfg, parts, index, begin, end, NULL);
+    *runs = tn_malloc((count ? count : 1) * sizeof **runs);
+    return collect_runs(part_layout, whole_layout, cfg, parts, index, begin, end, *runs);
+}
+
 int tn_tp_split_model(TnModel *m, const TnComm *tensor_group, TnError *err) {
     const TnConfig *cfg = &m->config;
     int parts = tensor_group->size, index = tensor_group->rank;
@@ -125,13 +153,15 @@ int tn_tp_split_model(TnModel *m, const TnComm *tensor_group, TnError *err) {
     if (parts == 1) return 0;
     TnParamLayout layout;
     tn_tp_layout(&layout, &m->layout, cfg, parts);
-    float *params = tn_malloc(layout.total * sizeof *params);
-    tn_tp_slice(params, &layout, m->params, &m->layout, cfg, parts, index);
-    free(m->params);
+    if (m->params) {
+        float *params = tn_malloc(layout.total * sizeof *params);
+        tn_tp_slice(params, &layout, m->params, &m->layout, cfg, parts, index);
+        free(m->params);
+        m->params = params;
+    }
     tn_param_layout_free(&m->layout);
     m->layout = layout;
-    m->params = params;
-    tn_weights_bind(&m->w, &m->layout, m->params);
+    if (m->params) tn_weights_bind(&m->w, &m->layout, m->params);
     /* the decay rates of this rank's heads */
     int H = cfg->n_heads, heads = H / parts;
     float *decay = tn_malloc((size_t)cfg->n_layers * heads * sizeof *decay);
@@ -142,21 +172,4 @@ int tn_tp_split_model(TnModel *m, const TnComm *tensor_group, TnError *err) {
     m->tensor_group = tensor_group;
     tn_model_set_attention(m, m->attn_algo, m->attn_block); /* the arenas were sized for the whole model */
     return 0;
-}
-
-int tn_tp_gather(const TnComm *tensor_group, const TnConfig *cfg, const TnParamLayout *part_layout, const float *part,
-                 const TnParamLayout *whole_layout, float *whole, TnError *err) {
-    int parts = tensor_group->size, root = tensor_group->rank == 0;
-    if (parts == 1) {
-        if (root) memcpy(whole, part, whole_layout->total * sizeof *whole);
-        return 0;
-    }
-    /* every part has the same size: rank r's range of parts x n is the r-th part */
-    size_t n = part_layout->total;
-    float *all = root ? tn_malloc((size_t)parts * n * sizeof *all) : NULL;
-    int rc = tn_comm_gather(tensor_group, part, all, (size_t)parts * n, 0, err);
-    if (!rc && root)
-        for (int r = 0; r < parts; r++) tn_tp_place(whole, whole_layout, all + (size_t)r * n, part_layout, cfg, parts, r);
-    free(all);
-    return rc;
 }

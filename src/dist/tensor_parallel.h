@@ -29,8 +29,8 @@
  *
  * Requires: arch transnormer; H and G divisible by T; norm srmsnorm or
  * rmsnorm (LayerNorm's centre of the split norm would need one more sum:
- * refused). Checkpoints stay the whole model's (tn_tp_gather puts the
- * parts together; a checkpoint is split again at load).
+ * refused). Checkpoints stay the whole model's (tn_tp_runs says where a
+ * part's elements go in the whole buffer and come from at load).
  */
 #ifndef TN_DIST_TENSOR_PARALLEL_H
 #define TN_DIST_TENSOR_PARALLEL_H
@@ -66,16 +66,20 @@ void tn_tp_slice(float *part, const TnParamLayout *part_layout, const float *who
 void tn_tp_place(float *whole, const TnParamLayout *whole_layout, const float *part, const TnParamLayout *part_layout,
                  const TnConfig *cfg, int parts, int index);
 
-/* Turns m, a whole model, into this rank's part over tensor_group (kept by
- * m, not owned: it must outlive m): its layout, parameters and decay rates;
- * the activation arenas are dropped (tn_model_reserve again). Fails, m
- * unchanged, when tn_tp_check does. A group of one rank leaves m whole. */
-int tn_tp_split_model(TnModel *m, const TnComm *tensor_group, TnError *err);
+/* The runs (params.h) of the whole buffer that make the elements
+ * [begin, end) of part `index` of `parts` (laid out by part_layout), run.to
+ * counted from begin: a rank reads or draws its range of its part from the
+ * whole model's files or initialisation without holding the whole model.
+ * Returns their number; *runs is allocated (the caller frees). With one
+ * part, one run per tensor. */
+size_t tn_tp_runs(const TnParamLayout *part_layout, const TnParamLayout *whole_layout, const TnConfig *cfg, int parts,
+                  int index, size_t begin, size_t end, TnRun **runs);
 
-/* Puts the parts of a buffer laid out by part_layout (one per rank of
- * tensor_group) together into whole (whole_layout) on the group's rank 0;
- * whole may be NULL on the other ranks. Collective over tensor_group. */
-int tn_tp_gather(const TnComm *tensor_group, const TnConfig *cfg, const TnParamLayout *part_layout, const float *part,
-                 const TnParamLayout *whole_layout, float *whole, TnError *err);
+/* Turns m, a whole model, into this rank's part over tensor_group (kept by
+ * m, not owned: it must outlive m): its layout, parameters (none for a
+ * model made by tn_model_create) and decay rates; the activation arenas
+ * are dropped (tn_model_reserve again). Fails, m unchanged, when
+ * tn_tp_check does. A group of one rank leaves m whole. */
+int tn_tp_split_model(TnModel *m, const TnComm *tensor_group, TnError *err);
 
 #endif

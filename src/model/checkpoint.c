@@ -72,16 +72,24 @@ static void shape_string(char *out, size_t cap, int ndim, const long long *shape
     if (n < cap) snprintf(out + n, cap - n, "]");
 }
 
-/* Loads every tensor of one open file into the flat buffer, marking which
- * layout tensors were seen. */
-static int load_file_tensors(TnStFile *st, const TnParamLayout *layout, float *params, unsigned char *seen,
-                             TnError *err) {
+struct TnCheckpointReader {
+    const TnParamLayout *layout;
+    int n_files;
+    TnStFile *files;           /* open */
+    const TnStTensor **stored; /* per layout tensor: its entry in files */
+    TnStFile **file_of;        /* per layout tensor: the file holding it */
+};
+
+/* Checks every tensor of one open file against the layout and records
+ * where each is. */
+static int index_file_tensors(TnCheckpointReader *reader, TnStFile *st, TnError *err) {
+    const TnParamLayout *layout = reader->layout;
     for (int i = 0; i < st->n_tensors; i++) {
         const TnStTensor *t = &st->tensors[i];
         const TnTensorInfo *info = tn_param_find(layout, t->name);
         if (!info) return tn_fail(err, "%s: unexpected tensor '%s' (not a parameter of this config)", st->path, t->name);
         int idx = (int)(info - layout->tensors);
-        if (seen[idx]) return tn_fail(err, "%s: tensor '%s' is stored twice", st->path, t->name);
+        if (reader->stored[idx]) return tn_fail(err, "%s: tensor '%s' is stored twice", st->path, t->name);
         int same = t->ndim == info->ndim;
         for (int k = 0; same && k < t->ndim; k++) same = t->shape[k] == info->shape[k];
         if (!same) {
@@ -90,8 +98,8 @@ static int load_file_tensors(TnStFile *st, const TnParamLayout *layout, float *p
             shape_string(want, sizeof want, info->ndim, info->shape);
             return tn_fail(err, "%s: tensor '%s' has shape %s, expected %s", st->path, t->name, got, want);
         }
-        if (tn_st_read_f32(st, t, params + info->offset, err)) return -1;
-        seen[idx] = 1;
+        reader->stored[idx] = t;
+        reader->file_of[idx] = st;
     }
     return 0;
 }
@@ -109,34 +117,91 @@ static int has_lm_head(const char *dir, const WeightFiles *wf, int *found, TnErr
     return 0;
 }
 
-int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, float **params, TnError *err) {
+int tn_checkpoint_load_config(const char *dir, TnConfig *cfg, TnError *err) {
     char path[4096];
-    *params = NULL;
-    memset(layout, 0, sizeof *layout);
     if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_load(cfg, path, err)) return -1;
     WeightFiles wf;
     if (list_weight_files(&wf, dir, err)) return -1;
-    int untied;
-    if (has_lm_head(dir, &wf, &untied, err)) { weight_files_free(&wf); return -1; }
-    if (untied) cfg->tie_word_embeddings = 0;
+    int untied, rc = has_lm_head(dir, &wf, &untied, err);
+    weight_files_free(&wf);
+    if (!rc && untied) cfg->tie_word_embeddings = 0;
+    return rc;
+}
 
-    tn_param_layout_init(layout, cfg);
-    float *buf = tn_malloc(layout->total * sizeof *buf);
-    unsigned char *seen = tn_calloc((size_t)layout->n_tensors, 1);
+void tn_checkpoint_reader_close(TnCheckpointReader *reader) {
+    if (!reader) return;
+    for (int i = 0; i < reader->n_files; i++) tn_st_close(&reader->files[i]);
+    free(reader->files);
+    free(reader->stored);
+    free(reader->file_of);
+    free(reader);
+}
+
+int tn_checkpoint_reader_open(TnCheckpointReader **out, const char *dir, const TnParamLayout *layout, TnError *err) {
+    *out = NULL;
+    WeightFiles wf;
+    if (list_weight_files(&wf, dir, err)) return -1;
+    TnCheckpointReader *reader = tn_calloc(1, sizeof *reader);
+    reader->layout = layout;
+    reader->files = tn_calloc((size_t)wf.n_files, sizeof *reader->files);
+    reader->stored = tn_calloc((size_t)layout->n_tensors, sizeof *reader->stored);
+    reader->file_of = tn_calloc((size_t)layout->n_tensors, sizeof *reader->file_of);
     int rc = 0;
     for (int i = 0; i < wf.n_files && !rc; i++) {
-        TnStFile st;
-        rc = tn_path_join(path, sizeof path, dir, wf.files[i], err) || tn_st_open(&st, path, err);
+        char path[4200];
+        rc = tn_path_join(path, sizeof path, dir, wf.files[i], err) || tn_st_open(&reader->files[i], path, err);
         if (rc) break;
-        rc = load_file_tensors(&st, layout, buf, seen, err);
-        tn_st_close(&st);
+        reader->n_files++;
+        rc = index_file_tensors(reader, &reader->files[i], err);
     }
     for (int i = 0; i < layout->n_tensors && !rc; i++)
-        if (!seen[i])
+        if (!reader->stored[i])
             rc = tn_fail(err, "%s: missing tensor '%s' (expected from config.json)", dir, layout->tensors[i].name);
-    free(seen);
     weight_files_free(&wf);
     if (rc) {
+        tn_checkpoint_reader_close(reader);
+        return -1;
+    }
+    *out = reader;
+    return 0;
+}
+
+int tn_checkpoint_read_runs(TnCheckpointReader *reader, const TnRun *runs, size_t n_runs, float *out, TnError *err) {
+    const TnParamLayout *layout = reader->layout;
+    for (size_t i = 0; i < n_runs; i++) {
+        /* a run may span tensors: read it tensor by tensor */
+        for (size_t done = 0; done < runs[i].count;) {
+            size_t at = runs[i].from + done;
+            const TnTensorInfo *t = tn_param_tensor_at(layout, at);
+            int idx = (int)(t - layout->tensors);
+            size_t take = t->offset + t->numel - at < runs[i].count - done ? t->offset + t->numel - at
+                                                                            : runs[i].count - done;
+            if (tn_st_read_f32_range(reader->file_of[idx], reader->stored[idx], at - t->offset, take,
+                                     out + runs[i].to + done, err))
+                return -1;
+            done += take;
+        }
+    }
+    return 0;
+}
+
+int tn_checkpoint_load_range(const char *dir, const TnParamLayout *layout, float *out, size_t begin, size_t end,
+                             TnError *err) {
+    TnCheckpointReader *reader;
+    if (tn_checkpoint_reader_open(&reader, dir, layout, err)) return -1;
+    TnRun run = {.from = begin, .to = 0, .count = end - begin};
+    int rc = tn_checkpoint_read_runs(reader, &run, 1, out, err);
+    tn_checkpoint_reader_close(reader);
+    return rc;
+}
+
+int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, float **params, TnError *err) {
+    *params = NULL;
+    memset(layout, 0, sizeof *layout);
+    if (tn_checkpoint_load_config(dir, cfg, err)) return -1;
+    tn_param_layout_init(layout, cfg);
+    float *buf = tn_malloc(layout->total * sizeof *buf);
+    if (tn_checkpoint_load_range(dir, layout, buf, 0, layout->total, err)) {
         free(buf);
         tn_param_layout_free(layout);
         return -1;
@@ -165,45 +230,112 @@ static int write_index(const char *dir, const TnParamLayout *layout, const int *
     return rc ? -1 : 0;
 }
 
-int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
-                  TnDtype dtype, size_t shard_bytes, TnError *err) {
-    if (tn_mkdir_p(dir, err)) return -1;
-    char path[4096];
-    if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_save(cfg, path, err)) return -1;
+/* Opens the file of shard s, its tensors' header written. */
+static int open_shard(TnCheckpointWriter *w, TnError *err) {
+    const TnParamLayout *layout = w->layout;
+    TnStWriteItem *items = tn_malloc((size_t)layout->n_tensors * sizeof *items);
+    int count = 0;
+    w->shard_end = w->position;
+    for (int i = 0; i < layout->n_tensors; i++) {
+        if (w->shard_of[i] != w->shard) continue;
+        const TnTensorInfo *t = &layout->tensors[i];
+        items[count++] = (TnStWriteItem){t->name, t->ndim, t->shape, NULL};
+        w->shard_end = t->offset + t->numel;
+    }
+    char name[64], path[4200];
+    if (w->n_shards == 1) snprintf(name, sizeof name, SINGLE_NAME);
+    else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", w->shard + 1, w->n_shards);
+    int rc = tn_path_join(path, sizeof path, w->dir, name, err) ||
+             tn_st_writer_open(&w->file, path, items, count, w->dtype, err);
+    free(items);
+    return rc ? -1 : 0;
+}
 
-    /* Greedy assignment of tensors, in layout order, to shards. */
-    int n = layout->n_tensors, n_shards = 1;
-    int *shard_of = tn_malloc((size_t)n * sizeof *shard_of);
-    size_t esize = tn_dtype_size(dtype), in_shard = 0, total_bytes = 0;
+int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnConfig *cfg, const TnParamLayout *layout,
+                              TnDtype dtype, size_t shard_bytes, TnError *err) {
+    memset(w, 0, sizeof *w);
+    if (tn_mkdir_p(dir, err)) return -1;
+    char path[4200];
+    if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_save(cfg, path, err)) return -1;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    w->layout = layout;
+    w->dtype = dtype;
+    /* Greedy assignment of tensors, in layout order (the buffer's), to shards. */
+    int n = layout->n_tensors;
+    w->shard_of = tn_malloc((size_t)n * sizeof *w->shard_of);
+    w->n_shards = 1;
+    size_t esize = tn_dtype_size(dtype), in_shard = 0, next = 0;
     for (int i = 0; i < n; i++) {
         size_t bytes = layout->tensors[i].numel * esize;
-        if (shard_bytes && in_shard > 0 && in_shard + bytes > shard_bytes) { n_shards++; in_shard = 0; }
-        shard_of[i] = n_shards - 1;
+        TN_ASSERT(layout->tensors[i].offset == next); /* the files follow the buffer */
+        next += layout->tensors[i].numel;
+        if (shard_bytes && in_shard > 0 && in_shard + bytes > shard_bytes) { w->n_shards++; in_shard = 0; }
+        w->shard_of[i] = w->n_shards - 1;
         in_shard += bytes;
-        total_bytes += bytes;
+        w->total_bytes += bytes;
     }
-    if (!shard_bytes) n_shards = 1;
-
-    TnStWriteItem *items = tn_malloc((size_t)n * sizeof *items);
-    int rc = 0;
-    for (int s = 0; s < n_shards && !rc; s++) {
-        int count = 0;
-        for (int i = 0; i < n; i++) {
-            if (shard_of[i] != s) continue;
-            const TnTensorInfo *t = &layout->tensors[i];
-            items[count++] = (TnStWriteItem){t->name, t->ndim, t->shape, params + t->offset};
-        }
-        char name[64];
-        if (n_shards == 1) snprintf(name, sizeof name, SINGLE_NAME);
-        else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, n_shards);
-        rc = tn_path_join(path, sizeof path, dir, name, err) || tn_st_write(path, items, count, dtype, err);
+    if (open_shard(w, err)) {
+        free(w->shard_of);
+        return -1;
     }
-    free(items);
-    if (!rc && n_shards > 1) rc = write_index(dir, layout, shard_of, n_shards, total_bytes, err);
-    free(shard_of);
-    if (rc) return -1;
-    /* Remove the other layout's files so the directory has one truth. */
-    if (tn_path_join(path, sizeof path, dir, n_shards > 1 ? SINGLE_NAME : INDEX_NAME, err)) return -1;
-    remove(path);
     return 0;
+}
+
+int tn_checkpoint_writer_write(TnCheckpointWriter *w, const float *data, size_t count, TnError *err) {
+    while (count > 0) {
+        if (w->shard == w->n_shards) {
+            tn_checkpoint_writer_abort(w);
+            return tn_fail(err, "%s: more floats than the model's %zu", w->dir, w->layout->total);
+        }
+        size_t take = w->shard_end - w->position < count ? w->shard_end - w->position : count;
+        if (tn_st_writer_write(&w->file, data, take, err)) {
+            w->shard = w->n_shards; /* the file is gone */
+            tn_checkpoint_writer_abort(w);
+            return -1;
+        }
+        w->position += take;
+        data += take;
+        count -= take;
+        if (w->position < w->shard_end) continue;
+        int rc = tn_st_writer_commit(&w->file, err);
+        w->shard++;
+        if (rc || (w->shard < w->n_shards && open_shard(w, err))) {
+            w->shard = w->n_shards;
+            tn_checkpoint_writer_abort(w);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tn_checkpoint_writer_close(TnCheckpointWriter *w, TnError *err) {
+    if (w->position != w->layout->total) {
+        size_t position = w->position;
+        tn_checkpoint_writer_abort(w);
+        return tn_fail(err, "%s: %zu of the model's %zu floats written", w->dir, position, w->layout->total);
+    }
+    int rc = w->n_shards > 1 ? write_index(w->dir, w->layout, w->shard_of, w->n_shards, w->total_bytes, err) : 0;
+    char path[4200];
+    /* Remove the other layout's files so the directory has one truth. */
+    if (!rc) rc = tn_path_join(path, sizeof path, w->dir, w->n_shards > 1 ? SINGLE_NAME : INDEX_NAME, err);
+    if (!rc) remove(path);
+    free(w->shard_of);
+    w->shard_of = NULL;
+    return rc ? -1 : 0;
+}
+
+void tn_checkpoint_writer_abort(TnCheckpointWriter *w) {
+    if (w->shard < w->n_shards) tn_st_writer_abort(&w->file);
+    w->shard = w->n_shards;
+    free(w->shard_of);
+    w->shard_of = NULL;
+}
+
+int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
+                  TnDtype dtype, size_t shard_bytes, TnError *err) {
+    TnCheckpointWriter w;
+    if (tn_checkpoint_writer_open(&w, dir, cfg, layout, dtype, shard_bytes, err) ||
+        tn_checkpoint_writer_write(&w, params, layout->total, err))
+        return -1;
+    return tn_checkpoint_writer_close(&w, err);
 }

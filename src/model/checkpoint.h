@@ -21,6 +21,23 @@
  * allocates *params (layout->total floats, the caller frees). On failure
  * nothing is left allocated. */
 int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, float **params, TnError *err);
+/* tn_checkpoint_load in two steps, for a rank that keeps a range of the
+ * parameters alone (dist/fsdp.h): the config (untied when lm_head.weight
+ * is stored), then, every tensor checked against layout, the elements
+ * [begin, end) of the flat buffer into out (out[0] is element begin),
+ * read from the files without the rest. */
+int tn_checkpoint_load_config(const char *dir, TnConfig *cfg, TnError *err);
+int tn_checkpoint_load_range(const char *dir, const TnParamLayout *layout, float *out, size_t begin, size_t end,
+                             TnError *err);
+/* The same for many pieces of one directory (a rank's tensor-parallel
+ * part, dist/tensor_parallel.h tn_tp_runs): open checks every tensor
+ * against layout (which must outlive the reader) and keeps the files
+ * open; read_runs reads each run's elements into out[run.to ..]. */
+typedef struct TnCheckpointReader TnCheckpointReader;
+
+int tn_checkpoint_reader_open(TnCheckpointReader **reader, const char *dir, const TnParamLayout *layout, TnError *err);
+int tn_checkpoint_read_runs(TnCheckpointReader *reader, const TnRun *runs, size_t n_runs, float *out, TnError *err);
+void tn_checkpoint_reader_close(TnCheckpointReader *reader);
 
 /* Saves config.json and the weights (dtype TN_F32 or TN_BF16). Tensors are
  * split into shards of at most shard_bytes each (0: one file). Each file is
@@ -28,5 +45,30 @@ int tn_checkpoint_load(const char *dir, TnConfig *cfg, TnParamLayout *layout, fl
  * with the other layout is removed afterwards. */
 int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
                   TnDtype dtype, size_t shard_bytes, TnError *err);
+
+/* tn_checkpoint_save in pieces, for parameters that are never whole in
+ * memory (a ZeRO-3 rank 0 gathering one part at a time): open writes
+ * config.json and plans the files, write appends the next count floats of
+ * the flat buffer (in its order, which is the files': each file is
+ * committed once its last tensor is complete), close checks that the whole
+ * buffer came and writes the index. A failed call leaves no partial file
+ * and closes the writer; abort drops an open writer. */
+typedef struct TnCheckpointWriter {
+    char dir[4096];
+    const TnParamLayout *layout;
+    TnDtype dtype;
+    int *shard_of, n_shards; /* each tensor's file */
+    size_t total_bytes;
+    int shard;               /* the file being written; n_shards: none */
+    size_t position;         /* floats of the flat buffer written */
+    size_t shard_end;        /* the flat buffer's end of the file being written */
+    TnStWriter file;
+} TnCheckpointWriter;
+
+int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnConfig *cfg, const TnParamLayout *layout,
+                              TnDtype dtype, size_t shard_bytes, TnError *err);
+int tn_checkpoint_writer_write(TnCheckpointWriter *w, const float *data, size_t count, TnError *err);
+int tn_checkpoint_writer_close(TnCheckpointWriter *w, TnError *err);
+void tn_checkpoint_writer_abort(TnCheckpointWriter *w);
 
 #endif

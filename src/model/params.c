@@ -182,26 +182,68 @@ void tn_param_part_range(const TnParamLayout *layout, int n_layers, int part, si
 }
 
 void tn_params_init(float *params, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed) {
-    int d = tn_head_dim(cfg);
+    tn_params_init_range(params, layout, cfg, seed, 0, layout->total);
+}
+
+void tn_params_init_range(float *out, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed, size_t begin,
+                          size_t end) {
     #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *t = &layout->tensors[i];
-        float *p = params + t->offset;
+        /* the tensor's elements [first, last) inside the range; element j goes to p[j - first] */
+        size_t first = t->offset > begin ? 0 : begin - t->offset;
+        size_t last = t->offset + t->numel < end ? t->numel : end > t->offset ? end - t->offset : 0;
+        if (first >= last) continue;
+        float *p = out + (t->offset + first - begin);
         if (t->kind == TN_PARAM_NORM_GAIN || t->kind == TN_PARAM_NORM_BIAS) {
             float value = t->kind == TN_PARAM_NORM_GAIN ? 1.0f : 0.0f;
-            for (size_t j = 0; j < t->numel; j++) p[j] = value;
+            for (size_t j = first; j < last; j++) p[j - first] = value;
             continue;
         }
         if (t->kind == TN_PARAM_THETA) {
-            for (int h = 0; h < cfg->n_heads; h++)
-                for (int c = 0; c < d; c++)
-                    p[h * d + c] = (float)pow(10000.0, -2.0 * (h * d + c) / cfg->dim);
+            for (size_t j = first; j < last; j++) p[j - first] = (float)pow(10000.0, -2.0 * (double)j / cfg->dim);
             continue;
         }
         TnRng rng;
         tn_rng_seed(&rng, seed, (uint64_t)i + 1);
-        for (size_t j = 0; j < t->numel; j++) p[j] = (float)(cfg->init_std * tn_rng_normal(&rng));
-        if (t->kind == TN_PARAM_EMBED && cfg->pad_token_id >= 0 && cfg->pad_token_id < cfg->vocab_size)
-            memset(p + (size_t)cfg->pad_token_id * cfg->dim, 0, (size_t)cfg->dim * sizeof *p);
+        /* the stream is sequential: draw and drop the elements before the range */
+        for (size_t j = 0; j < first; j++) tn_rng_normal(&rng);
+        for (size_t j = first; j < last; j++) p[j - first] = (float)(cfg->init_std * tn_rng_normal(&rng));
+        if (t->kind != TN_PARAM_EMBED || cfg->pad_token_id < 0 || cfg->pad_token_id >= cfg->vocab_size) continue;
+        size_t pad = (size_t)cfg->pad_token_id * cfg->dim; /* the padding row, zero */
+        for (size_t j = pad > first ? pad : first; j < pad + (size_t)cfg->dim && j < last; j++) p[j - first] = 0.0f;
     }
+}
+
+const TnTensorInfo *tn_param_tensor_at(const TnParamLayout *layout, size_t at) {
+    int low = 0, high = layout->n_tensors - 1;
+    while (low < high) {
+        int mid = (low + high + 1) / 2;
+        if (layout->tensors[mid].offset <= at) low = mid;
+        else high = mid - 1;
+    }
+    return &layout->tensors[low];
+}
+
+void tn_params_init_runs(float *out, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed,
+                         const TnRun *runs, size_t n_runs) {
+    float *tensor = NULL; /* the whole of a tensor cut into several runs */
+    const TnTensorInfo *held = NULL;
+    for (size_t i = 0; i < n_runs; i++) {
+        const TnTensorInfo *t = tn_param_tensor_at(layout, runs[i].from);
+        int alone = (i == 0 || tn_param_tensor_at(layout, runs[i - 1].from) != t) &&
+                    (i + 1 == n_runs || tn_param_tensor_at(layout, runs[i + 1].from) != t);
+        if (alone) {
+            tn_params_init_range(out + runs[i].to, layout, cfg, seed, runs[i].from, runs[i].from + runs[i].count);
+            continue;
+        }
+        if (held != t) {
+            free(tensor);
+            tensor = tn_malloc(t->numel * sizeof *tensor);
+            tn_params_init_range(tensor, layout, cfg, seed, t->offset, t->offset + t->numel);
+            held = t;
+        }
+        memcpy(out + runs[i].to, tensor + (runs[i].from - t->offset), runs[i].count * sizeof *out);
+    }
+    free(tensor);
 }

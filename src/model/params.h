@@ -74,6 +74,8 @@ void tn_param_part_range(const TnParamLayout *layout, int n_layers, int part, si
 /* Builds the layout of cfg. Free with tn_param_layout_free. */
 void tn_param_layout_init(TnParamLayout *layout, const TnConfig *cfg);
 void tn_param_layout_free(TnParamLayout *layout);
+/* The tensor holding element `at` of the flat buffer (< total). */
+const TnTensorInfo *tn_param_tensor_at(const TnParamLayout *layout, size_t at);
 /* Looks a tensor up by HF name; NULL if the model has no such tensor. */
 const TnTensorInfo *tn_param_find(const TnParamLayout *layout, const char *name);
 
@@ -114,5 +116,24 @@ void tn_weights_bind_range(TnWeights *w, const TnParamLayout *layout, size_t beg
  * theta[h, c] = 10000^(-2 (h d + c) / D); norm gains 1, biases 0. Each tensor draws from its own
  * stream of (seed, tensor index), so the result does not depend on threads. */
 void tn_params_init(float *params, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed);
+/* A run of elements of the whole model's flat buffer, [from, from +
+ * count), that lands at to of a rank's buffer: a rank's range of its
+ * tensor-parallel part is such runs (dist/tensor_parallel.h tn_tp_runs),
+ * increasing in from and to, each inside one tensor. */
+typedef struct TnRun {
+    size_t from, to, count;
+} TnRun;
+
+/* The same values, of the elements [begin, end) of the flat buffer alone,
+ * into out (out[0] is element begin): a ZeRO-3 rank initialises its shard
+ * without holding the whole model (a tensor's stream is drawn from its
+ * start, the elements before the range dropped). */
+void tn_params_init_range(float *out, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed, size_t begin,
+                          size_t end);
+/* The same for runs (out[run.to ..] from elements run.from ..): a tensor
+ * cut into several runs (split by tensor parallelism) is drawn once, whole,
+ * into a buffer of its size. */
+void tn_params_init_runs(float *out, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed,
+                         const TnRun *runs, size_t n_runs);
 
 #endif

@@ -188,13 +188,15 @@ static float f16_to_f32(uint16_t h) {
 /* Reads the raw bytes of t in chunks and hands each chunk to convert(). */
 typedef void (*ConvertFn)(const void *src, TnDtype dtype, size_t count, void *dst, size_t dst_index);
 
-static int read_converted(TnStFile *f, const TnStTensor *t, void *dst, ConvertFn convert, TnError *err) {
-    if (fseeko(f->fp, (off_t)(f->data_start + t->begin), SEEK_SET) != 0)
-        return tn_fail(err, "%s: cannot seek to tensor '%s'", f->path, t->name);
+/* Elements [first, first + count) of t. */
+static int read_converted(TnStFile *f, const TnStTensor *t, size_t first, size_t count_all, void *dst,
+                          ConvertFn convert, TnError *err) {
     size_t esize = tn_dtype_size(t->dtype), chunk = (1u << 20) / esize;
+    if (fseeko(f->fp, (off_t)(f->data_start + t->begin + first * esize), SEEK_SET) != 0)
+        return tn_fail(err, "%s: cannot seek to tensor '%s'", f->path, t->name);
     unsigned char *buf = tn_malloc(chunk * esize);
-    for (size_t done = 0; done < t->numel; done += chunk) {
-        size_t count = t->numel - done < chunk ? t->numel - done : chunk;
+    for (size_t done = 0; done < count_all; done += chunk) {
+        size_t count = count_all - done < chunk ? count_all - done : chunk;
         if (fread(buf, esize, count, f->fp) != count) {
             free(buf);
             return tn_fail(err, "%s: short read in tensor '%s' (file truncated?)", f->path, t->name);
@@ -240,27 +242,34 @@ static void to_i64(const void *src, TnDtype dtype, size_t count, void *dst, size
 }
 
 int tn_st_read_f32(TnStFile *f, const TnStTensor *t, float *dst, TnError *err) {
+    return tn_st_read_f32_range(f, t, 0, t->numel, dst, err);
+}
+
+int tn_st_read_f32_range(TnStFile *f, const TnStTensor *t, size_t first, size_t count, float *dst, TnError *err) {
     if (!is_float_dtype(t->dtype))
         return tn_fail(err, "%s: tensor '%s' has dtype %s, expected a floating type (F32, BF16, F16, F64)", f->path,
                        t->name, tn_dtype_name(t->dtype));
-    return read_converted(f, t, dst, to_f32, err);
+    TN_ASSERT(first + count <= t->numel);
+    return read_converted(f, t, first, count, dst, to_f32, err);
 }
 
 int tn_st_read_f64(TnStFile *f, const TnStTensor *t, double *dst, TnError *err) {
     if (!is_float_dtype(t->dtype))
         return tn_fail(err, "%s: tensor '%s' has dtype %s, expected a floating type", f->path, t->name,
                        tn_dtype_name(t->dtype));
-    return read_converted(f, t, dst, to_f64, err);
+    return read_converted(f, t, 0, t->numel, dst, to_f64, err);
 }
 
 int tn_st_read_i64(TnStFile *f, const TnStTensor *t, int64_t *dst, TnError *err) {
     if (is_float_dtype(t->dtype))
         return tn_fail(err, "%s: tensor '%s' has dtype %s, expected an integer type", f->path, t->name,
                        tn_dtype_name(t->dtype));
-    return read_converted(f, t, dst, to_i64, err);
+    return read_converted(f, t, 0, t->numel, dst, to_i64, err);
 }
 
-int tn_st_write(const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype, TnError *err) {
+int tn_st_writer_open(TnStWriter *w, const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype,
+                      TnError *err) {
+    memset(w, 0, sizeof *w);
     if (dtype != TN_F32 && dtype != TN_BF16) return tn_fail(err, "%s: can only write F32 or BF16", path);
     size_t esize = tn_dtype_size(dtype);
     cJSON *root = cJSON_CreateObject();
@@ -280,35 +289,71 @@ int tn_st_write(const char *path, const TnStWriteItem *items, int n_items, TnDty
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
         offset += numel * esize;
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
+        w->remaining += numel;
     }
     char *json = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     size_t json_len = strlen(json), padded = (json_len + 7) & ~(size_t)7;
     unsigned char len_bytes[8];
     for (int i = 0; i < 8; i++) len_bytes[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-
-    TnAtomicFile af;
-    if (tn_atomic_open(&af, path, err)) { cJSON_free(json); return -1; }
-    int rc = tn_atomic_write(&af, len_bytes, 8, err) || tn_atomic_write(&af, json, json_len, err) ||
-             tn_atomic_write(&af, "        ", padded - json_len, err);
+    int rc = tn_atomic_open(&w->file, path, err);
+    if (!rc)
+        rc = tn_atomic_write(&w->file, len_bytes, 8, err) || tn_atomic_write(&w->file, json, json_len, err) ||
+             tn_atomic_write(&w->file, "        ", padded - json_len, err);
     cJSON_free(json);
-    if (rc) return -1;
-    size_t chunk = 1u << 18;
-    uint16_t *half = dtype == TN_BF16 ? tn_malloc(chunk * sizeof *half) : NULL;
-    for (int i = 0; i < n_items && !rc; i++) {
+    if (rc) return -1; /* tn_atomic_write removed the temporary file */
+    w->dtype = dtype;
+    w->half = dtype == TN_BF16 ? tn_malloc(TN_ST_WRITE_CHUNK * sizeof *w->half) : NULL;
+    w->open = 1;
+    return 0;
+}
+
+int tn_st_writer_write(TnStWriter *w, const float *data, size_t count, TnError *err) {
+    if (count > w->remaining) {
+        tn_st_writer_abort(w);
+        return tn_fail(err, "%s: %zu more floats than its tensors hold", w->file.path, count - w->remaining);
+    }
+    w->remaining -= count;
+    int rc = 0;
+    if (w->dtype == TN_F32) rc = tn_atomic_write(&w->file, data, count * sizeof *data, err);
+    for (size_t done = 0; w->dtype == TN_BF16 && done < count && !rc; done += TN_ST_WRITE_CHUNK) {
+        size_t n = count - done < TN_ST_WRITE_CHUNK ? count - done : TN_ST_WRITE_CHUNK;
+        for (size_t j = 0; j < n; j++) w->half[j] = tn_f32_to_bf16(data[done + j]);
+        rc = tn_atomic_write(&w->file, w->half, n * sizeof *w->half, err);
+    }
+    if (rc) { /* the temporary file is gone */
+        w->open = 0;
+        tn_st_writer_abort(w);
+    }
+    return rc ? -1 : 0;
+}
+
+int tn_st_writer_commit(TnStWriter *w, TnError *err) {
+    if (w->remaining) {
+        size_t missing = w->remaining;
+        tn_st_writer_abort(w);
+        return tn_fail(err, "%s: %zu floats of its tensors were never written", w->file.path, missing);
+    }
+    free(w->half);
+    w->half = NULL;
+    w->open = 0;
+    return tn_atomic_commit(&w->file, err);
+}
+
+void tn_st_writer_abort(TnStWriter *w) {
+    if (w->open) tn_atomic_abort(&w->file);
+    free(w->half);
+    w->half = NULL;
+    w->open = 0;
+}
+
+int tn_st_write(const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype, TnError *err) {
+    TnStWriter w;
+    if (tn_st_writer_open(&w, path, items, n_items, dtype, err)) return -1;
+    for (int i = 0; i < n_items; i++) {
         size_t numel = 1;
         for (int k = 0; k < items[i].ndim; k++) numel *= (size_t)items[i].shape[k];
-        if (dtype == TN_F32) {
-            rc = tn_atomic_write(&af, items[i].data, numel * 4, err);
-            continue;
-        }
-        for (size_t done = 0; done < numel && !rc; done += chunk) {
-            size_t count = numel - done < chunk ? numel - done : chunk;
-            for (size_t j = 0; j < count; j++) half[j] = tn_f32_to_bf16(items[i].data[done + j]);
-            rc = tn_atomic_write(&af, half, count * 2, err);
-        }
+        if (tn_st_writer_write(&w, items[i].data, numel, err)) return -1;
     }
-    free(half);
-    if (rc) return -1; /* tn_atomic_write already removed the temporary file */
-    return tn_atomic_commit(&af, err);
+    return tn_st_writer_commit(&w, err);
 }

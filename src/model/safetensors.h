@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "util/error.h"
+#include "util/fileio.h"
 
 typedef enum TnDtype { TN_F32, TN_BF16, TN_F16, TN_F64, TN_I64, TN_I32, TN_U8 } TnDtype;
 
@@ -50,6 +51,9 @@ const TnStTensor *tn_st_find(const TnStFile *f, const char *name);
  * to float32/float64; integer dtypes to int64. Reading a float tensor as
  * integers (or the reverse) fails. dst holds t->numel elements. */
 int tn_st_read_f32(TnStFile *f, const TnStTensor *t, float *dst, TnError *err);
+/* Elements [first, first + count) of t alone (count floats into dst): a
+ * shard is read without the rest of the tensor. */
+int tn_st_read_f32_range(TnStFile *f, const TnStTensor *t, size_t first, size_t count, float *dst, TnError *err);
 int tn_st_read_f64(TnStFile *f, const TnStTensor *t, double *dst, TnError *err);
 int tn_st_read_i64(TnStFile *f, const TnStTensor *t, int64_t *dst, TnError *err);
 
@@ -64,5 +68,27 @@ typedef struct TnStWriteItem {
 /* Writes items (in order) to path atomically, every tensor stored as dtype
  * (TN_F32 or TN_BF16), with __metadata__ {"format": "pt"} for transformers. */
 int tn_st_write(const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype, TnError *err);
+
+/* tn_st_write in pieces, for data that is never whole in memory (a ZeRO
+ * rank 0 gathering a model one part at a time): open writes the header
+ * of items (their data unused), write appends the next count floats of
+ * the tensors' data in order, commit checks that every float came and
+ * renames the file into place. A failed call leaves no file (the writer
+ * is closed); abort drops an open writer. */
+#define TN_ST_WRITE_CHUNK ((size_t)1 << 18)
+
+typedef struct TnStWriter {
+    TnAtomicFile file;
+    TnDtype dtype;
+    size_t remaining; /* floats still due */
+    uint16_t *half;   /* bf16 conversion buffer, TN_ST_WRITE_CHUNK */
+    int open;
+} TnStWriter;
+
+int tn_st_writer_open(TnStWriter *w, const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype,
+                      TnError *err);
+int tn_st_writer_write(TnStWriter *w, const float *data, size_t count, TnError *err);
+int tn_st_writer_commit(TnStWriter *w, TnError *err);
+void tn_st_writer_abort(TnStWriter *w);
 
 #endif

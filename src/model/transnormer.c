@@ -15,7 +15,7 @@
 
 static void bind_model(TnModel *m) {
     const TnConfig *cfg = &m->config;
-    tn_weights_bind(&m->w, &m->layout, m->params);
+    if (m->params) tn_weights_bind(&m->w, &m->layout, m->params);
     m->decay = tn_malloc((size_t)cfg->n_layers * cfg->n_heads * sizeof *m->decay);
     double lambda[cfg->n_heads];
     for (int l = 0; l < cfg->n_layers; l++) {
@@ -27,13 +27,18 @@ static void bind_model(TnModel *m) {
     memset(&m->acts, 0, sizeof m->acts);
 }
 
-void tn_model_init(TnModel *m, const TnConfig *cfg, uint64_t seed) {
+void tn_model_create(TnModel *m, const TnConfig *cfg) {
     memset(m, 0, sizeof *m);
     m->config = *cfg;
     tn_param_layout_init(&m->layout, cfg);
+    bind_model(m);
+}
+
+void tn_model_init(TnModel *m, const TnConfig *cfg, uint64_t seed) {
+    tn_model_create(m, cfg);
     m->params = tn_malloc(m->layout.total * sizeof *m->params);
     tn_params_init(m->params, &m->layout, cfg, seed);
-    bind_model(m);
+    tn_weights_bind(&m->w, &m->layout, m->params);
 }
 
 int tn_model_load(TnModel *m, const char *dir, TnError *err) {
@@ -316,6 +321,10 @@ static void weights_hook(TnModel *m, int part) {
     if (m->hooks && m->hooks->weights) m->hooks->weights(m, part, m->hooks->weights_user);
 }
 
+static void grads_hook(TnModel *m, int part, TnWeights *dw) {
+    if (m->hooks && m->hooks->grads) m->hooks->grads(m, part, dw, m->hooks->grads_user);
+}
+
 static void grads_done_hook(TnModel *m, int part) {
     if (m->hooks && m->hooks->grads_done) m->hooks->grads_done(m, part, m->hooks->grads_user);
 }
@@ -349,9 +358,12 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
     TnActGrads *g = &m->grad_acts;
     TN_ASSERT(g->memory && batch <= g->max_batch && seq_len <= g->max_seq);
     TnWeights dw;
-    tn_weights_bind(&dw, &m->layout, grads);
+    memset(&dw, 0, sizeof dw);
+    TN_ASSERT(grads || (m->hooks && m->hooks->grads));
+    if (grads) tn_weights_bind(&dw, &m->layout, grads);
     int N = batch * seq_len, transformer = cfg->arch == TN_ARCH_TRANSFORMER;
     weights_hook(m, cfg->n_layers);
+    grads_hook(m, cfg->n_layers, &dw);
     tn_head_backward(m, targets, N, loss_scale, &dw);
     grads_done_hook(m, cfg->n_layers);
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
@@ -359,6 +371,7 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
     for (int l = cfg->n_layers - 1; l >= 0; l--) {
         const TnLayerActs *la = &a->layers[l];
         weights_hook(m, l);
+        grads_hook(m, l, &dw);
         /* Channel mixer and the output projection, then the token mixer. */
         if (transformer) {
             tn_layer_rest_backward(m, l, N, la->attn, g->dattn, &dw);
@@ -369,6 +382,7 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
         }
         grads_done_hook(m, l);
     }
+    grads_hook(m, TN_PART_EMBED, &dw);
     embedding_backward_cpu(dw.embed, g->dresid, tokens, N, cfg->dim, tn_embed_scale(cfg), cfg->pad_token_id);
     if (dw.positions) positions_backward_cpu(dw.positions, g->dresid, N, seq_len, cfg->dim);
     grads_done_hook(m, TN_PART_EMBED);
@@ -376,12 +390,17 @@ void tn_model_backward(TnModel *m, const int32_t *tokens, const int32_t *targets
 
 void tn_model_idle_pass(TnModel *m) {
     int L = m->config.n_layers;
+    TnWeights dw;
+    memset(&dw, 0, sizeof dw);
     for (int part = TN_PART_EMBED; part <= L; part++) weights_hook(m, part);
     weights_hook(m, L);
+    grads_hook(m, L, &dw);
     grads_done_hook(m, L);
     for (int l = L - 1; l >= 0; l--) {
         weights_hook(m, l);
+        grads_hook(m, l, &dw);
         grads_done_hook(m, l);
     }
+    grads_hook(m, TN_PART_EMBED, &dw);
     grads_done_hook(m, TN_PART_EMBED);
 }

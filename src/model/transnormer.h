@@ -104,6 +104,12 @@ struct TnModel;
  *     next part is asked for). Forward: the embedding, layers 0..L-1, the
  *     head; backward: the head, layers L-1..0 (the embedding's backward
  *     reads no weights).
+ *   grads(m, part, dw): before the backward accumulates part's gradients
+ *     (the head, layers L-1..0, the embedding): point dw's views of them
+ *     (the tied head's: the embedding's too) at zeroed buffers, valid until
+ *     part's grads_done (dist/grad_reduce.h keeps a ZeRO-2/3 rank's
+ *     gradients so, a part at a time). Set when the backward is given no
+ *     gradient buffer.
  *   grads_done(m, part): the backward has finished accumulating part's
  *     gradients (the head first, layers L-1..0, the embedding last), which
  *     it will not touch again in this pass (dist/grad_reduce.h starts their
@@ -113,8 +119,9 @@ struct TnModel;
 typedef struct TnModelHooks {
     void (*weights)(struct TnModel *m, int part, void *user);
     void *weights_user;
+    void (*grads)(struct TnModel *m, int part, TnWeights *dw, void *user);
     void (*grads_done)(struct TnModel *m, int part, void *user);
-    void *grads_user;
+    void *grads_user; /* of grads and grads_done */
 } TnModelHooks;
 
 typedef struct TnModel {
@@ -135,6 +142,10 @@ typedef struct TnModel {
  * whole model. */
 static inline int tn_model_parts(const TnModel *m) { return m->tensor_group ? m->tensor_group->size : 1; }
 
+/* A model of cfg without parameters (params NULL, no views bound): its
+ * layout, decay rates and arena, for a rank whose parameters live
+ * elsewhere (dist/fsdp.h tn_fsdp_init_shard). */
+void tn_model_create(TnModel *m, const TnConfig *cfg);
 /* Creates a model of cfg with parameters initialised from seed. */
 void tn_model_init(TnModel *m, const TnConfig *cfg, uint64_t seed);
 /* Loads an HF model directory (see checkpoint.h). */
@@ -168,7 +179,8 @@ int tn_model_forward(TnModel *m, const int32_t *tokens, const int32_t *targets, 
                      float *mean_loss, TnError *err);
 
 /* Backward pass: ACCUMULATES into grads (layout.total floats, laid out like
- * the parameters; the tied embedding receives both its uses) the gradient
+ * the parameters; the tied embedding receives both its uses; NULL: into
+ * the buffers of the grads hook, part by part) the gradient
  * of loss_scale * sum of the per-token losses. loss_scale = 1 / (scored
  * tokens) gives the gradient of the forward's mean loss; the trainer uses
  * 1 / (scored tokens of the whole accumulated batch).

@@ -15,10 +15,8 @@ void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *par
     tn_adamw_update_range(opt, layout, params, grads, m, v, lr, t, 0, layout->total);
 }
 
-/* The step on [begin, end); params[0] is element `origin` (0: a whole
- * buffer, begin: a shard). */
-static void update(const TnAdamW *opt, const TnParamLayout *layout, float *params, size_t origin, const float *grads,
-                   float *m, float *v, float lr, long long t, size_t begin, size_t end) {
+void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads,
+                           float *m, float *v, float lr, long long t, size_t begin, size_t end) {
     float correction1 = (float)(1.0 - pow(opt->beta1, (double)t));
     float correction2 = (float)(1.0 - pow(opt->beta2, (double)t));
     for (int i = 0; i < layout->n_tensors; i++) {
@@ -28,8 +26,8 @@ static void update(const TnAdamW *opt, const TnParamLayout *layout, float *param
         size_t first = info->offset > begin ? info->offset : begin;
         size_t last = info->offset + info->numel < end ? info->offset + info->numel : end;
         if (first >= last) continue;
-        float *p = params + (first - origin), *mt = m + (first - begin), *vt = v + (first - begin);
-        const float *g = grads + first;
+        float *p = params + (first - begin), *mt = m + (first - begin), *vt = v + (first - begin);
+        const float *g = grads + (first - begin);
         long n = (long)(last - first);
         #pragma omp parallel for
         for (long j = 0; j < n; j++) {
@@ -39,16 +37,6 @@ static void update(const TnAdamW *opt, const TnParamLayout *layout, float *param
             p[j] -= lr * (m_hat / (sqrtf(v_hat) + opt->eps) + decay * p[j]);
         }
     }
-}
-
-void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads,
-                           float *m, float *v, float lr, long long t, size_t begin, size_t end) {
-    update(opt, layout, params, 0, grads, m, v, lr, t, begin, end);
-}
-
-void tn_adamw_update_shard(const TnAdamW *opt, const TnParamLayout *layout, float *shard, const float *grads,
-                           float *m, float *v, float lr, long long t, size_t begin, size_t end) {
-    update(opt, layout, shard, begin, grads, m, v, lr, t, begin, end);
 }
 
 double tn_grad_squares(const float *grads, size_t n) {

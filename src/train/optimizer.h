@@ -33,13 +33,10 @@ int tn_adamw_decays(TnParamKind kind);
 void tn_adamw_update(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads, float *m,
                      float *v, float lr, long long t);
 /* The same step on the elements [begin, end) of the flat buffer only (a
- * ZeRO shard, dist/comm.h): params and grads are whole buffers, m and v
- * hold the range alone (m[0] is element begin's moment). */
+ * ZeRO shard, dist/comm.h): params, grads, m and v hold the range alone
+ * (params[0] is element begin; pass whole buffers + begin for a range of
+ * them). */
 void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, float *params, const float *grads,
-                           float *m, float *v, float lr, long long t, size_t begin, size_t end);
-/* The same with the parameters sharded too (ZeRO-3, dist/fsdp.h): shard,
- * m and v hold the range alone (shard[0] is element begin). */
-void tn_adamw_update_shard(const TnAdamW *opt, const TnParamLayout *layout, float *shard, const float *grads,
                            float *m, float *v, float lr, long long t, size_t begin, size_t end);
 
 /* The global l2 norm of grads (n floats), accumulated in double. It is not

@@ -1,5 +1,7 @@
 #include "train/state.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +29,8 @@ static int write_summed(TnAtomicFile *f, const void *data, size_t n, uint64_t *s
     return tn_atomic_write(f, data, n, err);
 }
 
-int tn_train_state_save(const char *path, const TnTrainState *state, const float *m, const float *v, size_t n_params,
-                        TnError *err) {
+int tn_train_state_writer_open(TnTrainStateWriter *w, const char *path, const TnTrainState *state, size_t n_params,
+                               TnError *err) {
     StateHeader h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, state_magic, sizeof h.magic);
@@ -44,55 +46,133 @@ int tn_train_state_save(const char *path, const TnTrainState *state, const float
     memcpy(h.loader_rng, state->loader.epoch_rng.s, sizeof h.loader_rng);
     h.n_params = n_params;
     h.elapsed = state->elapsed;
-    TnAtomicFile f;
-    uint64_t sum = TN_FNV_OFFSET;
-    if (tn_atomic_open(&f, path, err)) return -1;
-    if (write_summed(&f, &h, sizeof h, &sum, err) || write_summed(&f, m, n_params * sizeof *m, &sum, err) ||
-        write_summed(&f, v, n_params * sizeof *v, &sum, err) || tn_atomic_write(&f, &sum, sizeof sum, err)) {
-        tn_atomic_abort(&f);
+    memset(w, 0, sizeof *w);
+    w->sum = TN_FNV_OFFSET;
+    w->remaining = 2 * n_params;
+    if (tn_atomic_open(&w->file, path, err)) return -1;
+    if (write_summed(&w->file, &h, sizeof h, &w->sum, err)) return -1; /* the temporary file is gone */
+    w->open = 1;
+    return 0;
+}
+
+int tn_train_state_writer_write(TnTrainStateWriter *w, const float *moments, size_t count, TnError *err) {
+    if (count > w->remaining) {
+        tn_train_state_writer_abort(w);
+        return tn_fail(err, "%s: more moments than the model's", w->file.path);
+    }
+    w->remaining -= count;
+    if (write_summed(&w->file, moments, count * sizeof *moments, &w->sum, err)) {
+        w->open = 0;
         return -1;
     }
-    return tn_atomic_commit(&f, err);
+    return 0;
+}
+
+int tn_train_state_writer_commit(TnTrainStateWriter *w, TnError *err) {
+    if (w->remaining) {
+        tn_train_state_writer_abort(w);
+        return tn_fail(err, "%s: %zu moments never written", w->file.path, w->remaining);
+    }
+    w->open = 0;
+    if (tn_atomic_write(&w->file, &w->sum, sizeof w->sum, err)) return -1;
+    return tn_atomic_commit(&w->file, err);
+}
+
+void tn_train_state_writer_abort(TnTrainStateWriter *w) {
+    if (w->open) tn_atomic_abort(&w->file);
+    w->open = 0;
+}
+
+int tn_train_state_save(const char *path, const TnTrainState *state, const float *m, const float *v, size_t n_params,
+                        TnError *err) {
+    TnTrainStateWriter w;
+    if (tn_train_state_writer_open(&w, path, state, n_params, err) ||
+        tn_train_state_writer_write(&w, m, n_params, err) || tn_train_state_writer_write(&w, v, n_params, err))
+        return -1;
+    return tn_train_state_writer_commit(&w, err);
 }
 
 int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *v, size_t n_params, TnError *err) {
-    char *data;
-    size_t size;
-    if (tn_read_file(path, &data, &size, err)) return -1;
-    StateHeader h;
-    size_t moments = n_params * sizeof(float), want = sizeof h + 2 * moments + sizeof(uint64_t);
+    return tn_train_state_load_range(path, state, m, v, n_params, 0, n_params, err);
+}
+
+/* Copies the runs' elements found in chunk, the file's moment floats
+ * [at, at + count) (m's n_params, then v's). */
+static void take_moments(const float *chunk, size_t at, size_t count, size_t n_params, const TnRun *runs,
+                         size_t n_runs, float *m, float *v) {
+    float *moments[2] = {m, v};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < n_runs; i++) {
+            size_t from = k * n_params + runs[i].from, to = from + runs[i].count;
+            size_t first = from > at ? from : at, last = to < at + count ? to : at + count;
+            if (first < last)
+                memcpy(moments[k] + runs[i].to + (first - from), chunk + (first - at), (last - first) * sizeof *chunk);
+        }
+}
+
+/* Reads the moments in chunks, folding every byte into the checksum and
+ * keeping the runs, then checks the stored checksum. */
+static int read_moments(FILE *fp, const char *path, uint64_t *sum, float *m, float *v, size_t n_params,
+                        const TnRun *runs, size_t n_runs, TnError *err) {
+    size_t chunk_floats = 1u << 18, total = 2 * n_params;
+    float *chunk = tn_malloc(chunk_floats * sizeof *chunk);
     int rc = 0;
-    if (size < sizeof h || memcmp(data, state_magic, sizeof state_magic) != 0) {
-        rc = tn_fail(err, "%s: not a tnllm training-state file", path);
-    } else {
-        memcpy(&h, data, sizeof h);
-        uint64_t stored;
-        if (h.version != TN_TRAIN_STATE_VERSION)
-            rc = tn_fail(err, "%s: training-state version %u, this build reads %d", path, h.version,
-                         TN_TRAIN_STATE_VERSION);
-        else if (h.n_params != n_params)
-            rc = tn_fail(err, "%s: holds moments for %llu parameters, the model has %zu", path,
-                         (unsigned long long)h.n_params, n_params);
-        else if (size != want)
-            rc = tn_fail(err, "%s: %zu bytes, expected %zu (truncated?)", path, size, want);
-        else if (memcpy(&stored, data + size - sizeof stored, sizeof stored),
-                 stored != tn_fnv1a(TN_FNV_OFFSET, data, size - sizeof stored))
-            rc = tn_fail(err, "%s: checksum mismatch (corrupted file)", path);
+    for (size_t at = 0; at < total && !rc; at += chunk_floats) {
+        size_t count = total - at < chunk_floats ? total - at : chunk_floats;
+        if (fread(chunk, sizeof *chunk, count, fp) != count) {
+            rc = tn_fail(err, "%s: short read (truncated?)", path);
+            break;
+        }
+        *sum = tn_fnv1a(*sum, chunk, count * sizeof *chunk);
+        take_moments(chunk, at, count, n_params, runs, n_runs, m, v);
     }
-    if (!rc) {
-        state->step = (long long)h.step;
-        state->tokens_seen = (long long)h.tokens_seen;
-        state->elapsed = h.elapsed;
-        state->seq_len = (int)h.seq_len;
-        state->micro_batch = (int)h.micro_batch;
-        state->accum_steps = (int)h.accum_steps;
-        state->data_hash = h.data_hash;
-        state->loader.epoch = h.loader_epoch;
-        state->loader.cursor = h.loader_cursor;
-        memcpy(state->loader.epoch_rng.s, h.loader_rng, sizeof h.loader_rng);
-        memcpy(m, data + sizeof h, moments);
-        memcpy(v, data + sizeof h + moments, moments);
-    }
-    free(data);
+    free(chunk);
+    uint64_t stored;
+    if (!rc && (fread(&stored, sizeof stored, 1, fp) != 1 || stored != *sum))
+        rc = tn_fail(err, "%s: checksum mismatch (corrupted file)", path);
     return rc;
+}
+
+int tn_train_state_load_range(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
+                              size_t begin, size_t end, TnError *err) {
+    TnRun run = {.from = begin, .to = 0, .count = end - begin};
+    return tn_train_state_load_runs(path, state, m, v, n_params, &run, 1, err);
+}
+
+int tn_train_state_load_runs(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
+                             const TnRun *runs, size_t n_runs, TnError *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    fseeko(fp, 0, SEEK_END);
+    size_t size = (size_t)ftello(fp);
+    rewind(fp);
+    StateHeader h;
+    size_t want = sizeof h + 2 * n_params * sizeof(float) + sizeof(uint64_t);
+    uint64_t sum = TN_FNV_OFFSET;
+    int rc = 0;
+    if (size < sizeof h || fread(&h, sizeof h, 1, fp) != 1 || memcmp(h.magic, state_magic, sizeof state_magic) != 0)
+        rc = tn_fail(err, "%s: not a tnllm training-state file", path);
+    else if (h.version != TN_TRAIN_STATE_VERSION)
+        rc = tn_fail(err, "%s: training-state version %u, this build reads %d", path, h.version,
+                     TN_TRAIN_STATE_VERSION);
+    else if (h.n_params != n_params)
+        rc = tn_fail(err, "%s: holds moments for %llu parameters, the model has %zu", path,
+                     (unsigned long long)h.n_params, n_params);
+    else if (size != want)
+        rc = tn_fail(err, "%s: %zu bytes, expected %zu (truncated?)", path, size, want);
+    else
+        sum = tn_fnv1a(sum, &h, sizeof h), rc = read_moments(fp, path, &sum, m, v, n_params, runs, n_runs, err);
+    fclose(fp);
+    if (rc) return -1;
+    state->step = (long long)h.step;
+    state->tokens_seen = (long long)h.tokens_seen;
+    state->elapsed = h.elapsed;
+    state->seq_len = (int)h.seq_len;
+    state->micro_batch = (int)h.micro_batch;
+    state->accum_steps = (int)h.accum_steps;
+    state->data_hash = h.data_hash;
+    state->loader.epoch = h.loader_epoch;
+    state->loader.cursor = h.loader_cursor;
+    memcpy(state->loader.epoch_rng.s, h.loader_rng, sizeof h.loader_rng);
+    return 0;
 }

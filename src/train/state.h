@@ -23,7 +23,9 @@
 #include <stdint.h>
 
 #include "data/loader.h"
+#include "model/params.h"
 #include "util/error.h"
+#include "util/fileio.h"
 
 #define TN_TRAIN_STATE_VERSION 1
 #define TN_TRAIN_STATE_FILE "training_state.bin"
@@ -43,9 +45,37 @@ uint64_t tn_tokens_hash(const uint32_t *tokens, size_t n);
 /* Writes state and the moments (n_params floats each) to path. */
 int tn_train_state_save(const char *path, const TnTrainState *state, const float *m, const float *v, size_t n_params,
                         TnError *err);
+/* tn_train_state_save in pieces, for moments that are never whole in
+ * memory (a ZeRO rank 0 gathering one part at a time): open writes the
+ * header, write appends the next count floats (m's n_params, then v's),
+ * commit checks that all came and writes the checksum. A failed call
+ * leaves no file and closes the writer; abort drops an open one. */
+typedef struct TnTrainStateWriter {
+    TnAtomicFile file;
+    uint64_t sum;     /* FNV-1a of the bytes so far */
+    size_t remaining; /* floats still due */
+    int open;
+} TnTrainStateWriter;
+
+int tn_train_state_writer_open(TnTrainStateWriter *w, const char *path, const TnTrainState *state, size_t n_params,
+                               TnError *err);
+int tn_train_state_writer_write(TnTrainStateWriter *w, const float *moments, size_t count, TnError *err);
+int tn_train_state_writer_commit(TnTrainStateWriter *w, TnError *err);
+void tn_train_state_writer_abort(TnTrainStateWriter *w);
+
 /* Reads path into state, m and v (n_params floats each, caller-owned);
  * fails with the reason on a foreign, truncated, corrupted or mismatched
  * file, leaving the outputs unspecified. */
 int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *v, size_t n_params, TnError *err);
+/* The same keeping the moments' elements [begin, end) alone (m[0] and
+ * v[0] are element begin's): the file is read in chunks, every byte
+ * checked, without holding the whole moments (a ZeRO shard). */
+int tn_train_state_load_range(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
+                              size_t begin, size_t end, TnError *err);
+/* The same for runs of the moments (params.h: elements run.from .. into
+ * m[run.to ..] and v[run.to ..]): a rank's range of its tensor-parallel
+ * part (dist/tensor_parallel.h tn_tp_runs). */
+int tn_train_state_load_runs(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
+                             const TnRun *runs, size_t n_runs, TnError *err);
 
 #endif

@@ -61,7 +61,8 @@ typedef struct Run {
     size_t n_train, n_val;
     int own_val;
     TnLoader loader;
-    float *grads, *m, *v;
+    float *grads, *m, *v; /* grads holds grads_range: the whole buffer, or (ZeRO-2/3) the rank's shard */
+    TnRange grads_range;
     int32_t *inputs, *targets;
     int micro_batch, accum_steps;
     long long steps; /* of the whole run: o->steps, or o->total_tokens in whole steps */
@@ -79,6 +80,7 @@ typedef struct Run {
     TnGradReduce reduce;  /* the CPU step's gradient reduction, overlapped with the backward */
     TnFsdp fsdp;          /* ZeRO-3 on the CPU: the parameters sharded (range update), gathered part by part */
     int sharded;          /* fsdp is in use: model.params is NULL */
+    float *first_shard;   /* ZeRO-3: the shard built or read at start, until fsdp owns it */
     TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
 } Run;
@@ -87,6 +89,7 @@ static void run_free(Run *r) {
     tn_step_device_close(r->device);
     tn_grad_reduce_free(&r->reduce);
     if (r->sharded) tn_fsdp_free(&r->fsdp);
+    free(r->first_shard);
     if (r->tp > 1) {
         tn_param_layout_free(&r->whole);
         tn_comm_free(&r->tensor_group);
@@ -167,66 +170,80 @@ static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
 /* The whole model's layout (the model's own unless tensor-parallel). */
 static const TnParamLayout *whole_layout(const Run *r) { return r->tp > 1 ? &r->whole : &r->model.layout; }
 
-/* Writes the whole model (params_all, laid out by whole_layout) into the
- * HF directory dir, with the tokenizer. */
-static int write_model(const Run *r, const char *dir, const float *params_all, TnError *err) {
-    return tn_checkpoint_save(dir, &r->model.config, whole_layout(r), params_all, TN_F32, 0, err) ||
-                   copy_tokenizer(r, dir, err)
-               ? -1 : 0;
+/* Where rank 0 streams a buffer laid out like the whole model's: the next
+ * count floats of it, in order. */
+typedef int (*Sink)(void *user, const float *data, size_t count, TnError *err);
+
+static int to_checkpoint(void *writer, const float *data, size_t count, TnError *err) {
+    return tn_checkpoint_writer_write(writer, data, count, err);
 }
 
-/* Writes checkpoints/step_N (model, state with the whole parameters and
- * moments), then points `latest` at it and removes the previous one: a
- * crash at any moment leaves a complete checkpoint named by `latest`. */
-static int write_checkpoint(Run *r, const float *params_all, const float *m_all, const float *v_all, TnError *err) {
-    char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
-    snprintf(name, sizeof name, "step_%08lld", r->state.step);
-    if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
-        tn_path_join(state_path, sizeof state_path, dir, TN_TRAIN_STATE_FILE, err) ||
-        tn_path_join(latest_path, sizeof latest_path, r->checkpoints, "latest", err))
-        return -1;
-    r->state.loader = r->loader.state;
-    if (tn_mkdir_p(dir, err)) return -1;
-    if (write_model(r, dir, params_all, err) ||
-        tn_train_state_save(state_path, &r->state, m_all, v_all, whole_layout(r)->total, err)) {
-        if (strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
-        return -1;
+static int to_state(void *writer, const float *data, size_t count, TnError *err) {
+    return tn_train_state_writer_write(writer, data, count, err);
+}
+
+/* The largest part (params.h) of a layout. */
+static size_t largest_part(const TnParamLayout *layout, int n_layers) {
+    size_t largest = 0;
+    for (int part = TN_PART_EMBED; part <= n_layers; part++) {
+        size_t begin, end;
+        tn_param_part_range(layout, n_layers, part, &begin, &end);
+        if (end - begin > largest) largest = end - begin;
     }
-    snprintf(previous, sizeof previous, "%s", r->latest);
-    if (tn_write_file(latest_path, name, strlen(name), err)) return -1;
-    snprintf(r->latest, sizeof r->latest, "%s", dir);
-    if (previous[0] && strcmp(previous, dir) != 0) remove_checkpoint(previous);
-    return 0;
+    return largest;
 }
 
-/* Rank 0's whole copy of a buffer laid out like the parameters, of which
- * this rank holds `held`, the range `range` of its part of the model:
- * gathered over the data group when the range is a ZeRO shard, then over
- * the tensor group when the model is split. *whole is held itself when
- * nothing is gathered, else allocated on rank 0 (release_whole frees it);
- * unspecified on the other ranks. Collective over the job. */
-static int gather_whole(Run *r, float *held, TnRange range, float **whole, TnError *err) {
-    size_t n = r->model.layout.total;
-    float *part = held;
-    int part_owner = r->comm->rank == 0; /* the data group's rank 0 holds the whole part */
-    *whole = held;
-    if (range.end - range.begin != n) {
-        part = part_owner ? tn_malloc(n * sizeof *part) : NULL;
-        if (tn_comm_gather(r->comm, held, part, n, 0, err)) {
-            free(part);
-            return -1;
+/* Puts tensor rank t's share of part p (of its part layout) into its
+ * places in unit, the whole model's part w (tensor_parallel.h's runs; the
+ * replicated tensors come whole from every rank). */
+static void place_share(const Run *r, int t, TnRange p, TnRange w, const float *share, float *unit) {
+    TnRun *runs;
+    size_t n_runs = tn_tp_runs(&r->model.layout, &r->whole, &r->model.config, r->tp, t, p.begin, p.end, &runs);
+    for (size_t i = 0; i < n_runs; i++)
+        memcpy(unit + (runs[i].from - w.begin), share + runs[i].to, runs[i].count * sizeof *unit);
+    free(runs);
+}
+
+/* Hands rank 0's sink the whole buffer of which this rank holds `held`,
+ * the range `range` of its part, one part (params.h: the embedding, a
+ * layer, the head) at a time: gathered from the data group's shards when
+ * sharded, then, with tensor parallelism, from the shares of the tensor
+ * group of data rank 0, which rank 0 puts in place. No rank holds more
+ * than one part of the model (rank 0: the T shares of one and the whole
+ * part). Collective over the job (a rank that fails ends the job,
+ * cmd_train). */
+static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *user, TnError *err) {
+    const TnModel *m = &r->model;
+    size_t n = m->layout.total;
+    int L = m->config.n_layers, T = r->tp, sharded = range.end - range.begin < n;
+    if (T == 1 && !sharded) return r->root ? sink(user, held, n, err) : 0;
+    int assembles = r->comm->rank == 0; /* holds its tensor rank's share whole */
+    size_t largest = largest_part(&m->layout, L);
+    float *gathered = sharded ? tn_malloc(largest * sizeof *gathered) : NULL;
+    float *shares = T > 1 && r->root ? tn_malloc((size_t)T * largest * sizeof *shares) : NULL;
+    float *unit = T > 1 && r->root ? tn_malloc(largest_part(&r->whole, L) * sizeof *unit) : NULL;
+    int rc = 0;
+    for (int part = TN_PART_EMBED; part <= L && !rc; part++) {
+        TnRange p, w;
+        tn_param_part_range(&m->layout, L, part, &p.begin, &p.end);
+        const float *share = sharded ? gathered : held + p.begin;
+        if (sharded) rc = tn_comm_all_gather_part(r->comm, held, n, p, gathered, err);
+        if (rc || !assembles) continue;
+        if (T == 1) {
+            rc = sink(user, share, p.end - p.begin, err);
+            continue;
         }
-        *whole = part;
+        size_t size = p.end - p.begin;
+        rc = tn_comm_gather(&r->tensor_group, share, shares, (size_t)T * size, 0, err);
+        if (rc || !r->root) continue;
+        tn_param_part_range(&r->whole, L, part, &w.begin, &w.end);
+        for (int t = 0; t < T; t++) place_share(r, t, p, w, shares + (size_t)t * size, unit);
+        rc = sink(user, unit, w.end - w.begin, err);
     }
-    if (r->tp == 1 || !part_owner) return 0;
-    *whole = r->root ? tn_malloc(r->whole.total * sizeof **whole) : NULL;
-    int rc = tn_tp_gather(&r->tensor_group, &r->model.config, &r->model.layout, part, &r->whole, *whole, err);
-    if (part != held) free(part);
-    return rc;
-}
-
-static void release_whole(float *whole, const float *held) {
-    if (whole != held) free(whole);
+    free(gathered);
+    free(shares);
+    free(unit);
+    return rc ? -1 : 0;
 }
 
 /* The parameters this rank holds and their range of its part: the FSDP
@@ -236,21 +253,58 @@ static float *held_params(const Run *r, TnRange *range) {
     return r->sharded ? r->fsdp.shard : r->model.params;
 }
 
-/* Writes checkpoints/step_N (model, state), then points `latest` at it and
- * removes the previous one: a crash at any moment leaves a complete
- * checkpoint named by `latest`. Collective: every rank calls it, rank 0
- * writes. */
+/* Rank 0 writes the whole model into the HF directory dir, with the
+ * tokenizer, streamed from the ranks' parameters. Collective. */
+static int write_model(Run *r, const char *dir, TnError *err) {
+    TnRange range;
+    float *params = held_params(r, &range);
+    TnCheckpointWriter writer;
+    if (r->root && tn_checkpoint_writer_open(&writer, dir, &r->model.config, whole_layout(r), TN_F32, 0, err))
+        return -1;
+    if (stream_whole(r, params, range, to_checkpoint, &writer, err)) {
+        if (r->root) tn_checkpoint_writer_abort(&writer);
+        return -1;
+    }
+    if (!r->root) return 0;
+    return tn_checkpoint_writer_close(&writer, err) || copy_tokenizer(r, dir, err) ? -1 : 0;
+}
+
+/* Rank 0 writes the state file at path with the whole moments, streamed
+ * from the ranks' ranges. Collective. */
+static int write_state(Run *r, const char *path, TnError *err) {
+    TnTrainStateWriter writer;
+    if (r->root && tn_train_state_writer_open(&writer, path, &r->state, whole_layout(r)->total, err)) return -1;
+    if (stream_whole(r, r->m, r->update, to_state, &writer, err) ||
+        stream_whole(r, r->v, r->update, to_state, &writer, err)) {
+        if (r->root) tn_train_state_writer_abort(&writer);
+        return -1;
+    }
+    return r->root ? tn_train_state_writer_commit(&writer, err) : 0;
+}
+
+/* Writes checkpoints/step_N (model, state with the whole parameters and
+ * moments), then points `latest` at it and removes the previous one: a
+ * crash at any moment leaves a complete checkpoint named by `latest`.
+ * Collective: every rank calls it, rank 0 writes. */
 static int save_checkpoint(Run *r, TnError *err) {
-    float *params_all = NULL, *m_all = NULL, *v_all = NULL;
-    TnRange params_range;
-    float *params = held_params(r, &params_range);
-    int rc = gather_whole(r, params, params_range, &params_all, err) || gather_whole(r, r->m, r->update, &m_all, err) ||
-             gather_whole(r, r->v, r->update, &v_all, err);
-    if (!rc && r->root) rc = write_checkpoint(r, params_all, m_all, v_all, err);
-    release_whole(params_all, params);
-    release_whole(m_all, r->m);
-    release_whole(v_all, r->v);
-    return rc;
+    char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
+    snprintf(name, sizeof name, "step_%08lld", r->state.step);
+    if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
+        tn_path_join(state_path, sizeof state_path, dir, TN_TRAIN_STATE_FILE, err) ||
+        tn_path_join(latest_path, sizeof latest_path, r->checkpoints, "latest", err))
+        return -1;
+    r->state.loader = r->loader.state;
+    if (r->root && tn_mkdir_p(dir, err)) return -1;
+    if (write_model(r, dir, err) || write_state(r, state_path, err)) {
+        if (r->root && strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
+        return -1;
+    }
+    if (!r->root) return 0;
+    snprintf(previous, sizeof previous, "%s", r->latest);
+    if (tn_write_file(latest_path, name, strlen(name), err)) return -1;
+    snprintf(r->latest, sizeof r->latest, "%s", dir);
+    if (previous[0] && strcmp(previous, dir) != 0) remove_checkpoint(previous);
+    return 0;
 }
 
 /* Names the first tensor holding a value that is not finite in the range
@@ -350,18 +404,20 @@ static int sync_host(Run *r, TnError *err) {
 }
 
 /* The global norm of the summed gradient, of which this rank holds the
- * range `range` of its part: the sums of squares of the split tensors
+ * range grads_range of its part: the sums of squares of the split tensors
  * ([0]) and of the replicated ones ([1]) are added over the data group
  * when the range is a shard, then the split ones over the tensor group
  * (every rank of it holds the same replicated gradients: counted once). */
-static int global_norm(Run *r, TnRange range, double *grad_norm, TnError *err) {
+static int global_norm(Run *r, double *grad_norm, TnError *err) {
     const TnParamLayout *layout = &r->model.layout;
+    TnRange range = r->grads_range;
     double squares[2] = {0, 0};
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *t = &layout->tensors[i];
         size_t begin = t->offset > range.begin ? t->offset : range.begin;
         size_t end = t->offset + t->numel < range.end ? t->offset + t->numel : range.end;
-        if (begin < end) squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + begin, end - begin);
+        if (begin < end)
+            squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + (begin - range.begin), end - begin);
     }
     if (range.end - range.begin < layout->total && tn_comm_all_reduce_sum_double(r->comm, squares, 2, err)) return -1;
     if (r->tp > 1 && tn_comm_all_reduce_sum_double(&r->tensor_group, squares, 1, err)) return -1;
@@ -374,10 +430,9 @@ static int global_norm(Run *r, TnRange range, double *grad_norm, TnError *err) {
  * from ZeRO-2 on), sums the losses and takes the global norm of the sum. */
 static int reduce_gradients(Run *r, double *loss_sum, double *grad_norm, TnError *err) {
     const TnComm *c = r->comm;
-    size_t n = r->model.layout.total;
     if (tn_grad_reduce_finish(&r->reduce, err)) return -1;
     if (c->size > 1 && tn_comm_all_reduce_sum_double(c, loss_sum, 1, err)) return -1;
-    return global_norm(r, r->o->zero < 2 ? (TnRange){0, n} : r->update, grad_norm, err);
+    return global_norm(r, grad_norm, err);
 }
 
 /* Forward and backward of the micro-batch in r->inputs, adding its loss
@@ -396,7 +451,8 @@ static int micro_step(Run *r, float scale, double *sum, TnError *err) {
                             "checkpoint is %s", r->state.step + 1, micro_loss, where,
                        r->latest[0] ? r->latest : "(none yet)");
     }
-    tn_model_backward(m, r->inputs, r->targets, B, T, scale, r->grads);
+    /* sharded gradients: into the part buffers of the reduction (grad_reduce.h) */
+    tn_model_backward(m, r->inputs, r->targets, B, T, scale, r->o->zero >= 2 ? NULL : r->grads);
     *sum += micro_loss;
     return r->sharded ? tn_fsdp_status(&r->fsdp, err) : 0;
 }
@@ -414,11 +470,11 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
     int B = r->micro_batch, T = o->seq_len, ranks = r->comm->size;
     int passes = (r->accum_steps + ranks - 1) / ranks;
     float scale = 1.0f / (float)((long long)B * T * r->accum_steps);
-    memset(r->grads, 0, m->layout.total * sizeof *r->grads);
+    memset(r->grads, 0, (r->grads_range.end - r->grads_range.begin) * sizeof *r->grads);
     double sum = 0.0;
     for (int pass = 0; pass < passes; pass++) {
         int mine = pass * ranks + r->comm->rank;
-        if (pass == passes - 1) tn_grad_reduce_arm(&r->reduce);
+        if (pass == passes - 1 || o->zero >= 2) tn_grad_reduce_arm(&r->reduce);
         /* every rank draws every micro-batch, so that the loaders stay in step */
         for (int a = pass * ranks; a < (pass + 1) * ranks && a < r->accum_steps; a++) {
             tn_loader_next(&r->loader, B, r->inputs, r->targets);
@@ -433,18 +489,17 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
     *loss = (float)(sum / r->accum_steps);
     if (!isfinite(*grad_norm))
         return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
-                       r->state.step + 1, nonfinite_tensor(&m->layout, r->grads),
+                       r->state.step + 1, nonfinite_in_range(&m->layout, r->grads, r->grads_range),
                        r->latest[0] ? r->latest : "(none yet)");
     size_t begin = r->update.begin, count = r->update.end - begin;
-    if (o->grad_clip > 0) tn_grad_clip(r->grads + begin, count, *grad_norm, o->grad_clip);
+    float *grads = r->grads + (begin - r->grads_range.begin), *params = r->sharded ? r->fsdp.shard : m->params + begin;
+    if (o->grad_clip > 0) tn_grad_clip(grads, count, *grad_norm, o->grad_clip);
+    tn_adamw_update_range(&o->adamw, &m->layout, params, grads, r->m, r->v, (float)lr, r->state.step + 1, begin,
+                          r->update.end);
     if (r->sharded) {
-        tn_adamw_update_shard(&o->adamw, &m->layout, r->fsdp.shard, r->grads, r->m, r->v, (float)lr,
-                              r->state.step + 1, begin, r->update.end);
         tn_fsdp_invalidate(&r->fsdp);
         return 0;
     }
-    tn_adamw_update_range(&o->adamw, &m->layout, m->params, r->grads, r->m, r->v, (float)lr, r->state.step + 1, begin,
-                          r->update.end);
     if (o->zero == 1 || o->zero == 2) return tn_comm_all_gather(r->comm, m->params, m->layout.total, err);
     return 0;
 }
@@ -495,33 +550,21 @@ static void format_duration(char *out, size_t cap, double seconds) {
     else snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
 }
 
-/* Copies this rank's range of its part of the whole buffer `all` into held. */
-static void take_range(const Run *r, float *held, const float *all) {
-    size_t owned = r->update.end - r->update.begin;
-    if (r->tp == 1) {
-        memcpy(held, all + r->update.begin, owned * sizeof *held);
-        return;
-    }
-    float *part = tn_malloc(r->model.layout.total * sizeof *part);
-    tn_tp_slice(part, &r->model.layout, all, &r->whole, &r->model.config, r->tp, r->tensor_group.rank);
-    memcpy(held, part + r->update.begin, owned * sizeof *held);
-    free(part);
+/* The runs of the whole model's buffer (tensor_parallel.h) that make the
+ * range `range` of this rank's part. */
+static size_t rank_runs(const Run *r, TnRange range, TnRun **runs) {
+    return tn_tp_runs(&r->model.layout, whole_layout(r), &r->model.config, r->tp, r->tp > 1 ? r->tensor_group.rank : 0,
+                      range.begin, range.end, runs);
 }
 
 /* Reads the state file at path into saved and this rank's range of its
  * part of the moments (the file holds them whole, whatever the ranks that
- * wrote it). */
+ * wrote it): that range alone, streamed. */
 static int load_moments(Run *r, const char *path, TnTrainState *saved, TnError *err) {
-    size_t n = whole_layout(r)->total, owned = r->update.end - r->update.begin;
-    if (owned == n) return tn_train_state_load(path, saved, r->m, r->v, n, err);
-    float *m_all = tn_malloc(n * sizeof *m_all), *v_all = tn_malloc(n * sizeof *v_all);
-    int rc = tn_train_state_load(path, saved, m_all, v_all, n, err);
-    if (!rc) {
-        take_range(r, r->m, m_all);
-        take_range(r, r->v, v_all);
-    }
-    free(m_all);
-    free(v_all);
+    TnRun *runs;
+    size_t n_runs = rank_runs(r, r->update, &runs);
+    int rc = tn_train_state_load_runs(path, saved, r->m, r->v, whole_layout(r)->total, runs, n_runs, err);
+    free(runs);
     return rc;
 }
 
@@ -542,11 +585,45 @@ static int make_groups(Run *r, TnError *err) {
     return 0;
 }
 
-/* Splits the whole model just created or loaded into this rank's part. */
-static int split_model(Run *r, TnError *err) {
-    if (r->tp == 1) return 0;
-    tn_param_layout_init(&r->whole, &r->model.config);
-    return tn_tp_split_model(&r->model, &r->tensor_group, err);
+/* Creates the model or loads it from r->latest (resume): this rank's
+ * tensor-parallel part, of which ZeRO-3 keeps its shard alone (into
+ * r->first_shard, which fsdp takes over) and the other stages the whole
+ * part. No rank ever holds the whole model: each draws its own elements of
+ * the initialisation (the same values as one process, params.h) or reads
+ * them from the checkpoint's files (checkpoint.h TnCheckpointReader). */
+static int create_model(Run *r, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    TnModel *m = &r->model;
+    TnConfig cfg = o->config;
+    if (o->resume && tn_checkpoint_load_config(r->latest, &cfg, err)) return -1;
+    tn_model_create(m, &cfg);
+    r->have_model = 1;
+    if (r->tp > 1) {
+        tn_param_layout_init(&r->whole, &cfg);
+        if (tn_tp_split_model(m, &r->tensor_group, err)) return -1;
+    }
+    int shard = o->zero == 3 && o->device == TN_DEVICE_CPU;
+    TnRange range = shard ? tn_rank_range(m->layout.total, r->comm->size, r->comm->rank) : (TnRange){0, m->layout.total};
+    float *held = tn_malloc((range.end - range.begin) * sizeof *held);
+    if (shard) {
+        r->first_shard = held;
+    } else {
+        m->params = held;
+        tn_weights_bind(&m->w, &m->layout, held);
+    }
+    TnRun *runs;
+    size_t n_runs = rank_runs(r, range, &runs);
+    int rc = 0;
+    if (o->resume) {
+        TnCheckpointReader *reader;
+        rc = tn_checkpoint_reader_open(&reader, r->latest, whole_layout(r), err) ||
+             tn_checkpoint_read_runs(reader, runs, n_runs, held, err);
+        if (reader) tn_checkpoint_reader_close(reader);
+    } else {
+        tn_params_init_runs(held, whole_layout(r), &cfg, o->seed, runs, n_runs);
+    }
+    free(runs);
+    return rc ? -1 : 0;
 }
 
 /* The CPU step's hooks: the gradient reduction overlapped with the
@@ -555,10 +632,13 @@ static int split_model(Run *r, TnError *err) {
 static void install_hooks(Run *r) {
     TnModel *m = &r->model;
     tn_grad_reduce_init(&r->reduce, r->comm, m, r->grads, r->o->zero >= 2);
+    if (r->o->zero >= 2) r->hooks.grads = tn_grad_reduce_bind;
     r->hooks.grads_done = tn_grad_reduce_part_done;
     r->hooks.grads_user = &r->reduce;
     if (r->o->zero == 3) {
-        tn_fsdp_init(&r->fsdp, m, r->comm);
+        if (r->first_shard) tn_fsdp_init_shard(&r->fsdp, m, r->comm, r->first_shard);
+        else tn_fsdp_init(&r->fsdp, m, r->comm);
+        r->first_shard = NULL;
         r->sharded = 1;
         r->hooks.weights = tn_fsdp_gather_part;
         r->hooks.weights_user = &r->fsdp;
@@ -585,17 +665,15 @@ static int setup(Run *r, TnError *err) {
         return -1;
     if (o->tokenizer ? tn_tokenizer_load(&r->tok, o->tokenizer, err) : (r->tok = tn_tokenizer_bytes(), 0)) return -1;
     if (o->resume) {
-        if (read_latest(r, err) || tn_model_load(&r->model, r->latest, err)) return -1;
+        if (read_latest(r, err)) return -1;
     } else {
         char latest[4200];
         if (tn_path_join(latest, sizeof latest, r->checkpoints, "latest", err)) return -1;
         if (tn_file_exists(latest))
             return tn_fail(err, "%s already holds a run; continue it with --resume or choose another -o", o->out_dir);
         if (tn_config_validate(&o->config, err)) return -1;
-        tn_model_init(&r->model, &o->config, o->seed);
     }
-    r->have_model = 1;
-    if (split_model(r, err)) return -1;
+    if (create_model(r, err)) return -1;
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
     if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;
@@ -615,7 +693,9 @@ static int setup(Run *r, TnError *err) {
     size_t n = m->layout.total, tokens = (size_t)r->micro_batch * o->seq_len;
     r->update = o->zero == 0 ? (TnRange){0, n} : tn_rank_range(n, r->comm->size, r->comm->rank);
     size_t owned = r->update.end - r->update.begin;
-    r->grads = tn_malloc(n * sizeof *r->grads);
+    /* ZeRO-2/3 keep the gradients of their range alone (grad_reduce.h) */
+    r->grads_range = o->zero >= 2 && o->device == TN_DEVICE_CPU ? r->update : (TnRange){0, n};
+    r->grads = tn_malloc((r->grads_range.end - r->grads_range.begin) * sizeof *r->grads);
     r->m = tn_calloc(owned, sizeof *r->m);
     r->v = tn_calloc(owned, sizeof *r->v);
     r->inputs = tn_malloc(tokens * sizeof *r->inputs);
@@ -688,14 +768,9 @@ int tn_train_longest_context(const TnConfig *cfg, int micro_batch, double budget
 
 static int finish(Run *r, TnTrainResult *result, TnError *err) {
     char model_dir[4096], plot[4200];
-    float *params_all = NULL;
-    TnRange params_range;
-    float *params = held_params(r, &params_range);
-    if (gather_whole(r, params, params_range, &params_all, err)) return -1;
-    int rc = r->root && (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) ||
-                         write_model(r, model_dir, params_all, err));
-    release_whole(params_all, params);
-    if (rc || !r->root) return rc ? -1 : 0;
+    if (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) || write_model(r, model_dir, err))
+        return -1;
+    if (!r->root) return 0;
     snprintf(result->model_dir, sizeof result->model_dir, "%s", model_dir);
     TnError plot_err;
     if (tn_plot_run(r->o->out_dir, plot, sizeof plot, &plot_err))
@@ -717,27 +792,41 @@ static int agree_stop(Run *r, int *stop, TnError *err) {
 static double mebibytes(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 /* What this rank holds, by kind (trainer.h says what each ZeRO stage
- * shards, tensor_parallel.h what tensor parallelism splits), so that a
- * user sees the cost of the layout before it runs. */
-static void print_memory(const Run *r) {
+ * shards, tensor_parallel.h what tensor parallelism splits): the sizes of
+ * the buffers setup allocated. */
+static TnTrainMemory measure_memory(const Run *r) {
     const TnModel *m = &r->model;
-    size_t n = m->layout.total, owned = r->update.end - r->update.begin, f = sizeof(float);
-    size_t activations = (m->acts.n_floats + m->grad_acts.n_floats) * f;
-    size_t gather = r->sharded ? r->fsdp.gather_floats : 0, parameters = r->sharded ? owned + gather : n;
-    size_t total = parameters * f + n * f + 2 * owned * f + activations;
-    char layout[128] = "", held[160] = "";
+    size_t f = sizeof(float), owned = r->update.end - r->update.begin;
+    TnTrainMemory mem = {0};
+    mem.parameters = (r->sharded ? owned : m->layout.total) * f;
+    mem.gather = r->sharded ? r->fsdp.gather_floats * f : 0;
+    mem.gradients = (r->grads_range.end - r->grads_range.begin) * f;
+    mem.grad_buffers = r->reduce.scatter ? tn_grad_reduce_buffer_floats(m) * f : 0;
+    mem.moments = 2 * owned * f;
+    mem.activations = (m->acts.n_floats + m->grad_acts.n_floats) * f;
+    mem.total = mem.parameters + mem.gather + mem.gradients + mem.grad_buffers + mem.moments + mem.activations;
+    return mem;
+}
+
+/* Prints measure_memory, so that a user sees the cost of the layout
+ * before it runs. */
+static void print_memory(const Run *r, const TnTrainMemory *mem) {
+    size_t n = r->model.layout.total, owned = r->update.end - r->update.begin;
+    char layout[128] = "", held[160] = "", buffers[160] = "";
     if (r->tp > 1)
         snprintf(layout, sizeof layout, ", tensor parallel %d x data parallel %d: %zu of the model's %zu parameters",
                  r->tp, r->comm->size, n, r->whole.total);
     if (r->sharded)
-        snprintf(held, sizeof held, " (shard %.1f MiB + gather buffer %.1f MiB: the largest layer, embedding or head, "
-                                    "gathered per layer)", mebibytes(owned * f), mebibytes(gather * f));
-    printf("memory per rank (%d rank%s, %s, ZeRO-%d%s): parameters %.1f MiB%s, gradients %.1f MiB (reduced shard "
-           "%.1f MiB), optimizer state %.1f MiB (AdamW m and v of %zu of %zu parameters), activations %.1f MiB; "
-           "total %.1f MiB\n",
+        snprintf(held, sizeof held, " (shard + gather buffer %.1f MiB: the largest layer, embedding or head, "
+                                    "gathered per layer)", mebibytes(mem->gather));
+    if (mem->grad_buffers)
+        snprintf(buffers, sizeof buffers, " (shard + the backward's part buffers %.1f MiB: the embedding and %d of the "
+                                          "largest layer or head)", mebibytes(mem->grad_buffers), TN_GRAD_RING);
+    printf("memory per rank (%d rank%s, %s, ZeRO-%d%s): parameters %.1f MiB%s, gradients %.1f MiB%s, optimizer state "
+           "%.1f MiB (AdamW m and v of %zu of %zu parameters), activations %.1f MiB; total %.1f MiB\n",
            r->world->size, r->world->size > 1 ? "s" : "", tn_comm_backend_name(r->world), r->o->zero, layout,
-           mebibytes(parameters * f), held, mebibytes(n * f), mebibytes((r->o->zero >= 2 ? owned : n) * f),
-           mebibytes(2 * owned * f), owned, n, mebibytes(activations), mebibytes(total));
+           mebibytes(mem->parameters + mem->gather), held, mebibytes(mem->gradients + mem->grad_buffers), buffers,
+           mebibytes(mem->moments), owned, n, mebibytes(mem->activations), mebibytes(mem->total));
 }
 
 static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
@@ -745,7 +834,8 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
     long long step_tokens = (long long)r->micro_batch * o->seq_len * r->accum_steps, first = r->state.step;
     double start = tn_now(), elapsed0 = r->state.elapsed;
     result->final_val_loss = NAN;
-    if (!r->quiet) print_memory(r);
+    result->memory = measure_memory(r);
+    if (!r->quiet) print_memory(r, &result->memory);
     if (!r->quiet)
         printf("training %zu parameters on %zu tokens (validation %zu) on %s: %lld steps of %d x %d x %d = %lld "
                "tokens, from step %lld\n",

@@ -37,10 +37,18 @@
  *   3: also the parameters (FSDP, dist/fsdp.h): a rank keeps its shard and
  *      a buffer of one part (a layer, the embedding or the head), gathered
  *      just before the forward or backward uses it; every rank then runs
- *      the validation (its passes gather), and rank 0 gathers the whole
- *      model only to write a checkpoint or the final model.
- * The gradient buffer is whole on every rank (the backward accumulates into
- * it); reduce-scatter shards only the reduced result. Rank 0 alone writes
+ *      the validation (its passes gather). No rank ever holds the whole
+ *      model at start: each initialises its shard alone (the same values
+ *      as one process, params.h tn_params_init_runs) or reads its range of
+ *      the checkpoint's files (checkpoint.h TnCheckpointReader), and its
+ *      range of the moments from the state file; rank 0 writes
+ *      checkpoints and the final model one part at a time as the ranks
+ *      gather it (the moments of ZeRO >= 1 too: the streaming writers of
+ *      checkpoint.h and state.h).
+ * From ZeRO-2 on a rank keeps only its shard of the gradients: the
+ * backward fills one part's buffer at a time, reduce-scattered into the
+ * shard as the next part is computed (dist/grad_reduce.h), every
+ * micro-batch's sums accumulating there. Rank 0 alone writes
  * the metrics, the checkpoints (the moments gathered: the same files
  * whatever N and zero) and the final model; a checkpoint resumes under any
  * N and zero. Losses and weights agree with one process to float32
@@ -57,8 +65,10 @@
  * part: "ranks" above means data groups), ZeRO sharding each rank's part.
  * The global gradient norm counts the replicated tensors once. Rank 0's
  * tensor group validates; checkpoints and the final model are gathered
- * into the whole model's files, the same as without tensor parallelism,
- * and split again on resume: a checkpoint resumes under any T, N and zero.
+ * part by part into the whole model's files, the same as without tensor
+ * parallelism; at start and on resume each rank draws or reads its own
+ * part alone (tensor_parallel.h tn_tp_runs): a checkpoint resumes under
+ * any T, N and zero.
  */
 #ifndef TN_TRAIN_TRAINER_H
 #define TN_TRAIN_TRAINER_H
@@ -110,11 +120,24 @@ void tn_train_options_defaults(TnTrainOptions *o);
 
 typedef enum TnTrainStatus { TN_TRAIN_DONE = 0, TN_TRAIN_INTERRUPTED = 1 } TnTrainStatus;
 
+/* The bytes one rank holds, by kind (the sizes of its buffers, float32;
+ * dist/plan.h's tn_plan_elements counts the same elements). */
+typedef struct TnTrainMemory {
+    size_t parameters;   /* the whole model, or (ZeRO-3) the rank's shard */
+    size_t gather;       /* ZeRO-3: the gather buffer of one part (dist/fsdp.h) */
+    size_t gradients;    /* the whole buffer, or (ZeRO-2/3) the rank's shard */
+    size_t grad_buffers; /* ZeRO-2/3: the backward's part buffers (dist/grad_reduce.h) */
+    size_t moments;      /* AdamW's m and v of the range the rank updates */
+    size_t activations;  /* the forward's arena and the backward's buffers */
+    size_t total;
+} TnTrainMemory;
+
 typedef struct TnTrainResult {
     long long steps, tokens;
     double final_loss, final_val_loss; /* val NaN when never evaluated */
     double seconds;                    /* of this session */
     char model_dir[4096];              /* the final model (or the checkpoint when interrupted) */
+    TnTrainMemory memory;              /* this rank's, as printed at start-up */
 } TnTrainResult;
 
 /* Memory of a CPU training run in one process (ZeRO-0) of cfg with
