@@ -77,6 +77,31 @@ static TnAttnShape attention_shape(const TnConfig *cfg, int parts, int layer, in
                          .ldq = H * dk, .ldk = H * dk, .ldv = tn_qkvu_rows(cfg) / parts, .ldo = cfg->dim / parts};
 }
 
+/* The backward pass's attention algorithm and block for a forward's: see
+ * tn_model_backward. */
+static TnAttnAlgo backward_algo(TnAttnAlgo forward) {
+    return forward == TN_ATTN_PARALLEL ? TN_ATTN_PARALLEL : TN_ATTN_CHUNKED;
+}
+
+static int backward_block(int forward_block) { return forward_block > 0 ? forward_block : TN_ATTN_DEFAULT_BLOCK; }
+
+/* The largest attention scratch (floats) that a layer of one of `parts`
+ * parts of the model needs: in the forward pass run with algo and block,
+ * or (backward) in the backward pass of that forward. */
+static size_t attention_scratch_bound(const TnConfig *cfg, int parts, int batch, int seq_len, TnAttnAlgo algo,
+                                      int block, int threads, int backward) {
+    size_t scratch = 0;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        TnAttnShape s = attention_shape(cfg, parts, l, batch, seq_len);
+        size_t need = cfg->arch == TN_ARCH_TRANSFORMER ? softmax_attention_scratch_floats(seq_len, threads)
+                      : backward ? tn_attention_backward_scratch_floats(&s, backward_algo(algo), backward_block(block),
+                                                                         threads)
+                                 : tn_attention_scratch_floats(&s, algo, block, threads);
+        scratch = need > scratch ? need : scratch;
+    }
+    return scratch;
+}
+
 /* Lays out (or, with base == NULL, only measures) the activation arena of
  * one of `parts` parts of the model (the mixer's width Dm = D / parts). */
 static size_t layout_activations(TnActivations *a, const TnConfig *cfg, int parts, int batch, int seq_len,
@@ -84,7 +109,6 @@ static size_t layout_activations(TnActivations *a, const TnConfig *cfg, int part
     size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim / parts, V = cfg->vocab_size, used = 0;
     size_t P = tn_qkvu_rows(cfg) / parts, Dm = D / parts;
 #define TAKE(field, count) ((field) = base ? base + used : NULL, used += (count))
-    size_t scratch = 0;
     for (int l = 0; l < cfg->n_layers; l++) {
         TnLayerActs *la = &a->layers[l];
         size_t qk = N * (cfg->n_heads / parts) * tn_qk_head_dim(cfg, l);
@@ -105,17 +129,13 @@ static size_t layout_activations(TnActivations *a, const TnConfig *cfg, int part
         TAKE(la->glu1, N * G);
         TAKE(la->glu2, N * G);
         TAKE(la->glu, N * G);
-        TnAttnShape s = attention_shape(cfg, parts, l, batch, seq_len);
-        size_t need = cfg->arch == TN_ARCH_TRANSFORMER ? softmax_attention_scratch_floats(seq_len, threads)
-                                                       : tn_attention_scratch_floats(&s, algo, block, threads);
-        scratch = need > scratch ? need : scratch;
     }
     TAKE(a->resid_final, N * D);
     TAKE(a->norm_final, N * D);
     TAKE(a->norm_final_rstd, N);
     TAKE(a->logits, N * V);
     TAKE(a->losses, N);
-    TAKE(a->attn_scratch, scratch);
+    TAKE(a->attn_scratch, attention_scratch_bound(cfg, parts, batch, seq_len, algo, block, threads, 0));
 #undef TAKE
     return used;
 }
@@ -140,20 +160,12 @@ void tn_model_reserve(TnModel *m, int batch, int seq_len) {
     a->max_seq = seq_len;
 }
 
-/* The backward pass's attention algorithm and block for a forward's: see
- * tn_model_backward. */
-static TnAttnAlgo backward_algo(TnAttnAlgo forward) {
-    return forward == TN_ATTN_PARALLEL ? TN_ATTN_PARALLEL : TN_ATTN_CHUNKED;
-}
-
-static int backward_block(int forward_block) { return forward_block > 0 ? forward_block : TN_ATTN_DEFAULT_BLOCK; }
-
 /* Lays out (or, with base == NULL, only measures) the backward buffers of
  * one of `parts` parts of the model for a forward pass run with algo and
  * block. */
 static size_t layout_grad_acts(TnActGrads *g, const TnConfig *cfg, int parts, int batch, int seq_len, TnAttnAlgo algo,
                                int block, int threads, float *base) {
-    size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim / parts, used = 0, scratch = 0;
+    size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim / parts, used = 0;
     size_t Dm = D / parts, qk = N * 2 * Dm; /* the widest features: 2d per head on LRPE layers */
 #define TAKE(field, count) ((field) = base ? base + used : NULL, used += (count))
     TAKE(g->dresid, N * D);
@@ -167,14 +179,7 @@ static size_t layout_grad_acts(TnActGrads *g, const TnConfig *cfg, int parts, in
     TAKE(g->dglu1, N * G);
     TAKE(g->dglu2, N * G);
     TAKE(g->row_sums, N);
-    for (int l = 0; l < cfg->n_layers; l++) {
-        TnAttnShape s = attention_shape(cfg, parts, l, batch, seq_len);
-        size_t need = cfg->arch == TN_ARCH_TRANSFORMER ? softmax_attention_scratch_floats(seq_len, threads)
-                                                       : tn_attention_backward_scratch_floats(
-                                                             &s, backward_algo(algo), backward_block(block), threads);
-        scratch = need > scratch ? need : scratch;
-    }
-    TAKE(g->attn_scratch, scratch);
+    TAKE(g->attn_scratch, attention_scratch_bound(cfg, parts, batch, seq_len, algo, block, threads, 1));
 #undef TAKE
     return used;
 }
