@@ -418,10 +418,26 @@ static int llama_config_from_json(TnConfig *cfg, const cJSON *root, const char *
     return validate_in_file(cfg, path, err);
 }
 
-static char *llama_config_json(const TnConfig *cfg) {
+/* A config.json object naming its one architecture (the HF class). */
+static cJSON *config_json_object(const char *architecture) {
     cJSON *root = cJSON_CreateObject();
-    cJSON *arch = cJSON_AddArrayToObject(root, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
+    cJSON *architectures = cJSON_AddArrayToObject(root, "architectures");
+    cJSON_AddItemToArray(architectures, cJSON_CreateString(architecture));
+    return root;
+}
+
+/* The special tokens and the embedding tying, which both formats store
+ * under the same names. */
+static void add_token_fields(cJSON *root, const TnConfig *cfg) {
+    cJSON_AddNumberToObject(root, "pad_token_id", cfg->pad_token_id);
+    cJSON_AddNumberToObject(root, "bos_token_id", cfg->bos_token_id);
+    cJSON_AddNumberToObject(root, "eos_token_id", cfg->eos_token_id);
+    cJSON_AddBoolToObject(root, "tie_word_embeddings", cfg->tie_word_embeddings);
+}
+
+/* The Transformer baseline's config.json: HF Llama's. */
+static cJSON *llama_config_json(const TnConfig *cfg) {
+    cJSON *root = config_json_object("LlamaForCausalLM");
     cJSON_AddStringToObject(root, "model_type", "llama");
     cJSON_AddNumberToObject(root, "vocab_size", cfg->vocab_size);
     cJSON_AddNumberToObject(root, "hidden_size", cfg->dim);
@@ -435,14 +451,9 @@ static char *llama_config_json(const TnConfig *cfg) {
     cJSON_AddBoolToObject(root, "attention_bias", 0);
     cJSON_AddBoolToObject(root, "mlp_bias", 0);
     cJSON_AddNumberToObject(root, "initializer_range", cfg->init_std);
-    cJSON_AddNumberToObject(root, "pad_token_id", cfg->pad_token_id);
-    cJSON_AddNumberToObject(root, "bos_token_id", cfg->bos_token_id);
-    cJSON_AddNumberToObject(root, "eos_token_id", cfg->eos_token_id);
-    cJSON_AddBoolToObject(root, "tie_word_embeddings", cfg->tie_word_embeddings);
+    add_token_fields(root, cfg);
     cJSON_AddStringToObject(root, "torch_dtype", "float32");
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    return text;
+    return root;
 }
 
 static int config_from_json(TnConfig *cfg, const cJSON *root, const char *path, TnError *err) {
@@ -528,16 +539,9 @@ int tn_config_load(TnConfig *cfg, const char *path, TnError *err) {
     return rc;
 }
 
-int tn_config_save(const TnConfig *cfg, const char *path, TnError *err) {
-    if (cfg->arch == TN_ARCH_TRANSFORMER) {
-        char *text = llama_config_json(cfg);
-        int rc = tn_write_file(path, text, strlen(text), err);
-        cJSON_free(text);
-        return rc;
-    }
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arch = cJSON_AddArrayToObject(root, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString("TransnormerForCausalLM"));
+/* TransNormerLLM's config.json: the released models' fields. */
+static cJSON *transnormer_config_json(const TnConfig *cfg) {
+    cJSON *root = config_json_object("TransnormerForCausalLM");
     /* Lets transformers' trust_remote_code load our files with the official
      * modeling code, which is published beside the released 385M model. */
     cJSON *auto_map = cJSON_AddObjectToObject(root, "auto_map");
@@ -567,12 +571,14 @@ int tn_config_save(const TnConfig *cfg, const char *path, TnError *err) {
     if (cfg->pe == TN_PE_APE) cJSON_AddNumberToObject(root, "max_position_embeddings", cfg->max_positions);
     cJSON_AddBoolToObject(root, "bias", 0);
     cJSON_AddNumberToObject(root, "init_std", cfg->init_std);
-    cJSON_AddNumberToObject(root, "pad_token_id", cfg->pad_token_id);
-    cJSON_AddNumberToObject(root, "bos_token_id", cfg->bos_token_id);
-    cJSON_AddNumberToObject(root, "eos_token_id", cfg->eos_token_id);
-    cJSON_AddBoolToObject(root, "tie_word_embeddings", cfg->tie_word_embeddings);
+    add_token_fields(root, cfg);
     cJSON_AddBoolToObject(root, "use_cache", 1);
     cJSON_AddStringToObject(root, "torch_dtype", "float32");
+    return root;
+}
+
+int tn_config_save(const TnConfig *cfg, const char *path, TnError *err) {
+    cJSON *root = cfg->arch == TN_ARCH_TRANSFORMER ? llama_config_json(cfg) : transnormer_config_json(cfg);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     int rc = tn_write_file(path, text, strlen(text), err);
