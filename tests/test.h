@@ -69,6 +69,13 @@ void remove_tree(const char *path);
 int run_command(const char *cmd, char *out, size_t cap);
 /* run_command of a printf-formatted command. */
 int run_commandf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The two ends of a test binary that launches itself under mpirun: each
+ * rank ends by printing its counts as "<tag> rank R: P passed, F failed"
+ * (print_rank_counts); check_ranks_passed runs cmd (the mpirun launch of
+ * `ranks` such ranks) and CHECKs that it exits 0 and that every rank
+ * reported some passes and no failure, printing the output otherwise. */
+void print_rank_counts(const char *tag, int rank);
+void check_ranks_passed(const char *cmd, int ranks, const char *tag);
 /* The tnllm binary to run: $TNLLM when set (make sets it: the sanitizer
  * build runs its own), else ./tnllm. */
 const char *tnllm_binary(void);

@@ -17,9 +17,7 @@
  * must give the blocking ones' sums (same bound), their gathers exact
  * copies.
  * mpirun is required (CI installs OpenMPI): without it the test fails.
- * OpenMPI's shared-memory transport copies through its own buffers
- * (btl_vader_single_copy_mechanism=none): containers often forbid the
- * cross-process reads of its default.
+ * The launch's OpenMPI settings are MPIRUN's (train_runs.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +26,7 @@
 
 #include "dist/comm.h"
 #include "test.h"
+#include "train_runs.h"
 #include "util/rng.h"
 
 #define N 1001
@@ -170,21 +169,9 @@ static void check_split(const TnComm *comm) {
 
 /* Runs this binary under mpirun -np ranks and checks that every rank passed. */
 static void launch(const char *self, int ranks, uint64_t seed) {
-    char cmd[8192], output[65536];
-    /* LeakSanitizer off in the ranks: OpenMPI's allocations outlive MPI_Finalize */
-    snprintf(cmd, sizeof cmd,
-             "ASAN_OPTIONS=detect_leaks=0 OMPI_MCA_btl_vader_single_copy_mechanism=none TN_COMM_RANK_SEED=%llu "
-             "mpirun --oversubscribe --allow-run-as-root -np %d %s",
-             (unsigned long long)seed, ranks, self);
-    int rc = run_command(cmd, output, sizeof output), clean = 0;
-    for (const char *line = output; (line = strstr(line, "comm rank ")); line++) {
-        int rank, passed, failed;
-        if (sscanf(line, "comm rank %d: %d passed, %d failed", &rank, &passed, &failed) == 3 && passed > 0 &&
-            failed == 0)
-            clean++;
-    }
-    CHECK(rc == 0 && clean == ranks, "mpirun -np %d: exit %d, %d of %d ranks passed:\n%s", ranks, rc, clean, ranks,
-          output);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "TN_COMM_RANK_SEED=%llu " MPIRUN " -np %d %s", (unsigned long long)seed, ranks, self);
+    check_ranks_passed(cmd, ranks, "comm");
 }
 
 int main(int argc, char **argv) {
@@ -197,7 +184,7 @@ int main(int argc, char **argv) {
         check_rank(&comm, strtoull(rank_seed, NULL, 10));
         check_parts(&comm, strtoull(rank_seed, NULL, 10));
         check_split(&comm);
-        printf("comm rank %d: %d passed, %d failed\n", comm.rank, tn_tests_passed, tn_tests_failed);
+        print_rank_counts("comm", comm.rank);
         tn_comm_finalize(&comm);
         return tn_tests_failed != 0;
     }

@@ -398,7 +398,7 @@ int main(int argc, char **argv) {
         uint64_t seed = strtoull(rank_seed, NULL, 10);
         check_split_model(&world, "norm=srmsnorm gate=on", seed);
         check_split_model(&world, "norm=rmsnorm gate=off", seed + 2);
-        printf("tp rank %d: %d passed, %d failed\n", world.rank, tn_tests_passed, tn_tests_failed);
+        print_rank_counts("tp", world.rank);
         tn_comm_finalize(&world);
         return tn_tests_failed != 0;
     }

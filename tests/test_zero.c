@@ -331,17 +331,9 @@ static void check_rank(const TnComm *comm, const char *dir) {
 
 /* Runs this binary under mpirun -np ranks and checks that every rank passed. */
 static void launch(const char *self, int ranks, const char *dir) {
-    char cmd[8192], output[65536];
+    char cmd[8192];
     snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 TN_ZERO_RANK_DIR=%s " MPIRUN " -np %d %s", dir, ranks, self);
-    int rc = run_command(cmd, output, sizeof output), clean = 0;
-    for (const char *line = output; (line = strstr(line, "zero rank ")); line++) {
-        int rank, passed, failed;
-        if (sscanf(line, "zero rank %d: %d passed, %d failed", &rank, &passed, &failed) == 3 && passed > 0 &&
-            failed == 0)
-            clean++;
-    }
-    CHECK(rc == 0 && clean == ranks, "mpirun -np %d: exit %d, %d of %d ranks passed:\n%s", ranks, rc, clean, ranks,
-          output);
+    check_ranks_passed(cmd, ranks, "zero");
 }
 
 int main(int argc, char **argv) {
@@ -352,7 +344,7 @@ int main(int argc, char **argv) {
         TnError err;
         if (tn_comm_init(&comm, &err)) tn_die("%s", err.msg);
         check_rank(&comm, rank_dir);
-        printf("zero rank %d: %d passed, %d failed\n", comm.rank, tn_tests_passed, tn_tests_failed);
+        print_rank_counts("zero", comm.rank);
         tn_comm_finalize(&comm);
         return tn_tests_failed != 0;
     }

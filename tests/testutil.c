@@ -95,6 +95,23 @@ int run_commandf(char *out, size_t cap, const char *fmt, ...) {
     return run_command(cmd, out, cap);
 }
 
+void print_rank_counts(const char *tag, int rank) {
+    printf("%s rank %d: %d passed, %d failed\n", tag, rank, tn_tests_passed, tn_tests_failed);
+}
+
+void check_ranks_passed(const char *cmd, int ranks, const char *tag) {
+    static char output[65536];
+    int rc = run_command(cmd, output, sizeof output), clean = 0;
+    size_t tag_length = strlen(tag);
+    for (const char *line = output; (line = strstr(line, tag)); line++) {
+        int rank, passed, failed;
+        if (sscanf(line + tag_length, " rank %d: %d passed, %d failed", &rank, &passed, &failed) == 3 &&
+            passed > 0 && failed == 0)
+            clean++;
+    }
+    CHECK(rc == 0 && clean == ranks, "%s: exit %d, %d of %d ranks passed:\n%s", cmd, rc, clean, ranks, output);
+}
+
 const char *tnllm_binary(void) {
     const char *bin = getenv("TNLLM");
     return bin ? bin : "./tnllm";
