@@ -283,6 +283,17 @@ def train_measured(args, size, arch, ctx, micro_batch):
     return " ".join(command), step, rss, info_memory(args, size, arch, ctx, micro_batch)[0]
 
 
+def train_archs(args, size, ctx, micro_batch, commands):
+    """train_measured for each architecture; appends the commands to
+    commands; returns {arch: (tokens/s, peak resident MiB, predicted MiB)}."""
+    measured = {}
+    for arch in ARCHS:
+        command, step, rss, predicted = train_measured(args, size, arch, ctx, micro_batch)
+        measured[arch] = (ctx * micro_batch / step, rss, predicted)
+        commands.append(command)
+    return measured
+
+
 def info_memory(args, size, arch, ctx, micro_batch, budget_gib=None):
     """(training MiB, longest context for the budget or None) from
     `tnllm info` for the configuration the trainer runs."""
@@ -308,12 +319,8 @@ def table12(args):
     ctx, micro_batch = args.table12_ctx, args.table12_micro_batch
     rows, commands = [], []
     for size in args.sizes:
-        measured = {}
-        for arch in ARCHS:
-            command, step, rss, predicted = train_measured(args, size, arch, ctx, micro_batch)
-            measured[arch] = (ctx * micro_batch / step, rss, predicted, parameters(args, size, arch))
-            commands.append(command)
-        rows.append((size, measured))
+        measured = train_archs(args, size, ctx, micro_batch, commands)
+        rows.append((size, {arch: m + (parameters(args, size, arch),) for arch, m in measured.items()}))
     lines = ["# Table 12: training speed against model size", "",
              "**Paper** (A100 80G, context 2048, the largest batch that fits; tokens/s/GPU and allocated "
              "memory/GPU): TransNormerLLM is faster at every size, by 21-28%.", "",
@@ -352,12 +359,7 @@ def table13(args):
     longest = {(size, arch): info_memory(args, size, arch, 2048, 1, budget)[1] for size in args.sizes for arch in ARCHS}
     speed, commands = [], []
     for ctx in args.table13_contexts:
-        measured = {}
-        for arch in ARCHS:
-            command, step, rss, predicted = train_measured(args, args.table13_size, arch, ctx, 1)
-            measured[arch] = (ctx / step, rss, predicted)
-            commands.append(command)
-        speed.append((ctx, measured))
+        speed.append((ctx, train_archs(args, args.table13_size, ctx, 1, commands)))
     lines = ["# Table 13: the longest context that trains", "",
              "**Paper** (64 A100 80G, batch 1): TransNormerLLM trains 1.2-1.5x longer contexts than the Transformer "
              "(with FlashAttention) at every size, 1.21-1.35x faster.", "",
