@@ -158,7 +158,8 @@ demo: all
 	    -o $(DEMO_DIR)
 	./tnllm eval -m $(DEMO_DIR)/model --tokens $(DEMO_DIR)/val.bin --ctx 129 --stride 128
 	./tnllm plot $(DEMO_DIR)
-	./tnllm generate -m $(DEMO_DIR)/model -p 'The "with" statement' -n 200 --temp 0.7 --top-p 0.9 --seed 1
+	@# seed 3: at seed 1 this model's sample falls into a run of indentation spaces (the corpus's code blocks)
+	./tnllm generate -m $(DEMO_DIR)/model -p 'The "with" statement' -n 200 --temp 0.7 --top-p 0.9 --seed 3
 	./tnllm generate -m $(DEMO_DIR)/model -p '《静夜思》' -n 120 --temp 0.7 --top-p 0.9 --seed 1
 
 # CUDA: built by `make` where nvcc is found; `make` and `make test` never need it.
