@@ -138,6 +138,22 @@ void tn_session_reset(TnSession *s, int seq) {
     s->position[seq] = 0;
 }
 
+int tn_session_copy(TnSession *s, int from, int to, TnError *err) {
+    const TnConfig *cfg = &s->model->config;
+    TN_ASSERT(from >= 0 && from < s->max_batch && to >= 0 && to < s->max_batch);
+    if (from == to) return 0;
+    if (s->device && tn_session_device_copy(s->device, from, to, err)) return -1;
+    for (int l = 0; l < cfg->n_layers && !s->device; l++) {
+        size_t n = layer_state_floats(cfg, l);
+        memcpy(s->state[l] + (size_t)to * n, s->state[l] + (size_t)from * n, n * sizeof(float));
+    }
+    memcpy(tn_session_logits(s, to), tn_session_logits(s, from), (size_t)cfg->vocab_size * sizeof(float));
+    memcpy(s->recent + (size_t)to * TN_SESSION_RECENT, s->recent + (size_t)from * TN_SESSION_RECENT,
+           TN_SESSION_RECENT * sizeof(int32_t));
+    s->position[to] = s->position[from];
+    return 0;
+}
+
 int tn_session_recent(const TnSession *s, int seq, int32_t *out) {
     int pos = s->position[seq], n = pos < TN_SESSION_RECENT ? pos : TN_SESSION_RECENT;
     const int32_t *ring = s->recent + (size_t)seq * TN_SESSION_RECENT;

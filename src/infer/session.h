@@ -122,6 +122,13 @@ int tn_session_prefill(TnSession *s, int seq, const int32_t *tokens, size_t n, T
  * fed to sequence b. Same failure rules as prefill. */
 int tn_session_decode(TnSession *s, const int32_t *tokens, int batch, TnError *err);
 
+/* Copies sequence `from` over sequence `to` (its state, position, recent
+ * tokens and logits; `from` is left as it was). Batched decode runs
+ * sequences 0 .. batch-1, so a batch whose sequences finish at different
+ * steps moves its last live sequence into each finished one's slot. Fails
+ * only on a device error. */
+int tn_session_copy(TnSession *s, int from, int to, TnError *err);
+
 /* The (V) next-token logits of sequence seq. */
 static inline float *tn_session_logits(const TnSession *s, int seq) {
     return s->logits + (size_t)seq * s->model->config.vocab_size;

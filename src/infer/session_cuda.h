@@ -115,6 +115,10 @@ size_t tn_session_cuda_bytes(const TnConfig *cfg, int max_batch, int max_rows);
 int tn_session_cuda_forward(TnSessionCuda *g, const int32_t *tokens, const int *positions, int first_seq, int batch,
                             int rows, int logits, TnError *err);
 
+/* Copies sequence from's state over sequence to's in every layer;
+ * returns once done. */
+int tn_session_cuda_copy(TnSessionCuda *g, int from, int to, TnError *err);
+
 /* Scores sequences 0 .. batch-1 as fresh sequences of seq_len tokens each
  * (host tokens and targets (batch, seq_len), TN_IGNORE_INDEX skipped):
  * losses[b * seq_len + t] = the cross-entropy of targets at that row, 0

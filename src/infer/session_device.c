@@ -46,6 +46,10 @@ int tn_session_device_forward(TnSessionDevice *dev, const int32_t *tokens, const
     return tn_session_cuda_forward(&dev->gpu, tokens, positions, first_seq, batch, rows, logits, err);
 }
 
+int tn_session_device_copy(TnSessionDevice *dev, int from, int to, TnError *err) {
+    return tn_session_cuda_copy(&dev->gpu, from, to, err);
+}
+
 int tn_session_device_score(TnSessionDevice *dev, const int32_t *tokens, const int32_t *targets, int batch,
                             int seq_len, float *losses, TnError *err) {
     return tn_session_cuda_score(&dev->gpu, tokens, targets, batch, seq_len, losses, err);
@@ -80,6 +84,11 @@ const char *tn_session_device_describe(TnSessionDevice *dev) {
 int tn_session_device_forward(TnSessionDevice *dev, const int32_t *tokens, const int *positions, int first_seq,
                               int batch, int rows, int logits, TnError *err) {
     (void)dev, (void)tokens, (void)positions, (void)first_seq, (void)batch, (void)rows, (void)logits;
+    return tn_fail(err, "no device in this build");
+}
+
+int tn_session_device_copy(TnSessionDevice *dev, int from, int to, TnError *err) {
+    (void)dev, (void)from, (void)to;
     return tn_fail(err, "no device in this build");
 }
 

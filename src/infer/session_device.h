@@ -49,6 +49,10 @@ const char *tn_session_device_describe(TnSessionDevice *dev);
 int tn_session_device_forward(TnSessionDevice *dev, const int32_t *tokens, const int *positions, int first_seq,
                               int batch, int rows, int logits, TnError *err);
 
+/* Copies sequence from's state over sequence to's (the host session moves
+ * the rest). */
+int tn_session_device_copy(TnSessionDevice *dev, int from, int to, TnError *err);
+
 /* Scores `batch` <= max_batch fresh sequences (its sequences 0..batch-1,
  * whose states it overwrites) of seq_len tokens: losses[b * seq_len + t] is
  * the cross-entropy of targets[b * seq_len + t] (TN_IGNORE_INDEX: 0). */
