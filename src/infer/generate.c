@@ -1,5 +1,7 @@
 #include "infer/generate.h"
 
+#include <stdlib.h>
+
 int tn_generate(TnSession *s, TnSampler *sampler, int max_new, int32_t eos_token, TnTokenSink sink, void *user,
                 int *n_generated, TnError *err) {
     int32_t recent[TN_SESSION_RECENT];
@@ -14,4 +16,63 @@ int tn_generate(TnSession *s, TnSampler *sampler, int max_new, int32_t eos_token
         if (stop) break;
     }
     return 0;
+}
+
+const char *tn_stop_reason_name(TnStopReason reason) {
+    return reason == TN_STOP_EOS ? "eos" : reason == TN_STOP_SINK ? "stop" : "length";
+}
+
+/* Samples the next token of the sequence in `slot` and emits it; returns
+ * 1 if the sequence ends there (its token, if any, is then not fed). */
+static int sample_slot(TnSession *s, int slot, int seq, TnSampler *sampler, int max_new, int32_t eos_token,
+                       TnBatchSink sink, void *user, int32_t *token, int *n_generated, TnStopReason *reason) {
+    int32_t recent[TN_SESSION_RECENT];
+    if (n_generated[seq] == max_new) {
+        *reason = TN_STOP_LENGTH;
+        return 1;
+    }
+    int n_recent = tn_session_recent(s, slot, recent);
+    *token = tn_sampler_sample(sampler, tn_session_logits(s, slot), recent, n_recent);
+    if (*token == eos_token) {
+        *reason = TN_STOP_EOS;
+        return 1;
+    }
+    n_generated[seq]++;
+    if (sink && sink(user, seq, *token)) {
+        *reason = TN_STOP_SINK;
+        return 1;
+    }
+    *reason = TN_STOP_LENGTH; /* the last token needs no decode step */
+    return n_generated[seq] == max_new;
+}
+
+int tn_generate_batch(TnSession *s, int batch, TnSampler *samplers, int max_new, int32_t eos_token, TnBatchSink sink,
+                      void *user, int *n_generated, TnStopReason *reasons, TnError *err) {
+    TN_ASSERT(batch >= 1 && batch <= s->max_batch);
+    int32_t *tokens = tn_malloc((size_t)batch * sizeof *tokens);
+    int *seq_of = tn_malloc((size_t)batch * sizeof *seq_of); /* the sequence each slot holds */
+    for (int seq = 0; seq < batch; seq++) {
+        seq_of[seq] = seq;
+        n_generated[seq] = 0;
+    }
+    int live = batch, rc = 0;
+    while (live > 0 && rc == 0) {
+        for (int slot = 0; slot < live;) {
+            int seq = seq_of[slot];
+            if (!sample_slot(s, slot, seq, &samplers[seq], max_new, eos_token, sink, user, &tokens[slot], n_generated,
+                             &reasons[seq])) {
+                slot++;
+                continue;
+            }
+            /* Drop out: the last live slot (not sampled yet) takes this one's place. */
+            live--;
+            if (slot == live) break;
+            if ((rc = tn_session_copy(s, live, slot, err))) break;
+            seq_of[slot] = seq_of[live];
+        }
+        if (rc == 0 && live > 0) rc = tn_session_decode(s, tokens, live, err);
+    }
+    free(tokens);
+    free(seq_of);
+    return rc;
 }

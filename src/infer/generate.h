@@ -27,4 +27,34 @@ typedef int (*TnTokenSink)(void *user, int32_t token);
 int tn_generate(TnSession *s, TnSampler *sampler, int max_new, int32_t eos_token, TnTokenSink sink, void *user,
                 int *n_generated, TnError *err);
 
+/* Why a sequence of a batch ended. */
+typedef enum TnStopReason { TN_STOP_LENGTH, TN_STOP_EOS, TN_STOP_SINK } TnStopReason;
+
+/* "length", "eos" or "stop". */
+const char *tn_stop_reason_name(TnStopReason reason);
+
+/* Receives token `token` of sequence seq of a batch; a non-zero return ends
+ * that sequence after the token. */
+typedef int (*TnBatchSink)(void *user, int seq, int32_t token);
+
+/* Batched generation: sequences 0 .. batch-1 of s (batch <= max_batch,
+ * each prefilled, so its logits are ready) are decoded together, one
+ * tn_session_decode of every live sequence per step, each weight matrix read
+ * once per step for all of them. Sequence seq samples with samplers[seq]
+ * (its own stream, so its tokens do not depend on the others or on the
+ * batch size) and ends after max_new tokens (TN_STOP_LENGTH), at eos_token,
+ * not emitted (TN_STOP_EOS), or when sink returns non-zero (TN_STOP_SINK).
+ * A finished sequence drops out: the last live one is copied into its slot
+ * (tn_session_copy), so later steps run only live rows; afterwards the
+ * session's slots no longer match the sequence numbers and hold nothing
+ * useful. n_generated[seq] and reasons[seq] (batch each) receive the
+ * tokens emitted and the reason. Allocates two small arrays per call,
+ * nothing per token. Fails only if a decode or copy fails.
+ *
+ * With temperature 0 each sequence emits what tn_generate gives it alone,
+ * up to the rounding of batched against single-row matrix products (a
+ * different token only where two logits are that close). */
+int tn_generate_batch(TnSession *s, int batch, TnSampler *samplers, int max_new, int32_t eos_token, TnBatchSink sink,
+                      void *user, int *n_generated, TnStopReason *reasons, TnError *err);
+
 #endif
