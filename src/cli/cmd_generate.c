@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/generate_batch.h"
 #include "infer/generate.h"
 #include "infer/prompt.h"
 #include "infer/state_file.h"
@@ -17,10 +18,13 @@
 #define MAX_STOPS 8
 /* Output bytes kept to match stop strings against. */
 #define TAIL_BYTES 1024
+/* Prompts decoded together by default with --prompts. */
+#define DEFAULT_BATCH_SIZE 32
 
 static void usage(void) {
     TnSamplingParams d = tn_sampling_defaults();
-    printf("usage: tnllm generate -m DIR [-p PROMPT | -f FILE] [-n N] [options]\n\n"
+    printf("usage: tnllm generate -m DIR [-p PROMPT | -f FILE] [-n N] [options]\n"
+           "       tnllm generate -m DIR --prompts FILE [-o OUT.jsonl] [--batch-size B] [-n N] [options]\n\n"
            "Prefills the prompt (chunked Lightning Attention-2), then decodes with the recurrent update of\n"
            "Alg. 4 at the same cost per token whatever the context, streaming the text to stdout. The last\n"
            "line (on stderr) gives the prefill and decode speeds in tokens/s. Every model switch of SPEC\n"
@@ -39,6 +43,18 @@ static void usage(void) {
            "  -t, --threads N        OpenMP threads (default: all cores)\n"
            "  --stop STR             stop once the output ends with STR (up to %d times)\n"
            "  --no-bos               do not start the prompt with <s>\n"
+"  --prompts FILE         batched prompts: one per line, or JSON Lines with a string \"prompt\" (or
+                         \"text\") per line when the first non-empty line starts with '{' (then a prompt
+                         may hold newlines); empty lines are skipped. Each group of --batch-size prompts
+                         is prefilled, then decoded together (one batched step per token for all live
+                         sequences; those that hit EOS, --stop or -n drop out). Prompt i samples with
+                         its own stream i of --seed, so its text does not depend on the batch size.
+                         Writes one JSON line per prompt, in file order: {\"index\", \"prompt\", \"text\",
+                         \"tokens\", \"stop_reason\": \"eos\" | \"stop\" | \"length\"}; progress and the
+                         total tokens/s on stderr. Not with -p, -f, -i, --int8, --load-state, --save-state
+  --batch-size B         prompts decoded together at most (default %d); memory grows by one state each
+  -o, --output FILE      with --prompts: write the JSON lines to FILE (atomically) instead of stdout
+"
            "  -i, --interactive      after the prompt, read lines from stdin and answer each, keeping the\n"
            "                         state: the conversation is never re-read (an empty line or EOF ends)\n"
            "  --load-state FILE      continue from a saved state; the prompt, if any, is appended\n"
@@ -51,7 +67,7 @@ static void usage(void) {
            "                         activations, --gate off); not with --int8, --load-state, --save-state).\n"
            "                         %s\n",
            TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, TN_SESSION_RECENT, d.repeat_penalty, MAX_STOPS,
-           TN_SESSION_PREFILL_ROWS,
+           DEFAULT_BATCH_SIZE, TN_SESSION_PREFILL_ROWS,
            tn_device_cuda_built() ? "This tnllm is built with CUDA." : "This tnllm is built without CUDA.");
 }
 
@@ -77,11 +93,7 @@ static int print_token(void *user, int32_t token) {
     }
     memcpy(o->tail + o->tail_len, bytes, n);
     o->tail_len += n;
-    for (int i = 0; i < o->n_stops; i++) {
-        size_t len = strlen(o->stops[i]);
-        if (len && len <= o->tail_len && memcmp(o->tail + o->tail_len - len, o->stops[i], len) == 0) return 1;
-    }
-    return 0;
+    return ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
 }
 
 typedef struct Timing {
@@ -116,6 +128,8 @@ static void generate(TnSession *s, TnSampler *sampler, int n_predict, Output *ou
 
 int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *prompt_file = NULL, *load_state = NULL, *save_state = NULL;
+    const char *prompts_file = NULL, *output = NULL;
+    int batch_size = DEFAULT_BATCH_SIZE;
     int n_predict = 128, threads = 0, add_bos = 1, interactive = 0, prefill_rows = 0, seed_given = 0, int8 = 0;
     TnDevice device = TN_DEVICE_CPU;
     TnSamplingParams sp = tn_sampling_defaults();
@@ -127,6 +141,9 @@ int cmd_generate(int argc, char **argv) {
         else if (args_is(&a, "-m", "--model")) dir = args_value(&a);
         else if (args_is(&a, "-p", "--prompt")) prompt = args_value(&a);
         else if (args_is(&a, "-f", "--file")) prompt_file = args_value(&a);
+        else if (args_is(&a, NULL, "--prompts")) prompts_file = args_value(&a);
+        else if (args_is(&a, NULL, "--batch-size")) batch_size = (int)args_int(&a, 1, 1 << 16);
+        else if (args_is(&a, "-o", "--output")) output = args_value(&a);
         else if (args_is(&a, "-n", "--n-predict")) n_predict = (int)args_int(&a, 0, 1 << 30);
         else if (args_is(&a, NULL, "--temp")) sp.temperature = (float)args_double(&a, 0, 1e6);
         else if (args_is(&a, NULL, "--top-k")) sp.top_k = (int)args_int(&a, 0, 1 << 30);
@@ -158,6 +175,10 @@ int cmd_generate(int argc, char **argv) {
     if (device != TN_DEVICE_CPU && (int8 || load_state || save_state))
         tn_die("tnllm generate: %s runs on the CPU only: drop it or --device %s",
                int8 ? "--int8" : load_state ? "--load-state" : "--save-state", tn_device_name(device));
+    if (prompts_file && (prompt || prompt_file || interactive || load_state || save_state || int8))
+        tn_die("tnllm generate: --prompts takes its prompts from the file: not with -p, -f, -i, --load-state, "
+               "--save-state or --int8");
+    if (output && !prompts_file) tn_die("tnllm generate: -o writes the JSON lines of --prompts; give --prompts FILE");
     if (threads) omp_set_num_threads(threads);
     if (!seed_given) sp.seed = (uint64_t)time(NULL);
 
@@ -167,6 +188,14 @@ int cmd_generate(int argc, char **argv) {
     TnTokenizer *tok;
     if (tn_tokenizer_for_model(&tok, dir, &err)) tn_die("%s", err.msg);
     out.tok = tok;
+    if (prompts_file) {
+        BatchOptions batch = {prompts_file, output, batch_size, n_predict, add_bos, prefill_rows, out.stops,
+                              out.n_stops, device, sp};
+        generate_batch(&m, tok, &batch);
+        tn_tokenizer_free(tok);
+        tn_model_free(&m);
+        return 0;
+    }
     char *file_text = NULL;
     size_t prompt_len = prompt ? strlen(prompt) : 0;
     if (prompt_file) {

@@ -20,6 +20,8 @@ void tn_sampler_init(TnSampler *s, const TnSamplingParams *p, int vocab_size) {
     s->probs = tn_malloc((size_t)vocab_size * sizeof *s->probs);
 }
 
+void tn_sampler_seed_stream(TnSampler *s, uint64_t stream) { tn_rng_seed(&s->rng, s->params.seed, stream); }
+
 void tn_sampler_free(TnSampler *s) {
     free(s->logits);
     free(s->ids);

@@ -41,6 +41,11 @@ typedef struct TnSampler {
 void tn_sampler_init(TnSampler *s, const TnSamplingParams *p, int vocab_size);
 void tn_sampler_free(TnSampler *s);
 
+/* Restarts the draws at stream `stream` of params.seed (init starts at
+ * stream 0): batched generation gives prompt i stream i, so its tokens do
+ * not depend on the batch it runs in. */
+void tn_sampler_seed_stream(TnSampler *s, uint64_t stream);
+
 /* Picks a token from logits (V), penalising the n_recent ids in recent
  * (duplicates count once). logits are not modified. */
 int32_t tn_sampler_sample(TnSampler *s, const float *logits, const int32_t *recent, int n_recent);
