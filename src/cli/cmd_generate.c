@@ -43,18 +43,17 @@ static void usage(void) {
            "  -t, --threads N        OpenMP threads (default: all cores)\n"
            "  --stop STR             stop once the output ends with STR (up to %d times)\n"
            "  --no-bos               do not start the prompt with <s>\n"
-"  --prompts FILE         batched prompts: one per line, or JSON Lines with a string \"prompt\" (or
-                         \"text\") per line when the first non-empty line starts with '{' (then a prompt
-                         may hold newlines); empty lines are skipped. Each group of --batch-size prompts
-                         is prefilled, then decoded together (one batched step per token for all live
-                         sequences; those that hit EOS, --stop or -n drop out). Prompt i samples with
-                         its own stream i of --seed, so its text does not depend on the batch size.
-                         Writes one JSON line per prompt, in file order: {\"index\", \"prompt\", \"text\",
-                         \"tokens\", \"stop_reason\": \"eos\" | \"stop\" | \"length\"}; progress and the
-                         total tokens/s on stderr. Not with -p, -f, -i, --int8, --load-state, --save-state
-  --batch-size B         prompts decoded together at most (default %d); memory grows by one state each
-  -o, --output FILE      with --prompts: write the JSON lines to FILE (atomically) instead of stdout
-"
+           "  --prompts FILE         batched prompts: one per line, or JSON Lines with a string \"prompt\" (or\n"
+           "                         \"text\") per line when the first non-empty line starts with '{' (then a prompt\n"
+           "                         may hold newlines); empty lines are skipped. Each group of --batch-size prompts\n"
+           "                         is prefilled, then decoded together (one batched step per token for all live\n"
+           "                         sequences; those that hit EOS, --stop or -n drop out). Prompt i samples with\n"
+           "                         its own stream i of --seed, so its text does not depend on the batch size.\n"
+           "                         Writes one JSON line per prompt, in file order: {\"index\", \"prompt\", \"text\",\n"
+           "                         \"tokens\", \"stop_reason\": \"eos\" | \"stop\" | \"length\"}; progress and the\n"
+           "                         total tokens/s on stderr. Not with -p, -f, -i, --int8, --load-state, --save-state\n"
+           "  --batch-size B         prompts decoded together at most (default %d); memory grows by one state each\n"
+           "  -o, --output FILE      with --prompts: write the JSON lines to FILE (atomically) instead of stdout\n"
            "  -i, --interactive      after the prompt, read lines from stdin and answer each, keeping the\n"
            "                         state: the conversation is never re-read (an empty line or EOF ends)\n"
            "  --load-state FILE      continue from a saved state; the prompt, if any, is appended\n"

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE /* memmem */
 #include "infer/prompt_list.h"
 
 #include <stdlib.h>
