@@ -49,8 +49,34 @@ int main(int argc, char **argv) {
     rc = run_commandf(a, sizeof a, GEN "-p '' --no-bos -n 2", bin, gold);
     CHECK(rc == 1 && strstr(a, "empty"), "empty prompt without <s> (%d):\n%s", rc, a);
 
+    /* --prompts: one JSON line per prompt, the same whatever the batch size. */
+    char prompts[4200], jsonl[4200], out[4200], bad[4200];
+    snprintf(prompts, sizeof prompts, "%s/prompts.txt", dir);
+    snprintf(jsonl, sizeof jsonl, "%s/prompts.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out.jsonl", dir);
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", dir);
+    rc = run_commandf(a, sizeof a, "{ printf 'Hello\n\nThe cat\nOnce\nabc\n' > %s && " GEN
+                      "--prompts %s -n 6 --seed 5 --temp 50 --batch-size 4 -o %s && cat %s; }", prompts, bin, gold, prompts,
+                      out, out);
+    CHECK(rc == 0 && strstr(a, "{\"index\": 3, \"prompt\": \"abc\", \"text\": ") && !strstr(a, "\"index\": 4") &&
+              strstr(a, "\"tokens\": 6, \"stop_reason\": \"length\"}") && strstr(a, "4 prompts") && strstr(a, "tokens/s"),
+          "--prompts -o (%d):\n%s", rc, a);
+    rc = run_commandf(b, sizeof b, "{ " GEN "--prompts %s -n 6 --seed 5 --temp 50 --batch-size 1 2>/dev/null; }", bin, gold,
+                      prompts);
+    CHECK(rc == 0 && strstr(a, b), "--batch-size 1 and 4 differ (%d):\n%s\n---\n%s", rc, b, a);
+    rc = run_commandf(a, sizeof a, "{ printf '{\"prompt\": \"Hello\"}\\n{\"text\": \"The cat\"}\\n' > %s && " GEN
+                      "--prompts %s -n 6 --seed 5 --temp 50 2>/dev/null; }", jsonl, bin, gold, jsonl);
+    CHECK(rc == 0 && strlen(a) > 20 && strncmp(a, b, strlen(a)) == 0,
+          "JSONL prompts differ from the same plain prompts (%d):\n%s\n---\n%s", rc, a, b);
+    rc = run_commandf(a, sizeof a, "printf '{\"prompt\": \"a\"}\n{\"prompt\" 1}\n' > %s && " GEN "--prompts %s",
+                      bad, bin, gold, bad);
+    CHECK(rc == 1 && strstr(a, ".jsonl:2: malformed JSON"), "malformed prompts file (%d):\n%s", rc, a);
+    rc = run_commandf(a, sizeof a, GEN "--prompts %s -p hi", bin, gold, prompts);
+    CHECK(rc == 1 && strstr(a, "not with -p"), "--prompts with -p (%d):\n%s", rc, a);
+
     rc = run_commandf(a, sizeof a, "%s generate --help", bin);
-    CHECK(rc == 0 && strstr(a, "usage: tnllm generate") && strstr(a, "--load-state"), "--help (%d):\n%s", rc, a);
+    CHECK(rc == 0 && strstr(a, "usage: tnllm generate") && strstr(a, "--load-state") && strstr(a, "--prompts FILE") &&
+              strstr(a, "--batch-size"), "--help (%d):\n%s", rc, a);
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }
