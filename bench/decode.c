@@ -4,7 +4,9 @@
  *    decoding does to the weights, and a copy), measured in this run.
  * 2. Decode speed of a model (--size, random weights): tokens/s and the
  *    bandwidth it reaches, counting every parameter as read once per token,
- *    with fp32 weights and with int8 ones (infer/quantize.h).
+ *    with fp32 weights and with int8 ones (infer/quantize.h); and batched
+ *    decode (--batch sequences per step, as tnllm generate --prompts runs)
+ *    against batch 1, in tokens/s.
  * 3. Time and resident memory per decoded token with 1K .. 512K tokens of
  *    context already consumed, for our recurrent state and for a KV-cache
  *    softmax attention of the same shape (D, L, H, G, V: the same matrix
@@ -39,10 +41,12 @@
 #define ROUNDS 11
 
 static void usage(void) {
-    printf("usage: bench/decode [--size NAME] [--ctx-size NAME] [--contexts LIST] [--steps N] [-t THREADS]\n\n"
+    printf("usage: bench/decode [--size NAME] [--ctx-size NAME] [--contexts LIST] [--batch N] [--steps N]\n"
+           "                    [-t THREADS]\n\n"
            "  --size NAME       model for the decode speed and bandwidth (default 125M)\n"
            "  --ctx-size NAME   model for the context-length table (default 15M: its 512K KV cache fits in RAM)\n"
            "  --contexts LIST   comma-separated contexts, k/M suffixes (default 1K,8K,64K,512K)\n"
+           "  --batch N         sequences of the batched-decode line, against batch 1 (default 16)\n"
            "  --steps N         tokens timed per figure (default 9; the fastest is printed)\n"
            "  --stream-mib N    array size of the bandwidth test in MiB (default 512)\n"
            "  -t, --threads N   OpenMP threads (default: all cores)\n");
@@ -103,30 +107,34 @@ static void fill_random(float *x, size_t n, float scale, uint64_t stream) {
     }
 }
 
-/* Our decode after ctx tokens: position ctx, a random state of the
- * recurrent shape, the int8 weights q unless NULL. Returns the fastest step
- * in seconds. */
-static double recurrent_step(const TnModel *m, const TnQuantModel *q, int ctx, int steps, double *rss) {
+/* Our decode of `batch` sequences after ctx tokens each: position ctx,
+ * random states of the recurrent shape, the int8 weights q unless NULL.
+ * Returns the fastest step (one token of every sequence) in seconds. */
+static double recurrent_step(const TnModel *m, const TnQuantModel *q, int batch, int ctx, int steps, double *rss) {
     TnSession s;
-    tn_session_init(&s, m, 1, 0);
+    tn_session_init(&s, m, batch, 0);
     tn_session_use_int8(&s, q);
-    for (int l = 0; l < m->config.n_layers; l++) {
-        size_t count;
-        float *state = tn_session_layer_state(&s, 0, l, &count);
-        fill_random(state, count, 0.1f, (uint64_t)l);
+    for (int b = 0; b < batch; b++) {
+        for (int l = 0; l < m->config.n_layers; l++) {
+            size_t count;
+            float *state = tn_session_layer_state(&s, b, l, &count);
+            fill_random(state, count, 0.1f, (uint64_t)(b * TN_MAX_LAYERS + l));
+        }
+        tn_session_set_history(&s, b, ctx, NULL, 0);
     }
-    tn_session_set_history(&s, 0, ctx, NULL, 0);
     double *t = tn_malloc((size_t)steps * sizeof *t);
+    int32_t *tokens = tn_malloc((size_t)batch * sizeof *tokens);
     TnError err;
     for (int i = -WARMUP; i < steps; i++) {
-        int32_t token = 3 + i + WARMUP;
+        for (int b = 0; b < batch; b++) tokens[b] = 3 + i + WARMUP + b;
         double t0 = tn_now();
-        if (tn_session_decode(&s, &token, 1, &err)) tn_die("%s", err.msg);
+        if (tn_session_decode(&s, tokens, batch, &err)) tn_die("%s", err.msg);
         if (i >= 0) t[i] = tn_now() - t0;
     }
     *rss = resident_mib();
     double result = fastest(t, steps);
     free(t);
+    free(tokens);
     tn_session_free(&s);
     return result;
 }
@@ -251,7 +259,7 @@ static void load_size(TnModel *m, const char *name) {
 
 int main(int argc, char **argv) {
     const char *size = "125M", *ctx_size = "15M";
-    int steps = 9, stream_mib = 512, threads = 0;
+    int steps = 9, stream_mib = 512, threads = 0, batch = 16;
     enum { MAX_CONTEXTS = 16 };
     long long ctxs[MAX_CONTEXTS] = {1024, 8192, 65536, 524288};
     int n_ctx = 4;
@@ -262,6 +270,7 @@ int main(int argc, char **argv) {
         else if (args_is(&a, NULL, "--size")) size = args_value(&a);
         else if (args_is(&a, NULL, "--ctx-size")) ctx_size = args_value(&a);
         else if (args_is(&a, NULL, "--contexts")) n_ctx = args_length_list(&a, ctxs, MAX_CONTEXTS, 0, 1LL << 30);
+        else if (args_is(&a, NULL, "--batch")) batch = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--steps")) steps = (int)args_int(&a, 1, 100000);
         else if (args_is(&a, NULL, "--stream-mib")) stream_mib = (int)args_int(&a, 1, 1 << 20);
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
@@ -290,8 +299,8 @@ int main(int argc, char **argv) {
     /* fp32 and int8 in alternating rounds, the fastest of each counts. */
     double fp32_rounds[DECODE_ROUNDS], int8_rounds[DECODE_ROUNDS];
     for (int r = 0; r < DECODE_ROUNDS; r++) {
-        fp32_rounds[r] = recurrent_step(&m, NULL, 0, steps, &rss);
-        int8_rounds[r] = recurrent_step(&m, &q, 0, steps, &rss);
+        fp32_rounds[r] = recurrent_step(&m, NULL, 1, 0, steps, &rss);
+        int8_rounds[r] = recurrent_step(&m, &q, 1, 0, steps, &rss);
     }
     double per_token = fastest(fp32_rounds, DECODE_ROUNDS), int8_token = fastest(int8_rounds, DECODE_ROUNDS);
     double achieved = weight_bytes / per_token / 1e9, int8_achieved = q.bytes / int8_token / 1e9;
@@ -302,6 +311,17 @@ int main(int argc, char **argv) {
     printf("  int8: %.2f ms/token = %.1f tokens/s (%.2fx fp32); %.0f MiB of int8 weights and scales streamed at %.1f "
            "GB/s = %.0f%%\n", int8_token * 1e3, 1.0 / int8_token, per_token / int8_token, q.bytes / 1048576.0,
            int8_achieved, 100.0 * int8_achieved / read_gbs);
+    /* Batched decode (tnllm generate --prompts): the same weights read once
+     * per step for every sequence, in alternating rounds with batch 1. */
+    double single_rounds[DECODE_ROUNDS], batch_rounds[DECODE_ROUNDS];
+    for (int r = 0; r < DECODE_ROUNDS; r++) {
+        single_rounds[r] = recurrent_step(&m, NULL, 1, 0, steps, &rss);
+        batch_rounds[r] = recurrent_step(&m, NULL, batch, 0, steps, &rss);
+    }
+    double single_step = fastest(single_rounds, DECODE_ROUNDS), batch_step = fastest(batch_rounds, DECODE_ROUNDS);
+    printf("  batched fp32 decode: batch 1 %.1f tokens/s, batch %d %.1f tokens/s (%.2fx; %.2f ms per step of %d "
+           "tokens)\n", 1.0 / single_step, batch, batch / batch_step, single_step * batch / batch_step,
+           batch_step * 1e3, batch);
     tn_quant_free(&q);
     tn_model_free(&m);
 
@@ -317,7 +337,7 @@ int main(int argc, char **argv) {
      * machine does not land on one context only. */
     double ours[MAX_CONTEXTS], ours_rss[MAX_CONTEXTS], rounds[MAX_CONTEXTS][ROUNDS], lowest = 1e30, highest = 0;
     for (int r = 0; r < ROUNDS; r++)
-        for (int i = 0; i < n_ctx; i++) rounds[i][r] = recurrent_step(&m, NULL, (int)ctxs[i], steps, &ours_rss[i]);
+        for (int i = 0; i < n_ctx; i++) rounds[i][r] = recurrent_step(&m, NULL, 1, (int)ctxs[i], steps, &ours_rss[i]);
     for (int i = 0; i < n_ctx; i++) {
         ours[i] = fastest(rounds[i], ROUNDS);
         lowest = ours[i] < lowest ? ours[i] : lowest;

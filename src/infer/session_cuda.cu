@@ -345,8 +345,9 @@ extern "C" int tn_session_cuda_forward(TnSessionCuda *g, const int32_t *tokens, 
 extern "C" int tn_session_cuda_copy(TnSessionCuda *g, int from, int to, TnError *err) {
     cudaStream_t stream = stream_of(g);
     for (int l = 0; l < g->config.n_layers; l++)
-        CUDA_TRY(cudaMemcpyAsync(g->state[l] + (size_t)to * g->state_floats[l], g->state[l] + (size_t)from * g->state_floats[l],
-                                 g->state_floats[l] * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+        CUDA_TRY(cudaMemcpyAsync(g->state[l] + (size_t)to * g->state_floats[l],
+                                 g->state[l] + (size_t)from * g->state_floats[l], g->state_floats[l] * sizeof(float),
+                                 cudaMemcpyDeviceToDevice, stream));
     CUDA_TRY(cudaStreamSynchronize(stream));
     return 0;
 }
