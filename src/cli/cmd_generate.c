@@ -8,7 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/generate_batch.h"
+#include "cli/cmd_generate_batch.h"
 #include "infer/generate.h"
 #include "infer/prompt.h"
 #include "infer/state_file.h"

@@ -1,4 +1,4 @@
-#include "cli/generate_batch.h"
+#include "cli/cmd_generate_batch.h"
 
 #include <stdio.h>
 #include <stdlib.h>

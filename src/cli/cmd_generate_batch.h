@@ -1,7 +1,7 @@
-/* generate_batch.h: `tnllm generate --prompts FILE`, many prompts decoded
+/* cmd_generate_batch.h: `tnllm generate --prompts FILE`, many prompts decoded
  * together (infer/generate.h: tn_generate_batch), one JSON line each. */
-#ifndef TN_CLI_GENERATE_BATCH_H
-#define TN_CLI_GENERATE_BATCH_H
+#ifndef TN_CLI_CMD_GENERATE_BATCH_H
+#define TN_CLI_CMD_GENERATE_BATCH_H
 
 #include "infer/sampling.h"
 #include "model/transnormer.h"
