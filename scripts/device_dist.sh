@@ -45,7 +45,7 @@ launch tcp "tcp://127.0.0.1:$((29500 + RANDOM % 1000))" || status=1
 # containers often forbid the cross-process reads of OpenMPI's default shared-memory copy
 launchers="file tcp"
 if command -v mpirun >/dev/null; then
-    OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --allow-run-as-root -np "$GPUS" ./tnllm train $run -o "$RUNS/mpi" 2>&1 | tee "$OUT/train_mpi.log" || status=1
+    OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --allow-run-as-root --bind-to none -np "$GPUS" ./tnllm train $run -o "$RUNS/mpi" 2>&1 | tee "$OUT/train_mpi.log" || status=1
     launchers="$launchers mpi"
 else
     echo "no mpirun on this machine: the MPI launch is not run" | tee "$OUT/train_mpi.log"

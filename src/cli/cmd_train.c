@@ -1,7 +1,9 @@
 /* tnllm train: train a model on the CPU or a GPU (train/trainer.h). */
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -98,6 +100,20 @@ static void usage(void) {
     switch_flags_usage();
 }
 
+/* OpenMPI pins each rank to one core when it starts two ranks or fewer, and
+ * OpenMP then gives the rank one thread: a job far slower than the machine
+ * allows, with nothing to say why. */
+static void warn_if_pinned(const TnComm *comm) {
+    cpu_set_t allowed;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (comm->size < 2 || sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+    int cores = CPU_COUNT(&allowed);
+    if ((long)cores * comm->size < online)
+        fprintf(stderr, "tnllm train: warning: rank %d may run on %d of the %ld cores (the launcher pinned it) with "
+                        "%d OpenMP thread%s: start mpirun with --bind-to none and give -t CORES/RANKS\n",
+                comm->rank, cores, online, omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s");
+}
+
 int cmd_train(int argc, char **argv) {
     TnTrainOptions o;
     tn_train_options_defaults(&o);
@@ -174,6 +190,7 @@ int cmd_train(int argc, char **argv) {
     TnComm comm;
     if (tn_comm_init(&comm, &err)) tn_die("tnllm train: %s", err.msg);
     o.comm = &comm;
+    warn_if_pinned(&comm);
     TnTrainResult r;
     /* one GPU per rank, the ranks' gradients summed by NCCL (other layouts
      * on GPUs: the trainer refuses them, saying why) */
