@@ -64,6 +64,11 @@ int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void *
     return 0;
 }
 
+void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena) {
+    *state = dev->gpu.layout.total * (4 * sizeof(float) + sizeof(uint16_t));
+    *arena = dev->gpu.arena_bytes;
+}
+
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {
     return tn_model_cuda_download(&dev->gpu, params, grads, adam_m, adam_v, err);
 }
@@ -109,6 +114,11 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
 int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
     (void)dev, (void)grads, (void)n, (void)stream;
     return tn_fail(err, "no accelerator in this build");
+}
+
+void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena) {
+    TN_ASSERT(dev == NULL); /* none can be opened */
+    *state = *arena = 0;
 }
 
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {

@@ -65,6 +65,9 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
  * data-parallel sum enqueued on it between the accumulation and the update
  * (dist/comm.h's tn_comm_gpu_all_reduce_sum) is what the update sees. */
 int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err);
+/* Device bytes held: *state the parameters (fp32 master and bf16 copy),
+ * gradients and AdamW moments, *arena the activations' arena. */
+void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena);
 /* Copies the device's parameters, gradients and moments into the host
  * buffers given (NULL skips one). */
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);

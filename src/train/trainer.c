@@ -827,6 +827,13 @@ static void print_memory(const Run *r, const TnTrainMemory *mem) {
            r->world->size, r->world->size > 1 ? "s" : "", tn_comm_backend_name(r->world), r->o->zero, layout,
            mebibytes(mem->parameters + mem->gather), held, mebibytes(mem->gradients + mem->grad_buffers), buffers,
            mebibytes(mem->moments), owned, n, mebibytes(mem->activations), mebibytes(mem->total));
+    if (r->device) {
+        size_t state, arena;
+        tn_step_device_memory(r->device, &state, &arena);
+        printf("memory on the %s: parameters (fp32 and a bf16 copy), gradients and AdamW state %.1f MiB, activation "
+               "arena %.1f MiB; total %.1f MiB\n", tn_device_name(r->o->device), mebibytes(state), mebibytes(arena),
+               mebibytes(state + arena));
+    }
 }
 
 static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
