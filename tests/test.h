@@ -67,6 +67,10 @@ void remove_tree(const char *path);
  * (NUL-terminated, cut at cap - 1 bytes); returns its exit status, or -1
  * when it did not exit normally. */
 int run_command(const char *cmd, char *out, size_t cap);
+/* The multi-rank tests' precondition, checked (CHECK) with a message that
+ * says what to install: this build has MPI (mpicc was found, -DTN_MPI) and
+ * mpirun is on the PATH. Returns 1 when both hold. */
+int check_mpi_available(void);
 /* run_command of a printf-formatted command. */
 int run_commandf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The two ends of a test binary that launches itself under mpirun: each

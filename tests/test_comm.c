@@ -203,9 +203,7 @@ int main(int argc, char **argv) {
     check_parts(&single, seed);
     check_split(&single);
 
-    char output[256];
-    CHECK(run_command("command -v mpirun", output, sizeof output) == 0,
-          "mpirun not found: install openmpi-bin and libopenmpi-dev (CI's .ci/run does)");
+    check_mpi_available();
     if (!tn_tests_failed) {
         launch(argv[0], 1, seed);
         launch(argv[0], 3, seed);

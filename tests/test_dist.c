@@ -57,8 +57,7 @@ static void compare(const TnModel *reference, const double reference_losses[STEP
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
-    CHECK(run_command("command -v mpirun", output, sizeof output) == 0,
-          "mpirun not found: install openmpi-bin and libopenmpi-dev (CI's .ci/run does)");
+    check_mpi_available();
     if (tn_tests_failed) return TEST_DONE(argv[0]);
     make_temp_dir(dir, sizeof dir, "dist");
     char corpus[4200];

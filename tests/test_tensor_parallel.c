@@ -423,8 +423,7 @@ int main(int argc, char **argv) {
     apply_switches(&transformer, "arch=transformer");
     check_refused(transformer, 2, "Transformer baseline");
 
-    CHECK(run_command("command -v mpirun", output, sizeof output) == 0,
-          "mpirun not found: install openmpi-bin and libopenmpi-dev (CI's .ci/run does)");
+    check_mpi_available();
     if (tn_tests_failed) return TEST_DONE(argv[0]);
     launch(2, seed);
     launch(3, seed);

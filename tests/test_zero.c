@@ -355,13 +355,12 @@ int main(int argc, char **argv) {
     check_init_ranges(&tied, seed);
     check_init_ranges(&untied, seed);
 
-    char output[256], dir[4096], corpus[4200];
+    char dir[4096], corpus[4200];
     make_temp_dir(dir, sizeof dir, "zero");
     check_checkpoint_io(seed, dir);
     check_state_io(seed, dir);
     check_part_runs(&tied, seed, dir);
-    CHECK(run_command("command -v mpirun", output, sizeof output) == 0,
-          "mpirun not found: install openmpi-bin and libopenmpi-dev (CI's .ci/run does)");
+    check_mpi_available();
     if (tn_tests_failed) {
         remove_tree(dir);
         return TEST_DONE(argv[0]);

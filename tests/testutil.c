@@ -147,3 +147,17 @@ void switched_model_init(TnModel *m, TnConfig *cfg, const char *switches, uint64
     CHECK(tn_config_validate(cfg, &err) == 0, "config %s: %s", switches ? switches : "", err.msg);
     tn_model_init(m, cfg, seed);
 }
+
+int check_mpi_available(void) {
+#ifdef TN_MPI
+    int built = 1;
+#else
+    int built = 0;
+#endif
+    char output[256];
+    CHECK(built, "this build has no MPI (make found no mpicc): install libopenmpi-dev and openmpi-bin, then rebuild "
+                 "(CI's .ci/run does)");
+    int found = run_command("command -v mpirun", output, sizeof output) == 0;
+    CHECK(found, "mpirun not found: install openmpi-bin and libopenmpi-dev (CI's .ci/run does)");
+    return built && found;
+}
