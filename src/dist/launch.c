@@ -57,9 +57,13 @@ int tn_launch_from_env(TnLaunch *launch, TnError *err) {
     return 0;
 }
 
-static void encode_header(unsigned char header[HEADER_BYTES], size_t bytes) {
-    memcpy(header, MAGIC, sizeof MAGIC);
-    for (int i = 0; i < 8; i++) header[8 + i] = (unsigned char)((uint64_t)bytes >> (8 * i));
+/* The header and the id, as rank 0 writes them (caller frees). */
+static unsigned char *encode_message(const void *id, size_t bytes) {
+    unsigned char *message = tn_malloc(HEADER_BYTES + bytes);
+    memcpy(message, MAGIC, sizeof MAGIC);
+    for (int i = 0; i < 8; i++) message[8 + i] = (unsigned char)((uint64_t)bytes >> (8 * i));
+    memcpy(message + HEADER_BYTES, id, bytes);
+    return message;
 }
 
 /* Checks a received header against the id length expected. */
@@ -78,11 +82,9 @@ static void pause_briefly(void) {
 
 static int share_by_file(const char *path, int rank, void *id, size_t bytes, double timeout_s, TnError *err) {
     size_t total = HEADER_BYTES + bytes;
-    unsigned char *data = tn_malloc(total);
     int rc = 0;
     if (rank == 0) {
-        encode_header(data, bytes);
-        memcpy(data + HEADER_BYTES, id, bytes);
+        unsigned char *data = encode_message(id, bytes);
         rc = tn_file_exists(path) ? tn_fail(err, "--dist-init file:%s: the file exists (a stale id of another job?); "
                                                  "remove it or give a fresh path", path)
                                   : tn_write_file(path, data, total, err);
@@ -91,17 +93,14 @@ static int share_by_file(const char *path, int rank, void *id, size_t bytes, dou
     }
     /* the rename makes the file appear whole: a reader never sees part of it */
     for (double deadline = tn_now() + timeout_s; !tn_file_exists(path); pause_briefly())
-        if (tn_now() > deadline) {
-            free(data);
+        if (tn_now() > deadline)
             return tn_fail(err, "--dist-init file:%s: no id from rank 0 after %.0f s", path, timeout_s);
-        }
     char *text = NULL;
     size_t size = 0;
     if (tn_read_file(path, &text, &size, err)) rc = -1;
     else if (size != total) rc = tn_fail(err, "%s: %zu bytes, expected %zu (not a tnllm id file)", path, size, total);
     else if (!(rc = check_header((unsigned char *)text, bytes, path, err))) memcpy(id, text + HEADER_BYTES, bytes);
     free(text);
-    free(data);
     return rc;
 }
 
@@ -198,11 +197,9 @@ static int share_by_tcp(const char *spec, int rank, int size, void *id, size_t b
     char host[256], port[16];
     if (parse_host_port(spec, host, sizeof host, port, sizeof port, err)) return -1;
     size_t total = HEADER_BYTES + bytes;
-    unsigned char *message = tn_malloc(total);
+    unsigned char *message = rank == 0 ? encode_message(id, bytes) : tn_malloc(total);
     int rc;
     if (rank == 0) {
-        encode_header(message, bytes);
-        memcpy(message + HEADER_BYTES, id, bytes);
         rc = serve_tcp(port, size, message, total, timeout_s, err);
     } else {
         double deadline = tn_now() + timeout_s;
