@@ -21,12 +21,7 @@ static size_t part_size(const TnModel *m, int part) {
 }
 
 /* The largest of the layers' and the head's own ranges. */
-static size_t largest_ring_part(const TnModel *m) {
-    size_t largest = 0;
-    for (int part = 0; part <= m->config.n_layers; part++)
-        if (part_size(m, part) > largest) largest = part_size(m, part);
-    return largest;
-}
+static size_t largest_ring_part(const TnModel *m) { return tn_param_largest_part(&m->layout, m->config.n_layers, 0); }
 
 size_t tn_grad_reduce_buffer_floats(const TnModel *m) {
     return part_size(m, TN_PART_EMBED) + TN_GRAD_RING * largest_ring_part(m);

@@ -181,6 +181,16 @@ void tn_param_part_range(const TnParamLayout *layout, int n_layers, int part, si
     *end = part == TN_PART_EMBED ? layout->layer_begin[0] : part == n_layers ? layout->total : layout->layer_begin[part + 1];
 }
 
+size_t tn_param_largest_part(const TnParamLayout *layout, int n_layers, int first) {
+    size_t largest = 0;
+    for (int part = first; part <= n_layers; part++) {
+        size_t begin, end;
+        tn_param_part_range(layout, n_layers, part, &begin, &end);
+        if (end - begin > largest) largest = end - begin;
+    }
+    return largest;
+}
+
 void tn_params_init(float *params, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed) {
     tn_params_init_range(params, layout, cfg, seed, 0, layout->total);
 }

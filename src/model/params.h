@@ -70,6 +70,9 @@ typedef struct TnParamLayout {
 enum { TN_PART_EMBED = -1 };
 /* [*begin, *end) of part (TN_PART_EMBED .. n_layers) of layout. */
 void tn_param_part_range(const TnParamLayout *layout, int n_layers, int part, size_t *begin, size_t *end);
+/* The elements of the largest of parts first .. n_layers (first:
+ * TN_PART_EMBED for every part, 0 for the layers and the head). */
+size_t tn_param_largest_part(const TnParamLayout *layout, int n_layers, int first);
 
 /* Builds the layout of cfg. Free with tn_param_layout_free. */
 void tn_param_layout_init(TnParamLayout *layout, const TnConfig *cfg);

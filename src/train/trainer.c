@@ -182,17 +182,6 @@ static int to_state(void *writer, const float *data, size_t count, TnError *err)
     return tn_train_state_writer_write(writer, data, count, err);
 }
 
-/* The largest part (params.h) of a layout. */
-static size_t largest_part(const TnParamLayout *layout, int n_layers) {
-    size_t largest = 0;
-    for (int part = TN_PART_EMBED; part <= n_layers; part++) {
-        size_t begin, end;
-        tn_param_part_range(layout, n_layers, part, &begin, &end);
-        if (end - begin > largest) largest = end - begin;
-    }
-    return largest;
-}
-
 /* Puts tensor rank t's share of part p (of its part layout) into its
  * places in unit, the whole model's part w (tensor_parallel.h's runs; the
  * replicated tensors come whole from every rank). */
@@ -218,10 +207,11 @@ static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *use
     int L = m->config.n_layers, T = r->tp, sharded = range.end - range.begin < n;
     if (T == 1 && !sharded) return r->root ? sink(user, held, n, err) : 0;
     int assembles = r->comm->rank == 0; /* holds its tensor rank's share whole */
-    size_t largest = largest_part(&m->layout, L);
+    size_t largest = tn_param_largest_part(&m->layout, L, TN_PART_EMBED);
     float *gathered = sharded ? tn_malloc(largest * sizeof *gathered) : NULL;
     float *shares = T > 1 && r->root ? tn_malloc((size_t)T * largest * sizeof *shares) : NULL;
-    float *unit = T > 1 && r->root ? tn_malloc(largest_part(&r->whole, L) * sizeof *unit) : NULL;
+    size_t largest_whole = tn_param_largest_part(whole_layout(r), L, TN_PART_EMBED);
+    float *unit = T > 1 && r->root ? tn_malloc(largest_whole * sizeof *unit) : NULL;
     int rc = 0;
     for (int part = TN_PART_EMBED; part <= L && !rc; part++) {
         TnRange p, w;
