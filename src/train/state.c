@@ -97,16 +97,21 @@ int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *
 }
 
 /* Copies the runs' elements found in chunk, the file's moment floats
- * [at, at + count) (m's n_params, then v's). */
+ * [at, at + count) (m's n_params, then v's). The runs increase in from
+ * (params.h), so those that end before the chunk are passed for good:
+ * next[k] is the first run of moment k still to finish, and each chunk
+ * looks at its own runs alone rather than all of them. */
 static void take_moments(const float *chunk, size_t at, size_t count, size_t n_params, const TnRun *runs,
-                         size_t n_runs, float *m, float *v) {
+                         size_t n_runs, size_t next[2], float *m, float *v) {
     float *moments[2] = {m, v};
     for (size_t k = 0; k < 2; k++)
-        for (size_t i = 0; i < n_runs; i++) {
+        for (size_t i = next[k]; i < n_runs; i++) {
             size_t from = k * n_params + runs[i].from, to = from + runs[i].count;
+            if (from >= at + count) break;
             size_t first = from > at ? from : at, last = to < at + count ? to : at + count;
             if (first < last)
                 memcpy(moments[k] + runs[i].to + (first - from), chunk + (first - at), (last - first) * sizeof *chunk);
+            if (to <= at + count) next[k] = i + 1;
         }
 }
 
@@ -116,6 +121,7 @@ static int read_moments(FILE *fp, const char *path, uint64_t *sum, float *m, flo
                         const TnRun *runs, size_t n_runs, TnError *err) {
     size_t chunk_floats = 1u << 18, total = 2 * n_params;
     float *chunk = tn_malloc(chunk_floats * sizeof *chunk);
+    size_t next[2] = {0, 0};
     int rc = 0;
     for (size_t at = 0; at < total && !rc; at += chunk_floats) {
         size_t count = total - at < chunk_floats ? total - at : chunk_floats;
@@ -124,7 +130,7 @@ static int read_moments(FILE *fp, const char *path, uint64_t *sum, float *m, flo
             break;
         }
         *sum = tn_fnv1a(*sum, chunk, count * sizeof *chunk);
-        take_moments(chunk, at, count, n_params, runs, n_runs, m, v);
+        take_moments(chunk, at, count, n_params, runs, n_runs, next, m, v);
     }
     free(chunk);
     uint64_t stored;
