@@ -192,6 +192,8 @@ typedef void (*ConvertFn)(const void *src, TnDtype dtype, size_t count, void *ds
 static int read_converted(TnStFile *f, const TnStTensor *t, size_t first, size_t count_all, void *dst,
                           ConvertFn convert, TnError *err) {
     size_t esize = tn_dtype_size(t->dtype), chunk = (1u << 20) / esize;
+    /* a run of a tensor-parallel part (checkpoint.h) may be a row: no 1 MiB buffer for it */
+    if (count_all < chunk) chunk = count_all;
     if (fseeko(f->fp, (off_t)(f->data_start + t->begin + first * esize), SEEK_SET) != 0)
         return tn_fail(err, "%s: cannot seek to tensor '%s'", f->path, t->name);
     unsigned char *buf = tn_malloc(chunk * esize);
