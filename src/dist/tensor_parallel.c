@@ -125,10 +125,10 @@ static size_t collect_runs(const TnParamLayout *part_layout, const TnParamLayout
     for (int i = 0; i < whole_layout->n_tensors; i++) {
         Piece p = piece_of(&whole_layout->tensors[i], cfg, parts, index);
         const TnTensorInfo *t = &part_layout->tensors[i];
-        size_t first = t->offset > begin ? t->offset : begin, last = t->offset + t->numel < end ? t->offset + t->numel : end;
+        TnRange in = tn_range_intersect((TnRange){begin, end}, (TnRange){t->offset, t->offset + t->numel});
         /* part element k of the tensor is element start + k % run of block k / run of the whole tensor */
-        for (size_t k = first; k < last; count++) {
-            size_t within = (k - t->offset) % p.run, length = p.run - within < last - k ? p.run - within : last - k;
+        for (size_t k = in.begin; k < in.end; count++) {
+            size_t within = (k - t->offset) % p.run, length = p.run - within < in.end - k ? p.run - within : in.end - k;
             if (runs)
                 runs[count] = (TnRun){.from = whole_layout->tensors[i].offset + (k - t->offset) / p.run * p.stride +
                                               p.start + within,

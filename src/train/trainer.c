@@ -404,10 +404,9 @@ static int global_norm(Run *r, double *grad_norm, TnError *err) {
     double squares[2] = {0, 0};
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *t = &layout->tensors[i];
-        size_t begin = t->offset > range.begin ? t->offset : range.begin;
-        size_t end = t->offset + t->numel < range.end ? t->offset + t->numel : range.end;
-        if (begin < end)
-            squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + (begin - range.begin), end - begin);
+        TnRange in = tn_range_intersect(range, (TnRange){t->offset, t->offset + t->numel});
+        if (in.begin < in.end)
+            squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + (in.begin - range.begin), in.end - in.begin);
     }
     if (range.end - range.begin < layout->total && tn_comm_all_reduce_sum_double(r->comm, squares, 2, err)) return -1;
     if (r->tp > 1 && tn_comm_all_reduce_sum_double(&r->tensor_group, squares, 1, err)) return -1;
