@@ -1,14 +1,12 @@
 /* train_runs.c: see train_runs.h. */
 #include "train_runs.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "test.h"
-#include "util/fileio.h"
+#include "train/metrics.h"
 #include "util/rng.h"
 
 void write_word_corpus(const char *path, uint64_t seed) {
@@ -34,20 +32,26 @@ int train_run(const char *dir, int ranks, const char *name, const char *options,
     return rc;
 }
 
+/* read_step_losses' place for each step's loss. */
+typedef struct StepLosses {
+    double *losses;
+    int steps;
+} StepLosses;
+
+static void keep_step_loss(long long step, double loss, double val_loss, void *user) {
+    (void)val_loss;
+    StepLosses *s = user;
+    if (!isnan(loss) && step >= 1 && step <= s->steps) s->losses[step] = loss;
+}
+
 void read_step_losses(const char *dir, const char *name, double *losses, int steps) {
-    char path[4200], *text;
+    char path[4200];
     for (int i = 0; i <= steps; i++) losses[i] = NAN;
     snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, name);
+    StepLosses s = {losses, steps};
     TnError err;
-    if (tn_read_file(path, &text, NULL, &err)) return;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *json = cJSON_Parse(line);
-        const cJSON *step = cJSON_GetObjectItem(json, "step"), *loss = cJSON_GetObjectItem(json, "loss");
-        if (cJSON_IsNumber(step) && cJSON_IsNumber(loss) && step->valueint >= 1 && step->valueint <= steps)
-            losses[step->valueint] = loss->valuedouble;
-        cJSON_Delete(json);
-    }
-    free(text);
+    /* an unreadable file leaves the steps NaN, which compare_with_reference counts as failed */
+    tn_metrics_read(path, keep_step_loss, &s, &err);
 }
 
 double weight_difference(const TnModel *reference, const char *dir, const char *name) {
