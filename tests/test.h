@@ -63,6 +63,9 @@ const char *golden_dir(void);
  * with remove_tree(). */
 void make_temp_dir(char *out, size_t cap, const char *tag);
 void remove_tree(const char *path);
+/* Whether the files at a and b hold the same bytes (0 when either cannot
+ * be read). */
+int same_file_bytes(const char *a, const char *b);
 /* Runs a shell command with its stdout and stderr captured into out
  * (NUL-terminated, cut at cap - 1 bytes); returns its exit status, or -1
  * when it did not exit normally. */

@@ -30,17 +30,6 @@ static int count_lines(const char *path) {
     return lines;
 }
 
-static int same_file(const char *a, const char *b) {
-    char *x, *y;
-    size_t nx, ny;
-    TnError err;
-    if (tn_read_file(a, &x, &nx, &err)) return 0;
-    if (tn_read_file(b, &y, &ny, &err)) { free(x); return 0; }
-    int same = nx == ny && memcmp(x, y, nx) == 0;
-    free(x), free(y);
-    return same;
-}
-
 int main(int argc, char **argv) {
     (void)argc;
     static char out[1 << 16];
@@ -74,9 +63,9 @@ int main(int argc, char **argv) {
               strstr(out, "too-short "), "clean: %s", out);
     snprintf(b, sizeof b, "%s/clean2.jsonl.zst", dir);
     snprintf(args, sizeof args, "data clean %s -o %s -t 2 --min-words 5", path, b);
-    CHECK(run_tnllm(args, out, sizeof out) == 0 && same_file(a, b), "clean with 2 threads differs: %s", out);
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && same_file_bytes(a, b), "clean with 2 threads differs: %s", out);
     snprintf(args, sizeof args, "data clean %s -o %s -t 2 --min-words 5", path, b);
-    CHECK(run_tnllm(args, out, sizeof out) == 0 && same_file(a, b), "a rerun differs");
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && same_file_bytes(a, b), "a rerun differs");
 
     /* Dedup: the near copy (id 100) of document 3 goes, with the reason. */
     snprintf(b, sizeof b, "%s/dedup.jsonl", dir);

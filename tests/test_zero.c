@@ -42,7 +42,6 @@
 #include "train/state.h"
 #include "train/trainer.h"
 #include "train_runs.h"
-#include "util/fileio.h"
 #include "util/rng.h"
 
 /* A random range of n elements (the whole buffer on trial 0, to check that too). */
@@ -73,28 +72,12 @@ static void check_init_ranges(const TnConfig *cfg, uint64_t seed) {
     tn_param_layout_free(&layout);
 }
 
-/* Whether the files at a and b hold the same bytes. */
-static int same_bytes(const char *a_path, const char *b_path) {
-    char *a, *b;
-    size_t size_a, size_b;
-    TnError err;
-    if (tn_read_file(a_path, &a, &size_a, &err)) return 0;
-    if (tn_read_file(b_path, &b, &size_b, &err)) {
-        free(a);
-        return 0;
-    }
-    int same = size_a == size_b && memcmp(a, b, size_a) == 0;
-    free(a);
-    free(b);
-    return same;
-}
-
-/* The same for the files named name in directories a and b. */
+/* Whether the files named name in directories a and b hold the same bytes. */
 static int same_file(const char *a, const char *b, const char *name) {
     char a_path[4400], b_path[4400];
     snprintf(a_path, sizeof a_path, "%s/%s", a, name);
     snprintf(b_path, sizeof b_path, "%s/%s", b, name);
-    return same_bytes(a_path, b_path);
+    return same_file_bytes(a_path, b_path);
 }
 
 /* Writes n floats of data through write(user, ...) in random pieces. */
@@ -201,7 +184,7 @@ static void check_state_io(uint64_t seed, const char *dir) {
              tn_train_state_writer_open(&w, pieces, &state, n, &err) ||
              write_in_pieces(state_piece, &w, m, 2 * n, &rng, &err) || tn_train_state_writer_commit(&w, &err);
     CHECK(!rc, "state file: %s", rc ? err.msg : "");
-    CHECK(same_bytes(whole, pieces), "the state written in pieces differs from the one written whole");
+    CHECK(same_file_bytes(whole, pieces), "the state written in pieces differs from the one written whole");
     for (int trial = 0; trial < 10; trial++) {
         TnRange range = random_range(&rng, n, trial);
         size_t count = range.end - range.begin;

@@ -9,6 +9,7 @@
 
 #include "test.h"
 #include "util/error.h"
+#include "util/fileio.h"
 #include "util/rng.h"
 
 int tn_tests_passed, tn_tests_failed;
@@ -67,6 +68,21 @@ void remove_tree(const char *path) {
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", path);
+}
+
+int same_file_bytes(const char *a, const char *b) {
+    char *x, *y;
+    size_t nx, ny;
+    TnError err;
+    if (tn_read_file(a, &x, &nx, &err)) return 0;
+    if (tn_read_file(b, &y, &ny, &err)) {
+        free(x);
+        return 0;
+    }
+    int same = nx == ny && memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
 }
 
 int run_command(const char *cmd, char *out, size_t cap) {
