@@ -34,22 +34,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "model/params.h"
 #include "model/transnormer_cuda.h"
+#include "util/progress.h" /* tn_now */
 #include "util/rng.h"
 
 #define PEAK_FLOPS 989e12 /* H100 SXM dense bf16 (SPEC section 5) */
 #define WARMUP_STEPS 3
 #define HEADROOM_GIB 2.0
 #define TIMED_STEPS 10
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static double flops_per_token(const TnConfig *cfg, int seq_len) {
     double D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, L = cfg->n_layers, d = tn_head_dim(cfg);
@@ -116,14 +110,14 @@ static int bench(const char *spec) {
     if (tn_model_cuda_init(&gpu, &cfg, params, &err) || tn_model_cuda_reserve(&gpu, batch, seq_len, recompute, &err))
         goto done;
     for (int step = 1; step <= WARMUP_STEPS + TIMED_STEPS; step++) {
-        if (step == WARMUP_STEPS + 1) elapsed = now_seconds();
+        if (step == WARMUP_STEPS + 1) elapsed = tn_now();
         if (tn_model_cuda_zero_grad(&gpu, &err) ||
             tn_model_cuda_forward(&gpu, tokens, targets, batch, seq_len, &loss, &err) ||
             tn_model_cuda_backward(&gpu, batch, seq_len, 1.0f / (float)(N - batch), &err) ||
             tn_model_cuda_step(&gpu, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-4f, step, 1.0, &norm, &err))
             goto done;
     }
-    elapsed = (now_seconds() - elapsed) / TIMED_STEPS; /* step() synchronises */
+    elapsed = (tn_now() - elapsed) / TIMED_STEPS; /* step() synchronises */
     size_t free_bytes, total_bytes;
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
     double model_gib = (gpu.n_params * (4.0 * sizeof(float) + 2) + gpu.arena_bytes) / 1073741824.0;
