@@ -91,7 +91,7 @@ static int print_token(void *user, int32_t token) {
     }
     memcpy(o->tail + o->tail_len, bytes, n);
     o->tail_len += n;
-    return ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
+    return tn_ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
 }
 
 typedef struct Timing {
