@@ -181,9 +181,11 @@ CUDA_MODEL_LDLIBS = $(LDLIBS) -static-libstdc++ -static-libgcc
 # the two libraries call each other (the host session reaches the GPU one
 # through infer/session_device.c): link them as a group
 CUDA_MODEL_LINK = $(CXX) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(CUDA_MODEL_LDLIBS)
-CUDA_MODEL_PROGRAMS := $(BUILD)/cuda/check_model $(BUILD)/cuda/check_baseline $(BUILD)/cuda/bench_train \
-                       $(BUILD)/cuda/check_infer \
-                       $(BUILD)/cuda/bench_decode $(if $(NCCL_SRC),$(BUILD)/cuda/check_dist)
+# the programs linked so (each one's objects listed below, one recipe for
+# all); `make` builds check_dist only where it finds NCCL
+CUDA_MODEL_LINKED   := $(BUILD)/cuda/check_model $(BUILD)/cuda/check_baseline $(BUILD)/cuda/bench_train \
+                       $(BUILD)/cuda/check_infer $(BUILD)/cuda/bench_decode $(BUILD)/cuda/check_dist
+CUDA_MODEL_PROGRAMS := $(if $(NCCL_SRC),$(CUDA_MODEL_LINKED),$(filter-out $(BUILD)/cuda/check_dist,$(CUDA_MODEL_LINKED)))
 
 cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(CUDA_MODEL_PROGRAMS)
 
@@ -209,34 +211,26 @@ $(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o $(BUILD)/test
 $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o: CFLAGS += -Itests
 $(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o $(BUILD)/tests/testutil.o \
     $(CUDA_LIB) $(LIB)
-	@mkdir -p $(dir $@)
-	$(CUDA_MODEL_LINK)
 
 # the Transformer baseline's kernels and training step (tests/cuda/check_baseline.c)
 $(BUILD)/tests/cuda/check_baseline.o: CFLAGS += -Itests -I$(CUDA_HOME)/include
 $(BUILD)/cuda/check_baseline: $(BUILD)/tests/cuda/check_baseline.o $(BUILD)/tests/cuda/step_check.o \
     $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
-	@mkdir -p $(dir $@)
-	$(CUDA_MODEL_LINK)
 
 # the GPU collectives over every GPU of the machine (tests/cuda/check_dist.c)
 $(BUILD)/src/dist/comm_nccl.o: CFLAGS += -I$(CUDA_HOME)/include
 $(BUILD)/tests/cuda/check_dist.o: CFLAGS += -Itests -I$(CUDA_HOME)/include
 $(BUILD)/cuda/check_dist: $(BUILD)/tests/cuda/check_dist.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
-	@mkdir -p $(dir $@)
-	$(CUDA_MODEL_LINK)
 
 $(BUILD)/cuda/bench_train: $(BUILD)/bench/train_bench.o $(CUDA_LIB) $(LIB)
-	@mkdir -p $(dir $@)
-	$(CUDA_MODEL_LINK)
 
 $(BUILD)/tests/cuda/check_infer.o: CFLAGS += -Itests
 $(BUILD)/cuda/check_infer: $(BUILD)/tests/cuda/check_infer.o $(BUILD)/tests/testutil.o $(BUILD)/tests/models.o \
                            $(CUDA_LIB) $(LIB)
-	@mkdir -p $(dir $@)
-	$(CUDA_MODEL_LINK)
 
 $(BUILD)/cuda/bench_decode: $(BUILD)/bench/decode_bench.o $(BUILD)/src/cli/args.o $(CUDA_LIB) $(LIB)
+
+$(CUDA_MODEL_LINKED):
 	@mkdir -p $(dir $@)
 	$(CUDA_MODEL_LINK)
 

@@ -32,6 +32,7 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/progress.h"
+#include "util/rng.h"
 
 enum { N_FORMS = 3, MAX_LENGTHS = 16 };
 
@@ -197,11 +198,11 @@ static Measure measure(const Problem *p, const Form *form, int backward, double 
     return r;
 }
 
+/* Uniform in [-0.5, 0.5), stream `stream` of util/rng.h. */
 static void fill_random(float *x, size_t n, uint64_t stream) {
-    for (size_t i = 0; i < n; i++) {
-        uint64_t h = (i + 1 + (stream << 40)) * 0x9e3779b97f4a7c15ULL;
-        x[i] = (float)(h >> 40) / (float)(1 << 24) - 0.5f; /* uniform in [-0.5, 0.5), never all zero */
-    }
+    TnRng rng;
+    tn_rng_seed(&rng, 1, stream);
+    for (size_t i = 0; i < n; i++) x[i] = (float)tn_rng_uniform(&rng) - 0.5f;
 }
 
 /* Relative l2 distance of x from reference, both n floats. */

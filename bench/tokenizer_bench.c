@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/args.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer.h"
 #include "util/fileio.h"
@@ -149,27 +150,33 @@ static void bench(const TnTokenizer *tok, const char *label, const char *name, c
 }
 
 int main(int argc, char **argv) {
-    const char *label = NULL;
-    if (argc > 2 && strcmp(argv[1], "--label") == 0) {
-        label = argv[2];
-        argc -= 2;
-        argv += 2;
+    const char *label = NULL, *tokenizer = NULL;
+    const char **files = tn_malloc((size_t)argc * sizeof *files);
+    int n_files = 0;
+    TnArgs a;
+    args_init(&a, "tokenizer_bench", argc, argv);
+    while (args_next(&a)) {
+        if (args_is(&a, NULL, "--label")) label = args_value(&a);
+        else if (args_current(&a)[0] != '-' && !tokenizer) tokenizer = args_current(&a);
+        else if (args_current(&a)[0] != '-') files[n_files++] = args_current(&a);
+        else args_unknown(&a);
     }
-    if (argc < 2) {
+    if (!tokenizer) {
         fprintf(stderr, "usage: tokenizer_bench [--label NAME] TOKENIZER FILE...\n");
         return 2;
     }
     TnTokenizer *tok;
     TnError err;
-    if (tn_tokenizer_load(&tok, argv[1], &err)) tn_die("%s", err.msg);
-    for (int f = 2; f < argc; f++) {
+    if (tn_tokenizer_load(&tok, tokenizer, &err)) tn_die("%s", err.msg);
+    for (int f = 0; f < n_files; f++) {
         char *data;
         size_t size;
-        if (tn_read_file(argv[f], &data, &size, &err)) tn_die("%s", err.msg);
-        const char *base = strrchr(argv[f], '/');
-        bench(tok, label ? label : "tnllm", base ? base + 1 : argv[f], data, size, !label);
+        if (tn_read_file(files[f], &data, &size, &err)) tn_die("%s", err.msg);
+        const char *base = strrchr(files[f], '/');
+        bench(tok, label ? label : "tnllm", base ? base + 1 : files[f], data, size, !label);
         free(data);
     }
+    free(files);
     if (label) {
         tn_tokenizer_free(tok);
         return 0;

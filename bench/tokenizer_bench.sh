@@ -16,9 +16,7 @@
 # usage: sh bench/tokenizer_bench.sh [FILE...]   (default bench/data/en.txt bench/data/zh.txt)
 set -eu
 cd "$(dirname "$0")/.."
-make -s tnllm
-cc -O2 -std=c11 -D_GNU_SOURCE -fopenmp -Isrc bench/tokenizer_bench.c build/libtnllm.a -lcjson -lm -fopenmp \
-    -o build/tokenizer_bench
+make -s tnllm build/bench/tokenizer_bench
 [ -f bench/data/en.txt ] || sh bench/tokenizer_corpus.sh
 [ $# -gt 0 ] || set -- bench/data/en.txt bench/data/zh.txt
 out=$(mktemp -d)
@@ -61,7 +59,7 @@ fi
 encode_rows() {
     awk -F'\t' -v v="$1" '{ printf "encode\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%.4g\n", $1, v, $2, $3, $4, $5, ($4 > 0 ? $3 / $4 : 0) }'
 }
-./build/tokenizer_bench "$out/tokenizer.json" "$@" | encode_rows "tnllm's, 32000" >> "$rows"
+./build/bench/tokenizer_bench "$out/tokenizer.json" "$@" | encode_rows "tnllm's, 32000" >> "$rows"
 if command -v node >/dev/null 2>&1 && [ -d bench/node_modules/@huggingface/tokenizers ]; then
     node bench/tokenizer_js_bench.mjs bench/node_modules "$out" "$@" |
         while IFS="$(printf '\t')" read -r impl file mb speed ids; do
@@ -72,7 +70,7 @@ else
     echo "(npm tokenizers skipped: node or bench/node_modules missing; npm install --prefix bench)"
 fi
 if [ -f "$out/spm.model" ]; then
-    ./build/tokenizer_bench --label tnllm "$out/spm.model" "$@" | encode_rows "spm_train's, 32000" >> "$rows"
+    ./build/bench/tokenizer_bench --label tnllm "$out/spm.model" "$@" | encode_rows "spm_train's, 32000" >> "$rows"
     for f in "$@"; do
         cpu=$(cpu_seconds spm_encode --model="$out/spm.model" --output_format=id --input="$f")
         awk -v f="$(basename "$f")" -v bytes="$(wc -c < "$f")" -v cpu="$cpu" -v ids="$(wc -w < "$LOG")" \

@@ -34,22 +34,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "model/params.h"
 #include "model/transnormer_cuda.h"
+#include "util/progress.h" /* tn_now */
 #include "util/rng.h"
 
 #define PEAK_FLOPS 989e12 /* H100 SXM dense bf16 (SPEC section 5) */
 #define WARMUP_STEPS 3
 #define HEADROOM_GIB 2.0
 #define TIMED_STEPS 10
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
+/* device bytes per parameter: fp32 master, gradient, m and v, the bf16 copy */
+#define PARAM_BYTES (4.0 * sizeof(float) + 2)
 
 static double flops_per_token(const TnConfig *cfg, int seq_len) {
     double D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, L = cfg->n_layers, d = tn_head_dim(cfg);
@@ -66,7 +62,7 @@ static int longest_context(const TnConfig *cfg, int batch, TnRecompute recompute
     size_t free_bytes, total_bytes;
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;
     double budget = (double)free_bytes - HEADROOM_GIB * 1073741824.0;
-    double parameters = (double)tn_config_param_count(cfg) * (4.0 * sizeof(float) + 2);
+    double parameters = (double)tn_config_param_count(cfg) * PARAM_BYTES;
     int low = 0, high = 1; /* in units of 1024 tokens: low fits, high does not */
     while (parameters + tn_model_cuda_arena_bytes(cfg, batch, high * 1024, recompute) <= budget) low = high, high *= 2;
     while (high - low > 1) {
@@ -116,17 +112,17 @@ static int bench(const char *spec) {
     if (tn_model_cuda_init(&gpu, &cfg, params, &err) || tn_model_cuda_reserve(&gpu, batch, seq_len, recompute, &err))
         goto done;
     for (int step = 1; step <= WARMUP_STEPS + TIMED_STEPS; step++) {
-        if (step == WARMUP_STEPS + 1) elapsed = now_seconds();
+        if (step == WARMUP_STEPS + 1) elapsed = tn_now();
         if (tn_model_cuda_zero_grad(&gpu, &err) ||
             tn_model_cuda_forward(&gpu, tokens, targets, batch, seq_len, &loss, &err) ||
             tn_model_cuda_backward(&gpu, batch, seq_len, 1.0f / (float)(N - batch), &err) ||
             tn_model_cuda_step(&gpu, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-4f, step, 1.0, &norm, &err))
             goto done;
     }
-    elapsed = (now_seconds() - elapsed) / TIMED_STEPS; /* step() synchronises */
+    elapsed = (tn_now() - elapsed) / TIMED_STEPS; /* step() synchronises */
     size_t free_bytes, total_bytes;
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
-    double model_gib = (gpu.n_params * (4.0 * sizeof(float) + 2) + gpu.arena_bytes) / 1073741824.0;
+    double model_gib = (gpu.n_params * PARAM_BYTES + gpu.arena_bytes) / 1073741824.0;
     double tokens_per_s = N / elapsed, mfu = flops_per_token(&cfg, seq_len) * tokens_per_s / PEAK_FLOPS;
     printf("| %-11s | %-5s | %5.1fM | %5d | %5d | %-9s | %9.1f | %11.0f | %9.2f | %10.2f | %6.1f%% | %7.3f |\n", arch,
            size, layout.total / 1e6, batch, seq_len, level, 1e3 * elapsed, tokens_per_s, model_gib,

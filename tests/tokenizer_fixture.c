@@ -63,8 +63,8 @@ static double join_priority(const TnBpe *bpe, const float *scores, const char *a
     return -1;
 }
 
-static size_t encode_slowly(const TnTokenizer *tok, const float *scores, const char *text, size_t len,
-                            int32_t *ids) {
+size_t reference_encode_scored(const TnTokenizer *tok, const float *scores, const char *text, size_t len,
+                               int32_t *ids) {
     const TnBpe *bpe = tn_tokenizer_bpe(tok);
     const unsigned char *t = (const unsigned char *)text;
     char **sym = malloc((4 * len + 4) * sizeof *sym);
@@ -114,12 +114,7 @@ static size_t encode_slowly(const TnTokenizer *tok, const float *scores, const c
 }
 
 size_t reference_encode(const TnTokenizer *tok, const char *text, size_t len, int32_t *ids) {
-    return encode_slowly(tok, NULL, text, len, ids);
-}
-
-size_t reference_encode_scored(const TnTokenizer *tok, const float *scores, const char *text, size_t len,
-                               int32_t *ids) {
-    return encode_slowly(tok, scores, text, len, ids);
+    return reference_encode_scored(tok, NULL, text, len, ids);
 }
 
 /* ---- mixed text and tokenizers.js --------------------------------------- */

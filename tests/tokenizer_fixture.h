@@ -27,8 +27,8 @@ size_t reference_encode(const TnTokenizer *tok, const char *text, size_t len, in
 
 /* The reference ids under SentencePiece's rule instead of merge ranks:
  * repeatedly join the adjacent pair whose concatenation is the piece of
- * highest scores[id] (leftmost among equals). Same requirements as
- * reference_encode. */
+ * highest scores[id] (leftmost among equals); with scores NULL, merge
+ * ranks (reference_encode). Same requirements as reference_encode. */
 size_t reference_encode_scored(const TnTokenizer *tok, const float *scores, const char *text, size_t len,
                                int32_t *ids);
 

@@ -27,10 +27,9 @@ static void usage(void) {
            "                    measure the perplexity cost of quantization against a run without it\n"
            "  --device NAME     cpu (default: the fp32 forward), or cuda: the batch's windows as B sequences of\n"
            "                    the GPU inference session (generate --device cuda), %d tokens each per step,\n"
-           "                    bf16 weights; not with --int8. %s\n"
+           "                    bf16 weights; not with --int8. This tnllm is %s.\n"
            "  -t, --threads N   OpenMP threads (default: all cores)\n",
-           TN_EVAL_DEVICE_STEP,
-           tn_device_cuda_built() ? "This tnllm is built with CUDA." : "This tnllm is built without CUDA.");
+           TN_EVAL_DEVICE_STEP, tn_device_cuda_build());
 }
 
 int cmd_eval(int argc, char **argv) {

@@ -64,10 +64,9 @@ static void usage(void) {
            "                         accumulation, fp32 states, decode steps replayed as CUDA graphs; the\n"
            "                         released blocks only (no --arch transformer, --pe ape, other norms or\n"
            "                         activations, --gate off); not with --int8, --load-state, --save-state).\n"
-           "                         %s\n",
+           "                         This tnllm is %s.\n",
            TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, TN_SESSION_RECENT, d.repeat_penalty, MAX_STOPS,
-           DEFAULT_BATCH_SIZE, TN_SESSION_PREFILL_ROWS,
-           tn_device_cuda_built() ? "This tnllm is built with CUDA." : "This tnllm is built without CUDA.");
+           DEFAULT_BATCH_SIZE, TN_SESSION_PREFILL_ROWS, tn_device_cuda_build());
 }
 
 typedef struct Output {
@@ -92,7 +91,7 @@ static int print_token(void *user, int32_t token) {
     }
     memcpy(o->tail + o->tail_len, bytes, n);
     o->tail_len += n;
-    return ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
+    return tn_ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
 }
 
 typedef struct Timing {

@@ -2,7 +2,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "data/jsonl.h"
 #include "infer/generate.h"
@@ -10,14 +9,6 @@
 #include "infer/prompt_list.h"
 #include "util/fileio.h"
 #include "util/progress.h"
-
-int ends_with_stop(const char *const *stops, int n_stops, const char *text, size_t len) {
-    for (int i = 0; i < n_stops; i++) {
-        size_t n = strlen(stops[i]);
-        if (n && n <= len && memcmp(text + len - n, stops[i], n) == 0) return 1;
-    }
-    return 0;
-}
 
 /* The text each sequence of a group has generated, for the sink. */
 typedef struct GroupText {
@@ -32,7 +23,7 @@ static int append_token(void *user, int seq, int32_t token) {
     size_t n = tn_tokenizer_token_bytes(g->tok, token, bytes, sizeof bytes);
     TnTextBuf *t = &g->text[seq];
     tn_textbuf_append(t, bytes, n);
-    return ends_with_stop(g->options->stops, g->options->n_stops, t->data, t->len);
+    return tn_ends_with_stop(g->options->stops, g->options->n_stops, t->data, t->len);
 }
 
 static void prefill_prompt(TnSession *s, int seq, const TnTokenizer *tok, const TnPromptList *list, int index,

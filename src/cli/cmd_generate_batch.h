@@ -17,9 +17,6 @@ typedef struct BatchOptions {
     TnSamplingParams sampling;
 } BatchOptions;
 
-/* Whether text (len bytes) ends with one of the n_stops non-empty stop strings. */
-int ends_with_stop(const char *const *stops, int n_stops, const char *text, size_t len);
-
 /* Reads the prompts, runs them in groups of batch_size (each group
  * prefilled, then decoded together; prompt i samples with stream i of the
  * seed) and writes {"index", "prompt", "text", "tokens", "stop_reason"}

@@ -10,6 +10,7 @@
 #include "cli/switch_flags.h"
 #include "dist/comm.h"
 #include "train/trainer.h"
+#include "util/device.h"
 #include "tokenizer/tokenizer.h"
 
 static void usage(void) {
@@ -53,7 +54,7 @@ static void usage(void) {
            "                       with fp32 accumulation, fp32 master weights and moments; head width 64\n"
            "                       or 128; every model switch and --arch transformer; validation on the\n"
            "                       GPU too; deterministic: two runs, or a run and its resume, agree bit for\n"
-           "                       bit). Default cpu; %s\n"
+           "                       bit). Default cpu; this tnllm is %s\n"
            "  --recompute LEVEL    activation checkpointing of the GPU step (paper 5.2.2): none (default: keep\n"
            "                       every activation), norms (recompute the norms' outputs, q/k features, the\n"
            "                       gate and the SGLU product in the backward), layers (keep each layer's\n"
@@ -81,11 +82,7 @@ static void usage(void) {
            tn_config_size_names(), d.val_fraction, d.seq_len, d.micro_batch, d.batch_tokens, d.steps, d.lr,
            d.min_lr_ratio, d.warmup, d.adamw.weight_decay, d.adamw.beta1, d.adamw.beta2, d.adamw.eps, d.grad_clip,
            (unsigned long long)d.seed, d.eval_every, d.eval_windows, d.checkpoint_every, d.log_every,
-#ifdef TN_CUDA
-           "this tnllm is built with CUDA",
-#else
-           "this tnllm is built without CUDA",
-#endif
+           tn_device_cuda_build(),
 #ifdef TN_MPI
            "this tnllm is built with MPI",
 #else

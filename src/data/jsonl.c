@@ -93,21 +93,25 @@ static int valid_utf8(const char *s, size_t n) {
     return 1;
 }
 
-int tn_doc_parse(const char *line, size_t len, cJSON **json, cJSON **text, const char **reason) {
+int tn_json_object_parse(const char *line, size_t len, cJSON **json, const char **reason) {
+    *json = NULL;
     /* cJSON ends a string at an escaped NUL: refuse rather than cut the text. */
-    if (memmem(line, len, "\\u0000", 6)) {
-        *json = *text = NULL;
-        *reason = "\\u0000 (NUL) in the line";
-        return -1;
-    }
+    if (memmem(line, len, "\\u0000", 6)) { *reason = "\\u0000 (NUL) in the line"; return -1; }
     *json = cJSON_ParseWithLength(line, len);
-    *text = NULL;
     if (!*json) { *reason = "malformed JSON"; return -1; }
-    if (!cJSON_IsObject(*json)) { *reason = "not a JSON object"; goto fail; }
+    if (cJSON_IsObject(*json)) return 0;
+    *reason = "not a JSON object";
+    cJSON_Delete(*json);
+    *json = NULL;
+    return -1;
+}
+
+int tn_doc_parse(const char *line, size_t len, cJSON **json, cJSON **text, const char **reason) {
+    *text = NULL;
+    if (tn_json_object_parse(line, len, json, reason)) return -1;
     *text = cJSON_GetObjectItemCaseSensitive(*json, "text");
-    if (!cJSON_IsString(*text)) { *reason = "no string field \"text\""; goto fail; }
-    return 0;
-fail:
+    if (cJSON_IsString(*text)) return 0;
+    *reason = "no string field \"text\"";
     cJSON_Delete(*json);
     *json = NULL;
     *text = NULL;

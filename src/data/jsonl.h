@@ -53,10 +53,15 @@ void tn_doc_batch_free(TnDocBatch *b);
  * Returns the count (0 at the end of the corpus) or -1 on a read error. */
 int tn_jsonl_read_batch(TnJsonlReader *c, TnDocBatch *b, size_t max_bytes, TnError *err);
 
-/* Parses one line. On success *json is the object (the caller deletes it)
- * and *text points at its "text" string. On failure returns -1 and *reason
- * is a static string naming the problem. A line holding the escape \u0000
- * is refused: the JSON library would end the string there. */
+/* Parses one line as a JSON object: on success *json is it (the caller
+ * deletes it); on failure returns -1, *json is NULL and *reason a static
+ * string naming the problem. A line holding the escape \u0000 is refused:
+ * the JSON library would end a string there. */
+int tn_json_object_parse(const char *line, size_t len, cJSON **json, const char **reason);
+
+/* Parses one document line (tn_json_object_parse): on success *json is the
+ * object (the caller deletes it) and *text points at its "text" string; on
+ * failure returns -1 and *reason is a static string naming the problem. */
 int tn_doc_parse(const char *line, size_t len, cJSON **json, cJSON **text, const char **reason);
 
 /* Appends s (n bytes) as a JSON string literal, quotes included. Bytes that

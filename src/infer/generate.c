@@ -1,6 +1,7 @@
 #include "infer/generate.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int tn_generate(TnSession *s, TnSampler *sampler, int max_new, int32_t eos_token, TnTokenSink sink, void *user,
                 int *n_generated, TnError *err) {
@@ -14,6 +15,14 @@ int tn_generate(TnSession *s, TnSampler *sampler, int max_new, int32_t eos_token
         if (tn_session_decode(s, &token, 1, err)) return -1;
         ++*n_generated;
         if (stop) break;
+    }
+    return 0;
+}
+
+int tn_ends_with_stop(const char *const *stops, int n_stops, const char *text, size_t len) {
+    for (int i = 0; i < n_stops; i++) {
+        size_t n = strlen(stops[i]);
+        if (n && n <= len && memcmp(text + len - n, stops[i], n) == 0) return 1;
     }
     return 0;
 }

@@ -27,6 +27,10 @@ typedef int (*TnTokenSink)(void *user, int32_t token);
 int tn_generate(TnSession *s, TnSampler *sampler, int max_new, int32_t eos_token, TnTokenSink sink, void *user,
                 int *n_generated, TnError *err);
 
+/* Whether text (len bytes) ends with one of the n_stops stop strings
+ * (empty ones never match): what a sink checks after each token's bytes. */
+int tn_ends_with_stop(const char *const *stops, int n_stops, const char *text, size_t len);
+
 /* Why a sequence of a batch ended. */
 typedef enum TnStopReason { TN_STOP_LENGTH, TN_STOP_EOS, TN_STOP_SINK } TnStopReason;
 

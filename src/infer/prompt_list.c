@@ -3,23 +3,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
+#include "data/jsonl.h"
 #include "util/fileio.h"
 
 /* The prompt of a JSON line: its "prompt" string, else its "text". */
 static int json_prompt(const char *path, int line_number, const char *line, size_t len, const char **text,
                        size_t *text_len, cJSON **json, TnError *err) {
-    /* cJSON ends a string at an escaped NUL: refuse rather than cut the prompt. */
-    if (memmem(line, len, "\\u0000", 6)) return tn_fail(err, "%s:%d: \\u0000 (NUL) in the line", path, line_number);
-    *json = cJSON_ParseWithLength(line, len);
-    if (!*json) return tn_fail(err, "%s:%d: malformed JSON (a JSON Lines file: its first line starts with '{')", path,
-                               line_number);
+    const char *reason;
+    if (tn_json_object_parse(line, len, json, &reason))
+        return tn_fail(err, "%s:%d: %s (a JSON Lines file: its first line starts with '{')", path, line_number,
+                       reason);
     const cJSON *field = cJSON_GetObjectItemCaseSensitive(*json, "prompt");
     if (!field) field = cJSON_GetObjectItemCaseSensitive(*json, "text");
-    if (!cJSON_IsObject(*json) || !cJSON_IsString(field))
-        return tn_fail(err, "%s:%d: %s", path, line_number,
-                       cJSON_IsObject(*json) ? "no string field \"prompt\" or \"text\"" : "not a JSON object");
+    if (!cJSON_IsString(field))
+        return tn_fail(err, "%s:%d: no string field \"prompt\" or \"text\"", path, line_number);
     *text = field->valuestring;
     *text_len = strlen(field->valuestring);
     return 0;

@@ -130,10 +130,11 @@ void tn_session_reset(TnSession *s, int seq) {
     const TnConfig *cfg = &s->model->config;
     TN_ASSERT(seq >= 0 && seq < s->max_batch);
     /* a device empties the state of a sequence it is given at position 0 */
-    for (int l = 0; l < cfg->n_layers && !s->device; l++) {
-        size_t n = layer_state_floats(cfg, l);
-        memset(s->state[l] + (size_t)seq * n, 0, n * sizeof(float));
-    }
+    if (!s->device)
+        for (int l = 0; l < cfg->n_layers; l++) {
+            size_t n = layer_state_floats(cfg, l);
+            memset(s->state[l] + (size_t)seq * n, 0, n * sizeof(float));
+        }
     memset(tn_session_logits(s, seq), 0, (size_t)cfg->vocab_size * sizeof(float));
     s->position[seq] = 0;
 }
@@ -142,10 +143,13 @@ int tn_session_copy(TnSession *s, int from, int to, TnError *err) {
     const TnConfig *cfg = &s->model->config;
     TN_ASSERT(from >= 0 && from < s->max_batch && to >= 0 && to < s->max_batch);
     if (from == to) return 0;
-    if (s->device && tn_session_device_copy(s->device, from, to, err)) return -1;
-    for (int l = 0; l < cfg->n_layers && !s->device; l++) {
-        size_t n = layer_state_floats(cfg, l);
-        memcpy(s->state[l] + (size_t)to * n, s->state[l] + (size_t)from * n, n * sizeof(float));
+    if (s->device) {
+        if (tn_session_device_copy(s->device, from, to, err)) return -1;
+    } else {
+        for (int l = 0; l < cfg->n_layers; l++) {
+            size_t n = layer_state_floats(cfg, l);
+            memcpy(s->state[l] + (size_t)to * n, s->state[l] + (size_t)from * n, n * sizeof(float));
+        }
     }
     memcpy(tn_session_logits(s, to), tn_session_logits(s, from), (size_t)cfg->vocab_size * sizeof(float));
     memcpy(s->recent + (size_t)to * TN_SESSION_RECENT, s->recent + (size_t)from * TN_SESSION_RECENT,

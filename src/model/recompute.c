@@ -5,7 +5,7 @@
 static const char *const names[] = {"none", "norms", "layers"};
 
 int tn_recompute_parse(const char *name, TnRecompute *recompute) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
         if (strcmp(name, names[i]) == 0) {
             *recompute = (TnRecompute)i;
             return 0;

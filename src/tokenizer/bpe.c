@@ -172,7 +172,7 @@ int tn_bpe_set_merges(TnBpe *bpe, TnMerge *merges, const int32_t *ranks, int n_m
                     bpe->pieces[r]);
             goto fail;
         }
-        uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)r) + 1;
+        uint64_t key = tn_merge_key(l, r);
         size_t mask = bpe->merge_capacity - 1, slot = tn_merge_slot(key, mask);
         while (bpe->merge_table[slot].key) slot = (slot + 1) & mask;
         bpe->merge_table[slot] = (TnMergeSlot){key, ranks ? ranks[rank] : rank, id};

@@ -87,6 +87,12 @@ void tn_bpe_free(TnBpe *bpe);
 /* Id of the piece with exactly these len bytes, -1 if none. */
 int32_t tn_bpe_find_piece(const TnBpe *bpe, const char *piece, size_t len);
 
+/* The merge table's key of (left, right): never 0, which marks an empty
+ * slot. */
+static inline uint64_t tn_merge_key(int32_t left, int32_t right) {
+    return (((uint64_t)(uint32_t)left << 32) | (uint32_t)right) + 1;
+}
+
 /* The first slot of a merge key in a table of mask + 1 slots. The product's
  * high half brings in the left id (the low bits alone would only see the
  * right id and the lowest bits of the left one, and collide). */
@@ -97,7 +103,7 @@ static inline size_t tn_merge_slot(uint64_t key, size_t mask) {
 
 /* The merge of (left, right): its rank (or -1 if none) and result. */
 static inline int32_t tn_bpe_merge_rank(const TnBpe *bpe, int32_t left, int32_t right, int32_t *result) {
-    uint64_t key = (((uint64_t)(uint32_t)left << 32) | (uint32_t)right) + 1;
+    uint64_t key = tn_merge_key(left, right);
     size_t mask = bpe->merge_capacity - 1;
     for (size_t i = tn_merge_slot(key, mask);; i = (i + 1) & mask) {
         const TnMergeSlot *s = &bpe->merge_table[i];

@@ -24,6 +24,7 @@ TnTrainOptions tn_train_defaults(void) {
 typedef struct WordCounter {
     TnStrMap *maps; /* one per thread */
     int threads;
+    TnSplit split;  /* training's word boundaries: TN_SPLIT_CLASSES */
     char **keys;    /* per-thread key buffer */
     size_t *key_capacity;
     long long documents, words;
@@ -32,8 +33,7 @@ typedef struct WordCounter {
 
 static void count_document(WordCounter *c, int thread, const char *text, size_t length, long long *words) {
     TnWordSplitter splitter;
-    TnSplit classes = tn_split_of(TN_SPLIT_CLASSES);
-    tn_words_begin(&splitter, text, length, &classes, 1, 0, 1);
+    tn_words_begin(&splitter, text, length, &c->split, 1, 0, 1);
     size_t start, n;
     int prefixed;
     while (tn_words_next(&splitter, &start, &n, &prefixed)) {
@@ -62,6 +62,7 @@ static void count_batch(WordCounter *c, const char *const *texts, const size_t *
 static void counter_init(WordCounter *c, int threads) {
     memset(c, 0, sizeof *c);
     c->threads = threads > 0 ? threads : omp_get_max_threads();
+    c->split = tn_split_of(TN_SPLIT_CLASSES);
     c->maps = tn_calloc((size_t)c->threads, sizeof *c->maps);
     c->keys = tn_calloc((size_t)c->threads, sizeof *c->keys);
     c->key_capacity = tn_calloc((size_t)c->threads, sizeof *c->key_capacity);

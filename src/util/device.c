@@ -18,3 +18,5 @@ int tn_device_cuda_built(void) {
     return 0;
 #endif
 }
+
+const char *tn_device_cuda_build(void) { return tn_device_cuda_built() ? "built with CUDA" : "built without CUDA"; }

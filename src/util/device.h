@@ -14,4 +14,7 @@ const char *tn_device_name(TnDevice device);
 /* 1 when this build was compiled with CUDA (it may still find no GPU). */
 int tn_device_cuda_built(void);
 
+/* "built with CUDA" or "built without CUDA", for --help texts. */
+const char *tn_device_cuda_build(void);
+
 #endif

@@ -231,6 +231,5 @@ int main(int argc, char **argv) {
     };
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) step_check_run(&models[i], seed + i);
     for (size_t i = 0; i < 2; i++) step_check_determinism(&models[i], seed + 100 + i);
-    printf("check_baseline: %d passed, %d failed\n", tn_tests_passed, tn_tests_failed);
-    return tn_tests_failed ? 1 : 0;
+    return TEST_DONE("check_baseline");
 }

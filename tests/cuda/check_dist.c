@@ -43,8 +43,9 @@ static float value(uint64_t seed, int rank, size_t i) {
 static double sum_error(int ranks, uint64_t seed, size_t i, float result) {
     double sum = 0, magnitude = 0;
     for (int r = 0; r < ranks; r++) {
-        sum += value(seed, r, i);
-        magnitude += fabs(value(seed, r, i));
+        double term = value(seed, r, i);
+        sum += term;
+        magnitude += fabs(term);
     }
     return fabs(result - sum) / magnitude;
 }

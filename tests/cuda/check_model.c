@@ -55,6 +55,5 @@ int main(int argc, char **argv) {
     const int deterministic[] = {0, 1, 14, 17};
     for (size_t i = 0; i < sizeof deterministic / sizeof deterministic[0]; i++)
         step_check_determinism(&cases[deterministic[i]], seed + 100 + i);
-    printf("check_model: %d passed, %d failed\n", tn_tests_passed, tn_tests_failed);
-    return tn_tests_failed ? 1 : 0;
+    return TEST_DONE("check_model");
 }

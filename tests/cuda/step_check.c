@@ -36,17 +36,25 @@ static int draw_batch(int32_t *tokens, int32_t *targets, const StepCase *c, TnRn
         }                                                             \
     } while (0)
 
+/* The CPU model of c's configuration (*cfg) from seed, its norms' gains and
+ * biases drawn at random (step_check.h). */
+static void case_model(TnModel *m, TnConfig *cfg, const StepCase *c, uint64_t seed) {
+    TnError err;
+    *cfg = test_config(c->vocab, c->dim, c->layers, c->heads, c->glu, c->lrpe_mask);
+    apply_switches(cfg, c->switches);
+    MUST(tn_config_validate(cfg, &err));
+    tn_model_init(m, cfg, seed);
+    randomize_norm_params(m->params, &m->layout, seed);
+}
+
 void step_check_run(const StepCase *c, uint64_t seed) {
     TnError err;
-    TnConfig cfg = test_config(c->vocab, c->dim, c->layers, c->heads, c->glu, c->lrpe_mask);
-    apply_switches(&cfg, c->switches);
-    MUST(tn_config_validate(&cfg, &err));
+    TnConfig cfg;
+    TnModel cpu;
+    case_model(&cpu, &cfg, c, seed);
     printf("== %s: V %d, D %d, L %d, H %d (d %d), G %d, batch %d x %d, LRPE mask %#x, switches '%s'\n", c->name,
            c->vocab, c->dim, c->layers, c->heads, c->dim / c->heads, c->glu, c->batch, c->seq_len, c->lrpe_mask,
            c->switches);
-    TnModel cpu;
-    tn_model_init(&cpu, &cfg, seed);
-    randomize_norm_params(cpu.params, &cpu.layout, seed);
     tn_model_reserve(&cpu, c->batch, c->seq_len);
     tn_model_reserve_backward(&cpu);
     TnModelCuda gpu;
@@ -211,15 +219,11 @@ static void check_same_bits(const float *a, const float *b, size_t n, const char
 /* The GPU step's determinism on c (step_check.h). */
 void step_check_determinism(const StepCase *c, uint64_t seed) {
     enum { STEPS = 4, MICRO = 2, STOP = 2 };
-    TnError err;
-    TnConfig cfg = test_config(c->vocab, c->dim, c->layers, c->heads, c->glu, c->lrpe_mask);
-    apply_switches(&cfg, c->switches);
-    MUST(tn_config_validate(&cfg, &err));
+    TnConfig cfg;
+    TnModel init;
+    case_model(&init, &cfg, c, seed);
     printf("== determinism, %s: %d steps of %d micro-batches, stopped and resumed after step %d\n", c->name, STEPS,
            MICRO, STOP);
-    TnModel init;
-    tn_model_init(&init, &cfg, seed);
-    randomize_norm_params(init.params, &init.layout, seed);
     size_t P = init.layout.total, N = (size_t)c->batch * c->seq_len;
     int32_t *tokens = malloc(STEPS * MICRO * N * sizeof *tokens);
     int32_t *targets = malloc(STEPS * MICRO * N * sizeof *targets);

@@ -28,6 +28,11 @@ __device__ __forceinline__ void store_bf16(uint16_t *p, size_t i, float x) {
     reinterpret_cast<__nv_bfloat16 *>(p)[i] = __float2bfloat16_rn(x);
 }
 
+/* Element i of an fp32 or a bf16 tensor as a float (for kernels templated on
+ * their input's precision). */
+__device__ __forceinline__ float load_float(const float *p, size_t i) { return p[i]; }
+__device__ __forceinline__ float load_float(const uint16_t *p, size_t i) { return load_bf16(p, i); }
+
 template <typename T> __device__ __forceinline__ T warp_sum(T x) {
     for (int offset = 16; offset > 0; offset >>= 1) x += __shfl_xor_sync(0xffffffffu, x, offset);
     return x;

@@ -16,16 +16,13 @@ constexpr int kThreads = 256;
     for (size_t index = (size_t)blockIdx.x * blockDim.x + threadIdx.x; index < (n); \
          index += (size_t)gridDim.x * blockDim.x)
 
-__device__ __forceinline__ float load_value(const float *p, size_t i) { return p[i]; }
-__device__ __forceinline__ float load_value(const uint16_t *p, size_t i) { return load_bf16(p, i); }
-
 /* Table: the fp32 master embedding (training) or its bf16 copy (inference). */
 template <typename Table>
 __global__ void embedding_forward_kernel(float *out, const int32_t *tokens, const Table *embed, int n_rows, int dim,
                                          float scale) {
     GRID_STRIDE(index, (size_t)n_rows * dim) {
         size_t r = index / dim;
-        out[index] = scale * load_value(embed, (size_t)tokens[r] * dim + index % dim);
+        out[index] = scale * load_float(embed, (size_t)tokens[r] * dim + index % dim);
     }
 }
 

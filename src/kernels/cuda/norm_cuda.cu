@@ -31,9 +31,6 @@ NormArgs norm_args(TnNormKind kind, const float *gain, const float *bias, int n_
     return NormArgs{kind, gain, bias, nullptr, 0, nullptr, nullptr, nullptr, nullptr, n_rows, dim};
 }
 
-__device__ __forceinline__ float load_input(const float *p, size_t i) { return p[i]; }
-__device__ __forceinline__ float load_input(const uint16_t *p, size_t i) { return load_bf16(p, i); }
-
 /* A residual-stream gradient (fp32) accumulates; the attention's (bf16) is
  * written once. */
 __device__ __forceinline__ void put_gradient(float *p, size_t i, float x) { p[i] += x; }
@@ -51,7 +48,7 @@ template <typename In>
 __device__ float row_center(const NormArgs &a, const In *inp, size_t row, float *shared) {
     if (a.kind != TN_NORM_LAYER) return 0.0f;
     float sum = 0.0f;
-    for (int c = threadIdx.x; c < a.dim; c += blockDim.x) sum += load_input(inp, row + c);
+    for (int c = threadIdx.x; c < a.dim; c += blockDim.x) sum += load_float(inp, row + c);
     return block_sum(sum, shared) / a.dim;
 }
 
@@ -63,12 +60,12 @@ __global__ void norm_forward_kernel(NormArgs a, uint16_t *out, float *rstd, cons
     size_t row = (size_t)blockIdx.x * dim, u = (size_t)blockIdx.x * a.gate_ld;
     float mu = row_center(a, inp, row, shared), squares = 0.0f;
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        float x = load_input(inp, row + c) - mu;
+        float x = load_float(inp, row + c) - mu;
         squares += x * x;
     }
     float r = rsqrtf(block_sum(squares, shared) / dim + TN_NORM_EPS);
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        float y = affine(a, c, (load_input(inp, row + c) - mu) * r);
+        float y = affine(a, c, (load_float(inp, row + c) - mu) * r);
         store_bf16(out, row + c, a.gate ? y * load_bf16(a.gate, u + c) : y);
     }
     if (threadIdx.x == 0) rstd[blockIdx.x] = r;
@@ -94,7 +91,7 @@ __global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, 
         size_t row = (size_t)r * dim, u = (size_t)r * a.gate_ld;
         float s = rstd[r], mu = row_center(a, inp, row, shared), sum_dxhat = 0.0f, sum_dot = 0.0f;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float xhat = (load_input(inp, row + c) - mu) * s, dy = dout[row + c];
+            float xhat = (load_float(inp, row + c) - mu) * s, dy = dout[row + c];
             if (a.gate) {
                 store_bf16(a.dgate, u + c, dy * affine(a, c, xhat));
                 dy *= load_bf16(a.gate, u + c);
@@ -108,7 +105,7 @@ __global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, 
         float mean_dot = block_sum(sum_dot, shared) / dim;
         float mean_dxhat = a.kind == TN_NORM_LAYER ? block_sum(sum_dxhat, shared) / dim : 0.0f;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float xhat = (load_input(inp, row + c) - mu) * s, dy = dout[row + c];
+            float xhat = (load_float(inp, row + c) - mu) * s, dy = dout[row + c];
             if (a.gate) dy *= load_bf16(a.gate, u + c);
             put_gradient(dinp, row + c, s * (gain_of(a, c) * dy - mean_dxhat - xhat * mean_dot));
         }

@@ -74,6 +74,9 @@ __global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *partials, co
     if (theta) partials[(size_t)blockIdx.y * D + i] = theta_sum;
 }
 
+/* The backward's blocks along the rows (and its dtheta partials per column). */
+int row_chunks(int n_rows) { return (n_rows + kRowsPerBlock - 1) / kRowsPerBlock; }
+
 } // namespace
 
 extern "C" int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16_t *qkvu, int ld, TnActivation act,
@@ -88,14 +91,14 @@ extern "C" int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16
 }
 
 extern "C" size_t qk_features_backward_partials(int n_rows, int n_heads, int head_dim) {
-    return (size_t)((n_rows + kRowsPerBlock - 1) / kRowsPerBlock) * n_heads * head_dim;
+    return (size_t)row_chunks(n_rows) * n_heads * head_dim;
 }
 
 extern "C" int qk_features_backward_cuda(uint16_t *dqkvu, float *dtheta, float *partials, const uint16_t *dqf,
                                          const uint16_t *dkf, const uint16_t *qkvu, int ld, TnActivation act,
                                          const float *theta, int n_rows, int seq_len, int pos_offset, int n_heads,
                                          int head_dim, cudaStream_t stream, TnError *err) {
-    int D = n_heads * head_dim, chunks = (n_rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    int D = n_heads * head_dim, chunks = row_chunks(n_rows);
     if (n_rows <= 0) return 0;
     qk_features_backward_kernel<<<dim3((D + kThreads - 1) / kThreads, chunks), kThreads, 0, stream>>>(
         dqkvu, partials, dqf, dkf, qkvu, ld, act, theta, n_rows, seq_len, pos_offset, n_heads, head_dim);
