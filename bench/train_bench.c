@@ -29,7 +29,10 @@
  * HEADROOM_GIB; the timed steps then show that it trains (Table 13).
  * Usage: bench_train [SIZE:BATCH:T[:RECOMPUTE[:ARCH]] ...]
  * (default 125M:8:2048 385M:8:2048 and the same two as transformer)
+ * The last timed step runs between cudaProfilerStart and cudaProfilerStop, so
+ * `ncu --profile-from-start off` times the kernels of exactly one step.
  */
+#include <cuda_profiler_api.h>
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +49,12 @@
 #define TIMED_STEPS 10
 /* device bytes per parameter: fp32 master, gradient, m and v, the bf16 copy */
 #define PARAM_BYTES (4.0 * sizeof(float) + 2)
+
+/* The profiler calls fail only without a device, which init reports first. */
+#define CUDA_PROFILER(call)                                                                                      \
+    do {                                                                                                           \
+        if ((call) != cudaSuccess) fprintf(stderr, "bench_train: %s failed\n", #call);                           \
+    } while (0)
 
 static double flops_per_token(const TnConfig *cfg, int seq_len) {
     double D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, L = cfg->n_layers, d = tn_head_dim(cfg);
@@ -113,12 +122,14 @@ static int bench(const char *spec) {
         goto done;
     for (int step = 1; step <= WARMUP_STEPS + TIMED_STEPS; step++) {
         if (step == WARMUP_STEPS + 1) elapsed = tn_now();
+        if (step == WARMUP_STEPS + TIMED_STEPS) CUDA_PROFILER(cudaProfilerStart());
         if (tn_model_cuda_zero_grad(&gpu, &err) ||
             tn_model_cuda_forward(&gpu, tokens, targets, batch, seq_len, &loss, &err) ||
             tn_model_cuda_backward(&gpu, batch, seq_len, 1.0f / (float)(N - batch), &err) ||
             tn_model_cuda_step(&gpu, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-4f, step, 1.0, &norm, &err))
             goto done;
     }
+    CUDA_PROFILER(cudaProfilerStop());
     elapsed = (tn_now() - elapsed) / TIMED_STEPS; /* step() synchronises */
     size_t free_bytes, total_bytes;
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
