@@ -5,8 +5,8 @@
  * Usage: bench_attention [TSV|- [N...]]   (a CUDA device is needed)
  * For B = 4, H = 16, d = dk = dv = 128 and n in {2048, 8192, 32768}, for the
  * chunked (Lightning Attention-2) and parallel (Alg. 1-2) algorithms and the
- * flash softmax attention (then, without N, a few more shapes and the
- * decode step): median
+ * flash softmax attention (then, without N, a few more shapes, among them
+ * the training step's, and the decode step): median
  * forward and forward+backward times over repeated runs (CUDA events, after a
  * warm-up), the peak extra device memory (the scratch; the kernels allocate
  * nothing else), effective TFLOP/s and the time over the memory floor.
@@ -265,10 +265,13 @@ int main(int argc, char **argv) {
     const TnAttnAlgo recurrent = TN_ATTN_RECURRENT;
     for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, both, 2, 1, bandwidth, tsv);
     if (argc <= 2) {
-        /* Beyond the issue's table: few sequences x heads (the segments keep
-         * the SMs busy), the LRPE layer's dk = 2d, and one decode step
-         * (recurrent, fwd ms is per token; its floor adds the state read
-         * and written). */
+        /* Beyond the issue's table: the training step's layers (385M model,
+         * batch 8: d = 128, and dk = 2d in the LRPE layer), few sequences x
+         * heads (the segments keep the SMs busy), dk = 256 at n = 8192, and
+         * one decode step (recurrent, fwd ms is per token; its floor adds
+         * the state read and written). */
+        bench_shape(8, 8, 2048, 128, 128, &chunked, 1, 0, bandwidth, NULL);
+        bench_shape(8, 8, 2048, 256, 128, &chunked, 1, 0, bandwidth, NULL);
         bench_shape(1, 2, 32768, 128, 128, &chunked, 1, 0, bandwidth, NULL);
         bench_shape(4, 16, 8192, 256, 128, &chunked, 1, 0, bandwidth, NULL);
         bench_shape(4, 16, 1, 128, 128, &recurrent, 1, 0, bandwidth, NULL);

@@ -5,7 +5,7 @@
  * C against lightning_attention.h, so it also proves the header is C.
  *
  * Every case draws fresh random bf16 inputs, poisons the outputs (all bits
- * set: bf16 NaN) before each call, and compares with the naive formulas in
+ * set: bf16 NaN) before each call and the scratch once, and compares with the naive formulas in
  * float64 on the bf16-rounded inputs (written here from the definitions, not
  * through the kernels' algebra):
  *   o_t  = sum_{s<=t} l^(t-s) (q_t.k_s) v_s + l^(t+1) q_t S0
@@ -222,7 +222,11 @@ static Device to_device(const Host *in, TnAttnAlgo algo) {
     CUDA_CHECK(cudaMemcpy(d.lambda, in->lambda, sizeof(float) * s->heads, cudaMemcpyHostToDevice));
     size_t scratch = attention_cuda_scratch_bytes(s, algo);
     d.scratch = NULL;
-    if (scratch) CUDA_CHECK(cudaMalloc(&d.scratch, scratch));
+    if (scratch) {
+        /* poisoned too (fp32 NaN): a kernel that reads scratch it did not write fails */
+        CUDA_CHECK(cudaMalloc(&d.scratch, scratch));
+        CUDA_CHECK(cudaMemset(d.scratch, 0xff, scratch));
+    }
     return d;
 }
 
@@ -424,6 +428,7 @@ int main(int argc, char **argv) {
         {1, 1, 1, 256, 64, 0, 0.5, 0.9},        /* n = 1 */
         {2, 2, 130, 256, 128, 0, 0.0, 0.01},    /* dk != dv, lambda close to 0 and exactly 0 */
         {1, 2, 2100, 128, 64, 0, 0.95, 0.9999}, /* many segments in the chunked scan */
+        {1, 2, 512, 128, 128, 0, 0.9, 0.999},   /* two segments: no scan, one state pass block each */
         {3, 1, 64, 64, 128, 0, 0.7, 0.99},      /* exactly one chunk */
     };
     check_rejections();

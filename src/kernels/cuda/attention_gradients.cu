@@ -27,13 +27,16 @@ struct GradientShared {
     static constexpr int LD_KEY = KEY_WIDTH + PAD, LD_VALUE = GRADIENT_VALUE + PAD, LD_P = CHUNK + PAD;
     static constexpr size_t KEY_TILE = (size_t)CHUNK * LD_KEY * sizeof(bf16),
                             VALUE_TILE_BYTES = (size_t)CHUNK * LD_VALUE * sizeof(bf16);
-    /* Q and dO (the state update's operands) have two buffers each; K and V one. */
-    static constexpr size_t Q = 0, DOUT = Q + 2 * KEY_TILE, K = DOUT + 2 * VALUE_TILE_BYTES, V = K + KEY_TILE,
-                            P_VALUE = V + VALUE_TILE_BYTES, P_KEY = P_VALUE + (size_t)CHUNK * LD_P * sizeof(bf16),
+    /* Q, dO, K and V have two buffers each (the next block's copies land in
+     * the other during this block's work); the bf16 state has one. */
+    static constexpr size_t Q = 0, DOUT = Q + 2 * KEY_TILE, K = DOUT + 2 * VALUE_TILE_BYTES, V = K + 2 * KEY_TILE,
+                            P_VALUE = V + 2 * VALUE_TILE_BYTES,
+                            P_KEY = P_VALUE + (size_t)CHUNK * LD_P * sizeof(bf16),
                             STATE = P_KEY + (size_t)CHUNK * LD_P * sizeof(bf16),
                             SCRATCH = STATE + (size_t)KEY_WIDTH * LD_VALUE * sizeof(bf16),
                             TABLE = SCRATCH + (size_t)GRADIENT_WARPS * 256 * sizeof(float),
                             BYTES = TABLE + (size_t)DECAY_TABLE * sizeof(float);
+    static_assert(BYTES <= 232448, "shared memory of a gradient block (227 KB on sm_90)");
 };
 
 /* One output strip of 16 rows and `width` columns for warp g of 8 (strip
@@ -60,7 +63,8 @@ __device__ __forceinline__ void gradient_strip(int g, int width, const bf16 *a, 
 }
 
 /* p: the dV pass (query K, key Q, value dO, out dV, reversed). segment_states:
- * each segment's incoming D (from launch_segment_states), or NULL for one segment. */
+ * slot s >= 1 holds segment s's incoming D (from launch_segment_states;
+ * segment 0 starts from zero), or NULL for one segment. */
 template <int KEY_WIDTH>
 __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     key_value_gradients_kernel(AttnPass p, const bf16 *value_rows, long ld_value_rows, bf16 *key_gradient,
@@ -68,7 +72,6 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     typedef GradientShared<KEY_WIDTH> L;
     constexpr int COLUMN_TILES = GRADIENT_VALUE / 16, STATE_TILES = KEY_WIDTH / 16 * COLUMN_TILES / GRADIENT_WARPS;
     extern __shared__ __align__(128) unsigned char shared[];
-    bf16 *k_tile = reinterpret_cast<bf16 *>(shared + L::K), *v_tile = reinterpret_cast<bf16 *>(shared + L::V);
     bf16 *p_value = reinterpret_cast<bf16 *>(shared + L::P_VALUE), *p_key = reinterpret_cast<bf16 *>(shared + L::P_KEY);
     bf16 *state_bf16 = reinterpret_cast<bf16 *>(shared + L::STATE);
     float *table = reinterpret_cast<float *>(shared + L::TABLE);
@@ -88,48 +91,55 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     decay_table(table, log2_lambda);
 
     Acc running[STATE_TILES];
-    const float *incoming = segment_states ? segment_states + ((long)segment * p.batch * p.heads + bh) * KEY_WIDTH *
-                                                                  GRADIENT_VALUE
-                                           : nullptr;
+    const float *incoming = segment_states && segment > 0 ? segment_states + ((long)segment * p.batch * p.heads + bh) *
+                                                                                KEY_WIDTH * GRADIENT_VALUE
+                                                          : nullptr;
 #pragma unroll
     for (int m = 0; m < STATE_TILES; m++) {
         int t = warp * STATE_TILES + m, r = t / COLUMN_TILES, c = t % COLUMN_TILES;
         if (incoming) load_float_tile(running[m], incoming + (long)r * 16 * GRADIENT_VALUE + c * 16, GRADIENT_VALUE);
         else zero(running[m]);
-        store_bf16_tile(running[m], state_bf16 + r * 16 * L::LD_VALUE + c * 16, L::LD_VALUE);
     }
+    store_state<STATE_TILES, COLUMN_TILES>(running, state_bf16, L::LD_VALUE, warp);
 
-    /* Copies in flight, in commit order: Q, dO of block c+1 (at the top of
-     * block c) and K, V of block c+1 (once block c's gradients are done). */
+    /* Barriers per block: A at the top (this block's tiles have landed,
+     * every warp is done with the previous block, whose buffers the next
+     * block's copies then take), B before the gradients (the scores are
+     * made; D's product has been added in registers meanwhile), C after
+     * them (nothing reads the bf16 copy of D any more, so it is refreshed). */
     int row_begin = segment * segment_length, row_end = min(p.seq_len, row_begin + segment_length);
-    int first_rows = min(CHUNK, row_end - row_begin);
-    load_tile(reinterpret_cast<bf16 *>(shared + L::Q), L::LD_KEY, q_head, p.ld_key, p, row_begin, first_rows,
-              KEY_WIDTH);
-    load_tile(reinterpret_cast<bf16 *>(shared + L::DOUT), L::LD_VALUE, dout_head, p.ld_value, p, row_begin, first_rows,
-              GRADIENT_VALUE);
-    load_tile(k_tile, L::LD_KEY, k_head, p.ld_query, p, row_begin, first_rows, KEY_WIDTH);
-    load_tile(v_tile, L::LD_VALUE, v_head, ld_value_rows, p, row_begin, first_rows, GRADIENT_VALUE);
-    cp_async_commit();
-    for (int row0 = row_begin, step = 0; row0 < row_end; row0 += CHUNK, step++) {
-        int rows = min(CHUNK, row_end - row0), next = row0 + CHUNK;
-        bf16 *q_tile = reinterpret_cast<bf16 *>(shared + L::Q + (step & 1) * L::KEY_TILE);
-        bf16 *dout_tile = reinterpret_cast<bf16 *>(shared + L::DOUT + (step & 1) * L::VALUE_TILE_BYTES);
-        if (next < row_end) {
-            int next_rows = min(CHUNK, row_end - next);
-            load_tile(reinterpret_cast<bf16 *>(shared + L::Q + (~step & 1) * L::KEY_TILE), L::LD_KEY, q_head, p.ld_key,
-                      p, next, next_rows, KEY_WIDTH);
-            load_tile(reinterpret_cast<bf16 *>(shared + L::DOUT + (~step & 1) * L::VALUE_TILE_BYTES), L::LD_VALUE,
-                      dout_head, p.ld_value, p, next, next_rows, GRADIENT_VALUE);
-        }
+    auto issue_loads = [&](int step, int row0) {
+        int rows = min(CHUNK, row_end - row0), buffer = step & 1;
+        load_tile(reinterpret_cast<bf16 *>(shared + L::Q + buffer * L::KEY_TILE), L::LD_KEY, q_head, p.ld_key, p, row0,
+                  rows, KEY_WIDTH);
+        load_tile(reinterpret_cast<bf16 *>(shared + L::DOUT + buffer * L::VALUE_TILE_BYTES), L::LD_VALUE, dout_head,
+                  p.ld_value, p, row0, rows, GRADIENT_VALUE);
+        load_tile(reinterpret_cast<bf16 *>(shared + L::K + buffer * L::KEY_TILE), L::LD_KEY, k_head, p.ld_query, p,
+                  row0, rows, KEY_WIDTH);
+        load_tile(reinterpret_cast<bf16 *>(shared + L::V + buffer * L::VALUE_TILE_BYTES), L::LD_VALUE, v_head,
+                  ld_value_rows, p, row0, rows, GRADIENT_VALUE);
         cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads();
+    };
+    issue_loads(0, row_begin);
+    for (int row0 = row_begin, step = 0; row0 < row_end; row0 += CHUNK, step++) {
+        int rows = min(CHUNK, row_end - row0), next = row0 + CHUNK, buffer = step & 1;
+        bf16 *q_tile = reinterpret_cast<bf16 *>(shared + L::Q + buffer * L::KEY_TILE);
+        bf16 *dout_tile = reinterpret_cast<bf16 *>(shared + L::DOUT + buffer * L::VALUE_TILE_BYTES);
+        bf16 *k_tile = reinterpret_cast<bf16 *>(shared + L::K + buffer * L::KEY_TILE);
+        bf16 *v_tile = reinterpret_cast<bf16 *>(shared + L::V + buffer * L::VALUE_TILE_BYTES);
+        cp_async_wait<0>();
+        __syncthreads(); /* A */
+        if (next < row_end) issue_loads(step + 1, next);
         if (warp < 8)
             decayed_scores<KEY_WIDTH, 8>(p_value, L::LD_P, k_tile, q_tile, L::LD_KEY, 0, table, log2_lambda, warp);
         else
             decayed_scores<GRADIENT_VALUE, 8>(p_key, L::LD_P, v_tile, dout_tile, L::LD_VALUE, 0, table, log2_lambda,
                                               warp - 8);
-        __syncthreads();
+        /* D = lambda^rows D + (decayed Q)^T dO, in registers: the gradients below use the bf16 copy of the old D. */
+        if (next < row_end)
+            update_state<STATE_TILES, COLUMN_TILES>(running, q_tile, L::LD_KEY, dout_tile, L::LD_VALUE, table, rows,
+                                                    warp);
+        __syncthreads(); /* B */
         if (warp < 8)
             gradient_strip<false>(warp, GRADIENT_VALUE, k_tile, L::LD_KEY, state_bf16, L::LD_VALUE, p_value, L::LD_P,
                                   dout_tile, L::LD_VALUE, KEY_WIDTH, table, scratch, dv_head, p.ld_out, p, row0, rows);
@@ -138,17 +148,8 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
                                  q_tile, L::LD_KEY, GRADIENT_VALUE, table, scratch, dk_head, ld_key_gradient, p, row0,
                                  rows);
         if (next >= row_end) break; /* the last state is not wanted */
-        __syncthreads();
-        int next_rows = min(CHUNK, row_end - next);
-        load_tile(k_tile, L::LD_KEY, k_head, p.ld_query, p, next, next_rows, KEY_WIDTH);
-        load_tile(v_tile, L::LD_VALUE, v_head, ld_value_rows, p, next, next_rows, GRADIENT_VALUE);
-        cp_async_commit();
-        decay_value_rows(dout_tile, L::LD_VALUE, GRADIENT_VALUE, rows, table);
-        __syncthreads();
-        /* D = lambda^rows D + Q^T (decayed dO). */
-        update_state<STATE_TILES, COLUMN_TILES>(running, q_tile, L::LD_KEY, dout_tile, L::LD_VALUE, table[rows], warp,
-                                                state_bf16, L::LD_VALUE);
-        __syncthreads();
+        __syncthreads(); /* C */
+        store_state<STATE_TILES, COLUMN_TILES>(running, state_bf16, L::LD_VALUE, warp);
     }
 }
 

@@ -258,30 +258,38 @@ __device__ __forceinline__ void decayed_scores(bf16 *decayed, int ld_decayed, co
     }
 }
 
-/* Whole block: rows j < rows of a CHUNK-row tile of `columns` bf16 values
- * scaled by table[rows - 1 - j], their distance to the block's last token
- * (the value operand of the state update). Rows past `rows` are zero and
- * stay so (no 0 * inf). */
-__device__ __forceinline__ void decay_value_rows(bf16 *tile, int ld, int columns, int rows, const float *table) {
-    for (int e = threadIdx.x; e < rows * columns / 2; e += blockDim.x) {
-        int j = e / (columns / 2), c = e % (columns / 2) * 2;
-        __nv_bfloat162 *x = reinterpret_cast<__nv_bfloat162 *>(tile + j * ld + c);
-        float2 f = __bfloat1622float2(*x);
-        float w = table[rows - 1 - j];
-        *x = __floats2bfloat162_rn(f.x * w, f.y * w);
+/* Per-warp: the A operand K^T (element (m, k) = key k of the block) with
+ * column k scaled by table[rows - 1 - k], its distance to the block's last
+ * token, and columns k >= rows zeroed (those key rows are zero already; no
+ * table index below 0). first_key is the fragment's first column. The PTX
+ * m16n8k16 A layout: register r holds columns 2 (lane % 4) + {0, 1} (+ 8 for
+ * r = 2, 3), the lower column in the lower half. Rounded to bf16 once, as
+ * scaling the value rows in shared memory did, without a pass over the tile. */
+__device__ __forceinline__ void decay_key_columns(Fragment &a, const float *table, int rows, int first_key) {
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        int k = first_key + (threadIdx.x & 3) * 2 + 8 * half;
+        float w0 = k < rows ? table[rows - 1 - k] : 0.0f, w1 = k + 1 < rows ? table[rows - 2 - k] : 0.0f;
+#pragma unroll
+        for (int r = 2 * half; r < 2 * half + 2; r++) {
+            float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&a.r[r]));
+            __nv_bfloat162 scaled = __floats2bfloat162_rn(f.x * w0, f.y * w1);
+            a.r[r] = *reinterpret_cast<const unsigned *>(&scaled);
+        }
     }
 }
 
-/* Per-warp, the state update S = block_decay S + K^T V' of Lightning
- * Attention-2 on this warp's STATE_TILES consecutive 16x16 tiles of S
- * (row-major over key width / 16 x COLUMN_TILES), K a CHUNK-row key tile,
- * V' the decayed value tile; tiles sharing a row share the K^T fragment.
- * The bf16 copy of the new S goes to state_bf16 (ld_state) when not NULL. */
+/* Per-warp, the state update S = lambda^rows S + (diag(lambda^(rows-1-j)) K)^T V
+ * of Lightning Attention-2 on this warp's STATE_TILES consecutive 16x16 tiles
+ * of S (row-major over key width / 16 x COLUMN_TILES), K a CHUNK-row key
+ * tile of which `rows` are valid, V the value tile; the decay goes into the
+ * K^T fragments (decay_key_columns), which tiles sharing a row share. Only
+ * the warp's registers change: the bf16 copy for Q S is store_state's. */
 template <int STATE_TILES, int COLUMN_TILES>
 __device__ __forceinline__ void update_state(Acc running[STATE_TILES], const bf16 *key, int ld_key, const bf16 *value,
-                                             int ld_value, float block_decay, int warp, bf16 *state_bf16,
-                                             int ld_state) {
+                                             int ld_value, const float *table, int rows, int warp) {
     constexpr int GROUP = STATE_TILES < COLUMN_TILES ? STATE_TILES : COLUMN_TILES, GROUPS = STATE_TILES / GROUP;
+    float block_decay = table[rows];
 #pragma unroll
     for (int m = 0; m < STATE_TILES; m++)
         for (int e = 0; e < 8; e++) running[m].x[e] *= block_decay;
@@ -292,6 +300,7 @@ __device__ __forceinline__ void update_state(Acc running[STATE_TILES], const bf1
             int r = (warp * STATE_TILES + g * GROUP) / COLUMN_TILES;
             Fragment fa; /* K^T: element (r, j) is key[j][r] */
             load_a_transposed(fa, key + kk * ld_key + r * 16, ld_key);
+            decay_key_columns(fa, table, rows, kk);
 #pragma unroll
             for (int m = g * GROUP; m < (g + 1) * GROUP; m++) {
                 Fragment fb;
@@ -300,7 +309,12 @@ __device__ __forceinline__ void update_state(Acc running[STATE_TILES], const bf1
             }
         }
     }
-    if (!state_bf16) return;
+}
+
+/* Per-warp: the bf16 copy of this warp's tiles of S (the operand of Q S) at
+ * state_bf16 (ld_state elements a row), tiles laid out as in update_state. */
+template <int STATE_TILES, int COLUMN_TILES>
+__device__ __forceinline__ void store_state(const Acc running[STATE_TILES], bf16 *state_bf16, int ld_state, int warp) {
 #pragma unroll
     for (int m = 0; m < STATE_TILES; m++) {
         int t = warp * STATE_TILES + m, r = t / COLUMN_TILES, c = t % COLUMN_TILES;
@@ -344,9 +358,12 @@ __device__ __forceinline__ void store_output_strip(const Acc out[2], float *scra
         store_float_tile(out[m], scratch, 16);
         __syncwarp();
         if (a < rows) {
-            alignas(16) bf16 packed[8];
-#pragma unroll
-            for (int e = 0; e < 8; e++) packed[e] = __float2bfloat16_rn(scratch[a * 16 + b0 + e]);
+            float4 low = *reinterpret_cast<const float4 *>(scratch + a * 16 + b0),
+                   high = *reinterpret_cast<const float4 *>(scratch + a * 16 + b0 + 4);
+            alignas(16) __nv_bfloat162 packed[4] = {__floats2bfloat162_rn(low.x, low.y),
+                                                    __floats2bfloat162_rn(low.z, low.w),
+                                                    __floats2bfloat162_rn(high.x, high.y),
+                                                    __floats2bfloat162_rn(high.z, high.w)};
             *reinterpret_cast<uint4 *>(out_head + physical_row(p, row + a) * ld_out + column + m * 16 + b0) =
                 *reinterpret_cast<const uint4 *>(packed);
         }
@@ -370,8 +387,9 @@ int segment_length(int seq_len, int segments);
 /* Multiprocessors of the current device (0 if it cannot be read). */
 long multiprocessor_count(void);
 /* Steps (1) and (2) of the chunked pass p alone, cut into `segments` > 1:
- * segment_states gets every segment's incoming state
- * ([segments][batch * heads][key_width][value_width] fp32, from zero). */
+ * slot s of segment_states ([segments][batch * heads][key_width][value_width]
+ * fp32) gets segment s's incoming state for s >= 1 (segment 0 starts from
+ * zero; slot 0 is left as it is). */
 cudaError_t launch_segment_states(const AttnPass &p, int segments, float *segment_states, cudaStream_t stream);
 /* dK and dV in one time-reversed sweep (attention_gradients.cu): value_pass
  * is the dV pass (query K, key Q, value dO, out dV, reversed); value and
