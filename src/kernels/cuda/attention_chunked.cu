@@ -23,43 +23,28 @@
 
 namespace tn_attention {
 
-/* A block owns COLUMNS (64 or 128) value columns with COLUMNS / 8 warps;
- * 128 computes each block's Q K^T and loads its Q and K once for twice the
- * columns, in one block of 16 warps per SM. */
-template <int COLUMNS>
-struct ChunkedWarps {
-    static constexpr int COUNT = COLUMNS / 8, THREADS = COUNT * 32, COLUMN_TILES = COLUMNS / 16;
-};
-
-/* sm_90: shared memory of an SM (228 KB), the most one block may opt in to
- * (227 KB) and what each resident block keeps back (1 KB). */
-constexpr size_t SHARED_PER_SM = 233472, SHARED_PER_BLOCK = 232448, SHARED_RESERVED = 1024;
+/* A block has 16 warps. With outputs, warps 0-7 make them (Q S, then
+ * P V) and warps 8-15 the decayed scores P and the state update, two halves
+ * of about equal tensor work that run side by side; the state-only pass
+ * gives the state to all 16. */
+constexpr int CHUNKED_WARPS = 16, CHUNKED_THREADS = CHUNKED_WARPS * 32, OUTPUT_WARPS = 8;
 
 template <int KEY_WIDTH, int COLUMNS>
 struct ChunkedShared {
-    /* 64 columns with key width <= 128: two blocks per SM */
-    static constexpr int BLOCKS_PER_SM = KEY_WIDTH <= 128 && COLUMNS == 64 ? 2 : 1;
     static constexpr int LD_KEY = KEY_WIDTH + PAD, LD_VALUE = COLUMNS + PAD, LD_P = CHUNK + PAD;
     static constexpr size_t KEY_TILE = (size_t)CHUNK * LD_KEY * sizeof(bf16),
                             VALUE_TILE_BYTES = (size_t)CHUNK * LD_VALUE * sizeof(bf16),
                             STATE_TILE = (size_t)KEY_WIDTH * LD_VALUE * sizeof(bf16);
-    /* K and V have two buffers each: the next chunk's copy runs during this
-     * chunk's work. Q and the bf16 state get two as well where they fit in a
-     * block's share of the SM (two blocks of 64 columns with key width 128
-     * keep one of each; key width 256 keeps one state). */
-    static constexpr size_t FIXED = 2 * KEY_TILE + 2 * VALUE_TILE_BYTES + (size_t)CHUNK * LD_P * sizeof(bf16) +
-                                    (size_t)ChunkedWarps<COLUMNS>::COUNT * 256 * sizeof(float) +
-                                    (size_t)DECAY_TABLE * sizeof(float);
-    static constexpr size_t SHARE = SHARED_PER_SM / BLOCKS_PER_SM - SHARED_RESERVED;
-    static constexpr int STATE_BUFFERS = FIXED + 2 * KEY_TILE + 2 * STATE_TILE <= SHARE ? 2 : 1;
-    static constexpr int QUERY_BUFFERS = FIXED + 2 * KEY_TILE + STATE_BUFFERS * STATE_TILE <= SHARE ? 2 : 1;
-    static constexpr size_t QUERY = 0, KEY = QUERY + QUERY_BUFFERS * KEY_TILE, VALUE = KEY + 2 * KEY_TILE,
+    /* Q has one buffer: every product with it is done by barrier B, and
+     * the next block's copy starts there. K, V and the bf16 copy of S have
+     * two: the next block's K and V land in the other buffers during this
+     * block's work, and the next S is written while Q S reads this one. */
+    static constexpr size_t QUERY = 0, KEY = QUERY + KEY_TILE, VALUE = KEY + 2 * KEY_TILE,
                             DECAYED = VALUE + 2 * VALUE_TILE_BYTES,
-                            STATE = DECAYED + (size_t)CHUNK * LD_P * sizeof(bf16),
-                            SCRATCH = STATE + STATE_BUFFERS * STATE_TILE,
-                            TABLE = SCRATCH + (size_t)ChunkedWarps<COLUMNS>::COUNT * 256 * sizeof(float),
+                            STATE = DECAYED + (size_t)CHUNK * LD_P * sizeof(bf16), SCRATCH = STATE + 2 * STATE_TILE,
+                            TABLE = SCRATCH + (size_t)OUTPUT_WARPS * 256 * sizeof(float),
                             BYTES = TABLE + (size_t)DECAY_TABLE * sizeof(float);
-    static_assert(BYTES <= SHARE && BYTES <= SHARED_PER_BLOCK, "shared memory of a chunked block");
+    static_assert(BYTES <= 232448, "shared memory of a chunked block (227 KB on sm_90)");
 };
 
 /* What a launch of chunked_kernel does with states (see the file comment);
@@ -71,22 +56,19 @@ struct ChunkedStates {
     int read_first;
     float *locals;                /* state pass: segment s's local state to slot s + 1 here */
     float *final_state;           /* when not NULL: the last segment's state after its last token */
-    int produce_output;
 };
 
-template <int KEY_WIDTH, int COLUMNS>
-__global__ void __launch_bounds__(ChunkedWarps<COLUMNS>::THREADS, ChunkedShared<KEY_WIDTH, COLUMNS>::BLOCKS_PER_SM)
-    chunked_kernel(AttnPass p, ChunkedStates plan) {
+/* OUTPUT: the output pass; without, the state-only pass. */
+template <int KEY_WIDTH, int COLUMNS, bool OUTPUT>
+__global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p, ChunkedStates plan) {
     typedef ChunkedShared<KEY_WIDTH, COLUMNS> L;
-    constexpr int WARP_COUNT = ChunkedWarps<COLUMNS>::COUNT, COLUMN_TILES = ChunkedWarps<COLUMNS>::COLUMN_TILES;
-    /* Warp w owns STATE_TILES consecutive 16x16 tiles of S (row-major over
-     * KEY_WIDTH/16 x COLUMN_TILES). */
-    constexpr int STATE_TILES = KEY_WIDTH / 16 * COLUMN_TILES / WARP_COUNT;
+    typedef StateLayout<KEY_WIDTH, COLUMNS, OUTPUT ? CHUNKED_WARPS - OUTPUT_WARPS : CHUNKED_WARPS> Layout;
     extern __shared__ __align__(128) unsigned char shared[];
-    bf16 *decayed = reinterpret_cast<bf16 *>(shared + L::DECAYED);
+    bf16 *query = reinterpret_cast<bf16 *>(shared + L::QUERY), *decayed = reinterpret_cast<bf16 *>(shared + L::DECAYED);
     float *table = reinterpret_cast<float *>(shared + L::TABLE);
     int warp = threadIdx.x / 32;
-    float *scratch = reinterpret_cast<float *>(shared + L::SCRATCH) + warp * 256;
+    bool output_warp = OUTPUT && warp < OUTPUT_WARPS;
+    int state_warp = OUTPUT ? warp - OUTPUT_WARPS : warp; /* index among the warps that carry S */
 
     int value_tiles = p.value_width / COLUMNS, index = blockIdx.x;
     int tile = index % value_tiles;
@@ -108,96 +90,85 @@ __global__ void __launch_bounds__(ChunkedWarps<COLUMNS>::THREADS, ChunkedShared<
                                                                            : nullptr;
     float log2_lambda = log2f(p.lambda[h]);
     decay_table(table, log2_lambda);
-    auto query_buffer = [&](int step) {
-        return reinterpret_cast<bf16 *>(shared + L::QUERY + (L::QUERY_BUFFERS == 2 ? step & 1 : 0) * L::KEY_TILE);
+    auto key_buffer = [&](int step) { return reinterpret_cast<bf16 *>(shared + L::KEY + (step & 1) * L::KEY_TILE); };
+    auto value_buffer = [&](int step) {
+        return reinterpret_cast<bf16 *>(shared + L::VALUE + (step & 1) * L::VALUE_TILE_BYTES);
     };
     auto state_buffer = [&](int step) {
-        return reinterpret_cast<bf16 *>(shared + L::STATE + (L::STATE_BUFFERS == 2 ? step & 1 : 0) * L::STATE_TILE);
+        return reinterpret_cast<bf16 *>(shared + L::STATE + (step & 1) * L::STATE_TILE);
     };
 
-    Acc running[STATE_TILES];
-#pragma unroll
-    for (int m = 0; m < STATE_TILES; m++) {
-        int t = warp * STATE_TILES + m, r = t / COLUMN_TILES, c = t % COLUMN_TILES;
-        if (incoming) load_float_tile(running[m], incoming + (long)r * 16 * p.value_width + c * 16, p.value_width);
-        else zero(running[m]);
-    }
-    if (plan.produce_output) store_state<STATE_TILES, COLUMN_TILES>(running, state_buffer(0), L::LD_VALUE, warp);
-
-    /* One barrier (A) at the top of each chunk: its tiles have landed and
-     * every warp is done with the previous chunk, whose buffers the next
-     * chunk's copies then overwrite. With two state buffers, S of the next
-     * chunk goes to the other one while the scores are made, so a second
-     * barrier (B) before the outputs is all; with one, a third (C) after
-     * them guards the bf16 copy of S (and Q, with one Q buffer). */
+    /* Two barriers a block: A at the top (its tiles have landed; every warp
+     * is done with the previous block, whose K and V buffers the next
+     * block's copies then take) and B between the products that read Q and
+     * S (Q S; the scores) and those that read P or write the next S (P V;
+     * the state update); the next block's Q is copied from B on. The output
+     * warps and the state warps walk the blocks in loops of their own (the
+     * registers of one role are not held by the other), meeting at A and B. */
     int row_begin = segment * plan.segment_length;
     int row_end = min(p.seq_len, row_begin + plan.segment_length);
-    auto issue_loads = [&](int step, int row0, bool query) {
-        int rows = min(CHUNK, row_end - row0);
-        if (query)
-            load_tile(query_buffer(step), L::LD_KEY, query_head, p.ld_query, p, row0, rows, KEY_WIDTH);
-        load_tile(reinterpret_cast<bf16 *>(shared + L::KEY + (step & 1) * L::KEY_TILE), L::LD_KEY, key_head, p.ld_key,
-                  p, row0, rows, KEY_WIDTH);
-        load_tile(reinterpret_cast<bf16 *>(shared + L::VALUE + (step & 1) * L::VALUE_TILE_BYTES), L::LD_VALUE,
-                  value_head, p.ld_value, p, row0, rows, COLUMNS);
+    auto load_query = [&](int row0) {
+        load_tile(query, L::LD_KEY, query_head, p.ld_query, p, row0, min(CHUNK, row_end - row0), KEY_WIDTH);
         cp_async_commit();
     };
-    issue_loads(0, row_begin, plan.produce_output);
-    for (int row0 = row_begin, step = 0; row0 < row_end; row0 += CHUNK, step++) {
-        int rows = min(CHUNK, row_end - row0), next = row0 + CHUNK;
-        bf16 *query = query_buffer(step);
-        bf16 *key = reinterpret_cast<bf16 *>(shared + L::KEY + (step & 1) * L::KEY_TILE);
-        bf16 *value = reinterpret_cast<bf16 *>(shared + L::VALUE + (step & 1) * L::VALUE_TILE_BYTES);
-        bool update = next < row_end || outgoing; /* the last state is wanted only to be written */
-        cp_async_wait<0>();
-        __syncthreads(); /* A */
-        if (next < row_end) issue_loads(step + 1, next, plan.produce_output && L::QUERY_BUFFERS == 2);
-        /* The state product first where nothing reads S before barrier B:
-         * it fills the time of warps whose score tiles are masked. */
-        bool early = !plan.produce_output || L::STATE_BUFFERS == 2 || L::QUERY_BUFFERS == 2;
-        if (plan.produce_output)
-            /* Intra block, Alg. 1 line "O = (Q K^T ⊙ M) V": the decayed scores. */
-            decayed_scores<KEY_WIDTH, WARP_COUNT>(decayed, L::LD_P, query, key, L::LD_KEY, 0, table, log2_lambda, warp);
-        /* S = lambda^rows S + (decayed K)^T V */
-        if (update && early) {
-            update_state<STATE_TILES, COLUMN_TILES>(running, key, L::LD_KEY, value, L::LD_VALUE, table, rows, warp);
-            if (plan.produce_output && L::STATE_BUFFERS == 2)
-                store_state<STATE_TILES, COLUMN_TILES>(running, state_buffer(step + 1), L::LD_VALUE, warp);
+    auto load_key_value = [&](int step, int row0) {
+        int rows = min(CHUNK, row_end - row0);
+        load_tile(key_buffer(step), L::LD_KEY, key_head, p.ld_key, p, row0, rows, KEY_WIDTH);
+        load_tile(value_buffer(step), L::LD_VALUE, value_head, p.ld_value, p, row0, rows, COLUMNS);
+        cp_async_commit();
+    };
+    /* before_b and after_b(step, row0, rows, next) are a role's work on one block. */
+    auto walk = [&](auto before_b, auto after_b) {
+        if (OUTPUT) load_query(row_begin);
+        load_key_value(0, row_begin);
+        for (int row0 = row_begin, step = 0; row0 < row_end; row0 += CHUNK, step++) {
+            int rows = min(CHUNK, row_end - row0), next = row0 + CHUNK;
+            cp_async_wait<0>();
+            __syncthreads(); /* A */
+            if (next < row_end) load_key_value(step + 1, next);
+            before_b(step, row0, rows, next);
+            if (!OUTPUT) continue;
+            __syncthreads(); /* B */
+            if (next < row_end) load_query(next);
+            after_b(step, row0, rows, next);
         }
-        if (!plan.produce_output) continue;
-        __syncthreads(); /* B */
-        /* O = diag(lambda^(i+1)) Q S + (Q K^T ⊙ M) V; the masked tiles of
-         * the product are zero, so the sum stops at the diagonal. Warp w
-         * owns row strip w / 2 and two column tiles (one A fragment, two
-         * products). */
-        int i = warp / (WARP_COUNT / TILES), c0 = warp % (WARP_COUNT / TILES) * 2;
-        Acc out[2];
-        zero(out[0]);
-        zero(out[1]);
-        mma_strip(out, query + i * 16 * L::LD_KEY, L::LD_KEY, state_buffer(step) + c0 * 16, L::LD_VALUE, KEY_WIDTH);
-#pragma unroll
-        for (int m = 0; m < 2; m++) scale_rows(out[m], table, i * 16 + 1);
-        mma_strip(out, decayed + i * 16 * L::LD_P, L::LD_P, value + c0 * 16, L::LD_VALUE, (i + 1) * 16);
-        store_output_strip(out, scratch, out_head, p.ld_out, p, row0 + i * 16, rows - i * 16, c0 * 16);
-        if (L::STATE_BUFFERS == 1 && update) {
-            __syncthreads(); /* C */
-            if (L::QUERY_BUFFERS == 1 && next < row_end) {
-                load_tile(query, L::LD_KEY, query_head, p.ld_query, p, next, min(CHUNK, row_end - next), KEY_WIDTH);
-                cp_async_commit();
-            }
-            if (!early)
-                update_state<STATE_TILES, COLUMN_TILES>(running, key, L::LD_KEY, value, L::LD_VALUE, table, rows,
-                                                        warp);
-            store_state<STATE_TILES, COLUMN_TILES>(running, state_buffer(step + 1), L::LD_VALUE, warp);
-        }
+    };
+
+    if (output_warp) {
+        /* O = diag(lambda^(i+1)) Q S + (Q K^T ⊙ M) V (Alg. 1's inter and
+         * intra block): the first term before B, the second after it. */
+        float *scratch = reinterpret_cast<float *>(shared + L::SCRATCH) + warp * 256;
+        Acc out[OutputTiles<COLUMNS>::STRIPS][2];
+        walk(
+            [&](int step, int, int, int) {
+                inter_block<COLUMNS>(out, query, L::LD_KEY, state_buffer(step), L::LD_VALUE, KEY_WIDTH, table, warp);
+            },
+            [&](int step, int row0, int rows, int) {
+                intra_block_store<COLUMNS>(out, decayed, L::LD_P, value_buffer(step), L::LD_VALUE, scratch, out_head,
+                                           p.ld_out, p, row0, rows, warp);
+            });
+        return;
     }
-    if (outgoing) {
-#pragma unroll
-        for (int m = 0; m < STATE_TILES; m++) {
-            int t = warp * STATE_TILES + m, r = t / COLUMN_TILES, c = t % COLUMN_TILES;
-            store_float_tile(running[m], outgoing + (long)r * 16 * p.value_width + c * 16, p.value_width);
-        }
-    }
+    Acc running[Layout::TILES];
+    load_state<Layout>(running, incoming, p.value_width, state_warp);
+    if (OUTPUT) store_state<Layout>(running, state_buffer(0), L::LD_VALUE, state_warp);
+    /* S = lambda^rows S + (decayed K)^T V; the last state is wanted only to be written */
+    auto update = [&](int step, int rows, int next) {
+        if (next >= row_end && !outgoing) return;
+        update_state<Layout>(running, key_buffer(step), L::LD_KEY, value_buffer(step), L::LD_VALUE, table, rows,
+                             state_warp);
+        if (OUTPUT) store_state<Layout>(running, state_buffer(step + 1), L::LD_VALUE, state_warp);
+    };
+    if (OUTPUT)
+        walk(
+            [&](int step, int, int, int) {
+                /* Intra block, Alg. 1 line "O = (Q K^T ⊙ M) V": the decayed scores. */
+                decayed_scores<KEY_WIDTH, CHUNKED_WARPS - OUTPUT_WARPS>(decayed, L::LD_P, query, key_buffer(step),
+                                                                        L::LD_KEY, 0, table, log2_lambda, state_warp);
+            },
+            [&](int step, int, int rows, int next) { update(step, rows, next); });
+    else walk([&](int step, int, int rows, int next) { update(step, rows, next); }, [](int, int, int, int) {});
+    if (outgoing) save_state<Layout>(running, outgoing, p.value_width, state_warp);
 }
 
 /* Step (2): slot s + 1 holds segment s's local state on entry (s < segments
@@ -235,11 +206,15 @@ static int block_columns(const AttnPass &p) { return p.value_width % 128 == 0 &&
 template <int KEY_WIDTH, int COLUMNS>
 static cudaError_t prepare(int *blocks_per_multiprocessor) {
     size_t shared = ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES;
-    cudaError_t status = cudaFuncSetAttribute(chunked_kernel<KEY_WIDTH, COLUMNS>,
+    cudaError_t status = cudaFuncSetAttribute(chunked_kernel<KEY_WIDTH, COLUMNS, true>,
                                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
+    if (status == cudaSuccess)
+        status = cudaFuncSetAttribute(chunked_kernel<KEY_WIDTH, COLUMNS, false>,
+                                      cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
     if (status != cudaSuccess) return status;
-    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor, chunked_kernel<KEY_WIDTH, COLUMNS>,
-                                                         ChunkedWarps<COLUMNS>::THREADS, shared);
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor,
+                                                         chunked_kernel<KEY_WIDTH, COLUMNS, true>, CHUNKED_THREADS,
+                                                         shared);
 }
 
 static cudaError_t occupancy(const AttnPass &p, int *blocks_per_multiprocessor) {
@@ -299,9 +274,9 @@ static cudaError_t launch_states(const AttnPass &p, int segments, int length, fl
                                  cudaStream_t stream) {
     long batch_heads = (long)p.batch * p.heads, state_size = (long)KEY_WIDTH * p.value_width;
     unsigned grid = (unsigned)(batch_heads * (segments - 1) * (p.value_width / COLUMNS));
-    ChunkedStates plan{length, segments, segments - 1, nullptr, 0, slots, nullptr, 0};
-    chunked_kernel<KEY_WIDTH, COLUMNS><<<grid, ChunkedWarps<COLUMNS>::THREADS, ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES,
-                                         stream>>>(p, plan);
+    ChunkedStates plan{length, segments, segments - 1, nullptr, 0, slots, nullptr};
+    chunked_kernel<KEY_WIDTH, COLUMNS, false>
+        <<<grid, CHUNKED_THREADS, ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES, stream>>>(p, plan);
     if (segments > 2 || initial)
         segment_scan_kernel<<<dim3((unsigned)(state_size / 256), (unsigned)batch_heads), 256, 0, stream>>>(
             slots, initial, segments, length, p.heads, state_size, p.lambda);
@@ -312,7 +287,7 @@ template <int KEY_WIDTH, int COLUMNS>
 static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, int segments, bool outputs,
                                 cudaStream_t stream) {
     size_t shared = ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES;
-    int threads = ChunkedWarps<COLUMNS>::THREADS, per_multiprocessor = 0;
+    int per_multiprocessor = 0;
     cudaError_t status = prepare<KEY_WIDTH, COLUMNS>(&per_multiprocessor); /* the shared-memory limit */
     if (status != cudaSuccess) return status;
     if (segments < 1) segments = chunked_segments(p);
@@ -320,13 +295,13 @@ static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, i
     unsigned grid = (unsigned)((long)p.batch * p.heads * segments * (p.value_width / COLUMNS));
     /* One segment starts from S0 (slot 0 is the state itself) and writes
      * its final state over it; several start from the scanned slots. */
-    ChunkedStates plan{length, segments, segments, state, state != nullptr, nullptr, state, 1};
+    ChunkedStates plan{length, segments, segments, state, state != nullptr, nullptr, state};
     if (segments > 1) {
         status = launch_states<KEY_WIDTH, COLUMNS>(p, segments, length, slots, state, stream);
         if (status != cudaSuccess || !outputs) return status;
         plan.incoming = slots;
     }
-    chunked_kernel<KEY_WIDTH, COLUMNS><<<grid, threads, shared, stream>>>(p, plan);
+    chunked_kernel<KEY_WIDTH, COLUMNS, true><<<grid, CHUNKED_THREADS, shared, stream>>>(p, plan);
     return cudaGetLastError();
 }
 

@@ -39,29 +39,6 @@ struct GradientShared {
     static_assert(BYTES <= 232448, "shared memory of a gradient block (227 KB on sm_90)");
 };
 
-/* One output strip of 16 rows and `width` columns for warp g of 8 (strip
- * g / 2, half g % 2 of the columns): diag(lambda^(i+1)) A S + P B, where S is
- * the bf16 state (transposed for dK) and B the rows the decayed scores weigh. */
-template <bool STATE_TRANSPOSED>
-__device__ __forceinline__ void gradient_strip(int g, int width, const bf16 *a, int lda, const bf16 *state,
-                                               int ld_state, const bf16 *decayed, int ld_p, const bf16 *b, int ldb,
-                                               int inner, const float *table, float *scratch, bf16 *out_head,
-                                               long ld_out, const AttnPass &p, int row0, int rows) {
-    int i = g / 2, per_warp = width / 32;
-    for (int pair = 0; pair < per_warp; pair += 2) {
-        int c0 = g % 2 * per_warp + pair; /* first of two column tiles */
-        Acc out[2];
-        zero(out[0]);
-        zero(out[1]);
-        const bf16 *state_tiles = STATE_TRANSPOSED ? state + (long)c0 * 16 * ld_state : state + c0 * 16;
-        mma_strip<STATE_TRANSPOSED>(out, a + i * 16 * lda, lda, state_tiles, ld_state, inner);
-        scale_rows(out[0], table, i * 16 + 1);
-        scale_rows(out[1], table, i * 16 + 1);
-        mma_strip(out, decayed + i * 16 * ld_p, ld_p, b + c0 * 16, ldb, (i + 1) * 16);
-        store_output_strip(out, scratch, out_head, ld_out, p, row0 + i * 16, rows - i * 16, c0 * 16);
-    }
-}
-
 /* p: the dV pass (query K, key Q, value dO, out dV, reversed). segment_states:
  * slot s >= 1 holds segment s's incoming D (from launch_segment_states;
  * segment 0 starts from zero), or NULL for one segment. */
@@ -70,7 +47,7 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     key_value_gradients_kernel(AttnPass p, const bf16 *value_rows, long ld_value_rows, bf16 *key_gradient,
                                long ld_key_gradient, int segment_length, int segments, const float *segment_states) {
     typedef GradientShared<KEY_WIDTH> L;
-    constexpr int COLUMN_TILES = GRADIENT_VALUE / 16, STATE_TILES = KEY_WIDTH / 16 * COLUMN_TILES / GRADIENT_WARPS;
+    typedef StateLayout<KEY_WIDTH, GRADIENT_VALUE, GRADIENT_WARPS> Layout;
     extern __shared__ __align__(128) unsigned char shared[];
     bf16 *p_value = reinterpret_cast<bf16 *>(shared + L::P_VALUE), *p_key = reinterpret_cast<bf16 *>(shared + L::P_KEY);
     bf16 *state_bf16 = reinterpret_cast<bf16 *>(shared + L::STATE);
@@ -90,17 +67,12 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     float log2_lambda = log2f(p.lambda[h]);
     decay_table(table, log2_lambda);
 
-    Acc running[STATE_TILES];
+    Acc running[Layout::TILES];
     const float *incoming = segment_states && segment > 0 ? segment_states + ((long)segment * p.batch * p.heads + bh) *
                                                                                 KEY_WIDTH * GRADIENT_VALUE
                                                           : nullptr;
-#pragma unroll
-    for (int m = 0; m < STATE_TILES; m++) {
-        int t = warp * STATE_TILES + m, r = t / COLUMN_TILES, c = t % COLUMN_TILES;
-        if (incoming) load_float_tile(running[m], incoming + (long)r * 16 * GRADIENT_VALUE + c * 16, GRADIENT_VALUE);
-        else zero(running[m]);
-    }
-    store_state<STATE_TILES, COLUMN_TILES>(running, state_bf16, L::LD_VALUE, warp);
+    load_state<Layout>(running, incoming, GRADIENT_VALUE, warp);
+    store_state<Layout>(running, state_bf16, L::LD_VALUE, warp);
 
     /* Barriers per block: A at the top (this block's tiles have landed,
      * every warp is done with the previous block, whose buffers the next
@@ -137,19 +109,24 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
                                               warp - 8);
         /* D = lambda^rows D + (decayed Q)^T dO, in registers: the gradients below use the bf16 copy of the old D. */
         if (next < row_end)
-            update_state<STATE_TILES, COLUMN_TILES>(running, q_tile, L::LD_KEY, dout_tile, L::LD_VALUE, table, rows,
-                                                    warp);
+            update_state<Layout>(running, q_tile, L::LD_KEY, dout_tile, L::LD_VALUE, table, rows, warp);
         __syncthreads(); /* B */
-        if (warp < 8)
-            gradient_strip<false>(warp, GRADIENT_VALUE, k_tile, L::LD_KEY, state_bf16, L::LD_VALUE, p_value, L::LD_P,
-                                  dout_tile, L::LD_VALUE, KEY_WIDTH, table, scratch, dv_head, p.ld_out, p, row0, rows);
-        else
-            gradient_strip<true>(warp - 8, KEY_WIDTH, v_tile, L::LD_VALUE, state_bf16, L::LD_VALUE, p_key, L::LD_P,
-                                 q_tile, L::LD_KEY, GRADIENT_VALUE, table, scratch, dk_head, ld_key_gradient, p, row0,
-                                 rows);
+        /* dV = diag(lambda^(i+1)) K D + P_value dO by warps 0-7, dK = diag(..) V D^T + P_key Q by warps 8-15 */
+        if (warp < 8) {
+            Acc out[OutputTiles<GRADIENT_VALUE>::STRIPS][2];
+            inter_block<GRADIENT_VALUE>(out, k_tile, L::LD_KEY, state_bf16, L::LD_VALUE, KEY_WIDTH, table, warp);
+            intra_block_store<GRADIENT_VALUE>(out, p_value, L::LD_P, dout_tile, L::LD_VALUE, scratch, dv_head,
+                                              p.ld_out, p, row0, rows, warp);
+        } else {
+            Acc out[OutputTiles<KEY_WIDTH>::STRIPS][2];
+            inter_block<KEY_WIDTH, true>(out, v_tile, L::LD_VALUE, state_bf16, L::LD_VALUE, GRADIENT_VALUE, table,
+                                         warp - 8);
+            intra_block_store<KEY_WIDTH>(out, p_key, L::LD_P, q_tile, L::LD_KEY, scratch, dk_head, ld_key_gradient, p,
+                                         row0, rows, warp - 8);
+        }
         if (next >= row_end) break; /* the last state is not wanted */
         __syncthreads(); /* C */
-        store_state<STATE_TILES, COLUMN_TILES>(running, state_bf16, L::LD_VALUE, warp);
+        store_state<Layout>(running, state_bf16, L::LD_VALUE, warp);
     }
 }
 

@@ -154,23 +154,38 @@ __device__ __forceinline__ void cp_async_wait(void) {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(pending));
 }
 
-/* acc[m] += A (16 x k_len) B_m (k_len x 16) for the two adjacent column
- * tiles m = 0, 1 of B: A row-major at a (ld lda); B row-major at b (ld ldb),
- * or with B_TRANSPOSED its element (k, n) at b[n * ldb + k] (b then at the
- * first of the tiles' rows). Each A fragment loaded serves both products. */
-template <bool B_TRANSPOSED = false>
-__device__ __forceinline__ void mma_strip(Acc acc[2], const bf16 *a, int lda, const bf16 *b, int ldb, int k_len) {
+/* acc[s][m] += A_s B_m for STRIPS row strips A_s (16 x k, strip s at
+ * a + s * 16 * lda, row-major) and the two adjacent column tiles m = 0, 1 of
+ * B (k x 16 each): B row-major at b (ld ldb), or with B_TRANSPOSED its
+ * element (k, n) at b[n * ldb + k] (b then at the first of the tiles' rows).
+ * k runs to k_len; with causal_strip >= 0, strip s stops at
+ * (causal_strip + s + 1) * 16 (the masked tiles of (Q K^T ⊙ M) are zero).
+ * Each fragment loaded serves every product it is an operand of. */
+template <int STRIPS, bool B_TRANSPOSED = false>
+__device__ __forceinline__ void mma_strips(Acc acc[STRIPS][2], const bf16 *a, int lda, const bf16 *b, int ldb,
+                                           int k_len, int causal_strip = -1) {
     for (int kk = 0; kk < k_len; kk += 16) {
-        Fragment fa;
-        load_a(fa, a + kk, lda);
+        Fragment fb[2];
 #pragma unroll
         for (int m = 0; m < 2; m++) {
-            Fragment fb;
-            if (B_TRANSPOSED) load_b_transposed(fb, b + (long)m * 16 * ldb + kk, ldb);
-            else load_b(fb, b + (long)kk * ldb + m * 16, ldb);
-            mma(acc[m], fa, fb);
+            if (B_TRANSPOSED) load_b_transposed(fb[m], b + (long)m * 16 * ldb + kk, ldb);
+            else load_b(fb[m], b + (long)kk * ldb + m * 16, ldb);
+        }
+#pragma unroll
+        for (int strip = 0; strip < STRIPS; strip++) {
+            if (causal_strip >= 0 && kk >= (causal_strip + strip + 1) * 16) continue;
+            Fragment fa;
+            load_a(fa, a + (long)strip * 16 * lda + kk, lda);
+            mma(acc[strip][0], fa, fb[0]);
+            mma(acc[strip][1], fa, fb[1]);
         }
     }
+}
+
+/* One strip of mma_strips: acc[m] += A B_m, A 16 x k_len. */
+template <bool B_TRANSPOSED = false>
+__device__ __forceinline__ void mma_strip(Acc acc[2], const bf16 *a, int lda, const bf16 *b, int ldb, int k_len) {
+    mma_strips<1, B_TRANSPOSED>(reinterpret_cast<Acc(*)[2]>(acc), a, lda, b, ldb, k_len);
 }
 
 /* Row and column of accumulator element e held by this lane: elements 0-3
@@ -279,47 +294,61 @@ __device__ __forceinline__ void decay_key_columns(Fragment &a, const float *tabl
     }
 }
 
+/* How WARP_COUNT warps share a KEY_WIDTH x COLUMNS state S (fp32, in their
+ * accumulator registers) in 16x16 tiles: warp w owns TILES of them, a block
+ * of ROWS x COLS adjacent tiles, so that per 16 keys of the update it loads
+ * ROWS K^T and COLS V fragments for ROWS x COLS products. Tile m of warp w
+ * is tile (row(w, m), column(w, m)) of S. */
+template <int KEY_WIDTH, int COLUMNS, int WARP_COUNT>
+struct StateLayout {
+    static constexpr int KEY_TILES = KEY_WIDTH / 16, COLUMN_TILES = COLUMNS / 16,
+                         TILES = KEY_TILES * COLUMN_TILES / WARP_COUNT;
+    static constexpr int COLS = TILES < 4 ? TILES : COLUMN_TILES < 4 ? COLUMN_TILES : 4, ROWS = TILES / COLS,
+                         COLUMN_GROUPS = COLUMN_TILES / COLS;
+    static_assert(ROWS * COLS == TILES && KEY_TILES / ROWS * COLUMN_GROUPS == WARP_COUNT, "state tiles per warp");
+    __device__ static int row(int warp, int m) { return warp / COLUMN_GROUPS * ROWS + m / COLS; }
+    __device__ static int column(int warp, int m) { return warp % COLUMN_GROUPS * COLS + m % COLS; }
+};
+
 /* Per-warp, the state update S = lambda^rows S + (diag(lambda^(rows-1-j)) K)^T V
- * of Lightning Attention-2 on this warp's STATE_TILES consecutive 16x16 tiles
- * of S (row-major over key width / 16 x COLUMN_TILES), K a CHUNK-row key
- * tile of which `rows` are valid, V the value tile; the decay goes into the
- * K^T fragments (decay_key_columns), which tiles sharing a row share. Only
- * the warp's registers change: the bf16 copy for Q S is store_state's. */
-template <int STATE_TILES, int COLUMN_TILES>
-__device__ __forceinline__ void update_state(Acc running[STATE_TILES], const bf16 *key, int ld_key, const bf16 *value,
-                                             int ld_value, const float *table, int rows, int warp) {
-    constexpr int GROUP = STATE_TILES < COLUMN_TILES ? STATE_TILES : COLUMN_TILES, GROUPS = STATE_TILES / GROUP;
+ * of Lightning Attention-2 on this warp's tiles of S (Layout), K a CHUNK-row
+ * key tile of which `rows` are valid, V the value tile; the decay goes into
+ * the K^T fragments (decay_key_columns). Only the warp's registers change:
+ * the bf16 copy for Q S is store_state's. */
+template <class Layout>
+__device__ __forceinline__ void update_state(Acc running[Layout::TILES], const bf16 *key, int ld_key,
+                                             const bf16 *value, int ld_value, const float *table, int rows,
+                                             int warp) {
     float block_decay = table[rows];
 #pragma unroll
-    for (int m = 0; m < STATE_TILES; m++)
+    for (int m = 0; m < Layout::TILES; m++)
         for (int e = 0; e < 8; e++) running[m].x[e] *= block_decay;
 #pragma unroll
     for (int kk = 0; kk < CHUNK; kk += 16) {
+        Fragment fb[Layout::COLS];
 #pragma unroll
-        for (int g = 0; g < GROUPS; g++) {
-            int r = (warp * STATE_TILES + g * GROUP) / COLUMN_TILES;
+        for (int c = 0; c < Layout::COLS; c++)
+            load_b(fb[c], value + kk * ld_value + Layout::column(warp, c) * 16, ld_value);
+#pragma unroll
+        for (int r = 0; r < Layout::ROWS; r++) {
             Fragment fa; /* K^T: element (r, j) is key[j][r] */
-            load_a_transposed(fa, key + kk * ld_key + r * 16, ld_key);
+            load_a_transposed(fa, key + kk * ld_key + Layout::row(warp, r * Layout::COLS) * 16, ld_key);
             decay_key_columns(fa, table, rows, kk);
 #pragma unroll
-            for (int m = g * GROUP; m < (g + 1) * GROUP; m++) {
-                Fragment fb;
-                load_b(fb, value + kk * ld_value + (warp * STATE_TILES + m) % COLUMN_TILES * 16, ld_value);
-                mma(running[m], fa, fb);
-            }
+            for (int c = 0; c < Layout::COLS; c++) mma(running[r * Layout::COLS + c], fa, fb[c]);
         }
     }
 }
 
 /* Per-warp: the bf16 copy of this warp's tiles of S (the operand of Q S) at
- * state_bf16 (ld_state elements a row), tiles laid out as in update_state. */
-template <int STATE_TILES, int COLUMN_TILES>
-__device__ __forceinline__ void store_state(const Acc running[STATE_TILES], bf16 *state_bf16, int ld_state, int warp) {
+ * state_bf16 (ld_state elements a row). */
+template <class Layout>
+__device__ __forceinline__ void store_state(const Acc running[Layout::TILES], bf16 *state_bf16, int ld_state,
+                                            int warp) {
 #pragma unroll
-    for (int m = 0; m < STATE_TILES; m++) {
-        int t = warp * STATE_TILES + m, r = t / COLUMN_TILES, c = t % COLUMN_TILES;
-        store_bf16_tile(running[m], state_bf16 + r * 16 * ld_state + c * 16, ld_state);
-    }
+    for (int m = 0; m < Layout::TILES; m++)
+        store_bf16_tile(running[m],
+                        state_bf16 + Layout::row(warp, m) * 16 * ld_state + Layout::column(warp, m) * 16, ld_state);
 }
 
 /* Per-warp: row a of acc times table[first_index + a]. */
@@ -343,6 +372,28 @@ __device__ __forceinline__ void load_float_tile(Acc &acc, const float *source, l
         acc.x[e] = pair.x;
         acc.x[e + 1] = pair.y;
     }
+}
+
+/* Per-warp: this warp's tiles of S (Layout) from fp32 rows ld apart at
+ * source (global), or zero when source is NULL. */
+template <class Layout>
+__device__ __forceinline__ void load_state(Acc running[Layout::TILES], const float *source, long ld, int warp) {
+#pragma unroll
+    for (int m = 0; m < Layout::TILES; m++) {
+        if (source)
+            load_float_tile(running[m], source + (long)Layout::row(warp, m) * 16 * ld + Layout::column(warp, m) * 16,
+                            ld);
+        else zero(running[m]);
+    }
+}
+
+/* Per-warp: this warp's tiles of S (Layout) to fp32 rows ld apart at destination. */
+template <class Layout>
+__device__ __forceinline__ void save_state(const Acc running[Layout::TILES], float *destination, long ld, int warp) {
+#pragma unroll
+    for (int m = 0; m < Layout::TILES; m++)
+        store_float_tile(running[m],
+                         destination + (long)Layout::row(warp, m) * 16 * ld + Layout::column(warp, m) * 16, ld);
 }
 
 /* Per-warp: the two adjacent 16x16 output tiles of a strip whose first
@@ -369,6 +420,56 @@ __device__ __forceinline__ void store_output_strip(const Acc out[2], float *scra
         }
         __syncwarp();
     }
+}
+
+/* The output tiles of warp w of 8 in a CHUNK x WIDTH block of outputs
+ * (WIDTH 64 or 128): STRIPS = WIDTH / 64 row strips from strip(w) on, and
+ * the two column tiles from column_tile(w) on (32 x 32 or 16 x 32: fewer
+ * fragment loads per product than 16 x 16 tiles). */
+template <int WIDTH>
+struct OutputTiles {
+    static constexpr int STRIPS = WIDTH / 64, PAIRS = WIDTH / 32;
+    __device__ static int strip(int warp) { return warp / PAIRS * STRIPS; }
+    __device__ static int column_tile(int warp) { return warp % PAIRS * 2; }
+};
+
+/* Per-warp, the inter-block term of a pass on warp w's output tiles:
+ * out = diag(lambda^(i+1)) A S, A the CHUNK x inner rows at a (ld lda), S
+ * the inner x WIDTH bf16 state at state (ld_state), or with STATE_TRANSPOSED
+ * the WIDTH x inner state whose transpose is meant. */
+template <int WIDTH, bool STATE_TRANSPOSED = false>
+__device__ __forceinline__ void inter_block(Acc (&out)[OutputTiles<WIDTH>::STRIPS][2], const bf16 *a, int lda,
+                                            const bf16 *state, int ld_state, int inner, const float *table, int warp) {
+    typedef OutputTiles<WIDTH> T;
+    int i0 = T::strip(warp), c0 = T::column_tile(warp);
+#pragma unroll
+    for (int strip = 0; strip < T::STRIPS; strip++) {
+        zero(out[strip][0]);
+        zero(out[strip][1]);
+    }
+    const bf16 *state_tiles = STATE_TRANSPOSED ? state + (long)c0 * 16 * ld_state : state + c0 * 16;
+    mma_strips<T::STRIPS, STATE_TRANSPOSED>(out, a + i0 * 16 * lda, lda, state_tiles, ld_state, inner);
+#pragma unroll
+    for (int strip = 0; strip < T::STRIPS; strip++)
+#pragma unroll
+        for (int m = 0; m < 2; m++) scale_rows(out[strip][m], table, (i0 + strip) * 16 + 1);
+}
+
+/* Per-warp, the intra-block term and the store: out += P B with P the
+ * CHUNK x CHUNK decayed scores (ld_p; its masked tiles are zero, so strip i
+ * stops at its diagonal) and B the CHUNK x WIDTH rows at b (ldb), then out
+ * to global rows row0 + .. of which `rows` are valid (store_output_strip). */
+template <int WIDTH>
+__device__ __forceinline__ void intra_block_store(Acc (&out)[OutputTiles<WIDTH>::STRIPS][2], const bf16 *decayed,
+                                                  int ld_p, const bf16 *b, int ldb, float *scratch, bf16 *out_head,
+                                                  long ld_out, const AttnPass &p, int row0, int rows, int warp) {
+    typedef OutputTiles<WIDTH> T;
+    int i0 = T::strip(warp), c0 = T::column_tile(warp);
+    mma_strips<T::STRIPS>(out, decayed + i0 * 16 * ld_p, ld_p, b + c0 * 16, ldb, (i0 + T::STRIPS) * 16, i0);
+#pragma unroll
+    for (int strip = 0; strip < T::STRIPS; strip++)
+        store_output_strip(out[strip], scratch, out_head, ld_out, p, row0 + (i0 + strip) * 16,
+                           rows - (i0 + strip) * 16, c0 * 16);
 }
 
 /* Launchers (one file each); they check the launch and return its error. */
