@@ -145,6 +145,12 @@ __device__ __forceinline__ void load_tile(bf16 *tile, int ld_tile, const bf16 *b
     }
 }
 
+/* A barrier of the whole block (with the memory ordering of __syncthreads)
+ * that warps may reach from different places in the code: PTX barrier.sync
+ * without .aligned (__syncthreads is the aligned form, for code that every
+ * warp runs alike). */
+__device__ __forceinline__ void block_barrier(void) { asm volatile("barrier.sync 0;\n" ::: "memory"); }
+
 /* Closes the group of copies started since the last commit (possibly empty). */
 __device__ __forceinline__ void cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
 
