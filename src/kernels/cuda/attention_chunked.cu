@@ -29,26 +29,20 @@ namespace tn_attention {
  * gives the state to all 16. */
 constexpr int CHUNKED_WARPS = 16, CHUNKED_THREADS = CHUNKED_WARPS * 32, OUTPUT_WARPS = 8;
 
-/* Shared memory of the output pass (OUTPUT) or of the state-only pass. */
-template <int KEY_WIDTH, int COLUMNS, bool OUTPUT>
+template <int KEY_WIDTH, int COLUMNS>
 struct ChunkedShared {
     static constexpr int LD_KEY = KEY_WIDTH + PAD, LD_VALUE = COLUMNS + PAD, LD_P = CHUNK + PAD;
     static constexpr size_t KEY_TILE = (size_t)CHUNK * LD_KEY * sizeof(bf16),
                             VALUE_TILE_BYTES = (size_t)CHUNK * LD_VALUE * sizeof(bf16),
                             STATE_TILE = (size_t)KEY_WIDTH * LD_VALUE * sizeof(bf16);
-    /* K and V have STAGES buffers: the copies of the next STAGES - 1 blocks
-     * are in flight during this block's work. The output pass has two (a
-     * block's work there outlasts a copy); the state-only pass, whose block
-     * is little more than its copy, four. Q has one buffer: every product
-     * with it is done by barrier B, and the next block's copy starts there.
-     * The bf16 copy of S has two: the next S is written while Q S reads
-     * this one. The state-only pass has neither, nor P, nor the scratch. */
-    static constexpr int STAGES = OUTPUT ? 2 : 4;
-    static constexpr size_t QUERY = 0, KEY = QUERY + (OUTPUT ? KEY_TILE : 0), VALUE = KEY + STAGES * KEY_TILE,
-                            DECAYED = VALUE + STAGES * VALUE_TILE_BYTES,
-                            STATE = DECAYED + (OUTPUT ? (size_t)CHUNK * LD_P * sizeof(bf16) : 0),
-                            SCRATCH = STATE + (OUTPUT ? 2 * STATE_TILE : 0),
-                            TABLE = SCRATCH + (OUTPUT ? (size_t)OUTPUT_WARPS * 256 * sizeof(float) : 0),
+    /* Q has one buffer: every product with it is done by barrier B, and
+     * the next block's copy starts there. K, V and the bf16 copy of S have
+     * two: the next block's K and V land in the other buffers during this
+     * block's work, and the next S is written while Q S reads this one. */
+    static constexpr size_t QUERY = 0, KEY = QUERY + KEY_TILE, VALUE = KEY + 2 * KEY_TILE,
+                            DECAYED = VALUE + 2 * VALUE_TILE_BYTES,
+                            STATE = DECAYED + (size_t)CHUNK * LD_P * sizeof(bf16), SCRATCH = STATE + 2 * STATE_TILE,
+                            TABLE = SCRATCH + (size_t)OUTPUT_WARPS * 256 * sizeof(float),
                             BYTES = TABLE + (size_t)DECAY_TABLE * sizeof(float);
     static_assert(BYTES <= 232448, "shared memory of a chunked block (227 KB on sm_90)");
 };
@@ -67,7 +61,7 @@ struct ChunkedStates {
 /* OUTPUT: the output pass; without, the state-only pass. */
 template <int KEY_WIDTH, int COLUMNS, bool OUTPUT>
 __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p, ChunkedStates plan) {
-    typedef ChunkedShared<KEY_WIDTH, COLUMNS, OUTPUT> L;
+    typedef ChunkedShared<KEY_WIDTH, COLUMNS> L;
     typedef StateLayout<KEY_WIDTH, COLUMNS, OUTPUT ? CHUNKED_WARPS - OUTPUT_WARPS : CHUNKED_WARPS> Layout;
     extern __shared__ __align__(128) unsigned char shared[];
     bf16 *query = reinterpret_cast<bf16 *>(shared + L::QUERY), *decayed = reinterpret_cast<bf16 *>(shared + L::DECAYED);
@@ -96,20 +90,18 @@ __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p,
                                                                            : nullptr;
     float log2_lambda = log2f(p.lambda[h]);
     decay_table(table, log2_lambda);
-    auto key_buffer = [&](int step) {
-        return reinterpret_cast<bf16 *>(shared + L::KEY + step % L::STAGES * L::KEY_TILE);
-    };
+    auto key_buffer = [&](int step) { return reinterpret_cast<bf16 *>(shared + L::KEY + (step & 1) * L::KEY_TILE); };
     auto value_buffer = [&](int step) {
-        return reinterpret_cast<bf16 *>(shared + L::VALUE + step % L::STAGES * L::VALUE_TILE_BYTES);
+        return reinterpret_cast<bf16 *>(shared + L::VALUE + (step & 1) * L::VALUE_TILE_BYTES);
     };
     auto state_buffer = [&](int step) {
         return reinterpret_cast<bf16 *>(shared + L::STATE + (step & 1) * L::STATE_TILE);
     };
 
     /* Two barriers a block: A at the top (its tiles have landed; every warp
-     * is done with the previous block, whose K and V buffers the copies of
-     * block + STAGES - 1 then take) and B between the products that read Q
-     * and S (Q S; the scores) and those that read P or write the next S (P V;
+     * is done with the previous block, whose K and V buffers the next
+     * block's copies then take) and B between the products that read Q and
+     * S (Q S; the scores) and those that read P or write the next S (P V;
      * the state update); the next block's Q is copied from B on. The output
      * warps and the state warps walk the blocks in loops of their own (the
      * registers of one role are not held by the other), meeting at A and B
@@ -120,26 +112,21 @@ __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p,
         load_tile(query, L::LD_KEY, query_head, p.ld_query, p, row0, min(CHUNK, row_end - row0), KEY_WIDTH);
         cp_async_commit();
     };
-    /* K and V of block `step` (from row0), one commit group, empty past the segment. */
     auto load_key_value = [&](int step, int row0) {
-        if (row0 < row_end) {
-            int rows = min(CHUNK, row_end - row0);
-            load_tile(key_buffer(step), L::LD_KEY, key_head, p.ld_key, p, row0, rows, KEY_WIDTH);
-            load_tile(value_buffer(step), L::LD_VALUE, value_head, p.ld_value, p, row0, rows, COLUMNS);
-        }
+        int rows = min(CHUNK, row_end - row0);
+        load_tile(key_buffer(step), L::LD_KEY, key_head, p.ld_key, p, row0, rows, KEY_WIDTH);
+        load_tile(value_buffer(step), L::LD_VALUE, value_head, p.ld_value, p, row0, rows, COLUMNS);
         cp_async_commit();
     };
     /* before_b and after_b(step, row0, rows, next) are a role's work on one block. */
     auto walk = [&](auto before_b, auto after_b) {
         if (OUTPUT) load_query(row_begin);
-#pragma unroll
-        for (int ahead = 0; ahead < L::STAGES - 1; ahead++) load_key_value(ahead, row_begin + ahead * CHUNK);
+        load_key_value(0, row_begin);
         for (int row0 = row_begin, step = 0; row0 < row_end; row0 += CHUNK, step++) {
             int rows = min(CHUNK, row_end - row0), next = row0 + CHUNK;
-            /* pending: K, V of the next STAGES - 2 blocks (the output pass: none, and Q) */
-            cp_async_wait<L::STAGES - 2>();
+            cp_async_wait<0>();
             block_barrier(); /* A */
-            load_key_value(step + L::STAGES - 1, row0 + (L::STAGES - 1) * CHUNK);
+            if (next < row_end) load_key_value(step + 1, next);
             before_b(step, row0, rows, next);
             if (!OUTPUT) continue;
             block_barrier(); /* B */
@@ -219,13 +206,12 @@ static int block_columns(const AttnPass &p) { return p.value_width % 128 == 0 &&
 
 template <int KEY_WIDTH, int COLUMNS>
 static cudaError_t prepare(int *blocks_per_multiprocessor) {
-    size_t shared = ChunkedShared<KEY_WIDTH, COLUMNS, true>::BYTES;
+    size_t shared = ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES;
     cudaError_t status = cudaFuncSetAttribute(chunked_kernel<KEY_WIDTH, COLUMNS, true>,
                                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
     if (status == cudaSuccess)
         status = cudaFuncSetAttribute(chunked_kernel<KEY_WIDTH, COLUMNS, false>,
-                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      (int)ChunkedShared<KEY_WIDTH, COLUMNS, false>::BYTES);
+                                      cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
     if (status != cudaSuccess) return status;
     return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor,
                                                          chunked_kernel<KEY_WIDTH, COLUMNS, true>, CHUNKED_THREADS,
@@ -291,7 +277,7 @@ static cudaError_t launch_states(const AttnPass &p, int segments, int length, fl
     unsigned grid = (unsigned)(batch_heads * (segments - 1) * (p.value_width / COLUMNS));
     ChunkedStates plan{length, segments, segments - 1, nullptr, 0, slots, nullptr};
     chunked_kernel<KEY_WIDTH, COLUMNS, false>
-        <<<grid, CHUNKED_THREADS, ChunkedShared<KEY_WIDTH, COLUMNS, false>::BYTES, stream>>>(p, plan);
+        <<<grid, CHUNKED_THREADS, ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES, stream>>>(p, plan);
     if (segments > 2 || initial)
         segment_scan_kernel<<<dim3((unsigned)(state_size / 256), (unsigned)batch_heads), 256, 0, stream>>>(
             slots, initial, segments, length, p.heads, state_size, p.lambda);
@@ -301,7 +287,7 @@ static cudaError_t launch_states(const AttnPass &p, int segments, int length, fl
 template <int KEY_WIDTH, int COLUMNS>
 static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, int segments, bool outputs,
                                 cudaStream_t stream) {
-    size_t shared = ChunkedShared<KEY_WIDTH, COLUMNS, true>::BYTES;
+    size_t shared = ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES;
     int per_multiprocessor = 0;
     cudaError_t status = prepare<KEY_WIDTH, COLUMNS>(&per_multiprocessor); /* the shared-memory limit */
     if (status != cudaSuccess) return status;
