@@ -7,7 +7,7 @@
 # compute-sanitizer's memcheck, racecheck and synccheck.
 # With PROFILE=1, also ncu.txt: Nsight Compute sections of the forward's
 # chunked kernels at n=8192 (clocks left as they are), and sass128.txt: the
-# SASS of the dk=128 chunked kernel with a count of its memory and matrix
+# SASS of the dk=128 chunked output kernel with a count of its memory and matrix
 # instructions.
 # Exit status: non-zero if the correctness check failed.
 set -o pipefail
@@ -33,7 +33,7 @@ if [ "${PROFILE:-0}" = 1 ]; then
         --section WarpStateStats --section Occupancy --section LaunchStats \
         build/cuda/bench_attention - 8192 >"$OUT/ncu.txt" 2>&1
     grep -E "chunked_kernel|Duration|Throughput|Warp Cycles|Registers" "$OUT/ncu.txt" | head -40
-    cuobjdump -sass -fun '_ZN12tn_attention14chunked_kernelILi128EEEvNS_8AttnPassEiiPfiii' build/cuda/bench_attention \
+    cuobjdump -sass -fun '_ZN12tn_attention14chunked_kernelILi128ELi128ELb1EEEvNS_8AttnPassENS_13ChunkedStatesE' build/cuda/bench_attention \
         >"$OUT/sass128.txt"
     grep -oE '(LDSM|LDS|STS|HMMA|LDGSTS|LDL|STL|MUFU|BAR)[.A-Z0-9_]*' "$OUT/sass128.txt" | sort | uniq -c
 fi

@@ -7,7 +7,7 @@
  * backward products are all passes over different operands.
  *
  * Tiles: blocks of CHUNK tokens, value columns in tiles of 64 (VALUE_TILE,
- * 8 warps) or, in the chunked kernel, 128 (16 warps), bf16
+ * 8 warps; the chunked kernel: 64 or 128 with 16 warps), bf16
  * operands in shared memory rows padded by PAD elements (16 bytes, so
  * consecutive rows start in different banks, which keeps ldmatrix free of
  * bank conflicts), products on the tensor cores by mma.sync m16n8k16 (bf16
