@@ -16,8 +16,8 @@
  * for two segments and no S0), (3) the outputs of every segment from its
  * incoming state, the last segment writing the final state. Step (1)
  * repeats only the state products.
- * Loads are cp.async, issued at the top of a block for the next one (K, V,
- * and Q where it has two buffers) into the buffers the previous block used.
+ * Loads are cp.async: K and V of the next block start at the top of a block
+ * (two buffers each), Q of the next block at its barrier B (one buffer).
  */
 #include "kernels/cuda/attention_tiles.cuh"
 
