@@ -224,30 +224,69 @@ int refresh_bf16(TnModelCuda *g, TnError *err) {
     return convert_to_bf16_cuda(g->params_bf16, g->params, g->n_params, stream_of(g), err);
 }
 
+/* The sharded gradients' hooks (transnormer_cuda.h) around the backward's
+ * writes of a part; nothing without them. */
+int part_grads(TnModelCuda *g, int part, TnWeights *dw, TnError *err) {
+    return g->hooks ? g->hooks->grads(g, part, dw, g->hooks->user, err) : 0;
+}
+
+int part_grads_done(TnModelCuda *g, int part, TnError *err) {
+    return g->hooks ? g->hooks->grads_done(g, part, g->hooks->user, err) : 0;
+}
+
+/* Each of the device's parameter-shaped buffers with the range it covers. */
+struct Covered {
+    float *device;
+    size_t floats;
+};
+
+void covered_buffers(const TnModelCuda *g, Covered out[4]) {
+    out[0] = {g->params, g->n_params};
+    out[1] = {g->grads, g->grads_end - g->grads_begin};
+    out[2] = {g->adam_m, g->update_end - g->update_begin};
+    out[3] = {g->adam_v, g->update_end - g->update_begin};
+}
+
 } // namespace
 
 extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err) {
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, cfg);
+    size_t n = layout.total;
+    tn_param_layout_free(&layout);
+    return tn_model_cuda_init_shard(g, cfg, params, 0, n, 0, err);
+}
+
+extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const float *params, size_t begin,
+                                        size_t end, int shard_grads, TnError *err) {
     memset(g, 0, sizeof *g);
     const char *missing =
         tn_config_unsupported_switch(cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES | TN_IMPLEMENTS_TRANSFORMER);
     if (missing) return tn_fail(err, "the CUDA training step does not support %s: train it on the CPU", missing);
     g->config = *cfg;
     tn_param_layout_init(&g->layout, cfg);
-    size_t n = g->n_params = g->layout.total, bytes = n * sizeof(float);
+    size_t n = g->n_params = g->layout.total;
+    TN_ASSERT(begin <= end && end <= n);
+    g->update_begin = begin;
+    g->update_end = end;
+    g->grads_begin = shard_grads ? begin : 0;
+    g->grads_end = shard_grads ? end : n;
     CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
     if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
     cudaStream_t stream = stream_of(g);
-    CUDA_TRY(cudaMalloc(&g->params, bytes));
-    CUDA_TRY(cudaMalloc(&g->grads, bytes));
-    CUDA_TRY(cudaMalloc(&g->adam_m, bytes));
-    CUDA_TRY(cudaMalloc(&g->adam_v, bytes));
+    CUDA_TRY(cudaMalloc(&g->params, n * sizeof(float)));
     CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
     CUDA_TRY(cudaMalloc(&g->sum_squares, (1 + TN_GRAD_SQUARES_PARTIALS) * sizeof(double)));
     CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
     if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
-    CUDA_TRY(cudaMemsetAsync(g->grads, 0, bytes, stream));
-    CUDA_TRY(cudaMemsetAsync(g->adam_m, 0, bytes, stream));
-    CUDA_TRY(cudaMemsetAsync(g->adam_v, 0, bytes, stream));
+    Covered state[4];
+    covered_buffers(g, state);
+    float **zeroed[3] = {&g->grads, &g->adam_m, &g->adam_v};
+    for (int i = 0; i < 3; i++) {
+        size_t bytes = state[i + 1].floats * sizeof(float);
+        CUDA_TRY(cudaMalloc(zeroed[i], bytes ? bytes : sizeof(float))); /* a rank may own no element */
+        CUDA_TRY(cudaMemsetAsync(*zeroed[i], 0, bytes, stream));
+    }
     return tn_model_cuda_upload(g, params, NULL, NULL, NULL, err);
 }
 
@@ -361,10 +400,13 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     cublasHandle_t handle = cublas_of(g);
     TnWeights w, dw;
     tn_weights_bind(&w, &g->layout, g->params);
-    tn_weights_bind(&dw, &g->layout, g->grads);
+    if (g->grads_end - g->grads_begin == g->n_params) tn_weights_bind(&dw, &g->layout, g->grads);
+    else if (!g->hooks) return tn_fail(err, "backward: the gradients are sharded and no hook places them");
+    else memset(&dw, 0, sizeof dw); /* each part is bound by the hook */
 
     /* logits = Norm(h) E^T: the tied projection adds into dE here and
      * again at the embedding below. */
+    TRY(part_grads(g, cfg->n_layers, &dw, err));
     TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
     CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
     TRY(matmul_backward_cuda(handle, g->dnorm, dw.lm_head, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
@@ -372,6 +414,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
     TRY(norm_backward_cuda(cfg->norm, g->dresid, dw.final_norm.gain, dw.final_norm.bias, g->partials, g->dnorm,
                            g->resid_final, g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
+    TRY(part_grads_done(g, cfg->n_layers, err));
 
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
      * input gradient into it, leaving dL/dh for the h entering layer l. */
@@ -379,6 +422,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         TnCudaLayerActs *la = &g->layers[l];
         const TnLayerWeights *lw = &w.layers[l];
         TnLayerWeights *lg = &dw.layers[l];
+        TRY(part_grads(g, l, &dw, err));
         /* What the forward did not keep (recompute.h), rebuilt from what it kept. */
         if (g->recompute != TN_RECOMPUTE_NONE)
             TRY(layer_forward(g, &w, l, batch, seq_len, g->recompute == TN_RECOMPUTE_LAYERS, NULL, err));
@@ -406,64 +450,86 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
         TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->token_norm.gain, lg->token_norm.bias, g->partials, g->dnorm,
                                la->resid, la->norm1_rstd, lw->token_norm.gain, N, D, stream, err));
+        TRY(part_grads_done(g, l, err));
     }
     /* h = e E[x] (+ P[t]) */
+    TRY(part_grads(g, TN_PART_EMBED, &dw, err));
     if (dw.positions) TRY(positions_backward_cuda(dw.positions, g->dresid, N, seq_len, D, stream, err));
     int n_groups = tn_group_tokens(g->host_groups, g->host_token_counts, g->host_tokens, N, V, cfg->pad_token_id);
     CUDA_TRY(cudaMemcpyAsync(g->token_groups, g->host_groups, TN_TOKEN_GROUPS_SIZE((size_t)N) * sizeof(int32_t),
                              cudaMemcpyHostToDevice, stream));
-    return embedding_backward_cuda(dw.embed, g->dresid, g->token_groups, n_groups, N, D, tn_embed_scale(cfg), stream,
-                                   err);
+    TRY(embedding_backward_cuda(dw.embed, g->dresid, g->token_groups, n_groups, N, D, tn_embed_scale(cfg), stream,
+                                err));
+    return part_grads_done(g, TN_PART_EMBED, err);
 }
 
 extern "C" int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err) {
-    CUDA_TRY(cudaMemsetAsync(g->grads, 0, g->n_params * sizeof(float), stream_of(g)));
+    CUDA_TRY(cudaMemsetAsync(g->grads, 0, (g->grads_end - g->grads_begin) * sizeof(float), stream_of(g)));
     return 0;
 }
 
 extern "C" int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,
                                   long long t, double max_norm, double *grad_norm, TnError *err) {
-    cudaStream_t stream = stream_of(g);
-    TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads, g->n_params, stream, err));
     double sum_squares;
-    CUDA_TRY(cudaMemcpyAsync(&sum_squares, g->sum_squares, sizeof(double), cudaMemcpyDeviceToHost, stream));
+    TRY(tn_model_cuda_grad_squares(g, &sum_squares, err));
+    *grad_norm = sqrt(sum_squares);
+    TRY(tn_model_cuda_adamw(g, beta1, beta2, eps, weight_decay, lr, t, tn_grad_clip_scale(*grad_norm, max_norm), err));
+    return refresh_bf16(g, err);
+}
+
+extern "C" int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, TnError *err) {
+    cudaStream_t stream = stream_of(g);
+    TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads + (g->update_begin - g->grads_begin),
+                              g->update_end - g->update_begin, stream, err));
+    CUDA_TRY(cudaMemcpyAsync(sum_squares, g->sum_squares, sizeof(double), cudaMemcpyDeviceToHost, stream));
     CUDA_TRY(cudaStreamSynchronize(stream));
-    double norm = sqrt(sum_squares);
-    *grad_norm = norm;
-    /* as tn_grad_clip: scale by max_norm / norm when norm > max_norm */
-    float grad_scale = max_norm > 0 && norm > max_norm ? (float)(max_norm / norm) : 1.0f;
+    return 0;
+}
+
+extern "C" int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,
+                                   long long t, float grad_scale, TnError *err) {
     float correction1 = (float)(1.0 - pow((double)beta1, (double)t));
     float correction2 = (float)(1.0 - pow((double)beta2, (double)t));
     for (int i = 0; i < g->layout.n_tensors; i++) {
         const TnTensorInfo *info = &g->layout.tensors[i];
+        /* the tensor's elements inside the update range */
+        size_t begin = std::max(info->offset, g->update_begin), end = std::min(info->offset + info->numel, g->update_end);
+        if (begin >= end) continue;
         float decay = tn_adamw_decays(info->kind) ? weight_decay : 0.0f;
-        size_t o = info->offset;
-        TRY(adamw_update_cuda(g->params + o, g->grads + o, g->adam_m + o, g->adam_v + o, info->numel, lr, beta1, beta2,
-                              eps, decay, correction1, correction2, grad_scale, stream, err));
+        size_t moment = begin - g->update_begin;
+        TRY(adamw_update_cuda(g->params + begin, g->grads + (begin - g->grads_begin), g->adam_m + moment,
+                              g->adam_v + moment, end - begin, lr, beta1, beta2, eps, decay, correction1, correction2,
+                              grad_scale, stream_of(g), err));
     }
-    return refresh_bf16(g, err);
+    return 0;
 }
+
+extern "C" int tn_model_cuda_refresh(TnModelCuda *g, TnError *err) { return refresh_bf16(g, err); }
 
 extern "C" int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v,
                                       TnError *err) {
-    size_t bytes = g->n_params * sizeof(float);
     cudaStream_t stream = stream_of(g);
     float *host[4] = {params, grads, adam_m, adam_v};
-    const float *device[4] = {g->params, g->grads, g->adam_m, g->adam_v};
+    Covered device[4];
+    covered_buffers(g, device);
     for (int i = 0; i < 4; i++)
-        if (host[i]) CUDA_TRY(cudaMemcpyAsync(host[i], device[i], bytes, cudaMemcpyDeviceToHost, stream));
+        if (host[i])
+            CUDA_TRY(cudaMemcpyAsync(host[i], device[i].device, device[i].floats * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream));
     CUDA_TRY(cudaStreamSynchronize(stream));
     return 0;
 }
 
 extern "C" int tn_model_cuda_upload(TnModelCuda *g, const float *params, const float *grads, const float *adam_m,
                                     const float *adam_v, TnError *err) {
-    size_t bytes = g->n_params * sizeof(float);
     cudaStream_t stream = stream_of(g);
     const float *host[4] = {params, grads, adam_m, adam_v};
-    float *device[4] = {g->params, g->grads, g->adam_m, g->adam_v};
+    Covered device[4];
+    covered_buffers(g, device);
     for (int i = 0; i < 4; i++)
-        if (host[i]) CUDA_TRY(cudaMemcpyAsync(device[i], host[i], bytes, cudaMemcpyHostToDevice, stream));
+        if (host[i])
+            CUDA_TRY(cudaMemcpyAsync(device[i].device, host[i], device[i].floats * sizeof(float),
+                                     cudaMemcpyHostToDevice, stream));
     if (params) TRY(refresh_bf16(g, err));
     CUDA_TRY(cudaStreamSynchronize(stream));
     return 0;

@@ -73,13 +73,35 @@ typedef struct TnCudaLayerActs {
     float *softmax_lse;  /* (B * H, T) fp32: the baseline's attention log-sum-exp (transformer_cuda.h); NULL else */
 } TnCudaLayerActs;
 
-typedef struct TnModelCuda {
+typedef struct TnModelCuda TnModelCuda;
+
+/* The hooks of sharded gradients (ZeRO-2: dist/grad_reduce_gpu.h), called
+ * by the backward around its writes of each part's gradients (params.h's
+ * parts: the head L, layers L-1..0, the embedding TN_PART_EMBED, in that
+ * order). grads points dw's views of the part at the buffer they are to
+ * accumulate into (tn_weights_bind_range; the head of a tied embedding
+ * writes the embedding's gradient too); grads_done follows the part's
+ * last write, enqueued on g->stream. Each returns 0, or -1 with err. */
+typedef struct TnModelCudaHooks {
+    int (*grads)(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err);
+    int (*grads_done)(TnModelCuda *g, int part, void *user, TnError *err);
+    void *user;
+} TnModelCudaHooks;
+
+struct TnModelCuda {
     TnConfig config;
     TnParamLayout layout;  /* owned */
     size_t n_params;       /* layout.total */
     float *params;         /* device fp32 master parameters */
     uint16_t *params_bf16; /* device bf16 copy for the matrix products */
-    float *grads, *adam_m, *adam_v; /* device, the parameters' layout */
+    float *grads, *adam_m, *adam_v; /* device, the parameters' layout: the ranges below */
+    /* What the optimizer state covers (tn_model_cuda_shard; all of
+     * [0, n_params) otherwise): adam_m and adam_v the range AdamW updates,
+     * [update_begin, update_end); grads [grads_begin, grads_end), the whole
+     * buffer or that range alone, which the backward then reaches through
+     * hooks only. */
+    size_t update_begin, update_end, grads_begin, grads_end;
+    const TnModelCudaHooks *hooks; /* NULL: the backward writes grads, whole */
     float *decay;          /* device (L, H) lambda_{l,h} */
     double *sum_squares;   /* device: the gradient norm's sum, then TN_GRAD_SQUARES_PARTIALS partials */
     void *cublas;          /* cublasHandle_t */
@@ -109,12 +131,18 @@ typedef struct TnModelCuda {
     int32_t *host_tokens;   /* (N) the last forward's tokens */
     int32_t *host_groups;   /* TN_TOKEN_GROUPS_SIZE(N), grouped before the upload */
     int32_t *host_token_counts; /* (V + 1) tn_group_tokens' scratch */
-} TnModelCuda;
+};
 
 /* Uploads params (host, layout of cfg) to the current device; zeroes the
  * gradients and moments. Fails, naming it, on a configuration the step does
  * not compute (tn_config_unsupported_switch). */
 int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err);
+/* The same for sharded training (ZeRO, dist/comm.h's ranges): the moments
+ * cover [begin, end) of the flat buffer alone, and with shard_grads the
+ * gradients too (the backward then needs g->hooks). The fp32 parameters
+ * and their bf16 copy stay whole. tn_model_cuda_init is [0, n), whole. */
+int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const float *params, size_t begin, size_t end,
+                             int shard_grads, TnError *err);
 void tn_model_cuda_free(TnModelCuda *g);
 
 /* Sizes the arena for up to batch x seq_len tokens at a recompute level
@@ -142,12 +170,24 @@ int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err);
 /* Global-norm clipping (max_norm <= 0: none) and one AdamW step t (from 1)
  * with the CPU trainer's hyper-parameters (beta1, beta2, eps, weight decay
  * where tn_adamw_decays says); refreshes the bf16 copy. *grad_norm receives
- * the norm before clipping (synchronises). */
+ * the norm before clipping (synchronises). The three calls below, in
+ * turn, with the norm of the squares' sum. */
 int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
                        double max_norm, double *grad_norm, TnError *err);
 
-/* Copies between the host and the device buffers of the parameters' layout
- * (NULL skips one). Upload refreshes the bf16 copy. Both synchronise. */
+/* *sum_squares: the sum of the squared gradients of the update range
+ * (synchronises). */
+int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, TnError *err);
+/* AdamW step t on the update range, the gradients taken times grad_scale
+ * (the clip's factor); the bf16 copy is left as it was. */
+int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
+                        float grad_scale, TnError *err);
+/* Makes the bf16 copy again from the fp32 parameters. */
+int tn_model_cuda_refresh(TnModelCuda *g, TnError *err);
+
+/* Copies between the host and the device buffers (NULL skips one): the
+ * parameters whole, the gradients and moments of the ranges they cover.
+ * Upload refreshes the bf16 copy. Both synchronise. */
 int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
 int tn_model_cuda_upload(TnModelCuda *g, const float *params, const float *grads, const float *adam_m,
                          const float *adam_v, TnError *err);

@@ -1,9 +1,11 @@
 #include "train/step_device.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #ifdef TN_CUDA
+#include "dist/grad_reduce_gpu.h"
 #include "model/transnormer_cuda.h"
 #endif
 
@@ -11,15 +13,24 @@
 
 struct TnStepDevice {
     TnModelCuda gpu;
+    const TnComm *comm; /* the data group; NULL: this GPU alone */
+    int zero;           /* the stage in effect: 0 with one rank */
+    TnGradReduceGpu reduce; /* ZeRO-2 */
 };
 
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err) {
+                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, const TnComm *comm,
+                        int zero, TnError *err) {
     *dev = NULL;
     if (device != TN_DEVICE_CUDA) return tn_fail(err, "the %s runs the trainer's own step", tn_device_name(device));
+    if (zero < 0 || zero > 2) return tn_fail(err, "ZeRO-%d: the GPU step shards up to ZeRO-2", zero);
     TnStepDevice *d = tn_calloc(1, sizeof *d);
-    if (tn_model_cuda_init(&d->gpu, &m->config, m->params, err) ||
-        tn_model_cuda_upload(&d->gpu, NULL, NULL, adam_m, adam_v, err) ||
+    d->comm = comm && comm->size > 1 ? comm : NULL;
+    d->zero = d->comm ? zero : 0;
+    TnRange own = d->zero ? tn_rank_range(m->layout.total, comm->size, comm->rank) : (TnRange){0, m->layout.total};
+    int rc = tn_model_cuda_init_shard(&d->gpu, &m->config, m->params, own.begin, own.end, d->zero == 2, err);
+    if (!rc && d->zero == 2) rc = tn_grad_reduce_gpu_init(&d->reduce, d->comm, &d->gpu, err);
+    if (rc || tn_model_cuda_upload(&d->gpu, NULL, NULL, adam_m, adam_v, err) ||
         tn_model_cuda_reserve(&d->gpu, batch, seq_len, recompute, err)) {
         tn_step_device_close(d);
         return -1;
@@ -30,6 +41,7 @@ int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, c
 
 void tn_step_device_close(TnStepDevice *dev) {
     if (!dev) return;
+    if (dev->zero == 2) tn_grad_reduce_gpu_free(&dev->reduce);
     tn_model_cuda_free(&dev->gpu);
     free(dev);
 }
@@ -50,23 +62,45 @@ int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t
     return 0;
 }
 
+int tn_step_device_idle(TnStepDevice *dev, TnError *err) {
+    return dev->zero == 2 ? tn_grad_reduce_gpu_idle(&dev->reduce, err) : 0;
+}
+
+int tn_step_device_reduce(TnStepDevice *dev, TnError *err) {
+    TnModelCuda *g = &dev->gpu;
+    if (!dev->comm) return 0;
+    switch (dev->zero) {
+    case 0: return tn_comm_gpu_all_reduce_sum(dev->comm, g->grads, g->n_params, g->stream, err);
+    case 1: return tn_comm_gpu_reduce_scatter_sum(dev->comm, g->grads, g->n_params, g->stream, err);
+    default: return tn_grad_reduce_gpu_finish(&dev->reduce, err);
+    }
+}
+
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err) {
-    return tn_model_cuda_step(&dev->gpu, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, max_norm,
-                              grad_norm, err);
+    TnModelCuda *g = &dev->gpu;
+    if (!dev->zero)
+        return tn_model_cuda_step(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, max_norm, grad_norm,
+                                  err);
+    /* the ranges' sums of squares added over the group: the norm of the whole summed gradient */
+    double squares;
+    if (tn_model_cuda_grad_squares(g, &squares, err) || tn_comm_all_reduce_sum_double(dev->comm, &squares, 1, err))
+        return -1;
+    *grad_norm = sqrt(squares);
+    float scale = tn_grad_clip_scale(*grad_norm, max_norm);
+    return tn_model_cuda_adamw(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, scale, err) ||
+                   tn_comm_gpu_all_gather(dev->comm, g->params, g->n_params, g->stream, err) ||
+                   tn_model_cuda_refresh(g, err)
+               ? -1 : 0;
 }
 
-int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
-    (void)err;
-    *grads = dev->gpu.grads;
-    *n = dev->gpu.n_params;
-    *stream = dev->gpu.stream;
-    return 0;
-}
-
-void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena) {
-    *state = dev->gpu.layout.total * (4 * sizeof(float) + sizeof(uint16_t));
-    *arena = dev->gpu.arena_bytes;
+void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory) {
+    const TnModelCuda *g = &dev->gpu;
+    size_t f = sizeof(float), parts = dev->zero == 2 ? tn_grad_reduce_gpu_buffer_floats(&g->layout, g->config.n_layers) : 0;
+    memory->parameters = g->n_params * (f + sizeof(uint16_t));
+    memory->gradients = (g->grads_end - g->grads_begin + parts) * f;
+    memory->moments = 2 * (g->update_end - g->update_begin) * f;
+    memory->arena = g->arena_bytes;
 }
 
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {
@@ -80,8 +114,9 @@ struct TnStepDevice {
 };
 
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err) {
-    (void)m, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute;
+                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, const TnComm *comm,
+                        int zero, TnError *err) {
+    (void)m, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute, (void)comm, (void)zero;
     *dev = NULL;
     return tn_fail(err, "--device %s: this tnllm was built without CUDA (make found no nvcc)", tn_device_name(device));
 }
@@ -111,14 +146,19 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
     return tn_fail(err, "no accelerator in this build");
 }
 
-int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
-    (void)dev, (void)grads, (void)n, (void)stream;
+int tn_step_device_idle(TnStepDevice *dev, TnError *err) {
+    (void)dev;
     return tn_fail(err, "no accelerator in this build");
 }
 
-void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena) {
+int tn_step_device_reduce(TnStepDevice *dev, TnError *err) {
+    (void)dev;
+    return tn_fail(err, "no accelerator in this build");
+}
+
+void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory) {
     TN_ASSERT(dev == NULL); /* none can be opened */
-    *state = *arena = 0;
+    memset(memory, 0, sizeof *memory);
 }
 
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {

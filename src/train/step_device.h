@@ -18,6 +18,21 @@
  * whole, and the bf16 copy is remade from them) continues exactly as one
  * that was not, on the same GPU model and CUDA libraries.
  *
+ * Data parallel (comm: the data group, one GPU per rank, with its GPU
+ * communicator; train/trainer.h): after a step's micro-batches, reduce
+ * sums the ranks' gradients by NCCL, and update runs AdamW. zero picks
+ * what each GPU keeps (tn_rank_range of the flat buffer, the rank's
+ * range; the fp32 parameters, which the step reads whole, and their bf16
+ * copy stay whole):
+ *   0: everything; gradients all-reduced, every rank the whole AdamW.
+ *   1: the AdamW moments of its range; gradients reduce-scattered after
+ *      the backward, AdamW on the range, the fp32 parameters all-gathered.
+ *   2: also the gradients of its range alone, each part reduce-scattered
+ *      as the backward leaves it (dist/grad_reduce_gpu.h), then as 1.
+ * The global norm of clipping is the square root of the ranks' sums of
+ * squares of their ranges, added over the group. One rank (or a NULL
+ * comm): zero is ignored, nothing is sharded.
+ *
  * CUDA (model/transnormer_cuda.h) is compiled in only where the Makefile
  * found nvcc (-DTN_CUDA); elsewhere opening it fails with a message saying
  * so. Functions return 0, or -1 with err filled.
@@ -27,6 +42,7 @@
 
 #include <stdint.h>
 
+#include "dist/comm.h"
 #include "model/recompute.h"
 #include "model/transnormer.h"
 #include "train/optimizer.h"
@@ -35,12 +51,15 @@
 
 typedef struct TnStepDevice TnStepDevice;
 
-/* Opens an accelerator (not TN_DEVICE_CPU) for model m, with the AdamW
- * moments adam_m, adam_v (host, m's layout) and room for batch x seq_len
- * tokens per micro-batch at a recompute level. The device owns its copies;
- * free with close. */
+/* Opens an accelerator (not TN_DEVICE_CPU) for model m (its parameters
+ * whole), with the AdamW moments adam_m, adam_v (host: the rank's range
+ * under zero >= 1 with several ranks, else the whole buffer) and room for
+ * batch x seq_len tokens per micro-batch at a recompute level, for the
+ * data group comm (NULL: alone) at ZeRO stage zero (0-2). The device owns
+ * its copies; free with close. */
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err);
+                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, const TnComm *comm,
+                        int zero, TnError *err);
 void tn_step_device_close(TnStepDevice *dev);
 
 int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err);
@@ -55,21 +74,31 @@ int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const in
  * would need. */
 int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
                          float *losses, TnError *err);
-/* Global-norm clip (max_norm <= 0: none) and AdamW step t; *grad_norm is
- * the norm before clipping. The caller stops the run when it is not finite
- * (the parameters on the device are then no longer usable). */
+/* What a rank without a micro-batch in a pass of the step runs instead
+ * (ZeRO-2: the collectives of one backward, with zero gradients; else
+ * nothing), so that every rank makes the same collectives. */
+int tn_step_device_idle(TnStepDevice *dev, TnError *err);
+/* Sums the ranks' accumulated gradients (all-reduce, or the range of
+ * each: zero above); nothing with one rank. */
+int tn_step_device_reduce(TnStepDevice *dev, TnError *err);
+/* Global-norm clip (max_norm <= 0: none) and AdamW step t, on the rank's
+ * range with the parameters all-gathered after (zero >= 1); *grad_norm
+ * is the norm before clipping, the same on every rank. The caller stops
+ * the run when it is not finite (the parameters on the device are then
+ * no longer usable). */
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err);
-/* The device's gradient buffer (*n floats of device memory, laid out like
- * the parameters) and the cudaStream_t the step's work is ordered on: a
- * data-parallel sum enqueued on it between the accumulation and the update
- * (dist/comm.h's tn_comm_gpu_all_reduce_sum) is what the update sees. */
-int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err);
-/* Device bytes held: *state the parameters (fp32 master and bf16 copy),
- * gradients and AdamW moments, *arena the activations' arena. */
-void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena);
-/* Copies the device's parameters, gradients and moments into the host
- * buffers given (NULL skips one). */
+/* Device bytes held, by kind. */
+typedef struct TnStepDeviceMemory {
+    size_t parameters; /* the fp32 parameters and their bf16 copy */
+    size_t gradients;  /* the gradients held, and ZeRO-2's part buffers */
+    size_t moments;    /* AdamW's m and v */
+    size_t arena;      /* the activations' arena */
+} TnStepDeviceMemory;
+void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory);
+/* Copies the device's parameters (whole), gradients (the whole buffer, or
+ * under ZeRO-2 the rank's range) and moments (the range of adam_m at open)
+ * into the host buffers given (NULL skips one). */
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
 
 #endif
