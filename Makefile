@@ -194,8 +194,8 @@ ifneq ($(CUDA_ALL),)
 $(TNLLM) $(TEST_BIN) $(BENCH_BIN): $(CUDA_LIB)
 LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lpthread \
           -Wl,-Bstatic -lstdc++ -Wl,-Bdynamic
-# the GPUs' ZeRO-2 reduction orders its streams with CUDA events
-$(BUILD)/src/dist/grad_reduce_gpu.o: CFLAGS += -I$(CUDA_HOME)/include
+# the GPUs' ZeRO-2/3: CUDA events order the reduction's streams, a kernel makes the gathered bf16 copy
+$(BUILD)/src/dist/grad_reduce_gpu.o $(BUILD)/src/dist/fsdp_gpu.o: CFLAGS += -I$(CUDA_HOME)/include
 endif
 
 $(CUDA_LIB): $(CUDA_OBJ)

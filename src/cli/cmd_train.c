@@ -191,7 +191,7 @@ int cmd_train(int argc, char **argv) {
     TnTrainResult r;
     /* one GPU per rank, the ranks' gradients summed by NCCL (other layouts
      * on GPUs: the trainer refuses them, saying why) */
-    int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1 && o.tensor_parallel <= 1 && o.zero <= 2;
+    int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1 && o.tensor_parallel <= 1;
     int rc = gpus ? tn_comm_gpu_init(&comm, dist_init, &err) : 0;
     if (!rc) rc = tn_train_run(&o, &r, &err);
     if (rc < 0) {

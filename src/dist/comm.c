@@ -219,6 +219,11 @@ int tn_comm_gpu_all_gather(const TnComm *comm, float *buf, size_t n, void *strea
     GPU_CALL(tn_comm_nccl_all_gather(comm, buf, n, stream, err));
 }
 
+int tn_comm_gpu_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                void *stream, TnError *err) {
+    GPU_CALL(tn_comm_nccl_all_gather_part(comm, shard, n, part, out, stream, err));
+}
+
 /* The parts and non-blocking collectives serve the CPU's sharded training:
  * 1 for the single backend (nothing to move), 0 for MPI, -1 (err filled)
  * for NCCL, whose host collectives are for the GPU's step alone. */

@@ -170,5 +170,11 @@ int tn_comm_gpu_all_gather(const TnComm *comm, float *buf, size_t n, void *strea
  * the part's other elements are unspecified. */
 int tn_comm_gpu_reduce_scatter_part(const TnComm *comm, float *part_buf, size_t n, TnRange part, void *stream,
                                     TnError *err);
+/* The all-gather of one part (dist/fsdp_gpu.h: a layer's parameters, just
+ * before a pass reads it), as tn_comm_all_gather_part on device buffers:
+ * out (the part's elements) receives each from the rank whose shard
+ * (device: its range of the n, shard[0] its first element) holds it. */
+int tn_comm_gpu_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                void *stream, TnError *err);
 
 #endif

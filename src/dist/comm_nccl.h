@@ -21,6 +21,8 @@ int tn_comm_nccl_reduce_scatter(const TnComm *comm, float *buf, size_t n, void *
 int tn_comm_nccl_reduce_scatter_part(const TnComm *comm, float *part_buf, size_t n, TnRange part, void *stream,
                                      TnError *err);
 int tn_comm_nccl_all_gather(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err);
+int tn_comm_nccl_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                 void *stream, TnError *err);
 int tn_comm_nccl_broadcast(const TnComm *comm, float *buf, size_t n, int root, void *stream, TnError *err);
 
 /* The host collectives of the NCCL backend. */

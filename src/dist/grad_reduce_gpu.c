@@ -65,7 +65,7 @@ static int unit_take(TnGradReduceGpu *r, TnGradUnitGpu *u, int part, TnWeights *
     return 0;
 }
 
-static int take_part(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err) {
+int tn_grad_reduce_gpu_bind(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err) {
     (void)g;
     TnGradReduceGpu *r = user;
     if (part == TN_PART_EMBED) return r->tied ? 0 : unit_take(r, &r->embed, part, dw, err); /* tied: with the head */
@@ -85,7 +85,7 @@ static TnGradUnitGpu *unit_of(TnGradReduceGpu *r, int part) {
 
 /* Queues the part's reduce-scatter and the copy of this rank's sums into
  * the shard on the reduction stream, after the part's last write. */
-static int reduce_part(TnModelCuda *g, int part, void *user, TnError *err) {
+int tn_grad_reduce_gpu_part_done(TnModelCuda *g, int part, void *user, TnError *err) {
     TnGradReduceGpu *r = user;
     TnGradUnitGpu *u = unit_of(r, part);
     if (!u) return tn_fail(err, "ZeRO-2 gradient reduction: part %d finished without a buffer", part);
@@ -124,25 +124,15 @@ int tn_grad_reduce_gpu_init(TnGradReduceGpu *r, const TnComm *comm, TnModelCuda 
     if (unit_init(&r->embed, embed_end - embed_begin, err)) return -1;
     for (int i = 0; i < TN_GRAD_RING; i++)
         if (unit_init(&r->ring[i], tn_param_largest_part(&g->layout, r->n_layers, 0), err)) return -1;
-    r->hooks = (TnModelCudaHooks){.grads = take_part, .grads_done = reduce_part, .user = r};
-    g->hooks = &r->hooks;
     return 0;
 }
 
 void tn_grad_reduce_gpu_free(TnGradReduceGpu *r) {
-    if (r->model) r->model->hooks = NULL;
     unit_free(&r->embed);
     for (int i = 0; i < TN_GRAD_RING; i++) unit_free(&r->ring[i]);
     if (r->part_written) cudaEventDestroy((cudaEvent_t)r->part_written);
     if (r->stream) cudaStreamDestroy((cudaStream_t)r->stream);
     memset(r, 0, sizeof *r);
-}
-
-int tn_grad_reduce_gpu_idle(TnGradReduceGpu *r, TnError *err) {
-    TnWeights unused;
-    for (int part = r->n_layers; part >= TN_PART_EMBED; part--)
-        if (take_part(r->model, part, &unused, r, err) || reduce_part(r->model, part, r, err)) return -1;
-    return 0;
 }
 
 int tn_grad_reduce_gpu_finish(TnGradReduceGpu *r, TnError *err) {
@@ -159,8 +149,13 @@ int tn_grad_reduce_gpu_init(TnGradReduceGpu *r, const TnComm *comm, TnModelCuda 
 
 void tn_grad_reduce_gpu_free(TnGradReduceGpu *r) { memset(r, 0, sizeof *r); }
 
-int tn_grad_reduce_gpu_idle(TnGradReduceGpu *r, TnError *err) {
-    (void)r;
+int tn_grad_reduce_gpu_bind(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err) {
+    (void)g, (void)part, (void)dw, (void)user;
+    return tn_fail(err, "no GPU in this build");
+}
+
+int tn_grad_reduce_gpu_part_done(TnModelCuda *g, int part, void *user, TnError *err) {
+    (void)g, (void)part, (void)user;
     return tn_fail(err, "no GPU in this build");
 }
 

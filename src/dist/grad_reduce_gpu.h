@@ -6,8 +6,8 @@
  * layers and the head take turns in a ring of TN_GRAD_RING part-sized
  * buffers, the embedding has its own, which a tied embedding takes with
  * the head). The rank keeps only its shard of the gradients (the model's
- * g->grads, tn_model_cuda_init_shard). Installed as the model's hooks
- * (transnormer_cuda.h), every backward of the step:
+ * g->grads, tn_model_cuda_init_shard). Installed as the model's grads
+ * hooks (transnormer_cuda.h), every backward of the step:
  *  - grads (a part begins): the buffer it takes waits (on the compute
  *    stream) for its previous reduction, is zeroed, and its elements in
  *    this rank's shard are set to the shard's sums so far; the backward
@@ -21,7 +21,8 @@
  * The compute stream never waits for a reduction but the one of the buffer
  * it reuses, so the communication of part p overlaps the backward of the
  * parts after it. Every rank must run the same number of backwards per
- * step: a rank without a micro-batch for a pass runs tn_grad_reduce_gpu_idle.
+ * step (a rank without a micro-batch for a pass runs one with a zero
+ * gradient: train/step_device.h).
  *
  * Every CUDA status is checked; a failure is returned by the hook (the
  * backward then fails with it). Compiled with CUDA only (the functions
@@ -51,20 +52,19 @@ typedef struct TnGradReduceGpu {
     void *part_written;          /* cudaEvent_t: a part's last write on the model's stream */
     TnGradUnitGpu embed, ring[TN_GRAD_RING];
     int next;                    /* the ring buffer the next layer or head takes */
-    TnModelCudaHooks hooks;      /* the model's: g->hooks points here */
 } TnGradReduceGpu;
 
-/* Installs the hooks on g, whose gradients are this rank's range of comm
- * (tn_model_cuda_init_shard). Free with tn_grad_reduce_gpu_free (which
- * leaves g unhooked). */
+/* Readies the reduction of g's gradients, which are this rank's range of
+ * comm (tn_model_cuda_init_shard). The caller installs the two hooks
+ * below with grads_user = r. Free with tn_grad_reduce_gpu_free. */
 int tn_grad_reduce_gpu_init(TnGradReduceGpu *r, const TnComm *comm, TnModelCuda *g, TnError *err);
 void tn_grad_reduce_gpu_free(TnGradReduceGpu *r);
+/* TnModelCudaHooks.grads and grads_done. */
+int tn_grad_reduce_gpu_bind(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err);
+int tn_grad_reduce_gpu_part_done(TnModelCuda *g, int part, void *user, TnError *err);
 /* The device floats of the part buffers (the embedding's part and
  * TN_GRAD_RING of the largest layer or head). */
 size_t tn_grad_reduce_gpu_buffer_floats(const TnParamLayout *layout, int n_layers);
-/* The collectives of one backward with a zero gradient (a rank with no
- * micro-batch left in the pass). */
-int tn_grad_reduce_gpu_idle(TnGradReduceGpu *r, TnError *err);
 /* Waits (host) for every reduction started: the shard then holds the
  * step's summed gradients. */
 int tn_grad_reduce_gpu_finish(TnGradReduceGpu *r, TnError *err);

@@ -30,7 +30,7 @@ cudaStream_t stream_of(const TnModelCuda *g) { return (cudaStream_t)g->stream; }
 cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cublas; }
 
 /* The bf16 copy of the tensor whose fp32 master starts at `master`. */
-const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->params_bf16 + (master - g->params); }
+const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->view_bf16 + (master - g->view_f32); }
 
 /* Which activations of a layer a buffer set holds (recompute.h). */
 enum LayerParts : unsigned {
@@ -221,17 +221,36 @@ int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l,
 }
 
 int refresh_bf16(TnModelCuda *g, TnError *err) {
+    if (!g->params_bf16) return 0; /* ZeRO-3: each part's copy is made as it is gathered */
     return convert_to_bf16_cuda(g->params_bf16, g->params, g->n_params, stream_of(g), err);
 }
 
-/* The sharded gradients' hooks (transnormer_cuda.h) around the backward's
- * writes of a part; nothing without them. */
+/* The sharded training's hooks (transnormer_cuda.h): the weights before a
+ * pass reads a part, the gradients around the backward's writes of one;
+ * nothing without them. */
+int part_weights(TnModelCuda *g, int part, TnWeights *w, TnError *err) {
+    return g->hooks && g->hooks->weights ? g->hooks->weights(g, part, w, g->hooks->weights_user, err) : 0;
+}
+
 int part_grads(TnModelCuda *g, int part, TnWeights *dw, TnError *err) {
-    return g->hooks ? g->hooks->grads(g, part, dw, g->hooks->user, err) : 0;
+    return g->hooks && g->hooks->grads ? g->hooks->grads(g, part, dw, g->hooks->grads_user, err) : 0;
 }
 
 int part_grads_done(TnModelCuda *g, int part, TnError *err) {
-    return g->hooks ? g->hooks->grads_done(g, part, g->hooks->user, err) : 0;
+    return g->hooks && g->hooks->grads_done ? g->hooks->grads_done(g, part, g->hooks->grads_user, err) : 0;
+}
+
+/* Binds a pass's views of a buffer laid out like the parameters, when the
+ * device holds it whole; else they start empty, each part bound by the
+ * hooks (fails without them). */
+int bind_views(TnModelCuda *g, TnWeights *views, float *buffer, size_t covered, int hooked, TnError *err) {
+    if (covered == g->n_params) {
+        tn_weights_bind(views, &g->layout, buffer);
+        return 0;
+    }
+    if (!hooked) return tn_fail(err, "the model is sharded and no hook places its parts");
+    memset(views, 0, sizeof *views);
+    return 0;
 }
 
 /* Each of the device's parameter-shaped buffers with the range it covers. */
@@ -241,7 +260,7 @@ struct Covered {
 };
 
 void covered_buffers(const TnModelCuda *g, Covered out[4]) {
-    out[0] = {g->params, g->n_params};
+    out[0] = {g->params, g->params_end - g->params_begin};
     out[1] = {g->grads, g->grads_end - g->grads_begin};
     out[2] = {g->adam_m, g->update_end - g->update_begin};
     out[3] = {g->adam_v, g->update_end - g->update_begin};
@@ -258,7 +277,7 @@ extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const flo
 }
 
 extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const float *params, size_t begin,
-                                        size_t end, int shard_grads, TnError *err) {
+                                        size_t end, int zero, TnError *err) {
     memset(g, 0, sizeof *g);
     const char *missing =
         tn_config_unsupported_switch(cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES | TN_IMPLEMENTS_TRANSFORMER);
@@ -266,16 +285,21 @@ extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, con
     g->config = *cfg;
     tn_param_layout_init(&g->layout, cfg);
     size_t n = g->n_params = g->layout.total;
-    TN_ASSERT(begin <= end && end <= n);
+    TN_ASSERT(begin <= end && end <= n && (zero > 0 || (begin == 0 && end == n)));
     g->update_begin = begin;
     g->update_end = end;
-    g->grads_begin = shard_grads ? begin : 0;
-    g->grads_end = shard_grads ? end : n;
+    g->grads_begin = zero >= 2 ? begin : 0;
+    g->grads_end = zero >= 2 ? end : n;
+    g->params_begin = zero >= 3 ? begin : 0;
+    g->params_end = zero >= 3 ? end : n;
     CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
     if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
     cudaStream_t stream = stream_of(g);
-    CUDA_TRY(cudaMalloc(&g->params, n * sizeof(float)));
-    CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
+    size_t held = g->params_end - g->params_begin;
+    CUDA_TRY(cudaMalloc(&g->params, (held ? held : 1) * sizeof(float))); /* a rank may own no element */
+    if (zero < 3) CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
+    g->view_f32 = g->params;
+    g->view_bf16 = g->params_bf16;
     CUDA_TRY(cudaMalloc(&g->sum_squares, (1 + TN_GRAD_SQUARES_PARTIALS) * sizeof(double)));
     CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
     if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
@@ -365,17 +389,20 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
     TnWeights w;
-    tn_weights_bind(&w, &g->layout, g->params);
+    TRY(bind_views(g, &w, g->params, g->params_end - g->params_begin, g->hooks && g->hooks->weights, err));
     CUDA_TRY(cudaMemcpyAsync(g->tokens, tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
     memcpy(g->host_tokens, tokens, N * sizeof(int32_t));
     if (targets) CUDA_TRY(cudaMemcpyAsync(g->targets, targets, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
 
+    TRY(part_weights(g, TN_PART_EMBED, &w, err));
     TRY(embedding_forward_cuda(g->layers[0].resid, g->tokens, w.embed, N, D, tn_embed_scale(cfg), stream, err));
     if (w.positions) TRY(positions_forward_cuda(g->layers[0].resid, w.positions, N, seq_len, D, stream, err));
     for (int l = 0; l < cfg->n_layers; l++) {
         float *next = l + 1 < cfg->n_layers ? g->layers[l + 1].resid : g->resid_final;
+        TRY(part_weights(g, l, &w, err));
         TRY(layer_forward(g, &w, l, batch, seq_len, 1, next, err));
     }
+    TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(norm_forward_cuda(cfg->norm, g->norm_final, g->norm_final_rstd, g->resid_final, w.final_norm.gain,
                           w.final_norm.bias, N, D, stream, err));
     TRY(matmul_forward_cuda(handle, g->logits, TN_CUDA_OUT_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
@@ -399,13 +426,12 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
     TnWeights w, dw;
-    tn_weights_bind(&w, &g->layout, g->params);
-    if (g->grads_end - g->grads_begin == g->n_params) tn_weights_bind(&dw, &g->layout, g->grads);
-    else if (!g->hooks) return tn_fail(err, "backward: the gradients are sharded and no hook places them");
-    else memset(&dw, 0, sizeof dw); /* each part is bound by the hook */
+    TRY(bind_views(g, &w, g->params, g->params_end - g->params_begin, g->hooks && g->hooks->weights, err));
+    TRY(bind_views(g, &dw, g->grads, g->grads_end - g->grads_begin, g->hooks && g->hooks->grads, err));
 
     /* logits = Norm(h) E^T: the tied projection adds into dE here and
      * again at the embedding below. */
+    TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(part_grads(g, cfg->n_layers, &dw, err));
     TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
     CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
@@ -422,6 +448,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         TnCudaLayerActs *la = &g->layers[l];
         const TnLayerWeights *lw = &w.layers[l];
         TnLayerWeights *lg = &dw.layers[l];
+        TRY(part_weights(g, l, &w, err));
         TRY(part_grads(g, l, &dw, err));
         /* What the forward did not keep (recompute.h), rebuilt from what it kept. */
         if (g->recompute != TN_RECOMPUTE_NONE)
@@ -497,7 +524,7 @@ extern "C" int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, flo
         if (begin >= end) continue;
         float decay = tn_adamw_decays(info->kind) ? weight_decay : 0.0f;
         size_t moment = begin - g->update_begin;
-        TRY(adamw_update_cuda(g->params + begin, g->grads + (begin - g->grads_begin), g->adam_m + moment,
+        TRY(adamw_update_cuda(g->params + (begin - g->params_begin), g->grads + (begin - g->grads_begin), g->adam_m + moment,
                               g->adam_v + moment, end - begin, lr, beta1, beta2, eps, decay, correction1, correction2,
                               grad_scale, stream_of(g), err));
     }
@@ -505,6 +532,11 @@ extern "C" int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, flo
 }
 
 extern "C" int tn_model_cuda_refresh(TnModelCuda *g, TnError *err) { return refresh_bf16(g, err); }
+
+extern "C" int tn_model_cuda_synchronize(TnModelCuda *g, TnError *err) {
+    CUDA_TRY(cudaStreamSynchronize(stream_of(g)));
+    return 0;
+}
 
 extern "C" int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v,
                                       TnError *err) {

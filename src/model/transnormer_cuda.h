@@ -75,33 +75,48 @@ typedef struct TnCudaLayerActs {
 
 typedef struct TnModelCuda TnModelCuda;
 
-/* The hooks of sharded gradients (ZeRO-2: dist/grad_reduce_gpu.h), called
- * by the backward around its writes of each part's gradients (params.h's
- * parts: the head L, layers L-1..0, the embedding TN_PART_EMBED, in that
- * order). grads points dw's views of the part at the buffer they are to
- * accumulate into (tn_weights_bind_range; the head of a tied embedding
+/* The hooks of sharded training (params.h's parts: the embedding
+ * TN_PART_EMBED, layers 0..L-1, the head L). Each returns 0, or -1 with
+ * err; NULL ones are not called.
+ * weights (ZeRO-3, dist/fsdp_gpu.h), before the forward reads a part (the
+ * embedding, each layer, the head) and before the backward reads it again
+ * (the head, layers L-1..0): points w's views of the part (and, for the
+ * head of a tied embedding, of the embedding) at fp32 values on the
+ * device, and g->view_f32 and g->view_bf16 at a pair of buffers laid out
+ * alike, the views' bf16 copies at the same offsets in the second.
+ * grads (ZeRO-2/3, dist/grad_reduce_gpu.h), around the backward's writes
+ * of each part's gradients (the head L, layers L-1..0, the embedding, in
+ * that order): grads points dw's views of the part at the buffer they are
+ * to accumulate into (tn_weights_bind_range; the head of a tied embedding
  * writes the embedding's gradient too); grads_done follows the part's
- * last write, enqueued on g->stream. Each returns 0, or -1 with err. */
+ * last write, enqueued on g->stream. */
 typedef struct TnModelCudaHooks {
+    int (*weights)(TnModelCuda *g, int part, TnWeights *w, void *user, TnError *err);
+    void *weights_user;
     int (*grads)(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err);
     int (*grads_done)(TnModelCuda *g, int part, void *user, TnError *err);
-    void *user;
+    void *grads_user;
 } TnModelCudaHooks;
 
 struct TnModelCuda {
     TnConfig config;
     TnParamLayout layout;  /* owned */
     size_t n_params;       /* layout.total */
-    float *params;         /* device fp32 master parameters */
-    uint16_t *params_bf16; /* device bf16 copy for the matrix products */
+    float *params;         /* device fp32 master parameters: [params_begin, params_end) */
+    uint16_t *params_bf16; /* device bf16 copy for the matrix products (NULL under ZeRO-3: gathered per part) */
+    /* The buffers the weight views point into, fp32 and their bf16 copy at
+     * the same offsets: params and params_bf16, or under ZeRO-3 the part
+     * gathered last (hooks). */
+    float *view_f32;
+    uint16_t *view_bf16;
     float *grads, *adam_m, *adam_v; /* device, the parameters' layout: the ranges below */
-    /* What the optimizer state covers (tn_model_cuda_shard; all of
+    /* What the buffers cover (tn_model_cuda_init_shard; all of
      * [0, n_params) otherwise): adam_m and adam_v the range AdamW updates,
-     * [update_begin, update_end); grads [grads_begin, grads_end), the whole
-     * buffer or that range alone, which the backward then reaches through
-     * hooks only. */
-    size_t update_begin, update_end, grads_begin, grads_end;
-    const TnModelCudaHooks *hooks; /* NULL: the backward writes grads, whole */
+     * [update_begin, update_end); grads [grads_begin, grads_end) and params
+     * [params_begin, params_end), the whole buffer or that range alone,
+     * which the passes then reach through hooks only. */
+    size_t update_begin, update_end, grads_begin, grads_end, params_begin, params_end;
+    const TnModelCudaHooks *hooks; /* NULL: the passes read params and write grads, whole */
     float *decay;          /* device (L, H) lambda_{l,h} */
     double *sum_squares;   /* device: the gradient norm's sum, then TN_GRAD_SQUARES_PARTIALS partials */
     void *cublas;          /* cublasHandle_t */
@@ -137,12 +152,15 @@ struct TnModelCuda {
  * gradients and moments. Fails, naming it, on a configuration the step does
  * not compute (tn_config_unsupported_switch). */
 int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err);
-/* The same for sharded training (ZeRO, dist/comm.h's ranges): the moments
- * cover [begin, end) of the flat buffer alone, and with shard_grads the
- * gradients too (the backward then needs g->hooks). The fp32 parameters
- * and their bf16 copy stay whole. tn_model_cuda_init is [0, n), whole. */
+/* The same for sharded training at ZeRO stage zero (dist/comm.h's
+ * ranges): from 1 on the moments cover [begin, end) of the flat buffer
+ * alone, from 2 the gradients too (the backward then needs the grads
+ * hooks), at 3 the fp32 parameters too (params: that range; the passes
+ * need the weights hook; no bf16 copy is kept). Below 3 the fp32
+ * parameters and their bf16 copy stay whole. tn_model_cuda_init is zero
+ * 0, [0, n). */
 int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const float *params, size_t begin, size_t end,
-                             int shard_grads, TnError *err);
+                             int zero, TnError *err);
 void tn_model_cuda_free(TnModelCuda *g);
 
 /* Sizes the arena for up to batch x seq_len tokens at a recompute level
@@ -182,11 +200,13 @@ int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, TnError *err
  * (the clip's factor); the bf16 copy is left as it was. */
 int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
                         float grad_scale, TnError *err);
-/* Makes the bf16 copy again from the fp32 parameters. */
+/* Makes the bf16 copy again from the fp32 parameters (none under ZeRO-3). */
 int tn_model_cuda_refresh(TnModelCuda *g, TnError *err);
+/* Waits for the work queued on g->stream. */
+int tn_model_cuda_synchronize(TnModelCuda *g, TnError *err);
 
-/* Copies between the host and the device buffers (NULL skips one): the
- * parameters whole, the gradients and moments of the ranges they cover.
+/* Copies between the host and the device buffers (NULL skips one) of the
+ * ranges they cover.
  * Upload refreshes the bf16 copy. Both synchronise. */
 int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
 int tn_model_cuda_upload(TnModelCuda *g, const float *params, const float *grads, const float *adam_m,

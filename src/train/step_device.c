@@ -5,6 +5,7 @@
 #include <string.h>
 
 #ifdef TN_CUDA
+#include "dist/fsdp_gpu.h"
 #include "dist/grad_reduce_gpu.h"
 #include "model/transnormer_cuda.h"
 #endif
@@ -15,22 +16,45 @@ struct TnStepDevice {
     TnModelCuda gpu;
     const TnComm *comm; /* the data group; NULL: this GPU alone */
     int zero;           /* the stage in effect: 0 with one rank */
-    TnGradReduceGpu reduce; /* ZeRO-2 */
+    TnGradReduceGpu reduce; /* ZeRO-2/3: the gradients reduce-scattered per part */
+    TnFsdpGpu fsdp;         /* ZeRO-3: the parameters gathered per part */
+    TnModelCudaHooks hooks; /* the model's, pointing at reduce and fsdp */
 };
 
-int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, const TnComm *comm,
-                        int zero, TnError *err) {
+/* The sharded stages' hooks on the model (transnormer_cuda.h). */
+static int install_hooks(TnStepDevice *d, TnError *err) {
+    if (d->zero >= 2) {
+        if (tn_grad_reduce_gpu_init(&d->reduce, d->comm, &d->gpu, err)) return -1;
+        d->hooks.grads = tn_grad_reduce_gpu_bind;
+        d->hooks.grads_done = tn_grad_reduce_gpu_part_done;
+        d->hooks.grads_user = &d->reduce;
+    }
+    if (d->zero == 3) {
+        /* one stream for the gathers and the reductions: the collectives in the order they are issued */
+        if (tn_fsdp_gpu_init(&d->fsdp, d->comm, &d->gpu, d->reduce.stream, err)) return -1;
+        d->hooks.weights = tn_fsdp_gpu_gather_part;
+        d->hooks.weights_user = &d->fsdp;
+    }
+    d->gpu.hooks = d->zero >= 2 ? &d->hooks : NULL;
+    return 0;
+}
+
+int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
+                        const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
+                        const TnComm *comm, int zero, TnError *err) {
     *dev = NULL;
     if (device != TN_DEVICE_CUDA) return tn_fail(err, "the %s runs the trainer's own step", tn_device_name(device));
-    if (zero < 0 || zero > 2) return tn_fail(err, "ZeRO-%d: the GPU step shards up to ZeRO-2", zero);
+    if (zero < 0 || zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", zero);
     TnStepDevice *d = tn_calloc(1, sizeof *d);
     d->comm = comm && comm->size > 1 ? comm : NULL;
     d->zero = d->comm ? zero : 0;
-    TnRange own = d->zero ? tn_rank_range(m->layout.total, comm->size, comm->rank) : (TnRange){0, m->layout.total};
-    int rc = tn_model_cuda_init_shard(&d->gpu, &m->config, m->params, own.begin, own.end, d->zero == 2, err);
-    if (!rc && d->zero == 2) rc = tn_grad_reduce_gpu_init(&d->reduce, d->comm, &d->gpu, err);
-    if (rc || tn_model_cuda_upload(&d->gpu, NULL, NULL, adam_m, adam_v, err) ||
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, cfg);
+    size_t n = layout.total;
+    tn_param_layout_free(&layout);
+    TnRange own = d->zero ? tn_rank_range(n, comm->size, comm->rank) : (TnRange){0, n};
+    int rc = tn_model_cuda_init_shard(&d->gpu, cfg, params, own.begin, own.end, d->zero, err);
+    if (rc || install_hooks(d, err) || tn_model_cuda_upload(&d->gpu, NULL, NULL, adam_m, adam_v, err) ||
         tn_model_cuda_reserve(&d->gpu, batch, seq_len, recompute, err)) {
         tn_step_device_close(d);
         return -1;
@@ -41,7 +65,8 @@ int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, c
 
 void tn_step_device_close(TnStepDevice *dev) {
     if (!dev) return;
-    if (dev->zero == 2) tn_grad_reduce_gpu_free(&dev->reduce);
+    if (dev->zero >= 2) tn_grad_reduce_gpu_free(&dev->reduce);
+    if (dev->zero == 3) tn_fsdp_gpu_free(&dev->fsdp);
     tn_model_cuda_free(&dev->gpu);
     free(dev);
 }
@@ -62,16 +87,30 @@ int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t
     return 0;
 }
 
-int tn_step_device_idle(TnStepDevice *dev, TnError *err) {
-    return dev->zero == 2 ? tn_grad_reduce_gpu_idle(&dev->reduce, err) : 0;
+int tn_step_device_idle(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                        TnError *err) {
+    float loss;
+    /* a loss scale of 0 makes every gradient an exact zero: the pass adds nothing */
+    return dev->zero >= 2 ? tn_step_device_accumulate(dev, inputs, targets, batch, seq_len, 0.0f, &loss, err) : 0;
 }
 
+/* NCCL makes no promise that two collectives of a communicator progress at
+ * once: one running on a stream of the step while another starts on the
+ * group's own (the trainer's host collectives) could wait for each other
+ * in different orders on different ranks. So the step's collectives are
+ * waited for before it returns to the trainer. */
 int tn_step_device_reduce(TnStepDevice *dev, TnError *err) {
     TnModelCuda *g = &dev->gpu;
     if (!dev->comm) return 0;
     switch (dev->zero) {
-    case 0: return tn_comm_gpu_all_reduce_sum(dev->comm, g->grads, g->n_params, g->stream, err);
-    case 1: return tn_comm_gpu_reduce_scatter_sum(dev->comm, g->grads, g->n_params, g->stream, err);
+    case 0:
+        return tn_comm_gpu_all_reduce_sum(dev->comm, g->grads, g->n_params, g->stream, err) ||
+                       tn_model_cuda_synchronize(g, err)
+                   ? -1 : 0;
+    case 1:
+        return tn_comm_gpu_reduce_scatter_sum(dev->comm, g->grads, g->n_params, g->stream, err) ||
+                       tn_model_cuda_synchronize(g, err)
+                   ? -1 : 0;
     default: return tn_grad_reduce_gpu_finish(&dev->reduce, err);
     }
 }
@@ -88,19 +127,26 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
         return -1;
     *grad_norm = sqrt(squares);
     float scale = tn_grad_clip_scale(*grad_norm, max_norm);
-    return tn_model_cuda_adamw(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, scale, err) ||
-                   tn_comm_gpu_all_gather(dev->comm, g->params, g->n_params, g->stream, err) ||
-                   tn_model_cuda_refresh(g, err)
+    if (tn_model_cuda_adamw(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, scale, err)) return -1;
+    if (dev->zero == 3) { /* the next passes gather the updated shards */
+        tn_fsdp_gpu_invalidate(&dev->fsdp);
+        return 0;
+    }
+    return tn_comm_gpu_all_gather(dev->comm, g->params, g->n_params, g->stream, err) ||
+                   tn_model_cuda_refresh(g, err) || tn_model_cuda_synchronize(g, err)
                ? -1 : 0;
 }
 
 void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory) {
     const TnModelCuda *g = &dev->gpu;
-    size_t f = sizeof(float), parts = dev->zero == 2 ? tn_grad_reduce_gpu_buffer_floats(&g->layout, g->config.n_layers) : 0;
-    memory->parameters = g->n_params * (f + sizeof(uint16_t));
-    memory->gradients = (g->grads_end - g->grads_begin + parts) * f;
+    size_t f = sizeof(float);
+    memory->parameters = (g->params_end - g->params_begin) * f + (g->params_bf16 ? g->n_params * sizeof(uint16_t) : 0);
+    memory->gather = dev->zero == 3 ? tn_fsdp_gpu_buffer_floats(&g->layout, &g->config) * f : 0;
+    memory->gradients = (g->grads_end - g->grads_begin) * f;
+    memory->grad_buffers = dev->zero >= 2 ? tn_grad_reduce_gpu_buffer_floats(&g->layout, g->config.n_layers) * f : 0;
     memory->moments = 2 * (g->update_end - g->update_begin) * f;
     memory->arena = g->arena_bytes;
+    memory->total = memory->parameters + memory->gather + memory->gradients + memory->grad_buffers + memory->moments + memory->arena;
 }
 
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {
@@ -113,10 +159,10 @@ struct TnStepDevice {
     int unused;
 };
 
-int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, const TnComm *comm,
-                        int zero, TnError *err) {
-    (void)m, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute, (void)comm, (void)zero;
+int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
+                        const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
+                        const TnComm *comm, int zero, TnError *err) {
+    (void)cfg, (void)params, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute, (void)comm, (void)zero;
     *dev = NULL;
     return tn_fail(err, "--device %s: this tnllm was built without CUDA (make found no nvcc)", tn_device_name(device));
 }
@@ -146,8 +192,9 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
     return tn_fail(err, "no accelerator in this build");
 }
 
-int tn_step_device_idle(TnStepDevice *dev, TnError *err) {
-    (void)dev;
+int tn_step_device_idle(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                        TnError *err) {
+    (void)dev, (void)inputs, (void)targets, (void)batch, (void)seq_len;
     return tn_fail(err, "no accelerator in this build");
 }
 

@@ -22,13 +22,17 @@
  * communicator; train/trainer.h): after a step's micro-batches, reduce
  * sums the ranks' gradients by NCCL, and update runs AdamW. zero picks
  * what each GPU keeps (tn_rank_range of the flat buffer, the rank's
- * range; the fp32 parameters, which the step reads whole, and their bf16
- * copy stay whole):
+ * range; below 3 the fp32 parameters and their bf16 copy stay whole: the
+ * step reads fp32 values of the embedding, the norms and theta):
  *   0: everything; gradients all-reduced, every rank the whole AdamW.
  *   1: the AdamW moments of its range; gradients reduce-scattered after
  *      the backward, AdamW on the range, the fp32 parameters all-gathered.
  *   2: also the gradients of its range alone, each part reduce-scattered
  *      as the backward leaves it (dist/grad_reduce_gpu.h), then as 1.
+ *   3: also the fp32 parameters of its range alone, each part gathered
+ *      just before a pass reads it (dist/fsdp_gpu.h, with its bf16 copy);
+ *      AdamW updates the range in place, no all-gather. Every rank must
+ *      run the same passes: validation too.
  * The global norm of clipping is the square root of the ranks' sums of
  * squares of their ranges, added over the group. One rank (or a NULL
  * comm): zero is ignored, nothing is sharded.
@@ -51,15 +55,15 @@
 
 typedef struct TnStepDevice TnStepDevice;
 
-/* Opens an accelerator (not TN_DEVICE_CPU) for model m (its parameters
- * whole), with the AdamW moments adam_m, adam_v (host: the rank's range
- * under zero >= 1 with several ranks, else the whole buffer) and room for
- * batch x seq_len tokens per micro-batch at a recompute level, for the
- * data group comm (NULL: alone) at ZeRO stage zero (0-2). The device owns
- * its copies; free with close. */
-int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, const TnComm *comm,
-                        int zero, TnError *err);
+/* Opens an accelerator (not TN_DEVICE_CPU) for a model of cfg with the
+ * parameters params and AdamW moments adam_m, adam_v (host: the rank's
+ * range of the flat buffer where zero shards them with several ranks,
+ * else the whole buffer) and room for batch x seq_len tokens per
+ * micro-batch at a recompute level, for the data group comm (NULL: alone)
+ * at ZeRO stage zero (0-3). The device owns its copies; free with close. */
+int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
+                        const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
+                        const TnComm *comm, int zero, TnError *err);
 void tn_step_device_close(TnStepDevice *dev);
 
 int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err);
@@ -74,10 +78,13 @@ int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const in
  * would need. */
 int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
                          float *losses, TnError *err);
-/* What a rank without a micro-batch in a pass of the step runs instead
- * (ZeRO-2: the collectives of one backward, with zero gradients; else
- * nothing), so that every rank makes the same collectives. */
-int tn_step_device_idle(TnStepDevice *dev, TnError *err);
+/* What a rank without a micro-batch in a pass of the step runs instead,
+ * so that every rank makes the same collectives: from ZeRO-2 on, the
+ * forward and backward of a batch (host tokens, e.g. the last drawn) with
+ * a loss scale of 0, which adds exact zeros to the gradients; below,
+ * nothing. */
+int tn_step_device_idle(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                        TnError *err);
 /* Sums the ranks' accumulated gradients (all-reduce, or the range of
  * each: zero above); nothing with one rank. */
 int tn_step_device_reduce(TnStepDevice *dev, TnError *err);
@@ -90,15 +97,19 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
                           double *grad_norm, TnError *err);
 /* Device bytes held, by kind. */
 typedef struct TnStepDeviceMemory {
-    size_t parameters; /* the fp32 parameters and their bf16 copy */
-    size_t gradients;  /* the gradients held, and ZeRO-2's part buffers */
-    size_t moments;    /* AdamW's m and v */
-    size_t arena;      /* the activations' arena */
+    size_t parameters;   /* the fp32 parameters (ZeRO-3: the rank's range) and their bf16 copy (none) */
+    size_t gather;       /* ZeRO-3: the gather buffers of one part, fp32 and bf16 */
+    size_t gradients;    /* the gradients held: the whole buffer, or (ZeRO-2) the rank's range */
+    size_t grad_buffers; /* ZeRO-2: the backward's part buffers (dist/grad_reduce_gpu.h) */
+    size_t moments;      /* AdamW's m and v */
+    size_t arena;        /* the activations' arena */
+    size_t total;
 } TnStepDeviceMemory;
 void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory);
-/* Copies the device's parameters (whole), gradients (the whole buffer, or
- * under ZeRO-2 the rank's range) and moments (the range of adam_m at open)
- * into the host buffers given (NULL skips one). */
+/* Copies the device's parameters (whole, or under ZeRO-3 the rank's
+ * range), gradients (the whole buffer, or from ZeRO-2 on the rank's range)
+ * and moments (the range of adam_m at open) into the host buffers given
+ * (NULL skips one). */
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
 
 #endif

@@ -80,7 +80,8 @@ typedef struct Run {
     TnGradReduce reduce;  /* the CPU step's gradient reduction, overlapped with the backward */
     TnFsdp fsdp;          /* ZeRO-3 on the CPU: the parameters sharded (range update), gathered part by part */
     int sharded;          /* fsdp is in use: model.params is NULL */
-    float *first_shard;   /* ZeRO-3: the shard built or read at start, until fsdp owns it */
+    float *first_shard;   /* ZeRO-3: the shard built or read at start, until the CPU's fsdp owns it; a GPU run
+                           * keeps it as the host's copy, which checkpoints read (sync_host) */
     TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
 } Run;
@@ -236,11 +237,13 @@ static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *use
     return rc ? -1 : 0;
 }
 
-/* The parameters this rank holds and their range of its part: the FSDP
- * shard under ZeRO-3, else the model's whole buffer. */
+/* The parameters this rank holds and their range of its part: the shard
+ * under ZeRO-3 (the CPU's FSDP shard, or a GPU run's host copy), else the
+ * model's whole buffer. */
 static float *held_params(const Run *r, TnRange *range) {
-    *range = r->sharded ? r->update : (TnRange){0, r->model.layout.total};
-    return r->sharded ? r->fsdp.shard : r->model.params;
+    float *shard = r->sharded ? r->fsdp.shard : r->first_shard;
+    *range = shard ? r->update : (TnRange){0, r->model.layout.total};
+    return shard ? shard : r->model.params;
 }
 
 /* Rank 0 writes the whole model into the HF directory dir, with the
@@ -357,7 +360,9 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
         sum += micro_loss;
     }
     int passes = (r->accum_steps + ranks - 1) / ranks;
-    if ((passes - 1) * ranks + r->comm->rank >= r->accum_steps && tn_step_device_idle(r->device, err)) return -1;
+    if ((passes - 1) * ranks + r->comm->rank >= r->accum_steps &&
+        tn_step_device_idle(r->device, r->inputs, r->targets, B, T, err))
+        return -1;
     if (tn_step_device_reduce(r->device, err) || (ranks > 1 && tn_comm_all_reduce_sum_double(r->comm, &sum, 1, err)))
         return -1;
     *loss = (float)(sum / r->accum_steps);
@@ -377,7 +382,8 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
 static int sync_host(Run *r, TnError *err) {
     /* the CPU's model is current (ZeRO-3's shards are gathered where used) */
     if (!r->device) return 0;
-    return tn_step_device_sync(r->device, r->model.params, NULL, r->m, r->v, err);
+    TnRange range;
+    return tn_step_device_sync(r->device, held_params(r, &range), NULL, r->m, r->v, err);
 }
 
 /* The global norm of the summed gradient, of which this rank holds the
@@ -578,7 +584,7 @@ static int create_model(Run *r, TnError *err) {
         tn_param_layout_init(&r->whole, &cfg);
         if (tn_tp_split_model(m, &r->tensor_group, err)) return -1;
     }
-    int shard = o->zero == 3 && o->device == TN_DEVICE_CPU;
+    int shard = o->zero == 3;
     TnRange range = shard ? tn_rank_range(m->layout.total, r->comm->size, r->comm->rank) : (TnRange){0, m->layout.total};
     float *held = tn_malloc((range.end - range.begin) * sizeof *held);
     if (shard) {
@@ -627,9 +633,6 @@ static int setup(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (o->zero < 0 || o->zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", o->zero);
     if (make_groups(r, err)) return -1;
-    if (o->device != TN_DEVICE_CPU && o->zero == 3)
-        return tn_fail(err, "--device %s shards up to --zero 2 (the AdamW moments and gradients); --zero 3 runs on "
-                            "the CPU so far", tn_device_name(o->device));
     if (r->world->size > 1 && o->device != TN_DEVICE_CPU && !r->world->gpu)
         return tn_fail(err, "--device %s over %d ranks needs the ranks' NCCL group (a tnllm built with NCCL: see "
                             "make's report line)", tn_device_name(o->device), r->world->size);
@@ -711,9 +714,10 @@ static int setup(Run *r, TnError *err) {
             tn_shard_write(val_path, r->val_tokens, r->n_val, err))
             return -1;
     }
+    TnRange held;
     if (o->device != TN_DEVICE_CPU &&
-        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, o->recompute, r->comm,
-                            o->zero, err))
+        tn_step_device_open(&r->device, o->device, &m->config, held_params(r, &held), r->m, r->v, r->micro_batch,
+                            o->seq_len, o->recompute, r->comm, o->zero, err))
         return -1;
     if (o->device == TN_DEVICE_CPU) install_hooks(r);
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
@@ -775,7 +779,9 @@ static TnTrainMemory measure_memory(const Run *r) {
     const TnModel *m = &r->model;
     size_t f = sizeof(float), owned = r->update.end - r->update.begin;
     TnTrainMemory mem = {0};
-    mem.parameters = (r->sharded ? owned : m->layout.total) * f;
+    TnRange held;
+    held_params(r, &held);
+    mem.parameters = (held.end - held.begin) * f;
     mem.gather = r->sharded ? r->fsdp.gather_floats * f : 0;
     mem.gradients = (r->grads_range.end - r->grads_range.begin) * f;
     mem.grad_buffers = r->reduce.scatter ? tn_grad_reduce_buffer_floats(m) * f : 0;
@@ -807,10 +813,18 @@ static void print_memory(const Run *r, const TnTrainMemory *mem) {
     if (r->device) {
         TnStepDeviceMemory d;
         tn_step_device_memory(r->device, &d);
-        printf("memory on the %s (ZeRO-%d): parameters (fp32 and a bf16 copy) %.1f MiB, gradients %.1f MiB, AdamW "
-               "state %.1f MiB, activation arena %.1f MiB; total %.1f MiB\n", tn_device_name(r->o->device),
-               r->comm->size > 1 ? r->o->zero : 0, mebibytes(d.parameters), mebibytes(d.gradients),
-               mebibytes(d.moments), mebibytes(d.arena), mebibytes(d.parameters + d.gradients + d.moments + d.arena));
+        char params[112], parts[96] = "";
+        if (d.gather)
+            snprintf(params, sizeof params, "the fp32 shard %.1f MiB + one part's fp32 and bf16 gather buffers %.1f MiB",
+                     mebibytes(d.parameters), mebibytes(d.gather));
+        else
+            snprintf(params, sizeof params, "fp32 and a bf16 copy %.1f MiB", mebibytes(d.parameters));
+        if (d.grad_buffers)
+            snprintf(parts, sizeof parts, " + the backward's part buffers %.1f MiB", mebibytes(d.grad_buffers));
+        printf("memory per GPU (%s, ZeRO-%d): parameters %s, gradients %.1f MiB%s, AdamW state %.1f MiB, activation "
+               "arena %.1f MiB; total %.1f MiB\n", tn_device_name(r->o->device), r->comm->size > 1 ? r->o->zero : 0,
+               params, mebibytes(d.gradients), parts,
+               mebibytes(d.moments), mebibytes(d.arena), mebibytes(d.total));
     }
 }
 
@@ -847,7 +861,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
         if ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps) {
             /* data rank 0 validates (with its tensor group); under ZeRO-3 every rank: the passes gather */
             double val_loss = NAN;
-            if ((r->comm->rank == 0 || r->sharded) &&
+            if ((r->comm->rank == 0 || o->zero == 3) &&
                 (validate(r, &val_loss, err) || (r->sharded && tn_fsdp_status(&r->fsdp, err))))
                 return -1;
             if (r->root && tn_metrics_log_eval(&r->metrics, step, val_loss, err)) return -1;

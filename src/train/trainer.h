@@ -55,8 +55,13 @@
  * reduction order, not bit for bit.
  * On GPUs (device cuda, N ranks): one GPU per rank, the same share of the
  * micro-batches, the device gradients summed by NCCL before the clip and
- * AdamW, which every rank runs whole (zero 0 only); the caller starts the
- * group's GPU communicator first (dist/comm.h tn_comm_gpu_init).
+ * AdamW: zero 0 to 2 as train/step_device.h says (the AdamW moments, then
+ * the gradients sharded on the GPUs; ZeRO-2 reduce-scatters each layer
+ * as the backward leaves it; the fp32 parameters stay whole, all-gathered
+ * after each rank's update of its range); the host keeps the parameters
+ * and the rank's range of the moments for the checkpoints, written as
+ * above. The caller starts the group's GPU communicator first (dist/comm.h
+ * tn_comm_gpu_init).
  *
  * Tensor parallel (tensor_parallel = T > 1, dist/tensor_parallel.h; CPU
  * only): the N ranks form N / T tensor groups of T consecutive ranks, each
