@@ -16,8 +16,8 @@
 # order (the gradients added over ranks and micro-batches, the norm's squares by range), which
 # perturbs a step at float32 rounding (2^-24); the bf16 copy of the weights (rounding 2^-9) and
 # the bf16 activations amplify such perturbations over the steps: measured on the 15M model after
-# 40 steps, the ZeRO-0 layout (the one issue 8 accepted, printed first) differs from one GPU by
-# 3.1%, ZeRO-1 and 2 by 3.2% and 2.6%. A fault of sharding (a part left out of the reduction or
+# 40 steps of 8 micro-batches, the ZeRO-0 layout (the one issue 8 accepted, printed first) differs
+# from one GPU by 3.1%, ZeRO-1 and 2 by 3.2% and 2.6%. A fault of sharding (a part left out of the reduction or
 # added twice, a range updated with another's moments, a stale gather) changes the update of a
 # whole range, a sizeable fraction of the model, by O(1): tens of percent of |W - W_init|.
 # Prints tokens/s, the per-GPU memory line of each layout and the scaling efficiency
@@ -41,10 +41,11 @@ status=$?
 [ "$GPUS" -ge 2 ] || { echo "one GPU: no multi-GPU run"; exit $status; }
 RUNS=$(mktemp -d)
 SIZE=${SIZE:-15M}
-# 8 micro-batches per step, shared by up to 8 ranks; a constant rate after the warmup, so that a
-# run stopped at STEPS/2 and resumed is the same run as one that was not
-run="--size $SIZE --data data/corpus.jsonl --ctx 256 --micro-batch 4 --batch-tokens 8192 --warmup 10 --lr 2e-3
-     --min-lr-ratio 1 --eval-every 0 --eval-windows 16 --log-every 10 --device cuda --seed 1234"
+# 4 N - 1 micro-batches of 4 x 256 tokens per step: the last rank has none in the last pass of a
+# step and runs an idle one (ZeRO-2/3: a zero gradient, the same collectives); a constant rate
+# after the warmup, so that a run stopped at STEPS/2 and resumed is the same run as one that was not
+run="--size $SIZE --data data/corpus.jsonl --ctx 256 --micro-batch 4 --batch-tokens $(((4 * GPUS - 1) * 1024))
+     --warmup 10 --lr 2e-3 --min-lr-ratio 1 --eval-every 0 --eval-windows 16 --log-every 10 --device cuda --seed 1234"
 one() { # NAME ARGS...: one GPU
     local name=$1; shift
     echo "== $name: one GPU $*" | tee -a "$LOG"

@@ -520,13 +520,14 @@ extern "C" int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, flo
     for (int i = 0; i < g->layout.n_tensors; i++) {
         const TnTensorInfo *info = &g->layout.tensors[i];
         /* the tensor's elements inside the update range */
-        size_t begin = std::max(info->offset, g->update_begin), end = std::min(info->offset + info->numel, g->update_end);
+        size_t begin = std::max(info->offset, g->update_begin);
+        size_t end = std::min(info->offset + info->numel, g->update_end);
         if (begin >= end) continue;
         float decay = tn_adamw_decays(info->kind) ? weight_decay : 0.0f;
         size_t moment = begin - g->update_begin;
-        TRY(adamw_update_cuda(g->params + (begin - g->params_begin), g->grads + (begin - g->grads_begin), g->adam_m + moment,
-                              g->adam_v + moment, end - begin, lr, beta1, beta2, eps, decay, correction1, correction2,
-                              grad_scale, stream_of(g), err));
+        TRY(adamw_update_cuda(g->params + (begin - g->params_begin), g->grads + (begin - g->grads_begin),
+                              g->adam_m + moment, g->adam_v + moment, end - begin, lr, beta1, beta2, eps, decay,
+                              correction1, correction2, grad_scale, stream_of(g), err));
     }
     return 0;
 }

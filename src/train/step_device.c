@@ -146,7 +146,8 @@ void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory) 
     memory->grad_buffers = dev->zero >= 2 ? tn_grad_reduce_gpu_buffer_floats(&g->layout, g->config.n_layers) * f : 0;
     memory->moments = 2 * (g->update_end - g->update_begin) * f;
     memory->arena = g->arena_bytes;
-    memory->total = memory->parameters + memory->gather + memory->gradients + memory->grad_buffers + memory->moments + memory->arena;
+    memory->total = memory->parameters + memory->gather + memory->gradients + memory->grad_buffers + memory->moments +
+                    memory->arena;
 }
 
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {
@@ -162,7 +163,8 @@ struct TnStepDevice {
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
                         const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
                         const TnComm *comm, int zero, TnError *err) {
-    (void)cfg, (void)params, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute, (void)comm, (void)zero;
+    (void)cfg, (void)params, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute, (void)comm;
+    (void)zero;
     *dev = NULL;
     return tn_fail(err, "--device %s: this tnllm was built without CUDA (make found no nvcc)", tn_device_name(device));
 }

@@ -372,7 +372,8 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
         const char *where = tn_step_device_sync(r->device, NULL, r->grads, NULL, NULL, err)
                                 ? "(unknown)" : nonfinite_in_range(&r->model.layout, r->grads, r->grads_range);
         return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
-                       r->state.step + 1, *where ? where : "another rank's range", r->latest[0] ? r->latest : "(none yet)");
+                       r->state.step + 1, *where ? where : "another rank's range",
+                       r->latest[0] ? r->latest : "(none yet)");
     }
     return 0;
 }
@@ -815,7 +816,8 @@ static void print_memory(const Run *r, const TnTrainMemory *mem) {
         tn_step_device_memory(r->device, &d);
         char params[112], parts[96] = "";
         if (d.gather)
-            snprintf(params, sizeof params, "the fp32 shard %.1f MiB + one part's fp32 and bf16 gather buffers %.1f MiB",
+            snprintf(params, sizeof params,
+                     "the fp32 shard %.1f MiB + one part's fp32 and bf16 gather buffers %.1f MiB",
                      mebibytes(d.parameters), mebibytes(d.gather));
         else
             snprintf(params, sizeof params, "fp32 and a bf16 copy %.1f MiB", mebibytes(d.parameters));
