@@ -10,24 +10,26 @@
 #  3. resume with another GPU count: ZeRO-3 on N GPUs for STEPS/2 steps, continued to STEPS on one
 #     GPU and (ZeRO-3) on N; one GPU for STEPS/2 steps, continued with ZeRO-1 on N GPUs;
 #  4. throughput and per-GPU memory on a larger model (BIG, default 125M; 20 steps) at ZeRO-0, 2, 3.
-# Every run is compared with the one-GPU run of its length. After 3 steps (1gpu_early, zeroK_early)
-# the final weights within 1e-2 (scripts/compare_weights.py: |W - W_1gpu| / |W_1gpu - W_init|, the
-# difference of the training updates relative to the update): the layouts add the same terms in
-# another order (over ranks and micro-batches, the norm's squares by range), a float32 rounding
-# (2^-24) of the gradients, which AdamW's first steps pass on at that size (m / sqrt(v) is about
-# sign(g), unchanged by a rounding), but for the rare elements whose sum nearly cancels, where a
-# rounding can flip the sign and move the weight by 2 lr: a fraction of the elements of the order of
-# 2^-24 relative to the terms, sqrt of that in the norm, far below 1e-2. A fault of sharding (a part
-# left out of the reduction or added twice, a range updated with another's moments, a stale
-# gather) flips the sign of the update of a sizeable share of a whole range: O(1) there, and a
-# layer of the 15M model makes a quarter of the whole update. After STEPS
-# steps the loss curves (scripts/compare_losses.py: the mean of 20 steps within 2%) and the weights
-# within twice the ZeRO-0 layout's difference (the layout issue 8 accepted, measured in the same
-# call): by then the bf16 copy of the weights (rounding 2^-9) and the bf16 activations have
-# amplified the rounding chaotically, to 3-12% of the update on the 15M model, the same for any
-# order of the sums. ZeRO-3 must end bit-identical to ZeRO-2 (after 3 and STEPS steps): the same
-# reductions, and the gathered parts hold the fp32 values ZeRO-2 keeps whole, made bf16 by the same
-# conversion (and a GPU run resumes bit for bit: step_device.h).
+# Every run is compared with the one-GPU run of its length.
+#  - After 3 steps (1gpu_early, zeroK_early): the final weights within 1e-2
+#    (scripts/compare_weights.py: |W - W_1gpu| / |W_1gpu - W_init|, the difference of the training
+#    updates relative to the update). The layouts add the same terms in another order (over ranks
+#    and micro-batches, the norm's squares by range): a float32 rounding (2^-24) of the gradients,
+#    which AdamW's first steps pass on at that size (m / sqrt(v) is about sign(g)), but for the rare
+#    elements whose sum nearly cancels (a flipped sign moves the weight by 2 lr) and for the bf16
+#    copy of weights that lie at a rounding boundary; measured on 2 H200s: 1.4e-3 for ZeRO-0 and 1,
+#    9.6e-4 for ZeRO-2 and 3. A fault of sharding (a part left out of the reduction or added twice,
+#    a range updated with another's moments, a stale gather) flips the sign of the update of a
+#    sizeable share of a whole range: O(1) there, and a layer of the 15M model makes a quarter of
+#    the whole update.
+#  - After STEPS steps: the loss curves (scripts/compare_losses.py: the mean of 20 steps within 2%)
+#    and the weights within twice the ZeRO-0 layout's difference (the layout issue 8 accepted,
+#    measured in the same call): by then the bf16 copy of the weights (rounding 2^-9) and the bf16
+#    activations have amplified the rounding chaotically, to 3-12% of the update on the 15M model
+#    (measured: ZeRO-0 and 1 11.5%, ZeRO-2 and 3 4.7%), whatever the order of the sums.
+#  - ZeRO-3 must end bit-identical to ZeRO-2 (after 3 and STEPS steps): the same reductions, and the
+#    gathered parts hold the fp32 values ZeRO-2 keeps whole, made bf16 by the same conversion (and
+#    a GPU run resumes bit for bit: step_device.h).
 # Prints tokens/s, the per-GPU memory line of each layout and the scaling efficiency
 # tok/s(N) / (N x tok/s(1)).
 # Uses the binaries built here by `make` (with NCCL: its report line says ✓ NCCL), carried with
