@@ -12,7 +12,7 @@
  *
  * Precision (the paper trains with bf16 AMP): one flat fp32 master copy of
  * the parameters laid out by TnParamLayout (the CPU model's layout), a bf16
- * copy of it for the matrix products (refreshed after every update), fp32
+ * copy of it for the matrix products (written by every update), fp32
  * gradients and AdamW moments in buffers of the same layout. Matrix products
  * run on cuBLAS with bf16 operands and fp32 accumulation; the residual
  * stream, norm statistics, losses, the LRPE angles and theta stay fp32; the

@@ -71,7 +71,8 @@ template <int VEC> __device__ __forceinline__ void load_vec(const uint16_t *p, s
 template <int VEC> __device__ __forceinline__ void store_vec(float *p, size_t i, const float *x) {
     if constexpr (VEC % 4 == 0) {
 #pragma unroll
-        for (int k = 0; k < VEC; k += 4) *reinterpret_cast<float4 *>(p + i + k) = make_float4(x[k], x[k + 1], x[k + 2], x[k + 3]);
+        for (int k = 0; k < VEC; k += 4)
+            *reinterpret_cast<float4 *>(p + i + k) = make_float4(x[k], x[k + 1], x[k + 2], x[k + 3]);
     } else {
 #pragma unroll
         for (int k = 0; k < VEC; k++) p[i + k] = x[k];

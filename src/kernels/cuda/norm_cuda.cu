@@ -36,7 +36,8 @@ NormArgs norm_args(TnNormKind kind, const float *gain, const float *bias, int n_
 /* A residual-stream gradient (fp32) accumulates, and its bf16 copy (the
  * next matrix product's operand) is written in the same pass; the
  * attention's (bf16) is written once. */
-template <int VEC> __device__ __forceinline__ void put_gradients(const NormArgs &a, float *p, size_t i, const float *g) {
+template <int VEC>
+__device__ __forceinline__ void put_gradients(const NormArgs &a, float *p, size_t i, const float *g) {
     float x[VEC];
     load_vec<VEC>(p, i, x);
 #pragma unroll
@@ -101,6 +102,16 @@ __global__ void norm_forward_kernel(NormArgs a, uint16_t *out, float *rstd, cons
     if (threadIdx.x == 0) rstd[blockIdx.x] = r;
 }
 
+/* The backward's inputs at columns [c, c + VEC) of a row: x, dy and, with
+ * a gate, u (row offsets row and u). */
+template <int VEC, typename In>
+__device__ __forceinline__ void load_backward_inputs(const NormArgs &a, const In *inp, const float *dout, size_t row,
+                                                     size_t u, int c, float *x, float *dy, float *gate) {
+    load_vec<VEC>(inp, row + c, x);
+    load_vec<VEC>(dout, row + c, dy);
+    if (a.gate) load_vec<VEC>(a.gate, u + c, gate);
+}
+
 /* Rows [blockIdx.x rows_per_block, + rows_per_block). Each thread owns the
  * columns ROW_VECTORS gives it in every row, so its sums of the gain and
  * bias gradients (param_sums: dim gain sums, then dim bias sums) need no
@@ -125,9 +136,7 @@ __global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, 
         size_t row = (size_t)r * dim, u = (size_t)r * a.gate_ld;
         float s = rstd[r], mu = row_center<VEC>(a, inp, row, shared), sum_dxhat = 0.0f, sum_dot = 0.0f;
         ROW_VECTORS(c, dim) {
-            load_vec<VEC>(inp, row + c, x);
-            load_vec<VEC>(dout, row + c, dy);
-            if (a.gate) load_vec<VEC>(a.gate, u + c, gate);
+            load_backward_inputs<VEC>(a, inp, dout, row, u, c, x, dy, gate);
 #pragma unroll
             for (int k = 0; k < VEC; k++) {
                 float xhat = (x[k] - mu) * s;
@@ -146,9 +155,7 @@ __global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, 
         float mean_dot = block_sum(sum_dot, shared) / dim;
         float mean_dxhat = a.kind == TN_NORM_LAYER ? block_sum(sum_dxhat, shared) / dim : 0.0f;
         ROW_VECTORS(c, dim) {
-            load_vec<VEC>(inp, row + c, x);
-            load_vec<VEC>(dout, row + c, dy);
-            if (a.gate) load_vec<VEC>(a.gate, u + c, gate);
+            load_backward_inputs<VEC>(a, inp, dout, row, u, c, x, dy, gate);
 #pragma unroll
             for (int k = 0; k < VEC; k++) {
                 float xhat = (x[k] - mu) * s, g = a.gate ? dy[k] * gate[k] : dy[k];
