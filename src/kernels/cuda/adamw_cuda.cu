@@ -59,13 +59,19 @@ __device__ int segment_of(const AdamwArgs &a, size_t i) {
     return low;
 }
 
-/* Element arithmetic of tn_adamw_update_range after tn_grad_clip's scaling. */
+/* Element arithmetic of tn_adamw_update_range after tn_grad_clip's scaling,
+ * each operation rounded as written (the _rn intrinsics are never fused
+ * into an FMA): the compiler contracted p's update differently in the
+ * 8-per-access loop and the one-per-access one (check_model, H200: the two
+ * paths' parameters differed in the last bits), and the CPU's C11 code
+ * rounds every operation too. */
 __device__ __forceinline__ void adamw_element(const AdamwArgs &a, float grad_scale, float decay, float &p, float grad,
                                               float &m, float &v) {
-    float g = grad_scale * grad;
-    m = a.beta1 * m + (1.0f - a.beta1) * g;
-    v = a.beta2 * v + (1.0f - a.beta2) * g * g;
-    p -= a.lr * ((m / a.correction1) / (sqrtf(v / a.correction2) + a.eps) + decay * p);
+    float g = __fmul_rn(grad_scale, grad);
+    m = __fadd_rn(__fmul_rn(a.beta1, m), __fmul_rn(1.0f - a.beta1, g));
+    v = __fadd_rn(__fmul_rn(a.beta2, v), __fmul_rn(__fmul_rn(1.0f - a.beta2, g), g));
+    float step = __fdiv_rn(__fdiv_rn(m, a.correction1), __fadd_rn(__fsqrt_rn(__fdiv_rn(v, a.correction2)), a.eps));
+    p = __fsub_rn(p, __fmul_rn(a.lr, __fadd_rn(step, __fmul_rn(decay, p))));
 }
 
 /* Block b updates a contiguous chunk of VEC-element groups (consecutive
