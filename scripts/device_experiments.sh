@@ -12,7 +12,7 @@
 #          a GPU, then five small-model runs three a GPU: start-up, tokens/s
 #          and the gain of sharing a GPU, to size the full call.
 #   full:  every table, Table 3 with its learning-rate sweep (JOBS runs at
-#          once, default 4), stopped after LIMIT seconds (default 200) so
+#          once, default 6), stopped after LIMIT seconds (default 205) so
 #          what finished still comes back.
 # $OUT gets log.txt (everything printed) and runs.tar.gz (each run's
 # metrics.jsonl and log, under runs/).
@@ -37,8 +37,8 @@ smoke)
     ;;
 full)
     SECONDS=0
-    timeout "${LIMIT:-200}" $tables --tables 3,5,6,7,8,9,10,noise --sweep-tables 3 \
-        --lr-sweep small=1e-3,2e-3,4e-3 --lr-sweep large=5e-4,1e-3,2e-3 --jobs "${JOBS:-4}" || status=1
+    timeout "${LIMIT:-205}" $tables --tables 3,5,6,7,8,9,10,noise --sweep-tables 3 \
+        --lr-sweep small=1e-3,2e-3,4e-3 --lr-sweep large=5e-4,1e-3,2e-3 --jobs "${JOBS:-6}" || status=1
     echo "== full: $SECONDS s"
     ;;
 *)

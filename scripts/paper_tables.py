@@ -68,10 +68,11 @@ import svgplot
 # Per scale: the two sizes of Table 3 (D, L, H, G; the ablations use the
 # small one; byte-level vocabulary, 259) and the defaults of the run flags.
 # cpu: what a 2-core CPU trains in minutes (0.13M and 0.95M parameters).
-# gpu: what two H200s train in about three minutes (3.7M and 25M
-# parameters: the GPU step needs a head width of 64 or 128), on the
-# 18.5 MB corpus of data/make_large_corpus.py: 1000 steps of 16K tokens,
-# under one epoch, so the validation loss is still falling at the end.
+# gpu: what two H200s train in about three minutes, several runs sharing
+# a GPU (3.7M and 36.9M parameters, 28x and 39x the cpu sizes; the GPU
+# step needs a head width of 64 or 128), on the 18.5 MB corpus of
+# data/make_large_corpus.py: 1000 steps of 16K tokens, under one epoch, so
+# the validation loss is still falling at the end.
 SCALES = {
     "cpu": {
         "sizes": {"small": {"dim": 64, "layers": 2, "heads": 2, "glu": 192},
@@ -81,7 +82,7 @@ SCALES = {
     },
     "gpu": {
         "sizes": {"small": {"dim": 256, "layers": 4, "heads": 4, "glu": 768},
-                  "large": {"dim": 512, "layers": 8, "heads": 8, "glu": 1536}},
+                  "large": {"dim": 512, "layers": 10, "heads": 8, "glu": 1536}},
         "data": "data/large-corpus.jsonl", "steps": 1000, "ctx": 1024, "micro_batch": 16, "lr": 2e-3,
         "eval_every": 100, "eval_windows": 256, "work": "runs/paper-tables-gpu", "results": "results/gpu",
     },
