@@ -298,7 +298,7 @@ def describe_scale(args, number, sizes):
         rate = f"peak learning rate swept over {text}, each row at its best (lowest final validation loss)"
     else:
         rate = f"peak learning rate {args.lr:g}"
-    where = "on the CPU" if args.device == "cpu" else f"on GPUs (`--device {args.device}`, one GPU per run)"
+    where = "on the CPU" if args.device == "cpu" else f"on GPUs (`--device {args.device}`, each run on one GPU)"
     shapes = ", ".join(f"{size} {tuple(args.model_sizes[size].values())} with "
                        f"{paper_efficiency.count_parameters(config_path(args, size)) / 1e6:.2f}M parameters"
                        for size in sizes)
