@@ -212,6 +212,7 @@ $(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o $(BUILD)/test
 
 # check_model and check_baseline share the step comparison (tests/cuda/step_check.c)
 $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o: CFLAGS += -Itests
+$(BUILD)/tests/cuda/check_model.o: CFLAGS += -I$(CUDA_HOME)/include
 $(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o $(BUILD)/tests/testutil.o \
     $(CUDA_LIB) $(LIB)
 

@@ -12,7 +12,7 @@
  *
  * Precision (the paper trains with bf16 AMP): one flat fp32 master copy of
  * the parameters laid out by TnParamLayout (the CPU model's layout), a bf16
- * copy of it for the matrix products (refreshed after every update), fp32
+ * copy of it for the matrix products (written by every update), fp32
  * gradients and AdamW moments in buffers of the same layout. Matrix products
  * run on cuBLAS with bf16 operands and fp32 accumulation; the residual
  * stream, norm statistics, losses, the LRPE angles and theta stay fp32; the
@@ -69,7 +69,8 @@ typedef struct TnCudaLayerActs {
     float *resid_mid;    /* (N, D) fp32 */
     uint16_t *norm2;     /* (N, D) bf16 */
     float *norm2_rstd;   /* (N) */
-    uint16_t *glu1, *glu2, *glu; /* (N, G) bf16 */
+    uint16_t *glu12;     /* (N, 2G) bf16: W1 x | W2 x side by side, one product of the adjacent W1, W2 */
+    uint16_t *glu;       /* (N, G) bf16 */
     float *softmax_lse;  /* (B * H, T) fp32: the baseline's attention log-sum-exp (transformer_cuda.h); NULL else */
 } TnCudaLayerActs;
 
@@ -119,6 +120,8 @@ struct TnModelCuda {
     const TnModelCudaHooks *hooks; /* NULL: the passes read params and write grads, whole */
     float *decay;          /* device (L, H) lambda_{l,h} */
     double *sum_squares;   /* device: the gradient norm's sum, then TN_GRAD_SQUARES_PARTIALS partials */
+    struct TnAdamwSegment *adamw_segments; /* device: the layout's runs of tensors AdamW decays alike */
+    int n_adamw_segments;
     void *cublas;          /* cublasHandle_t */
     void *cublas_workspace; /* device, TN_CUBLAS_WORKSPACE_BYTES */
     void *stream;          /* cudaStream_t */
@@ -138,7 +141,7 @@ struct TnModelCuda {
     float *dresid, *dnorm, *dgated, *dglu;   /* fp32 gradients: (N, D) x 3, (N, G) */
     uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, P) */
     uint16_t *dqf, *dkf;                     /* (N, 2D) */
-    uint16_t *dglu1, *dglu2;                 /* (N, G) */
+    uint16_t *dglu12;                        /* (N, 2G): the gradients of W1 x | W2 x */
     float *partials;        /* the norms' and theta's per-block gradient sums (column_sums_cuda.h) */
     int32_t *token_groups;  /* TN_TOKEN_GROUPS_SIZE(N): the backward's rows by token (token_groups.h) */
     /* host, sized by tn_model_cuda_reserve */
@@ -187,19 +190,23 @@ int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err);
 
 /* Global-norm clipping (max_norm <= 0: none) and one AdamW step t (from 1)
  * with the CPU trainer's hyper-parameters (beta1, beta2, eps, weight decay
- * where tn_adamw_decays says); refreshes the bf16 copy. *grad_norm receives
- * the norm before clipping (synchronises). The three calls below, in
- * turn, with the norm of the squares' sum. */
+ * where tn_adamw_decays says); refreshes the bf16 copy. The clipping factor
+ * is computed on the device and the update is one launch queued right
+ * behind the norm (nothing waits for the host in between); *grad_norm
+ * receives the norm before clipping, read back once the update is queued
+ * (synchronises at the end). */
 int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
                        double max_norm, double *grad_norm, TnError *err);
 
 /* *sum_squares: the sum of the squared gradients of the update range
  * (synchronises). */
 int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, TnError *err);
-/* AdamW step t on the update range, the gradients taken times grad_scale
- * (the clip's factor); the bf16 copy is left as it was. */
+/* AdamW step t on the update range (the whole buffer unless sharded, as
+ * tn_model_cuda_step's), clipped by the global norm sqrt(sum_squares)
+ * (max_norm <= 0: none; sharded training adds the ranks' sums), the bf16
+ * copy of the range written in the same pass where the device keeps one. */
 int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
-                        float grad_scale, TnError *err);
+                        double sum_squares, double max_norm, TnError *err);
 /* Makes the bf16 copy again from the fp32 parameters (none under ZeRO-3). */
 int tn_model_cuda_refresh(TnModelCuda *g, TnError *err);
 /* Waits for the work queued on g->stream. */

@@ -126,8 +126,8 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
     if (tn_model_cuda_grad_squares(g, &squares, err) || tn_comm_all_reduce_sum_double(dev->comm, &squares, 1, err))
         return -1;
     *grad_norm = sqrt(squares);
-    float scale = tn_grad_clip_scale(*grad_norm, max_norm);
-    if (tn_model_cuda_adamw(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, scale, err)) return -1;
+    if (tn_model_cuda_adamw(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, squares, max_norm, err))
+        return -1;
     if (dev->zero == 3) { /* the next passes gather the updated shards */
         tn_fsdp_gpu_invalidate(&dev->fsdp);
         return 0;
