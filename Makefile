@@ -13,6 +13,7 @@ ifeq ($(SANITIZE),1)
   LDLIBS += -fsanitize=address,undefined
   BUILD  := build-asan
 endif
+FLAGS_STAMP := $(BUILD)/flags # the flags of the last build (see the end of this file)
 
 # OpenBLAS: prefer the OpenMP flavour so BLAS calls made inside our own
 # OpenMP regions run single-threaded instead of oversubscribing the cores.
@@ -126,7 +127,7 @@ $(LIB): $(LIB_OBJ)
 # `make V=1` shows the full commands.
 Q := $(if $(filter 1,$(V)),,@)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC  $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
@@ -194,13 +195,15 @@ ifneq ($(CUDA_ALL),)
 $(TNLLM) $(TEST_BIN) $(BENCH_BIN): $(CUDA_LIB)
 LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lpthread \
           -Wl,-Bstatic -lstdc++ -Wl,-Bdynamic
+# the GPUs' ZeRO-2/3: CUDA events order the reduction's streams, a kernel makes the gathered bf16 copy
+$(BUILD)/src/dist/grad_reduce_gpu.o $(BUILD)/src/dist/fsdp_gpu.o: CFLAGS += -I$(CUDA_HOME)/include
 endif
 
 $(CUDA_LIB): $(CUDA_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/%.o: %.cu
+$(BUILD)/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
 
@@ -209,6 +212,7 @@ $(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o $(BUILD)/test
 
 # check_model and check_baseline share the step comparison (tests/cuda/step_check.c)
 $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o: CFLAGS += -Itests
+$(BUILD)/tests/cuda/check_model.o: CFLAGS += -I$(CUDA_HOME)/include
 $(BUILD)/cuda/check_model: $(BUILD)/tests/cuda/check_model.o $(BUILD)/tests/cuda/step_check.o $(BUILD)/tests/testutil.o \
     $(CUDA_LIB) $(LIB)
 
@@ -244,5 +248,13 @@ $(BUILD)/cuda/bench_attention: $(BUILD)/bench/attention_bench.o $(CUDA_LIB) $(CU
 
 clean:
 	rm -rf build build-asan tnllm
+
+# Every object depends on the flags it was compiled with: $(FLAGS_STAMP) is
+# rewritten (when make reads this file) only when CFLAGS, NVCC or NVCCFLAGS
+# differ from the last build's, so `make NVCC=` after a CUDA build (which
+# drops -DTN_CUDA) rebuilds everything instead of mixing the two.
+FLAGS_NOW   := $(CC) $(CFLAGS) | $(NVCC) $(NVCCFLAGS)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_NOW)' ] || \
+    echo '$(FLAGS_NOW)' >$(FLAGS_STAMP); })
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

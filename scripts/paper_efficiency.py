@@ -308,10 +308,15 @@ def info_memory(args, size, arch, ctx, micro_batch, budget_gib=None):
     return mib, int(longest.group(1)) if longest else None
 
 
-def parameters(args, size, arch):
-    out = subprocess.run(["./tnllm", "info", "--config", config_file(args, size)] + ARCHS[arch], check=True,
+def count_parameters(config, switches=()):
+    """The parameter count `tnllm info` gives a config.json with switches."""
+    out = subprocess.run(["./tnllm", "info", "--config", config] + list(switches), check=True,
                          stdout=subprocess.PIPE, text=True).stdout
     return int(re.search(r"^total\s+(\d+)", out, re.M).group(1))
+
+
+def parameters(args, size, arch):
+    return count_parameters(config_file(args, size), ARCHS[arch])
 
 
 def table12(args):

@@ -1,18 +1,32 @@
 #!/usr/bin/env python3
 """paper_tables.py: small-scale reproductions of the paper's Table 3
 (Transformer vs TransNormerLLM at two sizes) and Tables 5-10 (the
-ablations of SPEC section 3) with `tnllm train` on the CPU; with
---figures 4,5 and --tables 12,13 also its efficiency results
-(paper_efficiency.py: attention and decoding against the length, training
-speed and the longest context that trains).
+ablations of SPEC section 3) with `tnllm train`, on the CPU (--scale cpu,
+the default) or on GPUs (--scale gpu --device cuda: larger models, context,
+batch and corpus); with --figures 4,5 and --tables 12,13 also its
+efficiency results (paper_efficiency.py: attention and decoding against the
+length, training speed and the longest context that trains).
 
-usage: scripts/paper_tables.py [--tables 3,5,6,7,8,9,10,noise,12,13]
+usage: scripts/paper_tables.py [--scale cpu|gpu] [--device cpu|cuda]
+                               [--tables 3,5,6,7,8,9,10,noise,12,13]
                                [--figures 4,5] [--gpu-table FILE] [--data PATHS]
                                [--steps N] [--ctx T] [--micro-batch B] [--lr X]
-                               [--lr-sweep X,Y,...] [--eval-every N]
-                               [--work DIR] [--results DIR] [--threads N]
+                               [--lr-sweep [SIZE=]X,Y,...] [--eval-every N]
+                               [--eval-windows N] [--jobs N] [--gpus N]
+                               [--train-only] [--work DIR] [--results DIR]
+                               [--threads N]
                                (and the --fig4-/--fig5-/--table12-/--table13-
                                settings of paper_efficiency.py; see --help)
+
+--scale picks the model sizes and the defaults of --data, --steps, --ctx,
+--micro-batch, --lr, --eval-every, --eval-windows, --work and --results
+(SCALES below); a flag given overrides its default. --jobs N trains N
+variants at once; with --device cuda the k-th of them runs on GPU k mod
+--gpus (CUDA_VISIBLE_DEVICES), so --jobs 4 --gpus 2 puts two runs on each
+of two GPUs. --train-only trains the runs of the chosen tables and writes
+nothing: scripts/device_experiments.sh trains on the device machine, where
+gnuplot is missing, and the same command without it writes the tables here
+from the runs' metrics.jsonl.
 
 Each table trains its variants (same data order, seed and schedule; the
 only difference is the table's switch), then writes results/table<N>.md
@@ -38,20 +52,40 @@ on the held-out 5% of the corpus and "val PPL" its exponential. The paper's
 PPL is on its own evaluation set, so only the rankings compare.
 """
 import argparse
+import concurrent.futures
 import json
 import math
 import os
+import queue
+import shlex
 import subprocess
 import sys
+import time
 
 import paper_efficiency
 import svgplot
 
-# The two sizes of Table 3 (D, L, H, G) at the scale a 2-core CPU trains in
-# minutes; the ablations use the small one. Byte-level vocabulary (259).
-SIZES = {
-    "small": {"dim": 64, "layers": 2, "heads": 2, "glu": 192},
-    "large": {"dim": 128, "layers": 4, "heads": 4, "glu": 384},
+# Per scale: the two sizes of Table 3 (D, L, H, G; the ablations use the
+# small one; byte-level vocabulary, 259) and the defaults of the run flags.
+# cpu: what a 2-core CPU trains in minutes (0.13M and 0.95M parameters).
+# gpu: what two H200s train in about three minutes, several runs sharing
+# a GPU (3.7M and 36.9M parameters, 28x and 39x the cpu sizes; the GPU
+# step needs a head width of 64 or 128), on the 18.5 MB corpus of
+# data/make_large_corpus.py: 1000 steps of 16K tokens, under one epoch, so
+# the validation loss is still falling at the end.
+SCALES = {
+    "cpu": {
+        "sizes": {"small": {"dim": 64, "layers": 2, "heads": 2, "glu": 192},
+                  "large": {"dim": 128, "layers": 4, "heads": 4, "glu": 384}},
+        "data": "data/corpus.jsonl", "steps": 500, "ctx": 64, "micro_batch": 8, "lr": 3e-3, "eval_every": 50,
+        "eval_windows": 32, "work": "runs/paper-tables", "results": "results",
+    },
+    "gpu": {
+        "sizes": {"small": {"dim": 256, "layers": 4, "heads": 4, "glu": 768},
+                  "large": {"dim": 512, "layers": 10, "heads": 8, "glu": 1536}},
+        "data": "data/large-corpus.jsonl", "steps": 1000, "ctx": 1024, "micro_batch": 16, "lr": 2e-3,
+        "eval_every": 100, "eval_windows": 256, "work": "runs/paper-tables-gpu", "results": "results/gpu",
+    },
 }
 
 # A table: its title, the paper's rows (name, loss, PPL) and ours
@@ -124,17 +158,26 @@ TABLES = {
 }
 
 
-def config_json(size):
+def config_json(shape):
     """An HF config.json of a size: byte-level vocabulary, LRPE on layer 0."""
-    s = SIZES[size]
     return {
         "architectures": ["TransnormerForCausalLM"], "model_type": "transnormer", "vocab_size": 259,
-        "decoder_embed_dim": s["dim"], "hidden_dim": s["dim"], "decoder_layers": s["layers"],
-        "decoder_attention_heads": s["heads"], "glu_dim": s["glu"],
-        "linear_use_lrpe_list": [1] + [0] * (s["layers"] - 1), "no_scale_embedding": False,
+        "decoder_embed_dim": shape["dim"], "hidden_dim": shape["dim"], "decoder_layers": shape["layers"],
+        "decoder_attention_heads": shape["heads"], "glu_dim": shape["glu"],
+        "linear_use_lrpe_list": [1] + [0] * (shape["layers"] - 1), "no_scale_embedding": False,
         "linear_act_fun": "silu", "norm_type": "simplermsnorm", "bias": False, "init_std": 0.02,
         "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": True,
     }
+
+
+def config_path(args, size):
+    return os.path.join(args.results, f"config-{size}.json")
+
+
+def write_configs(args):
+    for size, shape in args.model_sizes.items():
+        with open(config_path(args, size), "w") as f:
+            json.dump(config_json(shape), f, indent=2)
 
 
 def run_name(size, switches, lr, default_lr):
@@ -164,27 +207,77 @@ def complete(run_dir, steps):
     return bool(losses) and losses[-1][0] >= steps and bool(val) and val[-1][0] >= steps
 
 
-def train(args, size, switches, lr):
-    """Trains one variant at peak rate lr (unless already done); returns
-    (run_dir, command)."""
+def train_command(args, size, switches, lr):
+    """The run directory and `tnllm train` command of one variant at peak
+    rate lr."""
     run_dir = os.path.join(args.work, run_name(size, switches, lr, args.lr))
-    config = os.path.join(args.results, f"config-{size}.json")
-    with open(config, "w") as f:
-        json.dump(config_json(size), f, indent=2)
     # APE needs a row per position of the longest forward: the trainer's
     # validation runs windows of ctx + 1 tokens (ctx scored).
     switches = [str(args.ctx + 1) if s == "WINDOW" else s for s in switches]
-    command = ["./tnllm", "train", "--config", config, "--data", args.data, "--ctx", str(args.ctx),
+    command = ["./tnllm", "train", "--config", config_path(args, size), "--data", args.data, "--ctx", str(args.ctx),
                "--micro-batch", str(args.micro_batch), "--batch-tokens", str(args.ctx * args.micro_batch),
                "--steps", str(args.steps), "--warmup", str(args.steps // 10), "--lr", f"{lr:g}",
-               "--eval-every", str(args.eval_every), "--eval-windows", "32", "--save-every", "0",
+               "--eval-every", str(args.eval_every), "--eval-windows", str(args.eval_windows), "--save-every", "0",
                "--log-every", str(args.steps), "-t", str(args.threads)]
+    command += [] if args.device == "cpu" else ["--device", args.device]
     command += ([] if "--seed" in switches else ["--seed", "1234"]) + switches + ["-o", run_dir]
-    if not complete(run_dir, args.steps):
-        subprocess.run(["rm", "-rf", run_dir], check=True)
-        print(" ".join(command), flush=True)
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return run_dir, command
+
+
+def rates(args, number, size):
+    """The peak learning rates a row of a size is trained at in a table."""
+    if number not in args.sweep_tables:
+        return [args.lr]
+    return args.lr_sweep.get(size) or args.lr_sweep.get(None) or [args.lr]
+
+
+def table_runs(args, number):
+    """[(row name, size, [(lr, run_dir, command), ...])] of a table."""
+    return [(name, size, [(lr,) + train_command(args, size, switches, lr) for lr in rates(args, number, size)])
+            for name, size, switches, *_ in TABLES[number]["rows"]]
+
+
+def train_all(args, numbers):
+    """Trains every run of the tables that is not complete yet, --jobs at a
+    time, the largest models first (the last to finish bound the wall
+    time); each run's output goes to RUN_DIR.log. Returns the number of
+    runs that failed."""
+    runs = {}
+    for number in numbers:
+        for _, size, by_rate in table_runs(args, number):
+            for _, run_dir, command in by_rate:
+                runs[run_dir] = (size, command)
+    shape = args.model_sizes
+    todo = sorted(((size, run_dir, command) for run_dir, (size, command) in runs.items()
+                   if not complete(run_dir, args.steps)),
+                  key=lambda run: -shape[run[0]]["dim"] ** 2 * shape[run[0]]["layers"])
+    print(f"{len(runs)} runs, {len(todo)} to train, {args.jobs} at a time", flush=True)
+    gpus = queue.Queue()
+    for job in range(args.jobs):
+        gpus.put(job % args.gpus)
+    start = time.monotonic()
+
+    def train(run_dir, command):
+        gpu = gpus.get()
+        try:
+            env = dict(os.environ, CUDA_VISIBLE_DEVICES=str(gpu)) if args.device == "cuda" else None
+            subprocess.run(["rm", "-rf", run_dir], check=True)
+            began = time.monotonic()
+            with open(run_dir + ".log", "w") as log:
+                status = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+            where = f" on GPU {gpu}" if env else ""
+            print(f"[{time.monotonic() - start:6.1f} s] {'done' if status == 0 else 'FAILED'}{where} in "
+                  f"{time.monotonic() - began:.1f} s: {' '.join(command)}", flush=True)
+            if status != 0:
+                with open(run_dir + ".log") as log:
+                    print(log.read()[-2000:], flush=True)
+            return status
+        finally:
+            gpus.put(gpu)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        statuses = list(pool.map(lambda run: train(run[1], run[2]), todo))
+    return sum(status != 0 for status in statuses)
 
 
 def summarise(run_dir, steps):
@@ -193,37 +286,50 @@ def summarise(run_dir, steps):
     return sum(tail) / len(tail), val[-1][1], val
 
 
-def best_of_rates(args, size, switches):
-    """Trains a variant at each rate of the sweep (or at --lr alone); returns
-    the best run's (lr, run_dir, command, train loss, val loss, val curve)
-    and the final validation loss at every rate."""
-    runs = []
-    for lr in args.lr_sweep or [args.lr]:
-        run_dir, command = train(args, size, switches, lr)
-        loss, val_loss, val = summarise(run_dir, args.steps)
-        runs.append((lr, run_dir, " ".join(command), loss, val_loss, val))
-    return min(runs, key=lambda r: r[4]), {r[0]: r[4] for r in runs}
+def describe_scale(args, number, sizes):
+    """The paragraph under a table's title: where, how long, the sizes."""
+    swept = number in args.sweep_tables and args.lr_sweep
+    if swept:
+        lists = [(size, rates(args, number, size)) for size in sizes]
+        if len({tuple(r) for _, r in lists}) == 1:
+            text = ", ".join(f"{x:g}" for x in lists[0][1])
+        else:
+            text = "; ".join(f"{size} " + ", ".join(f"{x:g}" for x in r) for size, r in lists)
+        rate = f"peak learning rate swept over {text}, each row at its best (lowest final validation loss)"
+    else:
+        rate = f"peak learning rate {args.lr:g}"
+    where = "on the CPU" if args.device == "cpu" else f"on GPUs (`--device {args.device}`, each run on one GPU)"
+    shapes = ", ".join(f"{size} {tuple(args.model_sizes[size].values())} with "
+                       f"{paper_efficiency.count_parameters(config_path(args, size)) / 1e6:.2f}M parameters"
+                       for size in sizes)
+    invocation = " ".join(shlex.quote(a) for a in ["python3", "scripts/paper_tables.py"] + sys.argv[1:])
+    trained = ("" if args.device == "cpu" else " The runs were trained on the device machine by "
+               "`scripts/device_experiments.sh` (this command with `--train-only`, several runs at once).")
+    return (f"Small-scale reproduction {where}: {args.steps} steps of {args.ctx * args.micro_batch} tokens "
+            f"(context {args.ctx}, {args.micro_batch} windows; {args.steps * args.ctx * args.micro_batch / 1e6:.3g}M "
+            f"tokens in all), {rate}, {args.steps // 10} warmup steps, cosine decay, corpus `{args.data}`, byte-level "
+            f"vocabulary; validation on {args.eval_windows} windows of the held-out 5%; TransNormerLLM sizes "
+            f"(D, L, H, G): {shapes}. The paper: 385M/1B parameters, 100K updates on 300B tokens.\n\n"
+            f"Made by `{invocation}`.{trained}\n\n")
 
 
 def write_table(args, number, table):
     rows, curves, grid = [], [], []
-    for name, size, switches, paper_loss, paper_ppl in table["rows"]:
-        (lr, _, command, loss, val_loss, val), by_rate = best_of_rates(args, size, switches)
-        rows.append((name, paper_loss, paper_ppl, lr, loss, val_loss, math.exp(val_loss), command))
-        curves.append((f"{name}, lr {lr:g}" if args.lr_sweep else name, val))
-        grid.append((name, by_rate))
+    swept = number in args.sweep_tables and args.lr_sweep
+    for (name, size, by_rate), (*_, paper_loss, paper_ppl) in zip(table_runs(args, number), table["rows"]):
+        results = [(lr, command) + summarise(run_dir, args.steps) for lr, run_dir, command in by_rate]
+        lr, command, loss, val_loss, val = min(results, key=lambda r: r[3])
+        rows.append((name, paper_loss, paper_ppl, lr, loss, val_loss, math.exp(val_loss), " ".join(command)))
+        curves.append((f"{name}, lr {lr:g}" if swept else name, val))
+        grid.append((name, {r[0]: r[3] for r in results}))
     scored = [r for r in rows if r[1] is not None]
     best_paper = min(scored, key=lambda r: r[1])[0] if scored else "-"
     best_ours = min(rows, key=lambda r: r[5])[0]
     md = os.path.join(args.results, f"table{number}.md")
-    rates = "peak learning rate " + (f"swept over {', '.join(f'{x:g}' for x in args.lr_sweep)}, each row at its "
-                                     "best (lowest final validation loss)" if args.lr_sweep else f"{args.lr:g}")
+    sizes = list(dict.fromkeys(size for _, size, *_ in table["rows"]))
     with open(md + ".tmp", "w") as f:
         f.write(f"# {table['title']}\n\n")
-        f.write(f"Small-scale reproduction on the CPU: {args.steps} steps of {args.ctx * args.micro_batch} tokens "
-                f"(context {args.ctx}), {rates}, corpus `{args.data}`, byte-level vocabulary; sizes (D, L, H, G): "
-                + ", ".join(f"{k} {tuple(v.values())}" for k, v in SIZES.items())
-                + ". The paper: 385M/1B parameters, 100K updates on 300B tokens.\n\n")
+        f.write(describe_scale(args, number, sizes))
         f.write("| variant | paper loss | paper PPL | our lr | our train loss (last 10%) | our val loss | "
                 "our val PPL |\n")
         f.write("|---|---|---|---|---|---|---|\n")
@@ -231,17 +337,19 @@ def write_table(args, number, table):
             paper = f"{p_loss:.3f} | {p_ppl:.3f}" if p_loss is not None else "- | -"
             f.write(f"| {name} | {paper} | {lr:g} | {loss:.4f} | {val_loss:.4f} | {ppl:.3f} |\n")
         f.write(f"\nBest in the paper: {best_paper}. Best here (val loss): {best_ours}.\n")
-        if args.lr_sweep:
+        if swept:
+            columns = sorted({lr for _, by_rate in grid for lr in by_rate})
             f.write("\nFinal validation loss at each peak learning rate (the best of each row in bold; the best "
                     "rate is chosen on the reported split, which flatters every row alike):\n\n")
-            f.write("| variant | " + " | ".join(f"lr {x:g}" for x in args.lr_sweep) + " |\n")
-            f.write("|---|" + "---|" * len(args.lr_sweep) + "\n")
+            f.write("| variant | " + " | ".join(f"lr {x:g}" for x in columns) + " |\n")
+            f.write("|---|" + "---|" * len(columns) + "\n")
             for name, by_rate in grid:
                 best = min(by_rate.values())
-                cells = [f"**{v:.4f}**" if v == best else f"{v:.4f}" for v in by_rate.values()]
+                cells = ["-" if x not in by_rate else f"**{by_rate[x]:.4f}**" if by_rate[x] == best
+                         else f"{by_rate[x]:.4f}" for x in columns]
                 f.write(f"| {name} | " + " | ".join(cells) + " |\n")
         f.write(f"\nValidation-loss curves: [table{number}.svg](table{number}.svg).\n\nCommands (the best rate's "
-                "run; the others differ in `--lr` and `-o` only):\n\n" if args.lr_sweep else
+                "run; the others differ in `--lr` and `-o` only):\n\n" if swept else
                 f"\nValidation-loss curves: [table{number}.svg](table{number}.svg).\n\nCommands:\n\n")
         for name, *_, command in rows:
             f.write(f"- {name}: `{command}`\n")
@@ -251,36 +359,75 @@ def write_table(args, number, table):
     print(f"wrote {md}: best in the paper {best_paper}, here {best_ours}", flush=True)
 
 
+def parse_sweeps(texts):
+    """--lr-sweep values, "X,Y,..." (every size) or "SIZE=X,Y,...", as
+    {size or None: [rates]}."""
+    sweeps = {}
+    for text in texts or []:
+        size, _, rates_text = text.rpartition("=")
+        sweeps[size or None] = [float(x) for x in rates_text.split(",")]
+    return sweeps
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=list(SCALES), default="cpu",
+                        help="model sizes and the defaults of the flags below marked (scale)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where every run trains")
     parser.add_argument("--tables", default="3,5,6,7,8,9,10,noise")
-    parser.add_argument("--data", default="data/corpus.jsonl")
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--ctx", type=int, default=64)
-    parser.add_argument("--micro-batch", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--lr-sweep", type=lambda text: [float(x) for x in text.split(",")], default=None,
-                        help="comma-separated peak rates: each variant at its best (e.g. 1e-3,2e-3,3e-3,6e-3)")
-    parser.add_argument("--eval-every", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--work", default="runs/paper-tables")
-    parser.add_argument("--results", default="results")
+    parser.add_argument("--data", help="(scale) training corpus")
+    parser.add_argument("--steps", type=int, help="(scale)")
+    parser.add_argument("--ctx", type=int, help="(scale)")
+    parser.add_argument("--micro-batch", type=int, help="(scale) windows per step")
+    parser.add_argument("--lr", type=float, help="(scale) peak rate of the runs outside a sweep")
+    parser.add_argument("--lr-sweep", action="append",
+                        help="comma-separated peak rates: each variant at its best (e.g. 1e-3,2e-3,3e-3,6e-3); "
+                             "SIZE=X,Y,... for one size (repeat the flag for each)")
+    parser.add_argument("--sweep-tables", default=None,
+                        help="comma-separated tables the sweep applies to (default: every chosen table)")
+    parser.add_argument("--eval-every", type=int, help="(scale)")
+    parser.add_argument("--eval-windows", type=int, help="(scale) validation windows per evaluation")
+    parser.add_argument("--threads", type=int, default=2, help="threads of each run")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once")
+    parser.add_argument("--gpus", type=int, default=1, help="with --device cuda: GPUs the jobs spread over")
+    parser.add_argument("--train-only", action="store_true", help="train the tables' runs, write nothing")
+    parser.add_argument("--work", help="(scale) run directories")
+    parser.add_argument("--results", help="(scale) where the tables go")
     paper_efficiency.add_arguments(parser)
     args = parser.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    os.makedirs(args.results, exist_ok=True)
-    for number in filter(None, args.tables.split(",")):
-        if number in paper_efficiency.TABLES:
-            paper_efficiency.TABLES[number](args)
-        elif number in TABLES:
-            write_table(args, number, TABLES[number])
-        else:
-            known = list(TABLES) + list(paper_efficiency.TABLES)
+    scale = SCALES[args.scale]
+    for key, value in scale.items():
+        if key != "sizes" and getattr(args, key) is None:
+            setattr(args, key, value)
+    args.model_sizes = scale["sizes"]
+    args.lr_sweep = parse_sweeps(args.lr_sweep)
+    numbers = list(filter(None, args.tables.split(",")))
+    args.sweep_tables = numbers if args.sweep_tables is None else args.sweep_tables.split(",")
+    known = list(TABLES) + list(paper_efficiency.TABLES)
+    for number in numbers:
+        if number not in known:
             sys.exit(f"paper_tables.py: no table '{number}' (have {', '.join(known)})")
     for number in filter(None, args.figures.split(",")):
         if number not in paper_efficiency.FIGURES:
             sys.exit(f"paper_tables.py: no figure '{number}' (have {', '.join(paper_efficiency.FIGURES)})")
+    os.makedirs(args.work, exist_ok=True)
+    os.makedirs(args.results, exist_ok=True)
+    write_configs(args)
+    quality = [number for number in numbers if number in TABLES]
+    failed = train_all(args, quality)
+    if args.train_only:
+        sys.exit(f"paper_tables.py: {failed} runs failed" if failed else 0)
+    for number in numbers:
+        if number in paper_efficiency.TABLES:
+            paper_efficiency.TABLES[number](args)
+        elif all(complete(run_dir, args.steps) for *_, by_rate in table_runs(args, number) for _, run_dir, _ in by_rate):
+            write_table(args, number, TABLES[number])
+        else:
+            print(f"paper_tables.py: table {number} not written: some of its runs failed", flush=True)
+    for number in filter(None, args.figures.split(",")):
         paper_efficiency.FIGURES[number](args)
+    if failed:
+        sys.exit(f"paper_tables.py: {failed} runs failed")
 
 
 if __name__ == "__main__":

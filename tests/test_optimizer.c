@@ -72,6 +72,12 @@ static void check_clip(uint64_t seed) {
     CHECK(fabs(after - 1.0) <= 1e-6, "clipped norm %.9f, expected 1", after);
     CHECK(fabs(scale - 1.0 / norm) <= 1e-6 / norm, "clip scale %g vs %g", scale, 1.0 / norm);
     CHECK(tn_grad_clip(g, n, after, 2.0) == 1.0f, "no clipping under the limit");
+    /* the factor alone, as the GPU's sharded step takes it (train/step_device.h) */
+    CHECK(tn_grad_clip_scale(norm, 1.0) == (float)(1.0 / norm), "clip factor %g, expected %g",
+          tn_grad_clip_scale(norm, 1.0), 1.0 / norm);
+    CHECK(tn_grad_clip_scale(norm, 0.0) == 1.0f && tn_grad_clip_scale(norm, -1.0) == 1.0f,
+          "a limit <= 0 disables clipping");
+    CHECK(tn_grad_clip_scale(NAN, 1.0) == 1.0f, "a norm that is not finite leaves the factor 1 (the run stops on it)");
     g[17] = NAN;
     CHECK(!isfinite(tn_grad_norm(g, n)), "a NaN gradient makes the norm non-finite");
     free(g);

@@ -68,7 +68,8 @@ static void usage(void) {
            "                       micro-batches); the gradients are reduced while the backward runs; losses\n"
            "                       and weights match one process with the same options. Rank 0 writes the\n"
            "                       files; a checkpoint resumes with any N and K. On GPUs (--device cuda, one\n"
-           "                       per rank: the rank's local rank) ZeRO-0 only, the gradients summed by NCCL.\n"
+           "                       per rank: the rank's local rank) the same stages by NCCL (below 3 each\n"
+           "                       GPU keeps the fp32 parameters and their bf16 copy whole).\n"
            "  --tp T               tensor parallelism (paper §3.2.2): groups of T consecutive ranks each hold\n"
            "                       one copy of the model split T ways (GLA by heads, SGLU by columns, one\n"
            "                       all-reduce per split product); T must divide H, G and N. The data\n"
@@ -191,7 +192,7 @@ int cmd_train(int argc, char **argv) {
     TnTrainResult r;
     /* one GPU per rank, the ranks' gradients summed by NCCL (other layouts
      * on GPUs: the trainer refuses them, saying why) */
-    int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1 && o.tensor_parallel <= 1 && o.zero == 0;
+    int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1 && o.tensor_parallel <= 1;
     int rc = gpus ? tn_comm_gpu_init(&comm, dist_init, &err) : 0;
     if (!rc) rc = tn_train_run(&o, &r, &err);
     if (rc < 0) {

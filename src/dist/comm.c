@@ -210,8 +210,18 @@ int tn_comm_gpu_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, voi
     GPU_CALL(tn_comm_nccl_reduce_scatter(comm, buf, n, stream, err));
 }
 
+int tn_comm_gpu_reduce_scatter_part(const TnComm *comm, float *part_buf, size_t n, TnRange part, void *stream,
+                                    TnError *err) {
+    GPU_CALL(tn_comm_nccl_reduce_scatter_part(comm, part_buf, n, part, stream, err));
+}
+
 int tn_comm_gpu_all_gather(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err) {
     GPU_CALL(tn_comm_nccl_all_gather(comm, buf, n, stream, err));
+}
+
+int tn_comm_gpu_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                void *stream, TnError *err) {
+    GPU_CALL(tn_comm_nccl_all_gather_part(comm, shard, n, part, out, stream, err));
 }
 
 /* The parts and non-blocking collectives serve the CPU's sharded training:
@@ -243,6 +253,10 @@ static int part_counts(const TnComm *comm, size_t n, TnRange part, int *counts, 
 int tn_comm_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
                             TnError *err) {
     TnRange own = tn_rank_range(n, comm->size, comm->rank);
+#ifdef TN_NCCL
+    /* the checkpoints of the GPUs' sharded moments (trainer.h) */
+    if (comm->backend == TN_COMM_NCCL) return tn_comm_nccl_host_all_gather_part(comm, shard, n, part, out, err);
+#endif
     int single = cpu_backend(comm, err);
     if (single) {
         if (single > 0) memcpy(out, shard + (part.begin - own.begin), (part.end - part.begin) * sizeof *out);

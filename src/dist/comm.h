@@ -110,7 +110,9 @@ int tn_comm_barrier(const TnComm *comm, TnError *err);
  * of it (dist/fsdp.h gathers a model one layer at a time, and
  * dist/grad_reduce.h reduces its gradients so). The parts and the
  * non-blocking collectives below serve the CPU's training: the single and
- * MPI backends (the NCCL backend refuses them with a message).
+ * MPI backends (the NCCL backend refuses them with a message, but for
+ * the all-gather of a part, with which rank 0 writes the checkpoints of
+ * the GPUs' sharded moments).
  * out (part.end - part.begin elements) receives the part, each element
  * from the rank whose shard holds it; shard holds this rank's shard of buf
  * (shard[0] is element tn_rank_range(...).begin). Blocking. */
@@ -161,5 +163,18 @@ int tn_comm_gpu_init(TnComm *comm, const char *dist_init, TnError *err);
 int tn_comm_gpu_all_reduce_sum(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err);
 int tn_comm_gpu_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err);
 int tn_comm_gpu_all_gather(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err);
+/* The reduce-scatter of one part (dist/grad_reduce_gpu.h: a layer's
+ * gradients, as the backward leaves it): part_buf holds the part
+ * (part_buf[0] is element part.begin of the n); afterwards the part's
+ * elements in this rank's shard hold the sum over ranks, in their places;
+ * the part's other elements are unspecified. */
+int tn_comm_gpu_reduce_scatter_part(const TnComm *comm, float *part_buf, size_t n, TnRange part, void *stream,
+                                    TnError *err);
+/* The all-gather of one part (dist/fsdp_gpu.h: a layer's parameters, just
+ * before a pass reads it), as tn_comm_all_gather_part on device buffers:
+ * out (the part's elements) receives each from the rank whose shard
+ * (device: its range of the n, shard[0] its first element) holds it. */
+int tn_comm_gpu_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                void *stream, TnError *err);
 
 #endif

@@ -111,19 +111,26 @@ int tn_comm_nccl_all_reduce(const TnComm *comm, void *buf, size_t n, TnNcclType 
 
 /* NCCL's reduce-scatter and all-gather take equal shards; tn_rank_range's
  * differ by one element, so each shard is a reduce to (or broadcast from)
- * its owner, all in one group call. */
-static int per_shard(const TnComm *comm, float *buf, size_t n, int gather, void *stream, TnError *err) {
+ * its owner, all in one group call. buf holds the part `part` of the n
+ * elements (buf[0] is element part.begin); each rank's elements of the
+ * part stay in their places. A gather sends this rank's elements from
+ * shard (its range of the n: shard[0] is its first element), or from buf
+ * where shard is NULL. */
+static int per_shard(const TnComm *comm, float *buf, const float *shard, size_t n, TnRange part, int gather,
+                     void *stream, TnError *err) {
     if (need_gpu(comm, err)) return -1;
     cudaStream_t s = stream_of(comm, stream);
+    TnRange own = tn_rank_range(n, comm->size, comm->rank);
     if (nccl_check(ncclGroupStart(), comm, "group start", err)) return -1;
     int rc = 0;
     for (int r = 0; r < comm->size && !rc; r++) {
-        TnRange shard = tn_rank_range(n, comm->size, r);
-        float *at = buf + shard.begin;
-        size_t count = shard.end - shard.begin;
-        if (!count) continue; /* n < size: every rank skips the same empty shards */
-        rc = gather ? nccl_check(ncclBroadcast(at, at, count, ncclFloat32, r, comm->gpu->nccl, s), comm, "all-gather",
-                                 err)
+        TnRange theirs = tn_range_intersect(part, tn_rank_range(n, comm->size, r));
+        float *at = buf + (theirs.begin - part.begin);
+        const float *from = r == comm->rank && shard ? shard + (theirs.begin - own.begin) : at;
+        size_t count = theirs.end - theirs.begin;
+        if (!count) continue; /* every rank skips the same empty shards */
+        rc = gather ? nccl_check(ncclBroadcast(from, at, count, ncclFloat32, r, comm->gpu->nccl, s), comm,
+                                 "all-gather", err)
                     : nccl_check(ncclReduce(at, at, count, ncclFloat32, ncclSum, r, comm->gpu->nccl, s), comm,
                                  "reduce-scatter", err);
     }
@@ -133,11 +140,21 @@ static int per_shard(const TnComm *comm, float *buf, size_t n, int gather, void 
 }
 
 int tn_comm_nccl_reduce_scatter(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err) {
-    return per_shard(comm, buf, n, 0, stream, err);
+    return per_shard(comm, buf, NULL, n, (TnRange){0, n}, 0, stream, err);
+}
+
+int tn_comm_nccl_reduce_scatter_part(const TnComm *comm, float *part_buf, size_t n, TnRange part, void *stream,
+                                     TnError *err) {
+    return per_shard(comm, part_buf, NULL, n, part, 0, stream, err);
 }
 
 int tn_comm_nccl_all_gather(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err) {
-    return per_shard(comm, buf, n, 1, stream, err);
+    return per_shard(comm, buf, NULL, n, (TnRange){0, n}, 1, stream, err);
+}
+
+int tn_comm_nccl_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                 void *stream, TnError *err) {
+    return per_shard(comm, out, shard, n, part, 1, stream, err);
 }
 
 int tn_comm_nccl_broadcast(const TnComm *comm, float *buf, size_t n, int root, void *stream, TnError *err) {
@@ -175,6 +192,25 @@ int tn_comm_nccl_host(const TnComm *comm, TnNcclHostOp op, void *buf, size_t n, 
     }
     if (rc || cuda_check(cudaMemcpyAsync(buf, device, bytes, cudaMemcpyDeviceToHost, gpu->stream), "copy to the host",
                          err))
+        return -1;
+    return cuda_check(cudaStreamSynchronize(gpu->stream), "stream synchronize", err);
+}
+
+int tn_comm_nccl_host_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                      TnError *err) {
+    size_t count = part.end - part.begin;
+    if (need_gpu(comm, err) || staging(comm, count * sizeof(float), err)) return -1;
+    TnCommGpu *gpu = comm->gpu;
+    TnRange own = tn_rank_range(n, comm->size, comm->rank), mine = tn_range_intersect(own, part);
+    float *device = gpu->staging;
+    if (mine.end > mine.begin &&
+        cuda_check(cudaMemcpyAsync(device + (mine.begin - part.begin), shard + (mine.begin - own.begin),
+                                   (mine.end - mine.begin) * sizeof(float), cudaMemcpyHostToDevice, gpu->stream),
+                   "copy to the GPU", err))
+        return -1;
+    if (per_shard(comm, device, NULL, n, part, 1, NULL, err) ||
+        cuda_check(cudaMemcpyAsync(out, device, count * sizeof(float), cudaMemcpyDeviceToHost, gpu->stream),
+                   "copy to the host", err))
         return -1;
     return cuda_check(cudaStreamSynchronize(gpu->stream), "stream synchronize", err);
 }

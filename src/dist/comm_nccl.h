@@ -18,7 +18,11 @@ void tn_comm_nccl_abort(const TnComm *comm);
 
 int tn_comm_nccl_all_reduce(const TnComm *comm, void *buf, size_t n, TnNcclType type, void *stream, TnError *err);
 int tn_comm_nccl_reduce_scatter(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err);
+int tn_comm_nccl_reduce_scatter_part(const TnComm *comm, float *part_buf, size_t n, TnRange part, void *stream,
+                                     TnError *err);
 int tn_comm_nccl_all_gather(const TnComm *comm, float *buf, size_t n, void *stream, TnError *err);
+int tn_comm_nccl_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                 void *stream, TnError *err);
 int tn_comm_nccl_broadcast(const TnComm *comm, float *buf, size_t n, int root, void *stream, TnError *err);
 
 /* The host collectives of the NCCL backend. */
@@ -28,5 +32,9 @@ typedef enum TnNcclHostOp {
 /* op on host buf (n elements of type; root for the broadcast). */
 int tn_comm_nccl_host(const TnComm *comm, TnNcclHostOp op, void *buf, size_t n, TnNcclType type, int root,
                       TnError *err);
+
+/* tn_comm_all_gather_part on host buffers, through the staging buffer. */
+int tn_comm_nccl_host_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
+                                      TnError *err);
 
 #endif

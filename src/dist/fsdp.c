@@ -4,25 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The ranges part reads: its own, and for the head of a tied embedding the
- * embedding's too (the logits are the final norm's output times E^T).
- * Returns how many (1 or 2). */
-static int part_ranges(const TnModel *m, int part, TnRange ranges[2]) {
-    int L = m->config.n_layers, count = 0;
-    if (part == L && m->config.tie_word_embeddings) {
-        tn_param_part_range(&m->layout, L, TN_PART_EMBED, &ranges[0].begin, &ranges[0].end);
+int tn_fsdp_part_ranges(const TnParamLayout *layout, const TnConfig *cfg, int part, TnRange ranges[2]) {
+    int L = cfg->n_layers, count = 0;
+    if (part == L && cfg->tie_word_embeddings) {
+        tn_param_part_range(layout, L, TN_PART_EMBED, &ranges[0].begin, &ranges[0].end);
         count = 1;
     }
-    tn_param_part_range(&m->layout, L, part, &ranges[count].begin, &ranges[count].end);
+    tn_param_part_range(layout, L, part, &ranges[count].begin, &ranges[count].end);
     return count + 1;
 }
 
-size_t tn_fsdp_gather_floats(const TnModel *m) {
+size_t tn_fsdp_gather_floats(const TnParamLayout *layout, const TnConfig *cfg) {
     size_t largest = 0;
-    for (int part = TN_PART_EMBED; part <= m->config.n_layers; part++) {
+    for (int part = TN_PART_EMBED; part <= cfg->n_layers; part++) {
         TnRange ranges[2];
         size_t size = 0;
-        for (int i = 0, n = part_ranges(m, part, ranges); i < n; i++) size += ranges[i].end - ranges[i].begin;
+        for (int i = 0, n = tn_fsdp_part_ranges(layout, cfg, part, ranges); i < n; i++)
+            size += ranges[i].end - ranges[i].begin;
         if (size > largest) largest = size;
     }
     return largest;
@@ -44,7 +42,7 @@ void tn_fsdp_init_shard(TnFsdp *f, TnModel *m, const TnComm *comm, float *shard)
     f->model = m;
     f->own = tn_rank_range(m->layout.total, comm->size, comm->rank);
     f->shard = shard;
-    f->gather_floats = tn_fsdp_gather_floats(m);
+    f->gather_floats = tn_fsdp_gather_floats(&m->layout, &m->config);
     f->gather = tn_malloc(f->gather_floats * sizeof *f->gather);
     f->current = TN_FSDP_NONE;
     /* no view may point at a buffer the model does not hold: each part binds its own */
@@ -63,7 +61,7 @@ void tn_fsdp_gather_part(TnModel *m, int part, void *user) {
     if (part == f->current || f->failed) return;
     TnRange ranges[2];
     float *at = f->gather;
-    for (int i = 0, n = part_ranges(m, part, ranges); i < n; i++) {
+    for (int i = 0, n = tn_fsdp_part_ranges(&m->layout, &m->config, part, ranges); i < n; i++) {
         if (tn_comm_all_gather_part(f->comm, f->shard, m->layout.total, ranges[i], at, &f->error)) {
             f->failed = 1;
             f->current = TN_FSDP_NONE;

@@ -52,7 +52,12 @@ void tn_fsdp_gather_part(TnModel *m, int part, void *user);
 void tn_fsdp_invalidate(TnFsdp *f);
 /* 0, or -1 with the error of the first failed gather since the last call. */
 int tn_fsdp_status(TnFsdp *f, TnError *err);
-/* The floats of the gather buffer of m's parts (the largest part). */
-size_t tn_fsdp_gather_floats(const TnModel *m);
+/* The ranges of the flat buffer that part reads: its own, and for the head
+ * of a tied embedding the embedding's first (the logits are the final
+ * norm's output times E^T). Returns how many (1 or 2); a gather lays them
+ * out one after the other. */
+int tn_fsdp_part_ranges(const TnParamLayout *layout, const TnConfig *cfg, int part, TnRange ranges[2]);
+/* The floats of the gather buffer of a model's parts (the largest part). */
+size_t tn_fsdp_gather_floats(const TnParamLayout *layout, const TnConfig *cfg);
 
 #endif

@@ -25,7 +25,10 @@
  *           embedding or head (a tied head gathers the embedding and the
  *           final norm together).
  * The element counts behind these (tn_plan_elements) are the CPU
- * trainer's allocations too, all float32 there (train/trainer.h).
+ * trainer's allocations too, all float32 there (train/trainer.h). The GPU
+ * trainer (train/step_device.h) shards the same ranges at each stage but
+ * keeps its gradients in fp32 and, below ZeRO-3, the fp32 parameters whole
+ * beside their bf16 copy: more bytes than this paper model counts.
  * Activations, bf16, full activation checkpointing (the paper's), micro-batch
  * b of T tokens: each layer's input (b T D x L, replicated over tp), plus
  * one layer's tensors while it is recomputed for its backward: per token

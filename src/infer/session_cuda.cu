@@ -208,7 +208,7 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
         } else {
             TRY(matmul_forward_cuda(handle, g->glu1, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l1, N, D, G, err));
             TRY(matmul_forward_cuda(handle, g->glu2, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l2, N, D, G, err));
-            TRY(glu_forward_cuda(g->glu, g->glu1, g->glu2, TN_ACT_NONE, (size_t)N * G, stream, err));
+            TRY(glu_forward_cuda(g->glu, g->glu1, g->glu2, G, TN_ACT_NONE, N, G, stream, err));
         }
         TRY(matmul_forward_cuda(handle, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->glu, lw->l3, N, G, D, err));
     }

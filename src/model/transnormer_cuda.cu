@@ -30,7 +30,7 @@ cudaStream_t stream_of(const TnModelCuda *g) { return (cudaStream_t)g->stream; }
 cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cublas; }
 
 /* The bf16 copy of the tensor whose fp32 master starts at `master`. */
-const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->params_bf16 + (master - g->params); }
+const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->view_bf16 + (master - g->view_f32); }
 
 /* Which activations of a layer a buffer set holds (recompute.h). */
 enum LayerParts : unsigned {
@@ -67,8 +67,7 @@ void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, s
         la->attn_rstd = softmax_heads ? NULL : a->take<float>(N);
         la->resid_mid = a->take<float>(N * D);
         la->norm2_rstd = a->take<float>(N);
-        la->glu1 = a->take<uint16_t>(N * G);
-        la->glu2 = a->take<uint16_t>(N * G);
+        la->glu12 = a->take<uint16_t>(N * 2 * G);
         la->softmax_lse = softmax_heads ? a->take<float>(N * softmax_heads) : NULL;
     }
 }
@@ -113,8 +112,7 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len,
     g->dqkvu = a.take<uint16_t>(N * P);
     g->dqf = a.take<uint16_t>(N * 2 * D);
     g->dkf = a.take<uint16_t>(N * 2 * D);
-    g->dglu1 = a.take<uint16_t>(N * G);
-    g->dglu2 = a.take<uint16_t>(N * G);
+    g->dglu12 = a.take<uint16_t>(N * 2 * G);
     g->partials = a.take<float>(std::max(norm_backward_partials((int)N, (int)D),
                                          qk_features_backward_partials((int)N, (int)H, (int)d)));
     g->token_groups = a.take<int32_t>(TN_TOKEN_GROUPS_SIZE(N));
@@ -161,15 +159,15 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
     const TnConfig *cfg = &g->config;
     int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim;
     int P = tn_qkvu_rows(cfg);
-    size_t ND = (size_t)N * D;
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
     TnCudaLayerActs *la = &g->layers[l];
     const TnLayerWeights *lw = &w->layers[l];
     /* Token mixer: GLA (Eq. 3-4) with LRPE-d and decay, or the baseline's
      * softmax attention (transformer_cuda.h); mixed is W_out's input. */
-    TRY(norm_forward_cuda(cfg->norm, la->norm1, la->norm1_rstd, la->resid, lw->token_norm.gain, lw->token_norm.bias,
-                          N, D, stream, err));
+    /* the norm copies h into resid_mid, which W_out's product then adds into (beta 1) */
+    TRY(norm_forward_copy_cuda(cfg->norm, la->norm1, la->norm1_rstd, products ? la->resid_mid : NULL, la->resid,
+                               lw->token_norm.gain, lw->token_norm.bias, N, D, stream, err));
     if (products)
         TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, P,
                                 err));
@@ -178,24 +176,19 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
         TRY(tn_transformer_cuda_mixer_forward(g, l, batch, seq_len, products, err));
     else
         TRY(gla_forward(g, lw, l, batch, seq_len, products, err));
-    if (products) {
-        /* h += W_out mixed: the product adds into a copy of h (beta 1) */
-        CUDA_TRY(cudaMemcpyAsync(la->resid_mid, la->resid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+    /* h += W_out mixed */
+    if (products)
         TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, 1.0f, mixed, bf16_of(g, lw->out), N, D, D,
                                 err));
-    }
-    /* Channel mixer: SGLU (Eq. 5). */
-    TRY(norm_forward_cuda(cfg->norm, la->norm2, la->norm2_rstd, la->resid_mid, lw->channel_norm.gain,
-                          lw->channel_norm.bias, N, D, stream, err));
-    if (products) {
-        TRY(matmul_forward_cuda(handle, la->glu1, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, G,
+    /* Channel mixer: SGLU (Eq. 5); the norm copies resid_mid into next for W3's product to add into. */
+    TRY(norm_forward_copy_cuda(cfg->norm, la->norm2, la->norm2_rstd, next, la->resid_mid, lw->channel_norm.gain,
+                               lw->channel_norm.bias, N, D, stream, err));
+    /* W1 and W2 are adjacent (G, D) blocks (checked by tn_model_cuda_init): one (2G, D) product */
+    if (products)
+        TRY(matmul_forward_cuda(handle, la->glu12, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
                                 err));
-        TRY(matmul_forward_cuda(handle, la->glu2, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l2), N, D, G,
-                                err));
-    }
-    TRY(glu_forward_cuda(la->glu, la->glu1, la->glu2, cfg->glu_act, (size_t)N * G, stream, err));
+    TRY(glu_forward_cuda(la->glu, la->glu12, la->glu12 + G, 2 * G, cfg->glu_act, N, G, stream, err));
     if (!next) return 0;
-    CUDA_TRY(cudaMemcpyAsync(next, la->resid_mid, ND * sizeof(float), cudaMemcpyDeviceToDevice, stream));
     return matmul_forward_cuda(handle, next, TN_CUDA_OUT_F32, 1.0f, la->glu, bf16_of(g, lw->l3), N, G, D, err);
 }
 
@@ -220,34 +213,149 @@ int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l,
                                      lw->theta, N, seq_len, 0, H, d, stream, err);
 }
 
+/* The SGLU's W1 x and W2 x are one (2G, D) product: W2 must follow W1 in
+ * the layout (params.h lays them out so), in the gradients too. */
+int check_glu_adjacent(const TnModelCuda *g, TnError *err) {
+    TnWeights w;
+    tn_weights_bind(&w, &g->layout, g->params);
+    size_t block = (size_t)g->config.glu_dim * g->config.dim;
+    for (int l = 0; l < g->config.n_layers; l++)
+        if (w.layers[l].l2 != w.layers[l].l1 + block)
+            return tn_fail(err, "the CUDA step needs layer %d's W2 right after W1 in the parameter layout", l);
+    return 0;
+}
+
+/* The layout's tensors in the update range as runs that AdamW decays
+ * alike (tn_adamw_decays), their ends counted from the range's start,
+ * uploaded once for adamw_update_cuda. */
+int upload_adamw_segments(TnModelCuda *g, TnError *err) {
+    const TnParamLayout *layout = &g->layout;
+    TnAdamwSegment *segments = (TnAdamwSegment *)tn_malloc((size_t)(layout->n_tensors + 1) * sizeof *segments);
+    int n = 0;
+    for (int i = 0; i < layout->n_tensors; i++) {
+        const TnTensorInfo *info = &layout->tensors[i];
+        size_t end = std::min(info->offset + info->numel, g->update_end);
+        if (end <= g->update_begin || info->offset >= g->update_end) continue;
+        int decays = tn_adamw_decays(info->kind);
+        if (n == 0 || segments[n - 1].decays != decays) segments[n++].decays = decays;
+        segments[n - 1].end = end - g->update_begin;
+    }
+    if (n == 0) segments[n++] = TnAdamwSegment{0, 0};
+    g->n_adamw_segments = n;
+    cudaError_t status = cudaMalloc(&g->adamw_segments, (size_t)n * sizeof *segments);
+    if (status == cudaSuccess)
+        status = cudaMemcpy(g->adamw_segments, segments, (size_t)n * sizeof *segments, cudaMemcpyHostToDevice);
+    free(segments);
+    if (status != cudaSuccess) return tn_fail(err, "upload_adamw_segments: CUDA: %s", cudaGetErrorString(status));
+    return 0;
+}
+
 int refresh_bf16(TnModelCuda *g, TnError *err) {
+    if (!g->params_bf16) return 0; /* ZeRO-3: each part's copy is made as it is gathered */
     return convert_to_bf16_cuda(g->params_bf16, g->params, g->n_params, stream_of(g), err);
+}
+
+/* One AdamW step over the update range in one launch (adamw_cuda.h), its
+ * bf16 copy written in the same pass where the device keeps one, the
+ * clipping factor taken from the norm's sum of squares in g->sum_squares. */
+int adamw_range(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
+                double max_norm, TnError *err) {
+    float correction1 = (float)(1.0 - pow((double)beta1, (double)t));
+    float correction2 = (float)(1.0 - pow((double)beta2, (double)t));
+    size_t begin = g->update_begin;
+    return adamw_update_cuda(g->params + (begin - g->params_begin), g->params_bf16 ? g->params_bf16 + begin : NULL,
+                             g->grads + (begin - g->grads_begin), g->adam_m, g->adam_v, g->update_end - begin,
+                             g->adamw_segments, g->n_adamw_segments, lr, beta1, beta2, eps, weight_decay, correction1,
+                             correction2, g->sum_squares, max_norm, stream_of(g), err);
+}
+
+/* The sharded training's hooks (transnormer_cuda.h): the weights before a
+ * pass reads a part, the gradients around the backward's writes of one;
+ * nothing without them. */
+int part_weights(TnModelCuda *g, int part, TnWeights *w, TnError *err) {
+    return g->hooks && g->hooks->weights ? g->hooks->weights(g, part, w, g->hooks->weights_user, err) : 0;
+}
+
+int part_grads(TnModelCuda *g, int part, TnWeights *dw, TnError *err) {
+    return g->hooks && g->hooks->grads ? g->hooks->grads(g, part, dw, g->hooks->grads_user, err) : 0;
+}
+
+int part_grads_done(TnModelCuda *g, int part, TnError *err) {
+    return g->hooks && g->hooks->grads_done ? g->hooks->grads_done(g, part, g->hooks->grads_user, err) : 0;
+}
+
+/* Binds a pass's views of a buffer laid out like the parameters, when the
+ * device holds it whole; else they start empty, each part bound by the
+ * hooks (fails without them). */
+int bind_views(TnModelCuda *g, TnWeights *views, float *buffer, size_t covered, int hooked, TnError *err) {
+    if (covered == g->n_params) {
+        tn_weights_bind(views, &g->layout, buffer);
+        return 0;
+    }
+    if (!hooked) return tn_fail(err, "the model is sharded and no hook places its parts");
+    memset(views, 0, sizeof *views);
+    return 0;
+}
+
+/* Each of the device's parameter-shaped buffers with the range it covers. */
+struct Covered {
+    float *device;
+    size_t floats;
+};
+
+void covered_buffers(const TnModelCuda *g, Covered out[4]) {
+    out[0] = {g->params, g->params_end - g->params_begin};
+    out[1] = {g->grads, g->grads_end - g->grads_begin};
+    out[2] = {g->adam_m, g->update_end - g->update_begin};
+    out[3] = {g->adam_v, g->update_end - g->update_begin};
 }
 
 } // namespace
 
 extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err) {
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, cfg);
+    size_t n = layout.total;
+    tn_param_layout_free(&layout);
+    return tn_model_cuda_init_shard(g, cfg, params, 0, n, 0, err);
+}
+
+extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const float *params, size_t begin,
+                                        size_t end, int zero, TnError *err) {
     memset(g, 0, sizeof *g);
     const char *missing =
         tn_config_unsupported_switch(cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES | TN_IMPLEMENTS_TRANSFORMER);
     if (missing) return tn_fail(err, "the CUDA training step does not support %s: train it on the CPU", missing);
     g->config = *cfg;
     tn_param_layout_init(&g->layout, cfg);
-    size_t n = g->n_params = g->layout.total, bytes = n * sizeof(float);
+    size_t n = g->n_params = g->layout.total;
+    TN_ASSERT(begin <= end && end <= n && (zero > 0 || (begin == 0 && end == n)));
+    g->update_begin = begin;
+    g->update_end = end;
+    g->grads_begin = zero >= 2 ? begin : 0;
+    g->grads_end = zero >= 2 ? end : n;
+    g->params_begin = zero >= 3 ? begin : 0;
+    g->params_end = zero >= 3 ? end : n;
     CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
     if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
     cudaStream_t stream = stream_of(g);
-    CUDA_TRY(cudaMalloc(&g->params, bytes));
-    CUDA_TRY(cudaMalloc(&g->grads, bytes));
-    CUDA_TRY(cudaMalloc(&g->adam_m, bytes));
-    CUDA_TRY(cudaMalloc(&g->adam_v, bytes));
-    CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
+    size_t held = g->params_end - g->params_begin;
+    CUDA_TRY(cudaMalloc(&g->params, (held ? held : 1) * sizeof(float))); /* a rank may own no element */
+    if (zero < 3) CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
+    g->view_f32 = g->params;
+    g->view_bf16 = g->params_bf16;
     CUDA_TRY(cudaMalloc(&g->sum_squares, (1 + TN_GRAD_SQUARES_PARTIALS) * sizeof(double)));
     CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
     if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
-    CUDA_TRY(cudaMemsetAsync(g->grads, 0, bytes, stream));
-    CUDA_TRY(cudaMemsetAsync(g->adam_m, 0, bytes, stream));
-    CUDA_TRY(cudaMemsetAsync(g->adam_v, 0, bytes, stream));
+    if (check_glu_adjacent(g, err) || upload_adamw_segments(g, err)) return -1;
+    Covered state[4];
+    covered_buffers(g, state);
+    float **zeroed[3] = {&g->grads, &g->adam_m, &g->adam_v};
+    for (int i = 0; i < 3; i++) {
+        size_t bytes = state[i + 1].floats * sizeof(float);
+        CUDA_TRY(cudaMalloc(zeroed[i], bytes ? bytes : sizeof(float))); /* a rank may own no element */
+        CUDA_TRY(cudaMemsetAsync(*zeroed[i], 0, bytes, stream));
+    }
     return tn_model_cuda_upload(g, params, NULL, NULL, NULL, err);
 }
 
@@ -260,6 +368,7 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
     cudaFree(g->adam_v);
     cudaFree(g->decay);
     cudaFree(g->sum_squares);
+    cudaFree(g->adamw_segments);
     cudaFree(g->arena);
     if (g->cublas) cublasDestroy(cublas_of(g));
     cudaFree(g->cublas_workspace);
@@ -326,17 +435,20 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
     TnWeights w;
-    tn_weights_bind(&w, &g->layout, g->params);
+    TRY(bind_views(g, &w, g->params, g->params_end - g->params_begin, g->hooks && g->hooks->weights, err));
     CUDA_TRY(cudaMemcpyAsync(g->tokens, tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
     memcpy(g->host_tokens, tokens, N * sizeof(int32_t));
     if (targets) CUDA_TRY(cudaMemcpyAsync(g->targets, targets, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
 
+    TRY(part_weights(g, TN_PART_EMBED, &w, err));
     TRY(embedding_forward_cuda(g->layers[0].resid, g->tokens, w.embed, N, D, tn_embed_scale(cfg), stream, err));
     if (w.positions) TRY(positions_forward_cuda(g->layers[0].resid, w.positions, N, seq_len, D, stream, err));
     for (int l = 0; l < cfg->n_layers; l++) {
         float *next = l + 1 < cfg->n_layers ? g->layers[l + 1].resid : g->resid_final;
+        TRY(part_weights(g, l, &w, err));
         TRY(layer_forward(g, &w, l, batch, seq_len, 1, next, err));
     }
+    TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(norm_forward_cuda(cfg->norm, g->norm_final, g->norm_final_rstd, g->resid_final, w.final_norm.gain,
                           w.final_norm.bias, N, D, stream, err));
     TRY(matmul_forward_cuda(handle, g->logits, TN_CUDA_OUT_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
@@ -360,18 +472,22 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
     TnWeights w, dw;
-    tn_weights_bind(&w, &g->layout, g->params);
-    tn_weights_bind(&dw, &g->layout, g->grads);
+    TRY(bind_views(g, &w, g->params, g->params_end - g->params_begin, g->hooks && g->hooks->weights, err));
+    TRY(bind_views(g, &dw, g->grads, g->grads_end - g->grads_begin, g->hooks && g->hooks->grads, err));
 
     /* logits = Norm(h) E^T: the tied projection adds into dE here and
-     * again at the embedding below. */
+     * again at the embedding below. The products write their input's
+     * gradient (matmul_backward_cuda); each norm's backward adds into
+     * dresid and leaves its bf16 copy, the next product's operand. */
+    TRY(part_weights(g, cfg->n_layers, &w, err));
+    TRY(part_grads(g, cfg->n_layers, &dw, err));
     TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
-    CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
     TRY(matmul_backward_cuda(handle, g->dnorm, dw.lm_head, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                              err));
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
-    TRY(norm_backward_cuda(cfg->norm, g->dresid, dw.final_norm.gain, dw.final_norm.bias, g->partials, g->dnorm,
-                           g->resid_final, g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
+    TRY(norm_backward_cuda(cfg->norm, g->dresid, g->dresid_bf16, dw.final_norm.gain, dw.final_norm.bias, g->partials,
+                           g->dnorm, g->resid_final, g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
+    TRY(part_grads_done(g, cfg->n_layers, err));
 
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
      * input gradient into it, leaving dL/dh for the h entering layer l. */
@@ -379,91 +495,110 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         TnCudaLayerActs *la = &g->layers[l];
         const TnLayerWeights *lw = &w.layers[l];
         TnLayerWeights *lg = &dw.layers[l];
+        TRY(part_weights(g, l, &w, err));
+        TRY(part_grads(g, l, &dw, err));
         /* What the forward did not keep (recompute.h), rebuilt from what it kept. */
         if (g->recompute != TN_RECOMPUTE_NONE)
             TRY(layer_forward(g, &w, l, batch, seq_len, g->recompute == TN_RECOMPUTE_LAYERS, NULL, err));
-        /* Channel mixer, SGLU (Eq. 5). */
-        TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
-        CUDA_TRY(cudaMemsetAsync(g->dglu, 0, (size_t)N * G * sizeof(float), stream));
+        /* Channel mixer, SGLU (Eq. 5); W1 and W2 as one (2G, D) product, as in the forward. */
         TRY(matmul_backward_cuda(handle, g->dglu, lg->l3, g->dresid_bf16, la->glu, bf16_of(g, lw->l3), N, G, D, err));
-        TRY(glu_backward_cuda(g->dglu1, g->dglu2, g->dglu, la->glu1, la->glu2, cfg->glu_act, (size_t)N * G, stream,
-                              err));
-        CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
-        TRY(matmul_backward_cuda(handle, g->dnorm, lg->l1, g->dglu1, la->norm2, bf16_of(g, lw->l1), N, D, G, err));
-        TRY(matmul_backward_cuda(handle, g->dnorm, lg->l2, g->dglu2, la->norm2, bf16_of(g, lw->l2), N, D, G, err));
-        TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->channel_norm.gain, lg->channel_norm.bias, g->partials,
-                               g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D, stream, err));
+        TRY(glu_backward_cuda(g->dglu12, g->dglu12 + G, 2 * G, g->dglu, la->glu12, la->glu12 + G, cfg->glu_act, N, G,
+                              stream, err));
+        TRY(matmul_backward_cuda(handle, g->dnorm, lg->l1, g->dglu12, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
+                                 err));
+        TRY(norm_backward_cuda(cfg->norm, g->dresid, g->dresid_bf16, lg->channel_norm.gain, lg->channel_norm.bias,
+                               g->partials, g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D,
+                               stream, err));
         /* Token mixer: GLA (Eq. 3-4) or the baseline's softmax attention. */
-        TRY(convert_to_bf16_cuda(g->dresid_bf16, g->dresid, ND, stream, err));
-        CUDA_TRY(cudaMemsetAsync(g->dgated, 0, ND * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dgated, lg->out, g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out),
                                  N, D, D, err));
         if (cfg->arch == TN_ARCH_TRANSFORMER)
             TRY(tn_transformer_cuda_mixer_backward(g, l, batch, seq_len, err));
         else
             TRY(gla_backward(g, &w, &dw, l, batch, seq_len, err));
-        CUDA_TRY(cudaMemsetAsync(g->dnorm, 0, ND * sizeof(float), stream));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
-        TRY(norm_backward_cuda(cfg->norm, g->dresid, lg->token_norm.gain, lg->token_norm.bias, g->partials, g->dnorm,
-                               la->resid, la->norm1_rstd, lw->token_norm.gain, N, D, stream, err));
+        /* layer 0's input gradient goes to the embedding alone: no bf16 copy */
+        TRY(norm_backward_cuda(cfg->norm, g->dresid, l > 0 ? g->dresid_bf16 : NULL, lg->token_norm.gain,
+                               lg->token_norm.bias, g->partials, g->dnorm, la->resid, la->norm1_rstd,
+                               lw->token_norm.gain, N, D, stream, err));
+        TRY(part_grads_done(g, l, err));
     }
     /* h = e E[x] (+ P[t]) */
+    TRY(part_grads(g, TN_PART_EMBED, &dw, err));
     if (dw.positions) TRY(positions_backward_cuda(dw.positions, g->dresid, N, seq_len, D, stream, err));
     int n_groups = tn_group_tokens(g->host_groups, g->host_token_counts, g->host_tokens, N, V, cfg->pad_token_id);
     CUDA_TRY(cudaMemcpyAsync(g->token_groups, g->host_groups, TN_TOKEN_GROUPS_SIZE((size_t)N) * sizeof(int32_t),
                              cudaMemcpyHostToDevice, stream));
-    return embedding_backward_cuda(dw.embed, g->dresid, g->token_groups, n_groups, N, D, tn_embed_scale(cfg), stream,
-                                   err);
+    TRY(embedding_backward_cuda(dw.embed, g->dresid, g->token_groups, n_groups, N, D, tn_embed_scale(cfg), stream,
+                                err));
+    return part_grads_done(g, TN_PART_EMBED, err);
 }
 
 extern "C" int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err) {
-    CUDA_TRY(cudaMemsetAsync(g->grads, 0, g->n_params * sizeof(float), stream_of(g)));
+    CUDA_TRY(cudaMemsetAsync(g->grads, 0, (g->grads_end - g->grads_begin) * sizeof(float), stream_of(g)));
     return 0;
 }
 
 extern "C" int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,
                                   long long t, double max_norm, double *grad_norm, TnError *err) {
     cudaStream_t stream = stream_of(g);
-    TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads, g->n_params, stream, err));
+    TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads + (g->update_begin - g->grads_begin),
+                              g->update_end - g->update_begin, stream, err));
+    TRY(adamw_range(g, beta1, beta2, eps, weight_decay, lr, t, max_norm, err));
     double sum_squares;
     CUDA_TRY(cudaMemcpyAsync(&sum_squares, g->sum_squares, sizeof(double), cudaMemcpyDeviceToHost, stream));
     CUDA_TRY(cudaStreamSynchronize(stream));
-    double norm = sqrt(sum_squares);
-    *grad_norm = norm;
-    /* as tn_grad_clip: scale by max_norm / norm when norm > max_norm */
-    float grad_scale = max_norm > 0 && norm > max_norm ? (float)(max_norm / norm) : 1.0f;
-    float correction1 = (float)(1.0 - pow((double)beta1, (double)t));
-    float correction2 = (float)(1.0 - pow((double)beta2, (double)t));
-    for (int i = 0; i < g->layout.n_tensors; i++) {
-        const TnTensorInfo *info = &g->layout.tensors[i];
-        float decay = tn_adamw_decays(info->kind) ? weight_decay : 0.0f;
-        size_t o = info->offset;
-        TRY(adamw_update_cuda(g->params + o, g->grads + o, g->adam_m + o, g->adam_v + o, info->numel, lr, beta1, beta2,
-                              eps, decay, correction1, correction2, grad_scale, stream, err));
-    }
-    return refresh_bf16(g, err);
+    *grad_norm = sqrt(sum_squares);
+    return 0;
+}
+
+extern "C" int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, TnError *err) {
+    cudaStream_t stream = stream_of(g);
+    TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads + (g->update_begin - g->grads_begin),
+                              g->update_end - g->update_begin, stream, err));
+    CUDA_TRY(cudaMemcpyAsync(sum_squares, g->sum_squares, sizeof(double), cudaMemcpyDeviceToHost, stream));
+    CUDA_TRY(cudaStreamSynchronize(stream));
+    return 0;
+}
+
+extern "C" int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,
+                                   long long t, double sum_squares, double max_norm, TnError *err) {
+    /* the kernel takes the clipping factor from the device (adamw_cuda.h); the host's copy is read before return */
+    CUDA_TRY(cudaMemcpyAsync(g->sum_squares, &sum_squares, sizeof(double), cudaMemcpyHostToDevice, stream_of(g)));
+    return adamw_range(g, beta1, beta2, eps, weight_decay, lr, t, max_norm, err);
+}
+
+extern "C" int tn_model_cuda_refresh(TnModelCuda *g, TnError *err) { return refresh_bf16(g, err); }
+
+extern "C" int tn_model_cuda_synchronize(TnModelCuda *g, TnError *err) {
+    CUDA_TRY(cudaStreamSynchronize(stream_of(g)));
+    return 0;
 }
 
 extern "C" int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v,
                                       TnError *err) {
-    size_t bytes = g->n_params * sizeof(float);
     cudaStream_t stream = stream_of(g);
     float *host[4] = {params, grads, adam_m, adam_v};
-    const float *device[4] = {g->params, g->grads, g->adam_m, g->adam_v};
+    Covered device[4];
+    covered_buffers(g, device);
     for (int i = 0; i < 4; i++)
-        if (host[i]) CUDA_TRY(cudaMemcpyAsync(host[i], device[i], bytes, cudaMemcpyDeviceToHost, stream));
+        if (host[i])
+            CUDA_TRY(cudaMemcpyAsync(host[i], device[i].device, device[i].floats * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream));
     CUDA_TRY(cudaStreamSynchronize(stream));
     return 0;
 }
 
 extern "C" int tn_model_cuda_upload(TnModelCuda *g, const float *params, const float *grads, const float *adam_m,
                                     const float *adam_v, TnError *err) {
-    size_t bytes = g->n_params * sizeof(float);
     cudaStream_t stream = stream_of(g);
     const float *host[4] = {params, grads, adam_m, adam_v};
-    float *device[4] = {g->params, g->grads, g->adam_m, g->adam_v};
+    Covered device[4];
+    covered_buffers(g, device);
     for (int i = 0; i < 4; i++)
-        if (host[i]) CUDA_TRY(cudaMemcpyAsync(device[i], host[i], bytes, cudaMemcpyHostToDevice, stream));
+        if (host[i])
+            CUDA_TRY(cudaMemcpyAsync(device[i].device, host[i], device[i].floats * sizeof(float),
+                                     cudaMemcpyHostToDevice, stream));
     if (params) TRY(refresh_bf16(g, err));
     CUDA_TRY(cudaStreamSynchronize(stream));
     return 0;

@@ -12,7 +12,7 @@
  *
  * Precision (the paper trains with bf16 AMP): one flat fp32 master copy of
  * the parameters laid out by TnParamLayout (the CPU model's layout), a bf16
- * copy of it for the matrix products (refreshed after every update), fp32
+ * copy of it for the matrix products (written by every update), fp32
  * gradients and AdamW moments in buffers of the same layout. Matrix products
  * run on cuBLAS with bf16 operands and fp32 accumulation; the residual
  * stream, norm statistics, losses, the LRPE angles and theta stay fp32; the
@@ -69,19 +69,59 @@ typedef struct TnCudaLayerActs {
     float *resid_mid;    /* (N, D) fp32 */
     uint16_t *norm2;     /* (N, D) bf16 */
     float *norm2_rstd;   /* (N) */
-    uint16_t *glu1, *glu2, *glu; /* (N, G) bf16 */
+    uint16_t *glu12;     /* (N, 2G) bf16: W1 x | W2 x side by side, one product of the adjacent W1, W2 */
+    uint16_t *glu;       /* (N, G) bf16 */
     float *softmax_lse;  /* (B * H, T) fp32: the baseline's attention log-sum-exp (transformer_cuda.h); NULL else */
 } TnCudaLayerActs;
 
-typedef struct TnModelCuda {
+typedef struct TnModelCuda TnModelCuda;
+
+/* The hooks of sharded training (params.h's parts: the embedding
+ * TN_PART_EMBED, layers 0..L-1, the head L). Each returns 0, or -1 with
+ * err; NULL ones are not called.
+ * weights (ZeRO-3, dist/fsdp_gpu.h), before the forward reads a part (the
+ * embedding, each layer, the head) and before the backward reads it again
+ * (the head, layers L-1..0): points w's views of the part (and, for the
+ * head of a tied embedding, of the embedding) at fp32 values on the
+ * device, and g->view_f32 and g->view_bf16 at a pair of buffers laid out
+ * alike, the views' bf16 copies at the same offsets in the second.
+ * grads (ZeRO-2/3, dist/grad_reduce_gpu.h), around the backward's writes
+ * of each part's gradients (the head L, layers L-1..0, the embedding, in
+ * that order): grads points dw's views of the part at the buffer they are
+ * to accumulate into (tn_weights_bind_range; the head of a tied embedding
+ * writes the embedding's gradient too); grads_done follows the part's
+ * last write, enqueued on g->stream. */
+typedef struct TnModelCudaHooks {
+    int (*weights)(TnModelCuda *g, int part, TnWeights *w, void *user, TnError *err);
+    void *weights_user;
+    int (*grads)(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err);
+    int (*grads_done)(TnModelCuda *g, int part, void *user, TnError *err);
+    void *grads_user;
+} TnModelCudaHooks;
+
+struct TnModelCuda {
     TnConfig config;
     TnParamLayout layout;  /* owned */
     size_t n_params;       /* layout.total */
-    float *params;         /* device fp32 master parameters */
-    uint16_t *params_bf16; /* device bf16 copy for the matrix products */
-    float *grads, *adam_m, *adam_v; /* device, the parameters' layout */
+    float *params;         /* device fp32 master parameters: [params_begin, params_end) */
+    uint16_t *params_bf16; /* device bf16 copy for the matrix products (NULL under ZeRO-3: gathered per part) */
+    /* The buffers the weight views point into, fp32 and their bf16 copy at
+     * the same offsets: params and params_bf16, or under ZeRO-3 the part
+     * gathered last (hooks). */
+    float *view_f32;
+    uint16_t *view_bf16;
+    float *grads, *adam_m, *adam_v; /* device, the parameters' layout: the ranges below */
+    /* What the buffers cover (tn_model_cuda_init_shard; all of
+     * [0, n_params) otherwise): adam_m and adam_v the range AdamW updates,
+     * [update_begin, update_end); grads [grads_begin, grads_end) and params
+     * [params_begin, params_end), the whole buffer or that range alone,
+     * which the passes then reach through hooks only. */
+    size_t update_begin, update_end, grads_begin, grads_end, params_begin, params_end;
+    const TnModelCudaHooks *hooks; /* NULL: the passes read params and write grads, whole */
     float *decay;          /* device (L, H) lambda_{l,h} */
     double *sum_squares;   /* device: the gradient norm's sum, then TN_GRAD_SQUARES_PARTIALS partials */
+    struct TnAdamwSegment *adamw_segments; /* device: the layout's runs of tensors AdamW decays alike */
+    int n_adamw_segments;
     void *cublas;          /* cublasHandle_t */
     void *cublas_workspace; /* device, TN_CUBLAS_WORKSPACE_BYTES */
     void *stream;          /* cudaStream_t */
@@ -101,7 +141,7 @@ typedef struct TnModelCuda {
     float *dresid, *dnorm, *dgated, *dglu;   /* fp32 gradients: (N, D) x 3, (N, G) */
     uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, P) */
     uint16_t *dqf, *dkf;                     /* (N, 2D) */
-    uint16_t *dglu1, *dglu2;                 /* (N, G) */
+    uint16_t *dglu12;                        /* (N, 2G): the gradients of W1 x | W2 x */
     float *partials;        /* the norms' and theta's per-block gradient sums (column_sums_cuda.h) */
     int32_t *token_groups;  /* TN_TOKEN_GROUPS_SIZE(N): the backward's rows by token (token_groups.h) */
     /* host, sized by tn_model_cuda_reserve */
@@ -109,12 +149,21 @@ typedef struct TnModelCuda {
     int32_t *host_tokens;   /* (N) the last forward's tokens */
     int32_t *host_groups;   /* TN_TOKEN_GROUPS_SIZE(N), grouped before the upload */
     int32_t *host_token_counts; /* (V + 1) tn_group_tokens' scratch */
-} TnModelCuda;
+};
 
 /* Uploads params (host, layout of cfg) to the current device; zeroes the
  * gradients and moments. Fails, naming it, on a configuration the step does
  * not compute (tn_config_unsupported_switch). */
 int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err);
+/* The same for sharded training at ZeRO stage zero (dist/comm.h's
+ * ranges): from 1 on the moments cover [begin, end) of the flat buffer
+ * alone, from 2 the gradients too (the backward then needs the grads
+ * hooks), at 3 the fp32 parameters too (params: that range; the passes
+ * need the weights hook; no bf16 copy is kept). Below 3 the fp32
+ * parameters and their bf16 copy stay whole. tn_model_cuda_init is zero
+ * 0, [0, n). */
+int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const float *params, size_t begin, size_t end,
+                             int zero, TnError *err);
 void tn_model_cuda_free(TnModelCuda *g);
 
 /* Sizes the arena for up to batch x seq_len tokens at a recompute level
@@ -141,13 +190,31 @@ int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err);
 
 /* Global-norm clipping (max_norm <= 0: none) and one AdamW step t (from 1)
  * with the CPU trainer's hyper-parameters (beta1, beta2, eps, weight decay
- * where tn_adamw_decays says); refreshes the bf16 copy. *grad_norm receives
- * the norm before clipping (synchronises). */
+ * where tn_adamw_decays says); refreshes the bf16 copy. The clipping factor
+ * is computed on the device and the update is one launch queued right
+ * behind the norm (nothing waits for the host in between); *grad_norm
+ * receives the norm before clipping, read back once the update is queued
+ * (synchronises at the end). */
 int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
                        double max_norm, double *grad_norm, TnError *err);
 
-/* Copies between the host and the device buffers of the parameters' layout
- * (NULL skips one). Upload refreshes the bf16 copy. Both synchronise. */
+/* *sum_squares: the sum of the squared gradients of the update range
+ * (synchronises). */
+int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, TnError *err);
+/* AdamW step t on the update range (the whole buffer unless sharded, as
+ * tn_model_cuda_step's), clipped by the global norm sqrt(sum_squares)
+ * (max_norm <= 0: none; sharded training adds the ranks' sums), the bf16
+ * copy of the range written in the same pass where the device keeps one. */
+int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr, long long t,
+                        double sum_squares, double max_norm, TnError *err);
+/* Makes the bf16 copy again from the fp32 parameters (none under ZeRO-3). */
+int tn_model_cuda_refresh(TnModelCuda *g, TnError *err);
+/* Waits for the work queued on g->stream. */
+int tn_model_cuda_synchronize(TnModelCuda *g, TnError *err);
+
+/* Copies between the host and the device buffers (NULL skips one) of the
+ * ranges they cover.
+ * Upload refreshes the bf16 copy. Both synchronise. */
 int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
 int tn_model_cuda_upload(TnModelCuda *g, const float *params, const float *grads, const float *adam_m,
                          const float *adam_v, TnError *err);

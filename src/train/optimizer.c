@@ -49,9 +49,13 @@ double tn_grad_squares(const float *grads, size_t n) {
 
 double tn_grad_norm(const float *grads, size_t n) { return sqrt(tn_grad_squares(grads, n)); }
 
+float tn_grad_clip_scale(double norm, double max_norm) {
+    return max_norm > 0 && norm > max_norm ? (float)(max_norm / norm) : 1.0f;
+}
+
 float tn_grad_clip(float *grads, size_t n, double norm, double max_norm) {
-    if (!(norm > max_norm)) return 1.0f;
-    float scale = (float)(max_norm / norm);
+    float scale = tn_grad_clip_scale(norm, max_norm);
+    if (scale == 1.0f) return scale;
     #pragma omp parallel for
     for (size_t i = 0; i < n; i++) grads[i] *= scale;
     return scale;

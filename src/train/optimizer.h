@@ -44,7 +44,10 @@ void tn_adamw_update_range(const TnAdamW *opt, const TnParamLayout *layout, floa
 double tn_grad_norm(const float *grads, size_t n);
 /* Its square, the sum of squares (to add the norms of pieces). */
 double tn_grad_squares(const float *grads, size_t n);
-/* Scales grads by max_norm / norm when norm > max_norm; returns the scale. */
+/* The clip's factor: max_norm / norm when max_norm > 0 and norm > max_norm,
+ * else 1. */
+float tn_grad_clip_scale(double norm, double max_norm);
+/* Scales grads by tn_grad_clip_scale; returns it. */
 float tn_grad_clip(float *grads, size_t n, double norm, double max_norm);
 
 /* Learning rate of step (0-based) of `steps`. */

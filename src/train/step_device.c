@@ -1,9 +1,12 @@
 #include "train/step_device.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #ifdef TN_CUDA
+#include "dist/fsdp_gpu.h"
+#include "dist/grad_reduce_gpu.h"
 #include "model/transnormer_cuda.h"
 #endif
 
@@ -11,15 +14,47 @@
 
 struct TnStepDevice {
     TnModelCuda gpu;
+    const TnComm *comm; /* the data group; NULL: this GPU alone */
+    int zero;           /* the stage in effect: 0 with one rank */
+    TnGradReduceGpu reduce; /* ZeRO-2/3: the gradients reduce-scattered per part */
+    TnFsdpGpu fsdp;         /* ZeRO-3: the parameters gathered per part */
+    TnModelCudaHooks hooks; /* the model's, pointing at reduce and fsdp */
 };
 
-int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err) {
+/* The sharded stages' hooks on the model (transnormer_cuda.h). */
+static int install_hooks(TnStepDevice *d, TnError *err) {
+    if (d->zero >= 2) {
+        if (tn_grad_reduce_gpu_init(&d->reduce, d->comm, &d->gpu, err)) return -1;
+        d->hooks.grads = tn_grad_reduce_gpu_bind;
+        d->hooks.grads_done = tn_grad_reduce_gpu_part_done;
+        d->hooks.grads_user = &d->reduce;
+    }
+    if (d->zero == 3) {
+        /* one stream for the gathers and the reductions: the collectives in the order they are issued */
+        if (tn_fsdp_gpu_init(&d->fsdp, d->comm, &d->gpu, d->reduce.stream, err)) return -1;
+        d->hooks.weights = tn_fsdp_gpu_gather_part;
+        d->hooks.weights_user = &d->fsdp;
+    }
+    d->gpu.hooks = d->zero >= 2 ? &d->hooks : NULL;
+    return 0;
+}
+
+int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
+                        const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
+                        const TnComm *comm, int zero, TnError *err) {
     *dev = NULL;
     if (device != TN_DEVICE_CUDA) return tn_fail(err, "the %s runs the trainer's own step", tn_device_name(device));
+    if (zero < 0 || zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", zero);
     TnStepDevice *d = tn_calloc(1, sizeof *d);
-    if (tn_model_cuda_init(&d->gpu, &m->config, m->params, err) ||
-        tn_model_cuda_upload(&d->gpu, NULL, NULL, adam_m, adam_v, err) ||
+    d->comm = comm && comm->size > 1 ? comm : NULL;
+    d->zero = d->comm ? zero : 0;
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, cfg);
+    size_t n = layout.total;
+    tn_param_layout_free(&layout);
+    TnRange own = d->zero ? tn_rank_range(n, comm->size, comm->rank) : (TnRange){0, n};
+    int rc = tn_model_cuda_init_shard(&d->gpu, cfg, params, own.begin, own.end, d->zero, err);
+    if (rc || install_hooks(d, err) || tn_model_cuda_upload(&d->gpu, NULL, NULL, adam_m, adam_v, err) ||
         tn_model_cuda_reserve(&d->gpu, batch, seq_len, recompute, err)) {
         tn_step_device_close(d);
         return -1;
@@ -30,6 +65,8 @@ int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, c
 
 void tn_step_device_close(TnStepDevice *dev) {
     if (!dev) return;
+    if (dev->zero >= 2) tn_grad_reduce_gpu_free(&dev->reduce);
+    if (dev->zero == 3) tn_fsdp_gpu_free(&dev->fsdp);
     tn_model_cuda_free(&dev->gpu);
     free(dev);
 }
@@ -50,23 +87,67 @@ int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t
     return 0;
 }
 
+int tn_step_device_idle(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                        TnError *err) {
+    float loss;
+    /* a loss scale of 0 makes every gradient an exact zero: the pass adds nothing */
+    return dev->zero >= 2 ? tn_step_device_accumulate(dev, inputs, targets, batch, seq_len, 0.0f, &loss, err) : 0;
+}
+
+/* NCCL makes no promise that two collectives of a communicator progress at
+ * once: one running on a stream of the step while another starts on the
+ * group's own (the trainer's host collectives) could wait for each other
+ * in different orders on different ranks. So the step's collectives are
+ * waited for before it returns to the trainer. */
+int tn_step_device_reduce(TnStepDevice *dev, TnError *err) {
+    TnModelCuda *g = &dev->gpu;
+    if (!dev->comm) return 0;
+    switch (dev->zero) {
+    case 0:
+        return tn_comm_gpu_all_reduce_sum(dev->comm, g->grads, g->n_params, g->stream, err) ||
+                       tn_model_cuda_synchronize(g, err)
+                   ? -1 : 0;
+    case 1:
+        return tn_comm_gpu_reduce_scatter_sum(dev->comm, g->grads, g->n_params, g->stream, err) ||
+                       tn_model_cuda_synchronize(g, err)
+                   ? -1 : 0;
+    default: return tn_grad_reduce_gpu_finish(&dev->reduce, err);
+    }
+}
+
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err) {
-    return tn_model_cuda_step(&dev->gpu, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, max_norm,
-                              grad_norm, err);
+    TnModelCuda *g = &dev->gpu;
+    if (!dev->zero)
+        return tn_model_cuda_step(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, max_norm, grad_norm,
+                                  err);
+    /* the ranges' sums of squares added over the group: the norm of the whole summed gradient */
+    double squares;
+    if (tn_model_cuda_grad_squares(g, &squares, err) || tn_comm_all_reduce_sum_double(dev->comm, &squares, 1, err))
+        return -1;
+    *grad_norm = sqrt(squares);
+    if (tn_model_cuda_adamw(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, squares, max_norm, err))
+        return -1;
+    if (dev->zero == 3) { /* the next passes gather the updated shards */
+        tn_fsdp_gpu_invalidate(&dev->fsdp);
+        return 0;
+    }
+    return tn_comm_gpu_all_gather(dev->comm, g->params, g->n_params, g->stream, err) ||
+                   tn_model_cuda_refresh(g, err) || tn_model_cuda_synchronize(g, err)
+               ? -1 : 0;
 }
 
-int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
-    (void)err;
-    *grads = dev->gpu.grads;
-    *n = dev->gpu.n_params;
-    *stream = dev->gpu.stream;
-    return 0;
-}
-
-void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena) {
-    *state = dev->gpu.layout.total * (4 * sizeof(float) + sizeof(uint16_t));
-    *arena = dev->gpu.arena_bytes;
+void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory) {
+    const TnModelCuda *g = &dev->gpu;
+    size_t f = sizeof(float);
+    memory->parameters = (g->params_end - g->params_begin) * f + (g->params_bf16 ? g->n_params * sizeof(uint16_t) : 0);
+    memory->gather = dev->zero == 3 ? tn_fsdp_gpu_buffer_floats(&g->layout, &g->config) * f : 0;
+    memory->gradients = (g->grads_end - g->grads_begin) * f;
+    memory->grad_buffers = dev->zero >= 2 ? tn_grad_reduce_gpu_buffer_floats(&g->layout, g->config.n_layers) * f : 0;
+    memory->moments = 2 * (g->update_end - g->update_begin) * f;
+    memory->arena = g->arena_bytes;
+    memory->total = memory->parameters + memory->gather + memory->gradients + memory->grad_buffers + memory->moments +
+                    memory->arena;
 }
 
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {
@@ -79,9 +160,11 @@ struct TnStepDevice {
     int unused;
 };
 
-int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err) {
-    (void)m, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute;
+int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
+                        const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
+                        const TnComm *comm, int zero, TnError *err) {
+    (void)cfg, (void)params, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute, (void)comm;
+    (void)zero;
     *dev = NULL;
     return tn_fail(err, "--device %s: this tnllm was built without CUDA (make found no nvcc)", tn_device_name(device));
 }
@@ -111,14 +194,20 @@ int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long 
     return tn_fail(err, "no accelerator in this build");
 }
 
-int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err) {
-    (void)dev, (void)grads, (void)n, (void)stream;
+int tn_step_device_idle(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                        TnError *err) {
+    (void)dev, (void)inputs, (void)targets, (void)batch, (void)seq_len;
     return tn_fail(err, "no accelerator in this build");
 }
 
-void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena) {
+int tn_step_device_reduce(TnStepDevice *dev, TnError *err) {
+    (void)dev;
+    return tn_fail(err, "no accelerator in this build");
+}
+
+void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory) {
     TN_ASSERT(dev == NULL); /* none can be opened */
-    *state = *arena = 0;
+    memset(memory, 0, sizeof *memory);
 }
 
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err) {

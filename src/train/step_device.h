@@ -18,6 +18,25 @@
  * whole, and the bf16 copy is remade from them) continues exactly as one
  * that was not, on the same GPU model and CUDA libraries.
  *
+ * Data parallel (comm: the data group, one GPU per rank, with its GPU
+ * communicator; train/trainer.h): after a step's micro-batches, reduce
+ * sums the ranks' gradients by NCCL, and update runs AdamW. zero picks
+ * what each GPU keeps (tn_rank_range of the flat buffer, the rank's
+ * range; below 3 the fp32 parameters and their bf16 copy stay whole: the
+ * step reads fp32 values of the embedding, the norms and theta):
+ *   0: everything; gradients all-reduced, every rank the whole AdamW.
+ *   1: the AdamW moments of its range; gradients reduce-scattered after
+ *      the backward, AdamW on the range, the fp32 parameters all-gathered.
+ *   2: also the gradients of its range alone, each part reduce-scattered
+ *      as the backward leaves it (dist/grad_reduce_gpu.h), then as 1.
+ *   3: also the fp32 parameters of its range alone, each part gathered
+ *      just before a pass reads it (dist/fsdp_gpu.h, with its bf16 copy);
+ *      AdamW updates the range in place, no all-gather. Every rank must
+ *      run the same passes: validation too.
+ * The global norm of clipping is the square root of the ranks' sums of
+ * squares of their ranges, added over the group. One rank (or a NULL
+ * comm): zero is ignored, nothing is sharded.
+ *
  * CUDA (model/transnormer_cuda.h) is compiled in only where the Makefile
  * found nvcc (-DTN_CUDA); elsewhere opening it fails with a message saying
  * so. Functions return 0, or -1 with err filled.
@@ -27,6 +46,7 @@
 
 #include <stdint.h>
 
+#include "dist/comm.h"
 #include "model/recompute.h"
 #include "model/transnormer.h"
 #include "train/optimizer.h"
@@ -35,12 +55,15 @@
 
 typedef struct TnStepDevice TnStepDevice;
 
-/* Opens an accelerator (not TN_DEVICE_CPU) for model m, with the AdamW
- * moments adam_m, adam_v (host, m's layout) and room for batch x seq_len
- * tokens per micro-batch at a recompute level. The device owns its copies;
- * free with close. */
-int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnModel *m, const float *adam_m,
-                        const float *adam_v, int batch, int seq_len, TnRecompute recompute, TnError *err);
+/* Opens an accelerator (not TN_DEVICE_CPU) for a model of cfg with the
+ * parameters params and AdamW moments adam_m, adam_v (host: the rank's
+ * range of the flat buffer where zero shards them with several ranks,
+ * else the whole buffer) and room for batch x seq_len tokens per
+ * micro-batch at a recompute level, for the data group comm (NULL: alone)
+ * at ZeRO stage zero (0-3). The device owns its copies; free with close. */
+int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
+                        const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
+                        const TnComm *comm, int zero, TnError *err);
 void tn_step_device_close(TnStepDevice *dev);
 
 int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err);
@@ -55,21 +78,38 @@ int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const in
  * would need. */
 int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
                          float *losses, TnError *err);
-/* Global-norm clip (max_norm <= 0: none) and AdamW step t; *grad_norm is
- * the norm before clipping. The caller stops the run when it is not finite
- * (the parameters on the device are then no longer usable). */
+/* What a rank without a micro-batch in a pass of the step runs instead,
+ * so that every rank makes the same collectives: from ZeRO-2 on, the
+ * forward and backward of a batch (host tokens, e.g. the last drawn) with
+ * a loss scale of 0, which adds exact zeros to the gradients; below,
+ * nothing. */
+int tn_step_device_idle(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
+                        TnError *err);
+/* Sums the ranks' accumulated gradients (all-reduce, or the range of
+ * each: zero above); nothing with one rank. */
+int tn_step_device_reduce(TnStepDevice *dev, TnError *err);
+/* Global-norm clip (max_norm <= 0: none) and AdamW step t, on the rank's
+ * range with the parameters all-gathered after (zero >= 1); *grad_norm
+ * is the norm before clipping, the same on every rank. The caller stops
+ * the run when it is not finite (the parameters on the device are then
+ * no longer usable). */
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err);
-/* The device's gradient buffer (*n floats of device memory, laid out like
- * the parameters) and the cudaStream_t the step's work is ordered on: a
- * data-parallel sum enqueued on it between the accumulation and the update
- * (dist/comm.h's tn_comm_gpu_all_reduce_sum) is what the update sees. */
-int tn_step_device_gradients(TnStepDevice *dev, float **grads, size_t *n, void **stream, TnError *err);
-/* Device bytes held: *state the parameters (fp32 master and bf16 copy),
- * gradients and AdamW moments, *arena the activations' arena. */
-void tn_step_device_memory(const TnStepDevice *dev, size_t *state, size_t *arena);
-/* Copies the device's parameters, gradients and moments into the host
- * buffers given (NULL skips one). */
+/* Device bytes held, by kind. */
+typedef struct TnStepDeviceMemory {
+    size_t parameters;   /* the fp32 parameters (ZeRO-3: the rank's range) and their bf16 copy (none) */
+    size_t gather;       /* ZeRO-3: the gather buffers of one part, fp32 and bf16 */
+    size_t gradients;    /* the gradients held: the whole buffer, or (ZeRO-2) the rank's range */
+    size_t grad_buffers; /* ZeRO-2: the backward's part buffers (dist/grad_reduce_gpu.h) */
+    size_t moments;      /* AdamW's m and v */
+    size_t arena;        /* the activations' arena */
+    size_t total;
+} TnStepDeviceMemory;
+void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory);
+/* Copies the device's parameters (whole, or under ZeRO-3 the rank's
+ * range), gradients (the whole buffer, or from ZeRO-2 on the rank's range)
+ * and moments (the range of adam_m at open) into the host buffers given
+ * (NULL skips one). */
 int tn_step_device_sync(TnStepDevice *dev, float *params, float *grads, float *adam_m, float *adam_v, TnError *err);
 
 #endif

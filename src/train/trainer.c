@@ -80,7 +80,8 @@ typedef struct Run {
     TnGradReduce reduce;  /* the CPU step's gradient reduction, overlapped with the backward */
     TnFsdp fsdp;          /* ZeRO-3 on the CPU: the parameters sharded (range update), gathered part by part */
     int sharded;          /* fsdp is in use: model.params is NULL */
-    float *first_shard;   /* ZeRO-3: the shard built or read at start, until fsdp owns it */
+    float *first_shard;   /* ZeRO-3: the shard built or read at start, until the CPU's fsdp owns it; a GPU run
+                           * keeps it as the host's copy, which checkpoints read (sync_host) */
     TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
 } Run;
@@ -236,11 +237,13 @@ static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *use
     return rc ? -1 : 0;
 }
 
-/* The parameters this rank holds and their range of its part: the FSDP
- * shard under ZeRO-3, else the model's whole buffer. */
+/* The parameters this rank holds and their range of its part: the shard
+ * under ZeRO-3 (the CPU's FSDP shard, or a GPU run's host copy), else the
+ * model's whole buffer. */
 static float *held_params(const Run *r, TnRange *range) {
-    *range = r->sharded ? r->update : (TnRange){0, r->model.layout.total};
-    return r->sharded ? r->fsdp.shard : r->model.params;
+    float *shard = r->sharded ? r->fsdp.shard : r->first_shard;
+    *range = shard ? r->update : (TnRange){0, r->model.layout.total};
+    return shard ? shard : r->model.params;
 }
 
 /* Rank 0 writes the whole model into the HF directory dir, with the
@@ -310,11 +313,6 @@ static const char *nonfinite_in_range(const TnParamLayout *layout, const float *
     return "";
 }
 
-/* The same for a whole buffer. */
-static const char *nonfinite_tensor(const TnParamLayout *layout, const float *buffer) {
-    return nonfinite_in_range(layout, buffer, (TnRange){0, layout->total});
-}
-
 /* Names where a non-finite loss first appears: a parameter, else the
  * first layer whose residual stream is not finite. */
 static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap) {
@@ -335,28 +333,17 @@ static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap
     snprintf(out, cap, "the logits");
 }
 
-/* The ranks' device gradients summed in place by NCCL, on the step's
- * stream, before the update reads them; their losses summed on the host.
- * The backward scaled every rank's gradient by 1 / (the whole batch's
- * tokens), so the sum is the gradient of the batch's mean loss. */
-static int device_reduce(Run *r, double *loss_sum, TnError *err) {
-    if (r->comm->size == 1) return 0;
-    float *grads;
-    size_t n;
-    void *stream;
-    return tn_step_device_gradients(r->device, &grads, &n, &stream, err) ||
-                   tn_comm_gpu_all_reduce_sum(r->comm, grads, n, stream, err) ||
-                   tn_comm_all_reduce_sum_double(r->comm, loss_sum, 1, err)
-               ? -1 : 0;
-}
-
 /* train_step on the accelerator: the same micro-batches, scale and checks;
  * with several ranks (one GPU each) every rank computes its share of the
- * micro-batches as on the CPU, and the gradients are summed over the
- * ranks before the clip and AdamW, which every rank runs whole (ZeRO-0). */
+ * micro-batches in passes of one per rank as on the CPU (an idle pass
+ * where its share is one shorter: ZeRO-2 reduces every backward), then the
+ * device sums the gradients over the ranks and updates (step_device.h:
+ * ZeRO-0 to 2); the losses are summed on the host. The backward scaled
+ * every rank's gradient by 1 / (the whole batch's tokens), so the sum is
+ * the gradient of the batch's mean loss. */
 static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, TnError *err) {
     const TnTrainOptions *o = r->o;
-    int B = r->micro_batch, T = o->seq_len;
+    int B = r->micro_batch, T = o->seq_len, ranks = r->comm->size;
     float scale = 1.0f / (float)((long long)B * T * r->accum_steps);
     if (tn_step_device_zero_grad(r->device, err)) return -1;
     double sum = 0.0;
@@ -364,7 +351,7 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
         float micro_loss;
         /* every rank draws every micro-batch, so that the loaders stay in step */
         tn_loader_next(&r->loader, B, r->inputs, r->targets);
-        if (a % r->comm->size != r->comm->rank) continue;
+        if (a % ranks != r->comm->rank) continue;
         if (tn_step_device_accumulate(r->device, r->inputs, r->targets, B, T, scale, &micro_loss, err)) return -1;
         if (!isfinite(micro_loss))
             return tn_fail(err, "step %lld: the loss is %f on %s; stopped, the last good checkpoint is %s",
@@ -372,15 +359,21 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
                            r->latest[0] ? r->latest : "(none yet)");
         sum += micro_loss;
     }
-    if (device_reduce(r, &sum, err)) return -1;
+    int passes = (r->accum_steps + ranks - 1) / ranks;
+    if ((passes - 1) * ranks + r->comm->rank >= r->accum_steps &&
+        tn_step_device_idle(r->device, r->inputs, r->targets, B, T, err))
+        return -1;
+    if (tn_step_device_reduce(r->device, err) || (ranks > 1 && tn_comm_all_reduce_sum_double(r->comm, &sum, 1, err)))
+        return -1;
     *loss = (float)(sum / r->accum_steps);
     if (tn_step_device_update(r->device, &o->adamw, (float)lr, r->state.step + 1, o->grad_clip, grad_norm, err))
         return -1;
     if (!isfinite(*grad_norm)) {
         const char *where = tn_step_device_sync(r->device, NULL, r->grads, NULL, NULL, err)
-                                ? "(unknown)" : nonfinite_tensor(&r->model.layout, r->grads);
+                                ? "(unknown)" : nonfinite_in_range(&r->model.layout, r->grads, r->grads_range);
         return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
-                       r->state.step + 1, where, r->latest[0] ? r->latest : "(none yet)");
+                       r->state.step + 1, *where ? where : "another rank's range",
+                       r->latest[0] ? r->latest : "(none yet)");
     }
     return 0;
 }
@@ -390,7 +383,8 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
 static int sync_host(Run *r, TnError *err) {
     /* the CPU's model is current (ZeRO-3's shards are gathered where used) */
     if (!r->device) return 0;
-    return tn_step_device_sync(r->device, r->model.params, NULL, r->m, r->v, err);
+    TnRange range;
+    return tn_step_device_sync(r->device, held_params(r, &range), NULL, r->m, r->v, err);
 }
 
 /* The global norm of the summed gradient, of which this rank holds the
@@ -591,7 +585,7 @@ static int create_model(Run *r, TnError *err) {
         tn_param_layout_init(&r->whole, &cfg);
         if (tn_tp_split_model(m, &r->tensor_group, err)) return -1;
     }
-    int shard = o->zero == 3 && o->device == TN_DEVICE_CPU;
+    int shard = o->zero == 3;
     TnRange range = shard ? tn_rank_range(m->layout.total, r->comm->size, r->comm->rank) : (TnRange){0, m->layout.total};
     float *held = tn_malloc((range.end - range.begin) * sizeof *held);
     if (shard) {
@@ -640,12 +634,9 @@ static int setup(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (o->zero < 0 || o->zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", o->zero);
     if (make_groups(r, err)) return -1;
-    if (r->world->size > 1 && o->device != TN_DEVICE_CPU && (!r->world->gpu || o->zero != 0))
-        return tn_fail(err, r->world->gpu ? "--device %s over %d ranks replicates the model and AdamW on every GPU "
-                                            "(ZeRO-0); --zero 1-3 run on the CPU so far"
-                                          : "--device %s over %d ranks needs the ranks' NCCL group (a tnllm built with "
-                                            "NCCL: see make's report line)",
-                       tn_device_name(o->device), r->world->size);
+    if (r->world->size > 1 && o->device != TN_DEVICE_CPU && !r->world->gpu)
+        return tn_fail(err, "--device %s over %d ranks needs the ranks' NCCL group (a tnllm built with NCCL: see "
+                            "make's report line)", tn_device_name(o->device), r->world->size);
     if (r->world->backend == TN_COMM_NCCL && o->device == TN_DEVICE_CPU)
         return tn_fail(err, "a launch without MPI (torchrun, srun) trains on GPUs: give --device cuda, or start CPU "
                             "ranks with mpirun");
@@ -682,8 +673,8 @@ static int setup(Run *r, TnError *err) {
     size_t n = m->layout.total, tokens = (size_t)r->micro_batch * o->seq_len;
     r->update = o->zero == 0 ? (TnRange){0, n} : tn_rank_range(n, r->comm->size, r->comm->rank);
     size_t owned = r->update.end - r->update.begin;
-    /* ZeRO-2/3 keep the gradients of their range alone (grad_reduce.h) */
-    r->grads_range = o->zero >= 2 && o->device == TN_DEVICE_CPU ? r->update : (TnRange){0, n};
+    /* ZeRO-2/3 keep the gradients of their range alone (grad_reduce.h, grad_reduce_gpu.h) */
+    r->grads_range = o->zero >= 2 ? r->update : (TnRange){0, n};
     r->grads = tn_malloc((r->grads_range.end - r->grads_range.begin) * sizeof *r->grads);
     r->m = tn_calloc(owned, sizeof *r->m);
     r->v = tn_calloc(owned, sizeof *r->v);
@@ -724,8 +715,10 @@ static int setup(Run *r, TnError *err) {
             tn_shard_write(val_path, r->val_tokens, r->n_val, err))
             return -1;
     }
+    TnRange held;
     if (o->device != TN_DEVICE_CPU &&
-        tn_step_device_open(&r->device, o->device, m, r->m, r->v, r->micro_batch, o->seq_len, o->recompute, err))
+        tn_step_device_open(&r->device, o->device, &m->config, held_params(r, &held), r->m, r->v, r->micro_batch,
+                            o->seq_len, o->recompute, r->comm, o->zero, err))
         return -1;
     if (o->device == TN_DEVICE_CPU) install_hooks(r);
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
@@ -787,7 +780,9 @@ static TnTrainMemory measure_memory(const Run *r) {
     const TnModel *m = &r->model;
     size_t f = sizeof(float), owned = r->update.end - r->update.begin;
     TnTrainMemory mem = {0};
-    mem.parameters = (r->sharded ? owned : m->layout.total) * f;
+    TnRange held;
+    held_params(r, &held);
+    mem.parameters = (held.end - held.begin) * f;
     mem.gather = r->sharded ? r->fsdp.gather_floats * f : 0;
     mem.gradients = (r->grads_range.end - r->grads_range.begin) * f;
     mem.grad_buffers = r->reduce.scatter ? tn_grad_reduce_buffer_floats(m) * f : 0;
@@ -817,11 +812,21 @@ static void print_memory(const Run *r, const TnTrainMemory *mem) {
            mebibytes(mem->parameters + mem->gather), held, mebibytes(mem->gradients + mem->grad_buffers), buffers,
            mebibytes(mem->moments), owned, n, mebibytes(mem->activations), mebibytes(mem->total));
     if (r->device) {
-        size_t state, arena;
-        tn_step_device_memory(r->device, &state, &arena);
-        printf("memory on the %s: parameters (fp32 and a bf16 copy), gradients and AdamW state %.1f MiB, activation "
-               "arena %.1f MiB; total %.1f MiB\n", tn_device_name(r->o->device), mebibytes(state), mebibytes(arena),
-               mebibytes(state + arena));
+        TnStepDeviceMemory d;
+        tn_step_device_memory(r->device, &d);
+        char params[112], parts[96] = "";
+        if (d.gather)
+            snprintf(params, sizeof params,
+                     "the fp32 shard %.1f MiB + one part's fp32 and bf16 gather buffers %.1f MiB",
+                     mebibytes(d.parameters), mebibytes(d.gather));
+        else
+            snprintf(params, sizeof params, "fp32 and a bf16 copy %.1f MiB", mebibytes(d.parameters));
+        if (d.grad_buffers)
+            snprintf(parts, sizeof parts, " + the backward's part buffers %.1f MiB", mebibytes(d.grad_buffers));
+        printf("memory per GPU (%s, ZeRO-%d): parameters %s, gradients %.1f MiB%s, AdamW state %.1f MiB, activation "
+               "arena %.1f MiB; total %.1f MiB\n", tn_device_name(r->o->device), r->comm->size > 1 ? r->o->zero : 0,
+               params, mebibytes(d.gradients), parts,
+               mebibytes(d.moments), mebibytes(d.arena), mebibytes(d.total));
     }
 }
 
@@ -858,7 +863,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
         if ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps) {
             /* data rank 0 validates (with its tensor group); under ZeRO-3 every rank: the passes gather */
             double val_loss = NAN;
-            if ((r->comm->rank == 0 || r->sharded) &&
+            if ((r->comm->rank == 0 || o->zero == 3) &&
                 (validate(r, &val_loss, err) || (r->sharded && tn_fsdp_status(&r->fsdp, err))))
                 return -1;
             if (r->root && tn_metrics_log_eval(&r->metrics, step, val_loss, err)) return -1;

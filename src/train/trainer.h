@@ -54,9 +54,17 @@
  * N and zero. Losses and weights agree with one process to float32
  * reduction order, not bit for bit.
  * On GPUs (device cuda, N ranks): one GPU per rank, the same share of the
- * micro-batches, the device gradients summed by NCCL before the clip and
- * AdamW, which every rank runs whole (zero 0 only); the caller starts the
- * group's GPU communicator first (dist/comm.h tn_comm_gpu_init).
+ * micro-batches (an idle pass where a rank's share is one shorter), the
+ * device gradients summed by NCCL before the clip and AdamW, zero as
+ * train/step_device.h says (1: the AdamW moments sharded on the GPUs; 2:
+ * also the gradients, each layer reduce-scattered as the backward leaves
+ * it; below 3 the fp32 parameters stay whole, all-gathered after each
+ * rank's update of its range; 3: also the parameters, each layer gathered
+ * just before a pass reads it, and every rank validates). The host keeps
+ * what the GPU holds of the parameters (whole, or the shard) and the
+ * rank's range of the moments for the checkpoints, written as above. The
+ * caller starts the group's GPU communicator first (dist/comm.h
+ * tn_comm_gpu_init).
  *
  * Tensor parallel (tensor_parallel = T > 1, dist/tensor_parallel.h; CPU
  * only): the N ranks form N / T tensor groups of T consecutive ranks, each

@@ -14,9 +14,14 @@
  *    whatever order NCCL adds them);
  *  - reduce-scatter: the rank's shard (tn_rank_range), the same bound;
  *  - all-gather: every shard from its owner, exactly;
+ *  - the reduce-scatter of a part (ZeRO-2's per-layer reduction: a buffer
+ *    holding elements [n/7, n - n/5) of the n, whose ends cut shards), the
+ *    rank's elements of the part, the same bound;
  *  - with several ranks, the host collectives of the NCCL backend (the
- *    trainer's loss sum: a float64 all-reduce, and a broadcast), exactly
- *    for the broadcast, within 1e-12 relative for the sum.
+ *    trainer's loss sum: a float64 all-reduce, a broadcast, and the
+ *    all-gather of a part with which rank 0 writes the checkpoint of
+ *    sharded moments), exactly for the broadcast and the gather, within
+ *    1e-12 relative for the sum.
  * Each rank prints "rank R: N passed, M failed"; the parent prints the
  * total, "check_dist: N passed, M failed".
  * Usage: check_dist [--gpus N] [--seed S]   (default: every GPU, seed 1)
@@ -55,17 +60,41 @@ static int cuda_ok(cudaError_t rc, const char *what) {
     return rc == cudaSuccess;
 }
 
-/* Copies host (n floats) to device, runs op, waits and copies back. */
+enum { ALL_REDUCE, REDUCE_SCATTER, ALL_GATHER, REDUCE_SCATTER_PART };
+
+/* The part of n the part reduce-scatter takes. */
+static TnRange part_of(size_t n) { return (TnRange){n / 7, n - n / 5}; }
+
+/* Copies host to device, runs op, waits and copies back: n floats, or for
+ * the part reduce-scatter the part's (host[0] is element part.begin). */
 static int device_round_trip(const TnComm *comm, float *host, float *device, size_t n, int op, TnError *err) {
-    if (!cuda_ok(cudaMemcpy(device, host, n * sizeof *host, cudaMemcpyHostToDevice), "copy to the GPU")) return -1;
-    int rc = op == 0   ? tn_comm_gpu_all_reduce_sum(comm, device, n, NULL, err)
-             : op == 1 ? tn_comm_gpu_reduce_scatter_sum(comm, device, n, NULL, err)
-                       : tn_comm_gpu_all_gather(comm, device, n, NULL, err);
+    TnRange part = part_of(n);
+    size_t count = op == REDUCE_SCATTER_PART ? part.end - part.begin : n;
+    if (!cuda_ok(cudaMemcpy(device, host, count * sizeof *host, cudaMemcpyHostToDevice), "copy to the GPU")) return -1;
+    int rc = op == ALL_REDUCE       ? tn_comm_gpu_all_reduce_sum(comm, device, n, NULL, err)
+             : op == REDUCE_SCATTER ? tn_comm_gpu_reduce_scatter_sum(comm, device, n, NULL, err)
+             : op == ALL_GATHER     ? tn_comm_gpu_all_gather(comm, device, n, NULL, err)
+                                    : tn_comm_gpu_reduce_scatter_part(comm, device, n, part, NULL, err);
     if (rc) return -1;
     /* the collectives run on the group's own stream: wait for the whole device */
     return cuda_ok(cudaDeviceSynchronize(), "synchronize") &&
-                   cuda_ok(cudaMemcpy(host, device, n * sizeof *host, cudaMemcpyDeviceToHost), "copy to the host")
+                   cuda_ok(cudaMemcpy(host, device, count * sizeof *host, cudaMemcpyDeviceToHost), "copy to the host")
                ? 0 : -1;
+}
+
+/* The reduce-scatter of part_of(n), from a buffer of the part alone. */
+static void check_part(const TnComm *comm, uint64_t seed, size_t n, float *host, float *device, double bound) {
+    TnError err;
+    TnRange part = part_of(n), mine = tn_range_intersect(part, tn_rank_range(n, comm->size, comm->rank));
+    for (size_t i = part.begin; i < part.end; i++) host[i - part.begin] = value(seed, comm->rank, i);
+    int rc = device_round_trip(comm, host, device, n, REDUCE_SCATTER_PART, &err);
+    CHECK(rc == 0, "rank %d: reduce-scatter of part [%zu, %zu) of %zu: %s", comm->rank, part.begin, part.end, n,
+          err.msg);
+    double worst = 0;
+    for (size_t i = mine.begin; i < mine.end && !rc; i++)
+        worst = fmax(worst, sum_error(comm->size, seed, i, host[i - part.begin]));
+    CHECK(!rc && worst <= bound, "rank %d: reduce-scatter of part [%zu, %zu) of %zu off by %.3g on its elements",
+          comm->rank, part.begin, part.end, n, worst);
 }
 
 static void check_size(const TnComm *comm, uint64_t seed, size_t n) {
@@ -80,21 +109,21 @@ static void check_size(const TnComm *comm, uint64_t seed, size_t n) {
     TnRange own = tn_rank_range(n, comm->size, comm->rank);
 
     for (size_t i = 0; i < n; i++) host[i] = value(seed, comm->rank, i);
-    int rc = device_round_trip(comm, host, device, n, 0, &err);
+    int rc = device_round_trip(comm, host, device, n, ALL_REDUCE, &err);
     CHECK(rc == 0, "rank %d: all-reduce of %zu: %s", comm->rank, n, err.msg);
     double worst = 0;
     for (size_t i = 0; i < n && !rc; i++) worst = fmax(worst, sum_error(comm->size, seed, i, host[i]));
     CHECK(!rc && worst <= bound, "rank %d: all-reduce of %zu off by %.3g (bound %.3g)", comm->rank, n, worst, bound);
 
     for (size_t i = 0; i < n; i++) host[i] = value(seed, comm->rank, i);
-    rc = device_round_trip(comm, host, device, n, 1, &err);
+    rc = device_round_trip(comm, host, device, n, REDUCE_SCATTER, &err);
     CHECK(rc == 0, "rank %d: reduce-scatter of %zu: %s", comm->rank, n, err.msg);
     worst = 0;
     for (size_t i = own.begin; i < own.end && !rc; i++) worst = fmax(worst, sum_error(comm->size, seed, i, host[i]));
     CHECK(!rc && worst <= bound, "rank %d: reduce-scatter of %zu off by %.3g on its shard", comm->rank, n, worst);
 
     for (size_t i = 0; i < n; i++) host[i] = i >= own.begin && i < own.end ? value(seed, comm->rank, i) : NAN;
-    rc = device_round_trip(comm, host, device, n, 2, &err);
+    rc = device_round_trip(comm, host, device, n, ALL_GATHER, &err);
     CHECK(rc == 0, "rank %d: all-gather of %zu: %s", comm->rank, n, err.msg);
     int exact = !rc;
     for (int r = 0; r < comm->size; r++) {
@@ -102,6 +131,7 @@ static void check_size(const TnComm *comm, uint64_t seed, size_t n) {
         for (size_t i = shard.begin; i < shard.end && exact; i++) exact = host[i] == value(seed, r, i);
     }
     CHECK(exact, "rank %d: all-gather of %zu does not hold every rank's shard", comm->rank, n);
+    check_part(comm, seed, n, host, device, bound);
     CHECK(cuda_ok(cudaFree(device), "free"), "rank %d: freeing the device buffer failed", comm->rank);
     free(host);
 }
@@ -125,6 +155,21 @@ static void check_host(const TnComm *comm, uint64_t seed) {
     CHECK(tn_comm_broadcast(comm, buf, 5, root, &err) == 0, "host broadcast: %s", err.msg);
     for (int i = 0; i < 5; i++) copied &= buf[i] == value(seed, root, 100 + (size_t)i);
     CHECK(copied, "rank %d: host broadcast from rank %d differs", comm->rank, root);
+    /* a part of 1001 elements cutting the shards, gathered from each rank's shard */
+    size_t n = 1001;
+    TnRange part = part_of(n), own = tn_rank_range(n, comm->size, comm->rank);
+    float *shard = tn_malloc((own.end - own.begin + 1) * sizeof *shard), *out = tn_malloc(n * sizeof *out);
+    for (size_t i = own.begin; i < own.end; i++) shard[i - own.begin] = value(seed, comm->rank, i);
+    int rc = tn_comm_all_gather_part(comm, shard, n, part, out, &err), gathered = rc == 0;
+    CHECK(rc == 0, "rank %d: host all-gather of a part: %s", comm->rank, err.msg);
+    for (int r = 0; r < comm->size && gathered; r++) {
+        TnRange theirs = tn_range_intersect(part, tn_rank_range(n, comm->size, r));
+        for (size_t i = theirs.begin; i < theirs.end && gathered; i++) gathered = out[i - part.begin] == value(seed, r, i);
+    }
+    CHECK(gathered, "rank %d: host all-gather of part [%zu, %zu) differs from the shards", comm->rank, part.begin,
+          part.end);
+    free(shard);
+    free(out);
 }
 
 /* One rank: joins, checks, reports its counts on fd. */

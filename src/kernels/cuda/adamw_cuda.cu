@@ -28,17 +28,87 @@ __global__ void grad_squares_total_kernel(double *sum_squares, const double *par
     if (threadIdx.x == 0) *sum_squares = sum;
 }
 
-__global__ void adamw_update_kernel(float *params, const float *grads, float *m, float *v, size_t n, float lr,
-                                    float beta1, float beta2, float eps, float weight_decay, float correction1,
-                                    float correction2, float grad_scale) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float g = grad_scale * grads[i];
-        float mt = beta1 * m[i] + (1.0f - beta1) * g, vt = beta2 * v[i] + (1.0f - beta2) * g * g;
-        m[i] = mt;
-        v[i] = vt;
-        params[i] -= lr * ((mt / correction1) / (sqrtf(vt / correction2) + eps) + weight_decay * params[i]);
+struct AdamwArgs {
+    float *params;
+    uint16_t *params_bf16;
+    const float *grads;
+    float *m, *v;
+    size_t n;
+    const TnAdamwSegment *segments;
+    int n_segments;
+    float lr, beta1, beta2, eps, weight_decay, correction1, correction2;
+    const double *sum_squares;
+    double max_norm;
+};
+
+/* tn_grad_clip's factor, from the device's sum of squares. */
+__device__ float clip_scale(const AdamwArgs &a) {
+    if (!a.sum_squares) return 1.0f;
+    double norm = sqrt(*a.sum_squares);
+    return a.max_norm > 0 && norm > a.max_norm ? (float)(a.max_norm / norm) : 1.0f;
+}
+
+/* The segment holding element i: the first whose end is past i. */
+__device__ int segment_of(const AdamwArgs &a, size_t i) {
+    int low = 0, high = a.n_segments - 1;
+    while (low < high) {
+        int middle = (low + high) / 2;
+        if (a.segments[middle].end > i) high = middle;
+        else low = middle + 1;
+    }
+    return low;
+}
+
+/* Element arithmetic of tn_adamw_update_range after tn_grad_clip's scaling,
+ * each operation rounded as written (the _rn intrinsics are never fused
+ * into an FMA): the compiler contracted p's update differently in the
+ * 8-per-access loop and the one-per-access one (check_model, H200: the two
+ * paths' parameters differed in the last bits), and the CPU's C11 code
+ * rounds every operation too. */
+__device__ __forceinline__ void adamw_element(const AdamwArgs &a, float grad_scale, float decay, float &p, float grad,
+                                              float &m, float &v) {
+    float g = __fmul_rn(grad_scale, grad);
+    m = __fadd_rn(__fmul_rn(a.beta1, m), __fmul_rn(1.0f - a.beta1, g));
+    v = __fadd_rn(__fmul_rn(a.beta2, v), __fmul_rn(__fmul_rn(1.0f - a.beta2, g), g));
+    float step = __fdiv_rn(__fdiv_rn(m, a.correction1), __fadd_rn(__fsqrt_rn(__fdiv_rn(v, a.correction2)), a.eps));
+    p = __fsub_rn(p, __fmul_rn(a.lr, __fadd_rn(step, __fmul_rn(decay, p))));
+}
+
+/* Block b updates a contiguous chunk of VEC-element groups (consecutive
+ * threads, consecutive groups), so each thread's elements ascend and its
+ * segment only moves forward; the last block also takes the n % VEC tail. */
+template <int VEC> __global__ void adamw_update_kernel(AdamwArgs a) {
+    float grad_scale = clip_scale(a);
+    size_t groups = a.n / VEC, per_block = (groups + gridDim.x - 1) / gridDim.x;
+    size_t first = blockIdx.x * per_block, last = min(groups, first + per_block);
+    int segment = first + threadIdx.x < last ? segment_of(a, (first + threadIdx.x) * VEC) : 0;
+    for (size_t j = first + threadIdx.x; j < last; j += blockDim.x) {
+        size_t i = j * VEC;
+        float p[VEC], g[VEC], m[VEC], v[VEC];
+        load_vec<VEC>(a.params, i, p);
+        load_vec<VEC>(a.grads, i, g);
+        load_vec<VEC>(a.m, i, m);
+        load_vec<VEC>(a.v, i, v);
+#pragma unroll
+        for (int k = 0; k < VEC; k++) {
+            while (i + k >= a.segments[segment].end && segment + 1 < a.n_segments) segment++;
+            adamw_element(a, grad_scale, a.segments[segment].decays ? a.weight_decay : 0.0f, p[k], g[k], m[k], v[k]);
+        }
+        store_vec<VEC>(a.params, i, p);
+        store_vec<VEC>(a.m, i, m);
+        store_vec<VEC>(a.v, i, v);
+        if (a.params_bf16) store_vec<VEC>(a.params_bf16, i, p);
+    }
+    if (blockIdx.x + 1 != gridDim.x) return;
+    for (size_t i = groups * VEC + threadIdx.x; i < a.n; i += blockDim.x) {
+        float decay = a.segments[segment_of(a, i)].decays ? a.weight_decay : 0.0f;
+        adamw_element(a, grad_scale, decay, a.params[i], a.grads[i], a.m[i], a.v[i]);
+        if (a.params_bf16) store_bf16(a.params_bf16, i, a.params[i]);
     }
 }
+
+/* Blocks of the update: enough chunks to fill the GPU several times over. */
+constexpr unsigned kUpdateBlocks = 4096;
 
 } // namespace
 
@@ -52,11 +122,18 @@ extern "C" int grad_sum_squares_cuda(double *sum_squares, double *partials, cons
     return launched("grad_sum_squares_cuda", err);
 }
 
-extern "C" int adamw_update_cuda(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
+extern "C" int adamw_update_cuda(float *params, uint16_t *params_bf16, const float *grads, float *m, float *v,
+                                 size_t n, const TnAdamwSegment *segments, int n_segments, float lr, float beta1,
                                  float beta2, float eps, float weight_decay, float correction1, float correction2,
-                                 float grad_scale, cudaStream_t stream, TnError *err) {
-    if (n)
-        adamw_update_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
-            params, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, correction1, correction2, grad_scale);
+                                 const double *sum_squares, double max_norm, cudaStream_t stream, TnError *err) {
+    if (!n) return 0;
+    if (n_segments < 1) return tn_fail(err, "adamw_update_cuda: no segments for %zu elements", n);
+    AdamwArgs a{params, params_bf16, grads, m, v, n, segments, n_segments, lr, beta1, beta2, eps, weight_decay,
+                correction1, correction2, sum_squares, max_norm};
+    int vec = vector_width({}, {params, params_bf16, grads, m, v});
+    unsigned blocks = blocks_for(n / vec, kThreads);
+    blocks = blocks < 1 ? 1 : blocks > kUpdateBlocks ? kUpdateBlocks : blocks;
+    if (vec == 8) adamw_update_kernel<8><<<blocks, kThreads, 0, stream>>>(a);
+    else adamw_update_kernel<1><<<blocks, kThreads, 0, stream>>>(a);
     return launched("adamw_update_cuda", err);
 }

@@ -11,6 +11,7 @@
 
 #include <cuda_runtime_api.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,10 +30,26 @@ extern "C" {
 int grad_sum_squares_cuda(double *sum_squares, double *partials, const float *grads, size_t n, cudaStream_t stream,
                           TnError *err);
 
-/* One AdamW step over n elements of one tensor (weight_decay 0 for theta). */
-int adamw_update_cuda(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
-                      float beta2, float eps, float weight_decay, float correction1, float correction2,
-                      float grad_scale, cudaStream_t stream, TnError *err);
+/* A run of adjacent tensors that AdamW decays alike: the elements from the
+ * previous segment's end (0 for the first) to `end`. */
+typedef struct TnAdamwSegment {
+    size_t end;
+    int decays; /* 1: weight_decay applies (tn_adamw_decays), 0: none (theta, norm gains and biases) */
+} TnAdamwSegment;
+
+/* One AdamW step over the n elements of the flat buffers in ONE launch, the
+ * decay of each element taken from segments (device, ascending ends, the
+ * last >= n), writing the updated parameters' bf16 copy (params_bf16, NULL:
+ * none) in the same pass. The clipping factor is computed on the device
+ * from *sum_squares (device, grad_sum_squares_cuda's; NULL: no clipping)
+ * as tn_grad_clip does on the host: max_norm / norm when max_norm > 0 and
+ * norm = sqrt(sum) > max_norm, else 1; so nothing waits for the host.
+ * Bandwidth-bound: 28 bytes per element (+ 2 for the copy), 16 bytes per
+ * access where n and the pointers allow. */
+int adamw_update_cuda(float *params, uint16_t *params_bf16, const float *grads, float *m, float *v, size_t n,
+                      const TnAdamwSegment *segments, int n_segments, float lr, float beta1, float beta2, float eps,
+                      float weight_decay, float correction1, float correction2, const double *sum_squares,
+                      double max_norm, cudaStream_t stream, TnError *err);
 
 #ifdef __cplusplus
 }

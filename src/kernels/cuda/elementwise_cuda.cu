@@ -66,21 +66,56 @@ __global__ void positions_backward_kernel(float *dpositions, const float *dout, 
     }
 }
 
-__global__ void glu_forward_kernel(uint16_t *out, const uint16_t *a, const uint16_t *b, TnActivation act, size_t n) {
-    GRID_STRIDE(index, n) store_bf16(out, index, activation_forward(act, load_bf16(a, index)) * load_bf16(b, index));
-}
+/* Block (x: VEC-column vectors of a row, y: rows, grid-stride): each
+ * thread keeps its columns c and walks rows r. */
+#define ROWS_COLUMNS(r, c, n_rows, cols)                        \
+    int c = VEC * (blockIdx.x * blockDim.x + threadIdx.x);      \
+    if (c >= (cols)) return;                                    \
+    for (size_t r = blockIdx.y; r < (size_t)(n_rows); r += gridDim.y)
 
-__global__ void glu_backward_kernel(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a,
-                                    const uint16_t *b, TnActivation act, size_t n) {
-    GRID_STRIDE(index, n) {
-        float g = dout[index], x = load_bf16(a, index);
-        store_bf16(da, index, g * load_bf16(b, index) * activation_derivative(act, x));
-        store_bf16(db, index, g * activation_forward(act, x));
+template <int VEC>
+__global__ void glu_forward_kernel(uint16_t *out, const uint16_t *a, const uint16_t *b, int ld, TnActivation act,
+                                   int n_rows, int cols) {
+    ROWS_COLUMNS(r, c, n_rows, cols) {
+        float x[VEC], y[VEC];
+        load_vec<VEC>(a, r * ld + c, x);
+        load_vec<VEC>(b, r * ld + c, y);
+#pragma unroll
+        for (int k = 0; k < VEC; k++) x[k] = activation_forward(act, x[k]) * y[k];
+        store_vec<VEC>(out, r * cols + c, x);
     }
 }
 
-__global__ void convert_to_bf16_kernel(uint16_t *out, const float *inp, size_t n) {
-    GRID_STRIDE(index, n) store_bf16(out, index, inp[index]);
+template <int VEC>
+__global__ void glu_backward_kernel(uint16_t *da, uint16_t *db, int ld, const float *dout, const uint16_t *a,
+                                    const uint16_t *b, TnActivation act, int n_rows, int cols) {
+    ROWS_COLUMNS(r, c, n_rows, cols) {
+        float g[VEC], x[VEC], y[VEC];
+        load_vec<VEC>(dout, r * cols + c, g);
+        load_vec<VEC>(a, r * ld + c, x);
+        load_vec<VEC>(b, r * ld + c, y);
+#pragma unroll
+        for (int k = 0; k < VEC; k++) {
+            y[k] = g[k] * y[k] * activation_derivative(act, x[k]);
+            x[k] = g[k] * activation_forward(act, x[k]);
+        }
+        store_vec<VEC>(da, r * ld + c, y);
+        store_vec<VEC>(db, r * ld + c, x);
+    }
+}
+
+/* The grid of ROWS_COLUMNS: enough blocks of rows to fill the GPU. */
+dim3 rows_grid(int n_rows, int cols, int vec) {
+    unsigned threads = threads_for(cols / vec);
+    return dim3((unsigned)((cols / vec + threads - 1) / threads), (unsigned)(n_rows < 65535 ? n_rows : 65535));
+}
+
+template <int VEC> __global__ void convert_to_bf16_kernel(uint16_t *out, const float *inp, size_t n) {
+    GRID_STRIDE(index, n / VEC) {
+        float x[VEC];
+        load_vec<VEC>(inp, VEC * index, x);
+        store_vec<VEC>(out, VEC * index, x);
+    }
 }
 
 } // namespace
@@ -121,19 +156,38 @@ extern "C" int positions_backward_cuda(float *dpositions, const float *dout, int
     return launched("positions_backward_cuda", err);
 }
 
-extern "C" int glu_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, TnActivation act, size_t n,
-                                cudaStream_t stream, TnError *err) {
-    if (n) glu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, act, n);
+extern "C" int glu_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, int ld, TnActivation act,
+                                int n_rows, int cols, cudaStream_t stream, TnError *err) {
+    if (n_rows <= 0 || cols <= 0) return 0;
+    int vec = vector_width({ld, cols}, {out, a, b});
+    unsigned threads = threads_for(cols / vec);
+    if (vec == 8)
+        glu_forward_kernel<8><<<rows_grid(n_rows, cols, 8), threads, 0, stream>>>(out, a, b, ld, act, n_rows, cols);
+    else
+        glu_forward_kernel<1><<<rows_grid(n_rows, cols, 1), threads, 0, stream>>>(out, a, b, ld, act, n_rows, cols);
     return launched("glu_forward_cuda", err);
 }
 
-extern "C" int glu_backward_cuda(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a, const uint16_t *b,
-                                 TnActivation act, size_t n, cudaStream_t stream, TnError *err) {
-    if (n) glu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(da, db, dout, a, b, act, n);
+extern "C" int glu_backward_cuda(uint16_t *da, uint16_t *db, int ld, const float *dout, const uint16_t *a,
+                                 const uint16_t *b, TnActivation act, int n_rows, int cols, cudaStream_t stream,
+                                 TnError *err) {
+    if (n_rows <= 0 || cols <= 0) return 0;
+    int vec = vector_width({ld, cols}, {da, db, dout, a, b});
+    unsigned threads = threads_for(cols / vec);
+    if (vec == 8)
+        glu_backward_kernel<8><<<rows_grid(n_rows, cols, 8), threads, 0, stream>>>(da, db, ld, dout, a, b, act,
+                                                                                   n_rows, cols);
+    else
+        glu_backward_kernel<1><<<rows_grid(n_rows, cols, 1), threads, 0, stream>>>(da, db, ld, dout, a, b, act,
+                                                                                   n_rows, cols);
     return launched("glu_backward_cuda", err);
 }
 
 extern "C" int convert_to_bf16_cuda(uint16_t *out, const float *inp, size_t n, cudaStream_t stream, TnError *err) {
-    if (n) convert_to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+    if (!n) return 0;
+    if (vector_width({(long long)n}, {out, inp}) == 8)
+        convert_to_bf16_kernel<8><<<blocks_for(n / 8, kThreads), kThreads, 0, stream>>>(out, inp, n);
+    else
+        convert_to_bf16_kernel<1><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
     return launched("convert_to_bf16_cuda", err);
 }

@@ -4,7 +4,9 @@
  * fp32 -> bf16 copy that feeds the matrix products. The CUDA twins of
  * kernels/cpu/embedding.h and pointwise.h, same formulas (the activations
  * of kernels/cpu/activation.h) and argument order. Device memory; queued on
- * `stream`; nothing allocated. Return 0, or -1 with err on a CUDA error.
+ * `stream`; nothing allocated. The SGLU and conversion kernels move 16
+ * bytes per access where the shapes and pointers allow (device_common.cuh's
+ * vector_width). Return 0, or -1 with err on a CUDA error.
  */
 #ifndef TN_KERNELS_CUDA_ELEMENTWISE_CUDA_H
 #define TN_KERNELS_CUDA_ELEMENTWISE_CUDA_H
@@ -46,14 +48,16 @@ int positions_forward_cuda(float *out, const float *positions, int n_rows, int s
 int positions_backward_cuda(float *dpositions, const float *dout, int n_rows, int seq_len, int dim,
                             cudaStream_t stream, TnError *err);
 
-/* out = act(a) ⊙ b over n bf16 elements. */
-int glu_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, TnActivation act, size_t n,
-                     cudaStream_t stream, TnError *err);
+/* out = act(a) ⊙ b over n_rows x cols bf16 elements: out dense (row stride
+ * cols), a and b rows of stride ld (W1 x and W2 x side by side in one
+ * product's rows, or apart with ld = cols). */
+int glu_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, int ld, TnActivation act, int n_rows,
+                     int cols, cudaStream_t stream, TnError *err);
 
-/* da = dout ⊙ b ⊙ act'(a), db = dout ⊙ act(a) (bf16, overwritten); dout
- * fp32. */
-int glu_backward_cuda(uint16_t *da, uint16_t *db, const float *dout, const uint16_t *a, const uint16_t *b,
-                      TnActivation act, size_t n, cudaStream_t stream, TnError *err);
+/* da = dout ⊙ b ⊙ act'(a), db = dout ⊙ act(a) (bf16, overwritten; da, db,
+ * a, b rows of stride ld); dout fp32, dense. */
+int glu_backward_cuda(uint16_t *da, uint16_t *db, int ld, const float *dout, const uint16_t *a, const uint16_t *b,
+                      TnActivation act, int n_rows, int cols, cudaStream_t stream, TnError *err);
 
 /* out (bf16) = inp (fp32), n elements, round to nearest even. */
 int convert_to_bf16_cuda(uint16_t *out, const float *inp, size_t n, cudaStream_t stream, TnError *err);

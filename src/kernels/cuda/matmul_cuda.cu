@@ -36,7 +36,7 @@ extern "C" int matmul_backward_cuda(cublasHandle_t handle, float *dinp, float *d
                                     const uint16_t *inp, const uint16_t *weight, int n_rows, int in_dim, int out_dim,
                                     TnError *err) {
     if (gemm(handle, "matmul_backward_cuda (input)", CUBLAS_OP_N, CUBLAS_OP_N, in_dim, n_rows, out_dim, weight,
-             in_dim, dout, out_dim, 1.0f, dinp, CUDA_R_32F, in_dim, err))
+             in_dim, dout, out_dim, 0.0f, dinp, CUDA_R_32F, in_dim, err))
         return -1;
     return gemm(handle, "matmul_backward_cuda (weight)", CUBLAS_OP_N, CUBLAS_OP_T, in_dim, out_dim, n_rows, inp,
                 in_dim, dout, out_dim, 1.0f, dweight, CUDA_R_32F, in_dim, err);

@@ -43,10 +43,12 @@ int matvec_forward_cuda(void *out, TnCudaOutType out_type, float beta, const uin
 int matvec_glu_forward_cuda(uint16_t *out, const uint16_t *inp, const uint16_t *weight1, const uint16_t *weight2,
                             int n_rows, int in_dim, int out_dim, cudaStream_t stream, TnError *err);
 
-/* Backward for dout (N, out), bf16: ACCUMULATES in fp32
- *   dinp    += dout . weight      (N, in)
- *   dweight += dout^T . inp       (out, in)
- * like matmul_backward_cpu (a tensor used twice sums its contributions). */
+/* Backward for dout (N, out), bf16, in fp32:
+ *   dinp     = dout . weight      (N, in), OVERWRITTEN
+ *   dweight += dout^T . inp       (out, in), ACCUMULATED
+ * The weight's gradient adds up as in matmul_backward_cpu (a tensor used
+ * twice, micro-batches); the input's is written (beta 0), so the step
+ * neither clears nor reads it first (matmul_backward_cpu adds into it). */
 int matmul_backward_cuda(cublasHandle_t handle, float *dinp, float *dweight, const uint16_t *dout, const uint16_t *inp,
                          const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err);
 

@@ -21,20 +21,34 @@ struct NormArgs {
     const float *gain, *bias; /* NULL where the kind has none */
     const uint16_t *gate;     /* u (bf16, row stride gate_ld), NULL: no gate */
     int gate_ld;
+    float *copy;              /* the forward's copy of its fp32 input, NULL: none */
     float *dgain, *dbias;
     float *partials; /* the backward's per-block gain sums, then bias sums (norm_backward_partials) */
     uint16_t *dgate;
+    uint16_t *dinp_bf16; /* the backward's bf16 copy of the fp32 dinp it leaves, NULL: none */
     int n_rows, dim;
 };
 
 NormArgs norm_args(TnNormKind kind, const float *gain, const float *bias, int n_rows, int dim) {
-    return NormArgs{kind, gain, bias, nullptr, 0, nullptr, nullptr, nullptr, nullptr, n_rows, dim};
+    return NormArgs{kind, gain, bias, nullptr, 0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, n_rows, dim};
 }
 
-/* A residual-stream gradient (fp32) accumulates; the attention's (bf16) is
- * written once. */
-__device__ __forceinline__ void put_gradient(float *p, size_t i, float x) { p[i] += x; }
-__device__ __forceinline__ void put_gradient(uint16_t *p, size_t i, float x) { store_bf16(p, i, x); }
+/* A residual-stream gradient (fp32) accumulates, and its bf16 copy (the
+ * next matrix product's operand) is written in the same pass; the
+ * attention's (bf16) is written once. */
+template <int VEC>
+__device__ __forceinline__ void put_gradients(const NormArgs &a, float *p, size_t i, const float *g) {
+    float x[VEC];
+    load_vec<VEC>(p, i, x);
+#pragma unroll
+    for (int k = 0; k < VEC; k++) x[k] += g[k];
+    store_vec<VEC>(p, i, x);
+    if (a.dinp_bf16) store_vec<VEC>(a.dinp_bf16, i, x);
+}
+template <int VEC>
+__device__ __forceinline__ void put_gradients(const NormArgs &, uint16_t *p, size_t i, const float *g) {
+    store_vec<VEC>(p, i, g);
+}
 
 __device__ __forceinline__ float gain_of(const NormArgs &a, int c) { return a.gain ? a.gain[c] : 1.0f; }
 
@@ -43,86 +57,152 @@ __device__ __forceinline__ float affine(const NormArgs &a, int c, float xhat) {
     return gain_of(a, c) * xhat + (a.bias ? a.bias[c] : 0.0f);
 }
 
+/* Each thread of a row's block walks the row VEC columns at a time, from
+ * column VEC threadIdx.x in steps of VEC blockDim.x. */
+#define ROW_VECTORS(c, dim) for (int c = VEC * threadIdx.x; c < (dim); c += VEC * blockDim.x)
+
 /* LayerNorm's centre of row `row` (every thread gets it), 0 for the RMS kinds. */
-template <typename In>
+template <int VEC, typename In>
 __device__ float row_center(const NormArgs &a, const In *inp, size_t row, float *shared) {
     if (a.kind != TN_NORM_LAYER) return 0.0f;
-    float sum = 0.0f;
-    for (int c = threadIdx.x; c < a.dim; c += blockDim.x) sum += load_float(inp, row + c);
+    float sum = 0.0f, x[VEC];
+    ROW_VECTORS(c, a.dim) {
+        load_vec<VEC>(inp, row + c, x);
+#pragma unroll
+        for (int k = 0; k < VEC; k++) sum += x[k];
+    }
     return block_sum(sum, shared) / a.dim;
 }
 
 /* One block per row. */
-template <typename In>
+template <int VEC, typename In>
 __global__ void norm_forward_kernel(NormArgs a, uint16_t *out, float *rstd, const In *inp) {
     __shared__ float shared[32];
     int dim = a.dim;
     size_t row = (size_t)blockIdx.x * dim, u = (size_t)blockIdx.x * a.gate_ld;
-    float mu = row_center(a, inp, row, shared), squares = 0.0f;
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        float x = load_float(inp, row + c) - mu;
-        squares += x * x;
+    float mu = row_center<VEC>(a, inp, row, shared), squares = 0.0f, x[VEC], y[VEC];
+    ROW_VECTORS(c, dim) {
+        load_vec<VEC>(inp, row + c, x);
+        if (a.copy) store_vec<VEC>(a.copy, row + c, x);
+#pragma unroll
+        for (int k = 0; k < VEC; k++) squares += (x[k] - mu) * (x[k] - mu);
     }
     float r = rsqrtf(block_sum(squares, shared) / dim + TN_NORM_EPS);
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        float y = affine(a, c, (load_float(inp, row + c) - mu) * r);
-        store_bf16(out, row + c, a.gate ? y * load_bf16(a.gate, u + c) : y);
+    ROW_VECTORS(c, dim) {
+        load_vec<VEC>(inp, row + c, x);
+        float gate[VEC];
+        if (a.gate) load_vec<VEC>(a.gate, u + c, gate);
+#pragma unroll
+        for (int k = 0; k < VEC; k++) {
+            y[k] = affine(a, c + k, (x[k] - mu) * r);
+            if (a.gate) y[k] *= gate[k];
+        }
+        store_vec<VEC>(out, row + c, y);
     }
     if (threadIdx.x == 0) rstd[blockIdx.x] = r;
 }
 
+/* The backward's inputs at columns [c, c + VEC) of a row: x, dy and, with
+ * a gate, u (row offsets row and u). */
+template <int VEC, typename In>
+__device__ __forceinline__ void load_backward_inputs(const NormArgs &a, const In *inp, const float *dout, size_t row,
+                                                     size_t u, int c, float *x, float *dy, float *gate) {
+    load_vec<VEC>(inp, row + c, x);
+    load_vec<VEC>(dout, row + c, dy);
+    if (a.gate) load_vec<VEC>(a.gate, u + c, gate);
+}
+
 /* Rows [blockIdx.x rows_per_block, + rows_per_block). Each thread owns the
- * columns c = threadIdx.x + k blockDim.x of every row, so its sums of the
- * gain and bias gradients (param_sums: dim gain sums, then dim bias sums)
- * need no synchronisation; the block writes them as its row of the
- * partials, which column_sums_cuda adds up in a fixed order. */
-template <typename In, typename Grad>
+ * columns ROW_VECTORS gives it in every row, so its sums of the gain and
+ * bias gradients (param_sums: dim gain sums, then dim bias sums) need no
+ * synchronisation; the block writes them as its row of the partials, which
+ * column_sums_cuda adds up in a fixed order. */
+template <int VEC, typename In, typename Grad>
 __global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, const In *inp, const float *rstd,
                                      int rows_per_block) {
     extern __shared__ float param_sums[];
     __shared__ float shared[32];
     int dim = a.dim;
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        if (a.dgain) param_sums[c] = 0.0f;
-        if (a.dbias) param_sums[dim + c] = 0.0f;
+    ROW_VECTORS(c, dim) {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) {
+            if (a.dgain) param_sums[c + k] = 0.0f;
+            if (a.dbias) param_sums[dim + c + k] = 0.0f;
+        }
     }
     int end = min(a.n_rows, (int)(blockIdx.x + 1) * rows_per_block);
+    float x[VEC], dy[VEC], gate[VEC], out[VEC];
     for (int r = blockIdx.x * rows_per_block; r < end; r++) {
         size_t row = (size_t)r * dim, u = (size_t)r * a.gate_ld;
-        float s = rstd[r], mu = row_center(a, inp, row, shared), sum_dxhat = 0.0f, sum_dot = 0.0f;
-        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float xhat = (load_float(inp, row + c) - mu) * s, dy = dout[row + c];
-            if (a.gate) {
-                store_bf16(a.dgate, u + c, dy * affine(a, c, xhat));
-                dy *= load_bf16(a.gate, u + c);
+        float s = rstd[r], mu = row_center<VEC>(a, inp, row, shared), sum_dxhat = 0.0f, sum_dot = 0.0f;
+        ROW_VECTORS(c, dim) {
+            load_backward_inputs<VEC>(a, inp, dout, row, u, c, x, dy, gate);
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                float xhat = (x[k] - mu) * s;
+                if (a.gate) {
+                    out[k] = dy[k] * affine(a, c + k, xhat);
+                    dy[k] *= gate[k];
+                }
+                float dxhat = gain_of(a, c + k) * dy[k];
+                sum_dxhat += dxhat;
+                sum_dot += dxhat * xhat;
+                if (a.dgain) param_sums[c + k] += dy[k] * xhat;
+                if (a.dbias) param_sums[dim + c + k] += dy[k];
             }
-            float dxhat = gain_of(a, c) * dy;
-            sum_dxhat += dxhat;
-            sum_dot += dxhat * xhat;
-            if (a.dgain) param_sums[c] += dy * xhat;
-            if (a.dbias) param_sums[dim + c] += dy;
+            if (a.gate) store_vec<VEC>(a.dgate, u + c, out);
         }
         float mean_dot = block_sum(sum_dot, shared) / dim;
         float mean_dxhat = a.kind == TN_NORM_LAYER ? block_sum(sum_dxhat, shared) / dim : 0.0f;
-        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float xhat = (load_float(inp, row + c) - mu) * s, dy = dout[row + c];
-            if (a.gate) dy *= load_bf16(a.gate, u + c);
-            put_gradient(dinp, row + c, s * (gain_of(a, c) * dy - mean_dxhat - xhat * mean_dot));
+        ROW_VECTORS(c, dim) {
+            load_backward_inputs<VEC>(a, inp, dout, row, u, c, x, dy, gate);
+#pragma unroll
+            for (int k = 0; k < VEC; k++) {
+                float xhat = (x[k] - mu) * s, g = a.gate ? dy[k] * gate[k] : dy[k];
+                out[k] = s * (gain_of(a, c + k) * g - mean_dxhat - xhat * mean_dot);
+            }
+            put_gradients<VEC>(a, dinp, row + c, out);
         }
     }
     size_t bias_partials = (size_t)gridDim.x * dim;
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        if (a.dgain) a.partials[(size_t)blockIdx.x * dim + c] = param_sums[c];
-        if (a.dbias) a.partials[bias_partials + (size_t)blockIdx.x * dim + c] = param_sums[dim + c];
+    ROW_VECTORS(c, dim) {
+#pragma unroll
+        for (int k = 0; k < VEC; k++) {
+            if (a.dgain) a.partials[(size_t)blockIdx.x * dim + c + k] = param_sums[c + k];
+            if (a.dbias) a.partials[bias_partials + (size_t)blockIdx.x * dim + c + k] = param_sums[dim + c + k];
+        }
     }
 }
 
 int param_blocks(int n_rows) { return (n_rows + kParamRows - 1) / kParamRows; }
 
+/* 8 columns per access where the row width, the gate's stride and every
+ * tensor allow (device_common.cuh), else 1. */
+int norm_vector_width(const NormArgs &a, const void *x, const void *y, const void *z) {
+    return vector_width({a.dim, a.gate_ld}, {a.gate, a.copy, a.dgate, a.dinp_bf16, x, y, z});
+}
+
 template <typename In>
 int launch_forward(const char *function, const NormArgs &a, uint16_t *out, float *rstd, const In *inp,
                    cudaStream_t stream, TnError *err) {
-    if (a.n_rows > 0) norm_forward_kernel<In><<<a.n_rows, kThreads, 0, stream>>>(a, out, rstd, inp);
+    if (a.n_rows <= 0) return 0;
+    if (norm_vector_width(a, out, inp, nullptr) == 8)
+        norm_forward_kernel<8, In><<<a.n_rows, threads_for(a.dim / 8), 0, stream>>>(a, out, rstd, inp);
+    else
+        norm_forward_kernel<1, In><<<a.n_rows, kThreads, 0, stream>>>(a, out, rstd, inp);
+    return launched(function, err);
+}
+
+template <int VEC, typename In, typename Grad>
+int launch_backward_kernel(const char *function, const NormArgs &a, Grad *dinp, const float *dout, const In *inp,
+                           const float *rstd, int blocks, int rows, size_t bytes, cudaStream_t stream, TnError *err) {
+    if (bytes > kDefaultSharedBytes) {
+        cudaError_t status = cudaFuncSetAttribute(norm_backward_kernel<VEC, In, Grad>,
+                                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+        if (status != cudaSuccess) return tn_fail(err, "%s: CUDA: %s", function, cudaGetErrorString(status));
+    }
+    unsigned threads = VEC == 1 ? kThreads : threads_for(a.dim / VEC);
+    norm_backward_kernel<VEC, In, Grad><<<blocks, threads, bytes, stream>>>(a, dinp, dout, inp, rstd, rows);
     return launched(function, err);
 }
 
@@ -132,13 +212,10 @@ int launch_backward(const char *function, const NormArgs &a, Grad *dinp, const f
     if (a.n_rows <= 0) return 0;
     int sums = a.dgain || a.dbias, rows = sums ? kParamRows : 1, blocks = sums ? param_blocks(a.n_rows) : a.n_rows;
     size_t bytes = (size_t)(a.dbias ? 2 : a.dgain ? 1 : 0) * a.dim * sizeof(float);
-    if (bytes > kDefaultSharedBytes) {
-        cudaError_t status = cudaFuncSetAttribute(norm_backward_kernel<In, Grad>,
-                                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-        if (status != cudaSuccess) return tn_fail(err, "%s: CUDA: %s", function, cudaGetErrorString(status));
-    }
-    norm_backward_kernel<In, Grad><<<blocks, kThreads, bytes, stream>>>(a, dinp, dout, inp, rstd, rows);
-    if (launched(function, err)) return -1;
+    int failed = norm_vector_width(a, dinp, dout, inp) == 8
+                     ? launch_backward_kernel<8>(function, a, dinp, dout, inp, rstd, blocks, rows, bytes, stream, err)
+                     : launch_backward_kernel<1>(function, a, dinp, dout, inp, rstd, blocks, rows, bytes, stream, err);
+    if (failed) return -1;
     if (a.dgain && column_sums_cuda(a.dgain, a.partials, blocks, a.dim, stream, err)) return -1;
     if (a.dbias && column_sums_cuda(a.dbias, a.partials + (size_t)blocks * a.dim, blocks, a.dim, stream, err))
         return -1;
@@ -149,16 +226,24 @@ int launch_backward(const char *function, const NormArgs &a, Grad *dinp, const f
 
 extern "C" int norm_forward_cuda(TnNormKind kind, uint16_t *out, float *rstd, const float *inp, const float *gain,
                                  const float *bias, int n_rows, int dim, cudaStream_t stream, TnError *err) {
+    return norm_forward_copy_cuda(kind, out, rstd, NULL, inp, gain, bias, n_rows, dim, stream, err);
+}
+
+extern "C" int norm_forward_copy_cuda(TnNormKind kind, uint16_t *out, float *rstd, float *copy, const float *inp,
+                                      const float *gain, const float *bias, int n_rows, int dim, cudaStream_t stream,
+                                      TnError *err) {
     NormArgs a = norm_args(kind, gain, bias, n_rows, dim);
+    a.copy = copy;
     return launch_forward("norm_forward_cuda", a, out, rstd, inp, stream, err);
 }
 
 extern "C" size_t norm_backward_partials(int n_rows, int dim) { return 2 * (size_t)param_blocks(n_rows) * dim; }
 
-extern "C" int norm_backward_cuda(TnNormKind kind, float *dinp, float *dgain, float *dbias, float *partials,
-                                  const float *dout, const float *inp, const float *rstd, const float *gain,
-                                  int n_rows, int dim, cudaStream_t stream, TnError *err) {
+extern "C" int norm_backward_cuda(TnNormKind kind, float *dinp, uint16_t *dinp_bf16, float *dgain, float *dbias,
+                                  float *partials, const float *dout, const float *inp, const float *rstd,
+                                  const float *gain, int n_rows, int dim, cudaStream_t stream, TnError *err) {
     NormArgs a = norm_args(kind, gain, nullptr, n_rows, dim);
+    a.dinp_bf16 = dinp_bf16;
     a.dgain = dgain;
     a.dbias = dbias;
     a.partials = partials;

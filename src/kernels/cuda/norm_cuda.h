@@ -14,7 +14,9 @@
  * recomputes it from x, as the CPU does. The gain and bias gradients are
  * summed over blocks of rows in fp32 into the caller's partials, then added
  * by column_sums_cuda in a fixed order: no atomics, so the same inputs give
- * the same bits on every run. All pointers are device memory; work is
+ * the same bits on every run. Rows are read and written 16 bytes at a time
+ * where dim, the gate's stride and the pointers allow (device_common.cuh's
+ * vector_width). All pointers are device memory; work is
  * queued on `stream`, nothing synchronises or allocates. Return 0, or -1 with err naming the
  * function on a CUDA error.
  */
@@ -35,6 +37,12 @@ extern "C" {
 /* The norm of kind `kind` of x (fp32) into out (bf16); rstd[row] = r. */
 int norm_forward_cuda(TnNormKind kind, uint16_t *out, float *rstd, const float *inp, const float *gain,
                       const float *bias, int n_rows, int dim, cudaStream_t stream, TnError *err);
+/* The same, also copying x into copy (fp32, n_rows x dim) in the same pass:
+ * the residual stream that the next matrix product adds into (beta 1)
+ * while x stays for the backward. */
+int norm_forward_copy_cuda(TnNormKind kind, uint16_t *out, float *rstd, float *copy, const float *inp,
+                           const float *gain, const float *bias, int n_rows, int dim, cudaStream_t stream,
+                           TnError *err);
 
 /* Floats of the partials scratch the backwards take for n_rows x dim. */
 size_t norm_backward_partials(int n_rows, int dim);
@@ -44,10 +52,12 @@ size_t norm_backward_partials(int n_rows, int dim);
  * dxhat = g ⊙ dy, xhat = (x - mu) r (no mean(dxhat) term without
  * centering), and dgain += sum_rows dy ⊙ xhat, dbias += sum_rows dy where
  * the kind has them (partials: device scratch of norm_backward_partials
- * floats, unused when both are NULL). dout, inp, dinp fp32. */
-int norm_backward_cuda(TnNormKind kind, float *dinp, float *dgain, float *dbias, float *partials, const float *dout,
-                       const float *inp, const float *rstd, const float *gain, int n_rows, int dim,
-                       cudaStream_t stream, TnError *err);
+ * floats, unused when both are NULL). dout, inp, dinp fp32; dinp_bf16
+ * (NULL: none) receives the bf16 copy of the dinp it leaves, in the same
+ * pass (the residual gradient as the next matrix product's operand). */
+int norm_backward_cuda(TnNormKind kind, float *dinp, uint16_t *dinp_bf16, float *dgain, float *dbias,
+                       float *partials, const float *dout, const float *inp, const float *rstd, const float *gain,
+                       int n_rows, int dim, cudaStream_t stream, TnError *err);
 
 /* The norm after the attention and the output gate (Eq. 4):
  * gated (bf16, N x D) = u ⊙ Norm(o), or Norm(o) when gate is NULL (the gate
