@@ -74,7 +74,8 @@ static void usage(void) {
            "                       one copy of the model split T ways (GLA by heads, SGLU by columns, one\n"
            "                       all-reduce per split product); T must divide H, G and N. The data\n"
            "                       parallelism and --zero then run over the N / T groups. Checkpoints stay\n"
-           "                       whole: a run resumes with any --tp. CPU only (default 1)\n"
+           "                       whole: a run resumes with any --tp. On GPUs (--device cuda, one per\n"
+           "                       rank) the all-reduces are NCCL's, with --zero 0 or 1 (default 1)\n"
            "  --dp D               data-parallel groups: checks that N = D x T (default N / T)\n"
            "  --dist-init SPEC     for ranks started without MPI, by torchrun (RANK, WORLD_SIZE, LOCAL_RANK)\n"
            "                       or srun (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID), on GPUs: how rank 0\n"
@@ -190,9 +191,9 @@ int cmd_train(int argc, char **argv) {
     o.comm = &comm;
     warn_if_pinned(&comm);
     TnTrainResult r;
-    /* one GPU per rank, the ranks' gradients summed by NCCL (other layouts
-     * on GPUs: the trainer refuses them, saying why) */
-    int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1 && o.tensor_parallel <= 1;
+    /* one GPU per rank, the ranks' gradients (and with --tp the parts'
+     * results) summed by NCCL over groups split from this one */
+    int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1;
     int rc = gpus ? tn_comm_gpu_init(&comm, dist_init, &err) : 0;
     if (!rc) rc = tn_train_run(&o, &r, &err);
     if (rc < 0) {

@@ -120,18 +120,24 @@ void tn_comm_abort(const TnComm *comm, int status) {
 }
 
 int tn_comm_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err) {
-#ifdef TN_MPI
-    if (USE_MPI(parent)) return tn_comm_mpi_split(parent, color, key, child, err);
-#endif
-    if (parent->backend == TN_COMM_NCCL) return tn_fail(err, "sub-groups of ranks need MPI (tensor parallelism runs "
-                                                             "on the CPU under mpirun)");
-    (void)color;
-    (void)key;
     *child = (TnComm){.backend = parent->backend, .rank = 0, .size = 1};
-    return 0;
+#ifdef TN_MPI
+    if (USE_MPI(parent) && tn_comm_mpi_split(parent, color, key, child, err)) return -1;
+#endif
+    child->local_rank = parent->local_rank; /* the same GPU */
+    if (!parent->gpu) {
+        if (parent->backend != TN_COMM_NCCL) return 0;
+        return tn_fail(err, "sub-groups of a launch without MPI split its NCCL group: start it first "
+                            "(tn_comm_gpu_init)");
+    }
+    /* the child's GPU group: the parent's split alike */
+    return VIA_NCCL(tn_comm_nccl_split(parent, color, key, child, err));
 }
 
 void tn_comm_free(TnComm *child) {
+#ifdef TN_NCCL
+    tn_comm_nccl_gpu_free(child);
+#endif
 #ifdef TN_MPI
     if (USE_MPI(child)) tn_comm_mpi_free(child);
 #endif

@@ -78,10 +78,12 @@ void tn_comm_finalize(TnComm *comm);
 void tn_comm_abort(const TnComm *comm, int status);
 /* Splits parent into sub-groups (MPI_Comm_split): the ranks passing the
  * same color form one group, ranked by key. Collective over parent. child
- * is a TnComm like any other (every collective below works on it); free it
- * with tn_comm_free before tn_comm_finalize. With the single backend the
- * child is the single process again; the NCCL backend refuses (tensor
- * parallelism runs on the CPU). Tensor parallelism (dist/
+ * is a TnComm like any other (every collective below works on it), on the
+ * parent's GPU; free it with tn_comm_free before tn_comm_finalize. Where
+ * the parent's GPU group is started (tn_comm_gpu_init), the child gets its
+ * own, split from it alike (ncclCommSplit): the only way the NCCL backend
+ * splits (it refuses before tn_comm_gpu_init). With the single backend the
+ * child is the single process again. Tensor parallelism (dist/
  * tensor_parallel.h) groups the ranks this way into tensor and data groups. */
 int tn_comm_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err);
 void tn_comm_free(TnComm *child);

@@ -32,6 +32,16 @@ static int nccl_check(ncclResult_t rc, const TnComm *comm, const char *what, TnE
                    detail && *detail ? ": " : "", detail ? detail : "");
 }
 
+static cudaStream_t stream_of(const TnComm *comm, void *stream) {
+    return stream ? (cudaStream_t)stream : comm->gpu->stream;
+}
+
+static int need_gpu(const TnComm *comm, TnError *err) {
+    if (comm->gpu) return 0;
+    return tn_fail(err, "rank %d: the NCCL group is not started (a launch without MPI runs on GPUs: --device cuda)",
+                   comm->rank);
+}
+
 /* The rank's id: rank 0's from ncclGetUniqueId, passed to the others by
  * MPI under mpirun, else through dist_init (launch.h). */
 static int share_unique_id(const TnComm *comm, const char *dist_init, ncclUniqueId *id, TnError *err) {
@@ -69,6 +79,30 @@ int tn_comm_nccl_gpu_init(TnComm *comm, const char *dist_init, TnError *err) {
     return 0;
 }
 
+int tn_comm_nccl_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err) {
+    if (need_gpu(parent, err)) return -1;
+    TnCommGpu *gpu = tn_calloc(1, sizeof *gpu);
+    gpu->device = parent->gpu->device;
+    ncclComm_t nccl = NULL;
+    if (nccl_check(ncclCommSplit(parent->gpu->nccl, color, key, &nccl, NULL), parent, "split", err)) {
+        free(gpu);
+        return -1;
+    }
+    gpu->nccl = nccl;
+    child->gpu = gpu;
+    int rank = 0, size = 1;
+    if (nccl_check(ncclCommUserRank(nccl, &rank), child, "rank", err) ||
+        nccl_check(ncclCommCount(nccl, &size), child, "count", err) ||
+        cuda_check(cudaStreamCreateWithFlags(&gpu->stream, cudaStreamNonBlocking), "stream", err)) {
+        tn_comm_nccl_gpu_free(child);
+        return -1;
+    }
+    /* under MPI the MPI split ranked the child alike (by key, then the parent's rank) */
+    child->rank = rank;
+    child->size = size;
+    return 0;
+}
+
 void tn_comm_nccl_gpu_free(TnComm *comm) {
     TnCommGpu *gpu = comm->gpu;
     if (!gpu) return;
@@ -92,15 +126,6 @@ void tn_comm_nccl_abort(const TnComm *comm) {
         fprintf(stderr, "tnllm: warning: %s\n", err.msg);
 }
 
-static cudaStream_t stream_of(const TnComm *comm, void *stream) {
-    return stream ? (cudaStream_t)stream : comm->gpu->stream;
-}
-
-static int need_gpu(const TnComm *comm, TnError *err) {
-    if (comm->gpu) return 0;
-    return tn_fail(err, "rank %d: the NCCL group is not started (a launch without MPI runs on GPUs: --device cuda)",
-                   comm->rank);
-}
 
 int tn_comm_nccl_all_reduce(const TnComm *comm, void *buf, size_t n, TnNcclType type, void *stream, TnError *err) {
     if (need_gpu(comm, err)) return -1;

@@ -11,6 +11,11 @@
 typedef enum TnNcclType { TN_NCCL_FLOAT, TN_NCCL_DOUBLE } TnNcclType;
 
 int tn_comm_nccl_gpu_init(TnComm *comm, const char *dist_init, TnError *err);
+/* The GPU group of child, the sub-group of parent's ranks passing color
+ * (ranked by key, then parent rank; tn_comm_split): ncclCommSplit of
+ * parent's communicator, collective over parent; sets child's rank and
+ * size. */
+int tn_comm_nccl_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err);
 /* Destroys the communicator (every rank, at the end). */
 void tn_comm_nccl_gpu_free(TnComm *comm);
 /* Aborts the communicator, so that no rank stays blocked in NCCL. */

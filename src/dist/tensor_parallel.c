@@ -46,6 +46,19 @@ int tn_tp_is_split(const TnTensorInfo *t) {
     }
 }
 
+int tn_tp_split_runs(const TnParamLayout *layout, TnRange range, TnTpRun *runs) {
+    int n = 0;
+    for (int i = 0; i < layout->n_tensors; i++) {
+        const TnTensorInfo *t = &layout->tensors[i];
+        TnRange in = tn_range_intersect(range, (TnRange){t->offset, t->offset + t->numel});
+        if (in.begin == in.end) continue;
+        int split = tn_tp_is_split(t);
+        if (n > 0 && runs[n - 1].split == split && runs[n - 1].end == in.begin) runs[n - 1].end = in.end;
+        else runs[n++] = (TnTpRun){.begin = in.begin, .end = in.end, .split = split};
+    }
+    return n;
+}
+
 /* Whether the split runs along the last dimension (the input columns of
  * W_out and W3) rather than the first. */
 static int split_by_columns(TnParamKind kind) { return kind == TN_PARAM_OUT || kind == TN_PARAM_L3; }

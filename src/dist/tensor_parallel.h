@@ -75,6 +75,21 @@ void tn_tp_place(float *whole, const TnParamLayout *whole_layout, const float *p
 size_t tn_tp_runs(const TnParamLayout *part_layout, const TnParamLayout *whole_layout, const TnConfig *cfg, int parts,
                   int index, size_t begin, size_t end, TnRun **runs);
 
+/* A range of a part's flat buffer whose tensors are all split over the
+ * tensor group (split 1) or all replicated (0): the global gradient norm
+ * adds the squares of the split ones over the tensor group and counts the
+ * replicated ones once (train/trainer.h). */
+typedef struct TnTpRun {
+    size_t begin, end;
+    int split;
+} TnTpRun;
+
+/* The runs covering range of a buffer laid out by layout (a part's, or a
+ * whole model's: tn_tp_is_split says the same), in order, adjacent tensors
+ * of one kind merged, empty ones left out. Returns their number, at most
+ * layout->n_tensors (the room runs must have). */
+int tn_tp_split_runs(const TnParamLayout *layout, TnRange range, TnTpRun *runs);
+
 /* Turns m, a whole model, into this rank's part over tensor_group (kept by
  * m, not owned: it must outlive m): its layout, parameters (none for a
  * model made by tn_model_create) and decay rates; the activation arenas

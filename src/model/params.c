@@ -114,6 +114,12 @@ void tn_param_layout_init(TnParamLayout *layout, const TnConfig *cfg) {
     if (!cfg->tie_word_embeddings) add_tensor(layout, &cap, "lm_head.weight", TN_PARAM_LM_HEAD, -1, 2, V, D, 0);
 }
 
+void tn_param_layout_copy(TnParamLayout *to, const TnParamLayout *from) {
+    *to = *from;
+    to->tensors = tn_malloc((size_t)(from->n_tensors ? from->n_tensors : 1) * sizeof *to->tensors);
+    memcpy(to->tensors, from->tensors, (size_t)from->n_tensors * sizeof *to->tensors);
+}
+
 void tn_param_layout_free(TnParamLayout *layout) {
     free(layout->tensors);
     memset(layout, 0, sizeof *layout);

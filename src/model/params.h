@@ -77,6 +77,8 @@ size_t tn_param_largest_part(const TnParamLayout *layout, int n_layers, int firs
 /* Builds the layout of cfg. Free with tn_param_layout_free. */
 void tn_param_layout_init(TnParamLayout *layout, const TnConfig *cfg);
 void tn_param_layout_free(TnParamLayout *layout);
+/* A copy of from that to owns (free both). */
+void tn_param_layout_copy(TnParamLayout *to, const TnParamLayout *from);
 /* The tensor holding element `at` of the flat buffer (< total). */
 const TnTensorInfo *tn_param_tensor_at(const TnParamLayout *layout, size_t at);
 /* Looks a tensor up by HF name; NULL if the model has no such tensor. */

@@ -32,6 +32,44 @@ cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cubla
 /* The bf16 copy of the tensor whose fp32 master starts at `master`. */
 const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->view_bf16 + (master - g->view_f32); }
 
+/* The widths of a model's part (tensor parallelism, transnormer_cuda.h):
+ * the residual stream's D whole; the mixer's Dm columns of o, H heads, P
+ * rows of W_qkvu and G of the SGLU, the whole model's / parts. */
+struct Widths {
+    int D, Dm, H, P, G;
+};
+
+Widths widths_of(const TnConfig *cfg, int parts) {
+    return Widths{cfg->dim, cfg->dim / parts, cfg->n_heads / parts, tn_qkvu_rows(cfg) / parts, cfg->glu_dim / parts};
+}
+
+/* Layer l's attention over the part's heads: tn_cuda_attention_shape with
+ * the part's q|k|v|u rows (P wide) and o (Dm wide). */
+TnAttnShape part_attention_shape(const TnConfig *cfg, int parts, int l, int batch, int seq_len) {
+    TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
+    Widths w = widths_of(cfg, parts);
+    s.heads = w.H;
+    s.ldq = s.ldk = w.H * s.dk;
+    s.ldv = w.P;
+    s.ldo = w.Dm;
+    return s;
+}
+
+/* The decay rates of layer l's heads of the part. */
+const float *part_decay(const TnModelCuda *g, int l) {
+    return g->decay + (size_t)l * g->config.n_heads + (size_t)g->part_index * (g->config.n_heads / g->parts);
+}
+
+/* buf (device, n fp32) = its sum over the parts (Eq. 11-18's all-reduce);
+ * nothing for a whole model. */
+int sum_parts(TnModelCuda *g, float *buf, size_t n, TnError *err) {
+    if (g->parts == 1) return 0;
+    if (!g->hooks || !g->hooks->sum_parts)
+        return tn_fail(err, "part %d of %d of the model: no sum_parts hook adds the parts' results", g->part_index,
+                       g->parts);
+    return g->hooks->sum_parts(g, buf, n, g->hooks->sum_parts_user, err);
+}
+
 /* Which activations of a layer a buffer set holds (recompute.h). */
 enum LayerParts : unsigned {
     PART_INPUT = 1u,   /* resid: h entering the layer */
@@ -49,21 +87,22 @@ unsigned parts_kept(TnRecompute recompute) {
  * (tn_qkvu_rows), features qk wide per row. softmax_heads is H for the
  * Transformer baseline (its log-sum-exp per row and head; it has no norm and
  * gate after the attention: no gated, no attn_rstd), 0 for TransNormerLLM. */
-void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, size_t D, size_t P, size_t G,
-                size_t qk, size_t softmax_heads) {
+void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, const Widths &w, size_t qk,
+                size_t softmax_heads) {
+    size_t D = w.D, Dm = w.Dm, P = w.P, G = w.G;
     if (parts & PART_INPUT) la->resid = a->take<float>(N * D);
     if (parts & PART_NORMED) {
         la->norm1 = a->take<uint16_t>(N * D);
         la->qf = a->take<uint16_t>(N * qk);
         la->kf = a->take<uint16_t>(N * qk);
-        la->gated = softmax_heads ? NULL : a->take<uint16_t>(N * D);
+        la->gated = softmax_heads ? NULL : a->take<uint16_t>(N * Dm);
         la->norm2 = a->take<uint16_t>(N * D);
         la->glu = a->take<uint16_t>(N * G);
     }
     if (parts & PART_PRODUCTS) {
         la->norm1_rstd = a->take<float>(N);
         la->qkvu = a->take<uint16_t>(N * P);
-        la->attn = a->take<uint16_t>(N * D);
+        la->attn = a->take<uint16_t>(N * Dm);
         la->attn_rstd = softmax_heads ? NULL : a->take<float>(N);
         la->resid_mid = a->take<float>(N * D);
         la->norm2_rstd = a->take<float>(N);
@@ -75,21 +114,23 @@ void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, s
 /* Lays out (or, with base == NULL, only measures) the arena: each layer's
  * kept activations, and one set shared by all layers for what the backward
  * recomputes (rebuilt there layer by layer). */
-size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len, TnRecompute recompute, char *base) {
-    size_t N = (size_t)batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size, scratch = 0;
-    size_t H = cfg->n_heads, d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
+size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, int seq_len, TnRecompute recompute,
+                    char *base) {
+    Widths w = widths_of(cfg, parts);
+    size_t N = (size_t)batch * seq_len, D = w.D, Dm = w.Dm, G = w.G, V = cfg->vocab_size, scratch = 0;
+    size_t H = w.H, d = tn_head_dim(cfg), P = w.P;
     DeviceArena a{base, 0};
     unsigned kept = parts_kept(recompute), all = PART_INPUT | PART_PRODUCTS | PART_NORMED;
     int baseline = cfg->arch == TN_ARCH_TRANSFORMER;
     size_t softmax_heads = baseline ? H : 0, widest = 0; /* the shared q/k features: the widest layer's */
     for (int l = 0; l < cfg->n_layers; l++) widest = std::max(widest, (size_t)tn_qk_head_dim(cfg, l));
     TnCudaLayerActs shared = {};
-    take_layer(&a, &shared, all & ~kept, N, D, P, G, H * widest, softmax_heads);
+    take_layer(&a, &shared, all & ~kept, N, w, H * widest, softmax_heads);
     for (int l = 0; l < cfg->n_layers; l++) {
         TnCudaLayerActs *la = &g->layers[l];
         *la = shared;
-        take_layer(&a, la, kept, N, D, P, G, H * tn_qk_head_dim(cfg, l), softmax_heads);
-        TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
+        take_layer(&a, la, kept, N, w, H * tn_qk_head_dim(cfg, l), softmax_heads);
+        TnAttnShape s = part_attention_shape(cfg, parts, l, batch, seq_len);
         size_t need = baseline ? tn_transformer_cuda_scratch_bytes(cfg, batch, seq_len)
                                : attention_cuda_scratch_bytes(&s, TN_ATTN_CHUNKED);
         scratch = need > scratch ? need : scratch;
@@ -105,17 +146,18 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int batch, int seq_len,
     g->attn_scratch = a.take<char>(scratch);
     g->dresid = a.take<float>(N * D);
     g->dnorm = a.take<float>(N * D);
-    g->dgated = a.take<float>(N * D);
+    g->dgated = a.take<float>(N * Dm);
     g->dglu = a.take<float>(N * G);
     g->dresid_bf16 = a.take<uint16_t>(N * D);
-    g->dattn = a.take<uint16_t>(N * D);
+    g->dattn = a.take<uint16_t>(N * Dm);
     g->dqkvu = a.take<uint16_t>(N * P);
-    g->dqf = a.take<uint16_t>(N * 2 * D);
-    g->dkf = a.take<uint16_t>(N * 2 * D);
+    g->dqf = a.take<uint16_t>(N * 2 * Dm);
+    g->dkf = a.take<uint16_t>(N * 2 * Dm);
     g->dglu12 = a.take<uint16_t>(N * 2 * G);
     g->partials = a.take<float>(std::max(norm_backward_partials((int)N, (int)D),
                                          qk_features_backward_partials((int)N, (int)H, (int)d)));
     g->token_groups = a.take<int32_t>(TN_TOKEN_GROUPS_SIZE(N));
+    g->row_sums = parts > 1 ? a.take<float>(N) : NULL;
     return a.used;
 }
 
@@ -135,18 +177,25 @@ const uint16_t *mixer_input(const TnModelCuda *g, int l) {
  * the attention, then the norm and output gate into gated. */
 int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int seq_len, int products, TnError *err) {
     const TnConfig *cfg = &g->config;
-    int N = batch * seq_len, D = cfg->dim, H = cfg->n_heads, d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
+    Widths w = widths_of(cfg, g->parts);
+    int N = batch * seq_len, d = tn_head_dim(cfg);
     cudaStream_t stream = stream_of(g);
     TnCudaLayerActs *la = &g->layers[l];
-    TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, P, cfg->gla_act, lw->theta, N, seq_len, 0, NULL, H, d,
+    TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, w.P, cfg->gla_act, lw->theta, N, seq_len, 0, NULL, w.H, d,
                                  stream, err));
-    TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
+    TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
     if (products)
-        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * D, g->decay + l * H, NULL, &s,
+        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l), NULL, &s,
                                    TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
-    const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
-    return norm_gate_forward_cuda(cfg->norm, la->gated, la->attn_rstd, la->attn, lw->mixer_norm.gain,
-                                  lw->mixer_norm.bias, gate, P, N, D, stream, err);
+    const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * w.Dm : NULL;
+    if (g->parts == 1)
+        return norm_gate_forward_cuda(cfg->norm, la->gated, la->attn_rstd, la->attn, lw->mixer_norm.gain,
+                                      lw->mixer_norm.bias, gate, w.P, N, w.D, stream, err);
+    /* the rows of o span every part's heads: their sums of squares added over the parts */
+    TRY(norm_gate_part_sums_cuda(cfg->norm, g->row_sums, la->attn, N, w.Dm, stream, err));
+    TRY(sum_parts(g, g->row_sums, (size_t)N, err));
+    return norm_gate_part_forward_cuda(cfg->norm, la->gated, la->attn_rstd, g->row_sums, la->attn, lw->mixer_norm.gain,
+                                       gate, w.P, N, w.Dm, w.D, stream, err);
 }
 
 /* Layer l's forward over the first batch x seq_len rows, from la->resid,
@@ -157,17 +206,22 @@ int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int 
 int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_len, int products, float *next,
                   TnError *err) {
     const TnConfig *cfg = &g->config;
-    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim;
-    int P = tn_qkvu_rows(cfg);
+    Widths widths = widths_of(cfg, g->parts);
+    int N = batch * seq_len, D = cfg->dim, Dm = widths.Dm, G = widths.G, P = widths.P;
+    size_t ND = (size_t)N * D;
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
     TnCudaLayerActs *la = &g->layers[l];
     const TnLayerWeights *lw = &w->layers[l];
+    /* Split over parts, the products of W_out and W3 add up over them
+     * (Eq. 11-18): part 0 alone adds the residual h, the others start from 0. */
+    int adds_h = g->part_index == 0;
+    float beta = adds_h ? 1.0f : 0.0f;
     /* Token mixer: GLA (Eq. 3-4) with LRPE-d and decay, or the baseline's
      * softmax attention (transformer_cuda.h); mixed is W_out's input. */
     /* the norm copies h into resid_mid, which W_out's product then adds into (beta 1) */
-    TRY(norm_forward_copy_cuda(cfg->norm, la->norm1, la->norm1_rstd, products ? la->resid_mid : NULL, la->resid,
-                               lw->token_norm.gain, lw->token_norm.bias, N, D, stream, err));
+    TRY(norm_forward_copy_cuda(cfg->norm, la->norm1, la->norm1_rstd, products && adds_h ? la->resid_mid : NULL,
+                               la->resid, lw->token_norm.gain, lw->token_norm.bias, N, D, stream, err));
     if (products)
         TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, P,
                                 err));
@@ -177,19 +231,22 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
     else
         TRY(gla_forward(g, lw, l, batch, seq_len, products, err));
     /* h += W_out mixed */
-    if (products)
-        TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, 1.0f, mixed, bf16_of(g, lw->out), N, D, D,
+    if (products) {
+        TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, beta, mixed, bf16_of(g, lw->out), N, Dm, D,
                                 err));
+        TRY(sum_parts(g, la->resid_mid, ND, err));
+    }
     /* Channel mixer: SGLU (Eq. 5); the norm copies resid_mid into next for W3's product to add into. */
-    TRY(norm_forward_copy_cuda(cfg->norm, la->norm2, la->norm2_rstd, next, la->resid_mid, lw->channel_norm.gain,
-                               lw->channel_norm.bias, N, D, stream, err));
+    TRY(norm_forward_copy_cuda(cfg->norm, la->norm2, la->norm2_rstd, adds_h ? next : NULL, la->resid_mid,
+                               lw->channel_norm.gain, lw->channel_norm.bias, N, D, stream, err));
     /* W1 and W2 are adjacent (G, D) blocks (checked by tn_model_cuda_init): one (2G, D) product */
     if (products)
         TRY(matmul_forward_cuda(handle, la->glu12, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
                                 err));
     TRY(glu_forward_cuda(la->glu, la->glu12, la->glu12 + G, 2 * G, cfg->glu_act, N, G, stream, err));
     if (!next) return 0;
-    return matmul_forward_cuda(handle, next, TN_CUDA_OUT_F32, 1.0f, la->glu, bf16_of(g, lw->l3), N, G, D, err);
+    TRY(matmul_forward_cuda(handle, next, TN_CUDA_OUT_F32, beta, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+    return sum_parts(g, next, ND, err);
 }
 
 /* Backward of gla_forward from g->dgated: the gradient of layer l's qkvu
@@ -197,20 +254,30 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
 int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l, int batch, int seq_len,
                  TnError *err) {
     const TnConfig *cfg = &g->config;
-    int N = batch * seq_len, D = cfg->dim, H = cfg->n_heads, d = tn_head_dim(cfg), P = tn_qkvu_rows(cfg);
+    Widths wd = widths_of(cfg, g->parts);
+    int N = batch * seq_len, Dm = wd.Dm, P = wd.P, d = tn_head_dim(cfg);
     cudaStream_t stream = stream_of(g);
     const TnCudaLayerActs *la = &g->layers[l];
     const TnLayerWeights *lw = &w->layers[l], *lg = &dw->layers[l];
-    const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * D : NULL;
-    uint16_t *dgate = cfg->output_gate ? g->dqkvu + 3 * D : NULL;
-    TRY(norm_gate_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, lg->mixer_norm.bias, g->partials,
-                                g->dgated, la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate, P,
-                                N, D, stream, err));
-    TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, seq_len);
-    TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
-                                g->decay + l * H, &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
+    const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * Dm : NULL;
+    uint16_t *dgate = cfg->output_gate ? g->dqkvu + 3 * Dm : NULL;
+    if (g->parts == 1) {
+        TRY(norm_gate_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, lg->mixer_norm.bias, g->partials,
+                                    g->dgated, la->attn, la->attn_rstd, lw->mixer_norm.gain, lw->mixer_norm.bias, gate,
+                                    P, N, Dm, stream, err));
+    } else { /* the rows' dot products span every part's heads: added over the parts */
+        TRY(norm_gate_part_dots_cuda(cfg->norm, g->row_sums, g->dgated, la->attn, la->attn_rstd, lw->mixer_norm.gain,
+                                     gate, P, N, Dm, stream, err));
+        TRY(sum_parts(g, g->row_sums, (size_t)N, err));
+        TRY(norm_gate_part_backward_cuda(cfg->norm, g->dattn, dgate, lg->mixer_norm.gain, g->partials, g->row_sums,
+                                         g->dgated, la->attn, la->attn_rstd, lw->mixer_norm.gain, gate, P, N, Dm,
+                                         wd.D, stream, err));
+    }
+    TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
+    TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
+                                part_decay(g, l), &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
     return qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
-                                     lw->theta, N, seq_len, 0, H, d, stream, err);
+                                     lw->theta, N, seq_len, 0, wd.H, d, stream, err);
 }
 
 /* The SGLU's W1 x and W2 x are one (2G, D) product: W2 must follow W1 in
@@ -218,7 +285,7 @@ int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l,
 int check_glu_adjacent(const TnModelCuda *g, TnError *err) {
     TnWeights w;
     tn_weights_bind(&w, &g->layout, g->params);
-    size_t block = (size_t)g->config.glu_dim * g->config.dim;
+    size_t block = (size_t)widths_of(&g->config, g->parts).G * g->config.dim;
     for (int l = 0; l < g->config.n_layers; l++)
         if (w.layers[l].l2 != w.layers[l].l1 + block)
             return tn_fail(err, "the CUDA step needs layer %d's W2 right after W1 in the parameter layout", l);
@@ -317,17 +384,23 @@ extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const flo
     tn_param_layout_init(&layout, cfg);
     size_t n = layout.total;
     tn_param_layout_free(&layout);
-    return tn_model_cuda_init_shard(g, cfg, params, 0, n, 0, err);
+    return tn_model_cuda_init_shard(g, cfg, NULL, params, 0, n, 0, err);
 }
 
-extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const float *params, size_t begin,
-                                        size_t end, int zero, TnError *err) {
+extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const TnCudaPart *part,
+                                        const float *params, size_t begin, size_t end, int zero, TnError *err) {
     memset(g, 0, sizeof *g);
     const char *missing =
         tn_config_unsupported_switch(cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES | TN_IMPLEMENTS_TRANSFORMER);
     if (missing) return tn_fail(err, "the CUDA training step does not support %s: train it on the CPU", missing);
     g->config = *cfg;
-    tn_param_layout_init(&g->layout, cfg);
+    g->parts = part ? part->parts : 1;
+    g->part_index = part ? part->index : 0;
+    /* the split of dist/tensor_parallel.h (tn_tp_check): the Transformer baseline and LayerNorm are refused there */
+    if (g->parts > 1 && (cfg->arch != TN_ARCH_TRANSNORMER || cfg->norm == TN_NORM_LAYER))
+        return tn_fail(err, "the CUDA model splits TransNormerLLM with an RMS norm only (tensor parallelism)");
+    if (part) tn_param_layout_copy(&g->layout, part->layout);
+    else tn_param_layout_init(&g->layout, cfg);
     size_t n = g->n_params = g->layout.total;
     TN_ASSERT(begin <= end && end <= n && (zero > 0 || (begin == 0 && end == n)));
     g->update_begin = begin;
@@ -344,7 +417,8 @@ extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, con
     if (zero < 3) CUDA_TRY(cudaMalloc(&g->params_bf16, n * sizeof(uint16_t)));
     g->view_f32 = g->params;
     g->view_bf16 = g->params_bf16;
-    CUDA_TRY(cudaMalloc(&g->sum_squares, (1 + TN_GRAD_SQUARES_PARTIALS) * sizeof(double)));
+    CUDA_TRY(cudaMalloc(&g->sum_squares,
+                        (1 + TN_GRAD_SQUARES_PARTIALS + (size_t)g->layout.n_tensors) * sizeof(double)));
     CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
     if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
     if (check_glu_adjacent(g, err) || upload_adamw_segments(g, err)) return -1;
@@ -383,7 +457,7 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
 
 extern "C" size_t tn_model_cuda_arena_bytes(const TnConfig *cfg, int batch, int seq_len, TnRecompute recompute) {
     TnModelCuda *measure = (TnModelCuda *)tn_calloc(1, sizeof *measure);
-    size_t bytes = layout_arena(measure, cfg, batch, seq_len, recompute, NULL);
+    size_t bytes = layout_arena(measure, cfg, 1, batch, seq_len, recompute, NULL);
     free(measure);
     return bytes;
 }
@@ -399,7 +473,7 @@ extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnR
     if (g->arena && batch <= g->max_batch && seq_len <= g->max_seq && recompute == g->recompute) return 0;
     cudaFree(g->arena);
     g->arena = NULL;
-    size_t bytes = layout_arena(g, cfg, batch, seq_len, recompute, NULL);
+    size_t bytes = layout_arena(g, cfg, g->parts, batch, seq_len, recompute, NULL);
     void *arena;
     cudaError_t status = cudaMalloc(&arena, bytes);
     if (status != cudaSuccess)
@@ -407,7 +481,7 @@ extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnR
                        bytes / 1073741824.0, batch, seq_len, cudaGetErrorString(status));
     g->arena = arena;
     g->arena_bytes = bytes;
-    layout_arena(g, cfg, batch, seq_len, recompute, (char *)arena);
+    layout_arena(g, cfg, g->parts, batch, seq_len, recompute, (char *)arena);
     g->recompute = recompute;
     size_t N = (size_t)batch * seq_len;
     free(g->host_losses);
@@ -466,8 +540,8 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
 extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err) {
     if (check_reserved(g, "backward", batch, seq_len, err)) return -1;
     const TnConfig *cfg = &g->config;
-    int N = batch * seq_len, D = cfg->dim, G = cfg->glu_dim, V = cfg->vocab_size;
-    int P = tn_qkvu_rows(cfg);
+    Widths widths = widths_of(cfg, g->parts);
+    int N = batch * seq_len, D = cfg->dim, Dm = widths.Dm, G = widths.G, V = cfg->vocab_size, P = widths.P;
     size_t ND = (size_t)N * D;
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
@@ -506,17 +580,20 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
                               stream, err));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->l1, g->dglu12, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
                                  err));
+        /* each part's columns give part of the gradient of norm2 (the backward's all-reduce of Eq. 11-18) */
+        TRY(sum_parts(g, g->dnorm, ND, err));
         TRY(norm_backward_cuda(cfg->norm, g->dresid, g->dresid_bf16, lg->channel_norm.gain, lg->channel_norm.bias,
                                g->partials, g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D,
                                stream, err));
         /* Token mixer: GLA (Eq. 3-4) or the baseline's softmax attention. */
         TRY(matmul_backward_cuda(handle, g->dgated, lg->out, g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out),
-                                 N, D, D, err));
+                                 N, Dm, D, err));
         if (cfg->arch == TN_ARCH_TRANSFORMER)
             TRY(tn_transformer_cuda_mixer_backward(g, l, batch, seq_len, err));
         else
             TRY(gla_backward(g, &w, &dw, l, batch, seq_len, err));
         TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
+        TRY(sum_parts(g, g->dnorm, ND, err)); /* each part's heads give part of the gradient of norm1 */
         /* layer 0's input gradient goes to the embedding alone: no bf16 copy */
         TRY(norm_backward_cuda(cfg->norm, g->dresid, l > 0 ? g->dresid_bf16 : NULL, lg->token_norm.gain,
                                lg->token_norm.bias, g->partials, g->dnorm, la->resid, la->norm1_rstd,
@@ -557,6 +634,22 @@ extern "C" int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, T
     TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads + (g->update_begin - g->grads_begin),
                               g->update_end - g->update_begin, stream, err));
     CUDA_TRY(cudaMemcpyAsync(sum_squares, g->sum_squares, sizeof(double), cudaMemcpyDeviceToHost, stream));
+    CUDA_TRY(cudaStreamSynchronize(stream));
+    return 0;
+}
+
+extern "C" int tn_model_cuda_grad_squares_runs(TnModelCuda *g, const size_t *bounds, int n_runs, double *sums,
+                                               TnError *err) {
+    TN_ASSERT(n_runs <= g->layout.n_tensors);
+    cudaStream_t stream = stream_of(g);
+    double *slots = g->sum_squares + 1 + TN_GRAD_SQUARES_PARTIALS;
+    for (int k = 0; k < n_runs; k++) {
+        size_t begin = bounds[2 * k], end = bounds[2 * k + 1];
+        TN_ASSERT(g->update_begin <= begin && begin <= end && end <= g->update_end);
+        TRY(grad_sum_squares_cuda(slots + k, g->sum_squares + 1, g->grads + (begin - g->grads_begin), end - begin,
+                                  stream, err));
+    }
+    if (n_runs) CUDA_TRY(cudaMemcpyAsync(sums, slots, (size_t)n_runs * sizeof(double), cudaMemcpyDeviceToHost, stream));
     CUDA_TRY(cudaStreamSynchronize(stream));
     return 0;
 }

@@ -39,6 +39,20 @@
  * token_groups.h, the gradient norm is per-block partials added by one
  * block), and cuBLAS on one stream with a workspace of its own and atomics
  * disallowed (cuda_common.h).
+ *
+ * Tensor parallelism (§3.2.2, Eq. 11-18; dist/tensor_parallel.h's split,
+ * the CPU model's of transnormer.h): a model made with a TnCudaPart holds
+ * part `index` of `parts` of every GLA (H / parts heads: their rows of
+ * W_qkvu, columns of W_out, theta, decay rates and columns of the norm
+ * after the attention) and SGLU (G / parts rows of W1, W2, columns of W3),
+ * in the part's layout; the embedding, the other norms and the head are
+ * whole. Its passes run the part and add the parts' partial results with
+ * the sum_parts hook: after W_out and after W3 (forward; part 0 alone adds
+ * the residual h), the rows' sums of the norm after the attention (both
+ * directions), the inputs' gradients of W1|W2 and W_qkvu (backward). Every
+ * rank's residual stream, and so the replicated tensors' gradients, are
+ * then the same bits where the hook gives every part the same sum (NCCL's
+ * all-reduce does). The Transformer baseline runs whole only.
  */
 #ifndef TN_MODEL_TRANSNORMER_CUDA_H
 #define TN_MODEL_TRANSNORMER_CUDA_H
@@ -76,6 +90,13 @@ typedef struct TnCudaLayerActs {
 
 typedef struct TnModelCuda TnModelCuda;
 
+/* Part index of parts of the model (above), laid out by layout (a part's:
+ * tn_tp_layout's, copied). */
+typedef struct TnCudaPart {
+    int parts, index;
+    const TnParamLayout *layout;
+} TnCudaPart;
+
 /* The hooks of sharded training (params.h's parts: the embedding
  * TN_PART_EMBED, layers 0..L-1, the head L). Each returns 0, or -1 with
  * err; NULL ones are not called.
@@ -97,11 +118,17 @@ typedef struct TnModelCudaHooks {
     int (*grads)(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err);
     int (*grads_done)(TnModelCuda *g, int part, void *user, TnError *err);
     void *grads_user;
+    /* sum_parts (tensor parallelism, required with parts > 1): buf (device,
+     * n fp32) = its sum over the ranks holding the model's parts, enqueued
+     * on g->stream. */
+    int (*sum_parts)(TnModelCuda *g, float *buf, size_t n, void *user, TnError *err);
+    void *sum_parts_user;
 } TnModelCudaHooks;
 
 struct TnModelCuda {
     TnConfig config;
-    TnParamLayout layout;  /* owned */
+    int parts, part_index; /* tensor parallelism: this model is part part_index of parts (1: whole) */
+    TnParamLayout layout;  /* owned: the part's */
     size_t n_params;       /* layout.total */
     float *params;         /* device fp32 master parameters: [params_begin, params_end) */
     uint16_t *params_bf16; /* device bf16 copy for the matrix products (NULL under ZeRO-3: gathered per part) */
@@ -119,7 +146,8 @@ struct TnModelCuda {
     size_t update_begin, update_end, grads_begin, grads_end, params_begin, params_end;
     const TnModelCudaHooks *hooks; /* NULL: the passes read params and write grads, whole */
     float *decay;          /* device (L, H) lambda_{l,h} */
-    double *sum_squares;   /* device: the gradient norm's sum, then TN_GRAD_SQUARES_PARTIALS partials */
+    double *sum_squares;   /* device: the gradient norm's sum, TN_GRAD_SQUARES_PARTIALS partials, then the sums
+                            * of up to layout.n_tensors runs (tn_model_cuda_grad_squares_runs) */
     struct TnAdamwSegment *adamw_segments; /* device: the layout's runs of tensors AdamW decays alike */
     int n_adamw_segments;
     void *cublas;          /* cublasHandle_t */
@@ -143,6 +171,7 @@ struct TnModelCuda {
     uint16_t *dqf, *dkf;                     /* (N, 2D) */
     uint16_t *dglu12;                        /* (N, 2G): the gradients of W1 x | W2 x */
     float *partials;        /* the norms' and theta's per-block gradient sums (column_sums_cuda.h) */
+    float *row_sums;        /* (N) parts > 1: the split norm's rows' sums (norm_cuda.h norm_gate_part_*) */
     int32_t *token_groups;  /* TN_TOKEN_GROUPS_SIZE(N): the backward's rows by token (token_groups.h) */
     /* host, sized by tn_model_cuda_reserve */
     float *host_losses;     /* (N) the last forward's per-row losses (0 on ignored rows) */
@@ -155,15 +184,17 @@ struct TnModelCuda {
  * gradients and moments. Fails, naming it, on a configuration the step does
  * not compute (tn_config_unsupported_switch). */
 int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const float *params, TnError *err);
-/* The same for sharded training at ZeRO stage zero (dist/comm.h's
- * ranges): from 1 on the moments cover [begin, end) of the flat buffer
- * alone, from 2 the gradients too (the backward then needs the grads
- * hooks), at 3 the fp32 parameters too (params: that range; the passes
- * need the weights hook; no bf16 copy is kept). Below 3 the fp32
- * parameters and their bf16 copy stay whole. tn_model_cuda_init is zero
- * 0, [0, n). */
-int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const float *params, size_t begin, size_t end,
-                             int zero, TnError *err);
+/* The same for part `part` of the model (NULL: whole; tensor parallelism,
+ * above: params and the ranges below are of the part's flat buffer, and
+ * the passes need the sum_parts hook) and sharded training at ZeRO stage
+ * zero (dist/comm.h's ranges): from 1 on the moments cover [begin, end) of
+ * the flat buffer alone, from 2 the gradients too (the backward then needs
+ * the grads hooks), at 3 the fp32 parameters too (params: that range; the
+ * passes need the weights hook; no bf16 copy is kept). Below 3 the fp32
+ * parameters and their bf16 copy stay whole. tn_model_cuda_init is the
+ * whole model at zero 0, [0, n). */
+int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const TnCudaPart *part, const float *params,
+                             size_t begin, size_t end, int zero, TnError *err);
 void tn_model_cuda_free(TnModelCuda *g);
 
 /* Sizes the arena for up to batch x seq_len tokens at a recompute level
@@ -201,6 +232,11 @@ int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, floa
 /* *sum_squares: the sum of the squared gradients of the update range
  * (synchronises). */
 int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, TnError *err);
+/* sums[k] = the sum of the squared gradients of run k, the elements
+ * [bounds[2k], bounds[2k + 1]) of the flat buffer inside the update range,
+ * for n_runs <= layout.n_tensors runs (tensor parallelism adds the split
+ * tensors' and the replicated ones' over different groups); synchronises. */
+int tn_model_cuda_grad_squares_runs(TnModelCuda *g, const size_t *bounds, int n_runs, double *sums, TnError *err);
 /* AdamW step t on the update range (the whole buffer unless sharded, as
  * tn_model_cuda_step's), clipped by the global norm sqrt(sum_squares)
  * (max_norm <= 0: none; sharded training adds the ranks' sums), the bf16

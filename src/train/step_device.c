@@ -7,21 +7,44 @@
 #ifdef TN_CUDA
 #include "dist/fsdp_gpu.h"
 #include "dist/grad_reduce_gpu.h"
+#include "dist/tensor_parallel.h"
 #include "model/transnormer_cuda.h"
 #endif
+
+int tn_step_device_tp_check(int zero, TnError *err) {
+    if (zero < 2) return 0;
+    return tn_fail(err, "--tp with --zero %d on GPUs: ZeRO-2 and 3 reduce (and gather) each layer over the data "
+                        "group on a second stream while the passes' tensor-parallel all-reduces run on the step's, "
+                        "and NCCL does not promise that two communicators' collectives progress side by side; use "
+                        "--zero 0 or 1 with --tp", zero);
+}
 
 #ifdef TN_CUDA
 
 struct TnStepDevice {
     TnModelCuda gpu;
     const TnComm *comm; /* the data group; NULL: this GPU alone */
+    const TnComm *tensor; /* the tensor group (tensor parallelism); NULL: the whole model */
     int zero;           /* the stage in effect: 0 with one rank */
+    /* tensor parallelism: the update range's runs of split and replicated
+     * tensors (tensor_parallel.h), their bounds and their sums of squares */
+    TnTpRun *runs;
+    size_t *bounds;
+    double *run_squares;
+    int n_runs;
     TnGradReduceGpu reduce; /* ZeRO-2/3: the gradients reduce-scattered per part */
     TnFsdpGpu fsdp;         /* ZeRO-3: the parameters gathered per part */
     TnModelCudaHooks hooks; /* the model's, pointing at reduce and fsdp */
 };
 
-/* The sharded stages' hooks on the model (transnormer_cuda.h). */
+/* The model's sum over its parts (transnormer_cuda.h): NCCL's all-reduce
+ * over the tensor group, on the step's stream. */
+static int sum_over_tensor_group(TnModelCuda *g, float *buf, size_t n, void *user, TnError *err) {
+    const TnStepDevice *d = user;
+    return tn_comm_gpu_all_reduce_sum(d->tensor, buf, n, g->stream, err);
+}
+
+/* The sharded stages' and tensor parallelism's hooks on the model (transnormer_cuda.h). */
 static int install_hooks(TnStepDevice *d, TnError *err) {
     if (d->zero >= 2) {
         if (tn_grad_reduce_gpu_init(&d->reduce, d->comm, &d->gpu, err)) return -1;
@@ -35,25 +58,59 @@ static int install_hooks(TnStepDevice *d, TnError *err) {
         d->hooks.weights = tn_fsdp_gpu_gather_part;
         d->hooks.weights_user = &d->fsdp;
     }
-    d->gpu.hooks = d->zero >= 2 ? &d->hooks : NULL;
+    if (d->tensor) {
+        d->hooks.sum_parts = sum_over_tensor_group;
+        d->hooks.sum_parts_user = d;
+    }
+    d->gpu.hooks = d->zero >= 2 || d->tensor ? &d->hooks : NULL;
     return 0;
+}
+
+/* The runs of the update range for the global norm (global_squares). */
+static void find_runs(TnStepDevice *d) {
+    const TnModelCuda *g = &d->gpu;
+    int n = g->layout.n_tensors;
+    d->runs = tn_malloc((size_t)n * sizeof *d->runs);
+    d->bounds = tn_malloc(2 * (size_t)n * sizeof *d->bounds);
+    d->run_squares = tn_malloc((size_t)n * sizeof *d->run_squares);
+    d->n_runs = tn_tp_split_runs(&g->layout, (TnRange){g->update_begin, g->update_end}, d->runs);
+    for (int k = 0; k < d->n_runs; k++) {
+        d->bounds[2 * k] = d->runs[k].begin;
+        d->bounds[2 * k + 1] = d->runs[k].end;
+    }
+}
+
+/* Opens the model: the whole, or with tensor parallelism this rank's part
+ * (tensor_parallel.h's layout), of which ZeRO shards the rank's range. */
+static int open_model(TnStepDevice *d, const TnConfig *cfg, const float *params, TnError *err) {
+    TnParamLayout whole, part;
+    tn_param_layout_init(&whole, cfg);
+    int T = d->tensor ? d->tensor->size : 1;
+    if (d->tensor) tn_tp_layout(&part, &whole, cfg, T);
+    TnCudaPart split = {.parts = T, .index = d->tensor ? d->tensor->rank : 0, .layout = d->tensor ? &part : &whole};
+    size_t n = split.layout->total;
+    TnRange own = d->zero ? tn_rank_range(n, d->comm->size, d->comm->rank) : (TnRange){0, n};
+    int rc = tn_model_cuda_init_shard(&d->gpu, cfg, d->tensor ? &split : NULL, params, own.begin, own.end, d->zero,
+                                      err);
+    if (d->tensor) tn_param_layout_free(&part);
+    tn_param_layout_free(&whole);
+    return rc;
 }
 
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
                         const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
-                        const TnComm *comm, int zero, TnError *err) {
+                        const TnComm *comm, const TnComm *tensor_group, int zero, TnError *err) {
     *dev = NULL;
     if (device != TN_DEVICE_CUDA) return tn_fail(err, "the %s runs the trainer's own step", tn_device_name(device));
     if (zero < 0 || zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", zero);
+    const TnComm *tensor = tensor_group && tensor_group->size > 1 ? tensor_group : NULL;
+    if (tensor && (tn_tp_check(cfg, tensor->size, err) || tn_step_device_tp_check(zero, err))) return -1;
     TnStepDevice *d = tn_calloc(1, sizeof *d);
     d->comm = comm && comm->size > 1 ? comm : NULL;
+    d->tensor = tensor;
     d->zero = d->comm ? zero : 0;
-    TnParamLayout layout;
-    tn_param_layout_init(&layout, cfg);
-    size_t n = layout.total;
-    tn_param_layout_free(&layout);
-    TnRange own = d->zero ? tn_rank_range(n, comm->size, comm->rank) : (TnRange){0, n};
-    int rc = tn_model_cuda_init_shard(&d->gpu, cfg, params, own.begin, own.end, d->zero, err);
+    int rc = open_model(d, cfg, params, err);
+    if (!rc && d->tensor) find_runs(d);
     if (rc || install_hooks(d, err) || tn_model_cuda_upload(&d->gpu, NULL, NULL, adam_m, adam_v, err) ||
         tn_model_cuda_reserve(&d->gpu, batch, seq_len, recompute, err)) {
         tn_step_device_close(d);
@@ -68,6 +125,9 @@ void tn_step_device_close(TnStepDevice *dev) {
     if (dev->zero >= 2) tn_grad_reduce_gpu_free(&dev->reduce);
     if (dev->zero == 3) tn_fsdp_gpu_free(&dev->fsdp);
     tn_model_cuda_free(&dev->gpu);
+    free(dev->runs);
+    free(dev->bounds);
+    free(dev->run_squares);
     free(dev);
 }
 
@@ -115,19 +175,38 @@ int tn_step_device_reduce(TnStepDevice *dev, TnError *err) {
     }
 }
 
+/* The sum of the squares of the whole summed gradient: the update
+ * range's, added over the data group where it is a shard; with tensor
+ * parallelism the split tensors' added over the tensor group too, the
+ * replicated ones (the same on every rank of it) counted once, as the
+ * CPU's trainer does. */
+static int global_squares(TnStepDevice *d, double *squares, TnError *err) {
+    TnModelCuda *g = &d->gpu;
+    if (!d->tensor)
+        return tn_model_cuda_grad_squares(g, squares, err) ||
+                       tn_comm_all_reduce_sum_double(d->comm, squares, 1, err) ? -1 : 0;
+    if (tn_model_cuda_grad_squares_runs(g, d->bounds, d->n_runs, d->run_squares, err)) return -1;
+    double kinds[2] = {0, 0}; /* split, replicated */
+    for (int k = 0; k < d->n_runs; k++) kinds[d->runs[k].split ? 0 : 1] += d->run_squares[k];
+    if ((d->zero && tn_comm_all_reduce_sum_double(d->comm, kinds, 2, err)) ||
+        tn_comm_all_reduce_sum_double(d->tensor, kinds, 1, err))
+        return -1;
+    *squares = kinds[0] + kinds[1];
+    return 0;
+}
+
 int tn_step_device_update(TnStepDevice *dev, const TnAdamW *opt, float lr, long long t, double max_norm,
                           double *grad_norm, TnError *err) {
     TnModelCuda *g = &dev->gpu;
-    if (!dev->zero)
+    if (!dev->zero && !dev->tensor)
         return tn_model_cuda_step(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, max_norm, grad_norm,
                                   err);
-    /* the ranges' sums of squares added over the group: the norm of the whole summed gradient */
     double squares;
-    if (tn_model_cuda_grad_squares(g, &squares, err) || tn_comm_all_reduce_sum_double(dev->comm, &squares, 1, err))
-        return -1;
+    if (global_squares(dev, &squares, err)) return -1;
     *grad_norm = sqrt(squares);
     if (tn_model_cuda_adamw(g, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, lr, t, squares, max_norm, err))
         return -1;
+    if (dev->zero == 0) return tn_model_cuda_synchronize(g, err);
     if (dev->zero == 3) { /* the next passes gather the updated shards */
         tn_fsdp_gpu_invalidate(&dev->fsdp);
         return 0;
@@ -162,9 +241,9 @@ struct TnStepDevice {
 
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
                         const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
-                        const TnComm *comm, int zero, TnError *err) {
+                        const TnComm *comm, const TnComm *tensor_group, int zero, TnError *err) {
     (void)cfg, (void)params, (void)adam_m, (void)adam_v, (void)batch, (void)seq_len, (void)recompute, (void)comm;
-    (void)zero;
+    (void)tensor_group, (void)zero;
     *dev = NULL;
     return tn_fail(err, "--device %s: this tnllm was built without CUDA (make found no nvcc)", tn_device_name(device));
 }

@@ -37,6 +37,16 @@
  * squares of their ranges, added over the group. One rank (or a NULL
  * comm): zero is ignored, nothing is sharded.
  *
+ * Tensor parallel (tensor_group of T > 1 ranks, one GPU each; dist/
+ * tensor_parallel.h): the GPU holds the rank's part of the model
+ * (model/transnormer_cuda.h TnCudaPart), the host buffers given and taken
+ * are laid out as that part (tn_tp_layout), the passes add the parts'
+ * results by NCCL all-reduces over tensor_group on the step's stream, and
+ * the data group comm (the ranks holding the same part) sums the gradients
+ * as above, at ZeRO-0 or 1 (tn_step_device_tp_check). The global norm adds
+ * the split tensors' squares over the tensor group too and counts the
+ * replicated ones once.
+ *
  * CUDA (model/transnormer_cuda.h) is compiled in only where the Makefile
  * found nvcc (-DTN_CUDA); elsewhere opening it fails with a message saying
  * so. Functions return 0, or -1 with err filled.
@@ -58,12 +68,17 @@ typedef struct TnStepDevice TnStepDevice;
 /* Opens an accelerator (not TN_DEVICE_CPU) for a model of cfg with the
  * parameters params and AdamW moments adam_m, adam_v (host: the rank's
  * range of the flat buffer where zero shards them with several ranks,
- * else the whole buffer) and room for batch x seq_len tokens per
- * micro-batch at a recompute level, for the data group comm (NULL: alone)
- * at ZeRO stage zero (0-3). The device owns its copies; free with close. */
+ * else the whole buffer; of the rank's part with tensor parallelism) and
+ * room for batch x seq_len tokens per micro-batch at a recompute level,
+ * for the data group comm (NULL: alone) and the tensor group tensor_group
+ * (NULL or one rank: the whole model) at ZeRO stage zero (0-3). The
+ * device owns its copies; free with close. */
 int tn_step_device_open(TnStepDevice **dev, TnDevice device, const TnConfig *cfg, const float *params,
                         const float *adam_m, const float *adam_v, int batch, int seq_len, TnRecompute recompute,
-                        const TnComm *comm, int zero, TnError *err);
+                        const TnComm *comm, const TnComm *tensor_group, int zero, TnError *err);
+/* Fails, saying why, on a ZeRO stage that tensor parallelism on GPUs does
+ * not run with (2 and 3: above). */
+int tn_step_device_tp_check(int zero, TnError *err);
 void tn_step_device_close(TnStepDevice *dev);
 
 int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err);

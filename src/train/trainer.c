@@ -561,8 +561,7 @@ static int make_groups(Run *r, TnError *err) {
         return tn_fail(err, "--dp %d x --tp %d = %d ranks, but the job has %d (mpirun -np %d)", o->data_parallel,
                        r->tp, o->data_parallel * r->tp, N, o->data_parallel * r->tp);
     if (r->tp == 1) return 0;
-    if (o->device != TN_DEVICE_CPU)
-        return tn_fail(err, "--tp %d: tensor parallelism runs on the CPU only (--device cpu)", r->tp);
+    if (o->device != TN_DEVICE_CPU && tn_step_device_tp_check(o->zero, err)) return -1;
     if (tn_tp_groups(r->world, r->tp, &r->tensor_group, &r->data_group, err)) return -1;
     r->comm = &r->data_group;
     return 0;
@@ -718,7 +717,7 @@ static int setup(Run *r, TnError *err) {
     TnRange held;
     if (o->device != TN_DEVICE_CPU &&
         tn_step_device_open(&r->device, o->device, &m->config, held_params(r, &held), r->m, r->v, r->micro_batch,
-                            o->seq_len, o->recompute, r->comm, o->zero, err))
+                            o->seq_len, o->recompute, r->comm, r->tp > 1 ? &r->tensor_group : NULL, o->zero, err))
         return -1;
     if (o->device == TN_DEVICE_CPU) install_hooks(r);
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;

@@ -66,8 +66,10 @@
  * caller starts the group's GPU communicator first (dist/comm.h
  * tn_comm_gpu_init).
  *
- * Tensor parallel (tensor_parallel = T > 1, dist/tensor_parallel.h; CPU
- * only): the N ranks form N / T tensor groups of T consecutive ranks, each
+ * Tensor parallel (tensor_parallel = T > 1, dist/tensor_parallel.h; on
+ * the CPU, or on GPUs at ZeRO-0 and 1, step_device.h, the tensor and data
+ * groups' NCCL communicators split from the job's): the N ranks form N / T
+ * tensor groups of T consecutive ranks, each
  * holding one copy of the model split T ways (§3.2.2); the data parallel
  * above then runs over the N / T data groups (the ranks holding the same
  * part: "ranks" above means data groups), ZeRO sharding each rank's part.

@@ -14,6 +14,12 @@ constexpr int kParamRows = 32;
 /* Dynamic shared memory a launch may take without opting in. */
 constexpr size_t kDefaultSharedBytes = 48 * 1024;
 
+/* What a launch does with each row's sum (the forward's sum of squares,
+ * the backward's mean dot product): its own, from the row's dim columns; or,
+ * for a row split over ranks (norm_gate_part_*), write the part's sum to
+ * row_sums and stop, or take the full row's sum (full_dim columns) from it. */
+enum RowPass { ROW_WHOLE, ROW_PART_SUMS, ROW_FULL_SUMS };
+
 /* One norm's switch, parameters and gate; the gradient fields are the
  * backward's (NULL in the forward). */
 struct NormArgs {
@@ -27,10 +33,26 @@ struct NormArgs {
     uint16_t *dgate;
     uint16_t *dinp_bf16; /* the backward's bf16 copy of the fp32 dinp it leaves, NULL: none */
     int n_rows, dim;
+    RowPass row_pass;
+    float *row_sums; /* ROW_PART_SUMS, ROW_FULL_SUMS: one per row */
+    int full_dim;    /* the full rows' width: dim unless split */
 };
 
 NormArgs norm_args(TnNormKind kind, const float *gain, const float *bias, int n_rows, int dim) {
-    return NormArgs{kind, gain, bias, nullptr, 0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, n_rows, dim};
+    return NormArgs{kind,    gain,    bias,    nullptr, 0,      nullptr,   nullptr, nullptr,
+                    nullptr, nullptr, nullptr, n_rows,  dim,    ROW_WHOLE, nullptr, dim};
+}
+
+/* The row's sum that a launch uses (every thread calls it: block_sum), or
+ * false where the pass only writes the part's sum (thread 0 writes it). */
+__device__ __forceinline__ bool row_sum(const NormArgs &a, size_t r, float own, float *shared, float *sum) {
+    *sum = block_sum(own, shared);
+    if (a.row_pass == ROW_PART_SUMS) {
+        if (threadIdx.x == 0) a.row_sums[r] = *sum;
+        return false;
+    }
+    if (a.row_pass == ROW_FULL_SUMS) *sum = a.row_sums[r];
+    return true;
 }
 
 /* A residual-stream gradient (fp32) accumulates, and its bf16 copy (the
@@ -87,7 +109,9 @@ __global__ void norm_forward_kernel(NormArgs a, uint16_t *out, float *rstd, cons
 #pragma unroll
         for (int k = 0; k < VEC; k++) squares += (x[k] - mu) * (x[k] - mu);
     }
-    float r = rsqrtf(block_sum(squares, shared) / dim + TN_NORM_EPS);
+    float total;
+    if (!row_sum(a, blockIdx.x, squares, shared, &total)) return;
+    float r = rsqrtf(total / a.full_dim + TN_NORM_EPS);
     ROW_VECTORS(c, dim) {
         load_vec<VEC>(inp, row + c, x);
         float gate[VEC];
@@ -150,9 +174,11 @@ __global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, 
                 if (a.dgain) param_sums[c + k] += dy[k] * xhat;
                 if (a.dbias) param_sums[dim + c + k] += dy[k];
             }
-            if (a.gate) store_vec<VEC>(a.dgate, u + c, out);
+            if (a.dgate) store_vec<VEC>(a.dgate, u + c, out);
         }
-        float mean_dot = block_sum(sum_dot, shared) / dim;
+        float dot;
+        if (!row_sum(a, r, sum_dot, shared, &dot)) continue;
+        float mean_dot = dot / a.full_dim;
         float mean_dxhat = a.kind == TN_NORM_LAYER ? block_sum(sum_dxhat, shared) / dim : 0.0f;
         ROW_VECTORS(c, dim) {
             load_backward_inputs<VEC>(a, inp, dout, row, u, c, x, dy, gate);
@@ -271,4 +297,63 @@ extern "C" int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_
     a.partials = partials;
     a.dgate = dgate;
     return launch_backward("norm_gate_backward_cuda", a, dattn, dgated, attn, rstd, stream, err);
+}
+
+/* The part kernels: norm_gate_*'s launches with the rows' sums split. */
+namespace {
+
+NormArgs part_args(TnNormKind kind, RowPass pass, float *row_sums, const float *gain, const uint16_t *gate,
+                   int gate_ld, int n_rows, int dim, int full_dim) {
+    NormArgs a = norm_args(kind, gain, nullptr, n_rows, dim);
+    a.gate = gate;
+    a.gate_ld = gate_ld;
+    a.row_pass = pass;
+    a.row_sums = row_sums;
+    a.full_dim = full_dim;
+    return a;
+}
+
+int refuse_centered(TnNormKind kind, const char *function, TnError *err) {
+    if (kind != TN_NORM_LAYER) return 0;
+    return tn_fail(err, "%s: LayerNorm's centre spans the ranks' columns: the split norm is RMS only", function);
+}
+
+} // namespace
+
+extern "C" int norm_gate_part_sums_cuda(TnNormKind kind, float *row_sums, const uint16_t *attn, int n_rows, int dim,
+                                        cudaStream_t stream, TnError *err) {
+    if (refuse_centered(kind, "norm_gate_part_sums_cuda", err)) return -1;
+    NormArgs a = part_args(kind, ROW_PART_SUMS, row_sums, nullptr, nullptr, 0, n_rows, dim, dim);
+    /* the pass stops at the sums: out and rstd are not written */
+    return launch_forward("norm_gate_part_sums_cuda", a, (uint16_t *)nullptr, (float *)nullptr, attn, stream, err);
+}
+
+extern "C" int norm_gate_part_forward_cuda(TnNormKind kind, uint16_t *gated, float *rstd, const float *row_sums,
+                                           const uint16_t *attn, const float *gain, const uint16_t *gate, int gate_ld,
+                                           int n_rows, int dim, int full_dim, cudaStream_t stream, TnError *err) {
+    if (refuse_centered(kind, "norm_gate_part_forward_cuda", err)) return -1;
+    NormArgs a = part_args(kind, ROW_FULL_SUMS, (float *)row_sums, gain, gate, gate_ld, n_rows, dim, full_dim);
+    return launch_forward("norm_gate_part_forward_cuda", a, gated, rstd, attn, stream, err);
+}
+
+extern "C" int norm_gate_part_dots_cuda(TnNormKind kind, float *row_sums, const float *dgated, const uint16_t *attn,
+                                        const float *rstd, const float *gain, const uint16_t *gate, int gate_ld,
+                                        int n_rows, int dim, cudaStream_t stream, TnError *err) {
+    if (refuse_centered(kind, "norm_gate_part_dots_cuda", err)) return -1;
+    NormArgs a = part_args(kind, ROW_PART_SUMS, row_sums, gain, gate, gate_ld, n_rows, dim, dim);
+    /* no dgate, dgain: the pass stops at the sums, writing no gradient */
+    return launch_backward("norm_gate_part_dots_cuda", a, (uint16_t *)nullptr, dgated, attn, rstd, stream, err);
+}
+
+extern "C" int norm_gate_part_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain,
+                                            float *partials, const float *row_sums, const float *dgated,
+                                            const uint16_t *attn, const float *rstd, const float *gain,
+                                            const uint16_t *gate, int gate_ld, int n_rows, int dim, int full_dim,
+                                            cudaStream_t stream, TnError *err) {
+    if (refuse_centered(kind, "norm_gate_part_backward_cuda", err)) return -1;
+    NormArgs a = part_args(kind, ROW_FULL_SUMS, (float *)row_sums, gain, gate, gate_ld, n_rows, dim, full_dim);
+    a.dgain = dgain;
+    a.partials = partials;
+    a.dgate = dgate;
+    return launch_backward("norm_gate_part_backward_cuda", a, dattn, dgated, attn, rstd, stream, err);
 }

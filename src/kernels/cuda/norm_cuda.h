@@ -79,6 +79,32 @@ int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, f
                             const float *gain, const float *bias, const uint16_t *gate, int gate_ld, int n_rows,
                             int dim, cudaStream_t stream, TnError *err);
 
+/* The same norm and gate when tensor parallelism splits the rows' columns
+ * over ranks (dist/tensor_parallel.h: this rank holds dim of the rows'
+ * full_dim columns, with their gain and gate). The rows' statistics are
+ * sums over every rank's columns, so each direction takes two passes with
+ * the caller's sum over the ranks between them: the first writes each row's
+ * sum over the part into row_sums (device, n_rows fp32), the second takes the
+ * full rows' sums from row_sums and does on the part what
+ * norm_gate_forward_cuda and norm_gate_backward_cuda do (with rstd the full
+ * rows'). The RMS kinds only (LayerNorm's centre would take a third sum:
+ * refused); no bias.
+ *   forward sums:  sum_c o_c^2
+ *   backward sums: sum_c g_c dy_c o_c r,  dy = dgated ⊙ u (dgated without
+ *                  the gate), r the forward's rstd */
+int norm_gate_part_sums_cuda(TnNormKind kind, float *row_sums, const uint16_t *attn, int n_rows, int dim,
+                             cudaStream_t stream, TnError *err);
+int norm_gate_part_forward_cuda(TnNormKind kind, uint16_t *gated, float *rstd, const float *row_sums,
+                                const uint16_t *attn, const float *gain, const uint16_t *gate, int gate_ld,
+                                int n_rows, int dim, int full_dim, cudaStream_t stream, TnError *err);
+int norm_gate_part_dots_cuda(TnNormKind kind, float *row_sums, const float *dgated, const uint16_t *attn,
+                             const float *rstd, const float *gain, const uint16_t *gate, int gate_ld, int n_rows,
+                             int dim, cudaStream_t stream, TnError *err);
+int norm_gate_part_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain, float *partials,
+                                 const float *row_sums, const float *dgated, const uint16_t *attn, const float *rstd,
+                                 const float *gain, const uint16_t *gate, int gate_ld, int n_rows, int dim,
+                                 int full_dim, cudaStream_t stream, TnError *err);
+
 #ifdef __cplusplus
 }
 #endif
