@@ -31,7 +31,10 @@
  *    and resumed with --tp 2 must land on the same weights, and the
  *    reverse (--tp 2 --zero 1 resumed by one process). The start-up line
  *    names the layout; H, G, --tp/-np and --dp/-np mismatches and --device
- *    cuda are refused with the reason.
+ *    cuda with ZeRO-2 are refused with the reason (before any GPU is
+ *    started).
+ *    The global norm's runs of split and replicated tensors
+ *    (tn_tp_split_runs) of each part layout, whole and a random range.
  * mpirun is required (CI installs OpenMPI): without it the test fails.
  */
 #include <math.h>
@@ -82,6 +85,27 @@ static size_t whole_index(const TnTensorInfo *t, const TnConfig *cfg, int parts,
     }
 }
 
+/* tn_tp_split_runs over range of layout: runs in order, covering range
+ * exactly, neighbours of different kinds (else merged), each element's
+ * kind its tensor's (tn_tp_is_split), at most n_tensors of them. */
+static void check_split_runs(const TnParamLayout *layout, TnRange range, const char *what) {
+    TnTpRun *runs = tn_malloc((size_t)layout->n_tensors * sizeof *runs);
+    int n = tn_tp_split_runs(layout, range, runs), wrong_kind = 0, covered = 1, merged = 1;
+    size_t at = range.begin;
+    for (int k = 0; k < n; k++) {
+        covered &= runs[k].begin == at && runs[k].end > runs[k].begin;
+        merged &= k == 0 || runs[k].split != runs[k - 1].split;
+        for (size_t e = runs[k].begin; e < runs[k].end; e++)
+            wrong_kind += tn_tp_is_split(tn_param_tensor_at(layout, e)) != runs[k].split;
+        at = runs[k].end;
+    }
+    CHECK(n <= layout->n_tensors && covered && at == range.end && merged,
+          "%s: %d runs do not cover [%zu, %zu) in order, merged by kind", what, n, range.begin, range.end);
+    CHECK(wrong_kind == 0, "%s: %d elements of [%zu, %zu) in a run of the other kind", what, wrong_kind, range.begin,
+          range.end);
+    free(runs);
+}
+
 static void check_split_layout(const char *switches, int parts, uint64_t seed) {
     TnConfig cfg = split_config(37);
     apply_switches(&cfg, switches);
@@ -120,6 +144,15 @@ static void check_split_layout(const char *switches, int parts, uint64_t seed) {
     }
     CHECK(mismatches == 0, "%s, %d parts: %d elements of the parts are not the whole tensors' ones", switches, parts,
           mismatches);
+    /* the global norm's runs: the whole part, and a random range of it (a ZeRO shard) */
+    TnRng rng;
+    tn_rng_seed(&rng, seed, 11);
+    size_t a = (size_t)(tn_rng_uniform(&rng) * (double)part.total), b = (size_t)(tn_rng_uniform(&rng) * (double)part.total);
+    char what[128];
+    snprintf(what, sizeof what, "%s, %d parts, the whole part", switches, parts);
+    check_split_runs(&part, (TnRange){0, part.total}, what);
+    snprintf(what, sizeof what, "%s, %d parts, a range", switches, parts);
+    check_split_runs(&part, (TnRange){a < b ? a : b, a < b ? b : a}, what);
     CHECK(memcmp(rebuilt, original, whole.total * sizeof *original) == 0,
           "%s, %d parts: the placed parts do not rebuild the whole buffer", switches, parts);
     free(original);
@@ -374,7 +407,7 @@ static void check_training(uint64_t seed) {
         {2, 1, "glu", "--tp 2", "the SGLU width G = 99 cannot be split evenly over 2 ranks"},
         {2, 0, "ranks", "--tp 3", "--tp 3 does not divide the 2 ranks"},
         {2, 0, "dp", "--tp 2 --dp 2", "--dp 2 x --tp 2 = 4 ranks, but the job has 2"},
-        {2, 0, "cuda", "--tp 2 --device cuda", "tensor parallelism runs on the CPU only"},
+        {2, 0, "cuda_zero", "--tp 2 --zero 2 --device cuda", "--tp with --zero 2 on GPUs"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         char options[4608], name[64];

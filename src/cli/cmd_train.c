@@ -186,6 +186,9 @@ int cmd_train(int argc, char **argv) {
             tn_tokenizer_free(tok);
         }
     }
+    /* before any GPU is started: a layout the GPUs do not run */
+    if (o.device == TN_DEVICE_CUDA && o.tensor_parallel > 1 && tn_step_device_tp_check(o.zero, &err))
+        tn_die("tnllm train: %s", err.msg);
     TnComm comm;
     if (tn_comm_init(&comm, &err)) tn_die("tnllm train: %s", err.msg);
     o.comm = &comm;
