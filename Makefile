@@ -183,10 +183,11 @@ CUDA_MODEL_LDLIBS = $(LDLIBS) -static-libstdc++ -static-libgcc
 # through infer/session_device.c): link them as a group
 CUDA_MODEL_LINK = $(CXX) -o $@ $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(CUDA_MODEL_LDLIBS)
 # the programs linked so (each one's objects listed below, one recipe for
-# all); `make` builds check_dist only where it finds NCCL
+# all); `make` builds check_dist and check_tp only where it finds NCCL
+CUDA_NCCL_CHECKS    := $(BUILD)/cuda/check_dist $(BUILD)/cuda/check_tp
 CUDA_MODEL_LINKED   := $(BUILD)/cuda/check_model $(BUILD)/cuda/check_baseline $(BUILD)/cuda/bench_train \
-                       $(BUILD)/cuda/check_infer $(BUILD)/cuda/bench_decode $(BUILD)/cuda/check_dist
-CUDA_MODEL_PROGRAMS := $(if $(NCCL_SRC),$(CUDA_MODEL_LINKED),$(filter-out $(BUILD)/cuda/check_dist,$(CUDA_MODEL_LINKED)))
+                       $(BUILD)/cuda/check_infer $(BUILD)/cuda/bench_decode $(CUDA_NCCL_CHECKS)
+CUDA_MODEL_PROGRAMS := $(if $(NCCL_SRC),$(CUDA_MODEL_LINKED),$(filter-out $(CUDA_NCCL_CHECKS),$(CUDA_MODEL_LINKED)))
 
 cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(CUDA_MODEL_PROGRAMS)
 
@@ -222,9 +223,15 @@ $(BUILD)/cuda/check_baseline: $(BUILD)/tests/cuda/check_baseline.o $(BUILD)/test
     $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
 
 # the GPU collectives over every GPU of the machine (tests/cuda/check_dist.c)
+# and tensor parallelism's split model on them (check_tp.c), one forked rank
+# per GPU (gpu_ranks.c)
 $(BUILD)/src/dist/comm_nccl.o: CFLAGS += -I$(CUDA_HOME)/include
-$(BUILD)/tests/cuda/check_dist.o: CFLAGS += -Itests -I$(CUDA_HOME)/include
-$(BUILD)/cuda/check_dist: $(BUILD)/tests/cuda/check_dist.o $(BUILD)/tests/testutil.o $(CUDA_LIB) $(LIB)
+$(BUILD)/tests/cuda/check_dist.o $(BUILD)/tests/cuda/check_tp.o $(BUILD)/tests/cuda/gpu_ranks.o: \
+    CFLAGS += -Itests -I$(CUDA_HOME)/include
+$(BUILD)/cuda/check_dist: $(BUILD)/tests/cuda/check_dist.o $(BUILD)/tests/cuda/gpu_ranks.o $(BUILD)/tests/testutil.o \
+    $(CUDA_LIB) $(LIB)
+$(BUILD)/cuda/check_tp: $(BUILD)/tests/cuda/check_tp.o $(BUILD)/tests/cuda/gpu_ranks.o $(BUILD)/tests/testutil.o \
+    $(CUDA_LIB) $(LIB)
 
 $(BUILD)/cuda/bench_train: $(BUILD)/bench/train_bench.o $(CUDA_LIB) $(LIB)
 

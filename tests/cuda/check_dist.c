@@ -22,8 +22,13 @@
  *    all-gather of a part with which rank 0 writes the checkpoint of
  *    sharded moments), exactly for the broadcast and the gather, within
  *    1e-12 relative for the sum.
+ *  - with several ranks, the sub-groups of tn_comm_split (tensor
+ *    parallelism's groups, dist/tensor_parallel.h): pairs of consecutive
+ *    ranks (and a last one alone) get their own NCCL group split from the
+ *    job's; each rank's rank and size in it, and an all-reduce on it within
+ *    the bound above of the float64 sum of its members' values.
  * Each rank prints "rank R: N passed, M failed"; the parent prints the
- * total, "check_dist: N passed, M failed".
+ * total, "check_dist: N passed, M failed" (tests/cuda/gpu_ranks.h).
  * Usage: check_dist [--gpus N] [--seed S]   (default: every GPU, seed 1)
  */
 #include <cuda_runtime_api.h>
@@ -31,10 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "dist/comm.h"
+#include "gpu_ranks.h"
 #include "test.h"
 #include "util/rng.h"
 
@@ -172,78 +175,52 @@ static void check_host(const TnComm *comm, uint64_t seed) {
     free(out);
 }
 
-/* One rank: joins, checks, reports its counts on fd. */
-static void run_rank(int rank, int ranks, const char *init, uint64_t seed, int fd) {
-    char text[32];
-    snprintf(text, sizeof text, "%d", rank);
-    setenv("RANK", text, 1);
-    setenv("LOCAL_RANK", text, 1);
-    snprintf(text, sizeof text, "%d", ranks);
-    setenv("WORLD_SIZE", text, 1);
-    TnComm comm;
+/* The sub-group of pairs of consecutive ranks (tn_comm_split with the
+ * job's NCCL group started: ncclCommSplit): its rank, size, an all-reduce
+ * on its GPUs and a host sum. */
+static void check_split(const TnComm *comm, uint64_t seed) {
     TnError err;
-    if (tn_comm_init(&comm, &err) || tn_comm_gpu_init(&comm, init, &err)) {
-        fprintf(stderr, "rank %d: %s\n", rank, err.msg);
-        CHECK(0, "rank %d could not join", rank);
-    } else {
-        const size_t sizes[] = {1, 1001, ((size_t)1 << 20) + 3};
-        for (int i = 0; i < 3; i++) check_size(&comm, seed, sizes[i]);
-        if (comm.size > 1) check_host(&comm, seed);
+    TnComm pair;
+    int first = comm->rank / 2 * 2, members = first + 1 < comm->size ? 2 : 1;
+    if (tn_comm_split(comm, comm->rank / 2, comm->rank % 2, &pair, &err)) {
+        CHECK(0, "rank %d: split into pairs: %s", comm->rank, err.msg);
+        return;
     }
-    tn_comm_finalize(&comm);
-    printf("rank %d: %d passed, %d failed\n", rank, tn_tests_passed, tn_tests_failed);
-    fflush(stdout);
-    int counts[2] = {tn_tests_passed, tn_tests_failed};
-    _exit(write(fd, counts, sizeof counts) == (ssize_t)sizeof counts ? 0 : 1);
-}
-
-/* The GPUs, counted in a child: the parent must not start CUDA before it
- * forks the ranks. */
-static int count_gpus(void) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int n = 0;
-        _exit(cudaGetDeviceCount(&n) == cudaSuccess && n < 256 ? n : 0);
-    }
-    int status;
-    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : 0;
-}
-
-int main(int argc, char **argv) {
-    int ranks = 0;
-    uint64_t seed = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--gpus") == 0) ranks = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--seed") == 0) seed = strtoull(argv[i + 1], NULL, 10);
-        else tn_die("usage: check_dist [--gpus N] [--seed S]");
-    }
-    if (ranks <= 0) ranks = count_gpus();
-    if (ranks <= 0) tn_die("check_dist: no GPU");
-    char dir[4096], init[4200];
-    make_temp_dir(dir, sizeof dir, "check-dist");
-    snprintf(init, sizeof init, "file:%s/nccl.id", dir);
-    printf("check_dist: %d rank%s, one per GPU, joined through %s, seed %llu\n", ranks, ranks == 1 ? "" : "s", init,
-           (unsigned long long)seed);
-    fflush(stdout);
-    int pipe_fds[2];
-    if (pipe(pipe_fds)) tn_die("check_dist: pipe failed");
-    for (int r = 0; r < ranks; r++)
-        if (fork() == 0) {
-            close(pipe_fds[0]);
-            run_rank(r, ranks, init, seed, pipe_fds[1]);
+    CHECK(pair.rank == comm->rank % 2 && pair.size == members && pair.gpu,
+          "rank %d: rank %d of %d in its pair (expected %d of %d, with a GPU group)", comm->rank, pair.rank, pair.size,
+          comm->rank % 2, members);
+    enum { N = 1001 };
+    float host[N], *device = NULL;
+    for (size_t i = 0; i < N; i++) host[i] = value(seed + 5, comm->rank, i);
+    int rc = cuda_ok(cudaMalloc((void **)&device, sizeof host), "malloc") &&
+                     cuda_ok(cudaMemcpy(device, host, sizeof host, cudaMemcpyHostToDevice), "copy to the GPU") &&
+                     tn_comm_gpu_all_reduce_sum(&pair, device, N, NULL, &err) == 0 &&
+                     cuda_ok(cudaDeviceSynchronize(), "synchronize") &&
+                     cuda_ok(cudaMemcpy(host, device, sizeof host, cudaMemcpyDeviceToHost), "copy to the host")
+                 ? 0 : -1;
+    double worst = 0;
+    for (size_t i = 0; i < N && !rc; i++) {
+        double sum = 0, magnitude = 0;
+        for (int r = first; r < first + members; r++) {
+            sum += value(seed + 5, r, i);
+            magnitude += fabs(value(seed + 5, r, i));
         }
-    close(pipe_fds[1]);
-    int reported = 0, counts[2];
-    while (read(pipe_fds[0], counts, sizeof counts) == (ssize_t)sizeof counts) {
-        tn_tests_passed += counts[0];
-        tn_tests_failed += counts[1];
-        reported++;
+        worst = fmax(worst, fabs(host[i] - sum) / magnitude);
     }
-    for (int r = 0; r < ranks; r++) {
-        int status;
-        if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) tn_tests_failed++;
-    }
-    CHECK(reported == ranks, "%d of %d ranks reported", reported, ranks);
-    remove_tree(dir);
-    return TEST_DONE("check_dist");
+    CHECK(!rc && worst <= members * 0x1p-23, "rank %d: the pair's all-reduce off by %.3g", comm->rank, worst);
+    double one = 1;
+    CHECK(tn_comm_all_reduce_sum_double(&pair, &one, 1, &err) == 0 && one == members,
+          "rank %d: the pair's host sum of ones is %g, expected %d", comm->rank, one, members);
+    CHECK(cuda_ok(cudaFree(device), "free"), "rank %d: freeing the device buffer failed", comm->rank);
+    tn_comm_free(&pair);
 }
+
+/* One rank's checks. */
+static void check_rank(const TnComm *comm, uint64_t seed) {
+    const size_t sizes[] = {1, 1001, ((size_t)1 << 20) + 3};
+    for (int i = 0; i < 3; i++) check_size(comm, seed, sizes[i]);
+    if (comm->size > 1) check_host(comm, seed);
+    if (comm->size > 1) check_split(comm, seed);
+}
+
+int main(int argc, char **argv) { return gpu_ranks_main("check_dist", argc, argv, check_rank); }
