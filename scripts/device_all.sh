@@ -5,7 +5,8 @@
 # $OUT; a step that fails or runs out of time does not stop the others, and
 # DEADLINE=S ends the whole script after about S seconds (steps not started
 # by then are listed as skipped). With two or more GPUs it also runs
-# scripts/device_dist.sh (NCCL data parallel against one GPU).
+# scripts/device_dist.sh (NCCL data parallel against one GPU) and check_tp
+# (tensor parallelism's split model on 2 GPUs against the whole).
 # Checks first (each against the CPU path or a float64 reference), then the
 # benchmarks; a summary table last. The longer scripts (device_train.sh,
 # device_infer.sh, device_attention.sh, device_dist.sh) do more of each.
@@ -51,6 +52,7 @@ step check_infer      40 build/cuda/check_infer "$SEED"
 step check_baseline   30 build/cuda/check_baseline "$SEED"
 if [ "$GPUS" -ge 2 ]; then # check_dist on every GPU, then 1 GPU against N (its logs: check_dist.log, train_*.log)
     step device_dist  70 scripts/device_dist.sh
+    step check_tp     30 build/cuda/check_tp --gpus 2 --seed "$SEED" # tensor parallelism's split model
 else
     step check_dist   20 build/cuda/check_dist --gpus 1 --seed "$SEED"
 fi

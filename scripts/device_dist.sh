@@ -1,7 +1,8 @@
 #!/bin/bash
 # device_dist.sh: data parallel and ZeRO on the GPUs of the device machine (issue 9), in one call:
 #  1. build/cuda/check_dist: NCCL's all-reduce, reduce-scatter (whole and of a part) and
-#     all-gather on every GPU, one rank per GPU joined through a file, against float64 sums;
+#     all-gather on every GPU, one rank per GPU joined through a file, against float64 sums, and
+#     the sub-groups of tn_comm_split (ncclCommSplit: tensor parallelism's groups);
 #  2. the same STEPS-step run (default 40, a 15M model: SIZE) on one GPU and on N GPUs (N = $GPUS,
 #     default every GPU, at least 2), ZeRO-0 launched as torchrun would (RANK, WORLD_SIZE,
 #     LOCAL_RANK) with --dist-init tcp://127.0.0.1:PORT, ZeRO-1 under mpirun -np N (the id by
@@ -56,37 +57,7 @@ SIZE=${SIZE:-15M}
 # after the warmup, so that a run stopped at STEPS/2 and resumed is the same run as one that was not
 run="--size $SIZE --data data/corpus.jsonl --ctx 256 --micro-batch 4 --batch-tokens $(((4 * GPUS - 1) * 1024))
      --warmup 10 --lr 2e-3 --min-lr-ratio 1 --eval-every 0 --eval-windows 16 --log-every 10 --device cuda --seed 1234"
-one() { # NAME ARGS...: one GPU
-    local name=$1; shift
-    echo "== $name: one GPU $*" | tee -a "$LOG"
-    ./tnllm train $run -o "$RUNS/$name" "$@" 2>&1 | tee -a "$LOG" "$RUNS/$name.txt" > /dev/null || status=1
-}
-launch() { # NAME DIST_INIT ARGS...: N ranks started without MPI, as torchrun or srun would
-    local name=$1 init=$2 pids=() failed=0; shift 2
-    echo "== $name: $GPUS GPUs, --dist-init $init $*" | tee -a "$LOG"
-    for ((rank = GPUS - 1; rank >= 0; rank--)); do
-        RANK=$rank WORLD_SIZE=$GPUS LOCAL_RANK=$rank timeout "$LIMIT" \
-            ./tnllm train $run --dist-init "$init" -o "$RUNS/$name" "$@" > "$RUNS/$name.rank$rank.log" 2>&1 &
-        pids+=($!)
-    done
-    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-    tee -a "$LOG" "$RUNS/$name.txt" < "$RUNS/$name.rank0.log" > /dev/null
-    [ $failed = 0 ] || { status=1; cat "$RUNS/$name".rank*.log | grep -i error | tee -a "$LOG"; }
-}
-file_init() { rm -f "$RUNS/nccl.id"; echo "file:$RUNS/nccl.id"; }
-# containers often forbid the cross-process reads of OpenMPI's default shared-memory copy
-if command -v mpirun > /dev/null; then
-    mpi() { # NAME ARGS...
-        local name=$1; shift
-        echo "== $name: $GPUS GPUs under mpirun $*" | tee -a "$LOG"
-        OMPI_MCA_btl_vader_single_copy_mechanism=none timeout "$LIMIT" \
-            mpirun --allow-run-as-root --bind-to none -np "$GPUS" ./tnllm train $run -o "$RUNS/$name" "$@" 2>&1 |
-            tee -a "$LOG" "$RUNS/$name.txt" > /dev/null || status=1
-    }
-else
-    echo "no mpirun on this machine: ZeRO-1 is launched by file instead" | tee -a "$LOG"
-    mpi() { local name=$1; shift; launch "$name" "$(file_init)" "$@"; }
-fi
+. scripts/device_launch.sh # one, launch, mpi, file_init
 # the early check: 3 steps, before the bf16 rounding has amplified the reduction order's differences
 one 1gpu_early --steps 3
 ./tnllm init --config "$RUNS/1gpu_early/model/config.json" --seed 1234 -o "$RUNS/init" > /dev/null || status=1
