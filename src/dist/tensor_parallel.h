@@ -1,5 +1,7 @@
 /* tensor_parallel.h: the tensor parallelism of the paper's §3.2.2 (Eq.
- * 11-18, Megatron-style) for the CPU model, over the groups of comm.h.
+ * 11-18, Megatron-style) for the CPU model and the CUDA model's parts
+ * (model/transnormer_cuda.h TnCudaPart, train/step_device.h), over the
+ * groups of comm.h.
  *
  * Ranks: a job of N = D x T ranks is cut into D tensor groups of T
  * consecutive ranks (world rank = d T + t: tensor rank t of data group
@@ -21,7 +23,8 @@
  *   tensor group (they follow from the summed activations' gradients), so
  *   equal updates keep them equal: this relies on the all-reduce giving
  *   every rank the same bits, which OpenMPI's algorithms (each step adds
- *   a pair in either order) do.
+ *   a pair in either order) and NCCL's (each sum made once, then copied
+ *   to every rank) do.
  * The part of a tensor is a set of equal runs of its elements: a part's
  * buffer is laid out like the whole model's (params.h: same names and
  * order, the split widths), so gradients and moments of a part are one

@@ -63,6 +63,8 @@ typedef struct Run {
     TnLoader loader;
     float *grads, *m, *v; /* grads holds grads_range: the whole buffer, or (ZeRO-2/3) the rank's shard */
     TnRange grads_range;
+    TnTpRun *norm_runs;   /* grads_range's runs of split and replicated tensors (global_norm) */
+    int n_norm_runs;
     int32_t *inputs, *targets;
     int micro_batch, accum_steps;
     long long steps; /* of the whole run: o->steps, or o->total_tokens in whole steps */
@@ -103,6 +105,7 @@ static void run_free(Run *r) {
     free(r->train_tokens);
     if (r->own_val) free(r->val_tokens);
     free(r->grads);
+    free(r->norm_runs);
     free(r->m);
     free(r->v);
     free(r->inputs);
@@ -396,11 +399,9 @@ static int global_norm(Run *r, double *grad_norm, TnError *err) {
     const TnParamLayout *layout = &r->model.layout;
     TnRange range = r->grads_range;
     double squares[2] = {0, 0};
-    for (int i = 0; i < layout->n_tensors; i++) {
-        const TnTensorInfo *t = &layout->tensors[i];
-        TnRange in = tn_range_intersect(range, (TnRange){t->offset, t->offset + t->numel});
-        if (in.begin < in.end)
-            squares[tn_tp_is_split(t) ? 0 : 1] += tn_grad_squares(r->grads + (in.begin - range.begin), in.end - in.begin);
+    for (int k = 0; k < r->n_norm_runs; k++) {
+        const TnTpRun *run = &r->norm_runs[k];
+        squares[run->split ? 0 : 1] += tn_grad_squares(r->grads + (run->begin - range.begin), run->end - run->begin);
     }
     if (range.end - range.begin < layout->total && tn_comm_all_reduce_sum_double(r->comm, squares, 2, err)) return -1;
     if (r->tp > 1 && tn_comm_all_reduce_sum_double(&r->tensor_group, squares, 1, err)) return -1;
@@ -675,6 +676,8 @@ static int setup(Run *r, TnError *err) {
     /* ZeRO-2/3 keep the gradients of their range alone (grad_reduce.h, grad_reduce_gpu.h) */
     r->grads_range = o->zero >= 2 ? r->update : (TnRange){0, n};
     r->grads = tn_malloc((r->grads_range.end - r->grads_range.begin) * sizeof *r->grads);
+    r->norm_runs = tn_malloc((size_t)m->layout.n_tensors * sizeof *r->norm_runs);
+    r->n_norm_runs = tn_tp_split_runs(&m->layout, r->grads_range, r->norm_runs);
     r->m = tn_calloc(owned, sizeof *r->m);
     r->v = tn_calloc(owned, sizeof *r->v);
     r->inputs = tn_malloc(tokens * sizeof *r->inputs);
