@@ -43,6 +43,15 @@ NormArgs norm_args(TnNormKind kind, const float *gain, const float *bias, int n_
                     nullptr, nullptr, nullptr, n_rows,  dim,    ROW_WHOLE, nullptr, dim};
 }
 
+/* The arguments of the norm after the attention, with its gate. */
+NormArgs gate_args(TnNormKind kind, const float *gain, const float *bias, const uint16_t *gate, int gate_ld,
+                   int n_rows, int dim) {
+    NormArgs a = norm_args(kind, gain, bias, n_rows, dim);
+    a.gate = gate;
+    a.gate_ld = gate_ld;
+    return a;
+}
+
 /* The row's sum that a launch uses (every thread calls it: block_sum), or
  * false where the pass only writes the part's sum (thread 0 writes it). */
 __device__ __forceinline__ bool row_sum(const NormArgs &a, size_t r, float own, float *shared, float *sum) {
@@ -279,9 +288,7 @@ extern "C" int norm_backward_cuda(TnNormKind kind, float *dinp, uint16_t *dinp_b
 extern "C" int norm_gate_forward_cuda(TnNormKind kind, uint16_t *gated, float *rstd, const uint16_t *attn,
                                       const float *gain, const float *bias, const uint16_t *gate, int gate_ld,
                                       int n_rows, int dim, cudaStream_t stream, TnError *err) {
-    NormArgs a = norm_args(kind, gain, bias, n_rows, dim);
-    a.gate = gate;
-    a.gate_ld = gate_ld;
+    NormArgs a = gate_args(kind, gain, bias, gate, gate_ld, n_rows, dim);
     return launch_forward("norm_gate_forward_cuda", a, gated, rstd, attn, stream, err);
 }
 
@@ -289,9 +296,7 @@ extern "C" int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_
                                        float *partials, const float *dgated, const uint16_t *attn, const float *rstd,
                                        const float *gain, const float *bias, const uint16_t *gate, int gate_ld,
                                        int n_rows, int dim, cudaStream_t stream, TnError *err) {
-    NormArgs a = norm_args(kind, gain, bias, n_rows, dim);
-    a.gate = gate;
-    a.gate_ld = gate_ld;
+    NormArgs a = gate_args(kind, gain, bias, gate, gate_ld, n_rows, dim);
     a.dgain = dgain;
     a.dbias = dbias;
     a.partials = partials;
@@ -304,9 +309,7 @@ namespace {
 
 NormArgs part_args(TnNormKind kind, RowPass pass, float *row_sums, const float *gain, const uint16_t *gate,
                    int gate_ld, int n_rows, int dim, int full_dim) {
-    NormArgs a = norm_args(kind, gain, nullptr, n_rows, dim);
-    a.gate = gate;
-    a.gate_ld = gate_ld;
+    NormArgs a = gate_args(kind, gain, nullptr, gate, gate_ld, n_rows, dim);
     a.row_pass = pass;
     a.row_sums = row_sums;
     a.full_dim = full_dim;
