@@ -7,7 +7,10 @@
 # launched as torchrun would (one rank per GPU, --dist-init file:PATH), micro-batches of 2 x 2048
 # tokens, one per data group and step (the paper's batch 2 x 2048 per model copy), stopped by SIGKILL
 # once step STOP (default 12) is logged: no 7B checkpoint is written. Each run is limited to LIMIT
-# seconds (default 300: the 7B initialisation on the host and its upload take a while).
+# seconds (default 400). Expect 2 to 3 minutes a run, most of it the host's initialisation of its
+# part of 7B parameters (params.h: one random stream per tensor, drawn serially): within one
+# 10-minute call run TPS="1 2", then TPS="4 8" BASE_RATE=R BASE_MIB=M (the first call's TP = 1
+# tokens/s and accounted MiB per GPU, the base of the efficiency and the memory saved).
 # Prints, next to the paper's TransNormerLLM-7B rows: tokens/s of the whole job
 # (scripts/steady_rate.py: from step 3 to the last logged step), the memory per GPU the run
 # accounts for (its "memory per GPU" line: parameters, bf16 copy, gradients, AdamW shard,
@@ -27,7 +30,7 @@ OUT=${OUT:-/tmp/device_tp_table}
 GPUS=$(nvidia-smi -L | wc -l)
 TPS=${TPS:-1 2 4 8}
 STOP=${STOP:-12}
-LIMIT=${LIMIT:-300}
+LIMIT=${LIMIT:-400}
 LOG=$OUT/table.log
 RUNS=$(mktemp -d)
 status=0
@@ -44,6 +47,7 @@ stop_at() { # NAME PIDS...
     kill -9 "$@" 2> /dev/null
 }
 declare -A rate memory peak
+rate[1]=${BASE_RATE:-} memory[1]=${BASE_MIB:-}
 for tp in $TPS; do
     [ "$tp" -le "$GPUS" ] && [ $((GPUS % tp)) -eq 0 ] || { echo "--tp $tp: skipped ($GPUS GPUs)" | tee -a "$LOG"; continue; }
     dp=$((GPUS / tp)) name=tp$tp pids=()
