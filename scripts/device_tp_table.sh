@@ -70,6 +70,7 @@ for tp in $TPS; do
     rate[$tp]=$(python3 scripts/steady_rate.py "$RUNS/$name" 3) || status=1
     memory[$tp]=$(sed -n 's/^memory per GPU.* total \([0-9.]*\) MiB$/\1/p' "$RUNS/$name.rank0.log" | head -n 1)
     peak[$tp]=$(sort -n "$RUNS/$name.smi" | tail -n 1)
+    echo "$name: ${rate[$tp]:-?} tok/s, ${memory[$tp]:-?} MiB per GPU accounted, ${peak[$tp]:-?} MiB peak" | tee -a "$LOG"
     rm -rf "${RUNS:?}/$name"
 done
 {
