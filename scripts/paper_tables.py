@@ -70,7 +70,7 @@ import svgplot
 # small one; byte-level vocabulary, 259) and the defaults of the run flags.
 # cpu: what a 2-core CPU trains in minutes (0.13M and 0.95M parameters).
 # gpu: what two H200s train in about three minutes, several runs sharing
-# a GPU (3.7M and 36.9M parameters, 28x and 39x the cpu sizes; the GPU
+# a GPU (3.74M and 36.83M parameters, 28x and 39x the cpu sizes; the GPU
 # step needs a head width of 64 or 128), on the 18.5 MB corpus of
 # data/make_large_corpus.py: 1000 steps of 16K tokens, under one epoch, so
 # the validation loss is still falling at the end.

@@ -190,8 +190,8 @@ int cmd_train(int argc, char **argv) {
     o.comm = &comm;
     warn_if_pinned(&comm);
     TnTrainResult r;
-    /* one GPU per rank, the ranks' gradients summed by NCCL (other layouts
-     * on GPUs: the trainer refuses them, saying why) */
+    /* one GPU per rank, the ranks' gradients summed by NCCL at every ZeRO
+     * stage (--tp on GPUs: the trainer refuses it, saying why) */
     int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1 && o.tensor_parallel <= 1;
     int rc = gpus ? tn_comm_gpu_init(&comm, dist_init, &err) : 0;
     if (!rc) rc = tn_train_run(&o, &r, &err);
