@@ -55,8 +55,8 @@ else
     step check_dist   20 build/cuda/check_dist --gpus 1 --seed "$SEED"
 fi
 step check_attention  30 build/cuda/check_attention "$SEED"
-step bench_train      60 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:2048:none:transformer \
-    1B:4:2048:none:transformer
+step bench_train     150 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:2048:none:transformer \
+    1B:4:2048:none:transformer 385M:1:max:layers 1B:1:max:layers
 step bench_decode     30 build/cuda/bench_decode --steps 50
 step bench_attention  40 build/cuda/bench_attention -
 
