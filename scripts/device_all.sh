@@ -2,10 +2,11 @@
 # device_all.sh: every GPU check and the main benchmarks in ONE short call on
 # the device machine (about 3 minutes on an H200; the steps' limits add up
 # to 7.5 minutes), for sessions whose device time is scarce. Each step has a
-# time limit and its own log in $OUT; a step that fails or runs out of time does not stop the others, and
-# DEADLINE=S ends the whole script after about S seconds (steps not started
-# by then are listed as skipped). With two or more GPUs it also runs
-# scripts/device_dist.sh (NCCL data parallel against one GPU).
+# time limit and its own log in $OUT; a step that fails or runs out of time
+# does not stop the others, and DEADLINE=S ends the whole script after about
+# S seconds (steps not started by then are listed as skipped). With two or
+# more GPUs it also runs scripts/device_dist.sh (NCCL data parallel against
+# one GPU).
 # Checks first (each against the CPU path or a float64 reference), then the
 # benchmarks; a summary table last. The longer scripts (device_train.sh,
 # device_infer.sh, device_attention.sh, device_dist.sh) do more of each.
