@@ -1,7 +1,7 @@
 #!/bin/bash
 # device_all.sh: every GPU check and the main benchmarks in ONE short call on
 # the device machine (about 3 minutes on an H200; the steps' limits add up
-# to 7.5 minutes), for sessions whose device time is scarce. Each step has a
+# to 8 minutes), for sessions whose device time is scarce. Each step has a
 # time limit and its own log in $OUT; a step that fails or runs out of time
 # does not stop the others, and DEADLINE=S ends the whole script after about
 # S seconds (steps not started by then are listed as skipped). With two or
@@ -51,7 +51,7 @@ step check_model      60 build/cuda/check_model "$SEED"
 step check_infer      40 build/cuda/check_infer "$SEED"
 step check_baseline   30 build/cuda/check_baseline "$SEED"
 if [ "$GPUS" -ge 2 ]; then # check_dist on every GPU, then 1 GPU against N (its logs: check_dist.log, train_*.log)
-    step device_dist  70 scripts/device_dist.sh
+    step device_dist 120 scripts/device_dist.sh
 else
     step check_dist   20 build/cuda/check_dist --gpus 1 --seed "$SEED"
 fi
