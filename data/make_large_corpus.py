@@ -47,14 +47,21 @@ def unpack(root):
 
 def python_pages(root):
     sources = os.path.join(root, "python3.11-doc/usr/share/doc/python3.11/html/_sources")
-    for path in sorted(glob.glob(os.path.join(sources, "**/*.rst.txt"), recursive=True)):
+    paths = sorted(glob.glob(os.path.join(sources, "**/*.rst.txt"), recursive=True))
+    if not paths:
+        sys.exit(f"make_large_corpus.py: no *.rst.txt under {sources} (python3.11-doc unpacked there?)")
+    for path in paths:
         with open(path, encoding="utf-8") as f:
             yield {"text": f.read(), "source": "python-docs", "lang": "en",
                    "page": os.path.relpath(path, sources)[:-len(".rst.txt")]}
 
 
 def perl_pages(root):
-    (pods,) = glob.glob(os.path.join(root, "perl-doc/usr/share/perl/5.*/pod"))
+    folders = glob.glob(os.path.join(root, "perl-doc/usr/share/perl/5.*/pod"))
+    if len(folders) != 1:
+        sys.exit(f"make_large_corpus.py: {len(folders)} folders perl-doc/usr/share/perl/5.*/pod under {root}, "
+                 "expected one (perl-doc unpacked there?)")
+    (pods,) = folders
     for path in sorted(glob.glob(os.path.join(pods, "*.pod"))):
         if os.path.basename(path) in SKIPPED_PODS:
             continue

@@ -34,10 +34,15 @@ def read(directory):
     return tensors
 
 
+if len(sys.argv) not in (4, 5):
+    sys.exit("usage: compare_weights.py MODEL_A MODEL_B INIT [TOLERANCE]")
 a, b, init = read(sys.argv[1]), read(sys.argv[2]), read(sys.argv[3])
 tolerance = float(sys.argv[4]) if len(sys.argv) > 4 else 0.05
 if set(a) != set(b) or set(a) != set(init):
     sys.exit("the models hold different tensors")
+for name in a:
+    if not a[name].size == b[name].size == init[name].size:
+        sys.exit(f"{name}: {a[name].size}, {b[name].size} and {init[name].size} elements: not the same model")
 difference = sum(float(np.sum((a[n] - b[n]) ** 2)) for n in a) ** 0.5
 update = sum(float(np.sum((b[n] - init[n]) ** 2)) for n in a) ** 0.5
 largest = max(float(np.max(np.abs(a[n] - b[n]))) for n in a)

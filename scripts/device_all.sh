@@ -1,12 +1,13 @@
 #!/bin/bash
 # device_all.sh: every GPU check and the main benchmarks in ONE short call on
-# the device machine (about 4 minutes at most on one H100/H200), for sessions
-# whose device time is scarce. Each step has a time limit and its own log in
-# $OUT; a step that fails or runs out of time does not stop the others, and
-# DEADLINE=S ends the whole script after about S seconds (steps not started
-# by then are listed as skipped). With two or more GPUs it also runs
-# scripts/device_dist.sh (NCCL data parallel against one GPU) and check_tp
-# (tensor parallelism's split model on 2 GPUs against the whole).
+# the device machine (about 3 minutes on an H200; the steps' limits add up
+# to 8 minutes), for sessions whose device time is scarce. Each step has a
+# time limit and its own log in $OUT; a step that fails or runs out of time
+# does not stop the others, and DEADLINE=S ends the whole script after about
+# S seconds (steps not started by then are listed as skipped). With two or
+# more GPUs it also runs scripts/device_dist.sh (NCCL data parallel against
+# one GPU) and check_tp (tensor parallelism's split model on 2 GPUs against
+# the whole).
 # Checks first (each against the CPU path or a float64 reference), then the
 # benchmarks; a summary table last. The longer scripts (device_train.sh,
 # device_infer.sh, device_attention.sh, device_dist.sh) do more of each.
@@ -51,14 +52,14 @@ step check_model      60 build/cuda/check_model "$SEED"
 step check_infer      40 build/cuda/check_infer "$SEED"
 step check_baseline   30 build/cuda/check_baseline "$SEED"
 if [ "$GPUS" -ge 2 ]; then # check_dist on every GPU, then 1 GPU against N (its logs: check_dist.log, train_*.log)
-    step device_dist  70 scripts/device_dist.sh
+    step device_dist 120 scripts/device_dist.sh
     step check_tp     30 build/cuda/check_tp --gpus 2 --seed "$SEED" # tensor parallelism's split model
 else
     step check_dist   20 build/cuda/check_dist --gpus 1 --seed "$SEED"
 fi
 step check_attention  30 build/cuda/check_attention "$SEED"
-step bench_train      60 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:2048:none:transformer \
-    1B:4:2048:none:transformer
+step bench_train     150 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:2048:none:transformer \
+    1B:4:2048:none:transformer 385M:1:max:layers 1B:1:max:layers
 step bench_decode     30 build/cuda/bench_decode --steps 50
 step bench_attention  40 build/cuda/bench_attention -
 

@@ -1,8 +1,8 @@
 #!/bin/bash
 # device_dist.sh: data parallel and ZeRO on the GPUs of the device machine (issue 9), in one call:
-#  1. build/cuda/check_dist: NCCL's all-reduce, reduce-scatter (whole and of a part) and
-#     all-gather on every GPU, one rank per GPU joined through a file, against float64 sums, and
-#     the sub-groups of tn_comm_split (ncclCommSplit: tensor parallelism's groups);
+#  1. build/cuda/check_dist: NCCL's all-reduce, reduce-scatter and all-gather (whole and of a
+#     part) on every GPU, one rank per GPU joined through a file, against float64 sums, and the
+#     sub-groups of tn_comm_split (ncclCommSplit: tensor parallelism's groups);
 #  2. the same STEPS-step run (default 40, a 15M model: SIZE) on one GPU and on N GPUs (N = $GPUS,
 #     default every GPU, at least 2), ZeRO-0 launched as torchrun would (RANK, WORLD_SIZE,
 #     LOCAL_RANK) with --dist-init tcp://127.0.0.1:PORT, ZeRO-1 under mpirun -np N (the id by

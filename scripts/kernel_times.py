@@ -8,6 +8,8 @@ import csv
 import sys
 from collections import defaultdict
 
+NANOSECONDS = {"nsecond": 1, "usecond": 1e3, "msecond": 1e6, "second": 1e9}  # per unit ncu may print
+
 
 def main(path):
     with open(path, newline="") as f:
@@ -20,11 +22,15 @@ def main(path):
         if row.get("Metric Name") != "gpu__time_duration.sum":
             continue
         name = row["Kernel Name"].split("(")[0][:70]
-        scale = {"nsecond": 1, "usecond": 1e3, "msecond": 1e6}.get(row["Metric Unit"], 1)
-        total_ns[name] += float(row["Metric Value"].replace(",", "")) * scale
+        unit = row["Metric Unit"]
+        if unit not in NANOSECONDS:
+            sys.exit(f"kernel_times.py: {path}: unknown time unit '{unit}' (have {', '.join(NANOSECONDS)})")
+        total_ns[name] += float(row["Metric Value"].replace(",", "")) * NANOSECONDS[unit]
         launches[name] += 1
     whole = sum(total_ns.values())
-    print(f"| kernel | launches | ms | share |\n|---|---|---|---|")
+    if not launches:
+        sys.exit(f"kernel_times.py: {path}: no gpu__time_duration.sum rows (did ncu profile any kernel?)")
+    print("| kernel | launches | ms | share |\n|---|---|---|---|")
     for name in sorted(total_ns, key=total_ns.get, reverse=True):
         print(f"| {name} | {launches[name]} | {total_ns[name] / 1e6:.3f} | {100 * total_ns[name] / whole:.1f}% |")
     print(f"| all kernels | {sum(launches.values())} | {whole / 1e6:.3f} | 100% |")

@@ -21,12 +21,13 @@ usage: scripts/paper_tables.py [--scale cpu|gpu] [--device cpu|cuda]
 --scale picks the model sizes and the defaults of --data, --steps, --ctx,
 --micro-batch, --lr, --eval-every, --eval-windows, --work and --results
 (SCALES below); a flag given overrides its default. --jobs N trains N
-variants at once; with --device cuda the k-th of them runs on GPU k mod
---gpus (CUDA_VISIBLE_DEVICES), so --jobs 4 --gpus 2 puts two runs on each
-of two GPUs. --train-only trains the runs of the chosen tables and writes
-nothing: scripts/device_experiments.sh trains on the device machine, where
-gnuplot is missing, and the same command without it writes the tables here
-from the runs' metrics.jsonl.
+variants at once; with --device cuda job slot k runs its variants on GPU
+k mod --gpus (CUDA_VISIBLE_DEVICES), so --jobs 4 --gpus 2 puts two runs on
+each of two GPUs. --train-only trains the runs of the chosen tables and
+writes no table (only the config-SIZE.json files the runs read):
+scripts/device_experiments.sh trains on the device machine, where gnuplot
+is missing, and the same command without it writes the tables here from
+the runs' metrics.jsonl.
 
 Each table trains its variants (same data order, seed and schedule; the
 only difference is the table's switch), then writes results/table<N>.md
@@ -69,7 +70,7 @@ import svgplot
 # small one; byte-level vocabulary, 259) and the defaults of the run flags.
 # cpu: what a 2-core CPU trains in minutes (0.13M and 0.95M parameters).
 # gpu: what two H200s train in about three minutes, several runs sharing
-# a GPU (3.7M and 36.9M parameters, 28x and 39x the cpu sizes; the GPU
+# a GPU (3.74M and 36.83M parameters, 28x and 39x the cpu sizes; the GPU
 # step needs a head width of 64 or 128), on the 18.5 MB corpus of
 # data/make_large_corpus.py: 1000 steps of 16K tokens, under one epoch, so
 # the validation loss is still falling at the end.
@@ -390,7 +391,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="threads of each run")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once")
     parser.add_argument("--gpus", type=int, default=1, help="with --device cuda: GPUs the jobs spread over")
-    parser.add_argument("--train-only", action="store_true", help="train the tables' runs, write nothing")
+    parser.add_argument("--train-only", action="store_true", help="train the tables' runs, write no table")
     parser.add_argument("--work", help="(scale) run directories")
     parser.add_argument("--results", help="(scale) where the tables go")
     paper_efficiency.add_arguments(parser)

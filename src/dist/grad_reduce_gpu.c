@@ -46,7 +46,12 @@ static TnRange mine(const TnGradReduceGpu *r, TnRange part) { return tn_range_in
 
 /* Readies u for part on the model's stream (its last reduction done, the
  * buffer zeroed but for this rank's elements, which start from the shard)
- * and points dw's views of the part at it. */
+ * and points dw's views of the part at it.
+ * The wait on u's own reduction also orders the read of the shard after
+ * the previous backward's write of this part, which another ring buffer
+ * may have held: the reduction stream runs the parts in the order they
+ * finish, and u's last part finished no earlier than that one, as a
+ * backward takes L + 1 >= TN_GRAD_RING ring buffers (asserted at init). */
 static int unit_take(TnGradReduceGpu *r, TnGradUnitGpu *u, int part, TnWeights *dw, TnError *err) {
     TnModelCuda *g = r->model;
     cudaStream_t compute = (cudaStream_t)g->stream;
@@ -117,6 +122,7 @@ int tn_grad_reduce_gpu_init(TnGradReduceGpu *r, const TnComm *comm, TnModelCuda 
     cudaStream_t stream;
     cudaEvent_t written;
     TN_ASSERT(g->grads_begin == r->own.begin && g->grads_end == r->own.end);
+    TN_ASSERT(r->n_layers + 1 >= TN_GRAD_RING); /* unit_take's ordering of the shard */
     if (cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream create", err)) return -1;
     r->stream = stream;
     if (cuda_ok(cudaEventCreateWithFlags(&written, cudaEventDisableTiming), "event create", err)) return -1;

@@ -21,15 +21,19 @@
  * baseline's softmax attention flash_attention.h), so every head width d
  * must be 64 or 128 (dk = 2d on LRPE layers).
  *
- * Memory: everything on the device is allocated by tn_model_cuda_init (the
- * parameter-shaped buffers) and tn_model_cuda_reserve (one arena for the
- * activations and their gradients, sized for batch x seq_len and the
- * recompute level: what the forward does not keep for the backward lives in
- * one set of buffers all layers share, rebuilt before each layer's
- * backward; model/recompute.h); the step allocates nothing. The struct owns all of it; tn_model_cuda_free releases
- * it. Functions return 0, or -1 with err naming the call that failed (every
- * CUDA and cuBLAS status is checked). One stream orders all the work;
- * functions that hand results to the host synchronise it.
+ * Memory: everything on the device is allocated by tn_model_cuda_init or
+ * tn_model_cuda_init_shard (the parameter-shaped buffers, whole or the
+ * rank's range) and tn_model_cuda_reserve (one arena for the activations
+ * and their gradients, sized for batch x seq_len and the recompute level:
+ * what the forward does not keep for the backward lives in one set of
+ * buffers all layers share, rebuilt before each layer's backward;
+ * model/recompute.h); the step allocates nothing. The struct owns all of
+ * it; tn_model_cuda_free releases it (the sharded stages' buffers are their
+ * hooks' own). Functions return 0, or -1 with err naming the call that
+ * failed (every CUDA and cuBLAS status is checked). One stream orders all
+ * the model's work (the hooks' collectives run on a stream of their own,
+ * ordered against it by events: dist/grad_reduce_gpu.h); functions that
+ * hand results to the host synchronise it.
  *
  * Determinism: every sum is added in an order fixed by the shapes alone, so
  * the same state and batches give bit-identical parameters and moments on

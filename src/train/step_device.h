@@ -100,11 +100,15 @@ int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t
  * nothing. */
 int tn_step_device_idle(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,
                         TnError *err);
-/* Sums the ranks' accumulated gradients (all-reduce, or the range of
- * each: zero above); nothing with one rank. */
+/* Sums the ranks' accumulated gradients: ZeRO-0 all-reduces them, 1
+ * reduce-scatters them, 2 and 3 wait for the per-part reductions the
+ * backwards started; nothing with one rank. Returns once the collectives
+ * are done, so that none runs while the trainer's host collectives do. */
 int tn_step_device_reduce(TnStepDevice *dev, TnError *err);
 /* Global-norm clip (max_norm <= 0: none) and AdamW step t, on the rank's
- * range with the parameters all-gathered after (zero >= 1); *grad_norm
+ * range from ZeRO-1 on (1 and 2: the fp32 parameters all-gathered after,
+ * their bf16 copy remade; 3: the range updated in place, the next passes
+ * gather it); *grad_norm
  * is the norm before clipping, the same on every rank. The caller stops
  * the run when it is not finite (the parameters on the device are then
  * no longer usable). */

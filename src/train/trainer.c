@@ -316,6 +316,14 @@ static const char *nonfinite_in_range(const TnParamLayout *layout, const float *
     return "";
 }
 
+/* Names the first tensor of this rank's gradients (r->grads) holding a
+ * value that is not finite. From ZeRO-2 on a rank holds its range alone,
+ * so the value may lie in another rank's. */
+static const char *nonfinite_gradient(const Run *r) {
+    const char *name = nonfinite_in_range(&r->model.layout, r->grads, r->grads_range);
+    return *name ? name : "another rank's range";
+}
+
 /* Names where a non-finite loss first appears: a parameter, else the
  * first layer whose residual stream is not finite. */
 static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap) {
@@ -339,9 +347,9 @@ static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap
 /* train_step on the accelerator: the same micro-batches, scale and checks;
  * with several ranks (one GPU each) every rank computes its share of the
  * micro-batches in passes of one per rank as on the CPU (an idle pass
- * where its share is one shorter: ZeRO-2 reduces every backward), then the
- * device sums the gradients over the ranks and updates (step_device.h:
- * ZeRO-0 to 2); the losses are summed on the host. The backward scaled
+ * where its share is one shorter: from ZeRO-2 on every backward makes
+ * collectives), then the device sums the gradients over the ranks and
+ * updates (step_device.h: ZeRO-0 to 3); the losses are summed on the host. The backward scaled
  * every rank's gradient by 1 / (the whole batch's tokens), so the sum is
  * the gradient of the batch's mean loss. */
 static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, TnError *err) {
@@ -373,10 +381,9 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
         return -1;
     if (!isfinite(*grad_norm)) {
         const char *where = tn_step_device_sync(r->device, NULL, r->grads, NULL, NULL, err)
-                                ? "(unknown)" : nonfinite_in_range(&r->model.layout, r->grads, r->grads_range);
+                                ? "(unknown)" : nonfinite_gradient(r);
         return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
-                       r->state.step + 1, *where ? where : "another rank's range",
-                       r->latest[0] ? r->latest : "(none yet)");
+                       r->state.step + 1, where, r->latest[0] ? r->latest : "(none yet)");
     }
     return 0;
 }
@@ -473,7 +480,7 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
     *loss = (float)(sum / r->accum_steps);
     if (!isfinite(*grad_norm))
         return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
-                       r->state.step + 1, nonfinite_in_range(&m->layout, r->grads, r->grads_range),
+                       r->state.step + 1, nonfinite_gradient(r),
                        r->latest[0] ? r->latest : "(none yet)");
     size_t begin = r->update.begin, count = r->update.end - begin;
     float *grads = r->grads + (begin - r->grads_range.begin), *params = r->sharded ? r->fsdp.shard : m->params + begin;

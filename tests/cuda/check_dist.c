@@ -17,6 +17,9 @@
  *  - the reduce-scatter of a part (ZeRO-2's per-layer reduction: a buffer
  *    holding elements [n/7, n - n/5) of the n, whose ends cut shards), the
  *    rank's elements of the part, the same bound;
+ *  - the all-gather of that part (ZeRO-3's per-layer gather: each rank
+ *    sends from a buffer of its shard alone into a buffer of the part,
+ *    filled with NaN before), every element from its owner, exactly;
  *  - with several ranks, the host collectives of the NCCL backend (the
  *    trainer's loss sum: a float64 all-reduce, a broadcast, and the
  *    all-gather of a part with which rank 0 writes the checkpoint of
@@ -100,6 +103,44 @@ static void check_part(const TnComm *comm, uint64_t seed, size_t n, float *host,
           comm->rank, part.begin, part.end, n, worst);
 }
 
+/* Whether out (part's elements) holds each element as its owner's shard
+ * does: value(seed, owner, i), exactly. */
+static int holds_part(const float *out, TnRange part, size_t n, int ranks, uint64_t seed) {
+    for (int r = 0; r < ranks; r++) {
+        TnRange theirs = tn_range_intersect(part, tn_rank_range(n, ranks, r));
+        for (size_t i = theirs.begin; i < theirs.end; i++)
+            if (out[i - part.begin] != value(seed, r, i)) return 0;
+    }
+    return 1;
+}
+
+/* The all-gather of part_of(n) from a device buffer of this rank's shard
+ * into one of the part (device, NaN before: an element left out shows). */
+static void check_gather_part(const TnComm *comm, uint64_t seed, size_t n, float *host, float *device) {
+    TnError err;
+    TnRange part = part_of(n), own = tn_rank_range(n, comm->size, comm->rank);
+    size_t count = part.end - part.begin, owned = own.end - own.begin;
+    float *shard = NULL;
+    if (!cuda_ok(cudaMalloc((void **)&shard, (owned ? owned : 1) * sizeof *shard), "malloc")) {
+        CHECK(0, "rank %d: no device memory for a shard of %zu floats", comm->rank, owned);
+        return;
+    }
+    for (size_t i = own.begin; i < own.end; i++) host[i - own.begin] = value(seed, comm->rank, i);
+    int rc = cuda_ok(cudaMemcpy(shard, host, owned * sizeof *host, cudaMemcpyHostToDevice), "copy to the GPU") ? 0 : -1;
+    for (size_t i = 0; i < count; i++) host[i] = NAN;
+    if (!rc) rc = cuda_ok(cudaMemcpy(device, host, count * sizeof *host, cudaMemcpyHostToDevice), "copy to the GPU")
+                      ? 0 : -1;
+    int gathered = !rc && tn_comm_gpu_all_gather_part(comm, shard, n, part, device, NULL, &err) == 0;
+    CHECK(rc || gathered, "rank %d: all-gather of part [%zu, %zu) of %zu: %s", comm->rank, part.begin, part.end, n,
+          err.msg);
+    /* the collectives run on the group's own stream: wait for the whole device */
+    gathered = gathered && cuda_ok(cudaDeviceSynchronize(), "synchronize") &&
+               cuda_ok(cudaMemcpy(host, device, count * sizeof *host, cudaMemcpyDeviceToHost), "copy to the host");
+    CHECK(gathered && holds_part(host, part, n, comm->size, seed),
+          "rank %d: all-gather of part [%zu, %zu) of %zu differs from the shards", comm->rank, part.begin, part.end, n);
+    CHECK(cuda_ok(cudaFree(shard), "free"), "rank %d: freeing the shard buffer failed", comm->rank);
+}
+
 static void check_size(const TnComm *comm, uint64_t seed, size_t n) {
     TnError err;
     float *host = tn_malloc(n * sizeof *host), *device = NULL;
@@ -135,6 +176,7 @@ static void check_size(const TnComm *comm, uint64_t seed, size_t n) {
     }
     CHECK(exact, "rank %d: all-gather of %zu does not hold every rank's shard", comm->rank, n);
     check_part(comm, seed, n, host, device, bound);
+    check_gather_part(comm, seed, n, host, device);
     CHECK(cuda_ok(cudaFree(device), "free"), "rank %d: freeing the device buffer failed", comm->rank);
     free(host);
 }
@@ -165,10 +207,7 @@ static void check_host(const TnComm *comm, uint64_t seed) {
     for (size_t i = own.begin; i < own.end; i++) shard[i - own.begin] = value(seed, comm->rank, i);
     int rc = tn_comm_all_gather_part(comm, shard, n, part, out, &err), gathered = rc == 0;
     CHECK(rc == 0, "rank %d: host all-gather of a part: %s", comm->rank, err.msg);
-    for (int r = 0; r < comm->size && gathered; r++) {
-        TnRange theirs = tn_range_intersect(part, tn_rank_range(n, comm->size, r));
-        for (size_t i = theirs.begin; i < theirs.end && gathered; i++) gathered = out[i - part.begin] == value(seed, r, i);
-    }
+    gathered = gathered && holds_part(out, part, n, comm->size, seed);
     CHECK(gathered, "rank %d: host all-gather of part [%zu, %zu) differs from the shards", comm->rank, part.begin,
           part.end);
     free(shard);

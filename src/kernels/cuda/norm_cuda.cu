@@ -261,7 +261,7 @@ int launch_backward(const char *function, const NormArgs &a, Grad *dinp, const f
 
 extern "C" int norm_forward_cuda(TnNormKind kind, uint16_t *out, float *rstd, const float *inp, const float *gain,
                                  const float *bias, int n_rows, int dim, cudaStream_t stream, TnError *err) {
-    return norm_forward_copy_cuda(kind, out, rstd, NULL, inp, gain, bias, n_rows, dim, stream, err);
+    return launch_forward("norm_forward_cuda", norm_args(kind, gain, bias, n_rows, dim), out, rstd, inp, stream, err);
 }
 
 extern "C" int norm_forward_copy_cuda(TnNormKind kind, uint16_t *out, float *rstd, float *copy, const float *inp,
@@ -269,7 +269,7 @@ extern "C" int norm_forward_copy_cuda(TnNormKind kind, uint16_t *out, float *rst
                                       TnError *err) {
     NormArgs a = norm_args(kind, gain, bias, n_rows, dim);
     a.copy = copy;
-    return launch_forward("norm_forward_cuda", a, out, rstd, inp, stream, err);
+    return launch_forward("norm_forward_copy_cuda", a, out, rstd, inp, stream, err);
 }
 
 extern "C" size_t norm_backward_partials(int n_rows, int dim) { return 2 * (size_t)param_blocks(n_rows) * dim; }
