@@ -78,7 +78,7 @@ NCCL_SRC :=
 ifneq ($(CUDA_ALL),)
   NCCL_LIBDIR := $(firstword $(foreach d,lib64 lib,$(if $(wildcard $(CUDA_HOME)/$(d)/libnccl.so),$(CUDA_HOME)/$(d))))
   ifneq ($(and $(wildcard $(CUDA_HOME)/include/nccl.h),$(NCCL_LIBDIR)),)
-    NCCL_MSG := ✓ NCCL ($(NCCL_LIBDIR)): data parallel over GPUs
+    NCCL_MSG := ✓ NCCL ($(NCCL_LIBDIR)): data and tensor parallel over GPUs
     CFLAGS   += -DTN_NCCL
     LDLIBS   += -L$(NCCL_LIBDIR) -Wl,-rpath,$(NCCL_LIBDIR) -lnccl
     NCCL_SRC := src/dist/comm_nccl.c
