@@ -145,7 +145,7 @@ static void check_parts(const TnComm *comm, uint64_t seed) {
 }
 
 /* A sub-group (tn_comm_split): the ranks of one parity, ranked by their
- * rank. Its all-reduce sums rank + 1 over them alone (exact: small
+ * rank, each keeping its local rank. Its all-reduce sums rank + 1 over them alone (exact: small
  * integers), and its gather collects each member's world rank in order. */
 static void check_split(const TnComm *comm) {
     TnComm half;
@@ -154,6 +154,9 @@ static void check_split(const TnComm *comm) {
     CHECK(tn_comm_split(comm, parity, comm->rank, &half, &err) == 0, "split: %s", err.msg);
     CHECK(half.size == members && half.rank == comm->rank / 2, "rank %d: sub-group rank %d of %d, expected %d of %d",
           comm->rank, half.rank, half.size, comm->rank / 2, members);
+    /* the same process on the same GPU (a sub-group's NCCL group starts there) */
+    CHECK(half.local_rank == comm->local_rank, "rank %d: sub-group local rank %d, expected %d", comm->rank,
+          half.local_rank, comm->local_rank);
     float sum = (float)(comm->rank + 1), expected = 0, ranks[N];
     for (int r = parity; r < comm->size; r += 2) expected += (float)(r + 1);
     CHECK(tn_comm_all_reduce_sum(&half, &sum, 1, &err) == 0 && sum == expected,
