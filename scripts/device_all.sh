@@ -1,7 +1,7 @@
 #!/bin/bash
 # device_all.sh: every GPU check and the main benchmarks in ONE short call on
 # the device machine (about 3 minutes on an H200; the steps' limits add up
-# to 8 minutes), for sessions whose device time is scarce. Each step has a
+# to 9 minutes), for sessions whose device time is scarce. Each step has a
 # time limit and its own log in $OUT; a step that fails or runs out of time
 # does not stop the others, and DEADLINE=S ends the whole script after about
 # S seconds (steps not started by then are listed as skipped). With two or
@@ -60,6 +60,9 @@ fi
 step check_attention  30 build/cuda/check_attention "$SEED"
 step bench_train     150 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:2048:none:transformer \
     1B:4:2048:none:transformer 385M:1:max:layers 1B:1:max:layers
+# issue 8's 200-step curve: the GPU run against the CPU run's committed metrics
+step curve            40 /usr/bin/env PARTS=curves CPU_REFERENCE=bench/reference/cpu-15M-200 RESUME_STEPS=10 OUT="$OUT/curve" \
+    scripts/device_train.sh
 step bench_decode     30 build/cuda/bench_decode --steps 50
 step bench_attention  40 build/cuda/bench_attention -
 

@@ -39,13 +39,21 @@ want bench && { build/cuda/bench_train "$@" 2>&1 | tee "$OUT/bench_train.log" ||
 RUNS=$(mktemp -d)
 run="--size 15M --data data/corpus.jsonl --ctx 256 --micro-batch 16 --batch-tokens 4096 --warmup 20 --lr 2e-3
      --eval-every 100 --eval-windows 16 --save-every 100 --log-every 20"
+# CPU_REFERENCE=DIR: the CPU run's metrics.jsonl is taken from DIR (made by
+# the same command on another machine: bench/reference/README.md) instead
+# of training it here, minutes of device time; RESUME_STEPS (default 40):
+# the steps the CPU continues the GPU run for.
 if want curves; then
     ./tnllm train $run --steps 200 --device cuda -o "$RUNS/cuda" 2>&1 | tee "$OUT/train_cuda.log" || status=1
-    ./tnllm train $run --steps 200 --device cpu -o "$RUNS/cpu" 2>&1 | tee "$OUT/train_cpu.log" || status=1
-    python3 scripts/compare_losses.py "$RUNS/cuda" "$RUNS/cpu" 2>&1 | tee "$OUT/compare.log" || status=1
-    ./tnllm train $run --steps 240 --device cpu --resume -o "$RUNS/cuda" 2>&1 | tee "$OUT/resume_cpu.log" || status=1
+    cpu_run=${CPU_REFERENCE:-$RUNS/cpu}
+    if [ -z "${CPU_REFERENCE:-}" ]; then
+        ./tnllm train $run --steps 200 --device cpu -o "$RUNS/cpu" 2>&1 | tee "$OUT/train_cpu.log" || status=1
+    fi
+    python3 scripts/compare_losses.py "$RUNS/cuda" "$cpu_run" 2>&1 | tee "$OUT/compare.log" || status=1
+    ./tnllm train $run --steps $((200 + ${RESUME_STEPS:-40})) --device cpu --resume -o "$RUNS/cuda" 2>&1 |
+        tee "$OUT/resume_cpu.log" || status=1
     cp "$RUNS/cuda/metrics.jsonl" "$OUT/metrics_cuda_then_cpu.jsonl"
-    cp "$RUNS/cpu/metrics.jsonl" "$OUT/metrics_cpu.jsonl"
+    cp "$cpu_run/metrics.jsonl" "$OUT/metrics_cpu.jsonl"
 fi
 if want switched; then
     switched="--pe ape --norm layernorm --gate off --gla-act 1+elu --glu-act silu --steps 60"

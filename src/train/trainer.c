@@ -86,6 +86,7 @@ typedef struct Run {
                            * keeps it as the host's copy, which checkpoints read (sync_host) */
     TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
+    char nonfinite_loss[400]; /* the step's first micro-batch loss that is not finite, described; "" if none */
 } Run;
 
 static void run_free(Run *r) {
@@ -295,10 +296,11 @@ static int save_checkpoint(Run *r, TnError *err) {
         if (r->root && strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
         return -1;
     }
-    if (!r->root) return 0;
     snprintf(previous, sizeof previous, "%s", r->latest);
-    if (tn_write_file(latest_path, name, strlen(name), err)) return -1;
+    if (r->root && tn_write_file(latest_path, name, strlen(name), err)) return -1;
+    /* every rank names it when it stops (the last good checkpoint) */
     snprintf(r->latest, sizeof r->latest, "%s", dir);
+    if (!r->root) return 0;
     if (previous[0] && strcmp(previous, dir) != 0) remove_checkpoint(previous);
     return 0;
 }
@@ -344,6 +346,24 @@ static void locate_nonfinite_loss(const Run *r, int batch, char *out, size_t cap
     snprintf(out, cap, "the logits");
 }
 
+/* A micro-batch loss that is not finite does not stop its rank at once:
+ * the other ranks would wait for it in the step's collectives forever. The
+ * first of the step is described (note_nonfinite_loss), the step's passes
+ * run on (the gradients turn NaN, harmlessly), and every rank stops
+ * together once the loss sum, added over the ranks, is not finite
+ * (check_loss_sum): the rank that saw it says where. */
+static void note_nonfinite_loss(Run *r, float micro_loss, const char *where) {
+    if (!r->nonfinite_loss[0])
+        snprintf(r->nonfinite_loss, sizeof r->nonfinite_loss, "the loss is %g %s", micro_loss, where);
+}
+
+static int check_loss_sum(const Run *r, double loss_sum, TnError *err) {
+    if (isfinite(loss_sum)) return 0;
+    return tn_fail(err, "step %lld: %s; stopped, the last good checkpoint is %s", r->state.step + 1,
+                   r->nonfinite_loss[0] ? r->nonfinite_loss : "the loss is not finite on another rank",
+                   r->latest[0] ? r->latest : "(none yet)");
+}
+
 /* train_step on the accelerator: the same micro-batches, scale and checks;
  * with several ranks (one GPU each) every rank computes its share of the
  * micro-batches in passes of one per rank as on the CPU (an idle pass
@@ -357,6 +377,7 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
     int B = r->micro_batch, T = o->seq_len, ranks = r->comm->size;
     float scale = 1.0f / (float)((long long)B * T * r->accum_steps);
     if (tn_step_device_zero_grad(r->device, err)) return -1;
+    r->nonfinite_loss[0] = '\0';
     double sum = 0.0;
     for (int a = 0; a < r->accum_steps; a++) {
         float micro_loss;
@@ -364,17 +385,19 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
         tn_loader_next(&r->loader, B, r->inputs, r->targets);
         if (a % ranks != r->comm->rank) continue;
         if (tn_step_device_accumulate(r->device, r->inputs, r->targets, B, T, scale, &micro_loss, err)) return -1;
-        if (!isfinite(micro_loss))
-            return tn_fail(err, "step %lld: the loss is %f on %s; stopped, the last good checkpoint is %s",
-                           r->state.step + 1, micro_loss, tn_device_name(o->device),
-                           r->latest[0] ? r->latest : "(none yet)");
+        if (!isfinite(micro_loss)) {
+            char where[64];
+            snprintf(where, sizeof where, "on %s", tn_device_name(o->device));
+            note_nonfinite_loss(r, micro_loss, where);
+        }
         sum += micro_loss;
     }
     int passes = (r->accum_steps + ranks - 1) / ranks;
     if ((passes - 1) * ranks + r->comm->rank >= r->accum_steps &&
         tn_step_device_idle(r->device, r->inputs, r->targets, B, T, err))
         return -1;
-    if (tn_step_device_reduce(r->device, err) || (ranks > 1 && tn_comm_all_reduce_sum_double(r->comm, &sum, 1, err)))
+    if (tn_step_device_reduce(r->device, err) || (ranks > 1 && tn_comm_all_reduce_sum_double(r->comm, &sum, 1, err)) ||
+        check_loss_sum(r, sum, err))
         return -1;
     *loss = (float)(sum / r->accum_steps);
     if (tn_step_device_update(r->device, &o->adamw, (float)lr, r->state.step + 1, o->grad_clip, grad_norm, err))
@@ -427,7 +450,8 @@ static int reduce_gradients(Run *r, double *loss_sum, double *grad_norm, TnError
 }
 
 /* Forward and backward of the micro-batch in r->inputs, adding its loss
- * to *sum and its gradient (times scale) to r->grads. */
+ * to *sum and its gradient (times scale) to r->grads; a loss that is not
+ * finite is noted, not fatal (note_nonfinite_loss). */
 static int micro_step(Run *r, float scale, double *sum, TnError *err) {
     TnModel *m = &r->model;
     int B = r->micro_batch, T = r->o->seq_len;
@@ -435,12 +459,11 @@ static int micro_step(Run *r, float scale, double *sum, TnError *err) {
     if (tn_model_forward(m, r->inputs, r->targets, B, T, &micro_loss, err) ||
         (r->sharded && tn_fsdp_status(&r->fsdp, err)))
         return -1;
-    if (!isfinite(micro_loss)) {
-        char where[256];
-        locate_nonfinite_loss(r, B, where, sizeof where);
-        return tn_fail(err, "step %lld: the loss is %f (first non-finite value in %s); stopped, the last good "
-                            "checkpoint is %s", r->state.step + 1, micro_loss, where,
-                       r->latest[0] ? r->latest : "(none yet)");
+    if (!isfinite(micro_loss) && !r->nonfinite_loss[0]) {
+        char value[256], where[300];
+        locate_nonfinite_loss(r, B, value, sizeof value);
+        snprintf(where, sizeof where, "(first non-finite value in %s)", value);
+        note_nonfinite_loss(r, micro_loss, where);
     }
     /* sharded gradients: into the part buffers of the reduction (grad_reduce.h) */
     tn_model_backward(m, r->inputs, r->targets, B, T, scale, r->o->zero >= 2 ? NULL : r->grads);
@@ -462,6 +485,7 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
     int passes = (r->accum_steps + ranks - 1) / ranks;
     float scale = 1.0f / (float)((long long)B * T * r->accum_steps);
     memset(r->grads, 0, (r->grads_range.end - r->grads_range.begin) * sizeof *r->grads);
+    r->nonfinite_loss[0] = '\0';
     double sum = 0.0;
     for (int pass = 0; pass < passes; pass++) {
         int mine = pass * ranks + r->comm->rank;
@@ -476,7 +500,7 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
             if (r->sharded && tn_fsdp_status(&r->fsdp, err)) return -1;
         }
     }
-    if (reduce_gradients(r, &sum, grad_norm, err)) return -1;
+    if (reduce_gradients(r, &sum, grad_norm, err) || check_loss_sum(r, sum, err)) return -1;
     *loss = (float)(sum / r->accum_steps);
     if (!isfinite(*grad_norm))
         return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
