@@ -167,8 +167,13 @@ demo: all
 # build/libtnllm_cuda.a holds the kernels (sm_90); the GPU check and bench
 # programs link CUDA's runtime and C++ library statically, so they run on a
 # machine with a driver and nothing else (scripts/device_attention.sh).
-NVCCFLAGS     ?= -O3 -gencode=arch=compute_90,code=sm_90
+NVCCFLAGS     ?= -O3
 NVCCFLAGS     += -std=c++17 -Isrc -Xcompiler -Wall,-Wextra,-Werror -Xptxas -warn-spills
+NVCC_ARCH     ?= -gencode=arch=compute_90,code=sm_90
+# wgmma needs the architecture-specific target sm_90a (H100/H200 only):
+# the one file that uses it is built for that target alone
+NVCC_ARCH_A   ?= -gencode=arch=compute_90a,code=sm_90a
+$(BUILD)/src/kernels/cuda/attention_wgmma.o: NVCC_ARCH := $(NVCC_ARCH_A)
 CUDA_SRC      := $(sort $(wildcard src/kernels/cuda/*.cu src/model/*.cu src/infer/*.cu))
 CUDA_OBJ      := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CUDA_LIB      := $(BUILD)/libtnllm_cuda.a
@@ -206,7 +211,7 @@ $(CUDA_LIB): $(CUDA_OBJ)
 
 $(BUILD)/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
+	$(NVCC) $(NVCCFLAGS) $(NVCC_ARCH) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/cuda/check_attention.o $(BUILD)/bench/train_bench.o $(BUILD)/tests/cuda/check_infer.o \
     $(BUILD)/bench/decode_bench.o: CFLAGS += -I$(CUDA_HOME)/include
@@ -260,7 +265,7 @@ clean:
 # rewritten (when make reads this file) only when CFLAGS, NVCC or NVCCFLAGS
 # differ from the last build's, so `make NVCC=` after a CUDA build (which
 # drops -DTN_CUDA) rebuilds everything instead of mixing the two.
-FLAGS_NOW   := $(CC) $(CFLAGS) | $(NVCC) $(NVCCFLAGS)
+FLAGS_NOW   := $(CC) $(CFLAGS) | $(NVCC) $(NVCCFLAGS) $(NVCC_ARCH) $(NVCC_ARCH_A)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_NOW)' ] || \
     echo '$(FLAGS_NOW)' >$(FLAGS_STAMP); })
 

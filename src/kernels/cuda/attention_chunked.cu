@@ -323,8 +323,10 @@ cudaError_t launch_chunked(const AttnPass &p, float *state, float *segment_state
     return dispatch(p, state, segment_states, 0, true, stream);
 }
 
-cudaError_t launch_segment_states(const AttnPass &p, int segments, float *segment_states, cudaStream_t stream) {
-    return dispatch(p, nullptr, segment_states, segments, false, stream);
+cudaError_t launch_segment_states(const AttnPass &p, int segments, const float *initial, float *segment_states,
+                                  cudaStream_t stream) {
+    /* without outputs, dispatch only reads the state (as S0 of the scan) */
+    return dispatch(p, const_cast<float *>(initial), segment_states, segments, false, stream);
 }
 
 } /* namespace tn_attention */

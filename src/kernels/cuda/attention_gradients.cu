@@ -164,7 +164,7 @@ cudaError_t launch_key_value_gradients(const AttnPass &value_pass, const bf16 *v
     if (status != cudaSuccess) return status;
     int segments = gradient_segments(value_pass), length = segment_length(value_pass.seq_len, segments);
     if (segments > 1) {
-        status = launch_segment_states(value_pass, segments, segment_states, stream);
+        status = launch_segment_states(value_pass, segments, nullptr, segment_states, stream);
         if (status != cudaSuccess) return status;
     }
     const float *incoming = segments > 1 ? segment_states : nullptr;

@@ -495,9 +495,18 @@ int segment_length(int seq_len, int segments);
 long multiprocessor_count(void);
 /* Steps (1) and (2) of the chunked pass p alone, cut into `segments` > 1:
  * slot s of segment_states ([segments][batch * heads][key_width][value_width]
- * fp32) gets segment s's incoming state for s >= 1 (segment 0 starts from
- * zero; slot 0 is left as it is). */
-cudaError_t launch_segment_states(const AttnPass &p, int segments, float *segment_states, cudaStream_t stream);
+ * fp32) gets segment s's incoming state for s >= 1; segment 0 starts from
+ * `initial` (S0, copied into slot 0) or, when it is NULL, from zero (slot 0
+ * left as it is). */
+cudaError_t launch_segment_states(const AttnPass &p, int segments, const float *initial, float *segment_states,
+                                  cudaStream_t stream);
+/* The forward on wgmma (attention_wgmma.cu, sm_90a), for the shapes
+ * wgmma_supported accepts (key and value width 128); the arguments are
+ * launch_chunked's and it cuts the sequence into wgmma_segments(p) segments
+ * (scratch: that many states when more than one). */
+bool wgmma_supported(const AttnPass &p);
+int wgmma_segments(const AttnPass &p);
+cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment_states, cudaStream_t stream);
 /* dK and dV in one time-reversed sweep (attention_gradients.cu): value_pass
  * is the dV pass (query K, key Q, value dO, out dV, reversed); value and
  * key_gradient the V and dK of the dK product. Needs value_width 128 and

@@ -27,7 +27,8 @@ static int check_shape(const char *function, const TnAttnShape *s, TnAttnAlgo al
         if (strides[i] % 8 != 0 || strides[i] < s->heads * widths[i])
             return tn_fail(err, "%s: %s = %d must be a multiple of 8 and at least heads * width = %d", function,
                            names[i], strides[i], s->heads * widths[i]);
-    if (algo != TN_ATTN_CHUNKED && algo != TN_ATTN_PARALLEL && algo != TN_ATTN_RECURRENT)
+    if (algo != TN_ATTN_CHUNKED && algo != TN_ATTN_CHUNKED_WGMMA && algo != TN_ATTN_PARALLEL &&
+        algo != TN_ATTN_RECURRENT)
         return tn_fail(err, "%s: unknown algorithm %d", function, (int)algo);
     return 0;
 }
@@ -62,7 +63,7 @@ static void backward_passes(AttnPass passes[3], bf16 *dq, bf16 *dk, bf16 *dv, co
 }
 
 extern "C" size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo algo) {
-    if (algo != TN_ATTN_CHUNKED) return 0;
+    if (algo != TN_ATTN_CHUNKED && algo != TN_ATTN_CHUNKED_WGMMA) return 0;
     AttnPass passes[4];
     backward_passes(passes, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, s);
     passes[3] = AttnPass{nullptr, nullptr, nullptr, nullptr, s->ldq, s->ldk, s->ldv, s->ldo, s->dk, s->dv,
@@ -70,6 +71,7 @@ extern "C" size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo 
     int segments = 1;
     for (int i = 0; i < 4; i++) segments = max(segments, chunked_segments(passes[i]));
     if (gradients_fused(passes[2])) segments = max(segments, gradient_segments(passes[2]));
+    if (algo == TN_ATTN_CHUNKED_WGMMA && wgmma_supported(passes[3])) segments = max(segments, wgmma_segments(passes[3]));
     if (segments == 1) return 0;
     return (size_t)segments * s->batch * s->heads * s->dk * s->dv * sizeof(float);
 }
@@ -77,6 +79,8 @@ extern "C" size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo 
 static cudaError_t run_pass(const AttnPass &p, float *state, void *scratch, TnAttnAlgo algo, cudaStream_t stream) {
     if (algo == TN_ATTN_PARALLEL) return launch_blockwise(p, stream);
     if (algo == TN_ATTN_RECURRENT) return launch_recurrent(p, state, stream);
+    if (algo == TN_ATTN_CHUNKED_WGMMA && wgmma_supported(p))
+        return launch_chunked_wgmma(p, state, static_cast<float *>(scratch), stream);
     return launch_chunked(p, state, static_cast<float *>(scratch), stream);
 }
 
@@ -117,6 +121,7 @@ extern "C" int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv,
         return -1;
     if (algo == TN_ATTN_RECURRENT)
         return tn_fail(err, "%s: no backward for the recurrent algorithm (use chunked or parallel)", function);
+    if (algo == TN_ATTN_CHUNKED_WGMMA) algo = TN_ATTN_CHUNKED; /* its backward (its scratch is at least CHUNKED's) */
     if (s->seq_len == 0) return 0;
     AttnPass passes[3];
     backward_passes(passes, reinterpret_cast<bf16 *>(dq), reinterpret_cast<bf16 *>(dk), reinterpret_cast<bf16 *>(dv),

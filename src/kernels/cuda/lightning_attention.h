@@ -10,6 +10,10 @@
  *    scaled by lambda^64. Linear in n. When batch*heads is too small to fill
  *    the GPU the sequence is also split into segments whose local states are
  *    combined by a scan (scratch holds one dk x dv fp32 state per segment).
+ *  - TN_ATTN_CHUNKED_WGMMA (GPU only, not the default until a device run
+ *    has checked and timed it): the same algorithm, its forward on Hopper's
+ *    wgmma (attention_wgmma.cu, built for sm_90a) where dk = dv = 128 and
+ *    the chunked kernels for every other shape; the backward is CHUNKED's.
  *  - TN_ATTN_PARALLEL: the paper's Alg. 1-2, blockwise and quadratic: every
  *    query block visits every key block before it, nothing n x n is stored.
  *    Kept for the paper's comparison; takes no state.
@@ -25,7 +29,7 @@
  * rounded to bf16 only as a tensor-core operand). lambda is [heads] fp32 in
  * device memory, each in [0, 1]. state, when not NULL, is [batch, heads, dk,
  * dv] fp32 in device memory: read as S0 and overwritten with the state after
- * the last token (CHUNKED, RECURRENT).
+ * the last token (CHUNKED, CHUNKED_WGMMA, RECURRENT).
  *
  * Requires: dk in {64, 128, 256}, dv in {64, 128} (RECURRENT also takes the
  * narrower heads of small models: dk in {16, 32}, dv in {16, 32}); every ld* a multiple of 8
@@ -49,6 +53,10 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 
 #include "kernels/cpu/attention.h"
 #include "util/error.h"
+
+/* An algorithm value beside TnAttnAlgo's three that only these functions
+ * take (the CPU ones do not): see the list above. */
+#define TN_ATTN_CHUNKED_WGMMA ((TnAttnAlgo)(TN_ATTN_RECURRENT + 1))
 
 /* Scratch bytes that attention_forward_cuda and attention_backward_cuda
  * need for this shape on the current device (the larger of the two). */
