@@ -4,7 +4,8 @@
  *
  * Usage: bench_attention [TSV|- [N...]]   (a CUDA device is needed)
  * For B = 4, H = 16, d = dk = dv = 128 and n in {2048, 8192, 32768}, for the
- * chunked (Lightning Attention-2) and parallel (Alg. 1-2) algorithms and the
+ * chunked (Lightning Attention-2; also its wgmma forward, whose fwd+bwd
+ * adds the chunked backward) and parallel (Alg. 1-2) algorithms and the
  * flash softmax attention (then, without N, a few more shapes, among them
  * the training step's, and the decode step): median
  * forward and forward+backward times over repeated runs (CUDA events, after a
@@ -195,9 +196,10 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
         size_t scratch = attention_cuda_scratch_bytes(&r.shape, r.algo);
         r.scratch = NULL;
         if (scratch) CUDA_CHECK(cudaMalloc(&r.scratch, scratch));
-        const char *name = r.algo == TN_ATTN_CHUNKED    ? "tnllm LA-2 (chunked)"
-                           : r.algo == TN_ATTN_PARALLEL ? "tnllm Alg.1-2 (parallel)"
-                                                        : "tnllm Alg.4 (recurrent)";
+        const char *name = r.algo == TN_ATTN_CHUNKED         ? "tnllm LA-2 (chunked)"
+                           : r.algo == TN_ATTN_CHUNKED_WGMMA ? "tnllm LA-2 (wgmma fwd)"
+                           : r.algo == TN_ATTN_PARALLEL      ? "tnllm Alg.1-2 (parallel)"
+                                                             : "tnllm Alg.4 (recurrent)";
         if (r.algo == TN_ATTN_RECURRENT) {
             size_t state_bytes = (size_t)batch * heads * dk * dv * sizeof(float);
             CUDA_CHECK(cudaMalloc((void **)&r.state, state_bytes));
@@ -261,18 +263,19 @@ int main(int argc, char **argv) {
     if (tsv)
         fprintf(tsv, "n\talgorithm\tfwd_ms\tfwdbwd_ms\tpeak_mib\tfloor_fwd_ms\tfloor_fwdbwd_ms\tflops_fwd\t"
                      "flops_fwdbwd\n");
-    const TnAttnAlgo both[2] = {TN_ATTN_CHUNKED, TN_ATTN_PARALLEL}, chunked = TN_ATTN_CHUNKED;
+    /* wgmma: its own forward (d = 128), the chunked backward */
+    const TnAttnAlgo all[3] = {TN_ATTN_CHUNKED, TN_ATTN_CHUNKED_WGMMA, TN_ATTN_PARALLEL}, chunked = TN_ATTN_CHUNKED;
     const TnAttnAlgo recurrent = TN_ATTN_RECURRENT;
-    for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, both, 2, 1, bandwidth, tsv);
+    for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, all, 3, 1, bandwidth, tsv);
     if (argc <= 2) {
         /* Beyond the issue's table: the training step's layers (385M model,
          * batch 8: d = 128, and dk = 2d in the LRPE layer), few sequences x
          * heads (the segments keep the SMs busy), dk = 256 at n = 8192, and
          * one decode step (recurrent, fwd ms is per token; its floor adds
          * the state read and written). */
-        bench_shape(8, 8, 2048, 128, 128, &chunked, 1, 0, bandwidth, NULL);
+        bench_shape(8, 8, 2048, 128, 128, all, 2, 0, bandwidth, NULL);
         bench_shape(8, 8, 2048, 256, 128, &chunked, 1, 0, bandwidth, NULL);
-        bench_shape(1, 2, 32768, 128, 128, &chunked, 1, 0, bandwidth, NULL);
+        bench_shape(1, 2, 32768, 128, 128, all, 2, 0, bandwidth, NULL);
         bench_shape(4, 16, 8192, 256, 128, &chunked, 1, 0, bandwidth, NULL);
         bench_shape(4, 16, 1, 128, 128, &recurrent, 1, 0, bandwidth, NULL);
         bench_shape(4, 16, 1, 256, 128, &recurrent, 1, 0, bandwidth, NULL);

@@ -8,7 +8,7 @@
 # With PROFILE=1, also ncu.txt: Nsight Compute sections of the forward's
 # chunked kernels at n=8192 (clocks left as they are), and sass128.txt: the
 # SASS of the dk=128 chunked output kernel with a count of its memory and matrix
-# instructions.
+# instructions, and sass_wgmma.txt the same for the wgmma forward.
 # Exit status: non-zero if the correctness check failed.
 set -o pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,10 @@ if [ "${PROFILE:-0}" = 1 ]; then
     cuobjdump -sass -fun '_ZN12tn_attention14chunked_kernelILi128ELi128ELb1EEEvNS_8AttnPassENS_13ChunkedStatesE' build/cuda/bench_attention \
         >"$OUT/sass128.txt"
     grep -oE '(LDSM|LDS|STS|HMMA|LDGSTS|LDL|STL|MUFU|BAR)[.A-Z0-9_]*' "$OUT/sass128.txt" | sort | uniq -c
+    # the wgmma forward (sm_90a): HGMMA, not HMMA, for its products
+    cuobjdump -sass -fun '_ZN12tn_attention12wgmma_kernelENS_8AttnPassENS_11WgmmaStatesE' build/cuda/bench_attention \
+        >"$OUT/sass_wgmma.txt"
+    grep -oE '(HGMMA|WARPGROUP|LDSM|STS|LDGSTS|LDL|STL|BAR)[.A-Z0-9_]*' "$OUT/sass_wgmma.txt" | sort | uniq -c
 fi
 echo "== summary"
 grep -E "FAIL|worst|passed," "$OUT/check.log"

@@ -14,6 +14,8 @@
  *   dk_s = sum_{t>=s} l^(t-s) (do_t.v_s) q_t
  *   dv_s = sum_{t>=s} l^(t-s) (q_t.k_s) do_t
  * Pass: relative l2 error <= 1e-2 (bf16 inputs and outputs); NaN fails.
+ * Algorithms: parallel, chunked, recurrent and wgmma (TN_ATTN_CHUNKED_WGMMA:
+ * its own kernel where dk = dv = 128, the chunked one elsewhere).
  * Prints one line per comparison and "check_attention: N passed, M failed".
  * Usage: check_attention [SEED [small]]; "small" keeps the cases with
  * n <= 1000, for runs under compute-sanitizer.
@@ -31,9 +33,10 @@
 #define TOLERANCE 1e-2
 
 static int passed, failed;
-/* By TnAttnAlgo; kernels/cpu/attention.c (which has tn_attn_algo_name) needs BLAS, not linked here. */
-static const char *const algo_names[3] = {"parallel", "chunked", "recurrent"};
-static double worst[3]; /* by algorithm */
+/* By TnAttnAlgo, then TN_ATTN_CHUNKED_WGMMA; kernels/cpu/attention.c (which has tn_attn_algo_name) needs
+ * BLAS, not linked here. */
+static const char *const algo_names[4] = {"parallel", "chunked", "recurrent", "wgmma"};
+static double worst[4]; /* by algorithm */
 
 typedef struct Case {
     int batch, heads, seq_len, dk, dv;
@@ -349,11 +352,12 @@ static void check_case(const Case *c, TnRng *rng) {
     reference_backward(&in, g_ref[0], g_ref[1], g_ref[2]);
     reference_forward(&in, NULL, o_ref, NULL);
     const char *gradient_names[3] = {"backward dq", "backward dk", "backward dv"};
-    for (int algo = TN_ATTN_PARALLEL; algo <= TN_ATTN_RECURRENT; algo++) {
+    /* wgmma: the forward only (its backward is the chunked one) */
+    for (int algo = TN_ATTN_PARALLEL; algo <= (int)TN_ATTN_CHUNKED_WGMMA; algo++) {
         Device d = to_device(&in, (TnAttnAlgo)algo);
         int rc = run_forward(&in, &d, (TnAttnAlgo)algo, NULL, o);
         report("forward", c, algo, rc ? NAN : rel_l2(o, o_ref, o_size));
-        if (algo != TN_ATTN_RECURRENT) {
+        if (algo == TN_ATTN_PARALLEL || algo == TN_ATTN_CHUNKED) {
             uint16_t *grads[3] = {poisoned(rows * s->ldq), poisoned(rows * s->ldk), poisoned(rows * s->ldv)};
             TnError err;
             rc = attention_backward_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda, s,
@@ -369,9 +373,9 @@ static void check_case(const Case *c, TnRng *rng) {
         }
         free_device(&d);
     }
-    /* With an initial state: chunked (segments and scan) and recurrent. */
+    /* With an initial state: chunked (segments and scan), recurrent, wgmma. */
     reference_forward(&in, in.state0, o_ref, state_ref);
-    for (int algo = TN_ATTN_CHUNKED; algo <= TN_ATTN_RECURRENT; algo++) {
+    for (int algo = TN_ATTN_CHUNKED; algo <= (int)TN_ATTN_CHUNKED_WGMMA; algo++) {
         Device d = to_device(&in, (TnAttnAlgo)algo);
         float *state = state_on_device(in.state0, state_size);
         int rc = run_forward(&in, &d, (TnAttnAlgo)algo, state, o);
@@ -430,12 +434,17 @@ int main(int argc, char **argv) {
         {1, 2, 2100, 128, 64, 0, 0.95, 0.9999}, /* many segments in the chunked scan */
         {1, 2, 512, 128, 128, 0, 0.9, 0.999},   /* two segments: no scan, one state pass block each */
         {3, 1, 64, 64, 128, 0, 0.7, 0.99},      /* exactly one chunk */
+        /* dk = dv = 128, the wgmma kernel's shape (the others run the chunked kernels under its name) */
+        {2, 3, 257, 128, 128, 0, 0.85, 0.999},   /* odd n, a partial last chunk */
+        {1, 1, 1, 128, 128, 0, 0.5, 0.9},        /* n = 1 */
+        {2, 2, 130, 128, 128, 0, 0.0, 0.01},     /* lambda close to 0 and exactly 0 */
+        {1, 2, 2100, 128, 128, 0, 0.95, 0.9999}, /* many segments: state pass and scan, then wgmma outputs */
     };
     check_rejections();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (!small || cases[i].seq_len <= 1000) check_case(&cases[i], &rng);
-    printf("worst rel_l2: parallel %.2e, chunked %.2e, recurrent %.2e (tolerance %.0e)\n", worst[0], worst[1],
-           worst[2], TOLERANCE);
+    printf("worst rel_l2: parallel %.2e, chunked %.2e, recurrent %.2e, wgmma %.2e (tolerance %.0e)\n", worst[0],
+           worst[1], worst[2], worst[3], TOLERANCE);
     printf("check_attention: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
