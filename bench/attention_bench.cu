@@ -4,8 +4,8 @@
  *
  * Usage: bench_attention [TSV|- [N...]]   (a CUDA device is needed)
  * For B = 4, H = 16, d = dk = dv = 128 and n in {2048, 8192, 32768}, for the
- * chunked (Lightning Attention-2; also its wgmma forward, whose fwd+bwd
- * adds the chunked backward) and parallel (Alg. 1-2) algorithms and the
+ * chunked (Lightning Attention-2; also on wgmma: the forward and the
+ * backward's dQ pass) and parallel (Alg. 1-2) algorithms and the
  * flash softmax attention (then, without N, a few more shapes, among them
  * the training step's, and the decode step): median
  * forward and forward+backward times over repeated runs (CUDA events, after a
@@ -197,7 +197,7 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
         r.scratch = NULL;
         if (scratch) CUDA_CHECK(cudaMalloc(&r.scratch, scratch));
         const char *name = r.algo == TN_ATTN_CHUNKED         ? "tnllm LA-2 (chunked)"
-                           : r.algo == TN_ATTN_CHUNKED_WGMMA ? "tnllm LA-2 (wgmma fwd)"
+                           : r.algo == TN_ATTN_CHUNKED_WGMMA ? "tnllm LA-2 (wgmma)"
                            : r.algo == TN_ATTN_PARALLEL      ? "tnllm Alg.1-2 (parallel)"
                                                              : "tnllm Alg.4 (recurrent)";
         if (r.algo == TN_ATTN_RECURRENT) {
@@ -263,7 +263,7 @@ int main(int argc, char **argv) {
     if (tsv)
         fprintf(tsv, "n\talgorithm\tfwd_ms\tfwdbwd_ms\tpeak_mib\tfloor_fwd_ms\tfloor_fwdbwd_ms\tflops_fwd\t"
                      "flops_fwdbwd\n");
-    /* wgmma: its own forward (d = 128), the chunked backward */
+    /* wgmma: its own forward and dQ pass (d = 128), the chunked dK/dV */
     const TnAttnAlgo all[3] = {TN_ATTN_CHUNKED, TN_ATTN_CHUNKED_WGMMA, TN_ATTN_PARALLEL}, chunked = TN_ATTN_CHUNKED;
     const TnAttnAlgo recurrent = TN_ATTN_RECURRENT;
     for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, all, 3, 1, bandwidth, tsv);

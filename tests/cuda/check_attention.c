@@ -352,12 +352,12 @@ static void check_case(const Case *c, TnRng *rng) {
     reference_backward(&in, g_ref[0], g_ref[1], g_ref[2]);
     reference_forward(&in, NULL, o_ref, NULL);
     const char *gradient_names[3] = {"backward dq", "backward dk", "backward dv"};
-    /* wgmma: the forward only (its backward is the chunked one) */
+    /* wgmma's backward: its dQ pass, the chunked dK/dV */
     for (int algo = TN_ATTN_PARALLEL; algo <= (int)TN_ATTN_CHUNKED_WGMMA; algo++) {
         Device d = to_device(&in, (TnAttnAlgo)algo);
         int rc = run_forward(&in, &d, (TnAttnAlgo)algo, NULL, o);
         report("forward", c, algo, rc ? NAN : rel_l2(o, o_ref, o_size));
-        if (algo == TN_ATTN_PARALLEL || algo == TN_ATTN_CHUNKED) {
+        if (algo != TN_ATTN_RECURRENT) {
             uint16_t *grads[3] = {poisoned(rows * s->ldq), poisoned(rows * s->ldk), poisoned(rows * s->ldv)};
             TnError err;
             rc = attention_backward_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda, s,

@@ -71,7 +71,8 @@ extern "C" size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo 
     int segments = 1;
     for (int i = 0; i < 4; i++) segments = max(segments, chunked_segments(passes[i]));
     if (gradients_fused(passes[2])) segments = max(segments, gradient_segments(passes[2]));
-    if (algo == TN_ATTN_CHUNKED_WGMMA && wgmma_supported(passes[3])) segments = max(segments, wgmma_segments(passes[3]));
+    for (int i = 0; i < 4 && algo == TN_ATTN_CHUNKED_WGMMA; i++)
+        if (wgmma_supported(passes[i])) segments = max(segments, wgmma_segments(passes[i]));
     if (segments == 1) return 0;
     return (size_t)segments * s->batch * s->heads * s->dk * s->dv * sizeof(float);
 }
@@ -121,13 +122,12 @@ extern "C" int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv,
         return -1;
     if (algo == TN_ATTN_RECURRENT)
         return tn_fail(err, "%s: no backward for the recurrent algorithm (use chunked or parallel)", function);
-    if (algo == TN_ATTN_CHUNKED_WGMMA) algo = TN_ATTN_CHUNKED; /* its backward (its scratch is at least CHUNKED's) */
     if (s->seq_len == 0) return 0;
     AttnPass passes[3];
     backward_passes(passes, reinterpret_cast<bf16 *>(dq), reinterpret_cast<bf16 *>(dk), reinterpret_cast<bf16 *>(dv),
                     reinterpret_cast<const bf16 *>(dout), reinterpret_cast<const bf16 *>(q),
                     reinterpret_cast<const bf16 *>(k), reinterpret_cast<const bf16 *>(v), lambda, s);
-    if (algo == TN_ATTN_CHUNKED && gradients_fused(passes[2])) {
+    if ((algo == TN_ATTN_CHUNKED || algo == TN_ATTN_CHUNKED_WGMMA) && gradients_fused(passes[2])) {
         /* dQ as a pass; dK and dV in one sweep sharing its state. */
         if (launched(function, run_pass(passes[0], nullptr, scratch, algo, stream), err)) return -1;
         return launched(function,

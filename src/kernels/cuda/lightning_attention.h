@@ -13,7 +13,8 @@
  *  - TN_ATTN_CHUNKED_WGMMA (GPU only, not the default until a device run
  *    has checked and timed it): the same algorithm, its forward on Hopper's
  *    wgmma (attention_wgmma.cu, built for sm_90a) where dk = dv = 128 and
- *    the chunked kernels for every other shape; the backward is CHUNKED's.
+ *    the chunked kernels for every other shape; in the backward, the dQ pass
+ *    (a forward over dO, V, K) runs on it too, the dK/dV sweep is CHUNKED's.
  *  - TN_ATTN_PARALLEL: the paper's Alg. 1-2, blockwise and quadratic: every
  *    query block visits every key block before it, nothing n x n is stored.
  *    Kept for the paper's comparison; takes no state.
