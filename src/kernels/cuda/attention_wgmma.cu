@@ -31,11 +31,11 @@
  * (K-major operands: Q as A of both products, K as B of Q K^T), V and S
  * (N-major B operands: rows are the reduction index) are stored so.
  * Loads are cp.async (16 bytes a thread, zero-filled past the sequence's
- * end), every tile double-buffered: the next block's Q, K, V are copied
- * during this block's products; one block barrier a block. The two roles
- * run side by side between barriers: the state warpgroup writes the next
- * block's bf16 S into the other buffer while the output warpgroup reads
- * this one's.
+ * end, issued by the output warpgroup), three stages: the next two blocks'
+ * Q, K, V are in flight during this block's products; one block barrier a
+ * block. The two roles run side by side between barriers: the state
+ * warpgroup writes the next block's bf16 S into the other buffer while the
+ * output warpgroup reads this one's.
  */
 #include "kernels/cuda/attention_tiles.cuh"
 
@@ -46,12 +46,15 @@ constexpr int WGMMA_THREADS = 256;    /* two warpgroups */
 constexpr int SWIZZLE_ROW = 128;      /* bytes: 64 bf16 columns of one panel row */
 constexpr int PANEL_COLUMNS = 64;
 
-/* Shared memory, in bytes from a 1024-aligned base: two buffers each of Q,
- * K, V (64 x 128 bf16, 16 KB) and of the bf16 state (128 x 128, 32 KB), the
- * decay table; ALLOCATED adds the slack for aligning the base. */
+/* Shared memory, in bytes from a 1024-aligned base: STAGES buffers each of
+ * Q, K, V (64 x 128 bf16, 16 KB; chunks c + 1 and c + 2 load while chunk c
+ * is worked on), two of the bf16 state (128 x 128, 32 KB), the decay table;
+ * ALLOCATED adds the slack for aligning the base. */
+constexpr int STAGES = 3;
 struct WgmmaShared {
     static constexpr unsigned TILE = CHUNK * WGMMA_WIDTH * 2, STATE_TILE = WGMMA_WIDTH * WGMMA_WIDTH * 2;
-    static constexpr unsigned QUERY = 0, KEY = QUERY + 2 * TILE, VALUE = KEY + 2 * TILE, STATE = VALUE + 2 * TILE,
+    static constexpr unsigned QUERY = 0, KEY = QUERY + STAGES * TILE, VALUE = KEY + STAGES * TILE,
+                              STATE = VALUE + STAGES * TILE,
                               TABLE = STATE + 2 * STATE_TILE, BYTES = TABLE + DECAY_TABLE * sizeof(float),
                               ALLOCATED = BYTES + 1024;
     static_assert(ALLOCATED <= 232448, "shared memory of a wgmma block (227 KB on sm_90)");
@@ -336,31 +339,34 @@ __global__ void __launch_bounds__(WGMMA_THREADS, 1) wgmma_kernel(AttnPass p, Wgm
 
     int row_begin = segment * plan.segment_length;
     int row_end = min(p.seq_len, row_begin + plan.segment_length);
-    auto buffer = [](unsigned region, int step) { return region + (step & 1) * L::TILE; };
+    auto buffer = [](unsigned region, int step) { return region + (step % STAGES) * L::TILE; };
     auto state_buffer = [](int step) { return L::STATE + (step & 1) * L::STATE_TILE; };
+    /* one commit group per chunk, empty past the segment (the wait counts groups) */
     auto load_block = [&](int step, int row0) {
-        int rows = min(CHUNK, row_end - row0);
-        load_swizzled(shared + buffer(L::QUERY, step), query_head, p.ld_query, p, row0, rows);
-        load_swizzled(shared + buffer(L::KEY, step), key_head, p.ld_key, p, row0, rows);
-        load_swizzled(shared + buffer(L::VALUE, step), value_head, p.ld_value, p, row0, rows);
+        if (row0 < row_end) {
+            int rows = min(CHUNK, row_end - row0);
+            load_swizzled(shared + buffer(L::QUERY, step), query_head, p.ld_query, p, row0, rows);
+            load_swizzled(shared + buffer(L::KEY, step), key_head, p.ld_key, p, row0, rows);
+            load_swizzled(shared + buffer(L::VALUE, step), value_head, p.ld_value, p, row0, rows);
+        }
         cp_async_commit();
     };
     /* One barrier a block: its tiles (and the state warpgroup's bf16 S) have
      * landed and every thread is done with the previous block, whose
-     * buffers the next block's copies then take. The roles walk the blocks
-     * in loops of their own (the state's 128 registers a thread are not
-     * held by the output warpgroup), meeting at the barrier. */
+     * buffers the copies of the block STAGES - 1 ahead then take. The roles
+     * walk the blocks in loops of their own (the state's 128 registers a
+     * thread are not held by the output warpgroup), meeting at the barrier. */
     /* the role as a value the compiler knows to be warp-uniform (a shuffle
      * result): wgmma on a path it takes for divergent is serialized (C7520) */
     bool output_group = __shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0;
     auto walk = [&](auto work) {
-        if (output_group) load_block(0, row_begin);
+        for (int ahead = 0; ahead < STAGES - 1 && output_group; ahead++) load_block(ahead, row_begin + ahead * CHUNK);
         for (int row0 = row_begin, step = 0; row0 < row_end; row0 += CHUNK, step++) {
             int rows = min(CHUNK, row_end - row0), next = row0 + CHUNK;
-            cp_async_wait<0>();
+            cp_async_wait<STAGES - 2>(); /* this block's group; the next ones may still be in flight */
             fence_async_shared();
             block_barrier();
-            if (output_group && next < row_end) load_block(step + 1, next);
+            if (output_group) load_block(step + STAGES - 1, row0 + (STAGES - 1) * CHUNK);
             work(step, row0, rows, next);
         }
     };
