@@ -228,7 +228,9 @@ __device__ __forceinline__ void store_group_state(const float (&running)[2][64],
 __device__ __forceinline__ void output_block(unsigned query, unsigned key, unsigned value, unsigned state,
                                              const float *table, bf16 *out_head, const AttnPass &p, int row0,
                                              int rows) {
-    float scores[32] = {}, out[64] = {};
+    float scores[32] = {}, out[64] = {}; /* overwritten (accumulate 0); zero for the compiler */
+    hold(scores);
+    hold(out);
     wgmma_fence();
 #pragma unroll
     for (int i = 0; i < WGMMA_WIDTH / 16; i++) wgmma_64x64(scores, k_major(query, i, CHUNK), k_major(key, i, CHUNK), i);
