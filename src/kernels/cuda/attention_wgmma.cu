@@ -118,7 +118,9 @@ __device__ __forceinline__ void hold(Fragment &f) {
 }
 /* Makes this thread's ordinary shared-memory writes (cp.async, stores)
  * visible to the tensor cores' reads after the next barrier. */
-__device__ __forceinline__ void fence_async_shared(void) { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void fence_async_shared(void) {
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
 
 /* The wgmma products (PTX wgmma.mma_async, bf16 in, fp32 accumulators d:
  * element e of a thread is at row group_row(e), column acc_col(e)). A and B
@@ -217,7 +219,8 @@ __device__ __forceinline__ void store_group_state(const float (&running)[2][64],
 #pragma unroll
         for (int e = 0; e < 64; e += 2) {
             int block = e / 4, unit = (block % 8) ^ (lane / 4);
-            unsigned constant = (block / 8) * WGMMA_WIDTH * SWIZZLE_ROW + (t * 64 + acc_row(e) - acc_row(0)) * SWIZZLE_ROW;
+            unsigned constant =
+                (block / 8) * WGMMA_WIDTH * SWIZZLE_ROW + (t * 64 + acc_row(e) - acc_row(0)) * SWIZZLE_ROW;
             *reinterpret_cast<__nv_bfloat162 *>(thread_tile + constant + unit * 16) =
                 __floats2bfloat162_rn(running[t][e], running[t][e + 1]);
         }
@@ -295,7 +298,8 @@ __device__ __forceinline__ void state_block(float (&running)[2][64], const unsig
     for (int t = 0; t < 2; t++)
 #pragma unroll
         for (int step = 0; step < CHUNK / 16; step++) {
-            /* lane l: row l % 8 of 8x8 matrix l / 8; matrices 0-3 are (keys, features) + (0, 0), (0, 8), (8, 0), (8, 8) */
+            /* lane l: row l % 8 of 8x8 matrix l / 8; matrices 0-3 are
+             * (keys, features) + (0, 0), (0, 8), (8, 0), (8, 8) */
             int token = step * 16 + lane % 8 + matrix / 2 * 8, feature = t * 64 + warp * 16 + matrix % 2 * 8;
             ldmatrix_transposed(keys[t][step], reinterpret_cast<const bf16 *>(key + swizzled(token, feature, CHUNK)));
             decay_key_columns(keys[t][step], table, rows, step * 16);
