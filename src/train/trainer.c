@@ -89,7 +89,14 @@ typedef struct Run {
     char nonfinite_loss[400]; /* the step's first micro-batch loss that is not finite, described; "" if none */
 } Run;
 
-static void run_free(Run *r) {
+static void run_free(Run *r, int failed) {
+    /* A failed run may leave the groups' other ranks waiting in their
+     * collectives: their GPU communicators are aborted before anything
+     * waits for the GPU (the device's frees), and not destroyed. */
+    if (failed && r->tp > 1) {
+        tn_comm_free_failed(&r->tensor_group);
+        tn_comm_free_failed(&r->data_group);
+    }
     tn_step_device_close(r->device);
     tn_grad_reduce_free(&r->reduce);
     if (r->sharded) tn_fsdp_free(&r->fsdp);
@@ -953,6 +960,6 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     if (!rc) rc = train_loop(&r, result, err);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    run_free(&r);
+    run_free(&r, rc < 0);
     return rc;
 }
