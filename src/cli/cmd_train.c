@@ -203,6 +203,10 @@ int cmd_train(int argc, char **argv) {
     if (rc < 0) {
         if (comm.size > 1) { /* the other ranks would wait for this one in a collective */
             fprintf(stderr, "tnllm: error: rank %d of %d: %s\n", comm.rank, comm.size, err.msg);
+            fflush(stderr);
+            /* where every rank stops alike, each has said why before the first abort ends the job */
+            TnError barrier_err;
+            if (r.stopped_together) tn_comm_barrier(&comm, &barrier_err);
             tn_comm_abort(&comm, 1);
         }
         tn_die("%s", err.msg);
