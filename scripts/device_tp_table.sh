@@ -41,7 +41,8 @@ run="--size 7B --vocab 64000 --data data/corpus.jsonl --ctx 2048 --micro-batch 2
 stop_at() { # NAME PIDS...
     local name=$1 start=$SECONDS; shift
     until grep -q "\"step\": $STOP," "$RUNS/$name/metrics.jsonl" 2> /dev/null || [ $((SECONDS - start)) -ge "$LIMIT" ]; do
-        kill -0 "$@" 2> /dev/null || break
+        # one pid at a time: `kill -0 A B` succeeds while any of them lives
+        for pid in "$@"; do kill -0 "$pid" 2> /dev/null || break 2; done
         sleep 1
     done
     kill -9 "$@" 2> /dev/null

@@ -7,7 +7,9 @@
  * against the sum, gather or copy it computes itself in double: sums
  * within 1e-6 of the sum of the terms' magnitudes (float32 rounding of 3
  * terms), gathers and copies exact; a sub-group split by parity
- * (tn_comm_split) sums and gathers over its members alone. The ranks print
+ * (tn_comm_split) sums and gathers over its members alone, and is left
+ * empty when freed (plainly or after a failure; a second free does
+ * nothing). The ranks print
  * their own "N passed, M failed" line, which the parent reads back.
  * The parts (comm.h: ranges of the sharded buffer, gathered and reduced
  * one at a time, dist/fsdp.h, dist/grad_reduce.h) are cut at 0, 100,
@@ -167,6 +169,11 @@ static void check_split(const TnComm *comm) {
     for (int r = 0; half.rank == 0 && r < half.size; r++) in_order &= ranks[r] == (float)(parity + 2 * r);
     CHECK(in_order, "rank %d: the sub-group's gather does not hold its members' ranks in order", comm->rank);
     check_parts(&half, 1000 + (uint64_t)parity); /* the parts on a sub-group's communicator */
+    /* freed as after a failure on odd ranks (tn_comm_free_failed: no GPU group here to abort), plainly on
+     * even ones; either way the child is left empty, and freeing it again does nothing */
+    if (parity) tn_comm_free_failed(&half);
+    else tn_comm_free(&half);
+    CHECK(!half.group && !half.gpu, "rank %d: a freed sub-group still holds its MPI or GPU group", comm->rank);
     tn_comm_free(&half);
 }
 

@@ -1,5 +1,7 @@
 /* test_plan: the planner's arithmetic (dist/plan.h) against numbers worked
- * out by hand for a small model, and the 175B model's parameter split.
+ * out by hand for a small model, and the 175B model's parameter split; the
+ * layouts it lists are those the GPU trainer takes (tensor parallelism at
+ * ZeRO 0 or 1: train/step_device.h tn_step_device_tp_check).
  *
  * The small model: V 100, D 32, L 2, H 4 (d 8), G 64, tied embedding,
  * SRMSNorm (no gains), the output gate, LRPE on layer 0 only.
@@ -25,12 +27,15 @@
 #include <string.h>
 
 #include "dist/plan.h"
+#include "dist/tensor_parallel.h"
 #include "test.h"
+#include "train/step_device.h"
 
 int main(int argc, char **argv) {
     (void)argc;
     TnConfig cfg = test_config(100, 32, 2, 4, 64, 1u);
     TnPlanCounts counts;
+    TnError err;
     tn_plan_counts(&cfg, &counts);
     CHECK(counts.split == 22560 && counts.replicated == 3200 && counts.largest_layer == 11296 &&
               counts.largest_outer == 3200 && counts.embed == 3200 && counts.head == 0,
@@ -50,16 +55,22 @@ int main(int argc, char **argv) {
           "ZeRO-3: %.0f %.0f %.0f %.0f total %.0f fits %d", three.weights, three.gradients, three.optimizer,
           three.gather, three.total, three.fits);
 
-    /* 8 GPUs: tp 8 cannot split 4 heads, so tp 1, 2, 4 with ZeRO 0..3 */
+    /* 8 GPUs: tp 8 cannot split 4 heads, so tp 1 with ZeRO 0..3, tp 2 and 4
+     * with the stages the GPU trainer splits the model at (0 and 1) */
     TnPlanRow rows[32];
     int n = tn_plan_layouts(&cfg, 8, 8, 3, 16, 1e9, rows, 32);
-    CHECK(n == 12 && rows[0].tp == 1 && rows[0].dp == 8 && rows[11].tp == 4 && rows[11].dp == 2 &&
-              rows[11].zero == 3,
-          "%d layouts of 8 GPUs, expected 12 (tp 1, 2, 4)", n);
+    CHECK(n == 8 && rows[0].tp == 1 && rows[0].dp == 8 && rows[3].tp == 1 && rows[3].zero == 3 && rows[7].tp == 4 &&
+              rows[7].dp == 2 && rows[7].zero == 1,
+          "%d layouts of 8 GPUs, expected 8 (tp 1 ZeRO 0-3, tp 2 and 4 ZeRO 0-1)", n);
+    /* every listed layout is one the GPU trainer takes (its own check of --tp with --zero) */
+    int refused = 0;
+    for (int i = 0; i < n; i++) refused += rows[i].tp > 1 && tn_step_device_tp_check(rows[i].zero, &err) != 0;
+    CHECK(refused == 0, "%d of the %d layouts listed are --tp with a ZeRO stage the GPU trainer refuses", refused, n);
+    CHECK(tn_step_device_tp_check(TN_TP_GPU_MAX_ZERO + 1, &err) != 0 && strstr(err.msg, "--zero 0 or 1"),
+          "the GPU trainer takes --tp with ZeRO-%d: %s", TN_TP_GPU_MAX_ZERO + 1, err.msg);
 
     /* 175B (D 12288, L 88, G 32768, V 64000, tied): the embedding alone is
      * replicated; each layer splits 5 D^2 + 3 D G, plus D per LRPE layer */
-    TnError err;
     CHECK(tn_config_from_size(&cfg, "175B", &err) == 0, "175B: %s", err.msg);
     tn_plan_counts(&cfg, &counts);
     double D = 12288, G = 32768, lrpe = 0;
@@ -71,15 +82,18 @@ int main(int argc, char **argv) {
     CHECK(!replicated.fits && replicated.weights == 2 * (counts.split + counts.replicated),
           "175B ZeRO-0 tp 1: weights %.0f fits %d", replicated.weights, replicated.fits);
 
-    /* the command prints the layouts that fit, and refuses what cannot fit (4 GPUs: tp 1 and 2
-     * with ZeRO 0..3, tp 4 with dp 1 and no ZeRO stage: 9 layouts) */
+    /* the command prints the layouts that fit, and refuses what cannot fit: 64 GPUs, tp 1 with
+     * ZeRO 0..3 and tp 2, 4, 8 with ZeRO 0 and 1 (10 layouts; --tp 8 at ZeRO-3 would fit, but the GPU
+     * trainer does not run it); 4 GPUs, tp 1 with ZeRO 0..3, tp 2 with 0 and 1, tp 4 with dp 1 and
+     * no ZeRO stage (7) */
     char cmd[4096], output[16384];
-    snprintf(cmd, sizeof cmd, "%s plan --size 175B --gpus 64 --gpu-mem 80", tnllm_binary());
-    CHECK(run_command(cmd, output, sizeof output) == 0 && strstr(output, "4 of 16 layouts fit") &&
-              strstr(output, "   8    8     3 |"),
+    snprintf(cmd, sizeof cmd, "%s plan --size 175B --gpus 64 --gpu-mem 80 --all", tnllm_binary());
+    CHECK(run_command(cmd, output, sizeof output) == 0 && strstr(output, "1 of 10 layouts fit") &&
+              strstr(output, "   1   64     3 |") && strstr(output, "   8    8     1 |") &&
+              !strstr(output, "   8    8     2 |") && !strstr(output, "   8    8     3 |"),
           "%s:\n%s", cmd, output);
     snprintf(cmd, sizeof cmd, "%s plan --size 175B --gpus 4 --gpu-mem 80", tnllm_binary());
-    CHECK(run_command(cmd, output, sizeof output) == 1 && strstr(output, "none of 9 layouts fits"), "%s:\n%s", cmd,
+    CHECK(run_command(cmd, output, sizeof output) == 1 && strstr(output, "none of 7 layouts fits"), "%s:\n%s", cmd,
           output);
     return TEST_DONE(argv[0]);
 }

@@ -75,7 +75,8 @@ static void usage(void) {
            "                       all-reduce per split product); T must divide H, G and N. The data\n"
            "                       parallelism and --zero then run over the N / T groups. Checkpoints stay\n"
            "                       whole: a run resumes with any --tp. On GPUs (--device cuda, one per\n"
-           "                       rank) the all-reduces are NCCL's, with --zero 0 or 1 (default 1)\n"
+           "                       rank) the all-reduces are NCCL's, with --zero 0 or 1 alone (tnllm plan\n"
+           "                       lists those layouts). Default 1: no split\n"
            "  --dp D               data-parallel groups: checks that N = D x T (default N / T)\n"
            "  --dist-init SPEC     for ranks started without MPI, by torchrun (RANK, WORLD_SIZE, LOCAL_RANK)\n"
            "                       or srun (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID), on GPUs: how rank 0\n"
@@ -202,6 +203,10 @@ int cmd_train(int argc, char **argv) {
     if (rc < 0) {
         if (comm.size > 1) { /* the other ranks would wait for this one in a collective */
             fprintf(stderr, "tnllm: error: rank %d of %d: %s\n", comm.rank, comm.size, err.msg);
+            fflush(stderr);
+            /* where every rank stops alike, each has said why before the first abort ends the job */
+            TnError barrier_err;
+            if (r.stopped_together) tn_comm_barrier(&comm, &barrier_err);
             tn_comm_abort(&comm, 1);
         }
         tn_die("%s", err.msg);

@@ -130,8 +130,10 @@ int tn_comm_split(const TnComm *parent, int color, int key, TnComm *child, TnErr
         return tn_fail(err, "sub-groups of a launch without MPI split its NCCL group: start it first "
                             "(tn_comm_gpu_init)");
     }
-    /* the child's GPU group: the parent's split alike */
-    return VIA_NCCL(tn_comm_nccl_split(parent, color, key, child, err));
+    /* the child's GPU group: the parent's split alike (failing, the child's MPI group is freed too) */
+    if (!VIA_NCCL(tn_comm_nccl_split(parent, color, key, child, err))) return 0;
+    tn_comm_free(child);
+    return -1;
 }
 
 void tn_comm_free(TnComm *child) {
@@ -142,6 +144,13 @@ void tn_comm_free(TnComm *child) {
     if (USE_MPI(child)) tn_comm_mpi_free(child);
 #endif
     child->group = NULL;
+}
+
+void tn_comm_free_failed(TnComm *child) {
+#ifdef TN_NCCL
+    tn_comm_nccl_abort(child);
+#endif
+    tn_comm_free(child);
 }
 
 const char *tn_comm_backend_name(const TnComm *comm) {

@@ -86,7 +86,15 @@ void tn_comm_abort(const TnComm *comm, int status);
  * child is the single process again. Tensor parallelism (dist/
  * tensor_parallel.h) groups the ranks this way into tensor and data groups. */
 int tn_comm_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err);
+/* Frees a child (once: a freed child is empty, and freeing it again does
+ * nothing). */
 void tn_comm_free(TnComm *child);
+/* tn_comm_free after a failure that may leave the child's other ranks
+ * waiting in a collective: its GPU communicator is aborted (ncclCommAbort),
+ * not destroyed (which may wait for them), so call it before freeing GPU
+ * memory (cudaFree waits for the GPU); the caller then ends the job
+ * (tn_comm_abort). */
+void tn_comm_free_failed(TnComm *child);
 /* "MPI", "NCCL" or "single process" */
 const char *tn_comm_backend_name(const TnComm *comm);
 

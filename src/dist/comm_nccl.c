@@ -122,8 +122,10 @@ void tn_comm_nccl_gpu_free(TnComm *comm) {
 
 void tn_comm_nccl_abort(const TnComm *comm) {
     TnError err;
-    if (comm->gpu && comm->gpu->nccl && nccl_check(ncclCommAbort(comm->gpu->nccl), comm, "abort", &err))
-        fprintf(stderr, "tnllm: warning: %s\n", err.msg);
+    if (!comm->gpu || !comm->gpu->nccl) return;
+    ncclResult_t rc = ncclCommAbort(comm->gpu->nccl);
+    comm->gpu->nccl = NULL; /* freed by the abort: neither destroyed after nor asked for its last error */
+    if (nccl_check(rc, comm, "abort", &err)) fprintf(stderr, "tnllm: warning: %s\n", err.msg);
 }
 
 

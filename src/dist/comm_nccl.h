@@ -18,7 +18,8 @@ int tn_comm_nccl_gpu_init(TnComm *comm, const char *dist_init, TnError *err);
 int tn_comm_nccl_split(const TnComm *parent, int color, int key, TnComm *child, TnError *err);
 /* Destroys the communicator (every rank, at the end). */
 void tn_comm_nccl_gpu_free(TnComm *comm);
-/* Aborts the communicator, so that no rank stays blocked in NCCL. */
+/* Aborts the communicator, so that no rank stays blocked in NCCL; it is
+ * not used after (tn_comm_nccl_gpu_free then frees the rest). */
 void tn_comm_nccl_abort(const TnComm *comm);
 
 int tn_comm_nccl_all_reduce(const TnComm *comm, void *buf, size_t n, TnNcclType type, void *stream, TnError *err);

@@ -73,8 +73,10 @@ int tn_plan_layouts(const TnConfig *cfg, int gpus, int max_tp, int micro_batch, 
     int n = 0;
     for (int tp = 1; tp <= max_tp && tp <= gpus; tp *= 2) {
         if (gpus % tp || cfg->n_heads % tp || cfg->glu_dim % tp) continue;
-        /* with one data-parallel rank there is nothing to shard */
-        for (int zero = 0; zero <= (gpus / tp > 1 ? 3 : 0) && n < cap; zero++)
+        /* with one data-parallel rank there is nothing to shard; the GPU
+         * trainer splits the model at the lower stages alone */
+        int stages = gpus / tp == 1 ? 0 : tp > 1 ? TN_TP_GPU_MAX_ZERO : 3;
+        for (int zero = 0; zero <= stages && n < cap; zero++)
             rows[n++] = tn_plan_layout(cfg, &counts, tp, gpus / tp, zero, micro_batch, seq_len, gpu_bytes);
     }
     return n;

@@ -2,7 +2,10 @@
  *
  * A layout is tp x dp = gpus: tensor parallelism of the paper's §3.2.2
  * (Eq. 11-18) over tp GPUs of one node, data parallelism over dp groups
- * with ZeRO stage 0..3 (Rajbhandari et al. 2020) sharding over dp.
+ * with ZeRO stage 0..3 (Rajbhandari et al. 2020) sharding over dp. The
+ * memory of any layout can be asked (tn_plan_layout); the list of layouts
+ * (tn_plan_layouts) holds those the GPU trainer runs: with tp > 1, ZeRO 0
+ * or 1 (dist/tensor_parallel.h TN_TP_GPU_MAX_ZERO).
  *
  * Parameters (counted from the model's layout, params.h): split over tp
  * are the GLA's fused W_qkvu (by heads), its W_o (by rows), LRPE's theta
@@ -76,10 +79,11 @@ double tn_plan_activation_bytes(const TnConfig *cfg, int tp, int micro_batch, in
 /* The memory of one layout on GPUs of gpu_bytes. */
 TnPlanRow tn_plan_layout(const TnConfig *cfg, const TnPlanCounts *counts, int tp, int dp, int zero, int micro_batch,
                          int seq_len, double gpu_bytes);
-/* Every layout of gpus GPUs with tp a power of two up to max_tp dividing
- * gpus, the heads and G (tp must split heads and SGLU columns evenly),
- * and ZeRO 0..3 (0 alone when dp = 1), into rows (room for cap); returns
- * the number written. */
+/* Every layout of gpus GPUs that the GPU trainer runs, with tp a power of
+ * two up to max_tp dividing gpus, the heads and G (tp must split heads and
+ * SGLU columns evenly), and ZeRO 0..3 at tp = 1, 0..TN_TP_GPU_MAX_ZERO at
+ * tp > 1 (tensor_parallel.h; 0 alone when dp = 1), into rows (room for
+ * cap); returns the number written. */
 int tn_plan_layouts(const TnConfig *cfg, int gpus, int max_tp, int micro_batch, int seq_len, double gpu_bytes,
                     TnPlanRow *rows, int cap);
 

@@ -50,6 +50,13 @@ int tn_tp_check(const TnConfig *cfg, int parts, TnError *err);
  * Collective over world; free both with tn_comm_free. */
 int tn_tp_groups(const TnComm *world, int tp, TnComm *tensor, TnComm *data, TnError *err);
 
+/* The highest ZeRO stage tensor parallelism runs with on GPUs: from 2 on
+ * ZeRO's per-layer collectives over the data group would run beside the
+ * tensor group's (train/step_device.h tn_step_device_tp_check says why it
+ * refuses them; the planner, plan.h, lists no such layout). The CPU runs
+ * every stage. */
+#define TN_TP_GPU_MAX_ZERO 1
+
 /* Whether the tensor is split over the tensor group (else replicated).
  * The Transformer baseline's q, k, v projections count as split too, as
  * Megatron splits them by heads: the planner (plan.h) counts them so,

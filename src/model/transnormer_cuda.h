@@ -102,8 +102,9 @@ typedef struct TnCudaPart {
 } TnCudaPart;
 
 /* The hooks of sharded training (params.h's parts: the embedding
- * TN_PART_EMBED, layers 0..L-1, the head L). Each returns 0, or -1 with
- * err; NULL ones are not called.
+ * TN_PART_EMBED, layers 0..L-1, the head L) and of tensor parallelism
+ * (sum_parts, below). Each returns 0, or -1 with err; NULL ones are not
+ * called.
  * weights (ZeRO-3, dist/fsdp_gpu.h), before the forward reads a part (the
  * embedding, each layer, the head) and before the backward reads it again
  * (the head, layers L-1..0): points w's views of the part (and, for the

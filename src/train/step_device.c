@@ -4,15 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/tensor_parallel.h"
 #ifdef TN_CUDA
 #include "dist/fsdp_gpu.h"
 #include "dist/grad_reduce_gpu.h"
-#include "dist/tensor_parallel.h"
 #include "model/transnormer_cuda.h"
 #endif
 
 int tn_step_device_tp_check(int zero, TnError *err) {
-    if (zero < 2) return 0;
+    if (zero <= TN_TP_GPU_MAX_ZERO) return 0;
     return tn_fail(err, "--tp with --zero %d on GPUs: ZeRO-2 and 3 reduce (and gather) each layer over the data "
                         "group on a second stream while the passes' tensor-parallel all-reduces run on the step's, "
                         "and NCCL does not promise that two communicators' collectives progress side by side; use "

@@ -87,9 +87,17 @@ typedef struct Run {
     TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
     char nonfinite_loss[400]; /* the step's first micro-batch loss that is not finite, described; "" if none */
+    int stopped_together;     /* check_loss_sum stopped the run: every rank stops at the same step */
 } Run;
 
-static void run_free(Run *r) {
+static void run_free(Run *r, int failed) {
+    /* A failed run may leave the groups' other ranks waiting in their
+     * collectives: their GPU communicators are aborted before anything
+     * waits for the GPU (the device's frees), and not destroyed. */
+    if (failed && r->tp > 1) {
+        tn_comm_free_failed(&r->tensor_group);
+        tn_comm_free_failed(&r->data_group);
+    }
     tn_step_device_close(r->device);
     tn_grad_reduce_free(&r->reduce);
     if (r->sharded) tn_fsdp_free(&r->fsdp);
@@ -357,8 +365,9 @@ static void note_nonfinite_loss(Run *r, float micro_loss, const char *where) {
         snprintf(r->nonfinite_loss, sizeof r->nonfinite_loss, "the loss is %g %s", micro_loss, where);
 }
 
-static int check_loss_sum(const Run *r, double loss_sum, TnError *err) {
+static int check_loss_sum(Run *r, double loss_sum, TnError *err) {
     if (isfinite(loss_sum)) return 0;
+    r->stopped_together = 1;
     return tn_fail(err, "step %lld: %s; stopped, the last good checkpoint is %s", r->state.step + 1,
                    r->nonfinite_loss[0] ? r->nonfinite_loss : "the loss is not finite on another rank",
                    r->latest[0] ? r->latest : "(none yet)");
@@ -951,8 +960,9 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     sigaction(SIGTERM, &action, &old_term);
     int rc = setup(&r, err);
     if (!rc) rc = train_loop(&r, result, err);
+    result->stopped_together = r.stopped_together;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    run_free(&r);
+    run_free(&r, rc < 0);
     return rc;
 }

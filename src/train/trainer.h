@@ -19,6 +19,9 @@
  * losses and weights as a run that was never stopped. A loss or
  * gradient that is not finite stops the run with an error naming the step
  * and the tensor (and its layer); the last good checkpoint stays in place.
+ * With several ranks every rank stops at the same step, after the step's
+ * reductions (a rank that met a non-finite loss finishes the step's passes
+ * and collectives first), each naming the checkpoint.
  *
  * Data parallel (comm: a group of N ranks, dist/comm.h; every rank calls
  * tn_train_run with the same options): every rank draws the same global
@@ -69,8 +72,8 @@
  * Tensor parallel (tensor_parallel = T > 1, dist/tensor_parallel.h; on
  * the CPU, or on GPUs at ZeRO-0 and 1, step_device.h, the tensor and data
  * groups' NCCL communicators split from the job's): the N ranks form N / T
- * tensor groups of T consecutive ranks, each
- * holding one copy of the model split T ways (§3.2.2); the data parallel
+ * tensor groups of T consecutive ranks, each holding one copy of the
+ * model split T ways (§3.2.2); the data parallel
  * above then runs over the N / T data groups (the ranks holding the same
  * part: "ranks" above means data groups), ZeRO sharding each rank's part.
  * The global gradient norm counts the replicated tensors once. Rank 0's
@@ -113,7 +116,7 @@ typedef struct TnTrainOptions {
     int quiet;                 /* no progress lines (tests) */
     TnDevice device;           /* where the step and the validation run (step_device.h) */
     TnRecompute recompute;     /* activation checkpointing of a device step (model/recompute.h) */
-    const TnComm *comm;        /* the data-parallel group; NULL: this process alone (CPU only when size > 1) */
+    const TnComm *comm;        /* the job's ranks (the data group, or split with tensor_parallel); NULL: alone */
     int zero;                  /* ZeRO stage 0..3, see above */
     int tensor_parallel;       /* T, ranks per tensor group; 0 or 1: none */
     int data_parallel;         /* > 0: the job's ranks must be this x T; 0: N / T */
@@ -148,6 +151,8 @@ typedef struct TnTrainResult {
     double seconds;                    /* of this session */
     char model_dir[4096];              /* the final model (or the checkpoint when interrupted) */
     TnTrainMemory memory;              /* this rank's, as printed at start-up */
+    int stopped_together;              /* failed where every rank fails alike (a loss sum that is not
+                                        * finite): the ranks can say why before the job ends */
 } TnTrainResult;
 
 /* Memory of a CPU training run in one process (ZeRO-0) of cfg with
