@@ -73,6 +73,15 @@ int main(int argc, char **argv) {
     CHECK(rc == 1 && strstr(a, ".jsonl:2: malformed JSON"), "malformed prompts file (%d):\n%s", rc, a);
     rc = run_commandf(a, sizeof a, GEN "--prompts %s -p hi", bin, gold, prompts);
     CHECK(rc == 1 && strstr(a, "not with -p"), "--prompts with -p (%d):\n%s", rc, a);
+    /* a prompt that fails after -o's file is open (empty, without <s>): the
+     * error names its line, and neither the output nor its temporary file stays */
+    char failed_out[4300];
+    snprintf(failed_out, sizeof failed_out, "%s/failed", dir);
+    rc = run_commandf(a, sizeof a, "mkdir -p %s && printf '{\"prompt\": \"Hello\"}\n{\"prompt\": \"\"}\n' > %s && " GEN
+                      "--prompts %s --no-bos -n 3 -o %s/out.jsonl", failed_out, jsonl, bin, gold, jsonl, failed_out);
+    CHECK(rc == 1 && strstr(a, ".jsonl:2: the prompt is empty"), "an empty prompt without <s> (%d):\n%s", rc, a);
+    rc = run_commandf(b, sizeof b, "ls -A %s", failed_out);
+    CHECK(rc == 0 && b[0] == '\0', "the failed run left files behind: %s", b);
 
     rc = run_commandf(a, sizeof a, "%s generate --help", bin);
     CHECK(rc == 0 && strstr(a, "usage: tnllm generate") && strstr(a, "--load-state") && strstr(a, "--prompts FILE") &&

@@ -1,5 +1,6 @@
 #include "cli/cmd_generate_batch.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,8 +27,21 @@ static int append_token(void *user, int seq, int32_t token) {
     return tn_ends_with_stop(g->options->stops, g->options->n_stops, t->data, t->len);
 }
 
+/* Dies with "tnllm generate: <msg>", first removing the unfinished -o
+ * file (tn_atomic_abort), so that a failed run leaves no temporary file. */
+static void die_discarding(TnAtomicFile *file, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die_discarding(TnAtomicFile *file, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (file->fp) tn_atomic_abort(file);
+    tn_die("tnllm generate: %s", msg);
+}
+
 static void prefill_prompt(TnSession *s, int seq, const TnTokenizer *tok, const TnPromptList *list, int index,
-                           const BatchOptions *o) {
+                           const BatchOptions *o, TnAtomicFile *file) {
     TnError err;
     int32_t *ids;
     size_t n;
@@ -35,14 +49,14 @@ static void prefill_prompt(TnSession *s, int seq, const TnTokenizer *tok, const 
     if (tn_prompt_tokens(tok, list->text[index], list->length[index], o->add_bos, s->model->config.vocab_size, &ids, &n,
                          &err) ||
         tn_session_prefill(s, seq, ids, n, &err))
-        tn_die("tnllm generate: %s:%d: %s", o->prompts_path, list->line[index], err.msg);
+        die_discarding(file, "%s:%d: %s", o->prompts_path, list->line[index], err.msg);
     free(ids);
 }
 
 static void write_out(TnAtomicFile *file, const TnTextBuf *line) {
     TnError err;
     if (file->fp) {
-        if (tn_atomic_write(file, line->data, line->len, &err)) tn_die("tnllm generate: %s", err.msg);
+        if (tn_atomic_write(file, line->data, line->len, &err)) die_discarding(file, "%s", err.msg);
     } else if (fwrite(line->data, 1, line->len, stdout) != line->len) {
         tn_die("tnllm generate: cannot write to stdout");
     }
@@ -74,14 +88,14 @@ void generate_batch(const TnModel *m, const TnTokenizer *tok, const BatchOptions
     for (int first = 0; first < list.count; first += group_size) {
         int batch = list.count - first < group_size ? list.count - first : group_size;
         for (int b = 0; b < batch; b++) {
-            prefill_prompt(&s, b, tok, &list, first + b, o);
+            prefill_prompt(&s, b, tok, &list, first + b, o, &file);
             tn_sampler_seed_stream(&samplers[b], (uint64_t)(first + b));
             tn_textbuf_clear(&text[b]);
         }
         double t0 = tn_now();
         if (tn_generate_batch(&s, batch, samplers, o->n_predict, m->config.eos_token_id, append_token, &sink,
                               n_generated, reasons, &err))
-            tn_die("tnllm generate: %s", err.msg);
+            die_discarding(&file, "%s", err.msg);
         decode_seconds += tn_now() - t0;
         for (int b = 0; b < batch; b++) {
             int index = first + b;
