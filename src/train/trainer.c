@@ -365,12 +365,24 @@ static void note_nonfinite_loss(Run *r, float micro_loss, const char *where) {
         snprintf(r->nonfinite_loss, sizeof r->nonfinite_loss, "the loss is %g %s", micro_loss, where);
 }
 
+/* Fails the step being taken for the reason `what`, naming the last good
+ * checkpoint (the one a restart resumes from). */
+static int stop_training(const Run *r, const char *what, TnError *err) {
+    return tn_fail(err, "step %lld: %s; stopped, the last good checkpoint is %s", r->state.step + 1, what,
+                   r->latest[0] ? r->latest : "(none yet)");
+}
+
+/* stop_training for a gradient that is not finite in the tensor named. */
+static int stop_on_gradient(const Run *r, const char *tensor, TnError *err) {
+    char what[512];
+    snprintf(what, sizeof what, "the gradient of %s is not finite", tensor);
+    return stop_training(r, what, err);
+}
+
 static int check_loss_sum(Run *r, double loss_sum, TnError *err) {
     if (isfinite(loss_sum)) return 0;
     r->stopped_together = 1;
-    return tn_fail(err, "step %lld: %s; stopped, the last good checkpoint is %s", r->state.step + 1,
-                   r->nonfinite_loss[0] ? r->nonfinite_loss : "the loss is not finite on another rank",
-                   r->latest[0] ? r->latest : "(none yet)");
+    return stop_training(r, r->nonfinite_loss[0] ? r->nonfinite_loss : "the loss is not finite on another rank", err);
 }
 
 /* train_step on the accelerator: the same micro-batches, scale and checks;
@@ -414,8 +426,7 @@ static int device_train_step(Run *r, double lr, float *loss, double *grad_norm, 
     if (!isfinite(*grad_norm)) {
         const char *where = tn_step_device_sync(r->device, NULL, r->grads, NULL, NULL, err)
                                 ? "(unknown)" : nonfinite_gradient(r);
-        return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
-                       r->state.step + 1, where, r->latest[0] ? r->latest : "(none yet)");
+        return stop_on_gradient(r, where, err);
     }
     return 0;
 }
@@ -512,9 +523,7 @@ static int train_step(Run *r, double lr, float *loss, double *grad_norm, TnError
     if (reduce_gradients(r, &sum, grad_norm, err) || check_loss_sum(r, sum, err)) return -1;
     *loss = (float)(sum / r->accum_steps);
     if (!isfinite(*grad_norm))
-        return tn_fail(err, "step %lld: the gradient of %s is not finite; stopped, the last good checkpoint is %s",
-                       r->state.step + 1, nonfinite_gradient(r),
-                       r->latest[0] ? r->latest : "(none yet)");
+        return stop_on_gradient(r, nonfinite_gradient(r), err);
     size_t begin = r->update.begin, count = r->update.end - begin;
     float *grads = r->grads + (begin - r->grads_range.begin), *params = r->sharded ? r->fsdp.shard : m->params + begin;
     if (o->grad_clip > 0) tn_grad_clip(grads, count, *grad_norm, o->grad_clip);
