@@ -5,8 +5,8 @@
 #include <string.h>
 
 /* Parts the non-blocking all-reduce may split one part into (comm.h: a
- * request per 2^30 elements). */
-static int pieces(size_t n) { return (int)(n >> 30) + 1; }
+ * request per TN_COMM_PIECE elements). */
+static int pieces(size_t n) { return (int)(n / TN_COMM_PIECE) + 1; }
 
 static TnRange part_range(const TnGradReduce *g, int part) {
     TnRange range;
