@@ -142,8 +142,8 @@ static void check_case(const char *switches, int tied, uint64_t seed) {
     tn_grad_reduce_init(&reduce, &single, &sharded, shard, 1);
     hooks = (TnModelHooks){.weights = tn_fsdp_gather_part, .weights_user = &fsdp, .grads = tn_grad_reduce_bind,
                            .grads_done = tn_grad_reduce_part_done, .grads_user = &reduce};
-    CHECK(tn_grad_reduce_buffer_floats(&sharded) < n, "%s tied %d: gradient buffers of %zu floats, the model %zu",
-          switches, tied, tn_grad_reduce_buffer_floats(&sharded), n);
+    CHECK(tn_grad_reduce_buffer_floats(&sharded.layout, sharded.config.n_layers) < n, "%s tied %d: gradient buffers of %zu floats, the model %zu",
+          switches, tied, tn_grad_reduce_buffer_floats(&sharded.layout, sharded.config.n_layers), n);
     tn_grad_reduce_arm(&reduce);
     rc = tn_model_forward(&sharded, tokens, targets, B, T, &loss_sharded, &err);
     tn_model_backward(&sharded, tokens, targets, B, T, 1.0f / N, NULL);

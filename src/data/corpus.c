@@ -36,11 +36,6 @@ static int append_document(TokenList *l, const TnTokenizer *tok, const char *tex
     return 0;
 }
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 static int read_jsonl(TokenList *l, const TnTokenizer *tok, const char *path, char *data, TnError *err) {
     int line_no = 0;
     for (char *line = data; *line;) {
@@ -71,7 +66,7 @@ static int read_one(TokenList *l, const TnTokenizer *tok, const char *path, TnEr
     int32_t magic = 0;
     if (size >= sizeof magic) memcpy(&magic, data, sizeof magic);
     int rc;
-    if (magic == TN_SHARD_MAGIC || ends_with(path, ".bin")) {
+    if (magic == TN_SHARD_MAGIC || tn_path_ends_with(path, ".bin")) {
         TnShard shard;
         rc = tn_shard_open(&shard, path, err);
         if (!rc) {
@@ -82,7 +77,7 @@ static int read_one(TokenList *l, const TnTokenizer *tok, const char *path, TnEr
             }
             tn_shard_close(&shard);
         }
-    } else if (ends_with(path, ".jsonl")) {
+    } else if (tn_path_ends_with(path, ".jsonl")) {
         rc = read_jsonl(l, tok, path, data, err);
     } else {
         rc = size ? append_document(l, tok, data, size, err) : 0;

@@ -7,16 +7,13 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "util/fileio.h"
+
 #define STREAM_CHUNK (1u << 18)
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 TnCodec tn_codec_for_path(const char *path) {
-    if (ends_with(path, ".gz")) return TN_CODEC_GZIP;
-    if (ends_with(path, ".zst")) return TN_CODEC_ZSTD;
+    if (tn_path_ends_with(path, ".gz")) return TN_CODEC_GZIP;
+    if (tn_path_ends_with(path, ".zst")) return TN_CODEC_ZSTD;
     return TN_CODEC_PLAIN;
 }
 

@@ -6,13 +6,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/fileio.h"
+
 static int is_jsonl_name(const char *path) {
     static const char *const endings[] = {".jsonl", ".ndjson", ".json"};
-    size_t n = strlen(path);
-    for (int i = 0; i < 3; i++) {
-        size_t e = strlen(endings[i]);
-        if (n >= e && strcmp(path + n - e, endings[i]) == 0) return 1;
-    }
+    for (int i = 0; i < 3; i++)
+        if (tn_path_ends_with(path, endings[i])) return 1;
     return 0;
 }
 

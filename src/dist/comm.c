@@ -10,9 +10,6 @@
 #include "dist/comm_nccl.h"
 #include "dist/launch.h"
 
-/* Elements sent per MPI call by the collectives without a shard limit. */
-#define PIECE ((size_t)1 << 30)
-
 #ifdef TN_MPI
 #define USE_MPI(comm) ((comm)->backend == TN_COMM_MPI)
 #define VIA_MPI(call) (call)
@@ -337,10 +334,10 @@ int tn_comm_all_reduce_sum_start(TnCommRequests *q, float *buf, size_t n, TnErro
     int single = cpu_backend(q->comm, err);
     if (single) return (void)buf, (void)n, single > 0 ? 0 : -1; /* one rank: already the sum */
 #ifdef TN_MPI
-    for (size_t at = 0; at < n; at += PIECE) {
-        int slot = take_slot(q, err);
-        if (slot < 0 || tn_comm_mpi_all_reduce_start(q->comm, buf + at, (int)(n - at < PIECE ? n - at : PIECE),
-                                                     tn_comm_mpi_handle(q->handles, slot), err))
+    for (size_t at = 0; at < n; at += TN_COMM_PIECE) {
+        int slot = take_slot(q, err), count = (int)(n - at < TN_COMM_PIECE ? n - at : TN_COMM_PIECE);
+        if (slot < 0 ||
+            tn_comm_mpi_all_reduce_start(q->comm, buf + at, count, tn_comm_mpi_handle(q->handles, slot), err))
             return -1;
     }
 #endif

@@ -37,6 +37,11 @@
 
 #include "util/error.h"
 
+/* Elements one MPI call carries in the collectives without a shard limit
+ * (all-reduce, broadcast): larger buffers go in pieces of this many, the
+ * non-blocking all-reduce taking a request for each. */
+#define TN_COMM_PIECE ((size_t)1 << 30)
+
 typedef enum TnCommBackend { TN_COMM_SINGLE, TN_COMM_MPI, TN_COMM_NCCL } TnCommBackend;
 
 typedef struct TnCommGpu TnCommGpu; /* NCCL's communicator and stream (comm_nccl.c) */
@@ -141,7 +146,7 @@ typedef struct TnCommRequests TnCommRequests;
 TnCommRequests *tn_comm_requests_new(const TnComm *comm, int capacity);
 void tn_comm_requests_free(TnCommRequests *requests);
 /* Starts buf[i] = sum over ranks of buf[i] (n elements, taking one
- * request per 2^30 of them). */
+ * request per TN_COMM_PIECE of them). */
 int tn_comm_all_reduce_sum_start(TnCommRequests *requests, float *buf, size_t n, TnError *err);
 /* Starts the reduce-scatter of part of buf (n elements, sharded as
  * above): once waited for, the elements of part inside this rank's shard

@@ -9,10 +9,6 @@
 
 #include "util/error.h"
 
-/* Elements sent per call by the collectives without a shard limit (comm.c
- * splits the non-blocking all-reduce the same way). */
-#define PIECE ((size_t)1 << 30)
-
 static int check(int rc, const char *what, TnError *err) {
     if (rc == MPI_SUCCESS) return 0;
     char text[MPI_MAX_ERROR_STRING];
@@ -70,8 +66,8 @@ void tn_comm_mpi_free(TnComm *child) {
 }
 
 int tn_comm_mpi_all_reduce_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
-    for (size_t at = 0; at < n; at += PIECE) {
-        int count = (int)(n - at < PIECE ? n - at : PIECE);
+    for (size_t at = 0; at < n; at += TN_COMM_PIECE) {
+        int count = (int)(n - at < TN_COMM_PIECE ? n - at : TN_COMM_PIECE);
         if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, communicator(comm)), "all-reduce", err))
             return -1;
     }
@@ -79,8 +75,8 @@ int tn_comm_mpi_all_reduce_sum(const TnComm *comm, float *buf, size_t n, TnError
 }
 
 int tn_comm_mpi_all_reduce_sum_double(const TnComm *comm, double *buf, size_t n, TnError *err) {
-    for (size_t at = 0; at < n; at += PIECE) {
-        int count = (int)(n - at < PIECE ? n - at : PIECE);
+    for (size_t at = 0; at < n; at += TN_COMM_PIECE) {
+        int count = (int)(n - at < TN_COMM_PIECE ? n - at : TN_COMM_PIECE);
         if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_DOUBLE, MPI_SUM, communicator(comm)), "all-reduce",
                   err))
             return -1;
@@ -139,8 +135,8 @@ int tn_comm_mpi_gather(const TnComm *comm, const float *shard, float *full, size
 }
 
 int tn_comm_mpi_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err) {
-    for (size_t at = 0; at < n; at += PIECE) {
-        int count = (int)(n - at < PIECE ? n - at : PIECE);
+    for (size_t at = 0; at < n; at += TN_COMM_PIECE) {
+        int count = (int)(n - at < TN_COMM_PIECE ? n - at : TN_COMM_PIECE);
         if (check(MPI_Bcast(buf + at, count, MPI_FLOAT, root, communicator(comm)), "broadcast", err)) return -1;
     }
     return 0;

@@ -5,8 +5,8 @@
 #include <string.h>
 
 /* Parts the non-blocking all-reduce may split one part into (comm.h: a
- * request per 2^30 elements). */
-static int pieces(size_t n) { return (int)(n >> 30) + 1; }
+ * request per TN_COMM_PIECE elements). */
+static int pieces(size_t n) { return (int)(n / TN_COMM_PIECE) + 1; }
 
 static TnRange part_range(const TnGradReduce *g, int part) {
     TnRange range;
@@ -14,17 +14,20 @@ static TnRange part_range(const TnGradReduce *g, int part) {
     return range;
 }
 
-static size_t part_size(const TnModel *m, int part) {
-    size_t begin, end;
-    tn_param_part_range(&m->layout, m->config.n_layers, part, &begin, &end);
-    return end - begin;
+static size_t part_size(const TnGradReduce *g, int part) {
+    TnRange range = part_range(g, part);
+    return range.end - range.begin;
 }
 
 /* The largest of the layers' and the head's own ranges. */
-static size_t largest_ring_part(const TnModel *m) { return tn_param_largest_part(&m->layout, m->config.n_layers, 0); }
+static size_t largest_ring_part(const TnParamLayout *layout, int n_layers) {
+    return tn_param_largest_part(layout, n_layers, 0);
+}
 
-size_t tn_grad_reduce_buffer_floats(const TnModel *m) {
-    return part_size(m, TN_PART_EMBED) + TN_GRAD_RING * largest_ring_part(m);
+size_t tn_grad_reduce_buffer_floats(const TnParamLayout *layout, int n_layers) {
+    size_t begin, end;
+    tn_param_part_range(layout, n_layers, TN_PART_EMBED, &begin, &end);
+    return end - begin + TN_GRAD_RING * largest_ring_part(layout, n_layers);
 }
 
 static void unit_init(TnGradUnit *u, const TnComm *comm, size_t capacity) {
@@ -49,13 +52,13 @@ void tn_grad_reduce_init(TnGradReduce *g, const TnComm *comm, const TnModel *m, 
     g->scatter = scatter;
     g->own = scatter ? tn_rank_range(m->layout.total, comm->size, comm->rank) : (TnRange){0, m->layout.total};
     if (scatter) {
-        unit_init(&g->embed, comm, part_size(m, TN_PART_EMBED));
-        for (int i = 0; i < TN_GRAD_RING; i++) unit_init(&g->ring[i], comm, largest_ring_part(m));
+        unit_init(&g->embed, comm, part_size(g, TN_PART_EMBED));
+        for (int i = 0; i < TN_GRAD_RING; i++) unit_init(&g->ring[i], comm, largest_ring_part(&m->layout, g->n_layers));
         return;
     }
     /* every part in flight at once: the embedding, the layers, the head */
     int capacity = 0;
-    for (int part = TN_PART_EMBED; part <= g->n_layers; part++) capacity += pieces(part_size(m, part));
+    for (int part = TN_PART_EMBED; part <= g->n_layers; part++) capacity += pieces(part_size(g, part));
     g->requests = tn_comm_requests_new(comm, capacity);
 }
 

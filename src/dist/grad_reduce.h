@@ -72,10 +72,11 @@ typedef struct TnGradReduce {
  * floats). Free with tn_grad_reduce_free. */
 void tn_grad_reduce_init(TnGradReduce *g, const TnComm *comm, const TnModel *m, float *grads, int scatter);
 void tn_grad_reduce_free(TnGradReduce *g);
-/* The floats of the scatter mode's part buffers for m: the embedding's
- * part plus TN_GRAD_RING of the largest layer or head (the head's own
- * range: a tied embedding's gradient stays in the embedding's buffer). */
-size_t tn_grad_reduce_buffer_floats(const TnModel *m);
+/* The floats of the scatter mode's part buffers for a model of this
+ * layout: the embedding's part plus TN_GRAD_RING of the largest layer or
+ * head (the head's own range: a tied embedding's gradient stays in the
+ * embedding's buffer). */
+size_t tn_grad_reduce_buffer_floats(const TnParamLayout *layout, int n_layers);
 /* The next backward (or idle pass) reduces its parts as it finishes them:
  * the step's last on this rank (all-reduce), or every one (scatter). */
 void tn_grad_reduce_arm(TnGradReduce *g);

@@ -4,9 +4,7 @@
 #include <string.h>
 
 size_t tn_grad_reduce_gpu_buffer_floats(const TnParamLayout *layout, int n_layers) {
-    size_t begin, end;
-    tn_param_part_range(layout, n_layers, TN_PART_EMBED, &begin, &end);
-    return end - begin + TN_GRAD_RING * tn_param_largest_part(layout, n_layers, 0);
+    return tn_grad_reduce_buffer_floats(layout, n_layers); /* the host's part buffers, on the device */
 }
 
 #ifdef TN_CUDA

@@ -50,10 +50,7 @@ const TnBpe *tn_tokenizer_bpe(const TnTokenizer *tok) { return is_bpe(tok) ? &to
 
 /* By the name: a tokenizer.json may start with any byte a ModelProto may,
  * a newline included. */
-int tn_tokenizer_is_sentencepiece(const char *path) {
-    size_t n = strlen(path);
-    return n >= 6 && strcmp(path + n - 6, ".model") == 0;
-}
+int tn_tokenizer_is_sentencepiece(const char *path) { return tn_path_ends_with(path, ".model"); }
 
 int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err) {
     TnBpe bpe;

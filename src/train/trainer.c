@@ -836,7 +836,7 @@ static TnTrainMemory measure_memory(const Run *r) {
     mem.parameters = (held.end - held.begin) * f;
     mem.gather = r->sharded ? r->fsdp.gather_floats * f : 0;
     mem.gradients = (r->grads_range.end - r->grads_range.begin) * f;
-    mem.grad_buffers = r->reduce.scatter ? tn_grad_reduce_buffer_floats(m) * f : 0;
+    mem.grad_buffers = r->reduce.scatter ? tn_grad_reduce_buffer_floats(&m->layout, m->config.n_layers) * f : 0;
     mem.moments = 2 * owned * f;
     mem.activations = (m->acts.n_floats + m->grad_acts.n_floats) * f;
     mem.total = mem.parameters + mem.gather + mem.gradients + mem.grad_buffers + mem.moments + mem.activations;

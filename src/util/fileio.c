@@ -97,6 +97,11 @@ int tn_file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+int tn_path_ends_with(const char *path, const char *suffix) {
+    size_t n = strlen(path), m = strlen(suffix);
+    return n >= m && strcmp(path + n - m, suffix) == 0;
+}
+
 int tn_path_join(char *out, size_t cap, const char *dir, const char *name, TnError *err) {
     int n = snprintf(out, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap) return tn_fail(err, "%s/%s: path too long", dir, name);

@@ -38,6 +38,8 @@ int tn_write_file(const char *path, const void *data, size_t n, TnError *err);
 /* Creates a directory (and its parents) if missing. */
 int tn_mkdir_p(const char *path, TnError *err);
 int tn_file_exists(const char *path);
+/* Whether path's name ends with suffix (".gz", ".model"). */
+int tn_path_ends_with(const char *path, const char *suffix);
 /* Joins dir and name into out (of size cap); fails if it does not fit. */
 int tn_path_join(char *out, size_t cap, const char *dir, const char *name, TnError *err);
 
