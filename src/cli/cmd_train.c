@@ -194,7 +194,7 @@ int cmd_train(int argc, char **argv) {
     if (tn_comm_init(&comm, &err)) tn_die("tnllm train: %s", err.msg);
     o.comm = &comm;
     warn_if_pinned(&comm);
-    TnTrainResult r;
+    TnTrainResult r = {0}; /* read on failure too, where tn_train_run never ran */
     /* one GPU per rank, the ranks' gradients (and with --tp the parts'
      * results) summed by NCCL over groups split from this one */
     int gpus = o.device == TN_DEVICE_CUDA && comm.size > 1;
