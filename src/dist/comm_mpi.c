@@ -54,9 +54,13 @@ int tn_comm_mpi_split(const TnComm *parent, int color, int key, TnComm *child, T
         return -1;
     }
     child->group = group;
-    return check(MPI_Comm_rank(*group, &child->rank), "rank", err) ||
-                   check(MPI_Comm_size(*group, &child->size), "size", err)
-               ? -1 : 0;
+    if (check(MPI_Comm_rank(*group, &child->rank), "rank", err) ||
+        check(MPI_Comm_size(*group, &child->size), "size", err)) {
+        tn_comm_mpi_free(child); /* the group split above is the caller's to forget */
+        child->group = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 void tn_comm_mpi_free(TnComm *child) {
