@@ -2,15 +2,15 @@
  * the baseline's causal softmax attention (flash_attention.h) beside them
  * (the paper's Fig. 4 compares the two).
  *
- * Usage: bench_attention [TSV|- [N...]]   (a CUDA device is needed)
+ * Usage: bench_attention [--la] [TSV|- [N...]]   (a CUDA device is needed)
  * For B = 4, H = 16, d = dk = dv = 128 and n in {2048, 8192, 32768}, for the
  * chunked (Lightning Attention-2; also on wgmma: the forward and the
  * backward's dQ pass) and parallel (Alg. 1-2) algorithms and the
  * flash softmax attention (then, without N, a few more shapes, among them
  * the training step's, and the decode step): median
  * forward and forward+backward times over repeated runs (CUDA events, after a
- * warm-up), the peak extra device memory (the scratch; the kernels allocate
- * nothing else), effective TFLOP/s and the time over the memory floor.
+ * warm-up), the peak extra device memory (the scratch and the states the
+ * forward keeps for the backward; the kernels allocate nothing else), effective TFLOP/s and the time over the memory floor.
  *   FLOPs, forward  F = B H n (2 C (dk + dv) + 4 dk dv), C = 64: per block of
  *                   C tokens Q K^T and (Q K^T ⊙ M) V as full C x C products,
  *                   Q S and K^T V; forward+backward counts 3 F.
@@ -24,7 +24,9 @@
  *   bandwidth       a device-to-device copy, bytes read + written.
  * Prints a table; with TSV, also writes its rows there for
  * bench/attention_torch.py, which adds the PyTorch baseline beside them.
- * Lengths N after the TSV (or "-") replace the default three.
+ * Lengths N after the TSV (or "-") replace the default three. With --la,
+ * only the Lightning Attention-2 rows (chunked, wgmma) are timed: the
+ * parallel and softmax rows take seconds at n = 32768.
  */
 #include <cuda_bf16.h>
 #include <stdio.h>
@@ -56,6 +58,7 @@ typedef struct Run {
     FlashShape flash;  /* its shape */
     uint16_t *q, *k, *v, *o, *dout, *dq, *dk, *dv;
     float *lambda, *state, *lse;
+    float *kept; /* chunked: the forward's states kept for the backward (NULL: none to keep) */
     void *scratch;
 } Run;
 
@@ -74,8 +77,19 @@ static void forward(const Run *r) {
                 &err);
 }
 
+/* The chunked algorithms keep the forward's states for the backward, as a
+ * training step would. */
 static void forward_backward(const Run *r) {
     TnError err;
+    if (r->kept) {
+        succeed(attention_forward_keeping_cuda(r->o, r->q, r->k, r->v, r->lambda, r->kept, &r->shape, r->algo,
+                                               r->scratch, 0, &err),
+                &err);
+        succeed(attention_backward_kept_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->lambda, r->kept,
+                                             &r->shape, r->algo, r->scratch, 0, &err),
+                &err);
+        return;
+    }
     forward(r);
     if (r->softmax)
         succeed(flash_attention_backward_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->o, r->lse, &r->flash,
@@ -194,8 +208,13 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
     for (int a = 0; a < count; a++) {
         r.algo = algos[a];
         size_t scratch = attention_cuda_scratch_bytes(&r.shape, r.algo);
+        size_t kept = r.algo == TN_ATTN_CHUNKED || r.algo == TN_ATTN_CHUNKED_WGMMA
+                          ? attention_cuda_kept_bytes(&r.shape, r.algo)
+                          : 0;
         r.scratch = NULL;
+        r.kept = NULL;
         if (scratch) CUDA_CHECK(cudaMalloc(&r.scratch, scratch));
+        if (kept) CUDA_CHECK(cudaMalloc((void **)&r.kept, kept));
         const char *name = r.algo == TN_ATTN_CHUNKED         ? "tnllm LA-2 (chunked)"
                            : r.algo == TN_ATTN_CHUNKED_WGMMA ? "tnllm LA-2 (wgmma)"
                            : r.algo == TN_ATTN_PARALLEL      ? "tnllm Alg.1-2 (parallel)"
@@ -211,10 +230,11 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
             r.state = NULL;
         } else {
             float fwd = median_ms(forward, &r), fb = median_ms(forward_backward, &r);
-            print_row(shape, n, name, fwd, fb, scratch, flops, 3 * flops, floor_fwd, floor_fb, tsv);
+            print_row(shape, n, name, fwd, fb, scratch + kept, flops, 3 * flops, floor_fwd, floor_fb, tsv);
         }
         fflush(stdout);
         cudaFree(r.scratch);
+        cudaFree(r.kept);
     }
     if (softmax) {
         r.softmax = 1;
@@ -236,6 +256,8 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
 }
 
 int main(int argc, char **argv) {
+    int la_only = argc > 1 && strcmp(argv[1], "--la") == 0;
+    if (la_only) argc--, argv++;
     int write_tsv = argc > 1 && strcmp(argv[1], "-") != 0;
     FILE *tsv = write_tsv ? fopen(argv[1], "w") : NULL;
     if (write_tsv && !tsv) {
@@ -266,7 +288,7 @@ int main(int argc, char **argv) {
     /* wgmma: its own forward and dQ pass (d = 128), the chunked dK/dV */
     const TnAttnAlgo all[3] = {TN_ATTN_CHUNKED, TN_ATTN_CHUNKED_WGMMA, TN_ATTN_PARALLEL}, chunked = TN_ATTN_CHUNKED;
     const TnAttnAlgo recurrent = TN_ATTN_RECURRENT;
-    for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, all, 3, 1, bandwidth, tsv);
+    for (int i = 0; i < count; i++) bench_shape(4, 16, lengths[i], 128, 128, all, la_only ? 2 : 3, !la_only, bandwidth, tsv);
     if (argc <= 2) {
         /* Beyond the issue's table: the training step's layers (385M model,
          * batch 8: d = 128, and dk = 2d in the LRPE layer), few sequences x

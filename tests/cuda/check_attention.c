@@ -244,12 +244,15 @@ static void free_device(Device *d) {
     cudaFree(d->scratch);
 }
 
-static int run_forward(const Host *in, Device *d, TnAttnAlgo algo, float *state_device, double *o) {
+/* kept: NULL, or the states the forward keeps for the backward (then no state_device). */
+static int run_forward(const Host *in, Device *d, TnAttnAlgo algo, float *state_device, float *kept, double *o) {
     const TnAttnShape *s = &in->shape;
     int rows = s->batch * s->seq_len;
     uint16_t *out = poisoned((size_t)rows * s->ldo);
     TnError err;
-    int rc = attention_forward_cuda(out, d->q, d->k, d->v, d->lambda, state_device, s, algo, d->scratch, 0, &err);
+    int rc = kept ? attention_forward_keeping_cuda(out, d->q, d->k, d->v, d->lambda, kept, s, algo, d->scratch, 0, &err)
+                  : attention_forward_cuda(out, d->q, d->k, d->v, d->lambda, state_device, s, algo, d->scratch, 0,
+                                           &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     CUDA_CHECK(cudaDeviceSynchronize());
     download(o, out, rows, s->ldo, s->heads * s->dv);
@@ -318,7 +321,7 @@ static void check_prefill_decode(const Case *c, const Host *in, const double *o_
         TnAttnAlgo algo = part == 0 ? TN_ATTN_CHUNKED : TN_ATTN_RECURRENT;
         Device d = to_device(&slice, algo);
         double *part_o = malloc(sizeof(double) * s->batch * count * width);
-        failures += run_forward(&slice, &d, algo, state, part_o) != 0;
+        failures += run_forward(&slice, &d, algo, state, NULL, part_o) != 0;
         for (int b = 0; b < s->batch; b++)
             memcpy(o + ((size_t)b * s->seq_len + t0) * width, part_o + (size_t)b * count * width,
                    sizeof(double) * count * width);
@@ -351,34 +354,48 @@ static void check_case(const Case *c, TnRng *rng) {
     }
     reference_backward(&in, g_ref[0], g_ref[1], g_ref[2]);
     reference_forward(&in, NULL, o_ref, NULL);
-    const char *gradient_names[3] = {"backward dq", "backward dk", "backward dv"};
-    /* wgmma's backward: its dQ pass, the chunked dK/dV */
-    for (int algo = TN_ATTN_PARALLEL; algo <= (int)TN_ATTN_CHUNKED_WGMMA; algo++) {
-        Device d = to_device(&in, (TnAttnAlgo)algo);
-        int rc = run_forward(&in, &d, (TnAttnAlgo)algo, NULL, o);
-        report("forward", c, algo, rc ? NAN : rel_l2(o, o_ref, o_size));
-        if (algo != TN_ATTN_RECURRENT) {
-            uint16_t *grads[3] = {poisoned(rows * s->ldq), poisoned(rows * s->ldk), poisoned(rows * s->ldv)};
-            TnError err;
-            rc = attention_backward_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda, s,
-                                         (TnAttnAlgo)algo, d.scratch, 0, &err);
-            if (rc) fprintf(stderr, "%s\n", err.msg);
-            CUDA_CHECK(cudaDeviceSynchronize());
-            const int lds[3] = {s->ldq, s->ldk, s->ldv}, widths[3] = {s->dk, s->dk, s->dv};
-            for (int i = 0; i < 3; i++) {
-                download(g[i], grads[i], (int)rows, lds[i], s->heads * widths[i]);
-                report(gradient_names[i], c, algo, rc ? NAN : rel_l2(g[i], g_ref[i], rows * s->heads * widths[i]));
-                cudaFree(grads[i]);
+    const char *gradient_names[2][3] = {{"backward dq", "backward dk", "backward dv"},
+                                        {"kept dq", "kept dk", "kept dv"}};
+    /* wgmma's backward: its dQ pass, the chunked dK/dV. The chunked ones
+     * also run keeping the forward's states for the backward (poisoned
+     * before the forward: the backward reads only what it wrote). */
+    for (int algo = TN_ATTN_PARALLEL; algo <= (int)TN_ATTN_CHUNKED_WGMMA; algo++)
+        for (int keep = 0; keep <= (algo == TN_ATTN_CHUNKED || algo == TN_ATTN_CHUNKED_WGMMA); keep++) {
+            Device d = to_device(&in, (TnAttnAlgo)algo);
+            size_t kept_bytes = keep ? attention_cuda_kept_bytes(s, (TnAttnAlgo)algo) : 0;
+            float *kept = NULL;
+            if (keep) {
+                CUDA_CHECK(cudaMalloc((void **)&kept, kept_bytes ? kept_bytes : 16));
+                CUDA_CHECK(cudaMemset(kept, 0xff, kept_bytes ? kept_bytes : 16));
             }
+            int rc = run_forward(&in, &d, (TnAttnAlgo)algo, NULL, kept, o);
+            report(keep ? "forward, kept" : "forward", c, algo, rc ? NAN : rel_l2(o, o_ref, o_size));
+            if (algo != TN_ATTN_RECURRENT) {
+                uint16_t *grads[3] = {poisoned(rows * s->ldq), poisoned(rows * s->ldk), poisoned(rows * s->ldv)};
+                TnError err;
+                rc = keep ? attention_backward_kept_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda,
+                                                         kept, s, (TnAttnAlgo)algo, d.scratch, 0, &err)
+                          : attention_backward_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda, s,
+                                                    (TnAttnAlgo)algo, d.scratch, 0, &err);
+                if (rc) fprintf(stderr, "%s\n", err.msg);
+                CUDA_CHECK(cudaDeviceSynchronize());
+                const int lds[3] = {s->ldq, s->ldk, s->ldv}, widths[3] = {s->dk, s->dk, s->dv};
+                for (int i = 0; i < 3; i++) {
+                    download(g[i], grads[i], (int)rows, lds[i], s->heads * widths[i]);
+                    report(gradient_names[keep][i], c, algo,
+                           rc ? NAN : rel_l2(g[i], g_ref[i], rows * s->heads * widths[i]));
+                    cudaFree(grads[i]);
+                }
+            }
+            cudaFree(kept);
+            free_device(&d);
         }
-        free_device(&d);
-    }
     /* With an initial state: chunked (segments and scan), recurrent, wgmma. */
     reference_forward(&in, in.state0, o_ref, state_ref);
     for (int algo = TN_ATTN_CHUNKED; algo <= (int)TN_ATTN_CHUNKED_WGMMA; algo++) {
         Device d = to_device(&in, (TnAttnAlgo)algo);
         float *state = state_on_device(in.state0, state_size);
-        int rc = run_forward(&in, &d, (TnAttnAlgo)algo, state, o);
+        int rc = run_forward(&in, &d, (TnAttnAlgo)algo, state, NULL, o);
         report("forward+S0", c, algo, rc ? NAN : rel_l2(o, o_ref, o_size));
         report("  final state", c, algo, state_error(state, state_ref, state_size));
         cudaFree(state);

@@ -46,8 +46,8 @@ __global__ void __launch_bounds__(THREADS, KEY_WIDTH <= 128 ? 2 : 1) blockwise_k
     decay_table(table, log2_lambda);
 
     int query_row0 = query_chunk * CHUNK, query_rows = min(CHUNK, p.seq_len - query_row0);
-    load_tile(query, L::LD_KEY, p.query + first_row * p.ld_query + (long)h * KEY_WIDTH, p.ld_query, p, query_row0,
-              query_rows, KEY_WIDTH);
+    load_tile<KEY_WIDTH, THREADS>(query, L::LD_KEY, p.query + first_row * p.ld_query + (long)h * KEY_WIDTH,
+                                  p.ld_query, p, query_row0, query_rows);
     /* Warp w owns row strip w / 2 of the output block and two column tiles. */
     int strip = warp / 2, column0 = warp % 2 * 2 * 16;
     Acc out[2];
@@ -57,8 +57,8 @@ __global__ void __launch_bounds__(THREADS, KEY_WIDTH <= 128 ? 2 : 1) blockwise_k
     for (int key_chunk = 0; key_chunk <= query_chunk; key_chunk++) {
         int key_row0 = key_chunk * CHUNK, key_rows = min(CHUNK, p.seq_len - key_row0);
         bool diagonal = key_chunk == query_chunk;
-        load_tile(key, L::LD_KEY, key_head, p.ld_key, p, key_row0, key_rows, KEY_WIDTH);
-        load_tile(value, L::LD_VALUE, value_head, p.ld_value, p, key_row0, key_rows, VALUE_TILE);
+        load_tile<KEY_WIDTH, THREADS>(key, L::LD_KEY, key_head, p.ld_key, p, key_row0, key_rows);
+        load_tile<VALUE_TILE, THREADS>(value, L::LD_VALUE, value_head, p.ld_value, p, key_row0, key_rows);
         cp_async_commit();
         cp_async_wait<0>();
         __syncthreads();

@@ -48,13 +48,14 @@ struct ChunkedShared {
 };
 
 /* What a launch of chunked_kernel does with states (see the file comment);
- * slots are [segments][batch * heads][KEY_WIDTH][value_width] fp32. */
+ * slots are [segments - 1][batch * heads][KEY_WIDTH][value_width] fp32,
+ * slot s - 1 belonging to segment s >= 1. */
 struct ChunkedStates {
     int segment_length, segments; /* tokens per segment; segments of the sequence */
     int launched;                 /* segments with blocks: segments, or segments - 1 for the state pass */
-    const float *incoming;        /* block s starts from slot s here where s > 0 or read_first; else from 0 */
-    int read_first;
-    float *locals;                /* state pass: segment s's local state to slot s + 1 here */
+    const float *first;           /* segment 0's incoming state (S0 or its copy), or NULL: zero */
+    const float *incoming;        /* segment s >= 1 starts from slot s - 1 here */
+    float *locals;                /* state pass: segment s's local state to slot s here */
     float *final_state;           /* when not NULL: the last segment's state after its last token */
 };
 
@@ -82,10 +83,9 @@ __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p,
     bf16 *out_head = p.out + first_row * p.ld_out + (long)h * p.value_width + tile * COLUMNS;
     long state_offset = (long)bh * KEY_WIDTH * p.value_width + tile * COLUMNS,
          slot_stride = (long)p.batch * p.heads * KEY_WIDTH * p.value_width;
-    const float *incoming = plan.incoming && (segment > 0 || plan.read_first)
-                                ? plan.incoming + segment * slot_stride + state_offset
-                                : nullptr;
-    float *outgoing = plan.locals ? plan.locals + (segment + 1) * slot_stride + state_offset
+    const float *slots = segment == 0 ? plan.first : plan.incoming; /* segment 0: the one state there */
+    const float *incoming = slots ? slots + (segment == 0 ? 0 : segment - 1) * slot_stride + state_offset : nullptr;
+    float *outgoing = plan.locals ? plan.locals + segment * slot_stride + state_offset
                       : plan.final_state && segment == plan.segments - 1 ? plan.final_state + state_offset
                                                                            : nullptr;
     float log2_lambda = log2f(p.lambda[h]);
@@ -109,13 +109,14 @@ __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p,
     int row_begin = segment * plan.segment_length;
     int row_end = min(p.seq_len, row_begin + plan.segment_length);
     auto load_query = [&](int row0) {
-        load_tile(query, L::LD_KEY, query_head, p.ld_query, p, row0, min(CHUNK, row_end - row0), KEY_WIDTH);
+        load_tile<KEY_WIDTH, CHUNKED_THREADS>(query, L::LD_KEY, query_head, p.ld_query, p, row0,
+                                              min(CHUNK, row_end - row0));
         cp_async_commit();
     };
     auto load_key_value = [&](int step, int row0) {
         int rows = min(CHUNK, row_end - row0);
-        load_tile(key_buffer(step), L::LD_KEY, key_head, p.ld_key, p, row0, rows, KEY_WIDTH);
-        load_tile(value_buffer(step), L::LD_VALUE, value_head, p.ld_value, p, row0, rows, COLUMNS);
+        load_tile<KEY_WIDTH, CHUNKED_THREADS>(key_buffer(step), L::LD_KEY, key_head, p.ld_key, p, row0, rows);
+        load_tile<COLUMNS, CHUNKED_THREADS>(value_buffer(step), L::LD_VALUE, value_head, p.ld_value, p, row0, rows);
         cp_async_commit();
     };
     /* before_b and after_b(step, row0, rows, next) are a role's work on one block. */
@@ -172,33 +173,55 @@ __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p,
     if (outgoing) save_state<Layout>(running, outgoing, p.value_width, state_warp);
 }
 
-/* Step (2): slot s + 1 holds segment s's local state on entry (s < segments
+/* Step (2): slot s holds segment s's local state on entry (s < segments
  * - 1) and segment s + 1's incoming state on return:
  *   S_in(0) = S0 (or 0), S_in(s+1) = lambda^length S_in(s) + local(s),
- * every segment but the last being `length` tokens long; with S0, slot 0
+ * every segment but the last being `length` tokens long; with S0, `copy`
  * gets a copy of it (the output pass then writes the final state over S0).
  * One thread per element; blockIdx.y is the (sequence, head). The loads of
  * a batch of slots are issued together (they do not depend on the sum). */
-__global__ void segment_scan_kernel(float *slots, const float *initial, int segments, int segment_length, int heads,
-                                    long state_size, const float *lambda) {
+__global__ void segment_scan_kernel(float *slots, float *copy, const float *initial, int segments,
+                                    int segment_length, int heads, long state_size, const float *lambda) {
     constexpr int BATCH = 8;
     long index = (long)blockIdx.y * state_size + (long)blockIdx.x * blockDim.x + threadIdx.x;
     long stride = (long)gridDim.y * state_size;
     float decay = decay_power(log2f(lambda[blockIdx.y % heads]), segment_length);
     float running = initial ? initial[index] : 0.0f;
-    if (initial) slots[index] = running;
-    for (int s0 = 1; s0 < segments; s0 += BATCH) {
+    if (initial) copy[index] = running;
+    for (int s0 = 0; s0 < segments - 1; s0 += BATCH) {
         float local[BATCH];
 #pragma unroll
         for (int j = 0; j < BATCH; j++)
-            if (s0 + j < segments) local[j] = slots[(s0 + j) * stride + index];
+            if (s0 + j < segments - 1) local[j] = slots[(s0 + j) * stride + index];
 #pragma unroll
         for (int j = 0; j < BATCH; j++)
-            if (s0 + j < segments) {
+            if (s0 + j < segments - 1) {
                 running = decay * running + local[j];
                 slots[(s0 + j) * stride + index] = running;
             }
     }
+}
+
+/* out[i] = in[i]^T for `count` rows x columns fp32 matrices (multiples of
+ * 32 each way), through a padded 32 x 32 tile per block: reads and writes
+ * both by rows. */
+__global__ void transpose_kernel(float *out, const float *in, long count, int rows, int columns) {
+    __shared__ float tile[32][33];
+    int x = threadIdx.x, y0 = threadIdx.y; /* 32 x 8 threads */
+    for (long matrix = blockIdx.z; matrix < count; matrix += gridDim.z) {
+        const float *source = in + matrix * rows * columns + (long)blockIdx.y * 32 * columns + blockIdx.x * 32;
+        float *destination = out + matrix * rows * columns + (long)blockIdx.x * 32 * rows + blockIdx.y * 32;
+        for (int y = y0; y < 32; y += 8) tile[y][x] = source[(long)y * columns + x];
+        __syncthreads();
+        for (int y = y0; y < 32; y += 8) destination[(long)y * rows + x] = tile[x][y];
+        __syncthreads();
+    }
+}
+
+cudaError_t launch_transpose(float *out, const float *in, long count, int rows, int columns, cudaStream_t stream) {
+    dim3 grid((unsigned)(columns / 32), (unsigned)(rows / 32), (unsigned)(count < 65535 ? count : 65535));
+    transpose_kernel<<<grid, dim3(32, 8), 0, stream>>>(out, in, count, rows, columns);
+    return cudaGetLastError();
 }
 
 /* 128 columns a block where the value width allows and its shared memory fits (key width <= 128). */
@@ -268,24 +291,42 @@ int chunked_segments(const AttnPass &p) {
 }
 
 /* Steps (1) and (2) for `segments` > 1 segments of `length` tokens: the
- * local states of all segments but the last into slots 1 .. segments - 1,
- * then the scan, which has nothing to do for two segments from zero. */
+ * local states of all segments but the last into slots 0 .. segments - 2,
+ * then the scan, which has nothing to do for two segments from zero (with
+ * S0, its copy goes to the slot after them). */
 template <int KEY_WIDTH, int COLUMNS>
 static cudaError_t launch_states(const AttnPass &p, int segments, int length, float *slots, const float *initial,
                                  cudaStream_t stream) {
     long batch_heads = (long)p.batch * p.heads, state_size = (long)KEY_WIDTH * p.value_width;
-    unsigned grid = (unsigned)(batch_heads * (segments - 1) * (p.value_width / COLUMNS));
-    ChunkedStates plan{length, segments, segments - 1, nullptr, 0, slots, nullptr};
-    chunked_kernel<KEY_WIDTH, COLUMNS, false>
-        <<<grid, CHUNKED_THREADS, ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES, stream>>>(p, plan);
+    long blocks = batch_heads * (segments - 1) * (p.value_width / COLUMNS);
+    ChunkedStates plan{length, segments, segments - 1, nullptr, nullptr, slots, nullptr};
+    /* The state pass has a block for every segment but the last: where
+     * that leaves half the multiprocessors idle, blocks of 64 columns
+     * (twice as many, half the products each) take them. */
+    if (COLUMNS == 128 && 2 * blocks <= multiprocessor_count()) {
+        int per_multiprocessor = 0;
+        cudaError_t status = prepare<KEY_WIDTH, 64>(&per_multiprocessor);
+        if (status != cudaSuccess) return status;
+        chunked_kernel<KEY_WIDTH, 64, false>
+            <<<(unsigned)(2 * blocks), CHUNKED_THREADS, ChunkedShared<KEY_WIDTH, 64>::BYTES, stream>>>(p, plan);
+    } else {
+        chunked_kernel<KEY_WIDTH, COLUMNS, false>
+            <<<(unsigned)blocks, CHUNKED_THREADS, ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES, stream>>>(p, plan);
+    }
     if (segments > 2 || initial)
         segment_scan_kernel<<<dim3((unsigned)(state_size / 256), (unsigned)batch_heads), 256, 0, stream>>>(
-            slots, initial, segments, length, p.heads, state_size, p.lambda);
+            slots, slots + (segments - 1) * batch_heads * state_size, initial, segments, length, p.heads, state_size,
+            p.lambda);
     return cudaGetLastError();
 }
 
+/* What a launch does (dispatch's `use`): the state pass and scan into the
+ * slots, then the outputs from them; the first two steps alone; or the
+ * outputs alone from slots filled elsewhere. */
+enum SlotUse { FILL, FILL_ONLY, READ_ONLY };
+
 template <int KEY_WIDTH, int COLUMNS>
-static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, int segments, bool outputs,
+static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, int segments, SlotUse use,
                                 cudaStream_t stream) {
     size_t shared = ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES;
     int per_multiprocessor = 0;
@@ -294,39 +335,44 @@ static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, i
     if (segments < 1) segments = chunked_segments(p);
     int length = segment_length(p.seq_len, segments);
     unsigned grid = (unsigned)((long)p.batch * p.heads * segments * (p.value_width / COLUMNS));
-    /* One segment starts from S0 (slot 0 is the state itself) and writes
-     * its final state over it; several start from the scanned slots. */
-    ChunkedStates plan{length, segments, segments, state, state != nullptr, nullptr, state};
+    /* One segment starts from S0 and writes its final state over it;
+     * several start from the scanned slots (segment 0 from S0's copy). */
+    ChunkedStates plan{length, segments, segments, state, nullptr, nullptr, state};
     if (segments > 1) {
-        status = launch_states<KEY_WIDTH, COLUMNS>(p, segments, length, slots, state, stream);
-        if (status != cudaSuccess || !outputs) return status;
+        if (use != READ_ONLY) {
+            status = launch_states<KEY_WIDTH, COLUMNS>(p, segments, length, slots, state, stream);
+            if (status != cudaSuccess || use == FILL_ONLY) return status;
+        }
+        if (state) plan.first = slots + (segments - 1) * (long)p.batch * p.heads * KEY_WIDTH * p.value_width;
         plan.incoming = slots;
     }
     chunked_kernel<KEY_WIDTH, COLUMNS, true><<<grid, CHUNKED_THREADS, shared, stream>>>(p, plan);
     return cudaGetLastError();
 }
 
-/* segments < 1: chosen by chunked_segments; outputs false: steps (1), (2) only. */
-static cudaError_t dispatch(const AttnPass &p, float *state, float *slots, int segments, bool outputs,
+/* segments < 1: chosen by chunked_segments. */
+static cudaError_t dispatch(const AttnPass &p, float *state, float *slots, int segments, SlotUse use,
                             cudaStream_t stream) {
     switch (p.key_width * 1000 + block_columns(p)) {
-    case 64064: return launch_width<64, 64>(p, state, slots, segments, outputs, stream);
-    case 64128: return launch_width<64, 128>(p, state, slots, segments, outputs, stream);
-    case 128064: return launch_width<128, 64>(p, state, slots, segments, outputs, stream);
-    case 128128: return launch_width<128, 128>(p, state, slots, segments, outputs, stream);
-    case 256064: return launch_width<256, 64>(p, state, slots, segments, outputs, stream);
+    case 64064: return launch_width<64, 64>(p, state, slots, segments, use, stream);
+    case 64128: return launch_width<64, 128>(p, state, slots, segments, use, stream);
+    case 128064: return launch_width<128, 64>(p, state, slots, segments, use, stream);
+    case 128128: return launch_width<128, 128>(p, state, slots, segments, use, stream);
+    case 256064: return launch_width<256, 64>(p, state, slots, segments, use, stream);
     }
     return cudaErrorInvalidValue;
 }
 
-cudaError_t launch_chunked(const AttnPass &p, float *state, float *segment_states, cudaStream_t stream) {
-    return dispatch(p, state, segment_states, 0, true, stream);
+cudaError_t launch_chunked(const AttnPass &p, float *state, float *segment_states, const KeptStates *kept,
+                           cudaStream_t stream) {
+    if (kept) return dispatch(p, nullptr, const_cast<float *>(kept->slots), kept->segments, READ_ONLY, stream);
+    return dispatch(p, state, segment_states, 0, FILL, stream);
 }
 
 cudaError_t launch_segment_states(const AttnPass &p, int segments, const float *initial, float *segment_states,
                                   cudaStream_t stream) {
     /* without outputs, dispatch only reads the state (as S0 of the scan) */
-    return dispatch(p, const_cast<float *>(initial), segment_states, segments, false, stream);
+    return dispatch(p, const_cast<float *>(initial), segment_states, segments, FILL_ONLY, stream);
 }
 
 } /* namespace tn_attention */

@@ -40,7 +40,7 @@ struct GradientShared {
 };
 
 /* p: the dV pass (query K, key Q, value dO, out dV, reversed). segment_states:
- * slot s >= 1 holds segment s's incoming D (from launch_segment_states;
+ * slot s - 1 holds segment s >= 1's incoming D (from launch_segment_states;
  * segment 0 starts from zero), or NULL for one segment. */
 template <int KEY_WIDTH>
 __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
@@ -68,9 +68,10 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     decay_table(table, log2_lambda);
 
     Acc running[Layout::TILES];
-    const float *incoming = segment_states && segment > 0 ? segment_states + ((long)segment * p.batch * p.heads + bh) *
-                                                                                KEY_WIDTH * GRADIENT_VALUE
-                                                          : nullptr;
+    const float *incoming = segment_states && segment > 0
+                                ? segment_states + ((long)(segment - 1) * p.batch * p.heads + bh) * KEY_WIDTH *
+                                                       GRADIENT_VALUE
+                                : nullptr;
     load_state<Layout>(running, incoming, GRADIENT_VALUE, warp);
     store_state<Layout>(running, state_bf16, L::LD_VALUE, warp);
 
@@ -82,14 +83,16 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     int row_begin = segment * segment_length, row_end = min(p.seq_len, row_begin + segment_length);
     auto issue_loads = [&](int step, int row0) {
         int rows = min(CHUNK, row_end - row0), buffer = step & 1;
-        load_tile(reinterpret_cast<bf16 *>(shared + L::Q + buffer * L::KEY_TILE), L::LD_KEY, q_head, p.ld_key, p, row0,
-                  rows, KEY_WIDTH);
-        load_tile(reinterpret_cast<bf16 *>(shared + L::DOUT + buffer * L::VALUE_TILE_BYTES), L::LD_VALUE, dout_head,
-                  p.ld_value, p, row0, rows, GRADIENT_VALUE);
-        load_tile(reinterpret_cast<bf16 *>(shared + L::K + buffer * L::KEY_TILE), L::LD_KEY, k_head, p.ld_query, p,
-                  row0, rows, KEY_WIDTH);
-        load_tile(reinterpret_cast<bf16 *>(shared + L::V + buffer * L::VALUE_TILE_BYTES), L::LD_VALUE, v_head,
-                  ld_value_rows, p, row0, rows, GRADIENT_VALUE);
+        load_tile<KEY_WIDTH, GRADIENT_THREADS>(reinterpret_cast<bf16 *>(shared + L::Q + buffer * L::KEY_TILE),
+                                               L::LD_KEY, q_head, p.ld_key, p, row0, rows);
+        load_tile<GRADIENT_VALUE, GRADIENT_THREADS>(
+            reinterpret_cast<bf16 *>(shared + L::DOUT + buffer * L::VALUE_TILE_BYTES), L::LD_VALUE, dout_head,
+            p.ld_value, p, row0, rows);
+        load_tile<KEY_WIDTH, GRADIENT_THREADS>(reinterpret_cast<bf16 *>(shared + L::K + buffer * L::KEY_TILE),
+                                               L::LD_KEY, k_head, p.ld_query, p, row0, rows);
+        load_tile<GRADIENT_VALUE, GRADIENT_THREADS>(
+            reinterpret_cast<bf16 *>(shared + L::V + buffer * L::VALUE_TILE_BYTES), L::LD_VALUE, v_head,
+            ld_value_rows, p, row0, rows);
         cp_async_commit();
     };
     issue_loads(0, row_begin);

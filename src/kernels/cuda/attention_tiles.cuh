@@ -131,17 +131,26 @@ __device__ __forceinline__ void copy_async_16(bf16 *destination, const bf16 *sou
 
 /* Starts copying logical rows [row0, row0 + rows) of one head (base already
  * at the head's first column of its sequence's row 0) into a CHUNK-row tile
- * with cp.async (16 bytes a thread, no register staging, every copy of the
- * block in flight at once); rows past `rows` are zero-filled so they add
- * nothing to any product. Whole block; the caller commits the group, waits
- * (cp_async_wait) and synchronises before reading the tile. */
+ * of WIDTH columns with cp.async (16 bytes a thread, no register staging,
+ * every copy of the block in flight at once); rows past `rows` are
+ * zero-filled so they add nothing to any product. Whole block of THREADS;
+ * each thread copies the same column of every THREADS / (WIDTH / 8)-th
+ * row, stepping its source pointer (rows run backwards in reversed time).
+ * The caller commits the group, waits (cp_async_wait) and synchronises
+ * before reading the tile. */
+template <int WIDTH, int THREADS>
 __device__ __forceinline__ void load_tile(bf16 *tile, int ld_tile, const bf16 *base, long ld, const AttnPass &p,
-                                          int row0, int rows, int width) {
-    int vectors = width / 8;
-    for (int index = threadIdx.x; index < CHUNK * vectors; index += blockDim.x) {
-        int r = index / vectors, c = (index % vectors) * 8;
-        const bf16 *source = r < rows ? base + physical_row(p, row0 + r) * ld + c : base;
-        copy_async_16(tile + r * ld_tile + c, source, r < rows ? 16 : 0);
+                                          int row0, int rows) {
+    constexpr int VECTORS = WIDTH / 8, STEP = THREADS / VECTORS;
+    static_assert(THREADS % VECTORS == 0 && CHUNK % STEP == 0, "whole rows a pass, whole passes a tile");
+    int r0 = threadIdx.x / VECTORS, c = threadIdx.x % VECTORS * 8;
+    const bf16 *source = base + physical_row(p, row0 + r0) * ld + c;
+    long step = (p.reverse ? -ld : ld) * STEP;
+    bf16 *destination = tile + r0 * ld_tile + c;
+#pragma unroll
+    for (int i = 0; i < CHUNK / STEP; i++) {
+        bool valid = r0 + i * STEP < rows;
+        copy_async_16(destination + i * STEP * ld_tile, valid ? source + i * step : base, valid ? 16 : 0);
     }
 }
 
@@ -478,8 +487,20 @@ __device__ __forceinline__ void intra_block_store(Acc (&out)[OutputTiles<WIDTH>:
                            rows - (i0 + strip) * 16, c0 * 16);
 }
 
-/* Launchers (one file each); they check the launch and return its error. */
-cudaError_t launch_chunked(const AttnPass &p, float *state, float *segment_states, cudaStream_t stream);
+/* Incoming states made elsewhere: the segment count and the slots
+ * (launch_segment_states's layout) of a forward's states, kept for its
+ * backward and transposed for the dQ pass (its key is the forward's value). */
+struct KeptStates {
+    int segments;
+    const float *slots;
+};
+
+/* Launchers (one file each); they check the launch and return its error.
+ * launch_chunked: the pass p, its segments' states in segment_states (see
+ * launch_segment_states); with `kept` (then no state), the outputs alone,
+ * from kept's states. */
+cudaError_t launch_chunked(const AttnPass &p, float *state, float *segment_states, const KeptStates *kept,
+                           cudaStream_t stream);
 cudaError_t launch_blockwise(const AttnPass &p, cudaStream_t stream);
 cudaError_t launch_recurrent(const AttnPass &p, float *state, cudaStream_t stream);
 
@@ -491,13 +512,15 @@ int chunked_segments(const AttnPass &p);
 int choose_segments(long blocks, long slots, int seq_len);
 /* Tokens per segment (a whole number of chunks) when seq_len is cut into `segments`. */
 int segment_length(int seq_len, int segments);
+/* out[i] = in[i]^T for `count` fp32 matrices of rows x columns (multiples of 32). */
+cudaError_t launch_transpose(float *out, const float *in, long count, int rows, int columns, cudaStream_t stream);
 /* Multiprocessors of the current device (0 if it cannot be read). */
 long multiprocessor_count(void);
 /* Steps (1) and (2) of the chunked pass p alone, cut into `segments` > 1:
- * slot s of segment_states ([segments][batch * heads][key_width][value_width]
- * fp32) gets segment s's incoming state for s >= 1; segment 0 starts from
- * `initial` (S0, copied into slot 0) or, when it is NULL, from zero (slot 0
- * left as it is). */
+ * slot s - 1 of segment_states ([segments][batch * heads][key_width]
+ * [value_width] fp32) gets segment s's incoming state for s >= 1; segment 0
+ * starts from `initial` (S0, copied into slot segments - 1) or, when it is
+ * NULL, from zero (that slot left as it is). */
 cudaError_t launch_segment_states(const AttnPass &p, int segments, const float *initial, float *segment_states,
                                   cudaStream_t stream);
 /* The forward on wgmma (attention_wgmma.cu, sm_90a), for the shapes
@@ -506,7 +529,8 @@ cudaError_t launch_segment_states(const AttnPass &p, int segments, const float *
  * (scratch: that many states when more than one). */
 bool wgmma_supported(const AttnPass &p);
 int wgmma_segments(const AttnPass &p);
-cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment_states, cudaStream_t stream);
+cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment_states, const KeptStates *kept,
+                                 cudaStream_t stream);
 /* dK and dV in one time-reversed sweep (attention_gradients.cu): value_pass
  * is the dV pass (query K, key Q, value dO, out dV, reversed); value and
  * key_gradient the V and dK of the dK product. Needs value_width 128 and

@@ -64,8 +64,8 @@ struct WgmmaShared {
  * without the state pass's local slots). */
 struct WgmmaStates {
     int segment_length, segments;
-    const float *incoming; /* block s starts from slot s here where s > 0 or read_first; else from 0 */
-    int read_first;
+    const float *first;    /* segment 0's incoming state (S0 or its copy), or NULL: zero */
+    const float *incoming; /* segment s >= 1 starts from slot s - 1 here */
     float *final_state;    /* when not NULL: the last segment's state after its last token */
 };
 
@@ -337,9 +337,9 @@ __global__ void __launch_bounds__(WGMMA_THREADS, 1) wgmma_kernel(AttnPass p, Wgm
     bf16 *out_head = p.out + first_row * p.ld_out + (long)h * WGMMA_WIDTH;
     long state_offset = (long)bh * WGMMA_WIDTH * WGMMA_WIDTH,
          slot_stride = (long)p.batch * p.heads * WGMMA_WIDTH * WGMMA_WIDTH;
-    const float *incoming = plan.incoming && (segment > 0 || plan.read_first)
-                                ? plan.incoming + segment * slot_stride + state_offset
-                                : nullptr;
+    const float *incoming = segment == 0 ? plan.first : plan.incoming ? plan.incoming + (segment - 1) * slot_stride
+                                                                       : nullptr;
+    if (incoming) incoming += state_offset;
     float *outgoing = plan.final_state && segment == plan.segments - 1 ? plan.final_state + state_offset : nullptr;
     decay_table(table, log2f(p.lambda[h]));
 
@@ -410,19 +410,22 @@ int wgmma_segments(const AttnPass &p) {
     return choose_segments((long)p.batch * p.heads, multiprocessor_count() * per_multiprocessor, p.seq_len);
 }
 
-cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment_states, cudaStream_t stream) {
+cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment_states, const KeptStates *kept,
+                                 cudaStream_t stream) {
     int per_multiprocessor = 0;
     cudaError_t status = prepare_wgmma(&per_multiprocessor); /* the shared-memory limit */
     if (status != cudaSuccess) return status;
-    int segments = wgmma_segments(p);
+    int segments = kept ? kept->segments : wgmma_segments(p);
     /* One segment starts from S0 (or zero) and writes its final state over
      * it; several start from the slots that the state pass and scan fill
-     * (slot 0 a copy of S0). */
-    WgmmaStates plan{segment_length(p.seq_len, segments), segments, state, state != nullptr, state};
-    if (segments > 1) {
+     * (segment 0 from S0's copy after them), or from kept's. */
+    WgmmaStates plan{segment_length(p.seq_len, segments), segments, state, nullptr, state};
+    if (segments > 1 && kept) plan.incoming = kept->slots;
+    else if (segments > 1) {
         status = launch_segment_states(p, segments, state, segment_states, stream);
         if (status != cudaSuccess) return status;
         plan.incoming = segment_states;
+        if (state) plan.first = segment_states + (segments - 1) * (long)p.batch * p.heads * WGMMA_WIDTH * WGMMA_WIDTH;
     }
     unsigned grid = (unsigned)((long)p.batch * p.heads * segments);
     wgmma_kernel<<<grid, WGMMA_THREADS, WgmmaShared::ALLOCATED, stream>>>(p, plan);

@@ -77,12 +77,33 @@ extern "C" size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo 
     return (size_t)segments * s->batch * s->heads * s->dk * s->dv * sizeof(float);
 }
 
-static cudaError_t run_pass(const AttnPass &p, float *state, void *scratch, TnAttnAlgo algo, cudaStream_t stream) {
+/* kept: a forward's states for the dQ pass p, or NULL. */
+static cudaError_t run_pass(const AttnPass &p, float *state, void *scratch, TnAttnAlgo algo, cudaStream_t stream,
+                            const KeptStates *kept = nullptr) {
     if (algo == TN_ATTN_PARALLEL) return launch_blockwise(p, stream);
     if (algo == TN_ATTN_RECURRENT) return launch_recurrent(p, state, stream);
     if (algo == TN_ATTN_CHUNKED_WGMMA && wgmma_supported(p))
-        return launch_chunked_wgmma(p, state, static_cast<float *>(scratch), stream);
-    return launch_chunked(p, state, static_cast<float *>(scratch), stream);
+        return launch_chunked_wgmma(p, state, static_cast<float *>(scratch), kept, stream);
+    return launch_chunked(p, state, static_cast<float *>(scratch), kept, stream);
+}
+
+static AttnPass forward_pass(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
+                             const TnAttnShape *s) {
+    return AttnPass{reinterpret_cast<const bf16 *>(q), reinterpret_cast<const bf16 *>(k),
+                    reinterpret_cast<const bf16 *>(v), reinterpret_cast<bf16 *>(o), s->ldq, s->ldk, s->ldv, s->ldo,
+                    s->dk, s->dv, s->batch, s->heads, s->seq_len, 0, lambda};
+}
+
+/* The segments the forward of algo cuts each sequence into. */
+static int forward_segments(const TnAttnShape *s, TnAttnAlgo algo) {
+    AttnPass p = forward_pass(nullptr, nullptr, nullptr, nullptr, nullptr, s);
+    if (algo == TN_ATTN_CHUNKED_WGMMA && wgmma_supported(p)) return wgmma_segments(p);
+    return algo == TN_ATTN_CHUNKED || algo == TN_ATTN_CHUNKED_WGMMA ? chunked_segments(p) : 1;
+}
+
+extern "C" size_t attention_cuda_kept_bytes(const TnAttnShape *s, TnAttnAlgo algo) {
+    if (s->seq_len == 0) return 0;
+    return (size_t)(forward_segments(s, algo) - 1) * s->batch * s->heads * s->dk * s->dv * sizeof(float);
 }
 
 static int check_scratch(const char *function, const TnAttnShape *s, TnAttnAlgo algo, const void *scratch,
@@ -93,10 +114,10 @@ static int check_scratch(const char *function, const TnAttnShape *s, TnAttnAlgo 
     return 0;
 }
 
-extern "C" int attention_forward_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v,
-                                      const float *lambda, float *state, const TnAttnShape *s, TnAttnAlgo algo,
-                                      void *scratch, cudaStream_t stream, TnError *err) {
-    const char *function = "attention_forward_cuda";
+/* kept: where the forward keeps its segments' states (no state then), or NULL. */
+static int forward(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
+                   float *state, float *kept, const TnAttnShape *s, TnAttnAlgo algo, void *scratch,
+                   cudaStream_t stream, const char *function, TnError *err) {
     const void *pointers[4] = {o, q, k, v};
     if (check_shape(function, s, algo, err) || check_pointers(function, pointers, 4, lambda, err) ||
         check_scratch(function, s, algo, scratch, err))
@@ -105,17 +126,40 @@ extern "C" int attention_forward_cuda(uint16_t *o, const uint16_t *q, const uint
         return tn_fail(err, "%s: state must be NULL for the parallel algorithm and 32-byte aligned otherwise",
                        function);
     if (s->seq_len == 0) return 0;
-    AttnPass p{reinterpret_cast<const bf16 *>(q), reinterpret_cast<const bf16 *>(k), reinterpret_cast<const bf16 *>(v),
-               reinterpret_cast<bf16 *>(o), s->ldq, s->ldk, s->ldv, s->ldo, s->dk, s->dv,
-               s->batch, s->heads, s->seq_len, 0, lambda};
-    return launched(function, run_pass(p, state, scratch, algo, stream), err);
+    AttnPass p = forward_pass(o, q, k, v, lambda, s);
+    /* the kept states are the slots the forward fills anyway, in place of the scratch */
+    return launched(function, run_pass(p, state, kept ? kept : scratch, algo, stream), err);
 }
 
-extern "C" int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
-                                       const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
-                                       const TnAttnShape *s, TnAttnAlgo algo, void *scratch, cudaStream_t stream,
-                                       TnError *err) {
-    const char *function = "attention_backward_cuda";
+extern "C" int attention_forward_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v,
+                                      const float *lambda, float *state, const TnAttnShape *s, TnAttnAlgo algo,
+                                      void *scratch, cudaStream_t stream, TnError *err) {
+    return forward(o, q, k, v, lambda, state, nullptr, s, algo, scratch, stream, "attention_forward_cuda", err);
+}
+
+/* kept is needed exactly when the forward has states to keep. */
+static int check_kept(const char *function, const TnAttnShape *s, TnAttnAlgo algo, const void *kept,
+                      TnError *err) {
+    size_t bytes = attention_cuda_kept_bytes(s, algo);
+    if ((bytes > 0 && (!kept || misaligned(kept, 16))) || (algo != TN_ATTN_CHUNKED && algo != TN_ATTN_CHUNKED_WGMMA))
+        return tn_fail(err, "%s: kept must hold %zu bytes, 16-byte aligned, for a chunked algorithm", function, bytes);
+    return 0;
+}
+
+extern "C" int attention_forward_keeping_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v,
+                                              const float *lambda, float *kept, const TnAttnShape *s, TnAttnAlgo algo,
+                                              void *scratch, cudaStream_t stream, TnError *err) {
+    const char *function = "attention_forward_keeping_cuda";
+    if (check_shape(function, s, algo, err) || check_kept(function, s, algo, kept, err)) return -1;
+    return forward(o, q, k, v, lambda, nullptr, attention_cuda_kept_bytes(s, algo) > 0 ? kept : nullptr, s, algo,
+                   scratch, stream, function, err);
+}
+
+/* kept: the forward's states (attention_forward_keeping_cuda), or NULL. */
+static int backward(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout, const uint16_t *q,
+                    const uint16_t *k, const uint16_t *v, const float *lambda, const float *kept,
+                    const TnAttnShape *s, TnAttnAlgo algo, void *scratch, cudaStream_t stream, const char *function,
+                    TnError *err) {
     const void *pointers[7] = {dq, dk, dv, dout, q, k, v};
     if (check_shape(function, s, algo, err) || check_pointers(function, pointers, 7, lambda, err) ||
         check_scratch(function, s, algo, scratch, err))
@@ -127,9 +171,20 @@ extern "C" int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv,
     backward_passes(passes, reinterpret_cast<bf16 *>(dq), reinterpret_cast<bf16 *>(dk), reinterpret_cast<bf16 *>(dv),
                     reinterpret_cast<const bf16 *>(dout), reinterpret_cast<const bf16 *>(q),
                     reinterpret_cast<const bf16 *>(k), reinterpret_cast<const bf16 *>(v), lambda, s);
+    /* dQ's states are the transposes of the forward's: with kept states,
+     * the dQ pass runs from their transposes (in the scratch, which the
+     * dK/dV sweep takes only after it) in the forward's segments */
+    KeptStates kept_states{forward_segments(s, algo), static_cast<float *>(scratch)};
+    const KeptStates *dq_states = nullptr;
+    if (kept && kept_states.segments > 1) {
+        long count = (long)(kept_states.segments - 1) * s->batch * s->heads;
+        if (launched(function, launch_transpose(static_cast<float *>(scratch), kept, count, s->dk, s->dv, stream), err))
+            return -1;
+        dq_states = &kept_states;
+    }
     if ((algo == TN_ATTN_CHUNKED || algo == TN_ATTN_CHUNKED_WGMMA) && gradients_fused(passes[2])) {
         /* dQ as a pass; dK and dV in one sweep sharing its state. */
-        if (launched(function, run_pass(passes[0], nullptr, scratch, algo, stream), err)) return -1;
+        if (launched(function, run_pass(passes[0], nullptr, scratch, algo, stream, dq_states), err)) return -1;
         return launched(function,
                         launch_key_value_gradients(passes[2], reinterpret_cast<const bf16 *>(v), s->ldv,
                                                    reinterpret_cast<bf16 *>(dk), s->ldk,
@@ -137,6 +192,25 @@ extern "C" int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv,
                         err);
     }
     for (int i = 0; i < 3; i++)
-        if (launched(function, run_pass(passes[i], nullptr, scratch, algo, stream), err)) return -1;
+        if (launched(function, run_pass(passes[i], nullptr, scratch, algo, stream, i == 0 ? dq_states : nullptr),
+                     err))
+            return -1;
     return 0;
+}
+
+extern "C" int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
+                                       const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
+                                       const TnAttnShape *s, TnAttnAlgo algo, void *scratch, cudaStream_t stream,
+                                       TnError *err) {
+    return backward(dq, dk, dv, dout, q, k, v, lambda, nullptr, s, algo, scratch, stream, "attention_backward_cuda",
+                    err);
+}
+
+extern "C" int attention_backward_kept_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
+                                            const uint16_t *q, const uint16_t *k, const uint16_t *v,
+                                            const float *lambda, const float *kept, const TnAttnShape *s,
+                                            TnAttnAlgo algo, void *scratch, cudaStream_t stream, TnError *err) {
+    const char *function = "attention_backward_kept_cuda";
+    if (check_shape(function, s, algo, err) || check_kept(function, s, algo, kept, err)) return -1;
+    return backward(dq, dk, dv, dout, q, k, v, lambda, kept, s, algo, scratch, stream, function, err);
 }
