@@ -17,8 +17,7 @@ struct BlockwiseShared {
     static constexpr size_t QUERY = 0, KEY = QUERY + (size_t)CHUNK * LD_KEY * sizeof(bf16),
                             VALUE = KEY + (size_t)CHUNK * LD_KEY * sizeof(bf16),
                             DECAYED = VALUE + (size_t)CHUNK * LD_VALUE * sizeof(bf16),
-                            SCRATCH = DECAYED + (size_t)CHUNK * LD_P * sizeof(bf16),
-                            TABLE = SCRATCH + (size_t)WARPS * 256 * sizeof(float),
+                            TABLE = DECAYED + (size_t)CHUNK * LD_P * sizeof(bf16),
                             BYTES = TABLE + (size_t)DECAY_TABLE * sizeof(float);
 };
 
@@ -29,7 +28,6 @@ __global__ void __launch_bounds__(THREADS, KEY_WIDTH <= 128 ? 2 : 1) blockwise_k
     bf16 *query = reinterpret_cast<bf16 *>(shared + L::QUERY), *key = reinterpret_cast<bf16 *>(shared + L::KEY);
     bf16 *value = reinterpret_cast<bf16 *>(shared + L::VALUE), *decayed = reinterpret_cast<bf16 *>(shared + L::DECAYED);
     int warp = threadIdx.x / 32;
-    float *scratch = reinterpret_cast<float *>(shared + L::SCRATCH) + warp * 256;
 
     int chunks = (p.seq_len + CHUNK - 1) / CHUNK, value_tiles = p.value_width / VALUE_TILE, index = blockIdx.x;
     int tile = index % value_tiles;
@@ -69,7 +67,7 @@ __global__ void __launch_bounds__(THREADS, KEY_WIDTH <= 128 ? 2 : 1) blockwise_k
                   diagonal ? (strip + 1) * 16 : CHUNK);
         __syncthreads();
     }
-    store_output_strip(out, scratch, out_head, p.ld_out, p, query_row0 + strip * 16, query_rows - strip * 16, column0);
+    store_output_strip(out, out_head, p.ld_out, p, query_row0 + strip * 16, query_rows - strip * 16, column0);
 }
 
 template <int KEY_WIDTH>

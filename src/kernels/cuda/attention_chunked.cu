@@ -41,8 +41,7 @@ struct ChunkedShared {
      * block's work, and the next S is written while Q S reads this one. */
     static constexpr size_t QUERY = 0, KEY = QUERY + KEY_TILE, VALUE = KEY + 2 * KEY_TILE,
                             DECAYED = VALUE + 2 * VALUE_TILE_BYTES,
-                            STATE = DECAYED + (size_t)CHUNK * LD_P * sizeof(bf16), SCRATCH = STATE + 2 * STATE_TILE,
-                            TABLE = SCRATCH + (size_t)OUTPUT_WARPS * 256 * sizeof(float),
+                            STATE = DECAYED + (size_t)CHUNK * LD_P * sizeof(bf16), TABLE = STATE + 2 * STATE_TILE,
                             BYTES = TABLE + (size_t)DECAY_TABLE * sizeof(float);
     static_assert(BYTES <= 232448, "shared memory of a chunked block (227 KB on sm_90)");
 };
@@ -139,15 +138,14 @@ __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p,
     if (output_warp) {
         /* O = diag(lambda^(i+1)) Q S + (Q K^T ⊙ M) V (Alg. 1's inter and
          * intra block): the first term before B, the second after it. */
-        float *scratch = reinterpret_cast<float *>(shared + L::SCRATCH) + warp * 256;
         Acc out[OutputTiles<COLUMNS>::STRIPS][2];
         walk(
             [&](int step, int, int, int) {
                 inter_block<COLUMNS>(out, query, L::LD_KEY, state_buffer(step), L::LD_VALUE, KEY_WIDTH, table, warp);
             },
             [&](int step, int row0, int rows, int) {
-                intra_block_store<COLUMNS>(out, decayed, L::LD_P, value_buffer(step), L::LD_VALUE, scratch, out_head,
-                                           p.ld_out, p, row0, rows, warp);
+                intra_block_store<COLUMNS>(out, decayed, L::LD_P, value_buffer(step), L::LD_VALUE, out_head, p.ld_out,
+                                           p, row0, rows, warp);
             });
         return;
     }

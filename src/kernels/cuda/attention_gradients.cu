@@ -33,8 +33,7 @@ struct GradientShared {
                             P_VALUE = V + 2 * VALUE_TILE_BYTES,
                             P_KEY = P_VALUE + (size_t)CHUNK * LD_P * sizeof(bf16),
                             STATE = P_KEY + (size_t)CHUNK * LD_P * sizeof(bf16),
-                            SCRATCH = STATE + (size_t)KEY_WIDTH * LD_VALUE * sizeof(bf16),
-                            TABLE = SCRATCH + (size_t)GRADIENT_WARPS * 256 * sizeof(float),
+                            TABLE = STATE + (size_t)KEY_WIDTH * LD_VALUE * sizeof(bf16),
                             BYTES = TABLE + (size_t)DECAY_TABLE * sizeof(float);
     static_assert(BYTES <= 232448, "shared memory of a gradient block (227 KB on sm_90)");
 };
@@ -53,7 +52,6 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     bf16 *state_bf16 = reinterpret_cast<bf16 *>(shared + L::STATE);
     float *table = reinterpret_cast<float *>(shared + L::TABLE);
     int warp = threadIdx.x / 32;
-    float *scratch = reinterpret_cast<float *>(shared + L::SCRATCH) + warp * 256;
 
     int segment = blockIdx.x % segments, bh = blockIdx.x / segments;
     int b = bh / p.heads, h = bh % p.heads;
@@ -118,14 +116,14 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
         if (warp < 8) {
             Acc out[OutputTiles<GRADIENT_VALUE>::STRIPS][2];
             inter_block<GRADIENT_VALUE>(out, k_tile, L::LD_KEY, state_bf16, L::LD_VALUE, KEY_WIDTH, table, warp);
-            intra_block_store<GRADIENT_VALUE>(out, p_value, L::LD_P, dout_tile, L::LD_VALUE, scratch, dv_head,
-                                              p.ld_out, p, row0, rows, warp);
+            intra_block_store<GRADIENT_VALUE>(out, p_value, L::LD_P, dout_tile, L::LD_VALUE, dv_head, p.ld_out, p,
+                                              row0, rows, warp);
         } else {
             Acc out[OutputTiles<KEY_WIDTH>::STRIPS][2];
             inter_block<KEY_WIDTH, true>(out, v_tile, L::LD_VALUE, state_bf16, L::LD_VALUE, GRADIENT_VALUE, table,
                                          warp - 8);
-            intra_block_store<KEY_WIDTH>(out, p_key, L::LD_P, q_tile, L::LD_KEY, scratch, dk_head, ld_key_gradient, p,
-                                         row0, rows, warp - 8);
+            intra_block_store<KEY_WIDTH>(out, p_key, L::LD_P, q_tile, L::LD_KEY, dk_head, ld_key_gradient, p, row0,
+                                         rows, warp - 8);
         }
         if (next >= row_end) break; /* the last state is not wanted */
         __syncthreads(); /* C */

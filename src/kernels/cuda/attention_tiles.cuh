@@ -16,8 +16,8 @@
  * stored matrix is the transpose of the operand). Element-wise epilogues
  * (mask and decay, row scaling, conversion to bf16) work on the accumulator
  * registers in place (acc_row, acc_col: the PTX mma layout). Output tiles go
- * through a 16x16 fp32 scratch private to each warp so that global writes
- * are 16 bytes wide; none of this needs a block barrier.
+ * from the accumulators to global memory as bf16 pairs; none of this needs a
+ * block barrier.
  */
 #ifndef TN_KERNELS_CUDA_ATTENTION_TILES_CUH
 #define TN_KERNELS_CUDA_ATTENTION_TILES_CUH
@@ -414,26 +414,28 @@ __device__ __forceinline__ void save_state(const Acc running[Layout::TILES], flo
 /* Per-warp: the two adjacent 16x16 output tiles of a strip whose first
  * logical row is row, of which `rows` are valid, to global memory from column
  * `column` of the head on (out_head at the head's first column of its
- * sequence's row 0, rows ld_out apart; p gives the time direction), through
- * the warp's scratch so that each write is 16 bytes. */
-__device__ __forceinline__ void store_output_strip(const Acc out[2], float *scratch, bf16 *out_head, long ld_out,
-                                                   const AttnPass &p, int row, int rows, int column) {
-    int lane = threadIdx.x & 31, a = lane >> 1, b0 = (lane & 1) * 8;
+ * sequence's row 0, rows ld_out apart; p gives the time direction), straight
+ * from the accumulators: each lane stores its bf16 pairs (4 bytes; one
+ * store of the warp covers 16 bytes of 8 rows, the next one the other
+ * half of their 32-byte sectors, which L2 merges). No shared memory, no
+ * wait on it (a round trip through a scratch tile for 16-byte stores cost
+ * more in stalls than the wider stores saved). */
+__device__ __forceinline__ void store_output_strip(const Acc out[2], bf16 *out_head, long ld_out, const AttnPass &p,
+                                                   int row, int rows, int column) {
+    int lane = threadIdx.x & 31;
 #pragma unroll
-    for (int m = 0; m < 2; m++) {
-        store_float_tile(out[m], scratch, 16);
-        __syncwarp();
-        if (a < rows) {
-            float4 low = *reinterpret_cast<const float4 *>(scratch + a * 16 + b0),
-                   high = *reinterpret_cast<const float4 *>(scratch + a * 16 + b0 + 4);
-            alignas(16) __nv_bfloat162 packed[4] = {__floats2bfloat162_rn(low.x, low.y),
-                                                    __floats2bfloat162_rn(low.z, low.w),
-                                                    __floats2bfloat162_rn(high.x, high.y),
-                                                    __floats2bfloat162_rn(high.z, high.w)};
-            *reinterpret_cast<uint4 *>(out_head + physical_row(p, row + a) * ld_out + column + m * 16 + b0) =
-                *reinterpret_cast<const uint4 *>(packed);
-        }
-        __syncwarp();
+    for (int half = 0; half < 2; half++) { /* rows lane / 4 and lane / 4 + 8: acc_row */
+        int a = lane / 4 + 8 * half;
+        if (a >= rows) continue;
+        bf16 *destination = out_head + physical_row(p, row + a) * ld_out + column + (lane & 3) * 2;
+#pragma unroll
+        for (int m = 0; m < 2; m++)
+#pragma unroll
+            for (int high = 0; high < 2; high++) { /* columns + 0 and + 8: acc_col */
+                int e = 4 * high + 2 * half;
+                *reinterpret_cast<__nv_bfloat162 *>(destination + m * 16 + 8 * high) =
+                    __floats2bfloat162_rn(out[m].x[e], out[m].x[e + 1]);
+            }
     }
 }
 
@@ -476,15 +478,15 @@ __device__ __forceinline__ void inter_block(Acc (&out)[OutputTiles<WIDTH>::STRIP
  * to global rows row0 + .. of which `rows` are valid (store_output_strip). */
 template <int WIDTH>
 __device__ __forceinline__ void intra_block_store(Acc (&out)[OutputTiles<WIDTH>::STRIPS][2], const bf16 *decayed,
-                                                  int ld_p, const bf16 *b, int ldb, float *scratch, bf16 *out_head,
-                                                  long ld_out, const AttnPass &p, int row0, int rows, int warp) {
+                                                  int ld_p, const bf16 *b, int ldb, bf16 *out_head, long ld_out,
+                                                  const AttnPass &p, int row0, int rows, int warp) {
     typedef OutputTiles<WIDTH> T;
     int i0 = T::strip(warp), c0 = T::column_tile(warp);
     mma_strips<T::STRIPS>(out, decayed + i0 * 16 * ld_p, ld_p, b + c0 * 16, ldb, (i0 + T::STRIPS) * 16, i0);
 #pragma unroll
     for (int strip = 0; strip < T::STRIPS; strip++)
-        store_output_strip(out[strip], scratch, out_head, ld_out, p, row0 + (i0 + strip) * 16,
-                           rows - (i0 + strip) * 16, c0 * 16);
+        store_output_strip(out[strip], out_head, ld_out, p, row0 + (i0 + strip) * 16, rows - (i0 + strip) * 16,
+                           c0 * 16);
 }
 
 /* Incoming states made elsewhere: the segment count and the slots
