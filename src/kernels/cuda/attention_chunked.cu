@@ -141,7 +141,7 @@ __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p,
         Acc out[OutputTiles<COLUMNS>::STRIPS][2];
         walk(
             [&](int step, int, int, int) {
-                inter_block<COLUMNS>(out, query, L::LD_KEY, state_buffer(step), L::LD_VALUE, KEY_WIDTH, table, warp);
+                inter_block<COLUMNS, KEY_WIDTH>(out, query, L::LD_KEY, state_buffer(step), L::LD_VALUE, table, warp);
             },
             [&](int step, int row0, int rows, int) {
                 intra_block_store<COLUMNS>(out, decayed, L::LD_P, value_buffer(step), L::LD_VALUE, out_head, p.ld_out,

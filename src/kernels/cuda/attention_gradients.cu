@@ -115,13 +115,13 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
         /* dV = diag(lambda^(i+1)) K D + P_value dO by warps 0-7, dK = diag(..) V D^T + P_key Q by warps 8-15 */
         if (warp < 8) {
             Acc out[OutputTiles<GRADIENT_VALUE>::STRIPS][2];
-            inter_block<GRADIENT_VALUE>(out, k_tile, L::LD_KEY, state_bf16, L::LD_VALUE, KEY_WIDTH, table, warp);
+            inter_block<GRADIENT_VALUE, KEY_WIDTH>(out, k_tile, L::LD_KEY, state_bf16, L::LD_VALUE, table, warp);
             intra_block_store<GRADIENT_VALUE>(out, p_value, L::LD_P, dout_tile, L::LD_VALUE, dv_head, p.ld_out, p,
                                               row0, rows, warp);
         } else {
             Acc out[OutputTiles<KEY_WIDTH>::STRIPS][2];
-            inter_block<KEY_WIDTH, true>(out, v_tile, L::LD_VALUE, state_bf16, L::LD_VALUE, GRADIENT_VALUE, table,
-                                         warp - 8);
+            inter_block<KEY_WIDTH, GRADIENT_VALUE, true>(out, v_tile, L::LD_VALUE, state_bf16, L::LD_VALUE, table,
+                                                         warp - 8);
             intra_block_store<KEY_WIDTH>(out, p_key, L::LD_P, q_tile, L::LD_KEY, dk_head, ld_key_gradient, p, row0,
                                          rows, warp - 8);
         }

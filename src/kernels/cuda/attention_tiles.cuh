@@ -173,13 +173,17 @@ __device__ __forceinline__ void cp_async_wait(void) {
  * a + s * 16 * lda, row-major) and the two adjacent column tiles m = 0, 1 of
  * B (k x 16 each): B row-major at b (ld ldb), or with B_TRANSPOSED its
  * element (k, n) at b[n * ldb + k] (b then at the first of the tiles' rows).
- * k runs to k_len; with causal_strip >= 0, strip s stops at
- * (causal_strip + s + 1) * 16 (the masked tiles of (Q K^T ⊙ M) are zero).
- * Each fragment loaded serves every product it is an operand of. */
-template <int STRIPS, bool B_TRANSPOSED = false>
+ * k runs to k_len <= K_MAX (unrolled to K_MAX, so that the compiler can
+ * issue fragment loads ahead of the products that wait for them); with
+ * causal_strip >= 0, strip s stops at (causal_strip + s + 1) * 16 (the
+ * masked tiles of (Q K^T ⊙ M) are zero). Each fragment loaded serves every
+ * product it is an operand of. */
+template <int STRIPS, int K_MAX, bool B_TRANSPOSED = false>
 __device__ __forceinline__ void mma_strips(Acc acc[STRIPS][2], const bf16 *a, int lda, const bf16 *b, int ldb,
                                            int k_len, int causal_strip = -1) {
-    for (int kk = 0; kk < k_len; kk += 16) {
+#pragma unroll
+    for (int kk = 0; kk < K_MAX; kk += 16) {
+        if (kk >= k_len) break;
         Fragment fb[2];
 #pragma unroll
         for (int m = 0; m < 2; m++) {
@@ -197,10 +201,10 @@ __device__ __forceinline__ void mma_strips(Acc acc[STRIPS][2], const bf16 *a, in
     }
 }
 
-/* One strip of mma_strips: acc[m] += A B_m, A 16 x k_len. */
-template <bool B_TRANSPOSED = false>
+/* One strip of mma_strips: acc[m] += A B_m, A 16 x k_len (k_len <= K_MAX). */
+template <int K_MAX, bool B_TRANSPOSED = false>
 __device__ __forceinline__ void mma_strip(Acc acc[2], const bf16 *a, int lda, const bf16 *b, int ldb, int k_len) {
-    mma_strips<1, B_TRANSPOSED>(reinterpret_cast<Acc(*)[2]>(acc), a, lda, b, ldb, k_len);
+    mma_strips<1, K_MAX, B_TRANSPOSED>(reinterpret_cast<Acc(*)[2]>(acc), a, lda, b, ldb, k_len);
 }
 
 /* Row and column of accumulator element e held by this lane: elements 0-3
@@ -265,7 +269,7 @@ __device__ __forceinline__ void decayed_scores(bf16 *decayed, int ld_decayed, co
     zero(scores[0]);
     zero(scores[1]);
     if (live[0]) {
-#pragma unroll 4
+#pragma unroll
         for (int kk = 0; kk < KEY_WIDTH; kk += 16) {
             Fragment fa;
             load_a(fa, query + i * 16 * ld_key + kk, ld_key);
@@ -451,12 +455,12 @@ struct OutputTiles {
 };
 
 /* Per-warp, the inter-block term of a pass on warp w's output tiles:
- * out = diag(lambda^(i+1)) A S, A the CHUNK x inner rows at a (ld lda), S
- * the inner x WIDTH bf16 state at state (ld_state), or with STATE_TRANSPOSED
- * the WIDTH x inner state whose transpose is meant. */
-template <int WIDTH, bool STATE_TRANSPOSED = false>
+ * out = diag(lambda^(i+1)) A S, A the CHUNK x INNER rows at a (ld lda), S
+ * the INNER x WIDTH bf16 state at state (ld_state), or with STATE_TRANSPOSED
+ * the WIDTH x INNER state whose transpose is meant. */
+template <int WIDTH, int INNER, bool STATE_TRANSPOSED = false>
 __device__ __forceinline__ void inter_block(Acc (&out)[OutputTiles<WIDTH>::STRIPS][2], const bf16 *a, int lda,
-                                            const bf16 *state, int ld_state, int inner, const float *table, int warp) {
+                                            const bf16 *state, int ld_state, const float *table, int warp) {
     typedef OutputTiles<WIDTH> T;
     int i0 = T::strip(warp), c0 = T::column_tile(warp);
 #pragma unroll
@@ -465,7 +469,7 @@ __device__ __forceinline__ void inter_block(Acc (&out)[OutputTiles<WIDTH>::STRIP
         zero(out[strip][1]);
     }
     const bf16 *state_tiles = STATE_TRANSPOSED ? state + (long)c0 * 16 * ld_state : state + c0 * 16;
-    mma_strips<T::STRIPS, STATE_TRANSPOSED>(out, a + i0 * 16 * lda, lda, state_tiles, ld_state, inner);
+    mma_strips<T::STRIPS, INNER, STATE_TRANSPOSED>(out, a + i0 * 16 * lda, lda, state_tiles, ld_state, INNER);
 #pragma unroll
     for (int strip = 0; strip < T::STRIPS; strip++)
 #pragma unroll
@@ -482,7 +486,7 @@ __device__ __forceinline__ void intra_block_store(Acc (&out)[OutputTiles<WIDTH>:
                                                   const AttnPass &p, int row0, int rows, int warp) {
     typedef OutputTiles<WIDTH> T;
     int i0 = T::strip(warp), c0 = T::column_tile(warp);
-    mma_strips<T::STRIPS>(out, decayed + i0 * 16 * ld_p, ld_p, b + c0 * 16, ldb, (i0 + T::STRIPS) * 16, i0);
+    mma_strips<T::STRIPS, CHUNK>(out, decayed + i0 * 16 * ld_p, ld_p, b + c0 * 16, ldb, (i0 + T::STRIPS) * 16, i0);
 #pragma unroll
     for (int strip = 0; strip < T::STRIPS; strip++)
         store_output_strip(out[strip], out_head, ld_out, p, row0 + (i0 + strip) * 16, rows - (i0 + strip) * 16,
