@@ -170,11 +170,21 @@ __device__ __forceinline__ void wgmma_64x128_registers(float (&d)[64], const Fra
  * copies: the address registers would not fit beside the state's.) */
 __device__ __forceinline__ void load_swizzled(unsigned char *tile, const bf16 *base, long ld, const AttnPass &p,
                                               int row0, int rows) {
-    constexpr int VECTORS = WGMMA_WIDTH / 8;
-    for (int index = threadIdx.x; index < CHUNK * VECTORS; index += WGMMA_THREADS / 2) {
-        int r = index / VECTORS, c = index % VECTORS * 8;
-        const bf16 *source = r < rows ? base + physical_row(p, row0 + r) * ld + c : base;
-        copy_async_16(reinterpret_cast<bf16 *>(tile + swizzled(r, c, CHUNK)), source, r < rows ? 16 : 0);
+    /* thread t copies column c of rows r0, r0 + STEP, ...: STEP is a multiple
+     * of 8, so the swizzle (row % 8) is the same for all of them and the
+     * shared offsets step by STEP rows, the source by STEP rows forwards or,
+     * in reversed time, backwards */
+    constexpr int VECTORS = WGMMA_WIDTH / 8, STEP = WGMMA_THREADS / 2 / VECTORS;
+    static_assert(STEP % 8 == 0 && CHUNK % STEP == 0, "whole swizzle periods a pass");
+    int r0 = threadIdx.x / VECTORS, c = threadIdx.x % VECTORS * 8;
+    const bf16 *source = base + physical_row(p, row0 + r0) * ld + c;
+    long step = (p.reverse ? -ld : ld) * STEP;
+    unsigned char *destination = tile + swizzled(r0, c, CHUNK);
+#pragma unroll
+    for (int i = 0; i < CHUNK / STEP; i++) {
+        bool valid = r0 + i * STEP < rows;
+        copy_async_16(reinterpret_cast<bf16 *>(destination + i * STEP * SWIZZLE_ROW), valid ? source + i * step : base,
+                      valid ? 16 : 0);
     }
 }
 
