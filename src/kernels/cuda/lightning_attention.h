@@ -10,11 +10,12 @@
  *    scaled by lambda^64. Linear in n. When batch*heads is too small to fill
  *    the GPU the sequence is also split into segments whose local states are
  *    combined by a scan (scratch holds one dk x dv fp32 state per segment).
- *  - TN_ATTN_CHUNKED_WGMMA (GPU only, not the default until a device run
- *    has checked and timed it): the same algorithm, its forward on Hopper's
- *    wgmma (attention_wgmma.cu, built for sm_90a) where dk = dv = 128 and
- *    the chunked kernels for every other shape; in the backward, the dQ pass
- *    (a forward over dO, V, K) runs on it too, the dK/dV sweep is CHUNKED's.
+ *  - TN_ATTN_CHUNKED_WGMMA (GPU only; checked, and faster than CHUNKED at
+ *    d = 128 on an H200, bench/attention_notes.md v11, but not the default:
+ *    the lead's call): the same algorithm, its forward on Hopper's wgmma
+ *    (attention_wgmma.cu, built for sm_90a) where dk = dv = 128 and the
+ *    chunked kernels for every other shape; in the backward, the dQ pass (a
+ *    forward over dO, V, K) runs on it too, the dK/dV sweep is CHUNKED's.
  *  - TN_ATTN_PARALLEL: the paper's Alg. 1-2, blockwise and quadratic: every
  *    query block visits every key block before it, nothing n x n is stored.
  *    Kept for the paper's comparison; takes no state.
