@@ -34,7 +34,7 @@ LIMIT=${LIMIT:-400}
 LOG=$OUT/table.log
 RUNS=$(mktemp -d)
 status=0
-run="--size 7B --vocab 64000 --data data/corpus.jsonl --ctx 2048 --micro-batch 2 --steps 1000 --warmup 10
+run="--size 7B --vocab 64000 --data data/corpus.jsonl --ctx 2048 --micro-batch 2 --steps 1000 --warmup 10 --lr 3e-4
      --eval-every 0 --save-every 0 --log-every 1 --device cuda --seed 1234"
 # stops every rank of a run with SIGKILL once its metrics log step STOP, LIMIT seconds have passed
 # or a rank has ended on its own (an error: the others would wait for it in a collective)
