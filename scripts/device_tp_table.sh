@@ -7,8 +7,8 @@
 # launched as torchrun would (one rank per GPU, --dist-init file:PATH), micro-batches of 2 x 2048
 # tokens, one per data group and step (the paper's batch 2 x 2048 per model copy), stopped by SIGKILL
 # once step STOP (default 12) is logged: no 7B checkpoint is written. Each run is limited to LIMIT
-# seconds (default 400). Expect about 40 s a run on H200s (initialisation, a first step of ~30 s of
-# one-time costs, then 0.2-0.4 s a step); one call can run all of TPS; on a machine of 4 GPUs,
+# seconds (default 400). Expect about 40 s a run on H200s (most of it the host's initialisation,
+# then 0.2-0.5 s a step); one call can run all of TPS; on a machine of 4 GPUs,
 # TPS="4 8" BASE_RATE=R BASE_MIB=M after a first call of "1 2" gives the rows against it (the TP = 1
 # tokens/s and accounted MiB per GPU, the base of the efficiency and the memory saved).
 # Prints, next to the paper's TransNormerLLM-7B rows: tokens/s of the whole job
