@@ -7,9 +7,9 @@
 # launched as torchrun would (one rank per GPU, --dist-init file:PATH), micro-batches of 2 x 2048
 # tokens, one per data group and step (the paper's batch 2 x 2048 per model copy), stopped by SIGKILL
 # once step STOP (default 12) is logged: no 7B checkpoint is written. Each run is limited to LIMIT
-# seconds (default 400). Expect 2 to 3 minutes a run, most of it the host's initialisation of its
-# part of 7B parameters (params.h: one random stream per tensor, drawn serially): within one
-# 10-minute call run TPS="1 2", then TPS="4 8" BASE_RATE=R BASE_MIB=M (the first call's TP = 1
+# seconds (default 400). Expect about 40 s a run on H200s (most of it the host's initialisation,
+# then 0.2-0.5 s a step); one call can run all of TPS; on a machine of 4 GPUs,
+# TPS="4 8" BASE_RATE=R BASE_MIB=M after a first call of "1 2" gives the rows against it (the TP = 1
 # tokens/s and accounted MiB per GPU, the base of the efficiency and the memory saved).
 # Prints, next to the paper's TransNormerLLM-7B rows: tokens/s of the whole job
 # (scripts/steady_rate.py: from step 3 to the last logged step), the memory per GPU the run
@@ -21,7 +21,9 @@
 # it used FSDP (tnllm on GPUs combines --tp with ZeRO-0 and 1 only), so TP = 1 holds the whole fp32
 # parameters, their bf16 copy and gradients on every GPU (about 70 GB of 7B's state), which FSDP
 # shards; H200s (141 GB) rather than A100s; the byte-level corpus data/corpus.jsonl with the model's
-# vocabulary of 64000 (the embedding and head of the paper's size).
+# vocabulary of 64000 (the embedding and head of the paper's size), at lr 3e-4 (1e-3 diverged to a
+# loss of 22 within six steps; the table measures speed and memory, not quality).
+# Measured on 2 x H200 (TPS="1 2", 82 s): results/gpu/table11_13.md.
 # Logs in $OUT: device.txt, table.log (every run's rank 0 output), tp_table.md.
 set -o pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,7 @@ LIMIT=${LIMIT:-400}
 LOG=$OUT/table.log
 RUNS=$(mktemp -d)
 status=0
-run="--size 7B --vocab 64000 --data data/corpus.jsonl --ctx 2048 --micro-batch 2 --steps 1000 --warmup 10
+run="--size 7B --vocab 64000 --data data/corpus.jsonl --ctx 2048 --micro-batch 2 --steps 1000 --warmup 10 --lr 3e-4
      --eval-every 0 --save-every 0 --log-every 1 --device cuda --seed 1234"
 # stops every rank of a run with SIGKILL once its metrics log step STOP, LIMIT seconds have passed
 # or a rank has ended on its own (an error: the others would wait for it in a collective)

@@ -4,8 +4,10 @@
  * 1. A shard initialised on its own equals the same range of the whole
  *    model's initialisation, bit for bit, for fresh random ranges (inside
  *    one tensor, across tensors, the embedding's padding row, theta, the
- *    norms' gains) of a tied and an untied model: a ZeRO-3 rank never
- *    builds the whole model to take its shard.
+ *    norms' gains) of a tied and an untied model and of one whose
+ *    embedding spans three blocks of draws; and the whole on one thread
+ *    equals it on all: a ZeRO-3 rank never builds the whole model to take
+ *    its shard.
  * 2. Under `mpirun -np 2` and `-np 3` (this binary starts itself; shards
  *    of unequal length), tn_train_run with ZeRO 0..3 reports the bytes of
  *    the buffers it allocated (TnTrainMemory, the memory line's figures),
@@ -31,6 +33,7 @@
  * mpirun is required (CI installs OpenMPI): without it the test fails.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +61,11 @@ static void check_init_ranges(const TnConfig *cfg, uint64_t seed) {
     size_t n = layout.total;
     float *whole = tn_malloc(n * sizeof *whole), *part = tn_malloc(n * sizeof *part);
     tn_params_init(whole, &layout, cfg, seed);
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    tn_params_init(part, &layout, cfg, seed);
+    omp_set_num_threads(threads);
+    CHECK(memcmp(part, whole, n * sizeof *part) == 0, "init on one thread differs from init on %d", threads);
     TnRng rng;
     tn_rng_seed(&rng, seed, 77);
     for (int trial = 0; trial < 20; trial++) {
@@ -337,6 +345,10 @@ int main(int argc, char **argv) {
     tied.pad_token_id = 5;
     check_init_ranges(&tied, seed);
     check_init_ranges(&untied, seed);
+    /* an embedding of 2.56 M elements: three blocks of draws (params.c), the padding row in the second */
+    TnConfig large = test_config(40000, 64, 1, 4, 128, 1u);
+    large.pad_token_id = 20000;
+    check_init_ranges(&large, seed);
 
     char dir[4096], corpus[4200];
     make_temp_dir(dir, sizeof dir, "zero");

@@ -201,9 +201,41 @@ void tn_params_init(float *params, const TnParamLayout *layout, const TnConfig *
     tn_params_init_range(params, layout, cfg, seed, 0, layout->total);
 }
 
+/* A tensor's elements are drawn in blocks of INIT_BLOCK, each from its own
+ * stream of (seed, tensor index, block): a block needs no draws of the
+ * blocks before it, so the threads (and a rank's range) start anywhere at
+ * the cost of one block at most. Block 0's stream is (seed, tensor index + 1)
+ * alone: a tensor of up to INIT_BLOCK elements is one stream. */
+#define INIT_BLOCK ((size_t)1 << 20)
+
+/* Elements [from, to) of tensor t (number index of the layout, inside
+ * block `block` of INIT_BLOCK elements) into p (p[0] is element from). */
+static void init_elements(float *p, const TnTensorInfo *t, int index, const TnConfig *cfg, uint64_t seed, size_t block,
+                          size_t from, size_t to) {
+    if (t->kind == TN_PARAM_NORM_GAIN || t->kind == TN_PARAM_NORM_BIAS) {
+        float value = t->kind == TN_PARAM_NORM_GAIN ? 1.0f : 0.0f;
+        for (size_t j = from; j < to; j++) p[j - from] = value;
+        return;
+    }
+    if (t->kind == TN_PARAM_THETA) {
+        for (size_t j = from; j < to; j++) p[j - from] = (float)pow(10000.0, -2.0 * (double)j / cfg->dim);
+        return;
+    }
+    TnRng rng;
+    tn_rng_seed(&rng, seed, (uint64_t)index + 1 + ((uint64_t)block << 32));
+    /* a block's stream is sequential: draw and drop its elements before from */
+    for (size_t j = block * INIT_BLOCK; j < from; j++) tn_rng_normal(&rng);
+    for (size_t j = from; j < to; j++) p[j - from] = (float)(cfg->init_std * tn_rng_normal(&rng));
+    if (t->kind != TN_PARAM_EMBED || cfg->pad_token_id < 0 || cfg->pad_token_id >= cfg->vocab_size) return;
+    size_t pad = (size_t)cfg->pad_token_id * cfg->dim; /* the padding row, zero */
+    for (size_t j = pad > from ? pad : from; j < pad + (size_t)cfg->dim && j < to; j++) p[j - from] = 0.0f;
+}
+
 void tn_params_init_range(float *out, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed, size_t begin,
                           size_t end) {
-    #pragma omp parallel for schedule(dynamic, 1)
+    /* the threads share out the blocks of one tensor after another; every
+     * thread meets the same loops (nowait: none waits at a tensor's end) */
+    #pragma omp parallel
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *t = &layout->tensors[i];
         /* the tensor's elements [first, last) inside the range; element j goes to p[j - first] */
@@ -211,23 +243,14 @@ void tn_params_init_range(float *out, const TnParamLayout *layout, const TnConfi
         size_t last = t->offset + t->numel < end ? t->numel : end > t->offset ? end - t->offset : 0;
         if (first >= last) continue;
         float *p = out + (t->offset + first - begin);
-        if (t->kind == TN_PARAM_NORM_GAIN || t->kind == TN_PARAM_NORM_BIAS) {
-            float value = t->kind == TN_PARAM_NORM_GAIN ? 1.0f : 0.0f;
-            for (size_t j = first; j < last; j++) p[j - first] = value;
-            continue;
+        long end_block = (long)((last - 1) / INIT_BLOCK) + 1;
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (long block = (long)(first / INIT_BLOCK); block < end_block; block++) {
+            size_t from = (size_t)block * INIT_BLOCK, to = from + INIT_BLOCK;
+            if (from < first) from = first;
+            if (to > last) to = last;
+            init_elements(p + (from - first), t, i, cfg, seed, (size_t)block, from, to);
         }
-        if (t->kind == TN_PARAM_THETA) {
-            for (size_t j = first; j < last; j++) p[j - first] = (float)pow(10000.0, -2.0 * (double)j / cfg->dim);
-            continue;
-        }
-        TnRng rng;
-        tn_rng_seed(&rng, seed, (uint64_t)i + 1);
-        /* the stream is sequential: draw and drop the elements before the range */
-        for (size_t j = 0; j < first; j++) tn_rng_normal(&rng);
-        for (size_t j = first; j < last; j++) p[j - first] = (float)(cfg->init_std * tn_rng_normal(&rng));
-        if (t->kind != TN_PARAM_EMBED || cfg->pad_token_id < 0 || cfg->pad_token_id >= cfg->vocab_size) continue;
-        size_t pad = (size_t)cfg->pad_token_id * cfg->dim; /* the padding row, zero */
-        for (size_t j = pad > first ? pad : first; j < pad + (size_t)cfg->dim && j < last; j++) p[j - first] = 0.0f;
     }
 }
 

@@ -118,8 +118,9 @@ void tn_weights_bind_range(TnWeights *w, const TnParamLayout *layout, size_t beg
 
 /* SPEC section 1 initialisation: every matrix ~ N(0, init_std^2) (the
  * padding row of the embedding zero, as nn.Embedding(padding_idx) does),
- * theta[h, c] = 10000^(-2 (h d + c) / D); norm gains 1, biases 0. Each tensor draws from its own
- * stream of (seed, tensor index), so the result does not depend on threads. */
+ * theta[h, c] = 10000^(-2 (h d + c) / D); norm gains 1, biases 0. Each block of 2^20 elements of a
+ * tensor draws from its own stream of (seed, tensor index, block), so the result does not depend on
+ * threads or ranks, and the threads share out a large tensor's blocks. */
 void tn_params_init(float *params, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed);
 /* A run of elements of the whole model's flat buffer, [from, from +
  * count), that lands at to of a rank's buffer: a rank's range of its
@@ -131,8 +132,8 @@ typedef struct TnRun {
 
 /* The same values, of the elements [begin, end) of the flat buffer alone,
  * into out (out[0] is element begin): a ZeRO-3 rank initialises its shard
- * without holding the whole model (a tensor's stream is drawn from its
- * start, the elements before the range dropped). */
+ * without holding the whole model (a block's stream is drawn from its
+ * start, the elements of the block before the range dropped). */
 void tn_params_init_range(float *out, const TnParamLayout *layout, const TnConfig *cfg, uint64_t seed, size_t begin,
                           size_t end);
 /* The same for runs (out[run.to ..] from elements run.from ..): a tensor

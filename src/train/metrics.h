@@ -3,6 +3,8 @@
  *   {"step": 12, "loss": 3.21, "lr": 0.001, "grad_norm": 0.8, "tokens": 98304,
  *    "tokens_per_s": 5000, "elapsed_s": 19.6}
  *   {"step": 12, "val_loss": 3.30}
+ * tokens_per_s: this session's tokens a second since the end of its first
+ * step (the first step's own rate on that step).
  * Lines are appended and flushed as they happen, so a crashed run keeps its
  * curve. A resumed run first drops the lines of steps after its checkpoint
  * (they will be trained again), rewriting the file atomically.

@@ -884,7 +884,9 @@ static void print_memory(const Run *r, const TnTrainMemory *mem) {
 static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
     const TnTrainOptions *o = r->o;
     long long step_tokens = (long long)r->micro_batch * o->seq_len * r->accum_steps, first = r->state.step;
-    double start = tn_now(), elapsed0 = r->state.elapsed;
+    /* the rate counts from the end of the session's first step: that one
+     * also pays the one-time costs (cuBLASLt's choices, NCCL's connections) */
+    double start = tn_now(), elapsed0 = r->state.elapsed, first_end = 0;
     result->final_val_loss = NAN;
     result->memory = measure_memory(r);
     if (!r->quiet) print_memory(r, &result->memory);
@@ -897,6 +899,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
         double unigram = tn_unigram_loss(r->train_tokens, r->n_train, r->val_tokens, r->n_val,
                                          r->model.config.vocab_size);
         printf("unigram baseline on the validation split: loss %.4f (perplexity %.2f)\n", unigram, exp(unigram));
+        fflush(stdout); /* a job killed before its first step still shows its memory */
     }
     while (r->state.step < r->steps) {
         double lr = tn_lr_schedule(r->state.step, r->steps, o->warmup, o->lr, o->min_lr_ratio), norm = 0;
@@ -904,7 +907,9 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
         if (train_step(r, lr, &loss, &norm, err)) return -1;
         long long step = ++r->state.step;
         r->state.tokens_seen += step_tokens;
-        double now = tn_now(), session = now - start, rate = (double)(step - first) * step_tokens / session;
+        double now = tn_now(), session = now - start;
+        if (step == first + 1) first_end = now;
+        double rate = step == first + 1 ? step_tokens / session : (double)(step - first - 1) * step_tokens / (now - first_end);
         r->state.elapsed = elapsed0 + session;
         result->final_loss = loss;
         if (r->root &&
