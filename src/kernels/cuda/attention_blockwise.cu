@@ -63,7 +63,7 @@ __global__ void __launch_bounds__(THREADS, KEY_WIDTH <= 128 ? 2 : 1) blockwise_k
         decayed_scores<KEY_WIDTH, WARPS>(decayed, L::LD_P, query, key, L::LD_KEY, query_row0 - key_row0, table,
                                          log2_lambda, warp);
         __syncthreads();
-        mma_strip<CHUNK>(out, decayed + strip * 16 * L::LD_P, L::LD_P, value + column0, L::LD_VALUE,
+        mma_strip(out, decayed + strip * 16 * L::LD_P, L::LD_P, value + column0, L::LD_VALUE,
                   diagonal ? (strip + 1) * 16 : CHUNK);
         __syncthreads();
     }

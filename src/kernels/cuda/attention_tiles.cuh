@@ -201,10 +201,16 @@ __device__ __forceinline__ void mma_strips(Acc acc[STRIPS][2], const bf16 *a, in
     }
 }
 
-/* One strip of mma_strips: acc[m] += A B_m, A 16 x k_len (k_len <= K_MAX). */
-template <int K_MAX, bool B_TRANSPOSED = false>
+/* One strip of mma_strips: acc[m] += A B_m, A 16 x k_len, one k16 step at
+ * a time and not unrolled: its one user, the blockwise kernel, keeps 3
+ * blocks a multiprocessor at 77 registers a thread; unrolled it needs 90,
+ * fits 2, and ran 11-18% slower (bench/attention_notes.md, v11). */
+template <bool B_TRANSPOSED = false>
 __device__ __forceinline__ void mma_strip(Acc acc[2], const bf16 *a, int lda, const bf16 *b, int ldb, int k_len) {
-    mma_strips<1, K_MAX, B_TRANSPOSED>(reinterpret_cast<Acc(*)[2]>(acc), a, lda, b, ldb, k_len);
+#pragma unroll 1
+    for (int kk = 0; kk < k_len; kk += 16)
+        mma_strips<1, 16, B_TRANSPOSED>(reinterpret_cast<Acc(*)[2]>(acc), a + kk, lda,
+                                        B_TRANSPOSED ? b + kk : b + (long)kk * ldb, ldb, 16);
 }
 
 /* Row and column of accumulator element e held by this lane: elements 0-3
