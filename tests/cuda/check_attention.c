@@ -5,7 +5,9 @@
  * C against lightning_attention.h, so it also proves the header is C.
  *
  * Every case draws fresh random bf16 inputs, poisons the outputs (all bits
- * set: bf16 NaN) before each call and the scratch once, and compares with the naive formulas in
+ * set: bf16 NaN) before each call and the scratch once (and the states a
+ * forward keeps for its backward before that forward: the chunked
+ * algorithms run both ways), and compares with the naive formulas in
  * float64 on the bf16-rounded inputs (written here from the definitions, not
  * through the kernels' algebra):
  *   o_t  = sum_{s<=t} l^(t-s) (q_t.k_s) v_s + l^(t+1) q_t S0
@@ -431,7 +433,11 @@ static void check_rejections(void) {
     ok = ok && rc == -1 && strstr(err.msg, "aligned");
     rc = attention_backward_cuda(x, x, x, x, x, x, x, lambda, &shape, TN_ATTN_RECURRENT, NULL, 0, &err);
     ok = ok && rc == -1;
-    printf("%-4s rejections: bad dk, bad stride, misaligned pointer, recurrent backward\n", ok ? "ok" : "FAIL");
+    rc = attention_forward_keeping_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_PARALLEL, NULL, 0, &err);
+    ok = ok && rc == -1 && strstr(err.msg, "kept");
+    printf("%-4s rejections: bad dk, bad stride, misaligned pointer, recurrent backward, kept states of a "
+           "non-chunked algorithm\n",
+           ok ? "ok" : "FAIL");
     if (ok) passed++;
     else failed++;
     cudaFree(x);
