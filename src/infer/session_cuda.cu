@@ -183,7 +183,7 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
     cudaStream_t stream = stream_of(g);
     cublasHandle_t handle = cublas_of(g);
     /* Alg. 4 for a decode step (and for heads the tiles do not take), LA-2 for a prefill */
-    TnAttnAlgo algo = rows > 1 && chunked_heads(cfg) ? TN_ATTN_CHUNKED : TN_ATTN_RECURRENT;
+    TnAttnAlgo algo = rows > 1 && chunked_heads(cfg) ? TN_ATTN_CUDA_DEFAULT : TN_ATTN_RECURRENT;
     for (int l = 0; l < cfg->n_layers; l++) {
         const TnSessionCudaLayer *lw = &g->layers[l];
         /* Token mixer: GLA (Eq. 3-4). */
@@ -192,7 +192,7 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
         TRY(qk_features_forward_cuda(g->qf, g->kf, g->qkvu, 4 * D, TN_ACT_SILU, lw->theta, N, rows, pos_offset,
                                      seq_positions, H, d, stream, err));
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, rows);
-        if (algo == TN_ATTN_CHUNKED && attention_cuda_scratch_bytes(&s, algo) > g->attn_scratch_bytes)
+        if (algo != TN_ATTN_RECURRENT && attention_cuda_scratch_bytes(&s, algo) > g->attn_scratch_bytes)
             return tn_fail(err, "the chunked attention of %d x %d rows needs %zu bytes of scratch, the session has %zu",
                            batch, rows, attention_cuda_scratch_bytes(&s, algo), g->attn_scratch_bytes);
         TRY(attention_forward_cuda(g->attn, g->qf, g->kf, g->qkvu + 2 * D, g->decay + l * H,

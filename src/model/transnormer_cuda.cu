@@ -132,7 +132,7 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, i
         take_layer(&a, la, kept, N, w, H * tn_qk_head_dim(cfg, l), softmax_heads);
         TnAttnShape s = part_attention_shape(cfg, parts, l, batch, seq_len);
         size_t need = baseline ? tn_transformer_cuda_scratch_bytes(cfg, batch, seq_len)
-                               : attention_cuda_scratch_bytes(&s, TN_ATTN_CHUNKED);
+                               : attention_cuda_scratch_bytes(&s, TN_ATTN_CUDA_DEFAULT);
         scratch = need > scratch ? need : scratch;
     }
     g->resid_final = a.take<float>(N * D);
@@ -186,7 +186,7 @@ int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int 
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
     if (products)
         TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l), NULL, &s,
-                                   TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
+                                   TN_ATTN_CUDA_DEFAULT, g->attn_scratch, stream, err));
     const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * w.Dm : NULL;
     if (g->parts == 1)
         return norm_gate_forward_cuda(cfg->norm, la->gated, la->attn_rstd, la->attn, lw->mixer_norm.gain,
@@ -275,7 +275,7 @@ int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l,
     }
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
     TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
-                                part_decay(g, l), &s, TN_ATTN_CHUNKED, g->attn_scratch, stream, err));
+                                part_decay(g, l), &s, TN_ATTN_CUDA_DEFAULT, g->attn_scratch, stream, err));
     return qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
                                      lw->theta, N, seq_len, 0, wd.H, d, stream, err);
 }

@@ -4,15 +4,15 @@
  * The same function as attention_forward_cpu (kernels/cpu/attention.h), with
  * the same shape struct, layout and algorithm names:
  *   o_t = sum_{s <= t} lambda_h^(t - s) (q_t . k_s) v_s  (+ lambda_h^(t+1) q_t S0)
- *  - TN_ATTN_CHUNKED (the default): Lightning Attention-2. Blocks of 64 tokens:
+ *  - TN_ATTN_CHUNKED: Lightning Attention-2. Blocks of 64 tokens:
  *    inside a block the masked left product (Q K^T ⊙ M) V with factors
  *    lambda^(i-j) <= 1 on the tensor cores, across blocks a running fp32 state
  *    scaled by lambda^64. Linear in n. When batch*heads is too small to fill
  *    the GPU the sequence is also split into segments whose local states are
  *    combined by a scan (scratch holds one dk x dv fp32 state per segment).
- *  - TN_ATTN_CHUNKED_WGMMA (GPU only; checked, and faster than CHUNKED at
- *    d = 128 on an H200, bench/attention_notes.md v11, but not the default:
- *    the lead's call): the same algorithm, its forward on Hopper's wgmma
+ *  - TN_ATTN_CHUNKED_WGMMA (GPU only; TN_ATTN_CUDA_DEFAULT, what the model
+ *    trains and prefills with: 8% faster than CHUNKED at d = 128 on an H200,
+ *    bench/attention_notes.md v11): the same algorithm, its forward on Hopper's wgmma
  *    (attention_wgmma.cu, built for sm_90a) where dk = dv = 128 and the
  *    chunked kernels for every other shape; in the backward, the dQ pass (a
  *    forward over dO, V, K) runs on it too, the dK/dV sweep is CHUNKED's.
@@ -59,6 +59,8 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 /* An algorithm value beside TnAttnAlgo's three that only these functions
  * take (the CPU ones do not): see the list above. */
 #define TN_ATTN_CHUNKED_WGMMA ((TnAttnAlgo)(TN_ATTN_RECURRENT + 1))
+/* The GPU model's Lightning Attention-2 (training, prefill). */
+#define TN_ATTN_CUDA_DEFAULT TN_ATTN_CHUNKED_WGMMA
 
 /* Scratch bytes that attention_forward_cuda and attention_backward_cuda
  * need for this shape on the current device (the larger of the two). */
