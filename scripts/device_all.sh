@@ -64,7 +64,9 @@ step bench_train     150 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:204
 step curve            40 /usr/bin/env PARTS=curves CPU_REFERENCE=bench/reference/cpu-15M-200 RESUME_STEPS=10 OUT="$OUT/curve" \
     scripts/device_train.sh
 step bench_decode     30 build/cuda/bench_decode --steps 50
-step bench_attention  40 build/cuda/bench_attention -
+step bench_attention  40 build/cuda/bench_attention "$OUT/attention.tsv"
+# issue 7's baselines in the same call: PyTorch naive (the paper's), chunked and SDPA beside the kernels
+step torch_attention  60 /usr/bin/env PYTHONUNBUFFERED=1 python3 bench/attention_torch.py "$OUT/attention.tsv"
 
 echo "== summary (seed $SEED; logs in $OUT)"
 printf '| %-16s | %-7s | %6s | %s |\n' step result s "last result line"
