@@ -64,8 +64,10 @@ static void check_init_ranges(const TnConfig *cfg, uint64_t seed) {
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
     tn_params_init(part, &layout, cfg, seed);
+    omp_set_num_threads(3); /* more threads than blocks of the small models' tensors, whatever the cores */
+    tn_params_init(whole, &layout, cfg, seed);
     omp_set_num_threads(threads);
-    CHECK(memcmp(part, whole, n * sizeof *part) == 0, "init on one thread differs from init on %d", threads);
+    CHECK(memcmp(part, whole, n * sizeof *part) == 0, "init on one thread differs from init on three");
     TnRng rng;
     tn_rng_seed(&rng, seed, 77);
     for (int trial = 0; trial < 20; trial++) {
@@ -77,6 +79,36 @@ static void check_init_ranges(const TnConfig *cfg, uint64_t seed) {
     }
     free(whole);
     free(part);
+    tn_param_layout_free(&layout);
+}
+
+/* The embedding of cfg (over 2^20 elements) drawn in blocks: the second
+ * block's values are not the first's again (its stream is its own), and
+ * both are N(0, init_std^2): sample standard deviations within 1% (2^20
+ * draws: a standard error of 0.07%). */
+static void check_init_blocks(const TnConfig *cfg, uint64_t seed) {
+    TnParamLayout layout;
+    tn_param_layout_init(&layout, cfg);
+    const size_t block = (size_t)1 << 20;
+    const TnTensorInfo *embed = tn_param_tensor_at(&layout, 0);
+    CHECK(embed->kind == TN_PARAM_EMBED && embed->numel >= 2 * block, "the test needs an embedding of two blocks");
+    float *values = tn_malloc(2 * block * sizeof *values);
+    tn_params_init_range(values, &layout, cfg, seed, embed->offset, embed->offset + 2 * block);
+    CHECK(memcmp(values, values + block, 1024 * sizeof *values) != 0, "block 1 of the embedding repeats block 0");
+    size_t pad_begin = (size_t)cfg->pad_token_id * cfg->dim, pad_end = pad_begin + cfg->dim;
+    for (int b = 0; b < 2; b++) {
+        double squares = 0;
+        size_t count = 0;
+        for (size_t j = b * block; j < (b + 1) * block; j++) {
+            if (j >= pad_begin && j < pad_end) continue;
+            squares += (double)values[j] * values[j];
+            count++;
+        }
+        double std = sqrt(squares / count);
+        CHECK(fabs(std / cfg->init_std - 1) < 0.01, "block %d of the embedding: std %.5f, init_std %.5f", b, std,
+              cfg->init_std);
+    }
+    free(values);
     tn_param_layout_free(&layout);
 }
 
@@ -349,12 +381,14 @@ int main(int argc, char **argv) {
     TnConfig large = test_config(40000, 64, 1, 4, 128, 1u);
     large.pad_token_id = 20000;
     check_init_ranges(&large, seed);
+    check_init_blocks(&large, seed);
 
     char dir[4096], corpus[4200];
     make_temp_dir(dir, sizeof dir, "zero");
     check_checkpoint_io(seed, dir);
     check_state_io(seed, dir);
     check_part_runs(&tied, seed, dir);
+    check_part_runs(&large, seed, dir); /* runs across the blocks of draws */
     check_mpi_available();
     if (tn_tests_failed) {
         remove_tree(dir);

@@ -208,8 +208,9 @@ void tn_params_init(float *params, const TnParamLayout *layout, const TnConfig *
  * alone: a tensor of up to INIT_BLOCK elements is one stream. */
 #define INIT_BLOCK ((size_t)1 << 20)
 
-/* Elements [from, to) of tensor t (number index of the layout, inside
- * block `block` of INIT_BLOCK elements) into p (p[0] is element from). */
+/* Elements [from, to) of tensor t, the layout's tensor number `index`,
+ * inside its block `block` of INIT_BLOCK elements, into p (p[0] is element
+ * from). */
 static void init_elements(float *p, const TnTensorInfo *t, int index, const TnConfig *cfg, uint64_t seed, size_t block,
                           size_t from, size_t to) {
     if (t->kind == TN_PARAM_NORM_GAIN || t->kind == TN_PARAM_NORM_BIAS) {
@@ -224,7 +225,7 @@ static void init_elements(float *p, const TnTensorInfo *t, int index, const TnCo
     TnRng rng;
     tn_rng_seed(&rng, seed, (uint64_t)index + 1 + ((uint64_t)block << 32));
     /* a block's stream is sequential: draw and drop its elements before from */
-    for (size_t j = block * INIT_BLOCK; j < from; j++) tn_rng_normal(&rng);
+    tn_rng_skip_normals(&rng, from - block * INIT_BLOCK);
     for (size_t j = from; j < to; j++) p[j - from] = (float)(cfg->init_std * tn_rng_normal(&rng));
     if (t->kind != TN_PARAM_EMBED || cfg->pad_token_id < 0 || cfg->pad_token_id >= cfg->vocab_size) return;
     size_t pad = (size_t)cfg->pad_token_id * cfg->dim; /* the padding row, zero */

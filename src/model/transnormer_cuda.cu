@@ -111,6 +111,28 @@ void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, c
     }
 }
 
+/* The Lightning Attention scratch of layer l for every call up to batch x
+ * seq_len: fewer sequences are cut into more segments (one segment state
+ * each), so a smaller batch, such as validation's last group, may need
+ * more than the reserved one. */
+static size_t attention_scratch_bound(const TnConfig *cfg, int parts, int l, int batch, int seq_len) {
+    size_t most = 0;
+    for (int b = 1; b <= batch; b++) {
+        TnAttnShape s = part_attention_shape(cfg, parts, l, b, seq_len);
+        most = std::max(most, attention_cuda_scratch_bytes(&s, TN_ATTN_CUDA_DEFAULT));
+    }
+    return most;
+}
+
+/* Refuses an attention call whose scratch would outgrow the reserved one
+ * (a shorter sequence may in principle be cut differently). */
+static int check_attention_scratch(const TnModelCuda *g, const TnAttnShape *s, TnError *err) {
+    size_t need = attention_cuda_scratch_bytes(s, TN_ATTN_CUDA_DEFAULT);
+    if (need <= g->attn_scratch_bytes) return 0;
+    return tn_fail(err, "the attention of %d x %d tokens needs %zu bytes of scratch, %zu were reserved", s->batch,
+                   s->seq_len, need, g->attn_scratch_bytes);
+}
+
 /* Lays out (or, with base == NULL, only measures) the arena: each layer's
  * kept activations, and one set shared by all layers for what the backward
  * recomputes (rebuilt there layer by layer). */
@@ -130,9 +152,11 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, i
         TnCudaLayerActs *la = &g->layers[l];
         *la = shared;
         take_layer(&a, la, kept, N, w, H * tn_qk_head_dim(cfg, l), softmax_heads);
-        TnAttnShape s = part_attention_shape(cfg, parts, l, batch, seq_len);
+        int width_seen = 0; /* layers of one q/k width need the same scratch */
+        for (int m = 0; m < l; m++) width_seen |= tn_qk_head_dim(cfg, m) == tn_qk_head_dim(cfg, l);
+        if (width_seen) continue;
         size_t need = baseline ? tn_transformer_cuda_scratch_bytes(cfg, batch, seq_len)
-                               : attention_cuda_scratch_bytes(&s, TN_ATTN_CUDA_DEFAULT);
+                               : attention_scratch_bound(cfg, parts, l, batch, seq_len);
         scratch = need > scratch ? need : scratch;
     }
     g->resid_final = a.take<float>(N * D);
@@ -144,6 +168,7 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, i
     g->tokens = a.take<int32_t>(N);
     g->targets = a.take<int32_t>(N);
     g->attn_scratch = a.take<char>(scratch);
+    g->attn_scratch_bytes = scratch;
     g->dresid = a.take<float>(N * D);
     g->dnorm = a.take<float>(N * D);
     g->dgated = a.take<float>(N * Dm);
@@ -184,6 +209,7 @@ int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int 
     TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, w.P, cfg->gla_act, lw->theta, N, seq_len, 0, NULL, w.H, d,
                                  stream, err));
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
+    if (products && check_attention_scratch(g, &s, err)) return -1;
     if (products)
         TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l), NULL, &s,
                                    TN_ATTN_CUDA_DEFAULT, g->attn_scratch, stream, err));
@@ -274,6 +300,7 @@ int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l,
                                          wd.D, stream, err));
     }
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
+    if (check_attention_scratch(g, &s, err)) return -1;
     TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
                                 part_decay(g, l), &s, TN_ATTN_CUDA_DEFAULT, g->attn_scratch, stream, err));
     return qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,

@@ -171,6 +171,7 @@ struct TnModelCuda {
     float *losses, *lse;    /* (N) */
     int32_t *tokens, *targets; /* (N) of the last forward */
     void *attn_scratch;
+    size_t attn_scratch_bytes; /* what layout_arena sized it for: every call up to the reserved shape */
     float *dresid, *dnorm, *dgated, *dglu;   /* fp32 gradients: (N, D) x 3, (N, G) */
     uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, P) */
     uint16_t *dqf, *dkf;                     /* (N, 2D) */

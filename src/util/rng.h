@@ -8,6 +8,7 @@
 #ifndef TN_UTIL_RNG_H
 #define TN_UTIL_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct TnRng {
@@ -22,5 +23,7 @@ double tn_rng_uniform(TnRng *rng);
 uint64_t tn_rng_below(TnRng *rng, uint64_t n);
 /* Standard normal (Box-Muller; one draw per call, no cached pair). */
 double tn_rng_normal(TnRng *rng);
+/* Advances the stream past count tn_rng_normal draws (cheaply). */
+void tn_rng_skip_normals(TnRng *rng, size_t count);
 
 #endif

@@ -457,6 +457,8 @@ int main(int argc, char **argv) {
         {1, 2, 2100, 128, 64, 0, 0.95, 0.9999}, /* many segments in the chunked scan */
         {1, 2, 512, 128, 128, 0, 0.9, 0.999},   /* two segments: no scan, one state pass block each */
         {3, 1, 64, 64, 128, 0, 0.7, 0.99},      /* exactly one chunk */
+        {1, 2, 1000, 256, 128, 0, 0.9, 0.999},  /* segments (and kept states) at the LRPE layer's width */
+        {1, 4, 1000, 64, 64, 0, 0.9, 0.999},    /* segments (and kept states) at the narrowest width */
         /* dk = dv = 128, the wgmma kernel's shape (the others run the chunked kernels under its name) */
         {2, 3, 257, 128, 128, 0, 0.85, 0.999},   /* odd n, a partial last chunk */
         {1, 1, 1, 128, 128, 0, 0.5, 0.9},        /* n = 1 */
