@@ -33,10 +33,11 @@ int logit_rows(const TnSessionCuda *g) {
     return g->max_rows < TN_SESSION_CUDA_LOGIT_ROWS ? g->max_rows : TN_SESSION_CUDA_LOGIT_ROWS;
 }
 
-/* Scratch of the chunked kernel for any call of batch x rows <= max_rows:
- * it holds one dk x dv state per segment and sequence, and a sequence of
- * `rows` tokens gets at most rows / 256 segments (4 chunks of 64 each), so
- * batch x segments <= max_rows / 256 + batch. Checked again at each call. */
+/* Scratch of the chunked kernels (mma.sync or wgmma) for any call of batch
+ * x rows <= max_rows: it holds one dk x dv state per segment and sequence,
+ * and a sequence of `rows` tokens gets at most ceil(rows / 64) / 4 segments
+ * (each of 4 chunks of 64 or more) or 1, so batch x segments <= max_rows /
+ * 256 + batch (one more a sequence). Checked again at each call. */
 size_t scratch_bound(const TnConfig *cfg, int max_batch, int max_rows) {
     if (!chunked_heads(cfg)) return 0;
     size_t widest = 0;

@@ -909,7 +909,8 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
         r->state.tokens_seen += step_tokens;
         double now = tn_now(), session = now - start;
         if (step == first + 1) first_end = now;
-        double rate = step == first + 1 ? step_tokens / session : (double)(step - first - 1) * step_tokens / (now - first_end);
+        double rate = step == first + 1 ? step_tokens / session
+                                        : (double)(step - first - 1) * step_tokens / (now - first_end);
         r->state.elapsed = elapsed0 + session;
         result->final_loss = loss;
         if (r->root &&

@@ -16,6 +16,8 @@
  *    (attention_wgmma.cu, built for sm_90a) where dk = dv = 128 and the
  *    chunked kernels for every other shape; in the backward, the dQ pass (a
  *    forward over dO, V, K) runs on it too, the dK/dV sweep is CHUNKED's.
+ *    wgmma is sm_90a's: every Hopper GPU has it, and the build targets
+ *    sm_90 alone (Makefile), so no other GPU runs these kernels.
  *  - TN_ATTN_PARALLEL: the paper's Alg. 1-2, blockwise and quadratic: every
  *    query block visits every key block before it, nothing n x n is stored.
  *    Kept for the paper's comparison; takes no state.
