@@ -135,6 +135,14 @@ int main(int argc, char **argv) {
     CHECK(count_lines(path) == -1, "no output after a failure");
     CHECK(run_tnllm("data score x.jsonl -o y.jsonl", out, sizeof out) == 1 && strstr(out, "-m MODEL is required"),
           "score without a model: %s", out);
+    /* The two-pass commands cannot reread stdin: refused, not an empty output. */
+    static const char *two_pass[] = {"dedup", "filter"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "data %s - -o %s/stdin.jsonl < %s/lines.jsonl", two_pass[i], dir, dir);
+        snprintf(path, sizeof path, "%s/stdin.jsonl", dir);
+        CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "cannot read stdin (-)") && count_lines(path) == -1,
+              "%s from stdin: %s", two_pass[i], out);
+    }
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

@@ -76,4 +76,10 @@ void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char 
     p->threads = f->threads;
 }
 
+void data_flags_refuse_stdin(const DataFlags *f, const TnArgs *a) {
+    for (int i = 0; i < f->n_inputs; i++)
+        if (strcmp(f->inputs[i], "-") == 0)
+            tn_die("tnllm %s: reads its input twice, so it cannot read stdin (-): save it to a file first", a->command);
+}
+
 void data_flags_free(DataFlags *f) { free(f->inputs); }

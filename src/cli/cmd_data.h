@@ -22,6 +22,9 @@ int data_flags_parse(DataFlags *f, TnArgs *a);
 /* Requires inputs and (if output_required) -o; sets the default rejects path
  * and the OpenMP thread count; fills p. */
 void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char *label, TnPipeline *p);
+/* For commands that read their inputs twice: dies if an input is "-" (stdin
+ * cannot be read again). */
+void data_flags_refuse_stdin(const DataFlags *f, const TnArgs *a);
 void data_flags_free(DataFlags *f);
 
 /* The lines of --help for the shared flags. */

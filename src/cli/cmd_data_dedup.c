@@ -181,6 +181,7 @@ int cmd_data_dedup(int argc, char **argv) {
     }
     TnPipeline p;
     data_flags_finish(&f, &a, 1, "dedup", &p);
+    data_flags_refuse_stdin(&f, &a);
     if (!o.bands != !o.rows) tn_die("tnllm data dedup: --bands and --rows go together");
     if (!o.bands) tn_lsh_choose(threshold, o.num_perm, &o.bands, &o.rows);
     if (o.bands * o.rows > o.num_perm)

@@ -119,6 +119,7 @@ int cmd_data_filter(int argc, char **argv) {
     }
     TnPipeline p;
     data_flags_finish(&f, &a, 1, "filter", &p);
+    data_flags_refuse_stdin(&f, &a);
     if (drop_top + drop_bottom >= 100) tn_die("tnllm data filter: --drop-top + --drop-bottom must stay below 100");
 
     TnError err;
