@@ -4,11 +4,14 @@
  * document and line level; filter drops exactly the top percentile of each
  * group; review writes its page and tallies verdicts; every command has
  * --help; bad input fails with a message naming the file. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include "model/transnormer.h"
+#include "tokenizer/tokenizer.h"
 #include "test.h"
 #include "util/fileio.h"
 
@@ -135,6 +138,25 @@ int main(int argc, char **argv) {
     CHECK(count_lines(path) == -1, "no output after a failure");
     CHECK(run_tnllm("data score x.jsonl -o y.jsonl", out, sizeof out) == 1 && strstr(out, "-m MODEL is required"),
           "score without a model: %s", out);
+    /* A model whose loss is NaN: its documents are rejected as not scored,
+     * never written with "ppl":nan (not JSON). */
+    TnConfig cfg;
+    tn_config_from_size(&cfg, "tiny", &err);
+    cfg.vocab_size = TN_BYTE_VOCAB_SIZE;
+    cfg.dim = 32, cfg.n_heads = 2, cfg.n_layers = 1, cfg.glu_dim = 64;
+    TnModel m;
+    tn_model_init(&m, &cfg, test_seed());
+    for (size_t i = 0; i < m.layout.total; i++) m.params[i] = NAN;
+    snprintf(path, sizeof path, "%s/nan_model", dir);
+    CHECK(tn_model_save(&m, path, TN_F32, 0, &err) == 0, "save: %s", err.msg);
+    tn_model_free(&m);
+    snprintf(args, sizeof args, "data score %s/lines.jsonl -m %s -o %s/nan.jsonl -t 1", dir, path, dir);
+    snprintf(path, sizeof path, "%s/nan.rejects.jsonl", dir);
+    CHECK(run_tnllm(args, out, sizeof out) == 0 && strstr(out, "0 documents scored") &&
+              tn_read_file(path, &rejects, NULL, &err) == 0 && strstr(rejects, "\"reason\":\"not scored\"") &&
+              strstr(rejects, "nan"), "NaN loss: %s", out);
+    if (strstr(out, "0 documents scored")) free(rejects);
+
     /* The two-pass commands cannot reread stdin: refused, not an empty output. */
     static const char *two_pass[] = {"dedup", "filter"};
     for (int i = 0; i < 2; i++) {

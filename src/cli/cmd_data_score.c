@@ -52,6 +52,10 @@ static void score_document(void *context, int thread, const TnJsonlReader *corpu
     TnError err;
     if (tn_score_text(&own->scorer, text->valuestring, strlen(text->valuestring), &loss, &predicted, &err)) {
         tn_doc_reject(corpus, b, i, "not scored", err.msg, rejected);
+    } else if (!isfinite(exp(loss))) { /* NaN or inf is not JSON, and no threshold can use it */
+        char detail[96];
+        snprintf(detail, sizeof detail, "mean loss %g nats/token: perplexity %g", loss, exp(loss));
+        tn_doc_reject(corpus, b, i, "not scored", detail, rejected);
     } else {
         own->sum_loss += loss * (double)predicted;
         own->tokens += predicted;
