@@ -1,9 +1,11 @@
 /* Malformed inputs fail with a message that names the file and the
  * problem, never a crash or a silent default: truncated or corrupt
  * safetensors, wrong shape, wrong dtype, missing or unexpected tensors,
- * bad config.json fields, bad token shards. */
+ * bad config.json fields (or a directory named config.json), bad token
+ * shards. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/shard.h"
@@ -171,6 +173,9 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/config.json", dir);
     remove(path);
     expect_failure("config: absent", "config.json", "cannot open");
+    CHECK(mkdir(path, 0700) == 0, "mkdir %s", path);
+    expect_failure("config: a directory", "config.json", "is a directory");
+    CHECK(rmdir(path) == 0, "rmdir %s", path);
 
     /* token shards */
     TnShard shard;

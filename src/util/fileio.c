@@ -51,9 +51,17 @@ void tn_atomic_abort(TnAtomicFile *f) {
 int tn_read_file(const char *path, char **data, size_t *size, TnError *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (fseeko(fp, 0, SEEK_END) != 0) { fclose(fp); return tn_fail(err, "%s: cannot seek", path); }
-    off_t len = ftello(fp);
-    rewind(fp);
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0) {
+        int e = errno;
+        fclose(fp);
+        return tn_fail(err, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) { /* a directory opens, then seeks to 2^63 - 1 */
+        fclose(fp);
+        return tn_fail(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+    }
+    off_t len = st.st_size;
     char *buf = tn_malloc((size_t)len + 1);
     if (len > 0 && fread(buf, 1, (size_t)len, fp) != (size_t)len) {
         free(buf);

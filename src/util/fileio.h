@@ -29,8 +29,9 @@ int tn_atomic_commit(TnAtomicFile *f, TnError *err);
 /* Closes and removes the temporary file (for error paths). */
 void tn_atomic_abort(TnAtomicFile *f);
 
-/* Reads a whole file into a NUL-terminated heap buffer the caller frees.
- * *size (if not NULL) receives the length without the NUL. */
+/* Reads a whole regular file (a directory or device is refused) into a
+ * NUL-terminated heap buffer the caller frees. *size (if not NULL) receives
+ * the length without the NUL. */
 int tn_read_file(const char *path, char **data, size_t *size, TnError *err);
 /* Writes a whole file atomically. */
 int tn_write_file(const char *path, const void *data, size_t n, TnError *err);
