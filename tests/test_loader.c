@@ -71,6 +71,19 @@ static void check_corpus(void) {
     expect_error(path_of("empty.txt"), 259, "no tokens");
     write_text("bad.jsonl", "{\"text\": \"ok\"}\n{\"txt\": \"no\"}\n");
     expect_error(path_of("bad.jsonl"), 259, "line 2");
+    /* JSONL lines are parsed as the data commands parse them: a NUL byte,
+     * a \u0000 escape or bytes after the object end are errors, never a
+     * text or a file silently cut short. */
+    static const char nul_line[] = "{\"text\": \"ok\"}\n{\"text\": \"cut\0here\"}\n{\"text\": \"lost\"}\n";
+    CHECK(tn_write_file(path_of("nul.jsonl"), nul_line, sizeof nul_line - 1, &err) == 0, "%s", err.msg);
+    expect_error(path_of("nul.jsonl"), 259, "nul.jsonl line 2: NUL byte");
+    static const char nul_between[] = "{\"text\": \"ok\"}\n\0\n{\"text\": \"lost\"}\n";
+    CHECK(tn_write_file(path_of("nul2.jsonl"), nul_between, sizeof nul_between - 1, &err) == 0, "%s", err.msg);
+    expect_error(path_of("nul2.jsonl"), 259, "nul2.jsonl line 2: NUL byte");
+    write_text("escape.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"cut\\u0000here\"}\n");
+    expect_error(path_of("escape.jsonl"), 259, "escape.jsonl line 2: \\u0000");
+    write_text("trailing.jsonl", "{\"text\": \"ok\"} {\"text\": \"lost\"}\n");
+    expect_error(path_of("trailing.jsonl"), 259, "trailing.jsonl line 1: bytes after the JSON object");
     expect_error(path_of("c.bin"), 6, "outside the model's vocabulary");
     expect_error(path_of("missing.txt"), 259, "missing.txt");
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/jsonl.h"
 #include "data/shard.h"
 #include "util/fileio.h"
 
@@ -36,25 +37,24 @@ static int append_document(TokenList *l, const TnTokenizer *tok, const char *tex
     return 0;
 }
 
-static int read_jsonl(TokenList *l, const TnTokenizer *tok, const char *path, char *data, TnError *err) {
-    int line_no = 0;
-    for (char *line = data; *line;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = '\0';
-        line_no++;
-        if (strspn(line, " \t\r") != strlen(line)) {
-            cJSON *doc = cJSON_Parse(line);
-            const cJSON *text = doc ? cJSON_GetObjectItemCaseSensitive(doc, "text") : NULL;
-            if (!cJSON_IsString(text)) {
-                cJSON_Delete(doc);
-                return tn_fail(err, "%s line %d: not a JSON object with a \"text\" string", path, line_no);
-            }
-            int rc = append_document(l, tok, text->valuestring, strlen(text->valuestring), err);
-            cJSON_Delete(doc);
-            if (rc) return -1;
-        }
-        if (!end) break;
-        line = end + 1;
+/* Line by line over all size bytes (a NUL byte is an error of its line, not
+ * the end of the file), each parsed as the data commands parse it. */
+static int read_jsonl(TokenList *l, const TnTokenizer *tok, const char *path, const char *data, size_t size,
+                      TnError *err) {
+    long long line_number = 0;
+    for (size_t start = 0; start < size;) {
+        const char *line = data + start, *newline = memchr(line, '\n', size - start);
+        size_t len = newline ? (size_t)(newline - line) : size - start;
+        start += len + 1;
+        line_number++;
+        if (tn_line_is_blank(line, len)) continue;
+        cJSON *doc, *text;
+        const char *reason;
+        if (tn_doc_parse(line, len, &doc, &text, &reason))
+            return tn_fail(err, "%s line %lld: %s", path, line_number, reason);
+        int rc = append_document(l, tok, text->valuestring, strlen(text->valuestring), err);
+        cJSON_Delete(doc);
+        if (rc) return -1;
     }
     return 0;
 }
@@ -78,7 +78,7 @@ static int read_one(TokenList *l, const TnTokenizer *tok, const char *path, TnEr
             tn_shard_close(&shard);
         }
     } else if (tn_path_ends_with(path, ".jsonl")) {
-        rc = read_jsonl(l, tok, path, data, err);
+        rc = read_jsonl(l, tok, path, data, size, err);
     } else {
         rc = size ? append_document(l, tok, data, size, err) : 0;
     }

@@ -45,7 +45,7 @@ void tn_doc_batch_free(TnDocBatch *b) {
     memset(b, 0, sizeof *b);
 }
 
-static int is_blank(const char *s, size_t n) {
+int tn_line_is_blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
     return 1;
@@ -69,7 +69,7 @@ int tn_jsonl_read_batch(TnJsonlReader *c, TnDocBatch *b, size_t max_bytes, TnErr
             c->current++;
             continue;
         }
-        if (is_blank(line, len)) continue;
+        if (tn_line_is_blank(line, len)) continue;
         int i = b->count++;
         tn_textbuf_clear(&b->lines[i]);
         tn_textbuf_append(&b->lines[i], line, len);
@@ -95,12 +95,15 @@ static int valid_utf8(const char *s, size_t n) {
 
 int tn_json_object_parse(const char *line, size_t len, cJSON **json, const char **reason) {
     *json = NULL;
-    /* cJSON ends a string at an escaped NUL: refuse rather than cut the text. */
+    /* cJSON ends a string at a NUL, escaped or not: refuse rather than cut the text. */
+    if (memchr(line, '\0', len)) { *reason = "NUL byte in the line"; return -1; }
     if (memmem(line, len, "\\u0000", 6)) { *reason = "\\u0000 (NUL) in the line"; return -1; }
-    *json = cJSON_ParseWithLength(line, len);
+    const char *end;
+    *json = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!*json) { *reason = "malformed JSON"; return -1; }
-    if (cJSON_IsObject(*json)) return 0;
-    *reason = "not a JSON object";
+    if (!cJSON_IsObject(*json)) *reason = "not a JSON object";
+    else if (!tn_line_is_blank(end, len - (size_t)(end - line))) *reason = "bytes after the JSON object";
+    else return 0;
     cJSON_Delete(*json);
     *json = NULL;
     return -1;

@@ -53,10 +53,15 @@ void tn_doc_batch_free(TnDocBatch *b);
  * Returns the count (0 at the end of the corpus) or -1 on a read error. */
 int tn_jsonl_read_batch(TnJsonlReader *c, TnDocBatch *b, size_t max_bytes, TnError *err);
 
+/* Whether the n bytes at s are only spaces, tabs and carriage returns (a
+ * line that is not a document). */
+int tn_line_is_blank(const char *s, size_t n);
+
 /* Parses one line as a JSON object: on success *json is it (the caller
  * deletes it); on failure returns -1, *json is NULL and *reason a static
- * string naming the problem. A line holding the escape \u0000 is refused:
- * the JSON library would end a string there. */
+ * string naming the problem. A line holding a NUL byte or the escape
+ * \u0000 is refused (the JSON library would end a string there), and so is
+ * anything but whitespace after the object. */
 int tn_json_object_parse(const char *line, size_t len, cJSON **json, const char **reason);
 
 /* Parses one document line (tn_json_object_parse): on success *json is the
