@@ -131,6 +131,11 @@ int main(int argc, char **argv) {
     TnTokenizeStats stats;
     CHECK(tn_data_tokenize(tok, bad_inputs, 1, &opt, &stats, &err) == -1 && strstr(err.msg, "bad.jsonl:2"),
           "a line without a string text is named: %s", err.msg);
+    f = fopen(bad, "w");
+    fputs("{\"text\": \"cut\\u0000here\"}\n", f); /* refused as by the data commands, not cut at the NUL */
+    fclose(f);
+    CHECK(tn_data_tokenize(tok, bad_inputs, 1, &opt, &stats, &err) == -1 && strstr(err.msg, "bad.jsonl:1: \\u0000"),
+          "a \\u0000 escape is refused: %s", err.msg);
     const char *missing[1] = {"/nonexistent/x.jsonl"};
     CHECK(tn_data_tokenize(tok, missing, 1, &opt, &stats, &err) == -1 && strstr(err.msg, "/nonexistent/x.jsonl"),
           "a missing input is named: %s", err.msg);

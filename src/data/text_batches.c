@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "data/jsonl.h"
 #include "util/fileio.h"
 
 static int is_jsonl_name(const char *path) {
@@ -95,16 +96,11 @@ static void add_document(TnTextBatches *r, int *count, size_t offset, size_t len
 }
 
 static int add_json_line(TnTextBatches *r, int *count, const char *line, size_t len, TnError *err) {
-    size_t skip = 0;
-    while (skip < len && (line[skip] == ' ' || line[skip] == '\t' || line[skip] == '\r')) skip++;
-    if (skip == len) return 0;
-    cJSON *json = cJSON_ParseWithLength(line, len);
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(json, "text");
-    if (!cJSON_IsString(text)) {
-        cJSON_Delete(json);
-        return tn_fail(err, "%s:%lld: %s", r->paths[r->current], r->line_number,
-                       json ? "no string field \"text\"" : "not a JSON object");
-    }
+    if (tn_line_is_blank(line, len)) return 0;
+    cJSON *json, *text;
+    const char *reason;
+    if (tn_doc_parse(line, len, &json, &text, &reason))
+        return tn_fail(err, "%s:%lld: %s", r->paths[r->current], r->line_number, reason);
     size_t n = strlen(text->valuestring);
     if (r->decoded_size + n > r->decoded_capacity) {
         r->decoded_capacity = 2 * (r->decoded_size + n) + 4096;
