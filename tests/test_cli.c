@@ -8,6 +8,7 @@
 
 #include "data/shard.h"
 #include "test.h"
+#include "util/fileio.h"
 
 /* Runs cmd (which starts with "./tnllm ") with stdout and stderr captured
  * into out and returns the exit status. The binary is $TNLLM when set
@@ -97,6 +98,18 @@ int main(int argc, char **argv) {
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "decode:"), "generate with switches: %s", out);
     snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/baseline -p hi -n 3 --seed 1", dir);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "decode:"), "generate with the baseline: %s", out);
+    /* stdout that cannot be written (a full disk) is a failure, not status 0 */
+    static const char *to_full[] = {"generate -m %s/baseline -p hi -n 3 --seed 1", "tokenizer encode -m %s/baseline -p hi",
+                                    "generate -m %s/baseline --prompts %s/prompts.txt -n 2"};
+    snprintf(cmd, sizeof cmd, "%s/prompts.txt", dir);
+    CHECK(tn_write_file(cmd, "hello\nworld\n", 12, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 3; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, to_full[i], dir, dir);
+        snprintf(cmd, sizeof cmd, "{ %s %s > /dev/full; }", tnllm_binary(), args);
+        CHECK(run_command(cmd, out, sizeof out) == 1 && strstr(out, "cannot write to stdout"), "%s > /dev/full: %s",
+              args, out);
+    }
     /* ... and refuses positions past the APE table */
     snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --pe ape --max-positions 4 -o %s/ape", dir);
     CHECK(run(cmd, out, sizeof out) == 0, "init --pe ape: %s", out);

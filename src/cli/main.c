@@ -1,4 +1,5 @@
 /* tnllm: one binary, one subcommand per job (llama.cpp-style flags). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,13 +29,23 @@ static void usage(FILE *out) {
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* A command's status, made a failure if its stdout could not all be written
+ * (a full disk, a closed pipe): printed results that are lost are not a
+ * success. */
+static int check_stdout(const char *command, int status) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return status;
+    fprintf(stderr, "tnllm %s: cannot write to stdout: %s\n", command, errno ? strerror(errno) : "write error");
+    return status ? status : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) return check_stdout(argv[1], commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "tnllm: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
