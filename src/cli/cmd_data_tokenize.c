@@ -1,4 +1,5 @@
 /* tnllm data tokenize: a corpus turned into token shards. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,7 +18,8 @@ static void usage(void) {
            "                         DIR/tokenizer.model, else the byte-level tokenizer)\n"
            "  --tokenizer FILE       a tokenizer.json, or a SentencePiece BPE model (*.model)\n"
            "  -o, --output PREFIX    shard path prefix\n"
-           "  --shard-tokens N       tokens per shard (default 100M, as llm.c; k/M/G suffixes)\n"
+           "  --shard-tokens N       tokens per shard (default 100M, as llm.c; k/M/G suffixes; at most\n"
+           "                         2147483647, the int32 count of the shard header)\n"
            "  -t, --threads N        encoding threads (default: all cores)\n");
 }
 
@@ -33,7 +35,7 @@ int cmd_data_tokenize(int argc, char **argv) {
         else if (args_is(&a, "-m", "--model")) model_dir = args_value(&a);
         else if (args_is(&a, NULL, "--tokenizer")) path = args_value(&a);
         else if (args_is(&a, "-o", "--output")) opt.output = args_value(&a);
-        else if (args_is(&a, NULL, "--shard-tokens")) opt.shard_tokens = (size_t)args_int(&a, 1, (long long)1 << 32);
+        else if (args_is(&a, NULL, "--shard-tokens")) opt.shard_tokens = (size_t)args_int(&a, 1, INT32_MAX); /* a shard's count is int32 */
         else if (args_is(&a, "-t", "--threads")) opt.threads = (int)args_int(&a, 1, 4096);
         else if (args_current(&a)[0] != '-') inputs[n_inputs++] = args_current(&a);
         else args_unknown(&a);
