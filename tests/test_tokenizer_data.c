@@ -11,6 +11,7 @@
 #include "data/tokenize.h"
 #include "test.h"
 #include "tokenizer_fixture.h"
+#include "util/fileio.h"
 #include "util/rng.h"
 
 #define N_DOCS 300
@@ -101,6 +102,20 @@ int main(int argc, char **argv) {
           "shards hold each document's ids and </s>, in order");
     CHECK(n_got[1] == n_got[0] && memcmp(got[0], got[1], n_got[0] * sizeof *got[0]) == 0,
           "1 and 2 threads write the same shards");
+
+    /* A prefix in a directory that does not exist yet: created before any
+     * work. A rerun with fewer shards removes the earlier run's higher ones. */
+    char nested[4300], name[4400];
+    snprintf(nested, sizeof nested, "%s/new/sub/x", dir);
+    TnTokenizeOptions bigger = {nested, 1u << 20, 2, 0};
+    TnTokenizeStats one;
+    CHECK(tn_data_tokenize(tok, inputs, 2, &bigger, &one, &err) == 0 && one.shards == 1,
+          "a prefix in a new directory: %s", err.msg);
+    bigger.output = prefix[0];
+    CHECK(tn_data_tokenize(tok, inputs, 2, &bigger, &one, &err) == 0 && one.shards == 1 && one.stale_removed > 0,
+          "rerun into %s: %s", prefix[0], err.msg);
+    tn_shard_name(name, sizeof name, prefix[0], 1);
+    CHECK(!tn_file_exists(name), "%s of the earlier run removed (%d removed)", name, one.stale_removed);
 
     /* The reader alone with tiny batches: every document comes back whole
      * and in order, whatever the batch boundaries. */

@@ -13,7 +13,8 @@ static void usage(void) {
            "shards PREFIX_000000.bin, PREFIX_000001.bin, ... (SPEC section 4: 256 int32 header, uint32 ids).\n"
            "Inputs are JSON Lines (.jsonl/.ndjson/.json, one document per line in \"text\") or plain text\n"
            "(documents separated by blank lines). Documents are encoded on all threads; the shards do not\n"
-           "depend on the thread count.\n"
+           "depend on the thread count. The prefix's directory is created; shards of an earlier run with\n"
+           "the same prefix numbered past this run's are removed.\n"
            "  -m, --model DIR        the tokenizer of a model directory (DIR/tokenizer.json, else\n"
            "                         DIR/tokenizer.model, else the byte-level tokenizer)\n"
            "  --tokenizer FILE       a tokenizer.json, or a SentencePiece BPE model (*.model)\n"
@@ -57,6 +58,8 @@ int cmd_data_tokenize(int argc, char **argv) {
     if (s.shards > 0) printf("wrote %d shard%s: %s%s%s\n", s.shards, s.shards > 1 ? "s" : "", first,
                              s.shards > 1 ? " .. " : "", s.shards > 1 ? last : "");
     else printf("no documents: nothing written\n");
+    if (s.stale_removed)
+        printf("removed %d shard%s of an earlier run numbered past these\n", s.stale_removed, s.stale_removed > 1 ? "s" : "");
     free(inputs);
     tn_tokenizer_free(tok);
     return 0;

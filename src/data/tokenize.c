@@ -1,5 +1,6 @@
 #include "data/tokenize.h"
 
+#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "data/shard.h"
 #include "data/text_batches.h"
+#include "util/fileio.h"
 #include "util/progress.h"
 
 #define BATCH_BYTES (32u << 20)
@@ -60,6 +62,31 @@ static void encode_document(ThreadIds *t, const char *text, size_t length, size_
     t->size += n;
 }
 
+/* Creates the directory prefix's shards go to, so that a missing one fails
+ * before any work, not at the first shard. */
+static int make_prefix_directory(const char *prefix, TnError *err) {
+    char directory[4200];
+    const char *slash = strrchr(prefix, '/');
+    if (!slash || slash == prefix) return 0; /* the current directory or / */
+    if ((size_t)(slash - prefix) >= sizeof directory) return tn_fail(err, "%s: path too long", prefix);
+    memcpy(directory, prefix, (size_t)(slash - prefix));
+    directory[slash - prefix] = '\0';
+    return tn_mkdir_p(directory, err);
+}
+
+/* Removes the shards numbered from `first` on left by an earlier run with
+ * the same prefix, so the prefix names this run's shards only. */
+static int remove_stale_shards(const char *prefix, int first, int *removed, TnError *err) {
+    char path[4200];
+    for (int index = first;; index++) {
+        tn_shard_name(path, sizeof path, prefix, index);
+        if (!tn_file_exists(path)) return 0;
+        if (remove(path) != 0)
+            return tn_fail(err, "%s: cannot remove this shard of an earlier run: %s", path, strerror(errno));
+        (*removed)++;
+    }
+}
+
 int tn_data_tokenize(const TnTokenizer *tok, const char *const *inputs, int n_inputs, const TnTokenizeOptions *opt,
                      TnTokenizeStats *stats, TnError *err) {
     TnTextBatches reader;
@@ -68,7 +95,7 @@ int tn_data_tokenize(const TnTokenizer *tok, const char *const *inputs, int n_in
     memset(stats, 0, sizeof *stats);
     double start = tn_now();
     if (opt->shard_tokens == 0) return tn_fail(err, "%s: shards must hold at least one token", opt->output);
-    if (tn_text_batches_open(&reader, inputs, n_inputs, err)) return -1;
+    if (make_prefix_directory(opt->output, err) || tn_text_batches_open(&reader, inputs, n_inputs, err)) return -1;
     int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
     ThreadIds *per_thread = tn_calloc((size_t)threads, sizeof *per_thread);
     for (int t = 0; t < threads; t++) per_thread[t].encoder = tn_encoder_new(tok);
@@ -106,6 +133,7 @@ int tn_data_tokenize(const TnTokenizer *tok, const char *const *inputs, int n_in
     }
     if (n < 0) rc = -1;
     if (rc == 0 && writer.size > 0) rc = flush_shard(&writer, err);
+    if (rc == 0) rc = remove_stale_shards(opt->output, writer.written, &stats->stale_removed, err);
     if (opt->progress) tn_progress_finish(&bar, (double)reader.bytes_read / 1e6, NULL);
     stats->shards = writer.written;
     stats->seconds = tn_now() - start;

@@ -6,7 +6,10 @@
  * shard_tokens tokens (data/shard.h, SPEC section 4) named
  * <output>_000000.bin, <output>_000001.bin, ... A document may continue
  * into the next shard, as in llm.c. The shards do not depend on the thread
- * count. Memory: one batch of text, its ids and one shard.
+ * count. The prefix's directory is created first; shards of an earlier run
+ * numbered past this run's last are removed at the end (stale_removed), so
+ * that the prefix's shards are this run's. Memory: one batch of text, its
+ * ids and one shard.
  */
 #ifndef TN_DATA_TOKENIZE_H
 #define TN_DATA_TOKENIZE_H
@@ -26,6 +29,7 @@ typedef struct TnTokenizeOptions {
 typedef struct TnTokenizeStats {
     long long documents, tokens;
     int shards;
+    int stale_removed; /* shards of an earlier run numbered past this run's, removed */
     double bytes, seconds;
 } TnTokenizeStats;
 
