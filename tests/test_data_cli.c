@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "model/transnormer.h"
@@ -165,6 +166,27 @@ int main(int argc, char **argv) {
         CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "cannot read stdin (-)") && count_lines(path) == -1,
               "%s from stdin: %s", two_pass[i], out);
     }
+    /* An input that changes between dedup's two passes (a FIFO fed twice):
+     * more documents, fewer, or more lines the second time fail, writing
+     * nothing. */
+    snprintf(path, sizeof path, "%s/fifo.jsonl", dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo %s", path);
+    snprintf(a, sizeof a, "%s/more_lines.jsonl", dir);
+    const char *more_lines = "{\"text\":\"one\\ntwo\\nthree\\nfour\"}\n{\"text\":\"five\\nsix\\nseven\\neight\"}\n";
+    CHECK(tn_write_file(a, more_lines, strlen(more_lines), &err) == 0, "%s", err.msg);
+    static const char *feeds[] = {"lines.jsonl dedup.jsonl", "dedup.jsonl lines.jsonl", "lines.jsonl more_lines.jsonl"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, "data dedup %s -o %s/changed.jsonl -t 2 --level %s", path, dir, i < 2 ? "doc" : "line");
+        snprintf(a, sizeof a, "%s/changed.jsonl", dir);
+        char cmd[8192], first[64], second[64];
+        sscanf(feeds[i], "%63s %63s", first, second);
+        /* the pause lets the first pass close the FIFO before it is fed again */
+        snprintf(cmd, sizeof cmd, "(timeout 60 sh -c 'cat %s/%s > %s; sleep 1; cat %s/%s > %s') > /dev/null 2>&1 & "
+                 "timeout 60 %s %s", dir, first, path, dir, second, path, tnllm_binary(), args);
+        CHECK(run_command(cmd, out, sizeof out) == 1 && strstr(out, "input changed between passes") &&
+                  count_lines(a) == -1, "dedup of an input that changed (%s then %s): %s", first, second, out);
+    }
+
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

@@ -29,6 +29,7 @@ static void usage(void) {
 
 typedef struct DedupContext {
     const TnDedupResult *result;
+    const char *const *paths; /* the inputs */
     TnDedupLevel level;
     long long *lines_removed; /* per thread */
     const uint32_t *shown;    /* sorted units whose clusters are printed */
@@ -70,10 +71,14 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
     const char *file = corpus->paths[b->file[i]];
     cJSON *json, *text;
     if (tn_doc_open(corpus, b, i, &json, &text, rejected)) return;
-    uint64_t unit = r->first_unit[b->index[i]];
+    /* A document the first pass did not see, or saw with other units, leaves
+     * both outputs empty: check_unchanged fails the run. */
+    if (b->index[i] >= r->n_documents) { cJSON_Delete(json); return; }
+    uint64_t unit = r->first_unit[b->index[i]], end = r->first_unit[b->index[i] + 1];
     const char *s = text->valuestring;
     size_t len = strlen(s), pos = 0, start, unit_len;
     if (c->level == TN_DEDUP_DOCUMENT) {
+        if (unit == end) { cJSON_Delete(json); return; } /* not a document with text in the first pass */
         keep_snippet(c, (uint32_t)unit, file, b->line_number[i], s);
         if (r->status[unit] == TN_UNIT_KEPT) {
             tn_doc_append_line(kept, b, i);
@@ -89,7 +94,7 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
     tn_textbuf_clear(&out);
     size_t copied = 0, removed = 0, units = 0;
     uint32_t last_removed = 0;
-    while (tn_dedup_next_unit(TN_DEDUP_LINE, s, len, &pos, &start, &unit_len)) {
+    while (unit < end && tn_dedup_next_unit(TN_DEDUP_LINE, s, len, &pos, &start, &unit_len)) {
         units++;
         if (r->status[unit] != TN_UNIT_KEPT) {
             tn_textbuf_append(&out, s + copied, start - copied);
@@ -98,6 +103,11 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
             last_removed = (uint32_t)unit;
         }
         unit++;
+    }
+    if (unit != end || tn_dedup_next_unit(TN_DEDUP_LINE, s, len, &pos, &start, &unit_len)) {
+        tn_textbuf_free(&out); /* other lines than in the first pass: no output */
+        cJSON_Delete(json);
+        return;
     }
     tn_textbuf_append(&out, s + copied, len - copied);
     c->lines_removed[thread] += (long long)removed;
@@ -111,6 +121,18 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
     }
     tn_textbuf_free(&out);
     cJSON_Delete(json);
+}
+
+/* After each batch of the second pass: a document without output was not
+ * the one the first pass saw. */
+static int check_unchanged(void *context, const TnDocBatch *b, const TnTextBuf *kept, const TnTextBuf *rejected,
+                           TnError *err) {
+    const DedupContext *c = context;
+    for (int i = 0; i < b->count; i++)
+        if (!kept[i].len && !rejected[i].len)
+            return tn_fail(err, "%s line %lld: input changed between passes (not the document of the first pass)",
+                           c->paths[b->file[i]], b->line_number[i]);
+    return 0;
 }
 
 /* The members of the first n clusters (by their first duplicate), sorted. */
@@ -206,6 +228,9 @@ int cmd_data_dedup(int argc, char **argv) {
     uint32_t *shown = select_clusters(&r, o.level == TN_DEDUP_DOCUMENT ? show : 0, &c.n_shown);
     c.shown = shown;
     c.snippets = tn_calloc(c.n_shown ? c.n_shown : 1, sizeof *c.snippets);
+    c.paths = p.inputs;
+    p.after_batch = check_unchanged;
+    p.documents_expected = r.n_documents;
     TnPipelineCounts counts;
     if (tn_pipeline_run(&p, dedup_document, &c, &counts, &err)) tn_die("%s", err.msg);
     long long lines_removed = 0;

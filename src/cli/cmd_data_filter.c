@@ -141,6 +141,7 @@ int cmd_data_filter(int argc, char **argv) {
         c.high[g] = top < max_score ? top : max_score;
         c.low[g] = bottom > min_score ? bottom : min_score;
     }
+    p.documents_expected = counts.documents; /* the percentiles are of these documents */
     if (tn_pipeline_run(&p, filter_document, &c, &counts, &err)) tn_die("%s", err.msg);
 
     static const double q[] = {1, 10, 25, 50, 75, 90, 99};

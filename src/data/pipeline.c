@@ -90,6 +90,9 @@ int tn_pipeline_run(const TnPipeline *p, TnDocFunction fn, void *context, TnPipe
         if (!p->quiet) tn_progress_update(&progress, (double)tn_jsonl_bytes_read(&corpus) / 1e6, extra);
     }
     if (n < 0) rc = -1;
+    if (rc == 0 && p->documents_expected > 0 && counts->documents != p->documents_expected)
+        rc = tn_fail(err, "%s%s: input changed between passes: %lld documents, %lld in the first pass", p->inputs[0],
+                     p->n_inputs > 1 ? " ..." : "", counts->documents, p->documents_expected);
     counts->seconds = tn_now() - start;
     if (rc == 0 && !p->quiet) {
         char extra[128];

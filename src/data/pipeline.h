@@ -35,6 +35,8 @@ typedef struct TnPipeline {
     int threads;             /* 0: all cores */
     TnBatchFunction after_batch; /* may be NULL */
     int quiet;               /* no progress line */
+    long long documents_expected; /* > 0: a second pass, which fails (writing nothing) if the inputs
+                                     hold another count: they changed since the first */
 } TnPipeline;
 
 typedef struct TnPipelineCounts {
