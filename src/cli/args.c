@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,15 +41,25 @@ const char *args_value(TnArgs *a) {
     return a->argv[++a->index];
 }
 
+/* v times the multiplier of a k/M/G suffix; sets errno to ERANGE when the
+ * product does not fit a long long. */
+static long long scaled(long long v, long long multiplier) {
+    if (v > LLONG_MAX / multiplier || v < LLONG_MIN / multiplier) {
+        errno = ERANGE;
+        return v;
+    }
+    return v * multiplier;
+}
+
 long long args_int(TnArgs *a, long long min, long long max) {
     const char *flag = a->flag, *s = args_value(a);
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
     /* Accept k/M/G suffixes for token counts and sizes. */
-    if (end != s && (*end == 'k' || *end == 'K')) { v *= 1000; end++; }
-    else if (end != s && *end == 'M') { v *= 1000000; end++; }
-    else if (end != s && *end == 'G') { v *= 1000000000; end++; }
+    if (end != s && (*end == 'k' || *end == 'K')) { v = scaled(v, 1000); end++; }
+    else if (end != s && *end == 'M') { v = scaled(v, 1000000); end++; }
+    else if (end != s && *end == 'G') { v = scaled(v, 1000000000); end++; }
     if (errno || end == s || *end != '\0')
         tn_die("tnllm %s: %s expects an integer, got '%s'", a->command, flag, s);
     if (v < min || v > max) tn_die("tnllm %s: %s must be in [%lld, %lld], got %lld", a->command, flag, min, max, v);
@@ -72,8 +83,8 @@ int args_length_list(TnArgs *a, long long *out, int max_count, long long min, lo
         char *end;
         errno = 0;
         long long v = strtoll(item, &end, 10);
-        if (end != item && (*end == 'k' || *end == 'K')) { v *= 1024; end++; }
-        else if (end != item && (*end == 'm' || *end == 'M')) { v *= 1048576; end++; }
+        if (end != item && (*end == 'k' || *end == 'K')) { v = scaled(v, 1024); end++; }
+        else if (end != item && (*end == 'm' || *end == 'M')) { v = scaled(v, 1048576); end++; }
         if (errno || end == item || (*end != ',' && *end != '\0'))
             tn_die("tnllm %s: %s expects comma-separated lengths such as 256,4K,1M, got '%s'", a->command, flag, s);
         if (v < min || v > max)
