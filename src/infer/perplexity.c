@@ -66,17 +66,17 @@ int tn_eval_windows(TnWindowScorer score, void *user, const uint32_t *tokens, si
     for (long long w0 = 0; w0 < n_windows && !rc; w0 += batch) {
         int nb = (int)(n_windows - w0 < batch ? n_windows - w0 : batch);
         for (int b = 0; b < nb; b++) {
-            size_t begin = (size_t)(w0 + b) * (size_t)stride;
+            size_t begin = (size_t)(w0 + b) * (size_t)stride, row = (size_t)b * (size_t)ctx;
             for (int t = 0; t < ctx; t++) {
-                x[b * ctx + t] = (int32_t)tokens[begin + t];
+                x[row + t] = (int32_t)tokens[begin + t];
                 long long target = (long long)begin + t + 1;
                 int fresh = t + 1 < ctx && target >= next_target;
-                y[b * ctx + t] = fresh ? (int32_t)tokens[target] : TN_IGNORE_INDEX;
+                y[row + t] = fresh ? (int32_t)tokens[target] : TN_IGNORE_INDEX;
             }
             next_target = (long long)begin + ctx;
         }
         rc = score(user, x, y, nb, ctx, losses, err);
-        for (int r = 0; r < nb * ctx && !rc; r++) {
+        for (size_t r = 0; r < (size_t)nb * (size_t)ctx && !rc; r++) {
             if (y[r] == TN_IGNORE_INDEX) continue;
             double l = losses[r];
             sum += l;
