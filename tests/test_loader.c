@@ -57,6 +57,12 @@ static void check_corpus(void) {
     CHECK(rc == 0 && n == 11 && memcmp(tokens, want, sizeof want) == 0, "concatenated tokens (%zu of them)", n);
     if (!rc) free(tokens);
 
+    /* a shard under another name is known by its magic */
+    CHECK(tn_shard_write(path_of("c.tokens"), shard_ids, 3, &err) == 0, "%s", err.msg);
+    rc = tn_corpus_read(path_of("c.tokens"), bytes, 259, &tokens, &n, &err);
+    CHECK(rc == 0 && n == 3 && memcmp(tokens, shard_ids, sizeof shard_ids) == 0, "a shard by its magic: %s", err.msg);
+    if (!rc) free(tokens);
+
     FILE *f = fopen(path_of("corrupt.bin"), "wb");
     int32_t header[256] = {20240801, 7, 1000};
     fwrite(header, sizeof header, 1, f);

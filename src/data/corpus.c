@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,29 +60,37 @@ static int read_jsonl(TokenList *l, const TnTokenizer *tok, const char *path, co
     return 0;
 }
 
+/* Whether path is read as a shard: by its name, or by its first four bytes,
+ * the magic (read alone: a shard is mapped, never read whole). A file that
+ * cannot be read is not one; tn_read_file then names the problem. */
+static int is_shard(const char *path) {
+    if (tn_path_ends_with(path, ".bin")) return 1;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int32_t magic = 0;
+    int read = fread(&magic, sizeof magic, 1, f) == 1;
+    fclose(f);
+    return read && magic == TN_SHARD_MAGIC;
+}
+
 static int read_one(TokenList *l, const TnTokenizer *tok, const char *path, TnError *err) {
+    if (is_shard(path)) {
+        TnShard shard;
+        if (tn_shard_open(&shard, path, err)) return -1;
+        if (shard.n_tokens) { /* an empty shard has nothing to copy (and l->ids may be NULL) */
+            list_reserve(l, shard.n_tokens);
+            memcpy(l->ids + l->n, shard.tokens, shard.n_tokens * sizeof *l->ids);
+            l->n += shard.n_tokens;
+        }
+        tn_shard_close(&shard);
+        return 0;
+    }
     char *data;
     size_t size;
     if (tn_read_file(path, &data, &size, err)) return -1;
-    int32_t magic = 0;
-    if (size >= sizeof magic) memcpy(&magic, data, sizeof magic);
     int rc;
-    if (magic == TN_SHARD_MAGIC || tn_path_ends_with(path, ".bin")) {
-        TnShard shard;
-        rc = tn_shard_open(&shard, path, err);
-        if (!rc) {
-            if (shard.n_tokens) { /* an empty shard has nothing to copy (and l->ids may be NULL) */
-                list_reserve(l, shard.n_tokens);
-                memcpy(l->ids + l->n, shard.tokens, shard.n_tokens * sizeof *l->ids);
-                l->n += shard.n_tokens;
-            }
-            tn_shard_close(&shard);
-        }
-    } else if (tn_path_ends_with(path, ".jsonl")) {
-        rc = read_jsonl(l, tok, path, data, size, err);
-    } else {
-        rc = size ? append_document(l, tok, data, size, err) : 0;
-    }
+    if (tn_path_ends_with(path, ".jsonl")) rc = read_jsonl(l, tok, path, data, size, err);
+    else rc = size ? append_document(l, tok, data, size, err) : 0;
     free(data);
     return rc;
 }
