@@ -59,6 +59,7 @@ static size_t read_compressed(TnLineReader *r, TnError *err, int *failed) {
 static int fill_gzip(TnLineReader *r, size_t room, TnError *err) {
     z_stream *z = r->codec_state;
     int failed = 0;
+    if (room > UINT_MAX) room = UINT_MAX; /* zlib counts in uInt (a line over 4 GiB fills in pieces) */
     z->next_out = (Bytef *)(r->buf + r->buf_end);
     z->avail_out = (uInt)room;
     while (z->avail_out == room) {
