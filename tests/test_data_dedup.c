@@ -168,6 +168,7 @@ static void test_minhash_estimates(void) {
     CHECK(worst < 4, "MinHash estimates within 4 sigma of the exact Jaccard (worst %.2f sigma)", worst);
     printf("minhash: 40 pairs, worst |estimate - J| = %.2f sigma (256 permutations)\n", worst);
     CHECK(tn_minhash_tokens("Hello, WORLD 世界 ok", 23, &scratch) == 5, "tokens: 2 words, 2 CJK chars, 1 word");
+    CHECK(tn_minhash_tokens("caf\xff\xfeteria", 11, &scratch) == 2, "tokens: invalid UTF-8 separates words");
     tn_minhash_scratch_free(&scratch);
     tn_minhash_free(&m);
 }

@@ -87,7 +87,12 @@ size_t tn_minhash_tokens(const char *text, size_t len, TnMinHashScratch *s) {
             continue;
         }
         utf8proc_ssize_t k = utf8proc_iterate((const uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (k <= 0) { i++; continue; } /* invalid byte: a separator */
+        if (k <= 0) { /* invalid byte: a separator */
+            i++;
+            if (in_word) push_token(s, &n, h);
+            in_word = 0;
+            continue;
+        }
         i += (size_t)k;
         utf8proc_category_t cat = utf8proc_category(cp);
         int letter = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;

@@ -4,7 +4,8 @@
  * and marks (lower-cased) is one token, and each wide (East Asian) letter is
  * a token of its own, so Chinese and Japanese text gives character n-grams
  * and other scripts word n-grams, mixed text both, without a word splitter.
- * Everything else (spaces, punctuation, symbols) separates tokens. The
+ * Everything else (spaces, punctuation, symbols, bytes that are not UTF-8)
+ * separates tokens. The
  * shingles are the n-grams of consecutive tokens (a document with fewer
  * than n tokens has one shingle: all of them; one without tokens has none).
  *
