@@ -83,11 +83,12 @@ static void test_hand_ids(const char *dir) {
     char *text = tn_tokenizer_decode(tok, seq, 9, &len);
     CHECK(len == 8 && strcmp(text, "abc c▁") == 0, "decode gives \"%s\"", text);
     free(text);
-    char piece[TN_TOKEN_MAX_BYTES];
-    CHECK(tn_tokenizer_token_bytes(tok, META_AB, piece, sizeof piece) == 3 && memcmp(piece, " ab", 3) == 0,
-          "token bytes of ▁ab");
-    CHECK(tn_tokenizer_token_bytes(tok, TN_TOKEN_EOS, piece, sizeof piece) == 0, "</s> has no bytes");
-    CHECK(tn_tokenizer_token_bytes(tok, 99999, piece, sizeof piece) == 0, "out of range id has no bytes");
+    const char *piece = tn_tokenizer_token_bytes(tok, META_AB, &len);
+    CHECK(len == 3 && memcmp(piece, " ab", 3) == 0, "token bytes of ▁ab");
+    tn_tokenizer_token_bytes(tok, TN_TOKEN_EOS, &len);
+    CHECK(len == 0, "</s> has no bytes");
+    tn_tokenizer_token_bytes(tok, 99999, &len);
+    CHECK(len == 0, "out of range id has no bytes");
     CHECK(strcmp(tn_tokenizer_piece(tok, META_ABC), "▁abc") == 0, "piece name");
 
     /* Saving and reloading keeps every id. */
@@ -129,6 +130,26 @@ static void expect_load_error(const char *dir, const char *name, const char *jso
     int rc = tn_tokenizer_load(&tok, path, &err);
     CHECK(rc == -1 && tok == NULL && strstr(err.msg, path) && strstr(err.msg, needle), "%s: got \"%s\"", name,
           err.msg);
+}
+
+/* A piece longer than any fixed buffer streams whole: its bytes are what
+ * decode gives for it. */
+static void test_long_piece(const char *dir) {
+    static char long_piece[301];
+    memset(long_piece, 'x', 300);
+    const char *pieces[] = {long_piece};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/long.json", dir);
+    write_tokenizer_json(path, pieces, 1, NULL, 0, LEGACY_PIPELINE, 1);
+    TnTokenizer *tok = load_or_die(path);
+    const int32_t id = 259;
+    size_t len, n;
+    char *text = tn_tokenizer_decode(tok, &id, 1, &len);
+    const char *bytes = tn_tokenizer_token_bytes(tok, id, &n);
+    CHECK(len == 300 && n == 300 && memcmp(bytes, text, n) == 0, "a 300-byte piece streams whole: %zu bytes, decode %zu",
+          n, len);
+    free(text);
+    tn_tokenizer_free(tok);
 }
 
 static void test_malformed(const char *dir) {
@@ -384,6 +405,7 @@ int main(int argc, char **argv) {
     make_temp_dir(dir, sizeof dir, "tokenizer");
     test_ascii_splitting();
     test_hand_ids(dir);
+    test_long_piece(dir);
     test_malformed(dir);
     test_pairs_without_normalizer(dir);
     test_adversarial(dir);

@@ -80,10 +80,14 @@ typedef struct Output {
 /* Streams a token and reports whether the output now ends with a stop string. */
 static int print_token(void *user, int32_t token) {
     Output *o = user;
-    char bytes[TN_TOKEN_MAX_BYTES];
-    size_t n = tn_tokenizer_token_bytes(o->tok, token, bytes, sizeof bytes);
+    size_t n;
+    const char *bytes = tn_tokenizer_token_bytes(o->tok, token, &n);
     fwrite(bytes, 1, n, stdout);
     fflush(stdout);
+    if (n > TAIL_BYTES) { /* a piece longer than the tail: its end is the tail */
+        bytes += n - TAIL_BYTES;
+        n = TAIL_BYTES;
+    }
     if (o->tail_len + n > TAIL_BYTES) {
         size_t drop = o->tail_len + n - TAIL_BYTES;
         memmove(o->tail, o->tail + drop, o->tail_len - drop);

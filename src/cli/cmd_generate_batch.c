@@ -20,8 +20,8 @@ typedef struct GroupText {
 
 static int append_token(void *user, int seq, int32_t token) {
     GroupText *g = user;
-    char bytes[TN_TOKEN_MAX_BYTES];
-    size_t n = tn_tokenizer_token_bytes(g->tok, token, bytes, sizeof bytes);
+    size_t n;
+    const char *bytes = tn_tokenizer_token_bytes(g->tok, token, &n);
     TnTextBuf *t = &g->text[seq];
     tn_textbuf_append(t, bytes, n);
     return tn_ends_with_stop(g->options->stops, g->options->n_stops, t->data, t->len);

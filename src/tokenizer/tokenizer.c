@@ -34,6 +34,17 @@ static const char byte_names[TN_BYTE_VOCAB_SIZE][7] = {
 #undef NAME4
 };
 
+/* Every byte value in order: the byte-level tokenizer's token bytes. */
+static const unsigned char all_bytes[256] = {
+#define BYTES4(n) n, n + 1, n + 2, n + 3
+#define BYTES16(n) BYTES4(n), BYTES4(n + 4), BYTES4(n + 8), BYTES4(n + 12)
+#define BYTES64(n) BYTES16(n), BYTES16(n + 16), BYTES16(n + 32), BYTES16(n + 48)
+    BYTES64(0), BYTES64(64), BYTES64(128), BYTES64(192),
+#undef BYTES64
+#undef BYTES16
+#undef BYTES4
+};
+
 static int is_bpe(const TnTokenizer *tok) { return tok->bpe.vocab_size > 0; }
 
 TnTokenizer *tn_tokenizer_bytes(void) { return &byte_tokenizer; }
@@ -129,35 +140,32 @@ const char *tn_tokenizer_piece(const TnTokenizer *tok, int32_t id) {
     return is_bpe(tok) ? tok->bpe.pieces[id] : byte_names[id];
 }
 
-size_t tn_tokenizer_token_bytes(const TnTokenizer *tok, int32_t id, char *out, size_t cap) {
-    if (id < 0 || id >= tok->vocab_size || cap < 1) return 0;
+const char *tn_tokenizer_token_bytes(const TnTokenizer *tok, int32_t id, size_t *len) {
+    *len = 0;
+    if (id < 0 || id >= tok->vocab_size) return "";
     if (!is_bpe(tok)) {
-        if (id < 3) return 0;
-        out[0] = (char)(id - 3);
-        return 1;
+        if (id < 3) return "";
+        *len = 1;
+        return (const char *)all_bytes + (id - 3);
     }
-    size_t start = tok->bpe.decoded_offset[id], n = tok->bpe.decoded_offset[id + 1] - start;
-    if (n > cap) n = cap;
-    memcpy(out, tok->bpe.decoded + start, n);
-    return n;
+    *len = tok->bpe.decoded_offset[id + 1] - tok->bpe.decoded_offset[id];
+    return tok->bpe.decoded + tok->bpe.decoded_offset[id];
 }
 
 char *tn_tokenizer_decode(const TnTokenizer *tok, const int32_t *ids, size_t n_ids, size_t *len) {
-    size_t total = 0;
-    char *out = NULL;
-    size_t n = 0;
-    if (!is_bpe(tok)) {
-        out = tn_malloc(n_ids + 1);
-        for (size_t i = 0; i < n_ids; i++) n += tn_tokenizer_token_bytes(tok, ids[i], out + n, 1);
-    } else {
-        const TnBpe *bpe = &tok->bpe;
-        for (size_t i = 0; i < n_ids; i++)
-            if (ids[i] >= 0 && ids[i] < bpe->vocab_size)
-                total += bpe->decoded_offset[ids[i] + 1] - bpe->decoded_offset[ids[i]];
-        out = tn_malloc(total + 1);
-        for (size_t i = 0; i < n_ids; i++) n += tn_tokenizer_token_bytes(tok, ids[i], out + n, total - n);
-        if (bpe->options.add_prefix != TN_PREFIX_NEVER && n > 0 && out[0] == ' ') memmove(out, out + 1, --n);
+    size_t total = 0, n = 0, piece_len;
+    for (size_t i = 0; i < n_ids; i++) {
+        tn_tokenizer_token_bytes(tok, ids[i], &piece_len);
+        total += piece_len;
     }
+    char *out = tn_malloc(total + 1);
+    for (size_t i = 0; i < n_ids; i++) {
+        const char *piece = tn_tokenizer_token_bytes(tok, ids[i], &piece_len);
+        memcpy(out + n, piece, piece_len);
+        n += piece_len;
+    }
+    if (is_bpe(tok) && tok->bpe.options.add_prefix != TN_PREFIX_NEVER && n > 0 && out[0] == ' ')
+        memmove(out, out + 1, --n);
     out[n] = '\0';
     if (len) *len = n;
     return out;

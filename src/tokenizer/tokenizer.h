@@ -71,13 +71,12 @@ void tn_encoder_free(TnEncoder *enc);
  * ids "<unk>", "<s>", "</s>" and "<0xNN>". */
 const char *tn_tokenizer_piece(const TnTokenizer *tok, int32_t id);
 
-/* Appends the bytes of one token to out (capacity cap) and returns how many
- * were written (at most TN_TOKEN_MAX_BYTES; 0 for special tokens and
- * out-of-range ids; a piece longer than cap is cut). Used for streaming
- * output: the concatenation over a sequence equals decode() except for the
- * one leading space that decode() drops when the encoder prepends "▁". */
-#define TN_TOKEN_MAX_BYTES 256
-size_t tn_tokenizer_token_bytes(const TnTokenizer *tok, int32_t id, char *out, size_t cap);
+/* The bytes of one token: *len bytes at the returned pointer, owned by the
+ * tokenizer (*len is 0 for special tokens and out-of-range ids; a piece of
+ * any length comes whole). Used for streaming output: the concatenation
+ * over a sequence equals decode() except for the one leading space that
+ * decode() drops when the encoder prepends "▁". */
+const char *tn_tokenizer_token_bytes(const TnTokenizer *tok, int32_t id, size_t *len);
 
 /* Decodes ids into an allocated NUL-terminated string (the caller frees);
  * *len (if not NULL) is its byte length, which may include NUL bytes.
