@@ -164,6 +164,11 @@ static void test_malformed(const char *dir) {
     snprintf(json, sizeof json, "{\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", %s, \"merges\": [\"a b\"]}}",
              vocab);
     expect_load_error(dir, "notpiece.json", json, "not in the vocabulary");
+    snprintf(json, sizeof json, "{\"model\": {\"type\": \"BPE\", \"unk_token\": 0, %s, \"merges\": []}}", vocab);
+    expect_load_error(dir, "unknumber.json", json, "unk_token must be a string");
+    snprintf(json, sizeof json, "{\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", %s, \"merges\": []}}\n"
+             "{\"model\": null}\n", vocab);
+    expect_load_error(dir, "trailing.json", json, "after the JSON");
     expect_load_error(dir, "gap.json",
                       "{\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0, \"a\": 2},"
                       " \"merges\": []}}",

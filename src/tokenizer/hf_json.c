@@ -182,6 +182,9 @@ static int read_tokenizer(TnBpe *bpe, const cJSON *root, const char *path, TnErr
         }
     } else if (is_absent(unk)) {
         bpe->unk_id = -1;
+    } else {
+        tn_bpe_free(bpe);
+        return tn_fail(err, "%s: model.unk_token must be a string or null", path);
     }
     int all_bytes = opt.byte_fallback;
     for (int b = 0; b < 256; b++) all_bytes = all_bytes && bpe->byte_ids[b] >= 0;
@@ -219,7 +222,13 @@ int tn_hf_json_read(TnBpe *bpe, const char *path, TnError *err) {
         free(text);
         return -1;
     }
+    size_t at = (size_t)(end - text);
+    while (at < size && strchr(" \t\r\n", text[at]) && text[at]) at++;
     free(text);
+    if (at < size) {
+        cJSON_Delete(root);
+        return tn_fail(err, "%s: bytes after the JSON value (at byte %zu)", path, at);
+    }
     int rc = read_tokenizer(bpe, root, path, err);
     cJSON_Delete(root);
     return rc;
