@@ -131,6 +131,9 @@ int main(int argc, char **argv) {
     CHECK(run_tnllm("data", out, sizeof out) == 2 && strstr(out, "commands:"), "data without a command");
     snprintf(args, sizeof args, "data clean %s/missing.jsonl -o %s/x.jsonl", dir, dir);
     CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "missing.jsonl: cannot open"), "missing input: %s", out);
+    snprintf(args, sizeof args, "data clean %s/lines.jsonl/x.jsonl -o %s/x.jsonl", dir, dir); /* under a file */
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "x.jsonl: cannot open: Not a directory"),
+          "input under a file: %s", out);
     snprintf(path, sizeof path, "%s/corrupt.jsonl.gz", dir);
     tn_write_file(path, "not gzip\n", 9, &err);
     snprintf(args, sizeof args, "data dedup %s -o %s/y.jsonl", path, dir);

@@ -1,5 +1,6 @@
 #include "data/jsonl.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,7 +13,7 @@ int tn_jsonl_open(TnJsonlReader *c, const char *const *paths, int n_paths, TnErr
     for (int i = 0; i < n_paths; i++) {
         struct stat st;
         if (strcmp(paths[i], "-") == 0) { c->total_bytes = 0; break; }
-        if (stat(paths[i], &st) != 0) return tn_fail(err, "%s: cannot open: no such file", paths[i]);
+        if (stat(paths[i], &st) != 0) return tn_fail(err, "%s: cannot open: %s", paths[i], strerror(errno));
         c->total_bytes += (uint64_t)st.st_size;
     }
     return 0;
