@@ -6,11 +6,13 @@
  * with values drawn from (seed, rank, index) and checks every collective
  * against the sum, gather or copy it computes itself in double: sums
  * within 1e-6 of the sum of the terms' magnitudes (float32 rounding of 3
- * terms), gathers and copies exact; a sub-group split by parity
- * (tn_comm_split) sums and gathers over its members alone, and is left
- * empty when freed (plainly or after a failure; a second free does
- * nothing). The ranks print
- * their own "N passed, M failed" line, which the parent reads back.
+ * terms), gathers and copies exact, and again with MPI's count limit
+ * lowered to 100 (tn_comm_mpi_limit_counts): the shards then move one by
+ * one and every collective in pieces, to the same results; a sub-group
+ * split by parity (tn_comm_split) sums and gathers over its members
+ * alone, and is left empty when freed (plainly or after a failure; a
+ * second free does nothing). The ranks print their own "N passed, M
+ * failed" line, which the parent reads back.
  * The parts (comm.h: ranges of the sharded buffer, gathered and reduced
  * one at a time, dist/fsdp.h, dist/grad_reduce.h) are cut at 0, 100,
  * 333 (a shard boundary), 334 (a part of one element), 790 and 1001, so
@@ -23,12 +25,14 @@
  * mpirun is required (CI installs OpenMPI): without it the test fails.
  * The launch's OpenMPI settings are MPIRUN's (train_runs.h).
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dist/comm.h"
+#include "dist/comm_mpi.h"
 #include "test.h"
 #include "train_runs.h"
 #include "util/rng.h"
@@ -237,6 +241,11 @@ int main(int argc, char **argv) {
         TnError err;
         if (tn_comm_init(&comm, &err)) tn_die("%s", err.msg);
         check_rank(&comm, strtoull(rank_seed, NULL, 10));
+#ifdef TN_MPI
+        tn_comm_mpi_limit_counts(100);
+        check_rank(&comm, strtoull(rank_seed, NULL, 10) + 1);
+        tn_comm_mpi_limit_counts(INT_MAX);
+#endif
         check_parts(&comm, strtoull(rank_seed, NULL, 10));
         check_large_parts(&comm, strtoull(rank_seed, NULL, 10));
         check_split(&comm);
