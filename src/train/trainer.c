@@ -87,7 +87,8 @@ typedef struct Run {
     TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
     char nonfinite_loss[400]; /* the step's first micro-batch loss that is not finite, described; "" if none */
-    int stopped_together;     /* check_loss_sum stopped the run: every rank stops at the same step */
+    int stopped_together;     /* a non-finite loss sum or gradient norm stopped the run: every rank stops at the
+                               * same step */
 } Run;
 
 static void run_free(Run *r, int failed) {
@@ -372,8 +373,10 @@ static int stop_training(const Run *r, const char *what, TnError *err) {
                    r->latest[0] ? r->latest : "(none yet)");
 }
 
-/* stop_training for a gradient that is not finite in the tensor named. */
-static int stop_on_gradient(const Run *r, const char *tensor, TnError *err) {
+/* stop_training for a gradient that is not finite in the tensor named:
+ * every rank stops alike (the norm is summed over the ranks). */
+static int stop_on_gradient(Run *r, const char *tensor, TnError *err) {
+    r->stopped_together = 1;
     char what[512];
     snprintf(what, sizeof what, "the gradient of %s is not finite", tensor);
     return stop_training(r, what, err);
@@ -758,7 +761,8 @@ static int setup(Run *r, TnError *err) {
         if (saved.data_hash != r->state.data_hash)
             return tn_fail(err, "%s: the training data differ from the run's (give the same --data, --val-data and "
                                 "--val-fraction to resume)", path);
-        if (tn_loader_restore(&r->loader, &saved.loader, err)) return -1;
+        TnError reason;
+        if (tn_loader_restore(&r->loader, &saved.loader, &reason)) return tn_fail(err, "%s: %s", path, reason.msg);
         r->state = saved;
     } else if (r->root) {
         char val_path[4200];
