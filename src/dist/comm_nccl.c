@@ -151,10 +151,11 @@ static int per_shard(const TnComm *comm, float *buf, const float *shard, size_t 
     int rc = 0;
     for (int r = 0; r < comm->size && !rc; r++) {
         TnRange theirs = tn_range_intersect(part, tn_rank_range(n, comm->size, r));
+        size_t count = theirs.end - theirs.begin;
+        /* every rank skips the same empty shards (whose begin may lie far outside the part) */
+        if (!count) continue;
         float *at = buf + (theirs.begin - part.begin);
         const float *from = r == comm->rank && shard ? shard + (theirs.begin - own.begin) : at;
-        size_t count = theirs.end - theirs.begin;
-        if (!count) continue; /* every rank skips the same empty shards */
         rc = gather ? nccl_check(ncclBroadcast(from, at, count, ncclFloat32, r, comm->gpu->nccl, s), comm,
                                  "all-gather", err)
                     : nccl_check(ncclReduce(at, at, count, ncclFloat32, ncclSum, r, comm->gpu->nccl, s), comm,
