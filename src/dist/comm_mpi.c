@@ -133,8 +133,10 @@ static int reduce_each_shard(const TnComm *comm, float *buf, size_t n, TnError *
     for (int r = 0; r < comm->size; r++) {
         TnRange s = tn_rank_range(n, comm->size, r);
         for (size_t at = s.begin; at < s.end; at += piece_size()) {
-            const void *sent = r == comm->rank ? MPI_IN_PLACE : buf + at;
-            if (check(MPI_Reduce(sent, buf + at, piece_count(at, s.end), MPI_FLOAT, MPI_SUM, r, communicator(comm)),
+            /* in place at the owner; the others send (their receive buffer is not read) */
+            int owner = r == comm->rank;
+            if (check(MPI_Reduce(owner ? MPI_IN_PLACE : buf + at, owner ? buf + at : NULL, piece_count(at, s.end),
+                                 MPI_FLOAT, MPI_SUM, r, communicator(comm)),
                       "reduce", err))
                 return -1;
         }
