@@ -6,27 +6,33 @@
  * with values drawn from (seed, rank, index) and checks every collective
  * against the sum, gather or copy it computes itself in double: sums
  * within 1e-6 of the sum of the terms' magnitudes (float32 rounding of 3
- * terms), gathers and copies exact; a sub-group split by parity
- * (tn_comm_split) sums and gathers over its members alone, and is left
- * empty when freed (plainly or after a failure; a second free does
- * nothing). The ranks print
- * their own "N passed, M failed" line, which the parent reads back.
+ * terms), gathers and copies exact, and again with MPI's count limit
+ * lowered to 100 (tn_comm_mpi_limit_counts): the shards then move one by
+ * one and every collective in pieces, to the same results; a sub-group
+ * split by parity (tn_comm_split) sums and gathers over its members
+ * alone, and is left empty when freed (plainly or after a failure; a
+ * second free does nothing). The ranks print their own "N passed, M
+ * failed" line, which the parent reads back.
  * The parts (comm.h: ranges of the sharded buffer, gathered and reduced
  * one at a time, dist/fsdp.h, dist/grad_reduce.h) are cut at 0, 100,
  * 333 (a shard boundary), 334 (a part of one element), 790 and 1001, so
  * that parts span shards, lie inside one, or miss a rank entirely: their
  * non-blocking reductions, started last part first as the backward does,
  * must give the blocking ones' sums (same bound), their gathers exact
- * copies.
+ * copies. Parts of n = 5e9 elements (beyond MPI's int offsets; only the
+ * parts are allocated) gather and reduce alike where every rank's count
+ * and place in the part are small.
  * mpirun is required (CI installs OpenMPI): without it the test fails.
  * The launch's OpenMPI settings are MPIRUN's (train_runs.h).
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dist/comm.h"
+#include "dist/comm_mpi.h"
 #include "test.h"
 #include "train_runs.h"
 #include "util/rng.h"
@@ -146,6 +152,49 @@ static void check_parts(const TnComm *comm, uint64_t seed) {
     tn_comm_requests_free(requests);
 }
 
+/* Parts of a buffer too large for MPI's int offsets (n > 2^32; the buffer
+ * itself is never allocated: only the parts move), each rank's count and
+ * place in a part small: a part at the start (the ranks after it hold
+ * none of it), one at the last shard's start (the ranks before it hold
+ * none), both gathered exactly, and one across the last shard boundary,
+ * reduced to the sum (same bound as above). */
+static void check_large_parts(const TnComm *comm, uint64_t seed) {
+    enum { PART = 1000 };
+    static float shard[PART], out[PART], part_buf[PART];
+    const size_t n = 5000000000u;
+    TnError err;
+    TnRange own = tn_rank_range(n, comm->size, comm->rank);
+    size_t boundary = tn_rank_range(n, comm->size, comm->size - 1).begin;
+    /* shard holds the rank's first PART elements: all of a part starting at its shard */
+    for (size_t i = 0; i < PART; i++) shard[i] = value(seed, comm->rank, own.begin + i);
+    const TnRange gathered_parts[] = {{0, PART}, {boundary, boundary + PART}};
+    for (size_t p = 0; p < 2; p++) {
+        TnRange part = gathered_parts[p];
+        int owner = part.begin == 0 ? 0 : comm->size - 1, exact = 1;
+        CHECK(tn_comm_all_gather_part(comm, shard, n, part, out, &err) == 0, "rank %d: gathering [%zu, %zu) of %zu: %s",
+              comm->rank, part.begin, part.end, n, err.msg);
+        for (size_t i = 0; i < PART; i++) exact &= out[i] == value(seed, owner, part.begin + i);
+        CHECK(exact, "rank %d: the part [%zu, %zu) of %zu differs from rank %d's shard", comm->rank, part.begin,
+              part.end, n, owner);
+    }
+    size_t across = boundary > PART / 2 ? boundary - PART / 2 : 0;
+    const TnRange reduced_parts[] = {{0, PART}, {across, across + PART}};
+    TnCommRequests *requests = tn_comm_requests_new(comm, 1);
+    for (size_t p = 0; p < 2; p++) {
+        TnRange part = reduced_parts[p], mine = tn_range_intersect(own, part);
+        for (size_t i = 0; i < PART; i++) part_buf[i] = value(seed, comm->rank, part.begin + i);
+        CHECK(tn_comm_reduce_scatter_part_start(requests, part_buf, n, part, &err) == 0 &&
+                  tn_comm_wait_all(requests, &err) == 0,
+              "rank %d: reducing [%zu, %zu) of %zu: %s", comm->rank, part.begin, part.end, n, err.msg);
+        double worst = 0;
+        for (size_t i = mine.begin; i < mine.end; i++)
+            worst = fmax(worst, sum_error(comm, seed, i, part_buf[i - mine.begin]));
+        CHECK(worst <= 1e-6, "rank %d: the reduced part [%zu, %zu) of %zu off by %.3g", comm->rank, part.begin,
+              part.end, n, worst);
+    }
+    tn_comm_requests_free(requests);
+}
+
 /* A sub-group (tn_comm_split): the ranks of one parity, ranked by their
  * rank, each keeping its local rank. Its all-reduce sums rank + 1 over them alone (exact: small
  * integers), and its gather collects each member's world rank in order. */
@@ -192,7 +241,13 @@ int main(int argc, char **argv) {
         TnError err;
         if (tn_comm_init(&comm, &err)) tn_die("%s", err.msg);
         check_rank(&comm, strtoull(rank_seed, NULL, 10));
+#ifdef TN_MPI
+        tn_comm_mpi_limit_counts(100);
+        check_rank(&comm, strtoull(rank_seed, NULL, 10) + 1);
+        tn_comm_mpi_limit_counts(INT_MAX);
+#endif
         check_parts(&comm, strtoull(rank_seed, NULL, 10));
+        check_large_parts(&comm, strtoull(rank_seed, NULL, 10));
         check_split(&comm);
         print_rank_counts("comm", comm.rank);
         tn_comm_finalize(&comm);
@@ -211,6 +266,7 @@ int main(int argc, char **argv) {
     TnComm single = {.backend = TN_COMM_SINGLE, .rank = 0, .size = 1};
     check_rank(&single, seed);
     check_parts(&single, seed);
+    check_large_parts(&single, seed);
     check_split(&single);
 
     check_mpi_available();

@@ -16,6 +16,7 @@
 #include "model/transnormer.h"
 #include "test.h"
 #include "train/metrics.h"
+#include "train/state.h"
 #include "train/trainer.h"
 #include "util/fileio.h"
 #include "util/rng.h"
@@ -172,6 +173,19 @@ int main(int argc, char **argv) {
           "a NaN stops the run naming the step, the tensor and the last good checkpoint: %s", err.msg);
     printf("NaN run: %s\n", err.msg);
     CHECK(tn_file_exists(checkpoint), "the last good checkpoint is kept");
+
+    /* a data position beyond the data in the state file: the error names the file */
+    char state_path[4600];
+    snprintf(state_path, sizeof state_path, "%s/%s", checkpoint, TN_TRAIN_STATE_FILE);
+    TnTrainState state;
+    float *moments = malloc(2 * n1 * sizeof *moments);
+    CHECK(tn_train_state_load(state_path, &state, moments, moments + n1, n1, &err) == 0, "%s", err.msg);
+    state.loader.cursor = 1u << 30;
+    CHECK(tn_train_state_save(state_path, &state, moments, moments + n1, n1, &err) == 0, "%s", err.msg);
+    free(moments);
+    rc = tn_train_run(&o, &res, &err);
+    CHECK(rc == -1 && strstr(err.msg, state_path) && strstr(err.msg, "beyond"),
+          "a saved data position beyond the data is an error naming the state file: %s", err.msg);
 
     /* an output directory that cannot be created or written */
     char blocked[4200];

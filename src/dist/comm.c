@@ -247,16 +247,16 @@ static int cpu_backend(const TnComm *comm, TnError *err) {
 
 #ifdef TN_MPI
 /* Each rank's elements of part (its shard of n intersected with part) as
- * MPI's int counts and displacements from part.begin; fails when one
- * exceeds INT_MAX. */
+ * MPI's int counts and displacements from part.begin (both within the
+ * part, whatever n); fails when the part exceeds INT_MAX elements. */
 static int part_counts(const TnComm *comm, size_t n, TnRange part, int *counts, int *displs, TnError *err) {
+    if (part.end - part.begin > INT_MAX)
+        return tn_fail(err, "a part of %zu elements exceeds MPI's int counts", part.end - part.begin);
     for (int r = 0; r < comm->size; r++) {
         TnRange mine = tn_range_intersect(tn_rank_range(n, comm->size, r), part);
-        if (mine.end - part.begin > INT_MAX)
-            return tn_fail(err, "a part of %zu elements over %d ranks exceeds MPI's int counts", part.end - part.begin,
-                           comm->size);
         counts[r] = (int)(mine.end - mine.begin);
-        if (displs) displs[r] = (int)(mine.begin - part.begin);
+        /* an empty intersection starts at the shard's begin, which may lie far outside the part */
+        if (displs) displs[r] = counts[r] ? (int)(mine.begin - part.begin) : 0;
     }
     return 0;
 }
@@ -278,7 +278,9 @@ int tn_comm_all_gather_part(const TnComm *comm, const float *shard, size_t n, Tn
     TnRange mine = tn_range_intersect(own, part);
     int counts[comm->size], displs[comm->size];
     if (part_counts(comm, n, part, counts, displs, err)) return -1;
-    return tn_comm_mpi_all_gather_part(comm, shard + (mine.begin - own.begin), counts, displs, out, err);
+    /* a rank holding none of the part sends nothing: its shard pointer stays in place */
+    const float *sent = counts[comm->rank] ? shard + (mine.begin - own.begin) : shard;
+    return tn_comm_mpi_all_gather_part(comm, sent, counts, displs, out, err);
 #else
     return tn_fail(err, "all-gather: no MPI in this build"); /* cpu_backend refused already */
 #endif

@@ -25,9 +25,11 @@
  * are taken in an order the backend chooses: results agree with a serial
  * sum to float32 rounding, not bit for bit.
  *
- * Limits: MPI counts are int, so one rank's shard holds at most INT_MAX
- * elements (2^31 - 1: a 175B model needs >= 82 ranks for ZeRO); all-reduce
- * and broadcast have no limit (sent in pieces). Errors are returned with
+ * Limits: MPI's counts and displacements are int. All-reduce and broadcast
+ * go in pieces; where the shards of n lie beyond int (n > 2^31 - 1), the
+ * MPI backend's reduce-scatter, all-gather and gather move each rank's
+ * shard on its own, in pieces (a call per piece and rank), so n has no
+ * limit; a part (below) holds at most 2^31 - 1 elements. Errors are returned with
  * err filled; a failed collective leaves the group unusable: abort the job.
  */
 #ifndef TN_DIST_COMM_H
@@ -37,9 +39,10 @@
 
 #include "util/error.h"
 
-/* Elements one MPI call carries in the collectives without a shard limit
- * (all-reduce, broadcast): larger buffers go in pieces of this many, the
- * non-blocking all-reduce taking a request for each. */
+/* Elements one MPI call carries in the collectives sent in pieces
+ * (all-reduce, broadcast, the shards beyond int offsets): larger buffers go
+ * in pieces of this many, the non-blocking all-reduce taking a request for
+ * each. */
 #define TN_COMM_PIECE ((size_t)1 << 30)
 
 typedef enum TnCommBackend { TN_COMM_SINGLE, TN_COMM_MPI, TN_COMM_NCCL } TnCommBackend;

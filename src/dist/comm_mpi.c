@@ -69,33 +69,54 @@ void tn_comm_mpi_free(TnComm *child) {
     free(child->group);
 }
 
+/* The largest count or displacement one MPI call takes here (MPI's int;
+ * tests lower it, tn_comm_mpi_limit_counts), and the elements a call
+ * carries in the collectives sent in pieces. */
+static size_t count_limit = INT_MAX;
+
+void tn_comm_mpi_limit_counts(size_t limit) { count_limit = limit; }
+
+static size_t piece_size(void) { return count_limit < TN_COMM_PIECE ? count_limit : TN_COMM_PIECE; }
+
+/* The elements of [at, end) that one call carries. */
+static int piece_count(size_t at, size_t end) { return (int)(end - at < piece_size() ? end - at : piece_size()); }
+
 int tn_comm_mpi_all_reduce_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
-    for (size_t at = 0; at < n; at += TN_COMM_PIECE) {
-        int count = (int)(n - at < TN_COMM_PIECE ? n - at : TN_COMM_PIECE);
-        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, communicator(comm)), "all-reduce", err))
+    for (size_t at = 0; at < n; at += piece_size()) {
+        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, piece_count(at, n), MPI_FLOAT, MPI_SUM, communicator(comm)),
+                  "all-reduce", err))
             return -1;
     }
     return 0;
 }
 
 int tn_comm_mpi_all_reduce_sum_double(const TnComm *comm, double *buf, size_t n, TnError *err) {
-    for (size_t at = 0; at < n; at += TN_COMM_PIECE) {
-        int count = (int)(n - at < TN_COMM_PIECE ? n - at : TN_COMM_PIECE);
-        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_DOUBLE, MPI_SUM, communicator(comm)), "all-reduce",
-                  err))
+    for (size_t at = 0; at < n; at += piece_size()) {
+        if (check(MPI_Allreduce(MPI_IN_PLACE, buf + at, piece_count(at, n), MPI_DOUBLE, MPI_SUM, communicator(comm)),
+                  "all-reduce", err))
             return -1;
     }
     return 0;
 }
 
-/* Per-rank counts and displacements of the shards of n (int, as MPI takes
- * them); fails when a shard exceeds INT_MAX. Caller frees both. */
-static int shard_counts(const TnComm *comm, size_t n, int **counts, int **displs, TnError *err) {
-    TnRange last = tn_rank_range(n, comm->size, comm->size - 1), first = tn_rank_range(n, comm->size, 0);
+int tn_comm_mpi_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err) {
+    for (size_t at = 0; at < n; at += piece_size()) {
+        if (check(MPI_Bcast(buf + at, piece_count(at, n), MPI_FLOAT, root, communicator(comm)), "broadcast", err))
+            return -1;
+    }
+    return 0;
+}
+
+/* Per-rank counts and displacements of the shards of n as MPI takes them
+ * (int; caller frees both). Returns 0, allocating nothing, when a shard's
+ * size or place exceeds count_limit: the collectives then move each
+ * rank's shard on its own, in pieces with size_t offsets (one call per
+ * piece and rank instead of one call: slower, but any n works). */
+static int shard_counts(const TnComm *comm, size_t n, int **counts, int **displs) {
     /* the last shard starts furthest and the shards differ by at most one element */
-    if (last.begin > INT_MAX || first.end - first.begin > INT_MAX || last.end - last.begin > INT_MAX)
-        return tn_fail(err, "MPI: %zu elements over %d ranks give shards beyond MPI's int counts; use more ranks",
-                       n, comm->size);
+    TnRange last = tn_rank_range(n, comm->size, comm->size - 1), first = tn_rank_range(n, comm->size, 0);
+    if (last.begin > count_limit || first.end - first.begin > count_limit || last.end - last.begin > count_limit)
+        return 0;
     *counts = tn_malloc((size_t)comm->size * sizeof **counts);
     *displs = tn_malloc((size_t)comm->size * sizeof **displs);
     for (int r = 0; r < comm->size; r++) {
@@ -103,12 +124,46 @@ static int shard_counts(const TnComm *comm, size_t n, int **counts, int **displs
         (*counts)[r] = (int)(s.end - s.begin);
         (*displs)[r] = (int)s.begin;
     }
+    return 1;
+}
+
+/* The reduce-scatter shard by shard: each rank's shard summed into place
+ * at its owner. */
+static int reduce_each_shard(const TnComm *comm, float *buf, size_t n, TnError *err) {
+    for (int r = 0; r < comm->size; r++) {
+        TnRange s = tn_rank_range(n, comm->size, r);
+        for (size_t at = s.begin; at < s.end; at += piece_size()) {
+            /* in place at the owner; the others send (their receive buffer is not read) */
+            int owner = r == comm->rank;
+            if (check(MPI_Reduce(owner ? MPI_IN_PLACE : buf + at, owner ? buf + at : NULL, piece_count(at, s.end),
+                                 MPI_FLOAT, MPI_SUM, r, communicator(comm)),
+                      "reduce", err))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The gather shard by shard: each rank sends its shard to root. */
+static int gather_each_shard(const TnComm *comm, const float *shard, float *full, size_t n, int root,
+                             TnError *err) {
+    for (int r = 0; r < comm->size; r++) {
+        TnRange s = tn_rank_range(n, comm->size, r);
+        if (r == root && comm->rank == root) memcpy(full + s.begin, shard, (s.end - s.begin) * sizeof *full);
+        for (size_t at = s.begin; at < s.end && r != root; at += piece_size()) {
+            int count = piece_count(at, s.end), rc = MPI_SUCCESS;
+            if (comm->rank == r) rc = MPI_Send(shard + (at - s.begin), count, MPI_FLOAT, root, 0, communicator(comm));
+            else if (comm->rank == root)
+                rc = MPI_Recv(full + at, count, MPI_FLOAT, r, 0, communicator(comm), MPI_STATUS_IGNORE);
+            if (check(rc, "gather", err)) return -1;
+        }
+    }
     return 0;
 }
 
 int tn_comm_mpi_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, TnError *err) {
     int *counts, *displs;
-    if (shard_counts(comm, n, &counts, &displs, err)) return -1;
+    if (!shard_counts(comm, n, &counts, &displs)) return reduce_each_shard(comm, buf, n, err);
     /* in place, MPI leaves the rank's sum at the start of buf: move it to its shard */
     int rc = check(MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts, MPI_FLOAT, MPI_SUM, communicator(comm)),
                    "reduce-scatter", err);
@@ -120,7 +175,13 @@ int tn_comm_mpi_reduce_scatter_sum(const TnComm *comm, float *buf, size_t n, TnE
 
 int tn_comm_mpi_all_gather(const TnComm *comm, float *buf, size_t n, TnError *err) {
     int *counts, *displs;
-    if (shard_counts(comm, n, &counts, &displs, err)) return -1;
+    if (!shard_counts(comm, n, &counts, &displs)) {
+        for (int r = 0; r < comm->size; r++) { /* each shard broadcast from its owner */
+            TnRange s = tn_rank_range(n, comm->size, r);
+            if (tn_comm_mpi_broadcast(comm, buf + s.begin, s.end - s.begin, r, err)) return -1;
+        }
+        return 0;
+    }
     int rc = check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT, communicator(comm)),
                    "all-gather", err);
     free(counts);
@@ -130,20 +191,12 @@ int tn_comm_mpi_all_gather(const TnComm *comm, float *buf, size_t n, TnError *er
 
 int tn_comm_mpi_gather(const TnComm *comm, const float *shard, float *full, size_t n, int root, TnError *err) {
     int *counts, *displs;
-    if (shard_counts(comm, n, &counts, &displs, err)) return -1;
+    if (!shard_counts(comm, n, &counts, &displs)) return gather_each_shard(comm, shard, full, n, root, err);
     int rc = check(MPI_Gatherv(shard, counts[comm->rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, root,
                                communicator(comm)), "gather", err);
     free(counts);
     free(displs);
     return rc;
-}
-
-int tn_comm_mpi_broadcast(const TnComm *comm, float *buf, size_t n, int root, TnError *err) {
-    for (size_t at = 0; at < n; at += TN_COMM_PIECE) {
-        int count = (int)(n - at < TN_COMM_PIECE ? n - at : TN_COMM_PIECE);
-        if (check(MPI_Bcast(buf + at, count, MPI_FLOAT, root, communicator(comm)), "broadcast", err)) return -1;
-    }
-    return 0;
 }
 
 int tn_comm_mpi_broadcast_bytes(const TnComm *comm, void *buf, size_t bytes, int root, TnError *err) {

@@ -32,4 +32,9 @@ int tn_comm_mpi_reduce_scatter_start(const TnComm *comm, float *buf, const int *
 int tn_comm_mpi_wait_all(void *handles, int count, TnError *err);
 int tn_comm_mpi_test_all(void *handles, int count, TnError *err);
 
+/* For tests: the largest count or displacement one MPI call is given
+ * (INT_MAX, MPI's int, unless lowered here). Shards beyond it go shard by
+ * shard, and every collective sent in pieces sends pieces of at most this
+ * many elements, so a test reaches those paths with small buffers. */
+void tn_comm_mpi_limit_counts(size_t limit);
 #endif

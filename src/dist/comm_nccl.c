@@ -16,8 +16,7 @@ struct TnCommGpu {
     ncclComm_t nccl;
     cudaStream_t stream;  /* the group's own: host collectives, and device ones given no stream */
     int device;
-    void *staging;        /* device memory for the host collectives, grown as needed */
-    size_t staging_bytes;
+    void *staging;        /* device memory for the host collectives: STAGING_BYTES, or NULL before the first */
 };
 
 static int cuda_check(cudaError_t rc, const char *what, TnError *err) {
@@ -152,10 +151,11 @@ static int per_shard(const TnComm *comm, float *buf, const float *shard, size_t 
     int rc = 0;
     for (int r = 0; r < comm->size && !rc; r++) {
         TnRange theirs = tn_range_intersect(part, tn_rank_range(n, comm->size, r));
+        size_t count = theirs.end - theirs.begin;
+        /* every rank skips the same empty shards (whose begin may lie far outside the part) */
+        if (!count) continue;
         float *at = buf + (theirs.begin - part.begin);
         const float *from = r == comm->rank && shard ? shard + (theirs.begin - own.begin) : at;
-        size_t count = theirs.end - theirs.begin;
-        if (!count) continue; /* every rank skips the same empty shards */
         rc = gather ? nccl_check(ncclBroadcast(from, at, count, ncclFloat32, r, comm->gpu->nccl, s), comm,
                                  "all-gather", err)
                     : nccl_check(ncclReduce(at, at, count, ncclFloat32, ncclSum, r, comm->gpu->nccl, s), comm,
@@ -190,54 +190,73 @@ int tn_comm_nccl_broadcast(const TnComm *comm, float *buf, size_t n, int root, v
                       "broadcast", err);
 }
 
-/* The staging buffer, at least bytes long. */
-static int staging(const TnComm *comm, size_t bytes, TnError *err) {
+/* The host collectives stage through a device buffer of this many bytes,
+ * a chunk at a time: a fixed cost on the GPU however large the buffer (a
+ * checkpoint's parts, the moments), which memory plans need not count. */
+#define STAGING_BYTES ((size_t)64 << 20)
+
+/* The staging buffer, allocated at the first host collective. */
+static int staging(const TnComm *comm, TnError *err) {
     TnCommGpu *gpu = comm->gpu;
-    if (bytes <= gpu->staging_bytes) return 0;
-    if (cuda_check(cudaFree(gpu->staging), "free", err)) return -1;
-    gpu->staging = NULL;
-    gpu->staging_bytes = 0;
-    if (cuda_check(cudaMalloc(&gpu->staging, bytes), "staging allocation", err)) return -1;
-    gpu->staging_bytes = bytes;
-    return 0;
+    if (gpu->staging) return 0;
+    return cuda_check(cudaMalloc(&gpu->staging, STAGING_BYTES), "staging allocation", err);
+}
+
+/* Copies bytes of the staging buffer to host and waits, which frees the
+ * buffer for the next chunk. */
+static int unstage(const TnComm *comm, void *host, size_t bytes, TnError *err) {
+    TnCommGpu *gpu = comm->gpu;
+    if (cuda_check(cudaMemcpyAsync(host, gpu->staging, bytes, cudaMemcpyDeviceToHost, gpu->stream), "copy to the host",
+                   err))
+        return -1;
+    return cuda_check(cudaStreamSynchronize(gpu->stream), "stream synchronize", err);
 }
 
 int tn_comm_nccl_host(const TnComm *comm, TnNcclHostOp op, void *buf, size_t n, TnNcclType type, int root,
                       TnError *err) {
-    size_t bytes = n * (type == TN_NCCL_DOUBLE ? sizeof(double) : sizeof(float));
-    if (need_gpu(comm, err) || staging(comm, bytes, err)) return -1;
-    TnCommGpu *gpu = comm->gpu;
-    void *device = gpu->staging;
-    if (cuda_check(cudaMemcpyAsync(device, buf, bytes, cudaMemcpyHostToDevice, gpu->stream), "copy to the GPU", err))
-        return -1;
-    int rc;
-    switch (op) {
-    case TN_NCCL_HOST_ALL_REDUCE: rc = tn_comm_nccl_all_reduce(comm, device, n, type, NULL, err); break;
-    case TN_NCCL_HOST_REDUCE_SCATTER: rc = tn_comm_nccl_reduce_scatter(comm, device, n, NULL, err); break;
-    case TN_NCCL_HOST_ALL_GATHER: rc = tn_comm_nccl_all_gather(comm, device, n, NULL, err); break;
-    default: rc = tn_comm_nccl_broadcast(comm, device, n, root, NULL, err); break;
+    if (op == TN_NCCL_HOST_ALL_GATHER) { /* each rank's shard of buf, gathered in place */
+        TnRange own = tn_rank_range(n, comm->size, comm->rank);
+        return tn_comm_nccl_host_all_gather_part(comm, (float *)buf + own.begin, n, (TnRange){0, n}, buf, err);
     }
-    if (rc || cuda_check(cudaMemcpyAsync(buf, device, bytes, cudaMemcpyDeviceToHost, gpu->stream), "copy to the host",
-                         err))
-        return -1;
-    return cuda_check(cudaStreamSynchronize(gpu->stream), "stream synchronize", err);
+    size_t size = type == TN_NCCL_DOUBLE ? sizeof(double) : sizeof(float), step = STAGING_BYTES / size;
+    if (need_gpu(comm, err) || staging(comm, err)) return -1;
+    TnCommGpu *gpu = comm->gpu;
+    for (size_t at = 0; at < n; at += step) {
+        size_t count = n - at < step ? n - at : step;
+        char *host = (char *)buf + at * size;
+        if (cuda_check(cudaMemcpyAsync(gpu->staging, host, count * size, cudaMemcpyHostToDevice, gpu->stream),
+                       "copy to the GPU", err))
+            return -1;
+        int rc;
+        switch (op) {
+        case TN_NCCL_HOST_ALL_REDUCE: rc = tn_comm_nccl_all_reduce(comm, gpu->staging, count, type, NULL, err); break;
+        /* the chunk is a part of the n: its elements of each shard summed at their owner */
+        case TN_NCCL_HOST_REDUCE_SCATTER:
+            rc = per_shard(comm, gpu->staging, NULL, n, (TnRange){at, at + count}, 0, NULL, err);
+            break;
+        default: rc = tn_comm_nccl_broadcast(comm, gpu->staging, count, root, NULL, err); break;
+        }
+        if (rc || unstage(comm, host, count * size, err)) return -1;
+    }
+    return 0;
 }
 
 int tn_comm_nccl_host_all_gather_part(const TnComm *comm, const float *shard, size_t n, TnRange part, float *out,
                                       TnError *err) {
-    size_t count = part.end - part.begin;
-    if (need_gpu(comm, err) || staging(comm, count * sizeof(float), err)) return -1;
+    if (need_gpu(comm, err) || staging(comm, err)) return -1;
     TnCommGpu *gpu = comm->gpu;
-    TnRange own = tn_rank_range(n, comm->size, comm->rank), mine = tn_range_intersect(own, part);
+    TnRange own = tn_rank_range(n, comm->size, comm->rank);
     float *device = gpu->staging;
-    if (mine.end > mine.begin &&
-        cuda_check(cudaMemcpyAsync(device + (mine.begin - part.begin), shard + (mine.begin - own.begin),
-                                   (mine.end - mine.begin) * sizeof(float), cudaMemcpyHostToDevice, gpu->stream),
-                   "copy to the GPU", err))
-        return -1;
-    if (per_shard(comm, device, NULL, n, part, 1, NULL, err) ||
-        cuda_check(cudaMemcpyAsync(out, device, count * sizeof(float), cudaMemcpyDeviceToHost, gpu->stream),
-                   "copy to the host", err))
-        return -1;
-    return cuda_check(cudaStreamSynchronize(gpu->stream), "stream synchronize", err);
+    for (size_t at = part.begin, step = STAGING_BYTES / sizeof(float); at < part.end; at += step) {
+        TnRange chunk = {at, part.end - at < step ? part.end : at + step}, mine = tn_range_intersect(own, chunk);
+        if (mine.end > mine.begin &&
+            cuda_check(cudaMemcpyAsync(device + (mine.begin - chunk.begin), shard + (mine.begin - own.begin),
+                                       (mine.end - mine.begin) * sizeof(float), cudaMemcpyHostToDevice, gpu->stream),
+                       "copy to the GPU", err))
+            return -1;
+        if (per_shard(comm, device, NULL, n, chunk, 1, NULL, err) ||
+            unstage(comm, out + (chunk.begin - part.begin), (chunk.end - chunk.begin) * sizeof(float), err))
+            return -1;
+    }
+    return 0;
 }

@@ -2,7 +2,8 @@
  * Same contracts as comm.h's functions of the like names; comm.c
  * dispatches to them. Device buffers are enqueued on stream (NULL: the
  * group's own) without waiting; host buffers are copied to a device
- * staging buffer of the group, reduced there and copied back (blocking). */
+ * staging buffer of the group (64 MiB, a chunk at a time), reduced there
+ * and copied back (blocking). */
 #ifndef TN_DIST_COMM_NCCL_H
 #define TN_DIST_COMM_NCCL_H
 

@@ -109,7 +109,8 @@ size_t tn_session_cuda_bytes(const TnConfig *cfg, int max_batch, int max_rows);
 /* Runs sequences first_seq .. first_seq + batch - 1, `rows` tokens each
  * (host tokens[b * rows + t], ids already checked < V), sequence b starting
  * at position positions[b]; a sequence at position 0 starts from an empty
- * state. rows == 1 is a decode step (first_seq must be 0). With `logits`
+ * state. rows == 1 with first_seq 0 and logits is a decode step (its graph
+ * replayed); any other call runs the layers directly. With `logits`
  * set, host_logits rows first_seq .. receive the next-token logits after
  * each sequence's last token. */
 int tn_session_cuda_forward(TnSessionCuda *g, const int32_t *tokens, const int *positions, int first_seq, int batch,

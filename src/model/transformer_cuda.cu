@@ -42,6 +42,9 @@ extern "C" int tn_transformer_cuda_mixer_backward(TnModelCuda *g, int layer, int
     cudaStream_t stream = (cudaStream_t)g->stream;
     const TnCudaLayerActs *la = &g->layers[layer];
     FlashShape s = flash_shape(cfg, batch, seq_len);
+    if (flash_attention_scratch_bytes(&s) > g->attn_scratch_bytes)
+        return tn_fail(err, "the attention backward of %d x %d tokens needs %zu bytes of scratch, %zu were reserved",
+                       batch, seq_len, flash_attention_scratch_bytes(&s), g->attn_scratch_bytes);
     TRY(convert_to_bf16_cuda(g->dattn, g->dgated, (size_t)N * D, stream, err));
     TRY(flash_attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
                                       la->attn, la->softmax_lse, &s, g->attn_scratch, stream, err));

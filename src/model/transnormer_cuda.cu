@@ -725,6 +725,7 @@ extern "C" int tn_model_cuda_upload(TnModelCuda *g, const float *params, const f
 }
 
 extern "C" int tn_model_cuda_logits(TnModelCuda *g, float *logits, int batch, int seq_len, TnError *err) {
+    if (check_reserved(g, "logits", batch, seq_len, err)) return -1;
     size_t n = (size_t)batch * seq_len * g->config.vocab_size;
     uint16_t *bits = (uint16_t *)tn_malloc(n * sizeof(uint16_t));
     cudaError_t status = cudaMemcpyAsync(bits, g->logits, n * sizeof(uint16_t), cudaMemcpyDeviceToHost, stream_of(g));

@@ -80,17 +80,30 @@ static int flushed(TnMetrics *mt, int printed, TnError *err) {
     return 0;
 }
 
+/* A number as JSON, in text (32 bytes): printed by format where finite,
+ * else null (JSON has no NaN or infinity; the reader takes null for NaN). */
+static const char *json_number(char *text, const char *format, double value) {
+    if (!isfinite(value)) return "null";
+    snprintf(text, 32, format, value);
+    return text;
+}
+
 int tn_metrics_log_step(TnMetrics *mt, long long step, double loss, double lr, double grad_norm, long long tokens,
                         double tokens_per_s, double elapsed, TnError *err) {
+    char text[5][32];
     int n = fprintf(mt->fp,
-                    "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"tokens\": %lld, "
-                    "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
-                    step, loss, lr, grad_norm, tokens, tokens_per_s, elapsed);
+                    "{\"step\": %lld, \"loss\": %s, \"lr\": %s, \"grad_norm\": %s, \"tokens\": %lld, "
+                    "\"tokens_per_s\": %s, \"elapsed_s\": %s}\n",
+                    step, json_number(text[0], "%.6f", loss), json_number(text[1], "%.6g", lr),
+                    json_number(text[2], "%.6g", grad_norm), tokens, json_number(text[3], "%.1f", tokens_per_s),
+                    json_number(text[4], "%.3f", elapsed));
     return flushed(mt, n, err);
 }
 
 int tn_metrics_log_eval(TnMetrics *mt, long long step, double val_loss, TnError *err) {
-    return flushed(mt, fprintf(mt->fp, "{\"step\": %lld, \"val_loss\": %.6f}\n", step, val_loss), err);
+    char text[32];
+    int n = fprintf(mt->fp, "{\"step\": %lld, \"val_loss\": %s}\n", step, json_number(text, "%.6f", val_loss));
+    return flushed(mt, n, err);
 }
 
 void tn_metrics_close(TnMetrics *mt) {

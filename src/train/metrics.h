@@ -4,7 +4,8 @@
  *    "tokens_per_s": 5000, "elapsed_s": 19.6}
  *   {"step": 12, "val_loss": 3.30}
  * tokens_per_s: this session's tokens a second since the end of its first
- * step (the first step's own rate on that step).
+ * step (the first step's own rate on that step). A NaN or infinite number
+ * (a diverged loss) is written as null, which reads back as NaN.
  * Lines are appended and flushed as they happen, so a crashed run keeps its
  * curve. A resumed run first drops the lines of steps after its checkpoint
  * (they will be trained again), rewriting the file atomically.

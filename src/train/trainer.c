@@ -87,7 +87,8 @@ typedef struct Run {
     TnModelHooks hooks;   /* the model's, pointing at reduce and fsdp */
     char checkpoints[4096], latest[4096];
     char nonfinite_loss[400]; /* the step's first micro-batch loss that is not finite, described; "" if none */
-    int stopped_together;     /* check_loss_sum stopped the run: every rank stops at the same step */
+    int stopped_together;     /* a non-finite loss sum or gradient norm stopped the run: every rank stops at the
+                               * same step */
 } Run;
 
 static void run_free(Run *r, int failed) {
@@ -196,8 +197,7 @@ static int to_state(void *writer, const float *data, size_t count, TnError *err)
 }
 
 /* Puts tensor rank t's share of part p (of its part layout) into its
- * places in unit, the whole model's part w (tensor_parallel.h's runs; the
- * replicated tensors come whole from every rank). */
+ * places in unit, the whole model's part w (tensor_parallel.h's runs). */
 static void place_share(const Run *r, int t, TnRange p, TnRange w, const float *share, float *unit) {
     TnRun *runs;
     size_t n_runs = tn_tp_runs(&r->model.layout, &r->whole, &r->model.config, r->tp, t, p.begin, p.end, &runs);
@@ -206,13 +206,49 @@ static void place_share(const Run *r, int t, TnRange p, TnRange w, const float *
     free(runs);
 }
 
+/* The elements of the split tensors among runs (tn_tp_split_runs). */
+static size_t split_count(const TnTpRun *runs, int n_runs) {
+    size_t count = 0;
+    for (int k = 0; k < n_runs; k++) count += runs[k].split ? runs[k].end - runs[k].begin : 0;
+    return count;
+}
+
+/* Copies the split tensors' elements of part p (runs: its
+ * tn_tp_split_runs) between share (the part: share[0] is element p.begin)
+ * and packed, where they lie end to end: into packed when to_packed, else
+ * back into their places in share. */
+static void copy_split(const TnTpRun *runs, int n_runs, TnRange p, float *share, float *packed, int to_packed) {
+    for (int k = 0; k < n_runs; k++) {
+        if (!runs[k].split) continue;
+        size_t count = runs[k].end - runs[k].begin;
+        float *in_share = share + (runs[k].begin - p.begin);
+        memcpy(to_packed ? packed : in_share, to_packed ? in_share : packed, count * sizeof *packed);
+        packed += count;
+    }
+}
+
+/* The most split elements of one part (runs: room for the layout's
+ * tensors). */
+static size_t largest_split(const TnModel *m, TnTpRun *runs) {
+    size_t largest = 0;
+    for (int part = TN_PART_EMBED; part <= m->config.n_layers; part++) {
+        TnRange p;
+        tn_param_part_range(&m->layout, m->config.n_layers, part, &p.begin, &p.end);
+        size_t count = split_count(runs, tn_tp_split_runs(&m->layout, p, runs));
+        largest = count > largest ? count : largest;
+    }
+    return largest;
+}
+
 /* Hands rank 0's sink the whole buffer of which this rank holds `held`,
  * the range `range` of its part, one part (params.h: the embedding, a
  * layer, the head) at a time: gathered from the data group's shards when
- * sharded, then, with tensor parallelism, from the shares of the tensor
- * group of data rank 0, which rank 0 puts in place. No rank holds more
- * than one part of the model (rank 0: the T shares of one and the whole
- * part). Collective over the job (a rank that fails ends the job,
+ * sharded, then, with tensor parallelism, the split tensors' elements
+ * from the shares of the tensor group of data rank 0 (the replicated
+ * tensors are rank 0's own: equal on every tensor rank), which rank 0
+ * puts in place. No rank holds more than one part of the model (rank 0:
+ * its share of one and a copy, the T shares' split elements and the
+ * whole part). Collective over the job (a rank that fails ends the job,
  * cmd_train). */
 static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *user, TnError *err) {
     const TnModel *m = &r->model;
@@ -222,29 +258,44 @@ static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *use
     int assembles = r->comm->rank == 0; /* holds its tensor rank's share whole */
     size_t largest = tn_param_largest_part(&m->layout, L, TN_PART_EMBED);
     float *gathered = sharded ? tn_malloc(largest * sizeof *gathered) : NULL;
-    float *shares = T > 1 && r->root ? tn_malloc((size_t)T * largest * sizeof *shares) : NULL;
+    TnTpRun *runs = T > 1 ? tn_malloc((size_t)m->layout.n_tensors * sizeof *runs) : NULL;
+    size_t most_split = T > 1 ? largest_split(m, runs) : 0;
+    float *packed = T > 1 && assembles ? tn_malloc(most_split * sizeof *packed) : NULL;
+    float *shares = T > 1 && r->root ? tn_malloc((size_t)T * most_split * sizeof *shares) : NULL;
+    float *scratch = T > 1 && r->root ? tn_malloc(largest * sizeof *scratch) : NULL; /* one rank's share */
     size_t largest_whole = tn_param_largest_part(whole_layout(r), L, TN_PART_EMBED);
     float *unit = T > 1 && r->root ? tn_malloc(largest_whole * sizeof *unit) : NULL;
     int rc = 0;
     for (int part = TN_PART_EMBED; part <= L && !rc; part++) {
         TnRange p, w;
         tn_param_part_range(&m->layout, L, part, &p.begin, &p.end);
-        const float *share = sharded ? gathered : held + p.begin;
+        float *share = sharded ? gathered : held + p.begin;
         if (sharded) rc = tn_comm_all_gather_part(r->comm, held, n, p, gathered, err);
         if (rc || !assembles) continue;
         if (T == 1) {
             rc = sink(user, share, p.end - p.begin, err);
             continue;
         }
-        size_t size = p.end - p.begin;
-        rc = tn_comm_gather(&r->tensor_group, share, shares, (size_t)T * size, 0, err);
+        /* every tensor rank's part has the same layout, so the same split count (none: nothing to gather) */
+        int n_runs = tn_tp_split_runs(&m->layout, p, runs);
+        size_t split = split_count(runs, n_runs);
+        copy_split(runs, n_runs, p, share, packed, 1);
+        if (split) rc = tn_comm_gather(&r->tensor_group, packed, shares, (size_t)T * split, 0, err);
         if (rc || !r->root) continue;
         tn_param_part_range(&r->whole, L, part, &w.begin, &w.end);
-        for (int t = 0; t < T; t++) place_share(r, t, p, w, shares + (size_t)t * size, unit);
+        /* a copy of root's share turns into each rank's in turn: the split elements replaced, the replicated kept */
+        memcpy(scratch, share, (p.end - p.begin) * sizeof *scratch);
+        for (int t = 0; t < T; t++) {
+            copy_split(runs, n_runs, p, scratch, shares + (size_t)t * split, 0);
+            place_share(r, t, p, w, scratch, unit);
+        }
         rc = sink(user, unit, w.end - w.begin, err);
     }
     free(gathered);
+    free(runs);
+    free(packed);
     free(shares);
+    free(scratch);
     free(unit);
     return rc ? -1 : 0;
 }
@@ -372,8 +423,10 @@ static int stop_training(const Run *r, const char *what, TnError *err) {
                    r->latest[0] ? r->latest : "(none yet)");
 }
 
-/* stop_training for a gradient that is not finite in the tensor named. */
-static int stop_on_gradient(const Run *r, const char *tensor, TnError *err) {
+/* stop_training for a gradient that is not finite in the tensor named:
+ * every rank stops alike (the norm is summed over the ranks). */
+static int stop_on_gradient(Run *r, const char *tensor, TnError *err) {
+    r->stopped_together = 1;
     char what[512];
     snprintf(what, sizeof what, "the gradient of %s is not finite", tensor);
     return stop_training(r, what, err);
@@ -758,7 +811,8 @@ static int setup(Run *r, TnError *err) {
         if (saved.data_hash != r->state.data_hash)
             return tn_fail(err, "%s: the training data differ from the run's (give the same --data, --val-data and "
                                 "--val-fraction to resume)", path);
-        if (tn_loader_restore(&r->loader, &saved.loader, err)) return -1;
+        TnError reason;
+        if (tn_loader_restore(&r->loader, &saved.loader, &reason)) return tn_fail(err, "%s: %s", path, reason.msg);
         r->state = saved;
     } else if (r->root) {
         char val_path[4200];

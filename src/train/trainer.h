@@ -151,8 +151,9 @@ typedef struct TnTrainResult {
     double seconds;                    /* of this session */
     char model_dir[4096];              /* the final model (or the checkpoint when interrupted) */
     TnTrainMemory memory;              /* this rank's, as printed at start-up */
-    int stopped_together;              /* failed where every rank fails alike (a loss sum that is not
-                                        * finite): the ranks can say why before the job ends */
+    int stopped_together;              /* failed where every rank fails alike (a loss sum or gradient
+                                        * norm that is not finite): the ranks can say why before the
+                                        * job ends */
 } TnTrainResult;
 
 /* Memory of a CPU training run in one process (ZeRO-0) of cfg with

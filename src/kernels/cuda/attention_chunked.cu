@@ -273,6 +273,11 @@ int choose_segments(long blocks, long slots, int seq_len) {
     return best;
 }
 
+int one_segment_after_error(void) {
+    (void)cudaGetLastError();
+    return 1;
+}
+
 long multiprocessor_count(void) {
     int device = 0, count = 0;
     if (cudaGetDevice(&device) != cudaSuccess ||
@@ -283,7 +288,7 @@ long multiprocessor_count(void) {
 
 int chunked_segments(const AttnPass &p) {
     int per_multiprocessor = 0;
-    if (occupancy(p, &per_multiprocessor) != cudaSuccess) return 1;
+    if (occupancy(p, &per_multiprocessor) != cudaSuccess) return one_segment_after_error();
     return choose_segments((long)p.batch * p.heads * (p.value_width / block_columns(p)),
                            multiprocessor_count() * per_multiprocessor, p.seq_len);
 }

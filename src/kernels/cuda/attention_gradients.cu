@@ -152,7 +152,7 @@ static cudaError_t prepare_width(int key_width, int *blocks_per_multiprocessor) 
 
 int gradient_segments(const AttnPass &value_pass) {
     int per_multiprocessor = 0;
-    if (prepare_width(value_pass.key_width, &per_multiprocessor) != cudaSuccess) return 1;
+    if (prepare_width(value_pass.key_width, &per_multiprocessor) != cudaSuccess) return one_segment_after_error();
     return choose_segments((long)value_pass.batch * value_pass.heads, multiprocessor_count() * per_multiprocessor,
                            value_pass.seq_len);
 }

@@ -522,6 +522,9 @@ cudaError_t launch_recurrent(const AttnPass &p, float *state, cudaStream_t strea
 int chunked_segments(const AttnPass &p);
 /* The same choice for `blocks` blocks per segment on `slots` resident blocks. */
 int choose_segments(long blocks, long slots, int seq_len);
+/* One segment, when the occupancy query behind the choice failed: its error
+ * cleared, so that the next launch's check does not report it as its own. */
+int one_segment_after_error(void);
 /* Tokens per segment (a whole number of chunks) when seq_len is cut into `segments`. */
 int segment_length(int seq_len, int segments);
 /* out[i] = in[i]^T for `count` fp32 matrices of rows x columns (multiples of 32). */

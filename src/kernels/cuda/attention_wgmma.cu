@@ -416,7 +416,7 @@ static cudaError_t prepare_wgmma(int *blocks_per_multiprocessor) {
 
 int wgmma_segments(const AttnPass &p) {
     int per_multiprocessor = 0;
-    if (prepare_wgmma(&per_multiprocessor) != cudaSuccess) return 1;
+    if (prepare_wgmma(&per_multiprocessor) != cudaSuccess) return one_segment_after_error();
     return choose_segments((long)p.batch * p.heads, multiprocessor_count() * per_multiprocessor, p.seq_len);
 }
 

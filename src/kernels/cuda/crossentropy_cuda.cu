@@ -1,5 +1,9 @@
 #include "kernels/cuda/crossentropy_cuda.h"
 
+extern "C" {
+#include "kernels/cpu/crossentropy.h"
+}
+
 #include "kernels/cuda/device_common.cuh"
 
 using namespace tn_model_kernels;
@@ -7,7 +11,7 @@ using namespace tn_model_kernels;
 namespace {
 
 constexpr int kThreads = 512;
-constexpr int kIgnoreIndex = -100; /* TN_IGNORE_INDEX of kernels/cpu/crossentropy.h */
+constexpr int kIgnoreIndex = TN_IGNORE_INDEX;
 
 /* One block per row, VEC logits per access (VEC divides V). */
 template <int VEC>

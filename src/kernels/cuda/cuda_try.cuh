@@ -34,8 +34,9 @@ extern "C" {
 struct DeviceArena {
     char *base;
     size_t used;
+    /* nullptr for count 0: an empty buffer must not alias the next one */
     template <typename T> T *take(size_t count) {
-        T *p = base ? reinterpret_cast<T *>(base + used) : nullptr;
+        T *p = base && count ? reinterpret_cast<T *>(base + used) : nullptr;
         used += (count * sizeof(T) + 255) / 256 * 256;
         return p;
     }

@@ -61,42 +61,46 @@ __global__ void qk_features_backward_kernel(uint16_t *dqkvu, float *partials, co
     int i = VEC * (blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= D) return;
     int h = i / head_dim, c = i % head_dim;
-    float theta_sum[VEC] = {};
-    int end = min(n_rows, (int)(blockIdx.y + 1) * kRowsPerBlock);
-    for (int r = blockIdx.y * kRowsPerBlock; r < end; r++) {
-        size_t in = (size_t)r * ld + i, f = (size_t)r * n_heads * dk + (size_t)h * dk + c;
-        float q[VEC], k[VEC], gq[VEC], gk[VEC], gq_sin[VEC], gk_sin[VEC];
-        load_vec<VEC>(qkvu, in, q);
-        load_vec<VEC>(qkvu, in + D, k);
-        load_vec<VEC>(dqf, f, gq);
-        load_vec<VEC>(dkf, f, gk);
-        if (theta) {
-            float pos = (float)(pos_offset + r % seq_len);
-            load_vec<VEC>(dqf, f + head_dim, gq_sin);
-            load_vec<VEC>(dkf, f + head_dim, gk_sin);
+    /* chunks of kRowsPerBlock rows, one partial sum each; a grid has at most
+     * 65535 rows of blocks, so a block may take several chunks */
+    for (int chunk = blockIdx.y; chunk * kRowsPerBlock < n_rows; chunk += gridDim.y) {
+        float theta_sum[VEC] = {};
+        int end = min(n_rows, (chunk + 1) * kRowsPerBlock);
+        for (int r = chunk * kRowsPerBlock; r < end; r++) {
+            size_t in = (size_t)r * ld + i, f = (size_t)r * n_heads * dk + (size_t)h * dk + c;
+            float q[VEC], k[VEC], gq[VEC], gk[VEC], gq_sin[VEC], gk_sin[VEC];
+            load_vec<VEC>(qkvu, in, q);
+            load_vec<VEC>(qkvu, in + D, k);
+            load_vec<VEC>(dqf, f, gq);
+            load_vec<VEC>(dkf, f, gk);
+            if (theta) {
+                float pos = (float)(pos_offset + r % seq_len);
+                load_vec<VEC>(dqf, f + head_dim, gq_sin);
+                load_vec<VEC>(dkf, f + head_dim, gk_sin);
+#pragma unroll
+                for (int j = 0; j < VEC; j++) {
+                    double sn_d, cs_d;
+                    sincos((double)theta[i + j] * (double)pos, &sn_d, &cs_d);
+                    float cs = (float)cs_d, sn = (float)sn_d;
+                    /* d(a cos(theta p))/dtheta = -a p sin, d(a sin(theta p))/dtheta = a p cos */
+                    theta_sum[j] += pos * (activation_forward(act, q[j]) * (gq_sin[j] * cs - gq[j] * sn) +
+                                           activation_forward(act, k[j]) * (gk_sin[j] * cs - gk[j] * sn));
+                    gq[j] = gq[j] * cs + gq_sin[j] * sn;
+                    gk[j] = gk[j] * cs + gk_sin[j] * sn;
+                }
+            }
 #pragma unroll
             for (int j = 0; j < VEC; j++) {
-                double sn_d, cs_d;
-                sincos((double)theta[i + j] * (double)pos, &sn_d, &cs_d);
-                float cs = (float)cs_d, sn = (float)sn_d;
-                /* d(a cos(theta p))/dtheta = -a p sin, d(a sin(theta p))/dtheta = a p cos */
-                theta_sum[j] += pos * (activation_forward(act, q[j]) * (gq_sin[j] * cs - gq[j] * sn) +
-                                       activation_forward(act, k[j]) * (gk_sin[j] * cs - gk[j] * sn));
-                gq[j] = gq[j] * cs + gq_sin[j] * sn;
-                gk[j] = gk[j] * cs + gk_sin[j] * sn;
+                gq[j] *= activation_derivative(act, q[j]);
+                gk[j] *= activation_derivative(act, k[j]);
             }
+            store_vec<VEC>(dqkvu, in, gq);
+            store_vec<VEC>(dqkvu, in + D, gk);
         }
+        if (theta)
 #pragma unroll
-        for (int j = 0; j < VEC; j++) {
-            gq[j] *= activation_derivative(act, q[j]);
-            gk[j] *= activation_derivative(act, k[j]);
-        }
-        store_vec<VEC>(dqkvu, in, gq);
-        store_vec<VEC>(dqkvu, in + D, gk);
+            for (int j = 0; j < VEC; j++) partials[(size_t)chunk * D + i + j] = theta_sum[j];
     }
-    if (theta)
-#pragma unroll
-        for (int j = 0; j < VEC; j++) partials[(size_t)blockIdx.y * D + i + j] = theta_sum[j];
 }
 
 /* The backward's blocks along the rows (and its dtheta partials per column). */
@@ -140,7 +144,7 @@ extern "C" int qk_features_backward_cuda(uint16_t *dqkvu, float *dtheta, float *
     if (n_rows <= 0 || D <= 0) return 0;
     int vec = qk_vector_width(ld, head_dim, dqkvu, dqf, dkf, qkvu);
     unsigned threads = threads_for(D / vec);
-    dim3 grid((D / vec + threads - 1) / threads, chunks);
+    dim3 grid((D / vec + threads - 1) / threads, chunks < 65535 ? chunks : 65535);
     if (vec == 8)
         qk_features_backward_kernel<8><<<grid, threads, 0, stream>>>(dqkvu, partials, dqf, dkf, qkvu, ld, act, theta,
                                                                      n_rows, seq_len, pos_offset, n_heads, head_dim);
