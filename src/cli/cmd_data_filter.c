@@ -12,9 +12,9 @@ static void usage(void) {
     printf("usage: tnllm data filter FILE... -o OUT [--drop-top P] [--drop-bottom P] [options]\n\n"
            "Reads documents scored by tnllm data score, prints the percentiles of their perplexity per\n"
            "group (--group-by, e.g. a source or language field), and keeps the documents inside the\n"
-           "thresholds of their group. Two passes over the input: percentiles, then the filter. Dropped\n"
-           "documents go to the rejects file with their score and the threshold; then tnllm data review\n"
-           "shows a sample of both sides.\n\n" DATA_FLAGS_HELP
+           "thresholds of their group. Two passes over the input (so it cannot be stdin): percentiles,\n"
+           "then the filter. Dropped documents go to the rejects file with their score and the threshold;\n"
+           "then tnllm data review shows a sample of both sides.\n\n" DATA_FLAGS_HELP
            "  --field NAME        score field (default ppl)\n"
            "  --group-by FIELD    percentiles and thresholds per value of FIELD (default: one group)\n"
            "  --drop-top P        drop the P%% of each group with the highest perplexity (noise,\n"
