@@ -1,6 +1,6 @@
 /* Malformed inputs fail with a message that names the file and the
  * problem, never a crash or a silent default: truncated or corrupt
- * safetensors, wrong shape, wrong dtype, missing or unexpected tensors,
+ * safetensors, a bad index, wrong shape, wrong dtype, missing or unexpected tensors,
  * bad config.json fields (or a directory named config.json), bad token
  * shards. */
 #include <stdlib.h>
@@ -125,6 +125,14 @@ int main(int argc, char **argv) {
                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12);
     expect_failure("overlapping tensors", "model.safetensors", "overlap or gap");
+
+    /* A sharded directory's index naming no file of this directory. */
+    write_text("model.safetensors.index.json", "{\"weight_map\": {\"model.embed_tokens.weight\": 5}}");
+    expect_failure("index: non-string file", "index.json", "entry 'model.embed_tokens.weight' must name a file");
+    write_text("model.safetensors.index.json", "{\"weight_map\": {\"model.norm.weight\": \"../model.safetensors\"}}");
+    expect_failure("index: file in another dir", "index.json", "entry 'model.norm.weight' must name a file");
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    remove(path);
     /* One tensor of the good model replaced (or dropped, or one added). */
     static const struct {
         const char *what;

@@ -55,9 +55,11 @@ static int list_weight_files(WeightFiles *wf, const char *dir, TnError *err) {
     }
     for (const cJSON *e = map->child; e; e = e->next) {
         if (!cJSON_IsString(e) || strchr(e->valuestring, '/')) {
+            /* the message quotes e->string, which cJSON_Delete frees */
+            tn_fail(err, "%s: weight_map entry '%s' must name a file in the same directory", path, e->string);
             cJSON_Delete(root);
             weight_files_free(wf);
-            return tn_fail(err, "%s: weight_map entry '%s' must name a file in the same directory", path, e->string);
+            return -1;
         }
         add_file_once(wf, e->valuestring);
     }
