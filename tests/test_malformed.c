@@ -117,6 +117,8 @@ int main(int argc, char **argv) {
     expect_failure("truncated data", "model.safetensors", "file truncated?");
     write_safetensors("model.safetensors", "{\"model.embed_tokens.weight\": {\"dtype\": ", 0);
     expect_failure("bad JSON header", "model.safetensors", "not a valid JSON");
+    write_safetensors("model.safetensors", "{}garbage!", 0);
+    expect_failure("bytes after the header", "model.safetensors", "not a valid JSON");
     write_safetensors("model.safetensors", "", 0);
     expect_failure("empty header", "model.safetensors", "not a valid JSON");
     write_text("model.safetensors", "abc");

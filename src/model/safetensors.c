@@ -99,9 +99,13 @@ int tn_st_open(TnStFile *f, const char *path, TnError *err) {
     f->data_start = 8 + header_len;
     uint64_t data_size = file_size - f->data_start;
 
-    cJSON *root = cJSON_ParseWithLength(header, header_len);
+    /* The format pads the JSON with spaces; anything else after it is not a header. */
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(header, header_len, &end, 0);
+    while (root && end < header + header_len && *end == ' ') end++;
+    int trailing = root && end != header + header_len;
     free(header);
-    if (!root || !cJSON_IsObject(root)) {
+    if (!root || trailing || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         tn_st_close(f);
         return tn_fail(err, "%s: header is not a valid JSON object", path);

@@ -4,7 +4,8 @@
  * tensor name to {dtype, shape, data_offsets: [begin, end)} relative to the
  * data section (plus an optional "__metadata__" object of strings), then the
  * data. tn_st_open validates all of it before any tensor is read: a
- * truncated file, a header that is not JSON, an unknown dtype, offsets that
+ * truncated file, a header that is not one JSON object (padding spaces
+ * alone may follow it), an unknown dtype, offsets that
  * overlap, leave gaps or run past the end, and a byte span that does not
  * match dtype x shape all fail with a message that names the file.
  */
