@@ -127,6 +127,24 @@ int main(int argc, char **argv) {
                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12);
     expect_failure("overlapping tensors", "model.safetensors", "overlap or gap");
+    /* Offsets a double does not hold as a whole byte count, and shapes whose
+     * element or byte counts overflow 64 bits (to a span of 0 bytes). */
+    static const struct { const char *what, *header, *needle; size_t data_len; } bad_entries[] = {
+        {"fractional offset", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.5]}}",
+         "tensor 'a' has invalid data_offsets", 8},
+        {"offset beyond 2^53", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,1e30]}}",
+         "tensor 'a' has invalid data_offsets", 8},
+        {"element count overflow",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,16777216],\"data_offsets\":[0,0]}}",
+         "tensor 'a' is larger than", 0},
+        {"byte count overflow",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483648,2147483648],\"data_offsets\":[0,0]}}",
+         "tensor 'a' is larger than", 0},
+    };
+    for (size_t i = 0; i < sizeof bad_entries / sizeof bad_entries[0]; i++) {
+        write_safetensors("model.safetensors", bad_entries[i].header, bad_entries[i].data_len);
+        expect_failure(bad_entries[i].what, "model.safetensors", bad_entries[i].needle);
+    }
 
     /* A sharded directory's index naming no file of this directory. */
     write_text("model.safetensors.index.json", "{\"weight_map\": {\"model.embed_tokens.weight\": 5}}");

@@ -27,6 +27,15 @@ static int is_float_dtype(TnDtype d) { return d == TN_F32 || d == TN_BF16 || d =
 /* Largest header we accept (the format's reference reader uses 100 MB). */
 #define ST_MAX_HEADER (100u << 20)
 
+/* Offsets and sizes are JSON numbers, doubles: whole ones up to 2^53 are exact. */
+#define ST_MAX_OFFSET ((uint64_t)1 << 53)
+
+/* True if x is a whole number in [0, max] (checked before any conversion). */
+static int is_whole_number(const cJSON *x, double max) {
+    return cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= max &&
+           x->valuedouble == (double)(uint64_t)x->valuedouble;
+}
+
 static int parse_tensor_entry(TnStTensor *t, const cJSON *e, const char *path, uint64_t data_size, TnError *err) {
     const char *name = e->string;
     if (!cJSON_IsObject(e)) return tn_fail(err, "%s: header entry '%s' is not an object", path, name);
@@ -39,18 +48,25 @@ static int parse_tensor_entry(TnStTensor *t, const cJSON *e, const char *path, u
         return tn_fail(err, "%s: tensor '%s' has unsupported dtype '%s'", path, name, dt->valuestring);
     t->ndim = cJSON_GetArraySize(shape);
     if (t->ndim > TN_ST_MAX_DIMS) return tn_fail(err, "%s: tensor '%s' has %d dimensions", path, name, t->ndim);
+    /* The element count saturates at limit + 1 (a later 0 still zeroes it),
+     * so neither it nor the byte count can wrap around. */
+    size_t limit = ST_MAX_OFFSET / tn_dtype_size(t->dtype);
     t->numel = 1;
     int i = 0;
     for (const cJSON *s = shape->child; s; s = s->next, i++) {
-        if (!cJSON_IsNumber(s) || s->valuedouble < 0 || s->valuedouble != (double)(long long)s->valuedouble ||
-            s->valuedouble > 1e15)
-            return tn_fail(err, "%s: tensor '%s' has an invalid shape", path, name);
+        if (!is_whole_number(s, 1e15)) return tn_fail(err, "%s: tensor '%s' has an invalid shape", path, name);
         t->shape[i] = (long long)s->valuedouble;
-        t->numel *= (size_t)t->shape[i];
+        size_t dim = (size_t)t->shape[i];
+        t->numel = dim && t->numel > limit / dim ? limit + 1 : t->numel * dim;
     }
+    if (t->numel > limit)
+        return tn_fail(err, "%s: tensor '%s' is larger than 2^53 bytes (the most data_offsets can address)", path,
+                       name);
     const cJSON *b = offs->child, *en = b->next;
-    if (!cJSON_IsNumber(b) || !cJSON_IsNumber(en) || b->valuedouble < 0 || en->valuedouble < b->valuedouble)
-        return tn_fail(err, "%s: tensor '%s' has invalid data_offsets", path, name);
+    if (!is_whole_number(b, (double)ST_MAX_OFFSET) || !is_whole_number(en, (double)ST_MAX_OFFSET) ||
+        en->valuedouble < b->valuedouble)
+        return tn_fail(err, "%s: tensor '%s' has invalid data_offsets (whole numbers 0 <= begin <= end <= 2^53)",
+                       path, name);
     t->begin = (uint64_t)b->valuedouble;
     t->end = (uint64_t)en->valuedouble;
     if (t->end - t->begin != (uint64_t)t->numel * tn_dtype_size(t->dtype))

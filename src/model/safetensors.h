@@ -5,9 +5,10 @@
  * data section (plus an optional "__metadata__" object of strings), then the
  * data. tn_st_open validates all of it before any tensor is read: a
  * truncated file, a header that is not one JSON object (padding spaces
- * alone may follow it), an unknown dtype, offsets that
- * overlap, leave gaps or run past the end, and a byte span that does not
- * match dtype x shape all fail with a message that names the file.
+ * alone may follow it), an unknown dtype, offsets that are not whole
+ * numbers up to 2^53, overlap, leave gaps or run past the end, a shape of
+ * more bytes than that, and a byte span that does not match dtype x shape
+ * all fail with a message that names the file (and the tensor).
  */
 #ifndef TN_MODEL_SAFETENSORS_H
 #define TN_MODEL_SAFETENSORS_H
