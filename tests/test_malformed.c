@@ -123,6 +123,10 @@ int main(int argc, char **argv) {
     expect_failure("empty header", "model.safetensors", "not a valid JSON");
     write_text("model.safetensors", "abc");
     expect_failure("3-byte file", "model.safetensors", "too short");
+    remove(path);
+    CHECK(mkdir(path, 0700) == 0, "mkdir %s", path);
+    expect_failure("weights: a directory", "model.safetensors", "is a directory");
+    CHECK(rmdir(path) == 0, "rmdir %s", path);
     write_safetensors("model.safetensors",
                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/bf16.h"
 #include "util/fileio.h"
@@ -89,9 +90,18 @@ int tn_st_open(TnStFile *f, const char *path, TnError *err) {
     snprintf(f->path, sizeof f->path, "%s", path);
     f->fp = fopen(path, "rb");
     if (!f->fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    fseeko(f->fp, 0, SEEK_END);
-    uint64_t file_size = (uint64_t)ftello(f->fp);
-    rewind(f->fp);
+    /* The size from fstat: a directory opens, then seeks to 2^63 - 1. */
+    struct stat st;
+    if (fstat(fileno(f->fp), &st) != 0) {
+        int e = errno;
+        tn_st_close(f);
+        return tn_fail(err, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        tn_st_close(f);
+        return tn_fail(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+    }
+    uint64_t file_size = (uint64_t)st.st_size;
     unsigned char len_bytes[8];
     if (file_size < 8 || fread(len_bytes, 1, 8, f->fp) != 8) {
         tn_st_close(f);
