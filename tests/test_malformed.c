@@ -193,6 +193,20 @@ int main(int argc, char **argv) {
         {"config: bias true", F_CORE F_HEADS F_GLU F_LRPE ", \"bias\": true", "'bias' = true is not supported"},
         {"config: string for int", F_CORE F_HEADS F_LRPE ", \"glu_dim\": \"12\"", "'glu_dim' must be an integer"},
         {"config: D % H != 0", F_CORE F_GLU F_LRPE ", \"decoder_attention_heads\": 3", "not divisible"},
+        /* sizes whose stack arrays or int products would overflow */
+        {"config: D = H = 1e8",
+         "\"vocab_size\": 16, \"decoder_embed_dim\": 100000000, \"decoder_layers\": 1, \"no_scale_embedding\": false,"
+         " \"decoder_attention_heads\": 100000000" F_GLU F_LRPE,
+         "decoder_embed_dim (D) 100000000 out of range 1..1048576"},
+        {"config: H too large",
+         "\"vocab_size\": 16, \"decoder_embed_dim\": 8192, \"decoder_layers\": 1, \"no_scale_embedding\": false,"
+         " \"decoder_attention_heads\": 8192" F_GLU F_LRPE,
+         "decoder_attention_heads (H) 8192 out of range 1..4096"},
+        {"config: G too large", F_CORE F_HEADS F_LRPE ", \"glu_dim\": 4194305", "glu_dim (G) 4194305 out of range"},
+        {"config: V too large",
+         "\"vocab_size\": 67108865, \"decoder_embed_dim\": 8, \"decoder_layers\": 1, \"no_scale_embedding\": false"
+         F_HEADS F_GLU F_LRPE, "vocab_size (V) 67108865 out of range"},
+        {"config: int out of range", F_CORE F_HEADS F_LRPE ", \"glu_dim\": 1e10", "'glu_dim' = 1e+10 is out of range"},
     };
     write_text("config.json", "{\"vocab_size\": 16,");
     expect_failure("config: invalid JSON", "config.json", "invalid JSON");

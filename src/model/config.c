@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,16 +111,23 @@ static int validate_switches(const TnConfig *cfg, TnError *err) {
         if (cfg->use_lrpe[l])
             return tn_fail(err, "position_encoding %s has no LRPE but linear_use_lrpe_list enables it on layer %d", pe, l);
     if (cfg->glu_act == TN_ACT_ONE_PLUS_ELU) return tn_fail(err, "glu_act must be none or silu, not 1+elu");
-    if (cfg->pe == TN_PE_APE && cfg->max_positions <= 0)
-        return tn_fail(err, "position_encoding ape needs max_position_embeddings > 0");
+    if (cfg->pe == TN_PE_APE && (cfg->max_positions <= 0 || cfg->max_positions > TN_MAX_POSITIONS))
+        return tn_fail(err, "position_encoding ape needs max_position_embeddings in 1..%d, not %d", TN_MAX_POSITIONS,
+                       cfg->max_positions);
     return 0;
 }
 
 int tn_config_validate(const TnConfig *cfg, TnError *err) {
-    if (cfg->vocab_size <= 0 || cfg->dim <= 0 || cfg->n_layers <= 0 || cfg->n_heads <= 0 || cfg->glu_dim <= 0)
-        return tn_fail(err, "sizes must be positive (V=%d D=%d L=%d H=%d G=%d)", cfg->vocab_size, cfg->dim,
-                       cfg->n_layers, cfg->n_heads, cfg->glu_dim);
-    if (cfg->n_layers > TN_MAX_LAYERS) return tn_fail(err, "decoder_layers %d exceeds %d", cfg->n_layers, TN_MAX_LAYERS);
+    const struct { const char *field; int value, max; } sizes[] = {
+        {"vocab_size (V)", cfg->vocab_size, TN_MAX_VOCAB},
+        {"decoder_embed_dim (D)", cfg->dim, TN_MAX_DIM},
+        {"decoder_layers (L)", cfg->n_layers, TN_MAX_LAYERS},
+        {"decoder_attention_heads (H)", cfg->n_heads, TN_MAX_HEADS},
+        {"glu_dim (G)", cfg->glu_dim, TN_MAX_GLU_DIM},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (sizes[i].value < 1 || sizes[i].value > sizes[i].max)
+            return tn_fail(err, "%s %d out of range 1..%d", sizes[i].field, sizes[i].value, sizes[i].max);
     if (cfg->dim % cfg->n_heads != 0)
         return tn_fail(err, "decoder_embed_dim %d is not divisible by decoder_attention_heads %d", cfg->dim, cfg->n_heads);
     if (!(cfg->init_std > 0.0f) || !isfinite(cfg->init_std)) return tn_fail(err, "init_std must be positive");
@@ -217,7 +225,7 @@ int tn_config_set_switch(TnConfig *cfg, const char *key, const char *value, TnEr
     if (strcmp(key, "max-positions") == 0) {
         char *end;
         long n = strtol(value, &end, 10);
-        if (end == value || *end || n <= 0 || n > (1 << 24))
+        if (end == value || *end || n <= 0 || n > TN_MAX_POSITIONS)
             return tn_fail(err, "switch max-positions: '%s' is not a positive integer", value);
         cfg->max_positions = (int)n;
         return 0;
@@ -310,7 +318,11 @@ static int is_known_key(const char *key) {
 static int json_int(const cJSON *root, const char *key, int required, int *out, const char *path, TnError *err) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!item) return required ? tn_fail(err, "%s: missing required field '%s'", path, key) : 0;
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int)item->valuedouble)
+    if (!cJSON_IsNumber(item)) return tn_fail(err, "%s: field '%s' must be an integer", path, key);
+    /* the range first: converting a double outside int's is undefined */
+    if (!(item->valuedouble >= INT_MIN && item->valuedouble <= INT_MAX))
+        return tn_fail(err, "%s: field '%s' = %g is out of range", path, key, item->valuedouble);
+    if (item->valuedouble != (double)(int)item->valuedouble)
         return tn_fail(err, "%s: field '%s' must be an integer", path, key);
     *out = (int)item->valuedouble;
     return 0;

@@ -13,7 +13,15 @@
 
 #include "util/error.h"
 
+/* Upper bounds on the sizes (far above Table 1's 175B: D 12288, H 96,
+ * G 32768) that keep every size derived in int (4D, L x H, the head widths)
+ * below 2^31 and the per-head arrays small enough for the stack. */
 #define TN_MAX_LAYERS 256
+#define TN_MAX_DIM (1 << 20)
+#define TN_MAX_HEADS 4096
+#define TN_MAX_GLU_DIM (1 << 22)
+#define TN_MAX_VOCAB (1 << 26)
+#define TN_MAX_POSITIONS (1 << 24)
 
 /* The switches of SPEC section 3 (paper variants and ablations, Tables
  * 5-10). The first value of each is the released models' behaviour. */
@@ -137,7 +145,7 @@ int tn_config_set_switch(TnConfig *cfg, const char *key, const char *value, TnEr
 /* The keys of tn_config_set_switch, NULL-terminated, for the CLI. */
 extern const char *const tn_switch_keys[];
 
-/* Checks the invariants (D % H == 0, positive sizes, L <= TN_MAX_LAYERS)
+/* Checks the invariants (D % H == 0, sizes from 1 to their TN_MAX_* bound)
  * and refuses switch combinations that mean nothing: a decay setting or
  * LRPE layers with a pe that has none, decay_temperature off without decay,
  * glu_act 1+elu, ape without max_positions, a TransNormer switch or an odd
