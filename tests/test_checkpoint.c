@@ -1,11 +1,13 @@
 /* Checkpoint round trips: F32 bit-exact, BF16 equal to the rounded
- * weights, sharded directories with an index, an untied lm_head, and the
- * forward pass of a reloaded model identical to the original's. */
+ * weights, sharded directories with an index, an untied lm_head, the
+ * forward pass of a reloaded model identical to the original's, saves that
+ * change the layout, and saves that fail. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "model/checkpoint.h"
 #include "model/transnormer.h"
 #include "test.h"
 #include "util/bf16.h"
@@ -63,6 +65,72 @@ static void roundtrip(const TnConfig *cfg, TnDtype dtype, size_t shard, uint64_t
     remove_tree(dir);
 }
 
+/* Whether dir loads as exactly m (config sizes and F32 weights). */
+static int loads_as(const char *dir, const TnModel *m, const char *tag) {
+    TnModel back;
+    TnError err;
+    if (tn_model_load(&back, dir, &err)) {
+        printf("%s: %s\n", tag, err.msg);
+        return 0;
+    }
+    int same = back.config.vocab_size == m->config.vocab_size && back.layout.total == m->layout.total &&
+               memcmp(back.params, m->params, m->layout.total * sizeof *m->params) == 0;
+    tn_model_free(&back);
+    return same;
+}
+
+/* A save with one layout over a directory holding the other loads as the
+ * new model (a stale index would win over a new single file). */
+static void relayout(const TnConfig *cfg, uint64_t seed, size_t first_shard, size_t second_shard, const char *tag) {
+    char dir[512];
+    make_temp_dir(dir, sizeof dir, "relayout");
+    TnModel old, new;
+    TnError err;
+    tn_model_init(&old, cfg, seed);
+    tn_model_init(&new, cfg, seed + 100);
+    CHECK(tn_model_save(&old, dir, TN_F32, first_shard, &err) == 0, "%s: %s", tag, err.msg);
+    CHECK(tn_model_save(&new, dir, TN_F32, second_shard, &err) == 0, "%s: %s", tag, err.msg);
+    CHECK(loads_as(dir, &new, tag), "%s: the directory does not load as the new model", tag);
+    printf("%-16s reload gives the new weights: ok\n", tag);
+    tn_model_free(&old);
+    tn_model_free(&new);
+    remove_tree(dir);
+}
+
+/* A save that fails midway leaves the previous model's config.json with
+ * its weights; a stale file that cannot be removed fails the save before
+ * anything is written. */
+static void failed_save(const TnConfig *cfg, uint64_t seed) {
+    char dir[512], path[1024];
+    make_temp_dir(dir, sizeof dir, "failed-save");
+    TnModel old, new;
+    TnError err;
+    tn_model_init(&old, cfg, seed);
+    TnConfig wider = *cfg;
+    wider.vocab_size += 20;
+    tn_model_init(&new, &wider, seed + 1);
+    CHECK(tn_model_save(&old, dir, TN_F32, 0, &err) == 0, "%s", err.msg);
+    TnCheckpointWriter w;
+    CHECK(tn_checkpoint_writer_open(&w, dir, &new.config, &new.layout, TN_F32, 0, &err) == 0, "%s", err.msg);
+    CHECK(tn_checkpoint_writer_write(&w, new.params, new.layout.total / 2, &err) == 0, "%s", err.msg);
+    CHECK(tn_checkpoint_writer_close(&w, &err) != 0, "closing after half the weights should fail");
+    CHECK(loads_as(dir, &old, "failed save"), "after a failed save the directory is not the previous model");
+
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json/stuck", dir);
+    CHECK(tn_mkdir_p(path, &err) == 0, "%s", err.msg);
+    int rc = tn_model_save(&new, dir, TN_F32, 0, &err);
+    CHECK(rc != 0 && strstr(err.msg, "model.safetensors.index.json") && strstr(err.msg, "cannot remove"),
+          "a save over an index that cannot be removed: rc %d, '%s'", rc, rc ? err.msg : "");
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    TnConfig kept;
+    CHECK(tn_config_load(&kept, path, &err) == 0 && kept.vocab_size == cfg->vocab_size,
+          "the refused save changed config.json");
+    printf("failed saves keep the previous config.json: ok\n");
+    tn_model_free(&old);
+    tn_model_free(&new);
+    remove_tree(dir);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
@@ -74,19 +142,9 @@ int main(int argc, char **argv) {
     cfg.tie_word_embeddings = 0;
     roundtrip(&cfg, TN_F32, 0, seed + 4, "f32-untied");
 
-    /* Saving a single file over a sharded directory removes the index. */
-    char dir[512];
-    make_temp_dir(dir, sizeof dir, "relayout");
-    TnModel m;
-    TnError err;
     cfg = small_config();
-    tn_model_init(&m, &cfg, seed);
-    CHECK(tn_model_save(&m, dir, TN_F32, 50000, &err) == 0, "%s", err.msg);
-    CHECK(tn_model_save(&m, dir, TN_F32, 0, &err) == 0, "%s", err.msg);
-    TnModel back;
-    CHECK(tn_model_load(&back, dir, &err) == 0, "reload after re-layout: %s", err.msg);
-    tn_model_free(&back);
-    tn_model_free(&m);
-    remove_tree(dir);
+    relayout(&cfg, seed + 5, 50000, 0, "sharded->single");
+    relayout(&cfg, seed + 6, 0, 50000, "single->sharded");
+    failed_save(&cfg, seed + 7);
     return TEST_DONE(argv[0]);
 }

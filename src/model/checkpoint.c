@@ -1,6 +1,7 @@
 #include "model/checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,13 +254,20 @@ static int open_shard(TnCheckpointWriter *w, TnError *err) {
     return rc ? -1 : 0;
 }
 
+/* Removes dir/name if it is there. */
+static int remove_if_present(const char *dir, const char *name, TnError *err) {
+    char path[4200];
+    if (tn_path_join(path, sizeof path, dir, name, err)) return -1;
+    if (remove(path) != 0 && errno != ENOENT) return tn_fail(err, "%s: cannot remove: %s", path, strerror(errno));
+    return 0;
+}
+
 int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnConfig *cfg, const TnParamLayout *layout,
                               TnDtype dtype, size_t shard_bytes, TnError *err) {
     memset(w, 0, sizeof *w);
     if (tn_mkdir_p(dir, err)) return -1;
-    char path[4200];
-    if (tn_path_join(path, sizeof path, dir, "config.json", err) || tn_config_save(cfg, path, err)) return -1;
     snprintf(w->dir, sizeof w->dir, "%s", dir);
+    w->config = *cfg;
     w->layout = layout;
     w->dtype = dtype;
     /* Greedy assignment of tensors, in layout order (the buffer's), to shards. */
@@ -276,7 +284,12 @@ int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnCo
         in_shard += bytes;
         w->total_bytes += bytes;
     }
-    if (open_shard(w, err)) {
+    /* The other layout's file goes before anything is written: the index
+     * (which loading prefers) would otherwise outlive a new single file. A
+     * sharded save drops the old index too, which names shards this save
+     * overwrites; close writes the new one. */
+    if (remove_if_present(dir, INDEX_NAME, err) || (w->n_shards > 1 && remove_if_present(dir, SINGLE_NAME, err)) ||
+        open_shard(w, err)) {
         free(w->shard_of);
         return -1;
     }
@@ -317,10 +330,10 @@ int tn_checkpoint_writer_close(TnCheckpointWriter *w, TnError *err) {
         return tn_fail(err, "%s: %zu of the model's %zu floats written", w->dir, position, w->layout->total);
     }
     int rc = w->n_shards > 1 ? write_index(w->dir, w->layout, w->shard_of, w->n_shards, w->total_bytes, err) : 0;
+    /* config.json last: a save that fails earlier leaves the previous one */
     char path[4200];
-    /* Remove the other layout's files so the directory has one truth. */
-    if (!rc) rc = tn_path_join(path, sizeof path, w->dir, w->n_shards > 1 ? SINGLE_NAME : INDEX_NAME, err);
-    if (!rc) remove(path);
+    if (!rc)
+        rc = tn_path_join(path, sizeof path, w->dir, "config.json", err) || tn_config_save(&w->config, path, err);
     free(w->shard_of);
     w->shard_of = NULL;
     return rc ? -1 : 0;

@@ -41,20 +41,23 @@ void tn_checkpoint_reader_close(TnCheckpointReader *reader);
 
 /* Saves config.json and the weights (dtype TN_F32 or TN_BF16). Tensors are
  * split into shards of at most shard_bytes each (0: one file). Each file is
- * written atomically; a stale single file or index from an earlier save
- * with the other layout is removed afterwards. */
+ * written atomically. An earlier save's index, and its single file when
+ * this save is sharded, are removed before any weight is written (a stale
+ * file that cannot be removed fails the save); config.json is written last,
+ * so a save that fails leaves the previous config.json. */
 int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
                   TnDtype dtype, size_t shard_bytes, TnError *err);
 
 /* tn_checkpoint_save in pieces, for parameters that are never whole in
- * memory (a ZeRO-3 rank 0 gathering one part at a time): open writes
- * config.json and plans the files, write appends the next count floats of
+ * memory (a ZeRO-3 rank 0 gathering one part at a time): open plans the
+ * files and removes the stale ones, write appends the next count floats of
  * the flat buffer (in its order, which is the files': each file is
  * committed once its last tensor is complete), close checks that the whole
- * buffer came and writes the index. A failed call leaves no partial file
- * and closes the writer; abort drops an open writer. */
+ * buffer came and writes the index, then config.json. A failed call leaves
+ * no partial file and closes the writer; abort drops an open writer. */
 typedef struct TnCheckpointWriter {
     char dir[4096];
+    TnConfig config;         /* written at close */
     const TnParamLayout *layout;
     TnDtype dtype;
     int *shard_of, n_shards; /* each tensor's file */
