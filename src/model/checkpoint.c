@@ -11,8 +11,9 @@
 #define INDEX_NAME "model.safetensors.index.json"
 #define SINGLE_NAME "model.safetensors"
 
-/* The list of weight files of a directory: one file, or the shards of the
- * index, each with the tensor names the index assigns to it. */
+/* The list of weight files of a directory: one file, or each shard the
+ * index names, once. Which tensors the index assigns to a shard is not
+ * kept: the reader takes each file's tensors from its own header. */
 typedef struct WeightFiles {
     int n_files;
     char **files;   /* file names relative to dir, owned */
