@@ -20,6 +20,12 @@ import sys
 sys.path.insert(0, "/usr/lib/python3.11")
 from pydoc_data import topics  # noqa: E402
 
+# -h/--help prints this file's description; another option is refused (not taken for a path)
+if any(a in ("-h", "--help") for a in sys.argv[1:]):
+    sys.exit(print(__doc__))
+for option in (a for a in sys.argv[1:] if a.startswith("--") and a not in ()):
+    sys.exit(f"{sys.argv[0]}: unknown option {option} (--help)")
+
 out_path = sys.argv[1] if len(sys.argv) > 1 else "data/corpus.jsonl"
 fortunes = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/games/fortunes"
 ansi = re.compile(r"\x1b\[[0-9;]*m")

@@ -33,6 +33,12 @@ import subprocess
 import sys
 import tempfile
 
+# -h/--help prints this file's description; another option is refused (not taken for a path)
+if any(a in ("-h", "--help") for a in sys.argv[1:]):
+    sys.exit(print(__doc__))
+for option in (a for a in sys.argv[1:] if a.startswith("--") and a not in ()):
+    sys.exit(f"{sys.argv[0]}: unknown option {option} (--help)")
+
 PACKAGES = ("python3.11-doc", "perl-doc")
 SKIPPED_PODS = ("perltoc.pod", "perluniprops.pod")
 

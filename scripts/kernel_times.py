@@ -8,6 +8,12 @@ import csv
 import sys
 from collections import defaultdict
 
+# -h/--help prints this file's description; another option is refused (not taken for a path)
+if any(a in ("-h", "--help") for a in sys.argv[1:]):
+    sys.exit(print(__doc__))
+for option in (a for a in sys.argv[1:] if a.startswith("--") and a not in ()):
+    sys.exit(f"{sys.argv[0]}: unknown option {option} (--help)")
+
 NANOSECONDS = {"nsecond": 1, "usecond": 1e3, "msecond": 1e6, "second": 1e9}  # per unit ncu may print
 
 

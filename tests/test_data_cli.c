@@ -122,6 +122,9 @@ int main(int argc, char **argv) {
     tn_write_file(path, verdicts, strlen(verdicts), &err);
     snprintf(args, sizeof args, "data review --verdicts %s", path);
     CHECK(run_tnllm(args, out, sizeof out) == 0 && strstr(out, "100.0% of the drops were right"), "tally: %s", out);
+    const char *misspelt = "{\"side\":\"keep\",\"verdict\":\"goood\"}\n"; /* was tallied as kept and good */
+    tn_write_file(path, misspelt, strlen(misspelt), &err);
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "verdicts.jsonl:1: not a verdict"), "misspelt: %s", out);
 
     static const char *commands[] = {"clean", "dedup", "score", "filter", "review", "bench"};
     for (int i = 0; i < 6; i++) {

@@ -404,11 +404,27 @@ static void test_ascii_splitting(void) {
     CHECK(disagree == 0, "%d ASCII pairs split differently from the character classes", disagree);
 }
 
+/* A model path that does not exist is an error naming it (a mistyped -m
+ * once tokenized a corpus into bytes); a directory without tokenizer files
+ * is the byte-level tokenizer. */
+static void test_model_paths(const char *dir) {
+    TnTokenizer *tok = NULL;
+    TnError err;
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s/no-such-model/tokenizer.jsn", dir);
+    CHECK(tn_tokenizer_for_model(&tok, missing, &err) < 0 && strstr(err.msg, missing) && !tok,
+          "a missing model path: %s", tok ? "a tokenizer" : err.msg);
+    CHECK(tn_tokenizer_for_model(&tok, dir, &err) == 0 && tok == tn_tokenizer_bytes(),
+          "a directory without tokenizer files: %s", err.msg);
+    tn_tokenizer_free(tok);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char dir[4096];
     make_temp_dir(dir, sizeof dir, "tokenizer");
     test_ascii_splitting();
+    test_model_paths(dir);
     test_hand_ids(dir);
     test_long_piece(dir);
     test_malformed(dir);

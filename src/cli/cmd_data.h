@@ -27,9 +27,12 @@ void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char 
 void data_flags_refuse_stdin(const DataFlags *f, const TnArgs *a);
 void data_flags_free(DataFlags *f);
 
-/* The lines of --help for the shared flags. */
-#define DATA_FLAGS_HELP                                                                            \
-    "  FILE...             input JSONL files (.gz/.zst by name; - for stdin)\n"                     \
+/* The lines of --help for the shared flags; STDIN is what the inputs' line
+ * says of "-" (DATA_STDIN_READ or DATA_STDIN_REFUSED). */
+#define DATA_STDIN_READ "; - for stdin"
+#define DATA_STDIN_REFUSED "; not stdin: read twice"
+#define DATA_FLAGS_HELP(STDIN)                                                                     \
+    "  FILE...             input JSONL files (.gz/.zst by name" STDIN ")\n"                        \
     "  -o, --output FILE   kept documents (compressed by name: .gz/.zst)\n"                         \
     "  --rejects FILE      dropped documents with \"reason\" and \"detail\" (default: the output\n"  \
     "                      name with .rejects before .jsonl)\n"                                     \

@@ -14,7 +14,7 @@ static void usage(const TnCleanOptions *d) {
            "LaTeX kept intact) and NFC normalization, then drops documents by quality filters. Kept\n"
            "documents keep their other fields; every dropped one goes to the rejects file with the\n"
            "filter's name and the measured value. Prints per-rule counts; the output is identical\n"
-           "for any thread count. Details of each rule: src/data/clean.h.\n\n" DATA_FLAGS_HELP
+           "for any thread count. Details of each rule: src/data/clean.h.\n\n" DATA_FLAGS_HELP(DATA_STDIN_READ)
            "  --min-chars N            drop documents shorter than N characters (default %lld)\n"
            "  --max-chars N            drop documents longer than N characters (default %lld)\n"
            "  --min-words N            drop documents with fewer words, a CJK character counting as\n"

@@ -16,7 +16,7 @@ static void usage(void) {
            "by union-find, the first document of each cluster kept. Signatures go to band files in the\n"
            "work directory, one band is sorted in memory at a time. The output is the same for any thread\n"
            "count; duplicates go to the rejects file naming the document they duplicate. The input is read\n"
-           "twice (signatures, then output), so it cannot be stdin (-).\n\n" DATA_FLAGS_HELP
+           "twice (signatures, then output), so it cannot be stdin (-).\n\n" DATA_FLAGS_HELP(DATA_STDIN_REFUSED)
            "  --level doc|line      deduplicate whole documents (default) or lines: a line seen before\n"
            "                        (exactly or nearly) is removed from later documents\n"
            "  --threshold J         Jaccard similarity to aim at (default 0.8)\n"

@@ -14,7 +14,7 @@ static void usage(void) {
            "group (--group-by, e.g. a source or language field), and keeps the documents inside the\n"
            "thresholds of their group. Two passes over the input (so it cannot be stdin): percentiles,\n"
            "then the filter. Dropped documents go to the rejects file with their score and the threshold;\n"
-           "then tnllm data review shows a sample of both sides.\n\n" DATA_FLAGS_HELP
+           "then tnllm data review shows a sample of both sides.\n\n" DATA_FLAGS_HELP(DATA_STDIN_REFUSED)
            "  --field NAME        score field (default ppl)\n"
            "  --group-by FIELD    percentiles and thresholds per value of FIELD (default: one group)\n"
            "  --drop-top P        drop the P%% of each group with the highest perplexity (noise,\n"

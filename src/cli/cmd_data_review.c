@@ -124,8 +124,12 @@ static int tally(const char *path) {
         if (len == 0) continue;
         cJSON *json = cJSON_ParseWithLength(line, len);
         cJSON *side = cJSON_GetObjectItemCaseSensitive(json, "side"), *verdict = cJSON_GetObjectItemCaseSensitive(json, "verdict");
-        if (!cJSON_IsString(side) || !cJSON_IsString(verdict))
-            tn_die("%s:%lld: not a verdict (want {\"side\": ..., \"verdict\": ...})", path, r.line_number);
+        int sides_known = cJSON_IsString(side) && (!strcmp(side->valuestring, "kept") || !strcmp(side->valuestring, "dropped"));
+        int verdicts_known = cJSON_IsString(verdict) &&
+                             (!strcmp(verdict->valuestring, "good") || !strcmp(verdict->valuestring, "bad"));
+        if (!sides_known || !verdicts_known)
+            tn_die("%s:%lld: not a verdict (want {\"side\": \"kept\" or \"dropped\", \"verdict\": \"good\" or \"bad\"})",
+                   path, r.line_number);
         counts[strcmp(side->valuestring, "dropped") == 0][strcmp(verdict->valuestring, "bad") == 0]++;
         cJSON_Delete(json);
     }
@@ -173,9 +177,10 @@ int cmd_data_review(int argc, char **argv) {
         if (sample_file(paths[k], &sides[k], &rng, &err)) tn_die("%s", err.msg);
     }
     char title[512];
+    int sampled[2]; /* of each side: n, or all it had */
+    for (int k = 0; k < 2; k++) sampled[k] = sides[k].seen < n ? (int)sides[k].seen : n;
     snprintf(title, sizeof title, "<h1>Review: %d of %lld kept, %d of %lld dropped</h1>\n<p>kept: %s, dropped: %s</p>\n",
-             sides[0].seen < n ? (int)sides[0].seen : n, sides[0].seen, sides[1].seen < n ? (int)sides[1].seen : n,
-             sides[1].seen, kept, dropped);
+             sampled[0], sides[0].seen, sampled[1], sides[1].seen, kept, dropped);
     tn_textbuf_append_str(&page, title);
     /* Interleaved, so a reader does not judge all of one side first. */
     for (int i = 0; i < n; i++)
@@ -183,8 +188,8 @@ int cmd_data_review(int argc, char **argv) {
             if (i < sides[k].seen) append_document(&page, names[k], i, &sides[k].lines[i], field);
     tn_textbuf_append_str(&page, page_tail);
     if (tn_write_file(output, page.data, page.len, &err)) tn_die("%s", err.msg);
-    printf("wrote %s: %lld kept and %lld dropped documents seen, %d of each sampled\n", output, sides[0].seen,
-           sides[1].seen, n);
+    printf("wrote %s: %lld kept and %lld dropped documents seen, %d and %d sampled\n", output, sides[0].seen,
+           sides[1].seen, sampled[0], sampled[1]);
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < n; i++) tn_textbuf_free(&sides[k].lines[i]);
         free(sides[k].lines);

@@ -19,7 +19,7 @@ static void usage(void) {
            "Each thread scores its own documents with its own copy of the model (small evaluation models\n"
            "run fastest this way); --one-model keeps one copy and runs each forward pass on all threads\n"
            "instead (for models too large to copy). Runs on the CPU.\n"
-           "Then: tnllm data filter.\n\n" DATA_FLAGS_HELP
+           "Then: tnllm data filter.\n\n" DATA_FLAGS_HELP(DATA_STDIN_READ)
            "  -m, --model DIR     the evaluation model (HF directory)\n"
            "  -c, --ctx T         window length in tokens (default 512)\n"
            "  -b, --batch B       windows of one document per forward pass (default 8)\n"

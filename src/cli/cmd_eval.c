@@ -83,7 +83,7 @@ int cmd_eval(int argc, char **argv) {
         if (tn_shard_open(&shard, tokens_path, &err) || tn_shard_check_vocab(&shard, m.config.vocab_size, &err))
             tn_die("%s", err.msg);
         if (tn_eval_tokens(&m, shard.tokens, shard.n_tokens, ctx, stride, batch, device, 1, &r, &err))
-            tn_die("%s: %s", tokens_path, err.msg);
+            tn_die("%s on %s: %s", dir, tokens_path, err.msg); /* the model's error or the data's */
         tn_shard_close(&shard);
     } else {
         TnTokenizer *tok;
@@ -92,7 +92,7 @@ int cmd_eval(int argc, char **argv) {
         if (tn_tokenizer_for_model(&tok, dir, &err) || tn_read_file(text_path, &text, &len, &err))
             tn_die("%s", err.msg);
         if (tn_eval_text(&m, tok, text, len, ctx, stride, batch, device, 1, &r, &err))
-            tn_die("%s: %s", text_path, err.msg);
+            tn_die("%s on %s: %s", dir, text_path, err.msg);
         free(text);
         tn_tokenizer_free(tok);
     }

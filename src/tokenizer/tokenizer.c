@@ -1,5 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,9 @@ int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err) {
 
 int tn_tokenizer_for_model(TnTokenizer **tok, const char *model, TnError *err) {
     struct stat st;
-    if (stat(model, &st) == 0 && S_ISREG(st.st_mode)) return tn_tokenizer_load(tok, model, err);
+    /* a mistyped path must not quietly tokenize a corpus into bytes */
+    if (stat(model, &st) != 0) return tn_fail(err, "%s: %s", model, strerror(errno));
+    if (S_ISREG(st.st_mode)) return tn_tokenizer_load(tok, model, err);
     static const char *const names[2] = {"tokenizer.json", "tokenizer.model"};
     for (int i = 0; i < 2; i++) {
         char path[4096];

@@ -39,7 +39,8 @@ int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err);
 /* Non-zero if tn_tokenizer_load reads path as a SentencePiece model. */
 int tn_tokenizer_is_sentencepiece(const char *path);
 /* The tokenizer of a model: `model` itself if it is a file, else
- * DIR/tokenizer.json, else DIR/tokenizer.model, else the byte-level one. */
+ * DIR/tokenizer.json, else DIR/tokenizer.model, else the byte-level one; a
+ * path that does not exist is an error (naming it), not the byte-level one. */
 int tn_tokenizer_for_model(TnTokenizer **tok, const char *model, TnError *err);
 /* Wraps a built BPE model (bpe.h), taking ownership of its contents. */
 TnTokenizer *tn_tokenizer_from_bpe(struct TnBpe *bpe);
