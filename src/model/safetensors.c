@@ -1,10 +1,8 @@
 #include "model/safetensors.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "util/bf16.h"
 #include "util/fileio.h"
@@ -88,20 +86,9 @@ static int compare_begin(const void *a, const void *b) {
 int tn_st_open(TnStFile *f, const char *path, TnError *err) {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
-    f->fp = fopen(path, "rb");
-    if (!f->fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    /* The size from fstat: a directory opens, then seeks to 2^63 - 1. */
-    struct stat st;
-    if (fstat(fileno(f->fp), &st) != 0) {
-        int e = errno;
-        tn_st_close(f);
-        return tn_fail(err, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        tn_st_close(f);
-        return tn_fail(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-    }
-    uint64_t file_size = (uint64_t)st.st_size;
+    uint64_t file_size;
+    f->fp = tn_open_regular(path, &file_size, err);
+    if (!f->fp) return -1;
     unsigned char len_bytes[8];
     if (file_size < 8 || fread(len_bytes, 1, 8, f->fp) != 8) {
         tn_st_close(f);

@@ -48,20 +48,32 @@ void tn_atomic_abort(TnAtomicFile *f) {
     remove(f->tmp_path);
 }
 
-int tn_read_file(const char *path, char **data, size_t *size, TnError *err) {
+FILE *tn_open_regular(const char *path, uint64_t *size, TnError *err) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp) {
+        tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
     struct stat st;
     if (fstat(fileno(fp), &st) != 0) {
         int e = errno;
         fclose(fp);
-        return tn_fail(err, "%s: cannot stat: %s", path, strerror(e));
+        tn_fail(err, "%s: cannot stat: %s", path, strerror(e));
+        return NULL;
     }
     if (!S_ISREG(st.st_mode)) { /* a directory opens, then seeks to 2^63 - 1 */
         fclose(fp);
-        return tn_fail(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        tn_fail(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        return NULL;
     }
-    off_t len = st.st_size;
+    *size = (uint64_t)st.st_size;
+    return fp;
+}
+
+int tn_read_file(const char *path, char **data, size_t *size, TnError *err) {
+    uint64_t len;
+    FILE *fp = tn_open_regular(path, &len, err);
+    if (!fp) return -1;
     char *buf = tn_malloc((size_t)len + 1);
     if (len > 0 && fread(buf, 1, (size_t)len, fp) != (size_t)len) {
         free(buf);

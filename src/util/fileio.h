@@ -8,8 +8,9 @@
 #ifndef TN_UTIL_FILEIO_H
 #define TN_UTIL_FILEIO_H
 
-#include <stdio.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "util/error.h"
 
@@ -29,6 +30,9 @@ int tn_atomic_commit(TnAtomicFile *f, TnError *err);
 /* Closes and removes the temporary file (for error paths). */
 void tn_atomic_abort(TnAtomicFile *f);
 
+/* Opens a regular file for reading (a directory or device refused, naming
+ * it) and gives its size; NULL with err filled on failure. */
+FILE *tn_open_regular(const char *path, uint64_t *size, TnError *err);
 /* Reads a whole regular file (a directory or device is refused) into a
  * NUL-terminated heap buffer the caller frees. *size (if not NULL) receives
  * the length without the NUL. */
