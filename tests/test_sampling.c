@@ -30,6 +30,49 @@ static double chi_square(TnSampler *s, const float *logits, double T, const int 
 
 /* 99.9% quantiles of chi-square with df = 1 .. 9 degrees of freedom. */
 static const double chi_limit[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88};
+/* 99.99% quantiles, for the tests whose logits change with test_seed(). */
+static const double chi_limit_9999[] = {0, 15.14, 18.42, 21.11, 23.51, 25.74, 27.86, 29.88, 31.83, 33.72};
+
+/* Ids by decreasing logit (lower id on ties): order[0..V). */
+static void sort_ids(const float *logits, int *order) {
+    for (int v = 0; v < V; v++) order[v] = v;
+    for (int i = 0; i < V; i++)
+        for (int j = i + 1; j < V; j++)
+            if (logits[order[j]] > logits[order[i]]) { int t = order[i]; order[i] = order[j]; order[j] = t; }
+}
+
+/* The nucleus, in float64: of the `top_k` best tokens (0 or >= V = all) at
+ * temperature T, the length of the smallest prefix of order whose
+ * renormalised probability reaches top_p. */
+static int nucleus_size(const float *logits, const int *order, double T, int top_k, double top_p) {
+    int n = top_k > 0 && top_k < V ? top_k : V;
+    double sum = 0, kept = 0;
+    for (int i = 0; i < n; i++) sum += exp(logits[order[i]] / T);
+    int keep = 0;
+    while (keep < n && kept < top_p * sum) kept += exp(logits[order[keep++]] / T);
+    return keep;
+}
+
+/* Draws with top-k and top-p (and temperature T) against the renormalised
+ * nucleus of the sorted top k, for fresh logits of the test's seed. */
+static void check_nucleus(TnRng *rng, uint64_t seed, double T, int top_k, double top_p) {
+    float logits[V];
+    for (int v = 0; v < V; v++) logits[v] = (float)(1.5 * tn_rng_normal(rng));
+    int order[V];
+    sort_ids(logits, order);
+    int keep = nucleus_size(logits, order, T, top_k, top_p);
+    TnSamplingParams p = {.temperature = (float)T, .top_k = top_k, .top_p = (float)top_p, .repeat_penalty = 1.0f, .seed = seed};
+    TnSampler s;
+    tn_sampler_init(&s, &p, V);
+    int outside;
+    double chi = chi_square(&s, logits, T, order, keep, &outside);
+    double limit = chi_limit_9999[keep > 1 ? keep - 1 : 1];
+    printf("T %.2f top-k %d top-p %.2f (%d tokens): chi-square %.2f (df %d, 99.99%% limit %.2f), outside: %d\n", T, top_k,
+           top_p, keep, chi, keep - 1, limit, outside);
+    CHECK(outside == 0, "T %.2f top-k %d top-p %.2f: %d draws outside the %d-token nucleus", T, top_k, top_p, outside, keep);
+    CHECK(keep == 1 || chi < limit, "T %.2f top-k %d top-p %.2f: chi-square %.2f >= %.2f", T, top_k, top_p, chi, limit);
+    tn_sampler_free(&s);
+}
 
 int main(int argc, char **argv) {
     (void)argc;
@@ -37,12 +80,8 @@ int main(int argc, char **argv) {
     tn_rng_seed(&rng, 2024, 3);
     float logits[V];
     for (int v = 0; v < V; v++) logits[v] = (float)(1.5 * tn_rng_normal(&rng));
-    /* ids by decreasing logit */
     int order[V];
-    for (int v = 0; v < V; v++) order[v] = v;
-    for (int i = 0; i < V; i++)
-        for (int j = i + 1; j < V; j++)
-            if (logits[order[j]] > logits[order[i]]) { int t = order[i]; order[i] = order[j]; order[j] = t; }
+    sort_ids(logits, order);
 
     double temps[] = {1.0, 0.5, 1.7};
     for (int i = 0; i < 3; i++) {
@@ -83,6 +122,21 @@ int main(int argc, char **argv) {
         CHECK(keep < V && outside == 0, "top-p kept %d of %d, %d outside", keep, V, outside);
         CHECK(keep == 1 || chi < chi_limit[keep - 1], "top-p chi %.2f", chi);
         tn_sampler_free(&s);
+    }
+
+    {
+        /* top-k and top-p together (the defaults combine them): quickselect
+         * leaves the top k unsorted, and the nucleus is a prefix of the
+         * sorted ones. Several fresh logit sets, since one may happen to
+         * come out of the selection sorted. Then top-p alone at
+         * temperatures other than 1, where the nucleus shrinks or grows. */
+        uint64_t seed = test_seed();
+        TnRng fresh;
+        tn_rng_seed(&fresh, seed, 17);
+        for (int i = 0; i < 6; i++) check_nucleus(&fresh, seed + (uint64_t)i, 1.0, 5, 0.8);
+        check_nucleus(&fresh, seed + 6, 0.8, 40, 0.95); /* the defaults: top_k >= V keeps all */
+        check_nucleus(&fresh, seed + 7, 0.6, 0, 0.95);
+        check_nucleus(&fresh, seed + 8, 1.7, 0, 0.8);
     }
 
     {
