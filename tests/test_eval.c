@@ -1,5 +1,6 @@
-/* Perplexity evaluation: the windows, the predictions each scores and the
- * mean loss, against the float64 reference run window by window. */
+/* Perplexity evaluation: the windows, the predictions each scores, the
+ * mean loss and its statistics (standard error, perplexity, 95% interval),
+ * against the float64 reference run window by window. */
 #include <math.h>
 #include <string.h>
 #include <stdlib.h>
@@ -7,11 +8,14 @@
 
 #include "infer/perplexity.h"
 #include "kernels/cpu/crossentropy.h"
+#include "eval_stats.h"
 #include "ref64.h"
 #include "test.h"
 
-/* The mean loss the windowing rule of perplexity.h implies, from ref64. */
-static double expected_loss(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, long long *scored) {
+/* The mean loss the windowing rule of perplexity.h implies, from ref64;
+ * its per-token losses go to ref. */
+static double expected_loss(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, long long *scored,
+                            RefLosses *ref) {
     int V = m->config.vocab_size;
     double *logits = malloc((size_t)ctx * V * sizeof *logits), sum = 0;
     int32_t *x = malloc((size_t)ctx * sizeof *x), *y = malloc((size_t)ctx * sizeof *y);
@@ -27,6 +31,7 @@ static double expected_loss(TnModel *m, const uint32_t *tokens, size_t n, int ct
         }
         next = (long long)begin + ctx;
         sum += ref64_forward(&m->config, &m->layout, m->params, x, y, 1, ctx, logits) * count;
+        ref_losses_add(ref, logits, V, y, ctx);
         *scored += count;
     }
     free(logits); free(x); free(y);
@@ -63,6 +68,10 @@ static int score_short(void *user, const int32_t *inputs, const int32_t *targets
     return rc;
 }
 
+/* The statistics' relative tolerance against float64: the float32 losses
+ * agree with the reference's to about 1e-6 relative. */
+#define EVAL_TOLERANCE 1e-5
+
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
@@ -87,7 +96,8 @@ int main(int argc, char **argv) {
         int rc = tn_eval_tokens(&m, tokens, n, ctx, stride, batch, TN_DEVICE_CPU, 0, &r, &err);
         CHECK(rc == 0, "eval: %s", err.msg);
         long long want_scored;
-        double want = expected_loss(&m, tokens, n, ctx, stride, &want_scored);
+        RefLosses ref = {0};
+        double want = expected_loss(&m, tokens, n, ctx, stride, &want_scored, &ref);
         long long windows = (long long)((n - ctx) / stride) + 1;
         printf("ctx %3d stride %3d batch %d: %lld windows, %lld scored, loss %.6f (float64 %.6f), ppl %.3f [%.3f, %.3f]\n",
                ctx, stride, batch, r.n_windows, r.n_scored, r.mean_loss, want, r.perplexity, r.ppl_low, r.ppl_high);
@@ -96,6 +106,9 @@ int main(int argc, char **argv) {
         CHECK(r.n_scored == (ctx - 1) + (windows - 1) * (stride == ctx ? ctx - 1 : stride), "scored count formula");
         CHECK(fabs(r.mean_loss - want) <= 1e-5 * want, "loss %.8f vs float64 %.8f", r.mean_loss, want);
         CHECK(r.ppl_low < r.perplexity && r.perplexity < r.ppl_high, "interval brackets the perplexity");
+        char what[64];
+        snprintf(what, sizeof what, "ctx %d stride %d", ctx, stride);
+        check_eval_statistics(&r, &ref, EVAL_TOLERANCE, what);
         ShortScorer scorer = {&m, 0};
         TnEvalResult short_r;
         rc = tn_eval_windows(score_short, &scorer, tokens, n, ctx, stride, batch, 0, &short_r, &err);
@@ -105,6 +118,8 @@ int main(int argc, char **argv) {
               short_r.n_windows, short_r.n_scored);
         CHECK(fabs(short_r.mean_loss - want) <= 1e-5 * want, "a scorer forwarding ctx - 1 tokens: loss %.8f vs "
               "float64 %.8f", short_r.mean_loss, want);
+        snprintf(what, sizeof what, "ctx %d stride %d, a scorer", ctx, stride);
+        check_eval_statistics(&short_r, &ref, EVAL_TOLERANCE, what);
     }
     TnEvalResult r;
     CHECK(tn_eval_tokens(&m, tokens, 10, 50, 50, 1, TN_DEVICE_CPU, 0, &r, &err) != 0, "a stream shorter than a window fails");

@@ -1,12 +1,14 @@
 /* Perplexity of a text file: the text is tokenized on the fly (<s> first)
  * and scored like a shard; the loss of one window equals the float64
- * reference's loss on the same tokens, and texts that cannot be scored fail
+ * reference's loss on the same tokens (and its standard error, perplexity
+ * and interval those of the reference's per-token losses), and texts that cannot be scored fail
  * with the reason. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "infer/perplexity.h"
+#include "eval_stats.h"
 #include "models.h"
 #include "ref64.h"
 #include "test.h"
@@ -38,6 +40,9 @@ int main(int argc, char **argv) {
     CHECK(r.n_scored == LEN, "scored %lld tokens, want %d", r.n_scored, LEN);
     CHECK(fabs(r.mean_loss - want) <= 1e-5 * fabs(want), "loss %.8f vs reference %.8f", r.mean_loss, want);
     CHECK(r.ppl_low < r.perplexity && r.perplexity < r.ppl_high, "the interval surrounds the perplexity");
+    RefLosses ref = {0};
+    ref_losses_add(&ref, logits, m.config.vocab_size, targets, LEN + 1);
+    check_eval_statistics(&r, &ref, 1e-5, "one window of text"); /* float32 losses: about 1e-6 relative */
 
     CHECK(tn_eval_text(&m, tok, text, 10, 32, 32, 1, TN_DEVICE_CPU, 0, &r, &err) == -1 && strstr(err.msg, "fewer than one window"),
           "short text: %s", err.msg);
