@@ -1,5 +1,6 @@
-/* Checkpoint round trips: F32 bit-exact, BF16 equal to the rounded
- * weights, sharded directories with an index, an untied lm_head, the
+/* Checkpoint round trips: F32 bit-exact, BF16 equal to the weights rounded
+ * by an independent reference (float64 arithmetic, round to nearest even,
+ * itself checked with tn_f32_to_bf16 on edge cases and random bit patterns), sharded directories with an index, an untied lm_head, the
  * forward pass of a reloaded model identical to the original's, saves that
  * change the layout, and saves that fail. */
 #include <math.h>
@@ -12,6 +13,72 @@
 #include "test.h"
 #include "util/bf16.h"
 #include "util/fileio.h"
+#include "util/rng.h"
+
+/* bfloat16 rounding in float64 arithmetic: |f| to a multiple of the ulp
+ * of an 8-bit significand (2^-133 below the normal range), ties to an even
+ * multiple, 2^128 and beyond to infinity; NaN and infinities kept, the sign
+ * (of -0 too) kept. */
+static float bf16_reference(float f) {
+    if (isnan(f) || isinf(f) || f == 0) return f;
+    int e;
+    double x = fabs((double)f);
+    frexp(x, &e); /* x in [2^(e-1), 2^e) */
+    double ulp = ldexp(1.0, (e > -125 ? e : -125) - 8);
+    double q = x / ulp, r = floor(q);
+    if (q - r > 0.5 || (q - r == 0.5 && fmod(r, 2.0) == 1.0)) r += 1;
+    double y = r * ulp >= ldexp(1.0, 128) ? INFINITY : r * ulp;
+    return (float)(f < 0 ? -y : y);
+}
+
+static float from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Whether tn_f32_to_bf16(f) is the reference's rounding: the same bits,
+ * or a NaN for a NaN. */
+static int bf16_matches(float f) {
+    uint16_t h = tn_f32_to_bf16(f);
+    if (isnan(f)) return isnan(tn_bf16_to_f32(h));
+    float want = bf16_reference(f);
+    uint32_t bits;
+    memcpy(&bits, &want, sizeof bits);
+    return (bits & 0xffffu) == 0 && h == bits >> 16;
+}
+
+static void check_bf16_rounding(uint64_t seed) {
+    /* ties to even at 1 (down) and 1 + 2^-7 (up), just above a tie, the top
+     * of the range (0x7f7fffff and the tie 0x7f7f8000 become inf),
+     * infinities, quiet and signalling NaNs (a signalling NaN truncated would
+     * be inf), zeros and subnormals */
+    static const uint32_t edges[] = {0x3f800000, 0x3f808000, 0x3f818000, 0x3f808001, 0x3f80ffff, 0xbf808000, 0xbf818000,
+                                     0x7f7fffff, 0x7f7f8000, 0x7f7f7fff, 0xff7fffff, 0x7f800000, 0xff800000, 0x7fc00000,
+                                     0x7f800001, 0xff800001, 0xffc00001, 0x00000000, 0x80000000, 0x00000001, 0x00008000,
+                                     0x00018000, 0x80018000, 0x007fffff, 0x00800000, 0x00808000, 0x33800000};
+    int edge_failures = 0;
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+        if (!bf16_matches(from_bits(edges[i]))) {
+            edge_failures++;
+            fprintf(stderr, "bf16 of 0x%08x: 0x%04x, the reference %.9g\n", edges[i],
+                    tn_f32_to_bf16(from_bits(edges[i])), bf16_reference(from_bits(edges[i])));
+        }
+    CHECK(edge_failures == 0, "tn_f32_to_bf16 differs from round-to-nearest-even on %d edge cases", edge_failures);
+    CHECK(signbit(tn_bf16_to_f32(tn_f32_to_bf16(-0.0f))) && tn_bf16_to_f32(tn_f32_to_bf16(-0.0f)) == 0, "-0 keeps its sign");
+    CHECK(isinf(tn_bf16_to_f32(tn_f32_to_bf16(from_bits(0x7f7fffff)))), "the largest float rounds to inf");
+    TnRng rng;
+    tn_rng_seed(&rng, seed, 3);
+    int random_failures = 0;
+    for (int i = 0; i < 1000000; i++) {
+        /* random bit patterns (every exponent, NaNs) and weights-like normals */
+        float f = i % 2 ? from_bits((uint32_t)tn_rng_next(&rng)) : (float)tn_rng_normal(&rng);
+        random_failures += !bf16_matches(f);
+    }
+    printf("bf16 rounding: %d of %zu edge cases and %d of 1000000 random floats differ from the reference\n",
+           edge_failures, sizeof edges / sizeof *edges, random_failures);
+    CHECK(random_failures == 0, "tn_f32_to_bf16 differs from round-to-nearest-even on %d random floats", random_failures);
+}
 
 static TnConfig small_config(void) {
     TnConfig cfg;
@@ -40,7 +107,7 @@ static void roundtrip(const TnConfig *cfg, TnDtype dtype, size_t shard, uint64_t
     CHECK(memcmp(b.config.use_lrpe, a.config.use_lrpe, TN_MAX_LAYERS) == 0, "%s LRPE list differs", tag);
     size_t mismatches = 0;
     for (size_t i = 0; i < a.layout.total; i++) {
-        float want = dtype == TN_F32 ? a.params[i] : tn_bf16_to_f32(tn_f32_to_bf16(a.params[i]));
+        float want = dtype == TN_F32 ? a.params[i] : bf16_reference(a.params[i]);
         mismatches += memcmp(&want, &b.params[i], sizeof want) != 0;
     }
     CHECK(mismatches == 0, "%s: %zu of %zu weights differ after the round trip", tag, mismatches, a.layout.total);
@@ -134,6 +201,7 @@ static void failed_save(const TnConfig *cfg, uint64_t seed) {
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
+    check_bf16_rounding(seed);
     TnConfig cfg = small_config();
     roundtrip(&cfg, TN_F32, 0, seed, "f32");
     roundtrip(&cfg, TN_BF16, 0, seed + 1, "bf16");
