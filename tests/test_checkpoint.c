@@ -83,7 +83,7 @@ static void check_bf16_rounding(uint64_t seed) {
 static TnConfig small_config(void) {
     TnConfig cfg;
     TnError err;
-    tn_config_from_size(&cfg, "tiny", &err);
+    CHECK(tn_config_from_size(&cfg, "tiny", &err) == 0, "%s", err.msg);
     cfg.vocab_size = 300;
     cfg.n_layers = 3;
     cfg.use_lrpe[0] = 1;
@@ -121,8 +121,8 @@ static void roundtrip(const TnConfig *cfg, TnDtype dtype, size_t shard, uint64_t
         for (int i = 0; i < 20; i++) tok[i] = (i * 37 + 11) % cfg->vocab_size;
         tn_model_reserve(&a, 1, 20);
         tn_model_reserve(&b, 1, 20);
-        tn_model_forward(&a, tok, NULL, 1, 20, NULL, &err);
-        tn_model_forward(&b, tok, NULL, 1, 20, NULL, &err);
+        CHECK(tn_model_forward(&a, tok, NULL, 1, 20, NULL, &err) == 0, "%s", err.msg);
+        CHECK(tn_model_forward(&b, tok, NULL, 1, 20, NULL, &err) == 0, "%s", err.msg);
         CHECK(memcmp(a.acts.logits, b.acts.logits, 20 * (size_t)cfg->vocab_size * sizeof(float)) == 0,
               "%s: logits differ after reload", tag);
     }

@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     (void)argc;
     TnConfig cfg;
     TnError err;
-    tn_config_from_size(&cfg, "tiny", &err);
+    CHECK(tn_config_from_size(&cfg, "tiny", &err) == 0, "%s", err.msg);
     cfg.vocab_size = TN_BYTE_VOCAB_SIZE;
     cfg.dim = 32, cfg.n_heads = 2, cfg.n_layers = 2, cfg.glu_dim = 64;
     cfg.init_std = 0.2f; /* far from uniform predictions, so errors would show */

@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     uint64_t seed = test_seed();
     TnConfig cfg;
     TnError err;
-    tn_config_from_size(&cfg, "tiny", &err);
+    CHECK(tn_config_from_size(&cfg, "tiny", &err) == 0, "%s", err.msg);
     cfg.vocab_size = 64;
     cfg.n_heads = 2;
     TnModel m;

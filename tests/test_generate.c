@@ -86,7 +86,7 @@ static void greedy_against_forward(TnModel *m) {
         TnSampler sm;
         tn_sampler_init(&sm, &sampled, V);
         tn_session_reset(&s, 0);
-        tn_session_prefill(&s, 0, prompt, (size_t)P, &err);
+        CHECK(tn_session_prefill(&s, 0, prompt, (size_t)P, &err) == 0, "%s", err.msg);
         Record *r = run == 0 ? &a : run == 1 ? &b : &stopped;
         CHECK(tn_generate(&s, &sm, NEW, -1, record, r, &n, &err) == 0, "generate: %s", err.msg);
         tn_sampler_free(&sm);
@@ -107,7 +107,7 @@ static void greedy_against_forward(TnModel *m) {
     TnSampler replay;
     tn_sampler_init(&replay, &sampled, V);
     tn_session_reset(&s, 0);
-    tn_session_prefill(&s, 0, prompt, (size_t)P, &err);
+    CHECK(tn_session_prefill(&s, 0, prompt, (size_t)P, &err) == 0, "%s", err.msg);
     Record eos = {{0}, 0, 0};
     int32_t eos_token = first_new < NEW ? a.tokens[first_new] : -1;
     CHECK(tn_generate(&s, &replay, NEW, eos_token, record, &eos, &n, &err) == 0, "%s", err.msg);

@@ -104,9 +104,9 @@ static void check_model(const SmallShape *shape, const char *key, const char *va
     /* The quantization itself moves the logits: the fp32 original differs. */
     TnSession original;
     tn_session_init(&original, &m, 1, 4);
-    tn_session_prefill(&original, 0, tokens, PROMPT, &err);
+    CHECK(tn_session_prefill(&original, 0, tokens, PROMPT, &err) == 0, "%s", err.msg);
     tn_session_reset(&int8, 0);
-    tn_session_prefill(&int8, 0, tokens, PROMPT, &err);
+    CHECK(tn_session_prefill(&int8, 0, tokens, PROMPT, &err) == 0, "%s", err.msg);
     moved = rel_l2_f32_f32(tn_session_logits(&int8, 0), tn_session_logits(&original, 0), (size_t)V);
     printf("int8 session (lrpe %s, %s, %s %s): vs fp32 of the dequantized weights %.2e; vs the fp32 original %.2e; "
            "%zu bytes of int8 weights and scales for %zu fp32 parameters\n",

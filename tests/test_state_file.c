@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     CHECK(tn_state_load(&b, 1, path, &err) == 0, "load: %s", err.msg);
     CHECK(b.position[1] == PROMPT, "restored position %d", b.position[1]);
     int32_t recent_a[TN_SESSION_RECENT], recent_b[TN_SESSION_RECENT];
-    tn_session_prefill(&b, 0, prompt, 1, &err); /* slot 0 busy with something else */
+    CHECK(tn_session_prefill(&b, 0, prompt, 1, &err) == 0, "%s", err.msg); /* slot 0 busy with something else */
     continue_decoding(&b, 1, next, got);
     double e = rel_l2_f32_f32(got, want, (size_t)STEPS * V);
     printf("restored state, %d decode steps: rel l2 %.2e against the uninterrupted session\n", STEPS, e);
@@ -80,24 +80,24 @@ int main(int argc, char **argv) {
     size_t size;
     CHECK(tn_read_file(path, &data, &size, &err) == 0, "%s", err.msg);
     CHECK(size == sizeof(TnStateHeader) + (V + a.state_floats) * sizeof(float), "file size %zu", size);
-    tn_write_file(bad, data, size - 10, &err);
+    CHECK(tn_write_file(bad, data, size - 10, &err) == 0, "%s", err.msg);
     expect_refusal(&b, bad, "truncated", "truncated payload");
-    tn_write_file(bad, data, 100, &err);
+    CHECK(tn_write_file(bad, data, 100, &err) == 0, "%s", err.msg);
     expect_refusal(&b, bad, "truncated", "truncated header");
     data[size - 5] ^= 0x40;
-    tn_write_file(bad, data, size, &err);
+    CHECK(tn_write_file(bad, data, size, &err) == 0, "%s", err.msg);
     expect_refusal(&b, bad, "checksum", "flipped payload bit");
     data[size - 5] ^= 0x40;
     ((TnStateHeader *)data)->version = 99;
-    tn_write_file(bad, data, size, &err);
+    CHECK(tn_write_file(bad, data, size, &err) == 0, "%s", err.msg);
     expect_refusal(&b, bad, "version 99", "future version");
-    tn_write_file(bad, "hello, world, this is not a state file at all", 46, &err);
+    CHECK(tn_write_file(bad, "hello, world, this is not a state file at all", 46, &err) == 0, "%s", err.msg);
     expect_refusal(&b, bad, "truncated", "short text file");
     memcpy(data, "TNSTATE", 8); /* the training state's magic */
-    tn_write_file(bad, data, size, &err);
+    CHECK(tn_write_file(bad, data, size, &err) == 0, "%s", err.msg);
     expect_refusal(&b, bad, "not a saved tnllm sequence", "training state");
     memset(data, 'x', size);
-    tn_write_file(bad, data, size, &err);
+    CHECK(tn_write_file(bad, data, size, &err) == 0, "%s", err.msg);
     expect_refusal(&b, bad, "not a saved tnllm sequence", "text of full size");
     snprintf(bad, sizeof bad, "%s/missing.state", dir);
     expect_refusal(&b, bad, "missing.state", "missing file");
