@@ -41,14 +41,14 @@ static void round_trip(const char *dir, const char *switches) {
 /* A model with the switches saves and loads back bit for bit under the
  * same tensor names (norm gains and biases, the APE table, qkv_proj, the
  * Transformer's LLaMA names); bf16 and sharding are checkpoint.c's. */
-static void model_round_trip(const char *dir, const char *switches, const char *expect_tensor) {
+static void model_round_trip(const char *dir, const char *switches, const char *expect_tensor, uint64_t seed) {
     TnConfig cfg;
     TnError err;
     tn_config_from_size(&cfg, "tiny", &err);
     cfg.tie_word_embeddings = 0;
     apply_switches(&cfg, switches);
     TnModel m, back;
-    tn_model_init(&m, &cfg, 11);
+    tn_model_init(&m, &cfg, seed);
     CHECK(tn_param_find(&m.layout, expect_tensor) != NULL, "%s: no tensor %s", switches, expect_tensor);
     CHECK(tn_model_save(&m, dir, TN_F32, 0, &err) == 0, "%s: save: %s", switches, err.msg);
     CHECK(tn_model_load(&back, dir, &err) == 0, "%s: load: %s", switches, err.msg);
@@ -72,6 +72,7 @@ static void refused(const char *switches, const char *expect) {
 
 int main(int argc, char **argv) {
     (void)argc;
+    uint64_t seed = test_seed();
     char dir[4096], path[4200];
     make_temp_dir(dir, sizeof dir, "switches");
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -152,12 +153,12 @@ int main(int argc, char **argv) {
     fclose(f);
     CHECK(tn_config_load(&cfg, path, &err) != 0 && strstr(err.msg, "position_encoding") && strstr(err.msg, "rope"),
           "%s", err.msg);
-    model_round_trip(dir, "norm=layernorm pe=ape max-positions=64 gate=off", "model.embed_positions.weight");
-    model_round_trip(dir, "norm=rmsnorm", "model.layers.1.token_mixer.norm.weight");
-    model_round_trip(dir, "norm=layernorm", "model.final_norm.bias");
-    model_round_trip(dir, "gate=off", "model.layers.0.token_mixer.qkv_proj.weight");
-    model_round_trip(dir, "arch=transformer", "model.layers.1.self_attn.v_proj.weight");
-    model_round_trip(dir, "arch=transformer", "model.norm.weight");
+    model_round_trip(dir, "norm=layernorm pe=ape max-positions=64 gate=off", "model.embed_positions.weight", seed + 1);
+    model_round_trip(dir, "norm=rmsnorm", "model.layers.1.token_mixer.norm.weight", seed + 2);
+    model_round_trip(dir, "norm=layernorm", "model.final_norm.bias", seed + 3);
+    model_round_trip(dir, "gate=off", "model.layers.0.token_mixer.qkv_proj.weight", seed + 4);
+    model_round_trip(dir, "arch=transformer", "model.layers.1.self_attn.v_proj.weight", seed + 5);
+    model_round_trip(dir, "arch=transformer", "model.norm.weight", seed + 6);
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

@@ -22,9 +22,9 @@
 
 #define NGRAM 5
 
-static void test_union_find(void) {
+static void test_union_find(uint64_t seed) {
     TnRng rng;
-    tn_rng_seed(&rng, 71, 0);
+    tn_rng_seed(&rng, seed, 0);
     enum { N = 500 };
     int label[N];
     TnUnionFind uf;
@@ -143,14 +143,31 @@ static char *make_document(TnRng *rng, int chinese, int n, const char *variant_o
     return b.data;
 }
 
-static void test_minhash_estimates(void) {
+/* P(|X - n p| >= |k - n p|) for X ~ Binomial(n, p): how far out in either
+ * tail k equal signature entries of n independent permutations lie. */
+static double binomial_two_sided(int n, double p, int k) {
+    double distance = fabs(k - n * p), total = 0;
+    for (int x = 0; x <= n; x++) {
+        if (fabs(x - n * p) < distance - 1e-9) continue;
+        double log_pmf = lgamma(n + 1.0) - lgamma(x + 1.0) - lgamma(n - x + 1.0) + (x > 0 ? x * log(p) : 0) +
+                         (x < n ? (n - x) * log1p(-p) : 0);
+        total += exp(log_pmf);
+    }
+    return total;
+}
+
+/* The fraction of equal entries is Binomial(256, J) / 256. Against the
+ * exact binomial tail, not a normal 4 sigma: at J ~ 0.05 the count is
+ * skewed (random seeds gave 5 sigma above once in 6000 pairs). Each of the
+ * 40 pairs fails falsely with probability 1e-6. */
+static void test_minhash_estimates(uint64_t seed) {
     TnRng rng;
-    tn_rng_seed(&rng, 72, 0);
+    tn_rng_seed(&rng, seed, 1);
     TnMinHash m;
-    tn_minhash_init(&m, 256, NGRAM, 7);
+    tn_minhash_init(&m, 256, NGRAM, seed + 2);
     TnMinHashScratch scratch = {0};
     uint32_t sa[256], sb[256];
-    double worst = 0;
+    double least = 1;
     for (int trial = 0; trial < 40; trial++) {
         char *a = make_document(&rng, trial % 2, 200, NULL, 0);
         char *b = make_document(&rng, trial % 2, 200, a, 0.02 + 0.01 * trial);
@@ -160,13 +177,13 @@ static void test_minhash_estimates(void) {
         tn_minhash_signature(&m, b, strlen(b), sb, &scratch);
         int equal = 0;
         for (int k = 0; k < 256; k++) equal += sa[k] == sb[k];
-        double estimate = equal / 256.0, sigma = sqrt(j * (1 - j) / 256) + 1e-3;
-        if (fabs(estimate - j) / sigma > worst) worst = fabs(estimate - j) / sigma;
+        double tail = binomial_two_sided(256, j, equal);
+        least = tail < least ? tail : least;
         shingles_free(&x), shingles_free(&y);
         free(a), free(b);
     }
-    CHECK(worst < 4, "MinHash estimates within 4 sigma of the exact Jaccard (worst %.2f sigma)", worst);
-    printf("minhash: 40 pairs, worst |estimate - J| = %.2f sigma (256 permutations)\n", worst);
+    CHECK(least >= 1e-6, "MinHash estimates against Binomial(256, Jaccard): smallest tail probability %.2e < 1e-6", least);
+    printf("minhash: 40 pairs, smallest binomial tail probability of the estimate %.2e (256 permutations)\n", least);
     CHECK(tn_minhash_tokens("Hello, WORLD 世界 ok", 23, &scratch) == 5, "tokens: 2 words, 2 CJK chars, 1 word");
     CHECK(tn_minhash_tokens("caf\xff\xfeteria", 11, &scratch) == 2, "tokens: invalid UTF-8 separates words");
     tn_minhash_scratch_free(&scratch);
@@ -191,9 +208,9 @@ static void test_s_curve(void) {
 #define N_EXACT 40
 #define N_DOCS (N_BASE + N_VARIANTS + N_EXACT)
 
-static void test_pipeline(const char *dir) {
+static void test_pipeline(const char *dir, uint64_t seed) {
     TnRng rng;
-    tn_rng_seed(&rng, 73, 0);
+    tn_rng_seed(&rng, seed, 3);
     static char *docs[N_DOCS];
     static int origin[N_DOCS]; /* base document of a variant or copy, -1 for a base */
     for (int i = 0; i < N_BASE; i++) {
@@ -228,7 +245,7 @@ static void test_pipeline(const char *dir) {
 
     char work[4200];
     snprintf(work, sizeof work, "%s/work", dir);
-    TnDedupOptions o = {.level = TN_DEDUP_DOCUMENT, .num_perm = 128, .ngram = NGRAM, .seed = 1, .work_dir = work,
+    TnDedupOptions o = {.level = TN_DEDUP_DOCUMENT, .num_perm = 128, .ngram = NGRAM, .seed = seed + 4, .work_dir = work,
                         .threads = 1};
     tn_lsh_choose(0.8, o.num_perm, &o.bands, &o.rows);
     const char *inputs[] = {path};
@@ -272,20 +289,28 @@ static void test_pipeline(const char *dir) {
         if (fabs(observed - expected) > tolerance) follows = 0;
     }
     CHECK(follows, "detection rate per bucket within 4 sigma + 0.05 of the S-curve");
-    CHECK(low_detected == 0, "no planted pair with Jaccard < 0.4 merged");
+    /* The S-curve gives each such pair a chance below 1e-4 (9 bands x 13
+     * rows: 6e-5 at 0.4), so over some hundred pairs random seeds merged
+     * one once in 300 runs; two would take ~1e-6. Merging on chance band
+     * collisions (a banding bug) merges many. */
+    CHECK(low_detected <= 1, "%.0f planted pairs with Jaccard < 0.4 merged", low_detected);
 
     /* Precision: unrelated base documents never share a cluster. */
     int merged_bases = 0;
     for (int i = 0; i < N_BASE; i++) merged_bases += r1.representative[i] != (uint32_t)i;
     CHECK(merged_bases == 0, "%d unrelated base documents merged", merged_bases);
-    /* Every merge is a planted pair: count merged documents that are not. */
+    /* Every merge stays within a planted family (a base, its variants and
+     * copies): count merged documents that do not. Two variants of one base
+     * may merge with each other and not with their base. */
     int wrong_merges = merged_bases;
-    for (int i = N_BASE; i < N_DOCS; i++)
-        wrong_merges += r1.representative[i] != (uint32_t)i && r1.representative[i] != r1.representative[origin[i]];
+    for (int i = N_BASE; i < N_DOCS; i++) {
+        int kept = (int)r1.representative[i], family = origin[kept] < 0 ? kept : origin[kept];
+        wrong_merges += kept != i && family != origin[i];
+    }
     printf("recall at Jaccard >= 0.8: %.3f (S-curve %.3f, %.0f pairs); precision: %d of %lld removed documents "
            "not planted duplicates\n", high_detected / high_pairs, high_predicted / high_pairs, high_pairs,
            wrong_merges, r1.exact + r1.near);
-    CHECK(wrong_merges == 0, "%d documents merged into a cluster that is not their planted one", wrong_merges);
+    CHECK(wrong_merges == 0, "%d documents merged into a cluster outside their planted family", wrong_merges);
     int exact_found = 1;
     for (int i = N_BASE + N_VARIANTS; i < N_DOCS; i++)
         exact_found &= r1.status[i] == TN_UNIT_EXACT && r1.representative[i] == r1.representative[origin[i]];
@@ -324,12 +349,13 @@ static void test_lines(const char *dir) {
 
 int main(int argc, char **argv) {
     (void)argc;
+    uint64_t seed = test_seed();
     char dir[4096];
     make_temp_dir(dir, sizeof dir, "dedup");
-    test_union_find();
-    test_minhash_estimates();
+    test_union_find(seed);
+    test_minhash_estimates(seed);
     test_s_curve();
-    test_pipeline(dir);
+    test_pipeline(dir, seed);
     test_lines(dir);
     remove_tree(dir);
     return TEST_DONE(argv[0]);

@@ -150,13 +150,13 @@ static void check_switch(const char *key, const char *value, const char *key2, c
 /* Three sequences of different prompt lengths decoded together equal each
  * decoded alone (within 1e-5: one row goes through sgemv, several through
  * sgemm, which round differently). */
-static void check_batched(void) {
+static void check_batched(uint64_t seed) {
     SmallShape sh = {61, 24, 2, 3, 40, 0, 1, "10"};
     TnModel m;
-    small_model(&m, &sh, 99);
+    small_model(&m, &sh, seed);
     const TnConfig cfg = m.config;
     TnRng rng;
-    tn_rng_seed(&rng, 99, 1);
+    tn_rng_seed(&rng, seed, 1);
     enum { B = 3, STEPS = 5 };
     int prompt[B] = {3, 9, 1}, V = cfg.vocab_size;
     int32_t prompts[B][9], next[STEPS][B];
@@ -198,10 +198,10 @@ static void check_batched(void) {
 }
 
 /* Bad input fails cleanly and leaves the sequence untouched. */
-static void check_errors(void) {
+static void check_errors(uint64_t seed) {
     SmallShape sh = {40, 16, 1, 2, 32, 0, 1, "1"};
     TnModel m;
-    small_model(&m, &sh, 5);
+    small_model(&m, &sh, seed);
     TnSession s;
     tn_session_init(&s, &m, 2, 0);
     TnError err;
@@ -238,8 +238,8 @@ int main(int argc, char **argv) {
     uint64_t seed = test_seed();
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) check_shape(&shapes[i], lengths[i], seed + i);
     check_shape(&shapes[0], 3 * TN_ATTN_DEFAULT_BLOCK + 11, seed + 100); /* across attention blocks and prefill steps */
-    check_batched();
-    check_errors();
+    check_batched(seed + 300);
+    check_errors(seed + 301);
     /* Every switch value other than the default, one at a time (decay and
      * its temperature with a pe that has decay), and the baseline. */
     const char *switches[][4] = {

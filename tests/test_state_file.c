@@ -40,11 +40,12 @@ static void expect_refusal(TnSession *s, const char *path, const char *reason, c
 
 int main(int argc, char **argv) {
     (void)argc;
+    uint64_t seed = test_seed();
     TnModel m;
-    small_model(&m, &shape, 77);
+    small_model(&m, &shape, seed);
     int V = m.config.vocab_size;
     TnRng rng;
-    tn_rng_seed(&rng, 77, 2);
+    tn_rng_seed(&rng, seed, 2);
     int32_t prompt[PROMPT], next[STEPS];
     for (int t = 0; t < PROMPT; t++) prompt[t] = (int32_t)tn_rng_below(&rng, (uint64_t)V);
     for (int t = 0; t < STEPS; t++) next[t] = (int32_t)tn_rng_below(&rng, (uint64_t)V);
@@ -105,8 +106,8 @@ int main(int argc, char **argv) {
 
     /* Another model of the same shape, and one of another shape. */
     TnModel same_shape, other;
-    small_model(&same_shape, &shape, 78);
-    small_model(&other, &wide, 77);
+    small_model(&same_shape, &shape, seed + 1);
+    small_model(&other, &wide, seed);
     TnSession c, d;
     tn_session_init(&c, &same_shape, 1, 8);
     tn_session_init(&d, &other, 1, 8);

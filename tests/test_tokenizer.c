@@ -222,7 +222,7 @@ static size_t random_text(TnRng *rng, char *out, size_t max_len) {
  * cut at spaces, not between digits) and one with "c ▁" (a merge across a
  * space: no cut between a letter and a space). Each must give the
  * reference ids. */
-static void test_random_against_reference(const char *dir, int variant) {
+static void test_random_against_reference(const char *dir, int variant, uint64_t seed) {
     static const char *const pieces[] = {"▁", "a", "b", "c", "▁a", "ab", "▁ab", "中", "bc", "1", "▁abc", "11", "c▁"};
     static const char *const merges[] = {"▁ a", "b c", "a b", "▁a b", "▁ab c", "1 1", "c ▁"};
     char path[4200];
@@ -238,7 +238,7 @@ static void test_random_against_reference(const char *dir, int variant) {
     CHECK(as_expected, "variant %d: the split follows the merges", variant);
     TnEncoder *enc = tn_encoder_new(tok);
     TnRng rng;
-    tn_rng_seed(&rng, 4, 1 + (uint64_t)variant);
+    tn_rng_seed(&rng, seed, 1 + (uint64_t)variant);
     int agree = 0, round_trips = 0, trials = 300;
     static char text[3000];
     static int32_t ref[4 * sizeof text + 4];
@@ -260,12 +260,12 @@ static void test_random_against_reference(const char *dir, int variant) {
 }
 
 /* decode(encode(x)) == x for random bytes, for both tokenizers. */
-static void test_byte_round_trip(const char *dir) {
+static void test_byte_round_trip(const char *dir, uint64_t seed) {
     char path[4200];
     snprintf(path, sizeof path, "%s/legacy.json", dir);
     TnTokenizer *tokenizers[2] = {load_or_die(path), tn_tokenizer_bytes()};
     TnRng rng;
-    tn_rng_seed(&rng, 4, 2);
+    tn_rng_seed(&rng, seed, 4);
     for (int t = 0; t < 2; t++) {
         int ok = 0, trials = 300;
         for (int trial = 0; trial < trials; trial++) {
@@ -345,7 +345,7 @@ static void test_adversarial(const char *dir) {
 
 /* Corrupted tokenizer.json files (bytes replaced, cut short) either load
  * or fail with a message; nothing crashes (run under SANITIZE=1 too). */
-static void test_corrupted_files(const char *dir) {
+static void test_corrupted_files(const char *dir, uint64_t seed) {
     char path[4200], bad[4200], *json;
     size_t size;
     TnError err;
@@ -353,7 +353,7 @@ static void test_corrupted_files(const char *dir) {
     snprintf(bad, sizeof bad, "%s/corrupt.json", dir);
     if (tn_read_file(path, &json, &size, &err)) tn_die("%s", err.msg);
     TnRng rng;
-    tn_rng_seed(&rng, 4, 3);
+    tn_rng_seed(&rng, seed, 5);
     int loaded = 0, failed_with_message = 0, trials = 200;
     static const char replacements[] = "\"{}[],:0 9a\\\x00\xff";
     for (int trial = 0; trial < trials; trial++) {
@@ -421,6 +421,7 @@ static void test_model_paths(const char *dir) {
 
 int main(int argc, char **argv) {
     (void)argc;
+    uint64_t seed = test_seed();
     char dir[4096];
     make_temp_dir(dir, sizeof dir, "tokenizer");
     test_ascii_splitting();
@@ -430,9 +431,9 @@ int main(int argc, char **argv) {
     test_malformed(dir);
     test_pairs_without_normalizer(dir);
     test_adversarial(dir);
-    test_corrupted_files(dir);
-    for (int variant = 0; variant < 3; variant++) test_random_against_reference(dir, variant);
-    test_byte_round_trip(dir);
+    test_corrupted_files(dir, seed);
+    for (int variant = 0; variant < 3; variant++) test_random_against_reference(dir, variant, seed);
+    test_byte_round_trip(dir, seed);
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

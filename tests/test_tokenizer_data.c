@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     static char docs[N_DOCS][64];
     static const char alphabet[] = "abc 1x";
     TnRng rng;
-    tn_rng_seed(&rng, 11, 0);
+    tn_rng_seed(&rng, test_seed(), 0);
     snprintf(jsonl, sizeof jsonl, "%s/b.jsonl", dir);
     snprintf(plain, sizeof plain, "%s/a.txt", dir);
     FILE *fj = fopen(jsonl, "w"), *fp = fopen(plain, "w");

@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
     static size_t lengths[N_DOCS];
     const char *texts[N_DOCS];
     TnRng rng;
-    tn_rng_seed(&rng, 2026, 0);
+    tn_rng_seed(&rng, test_seed(), 0);
     size_t total = 0;
     for (int d = 0; d < N_DOCS; d++) {
         size_t lead = d % 7 == 0; /* some documents start with a space */

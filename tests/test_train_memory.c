@@ -18,7 +18,7 @@ static void check_shape(TnRng *rng, const char *switches) {
     TnConfig cfg = test_config(50 + (int)tn_rng_below(rng, 200), heads * head_dim, layers, heads,
                                16 * (1 + (int)tn_rng_below(rng, 4)), (unsigned)tn_rng_below(rng, 1u << layers));
     TnModel m;
-    switched_model_init(&m, &cfg, switches, 5);
+    switched_model_init(&m, &cfg, switches, tn_rng_next(rng));
     tn_model_reserve(&m, batch, seq_len + 1); /* as tn_train_run: validation windows of T + 1 */
     tn_model_reserve_backward(&m);
     size_t allocated = (m.acts.n_floats + m.grad_acts.n_floats + 4 * m.layout.total) * sizeof(float);
