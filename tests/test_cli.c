@@ -21,11 +21,12 @@ static int run(const char *cmd, char *out, size_t cap) {
 
 int main(int argc, char **argv) {
     (void)argc;
+    unsigned long long seed = test_seed() % (1ULL << 61); /* --seed takes at most 2^62 */
     static char out[1 << 16];
     char dir[512], cmd[2048];
     make_temp_dir(dir, sizeof dir, "cli");
 
-    snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --seed 5 -o %s/model", dir);
+    snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --seed %llu -o %s/model", seed, dir);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "wrote"), "init: %s", out);
     snprintf(cmd, sizeof cmd, "./tnllm info -m %s/model", dir);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "D=64 L=2 H=4") && strstr(out, "total"), "info: %s", out);
@@ -100,9 +101,9 @@ int main(int argc, char **argv) {
               strstr(out, "decay_type paper means nothing"),
           "%s", out);
     /* inference runs every switch and the baseline (with its KV cache) */
-    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/switched -p hi -n 3 --seed 1", dir);
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/switched -p hi -n 3 --seed %llu", dir, seed + 1);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "decode:"), "generate with switches: %s", out);
-    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/baseline -p hi -n 3 --seed 1", dir);
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/baseline -p hi -n 3 --seed %llu", dir, seed + 2);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "decode:"), "generate with the baseline: %s", out);
     /* stdout that cannot be written (a full disk) is a failure, not status 0 */
     static const char *to_full[] = {"generate -m %s/baseline -p hi -n 3 --seed 1", "tokenizer encode -m %s/baseline -p hi",

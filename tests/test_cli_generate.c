@@ -13,6 +13,7 @@
 
 int main(int argc, char **argv) {
     (void)argc;
+    unsigned long long seed = test_seed() % (1ULL << 61); /* --seed takes at most 2^62 */
     static char a[1 << 16], b[1 << 16];
     const char *gold = golden_dir(), *bin = tnllm_binary();
     char dir[4096], state[4200], other[4200], truncated[4200];
@@ -22,8 +23,8 @@ int main(int argc, char **argv) {
     snprintf(truncated, sizeof truncated, "%s/truncated.state", dir);
 
     /* stdout only: the speed line on stderr differs from run to run */
-    int rc = run_commandf(a, sizeof a, "{ " GEN "-p 'Hello' -n 12 --seed 3 --temp 5 2>/dev/null; }", bin, gold);
-    run_commandf(b, sizeof b, "{ " GEN "-p 'Hello' -n 12 --seed 3 --temp 5 2>/dev/null; }", bin, gold);
+    int rc = run_commandf(a, sizeof a, "{ " GEN "-p 'Hello' -n 12 --seed %llu --temp 5 2>/dev/null; }", bin, gold, seed);
+    run_commandf(b, sizeof b, "{ " GEN "-p 'Hello' -n 12 --seed %llu --temp 5 2>/dev/null; }", bin, gold, seed);
     CHECK(rc == 0 && strlen(a) > 5 && strcmp(a, b) == 0, "seeded runs differ or failed (%d):\n%s\n---\n%s", rc, a, b);
     rc = run_commandf(a, sizeof a, GEN "-p 'Hello' -n 12 --temp 0", bin, gold);
     CHECK(rc == 0 && strstr(a, "decode: 12 tokens") && strstr(a, "tokens/s)"), "no speed line (%d):\n%s", rc, a);
@@ -56,16 +57,16 @@ int main(int argc, char **argv) {
     snprintf(out, sizeof out, "%s/out.jsonl", dir);
     snprintf(bad, sizeof bad, "%s/bad.jsonl", dir);
     rc = run_commandf(a, sizeof a, "{ printf 'Hello\n\nThe cat\nOnce\nabc\n' > %s && " GEN
-                      "--prompts %s -n 6 --seed 5 --temp 50 --batch-size 4 -o %s && cat %s; }", prompts, bin, gold, prompts,
-                      out, out);
+                      "--prompts %s -n 6 --seed %llu --temp 50 --batch-size 4 -o %s && cat %s; }", prompts, bin, gold, prompts,
+                      seed + 1, out, out);
     CHECK(rc == 0 && strstr(a, "{\"index\": 3, \"prompt\": \"abc\", \"text\": ") && !strstr(a, "\"index\": 4") &&
               strstr(a, "\"tokens\": 6, \"stop_reason\": \"length\"}") && strstr(a, "4 prompts") && strstr(a, "tokens/s"),
           "--prompts -o (%d):\n%s", rc, a);
-    rc = run_commandf(b, sizeof b, "{ " GEN "--prompts %s -n 6 --seed 5 --temp 50 --batch-size 1 2>/dev/null; }", bin, gold,
-                      prompts);
+    rc = run_commandf(b, sizeof b, "{ " GEN "--prompts %s -n 6 --seed %llu --temp 50 --batch-size 1 2>/dev/null; }", bin,
+                      gold, prompts, seed + 1);
     CHECK(rc == 0 && strstr(a, b), "--batch-size 1 and 4 differ (%d):\n%s\n---\n%s", rc, b, a);
     rc = run_commandf(a, sizeof a, "{ printf '{\"prompt\": \"Hello\"}\\n{\"text\": \"The cat\"}\\n' > %s && " GEN
-                      "--prompts %s -n 6 --seed 5 --temp 50 2>/dev/null; }", jsonl, bin, gold, jsonl);
+                      "--prompts %s -n 6 --seed %llu --temp 50 2>/dev/null; }", jsonl, bin, gold, jsonl, seed + 1);
     CHECK(rc == 0 && strlen(a) > 20 && strncmp(a, b, strlen(a)) == 0,
           "JSONL prompts differ from the same plain prompts (%d):\n%s\n---\n%s", rc, a, b);
     rc = run_commandf(a, sizeof a, "printf '{\"prompt\": \"a\"}\n{\"prompt\" 1}\n' > %s && " GEN "--prompts %s",

@@ -91,7 +91,9 @@ static void check_model(const SmallShape *shape, const char *key, const char *va
     TnRng rng;
     tn_rng_seed(&rng, seed, 4);
     int32_t tokens[PROMPT + STEPS];
-    for (int t = 0; t < PROMPT + STEPS; t++) tokens[t] = (int32_t)tn_rng_below(&rng, (uint64_t)V);
+    /* Never the padding id 0: its embedding row is zero, and after it, with
+     * no biases, the logits are all zero, which quantization cannot move. */
+    for (int t = 0; t < PROMPT + STEPS; t++) tokens[t] = 1 + (int32_t)tn_rng_below(&rng, (uint64_t)V - 1);
     TnSession int8, fp32;
     tn_session_init(&int8, &m, 1, 4);
     tn_session_init(&fp32, &dequantized, 1, 4);
@@ -118,7 +120,9 @@ static void check_model(const SmallShape *shape, const char *key, const char *va
            "%zu bytes of int8 weights and scales for %zu fp32 parameters\n",
            shape->lrpe, shape->tied ? "tied" : "untied", key ? key : "no switch", key ? value : "", worst, moved, q.bytes, m.layout.total);
     CHECK(worst <= 1e-5, "int8 session vs dequantized fp32 session: %.3e", worst);
-    CHECK(moved > 1e-4 && moved < 0.1, "quantization moved the logits by %.3e", moved);
+    /* Over 1600 random models (400 seeds) it moved them by 6.7e-3 to 0.18,
+     * median 0.021, with a long upper tail; a wrong scale moves them by O(1). */
+    CHECK(moved > 1e-4 && moved < 0.5, "quantization moved the logits by %.3e", moved);
     tn_session_free(&int8);
     tn_session_free(&fp32);
     tn_session_free(&original);
