@@ -325,7 +325,7 @@ static void test_pipeline(const char *dir, uint64_t seed) {
     for (int i = 0; i < N_DOCS; i++) free(docs[i]);
 }
 
-static void test_lines(const char *dir) {
+static void test_lines(const char *dir, uint64_t seed) {
     char path[4200], work[4200];
     snprintf(path, sizeof path, "%s/lines.jsonl", dir);
     snprintf(work, sizeof work, "%s/work-lines", dir);
@@ -334,7 +334,7 @@ static void test_lines(const char *dir) {
                          "{\"text\":\"shared line\\nnew line\"}\n";
     TnError err;
     tn_write_file(path, corpus, strlen(corpus), &err);
-    TnDedupOptions o = {.level = TN_DEDUP_LINE, .num_perm = 16, .ngram = 2, .bands = 4, .rows = 4, .seed = 1,
+    TnDedupOptions o = {.level = TN_DEDUP_LINE, .num_perm = 16, .ngram = 2, .bands = 4, .rows = 4, .seed = seed,
                         .work_dir = work, .threads = 2};
     const char *inputs[] = {path};
     TnDedupResult r;
@@ -356,7 +356,7 @@ int main(int argc, char **argv) {
     test_minhash_estimates(seed);
     test_s_curve();
     test_pipeline(dir, seed);
-    test_lines(dir);
+    test_lines(dir, seed);
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }
