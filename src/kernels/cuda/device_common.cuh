@@ -153,6 +153,14 @@ static inline unsigned threads_for(long long vectors) {
     return (unsigned)(threads < 32 ? 32 : threads > 256 ? 256 : threads);
 }
 
+/* A grid for kernels that walk rows (grid y, at most 65535: such kernels
+ * loop over the rest) of cols columns, vec a thread, threads_for(cols / vec)
+ * a block. */
+static inline dim3 rows_grid(int n_rows, int cols, int vec) {
+    unsigned threads = threads_for(cols / vec);
+    return dim3((unsigned)((cols / vec + threads - 1) / threads), (unsigned)(n_rows < 65535 ? n_rows : 65535));
+}
+
 static inline unsigned blocks_for(size_t n, unsigned threads) {
     size_t blocks = (n + threads - 1) / threads;
     return (unsigned)(blocks < 65535u * 16u ? blocks : 65535u * 16u);

@@ -104,12 +104,6 @@ __global__ void glu_backward_kernel(uint16_t *da, uint16_t *db, int ld, const fl
     }
 }
 
-/* The grid of ROWS_COLUMNS: enough blocks of rows to fill the GPU. */
-dim3 rows_grid(int n_rows, int cols, int vec) {
-    unsigned threads = threads_for(cols / vec);
-    return dim3((unsigned)((cols / vec + threads - 1) / threads), (unsigned)(n_rows < 65535 ? n_rows : 65535));
-}
-
 template <int VEC> __global__ void convert_to_bf16_kernel(uint16_t *out, const float *inp, size_t n) {
     GRID_STRIDE(index, n / VEC) {
         float x[VEC];

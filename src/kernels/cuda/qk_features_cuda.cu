@@ -122,7 +122,7 @@ extern "C" int qk_features_forward_cuda(uint16_t *qf, uint16_t *kf, const uint16
     if (n_rows <= 0 || D <= 0) return 0;
     int vec = qk_vector_width(ld, head_dim, qf, kf, qkvu, nullptr);
     unsigned threads = threads_for(D / vec);
-    dim3 grid((D / vec + threads - 1) / threads, n_rows < 65535 ? n_rows : 65535);
+    dim3 grid = rows_grid(n_rows, D, vec);
     if (vec == 8)
         qk_features_forward_kernel<8><<<grid, threads, 0, stream>>>(qf, kf, qkvu, ld, act, theta, n_rows, seq_len,
                                                                     pos_offset, seq_positions, n_heads, head_dim);
@@ -144,7 +144,7 @@ extern "C" int qk_features_backward_cuda(uint16_t *dqkvu, float *dtheta, float *
     if (n_rows <= 0 || D <= 0) return 0;
     int vec = qk_vector_width(ld, head_dim, dqkvu, dqf, dkf, qkvu);
     unsigned threads = threads_for(D / vec);
-    dim3 grid((D / vec + threads - 1) / threads, chunks < 65535 ? chunks : 65535);
+    dim3 grid = rows_grid(chunks, D, vec); /* a block of rows: a chunk of kRowsPerBlock */
     if (vec == 8)
         qk_features_backward_kernel<8><<<grid, threads, 0, stream>>>(dqkvu, partials, dqf, dkf, qkvu, ld, act, theta,
                                                                      n_rows, seq_len, pos_offset, n_heads, head_dim);
