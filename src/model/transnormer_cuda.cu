@@ -209,10 +209,11 @@ int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int 
     TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, w.P, cfg->gla_act, lw->theta, N, seq_len, 0, NULL, w.H, d,
                                  stream, err));
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
-    if (products && check_attention_scratch(g, &s, err)) return -1;
-    if (products)
+    if (products) {
+        if (check_attention_scratch(g, &s, err)) return -1;
         TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l), NULL, &s,
                                    TN_ATTN_CUDA_DEFAULT, g->attn_scratch, stream, err));
+    }
     const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * w.Dm : NULL;
     if (g->parts == 1)
         return norm_gate_forward_cuda(cfg->norm, la->gated, la->attn_rstd, la->attn, lw->mixer_norm.gain,
