@@ -199,7 +199,7 @@ cuda: $(CUDA_LIB) $(BUILD)/cuda/check_attention $(BUILD)/cuda/bench_attention $(
 ifneq ($(CUDA_ALL),)
 # the host code's CUDA dispatch needs the CUDA library after libtnllm.a
 $(TNLLM) $(TEST_BIN) $(BENCH_BIN): $(CUDA_LIB)
-LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lpthread \
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart_static -ldl -lrt -lpthread \
           -Wl,-Bstatic -lstdc++ -Wl,-Bdynamic
 # the GPUs' ZeRO-2/3: CUDA events order the reduction's streams, a kernel makes the gathered bf16 copy
 $(BUILD)/src/dist/grad_reduce_gpu.o $(BUILD)/src/dist/fsdp_gpu.o: CFLAGS += -I$(CUDA_HOME)/include

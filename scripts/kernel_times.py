@@ -14,7 +14,8 @@ if any(a in ("-h", "--help") for a in sys.argv[1:]):
 for option in (a for a in sys.argv[1:] if a.startswith("--") and a not in ()):
     sys.exit(f"{sys.argv[0]}: unknown option {option} (--help)")
 
-NANOSECONDS = {"nsecond": 1, "usecond": 1e3, "msecond": 1e6, "second": 1e9}  # per unit ncu may print
+NANOSECONDS = {"nsecond": 1, "ns": 1, "usecond": 1e3, "us": 1e3, "msecond": 1e6, "ms": 1e6,
+               "second": 1e9, "s": 1e9}  # per unit ncu may print (spelled out or abbreviated by version)
 
 
 def main(path):

@@ -1,6 +1,5 @@
 #include "infer/session_cuda.h"
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,7 @@ namespace {
 constexpr size_t kUploadFloats = (size_t)16 << 20;
 
 cudaStream_t stream_of(const TnSessionCuda *g) { return (cudaStream_t)g->stream; }
-cublasHandle_t cublas_of(const TnSessionCuda *g) { return (cublasHandle_t)g->cublas; }
+TnMatmulCuda *matmul_of(const TnSessionCuda *g) { return g->matmul; }
 
 int power_of_two_within(int x, int low, int high) { return x >= low && x <= high && (x & (x - 1)) == 0; }
 
@@ -137,7 +136,7 @@ int init_session(TnSessionCuda *g, const TnConfig *cfg, const float *params, int
     g->max_rows = max_rows;
     /* cuBLAS's workspace, set explicitly so that graph capture never makes it allocate */
     CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
-    if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
+    if (tn_cuda_stream_open(&g->stream, &g->matmul, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
     cudaStream_t stream = stream_of(g);
     size_t bytes = layout_arena(g, cfg, max_batch, max_rows, NULL);
     cudaError_t allocated = cudaMalloc(&g->arena, bytes);
@@ -182,14 +181,14 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
     const TnConfig *cfg = &g->config;
     int N = batch * rows, D = cfg->dim, G = cfg->glu_dim, H = cfg->n_heads, d = tn_head_dim(cfg);
     cudaStream_t stream = stream_of(g);
-    cublasHandle_t handle = cublas_of(g);
+    TnMatmulCuda *matmul = matmul_of(g);
     /* Alg. 4 for a decode step (and for heads the tiles do not take), LA-2 for a prefill */
     TnAttnAlgo algo = rows > 1 && chunked_heads(cfg) ? TN_ATTN_CUDA_DEFAULT : TN_ATTN_RECURRENT;
     for (int l = 0; l < cfg->n_layers; l++) {
         const TnSessionCudaLayer *lw = &g->layers[l];
         /* Token mixer: GLA (Eq. 3-4). */
         TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
-        TRY(matmul_forward_cuda(handle, g->qkvu, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->qkvu, N, D, 4 * D, err));
+        TRY(matmul_forward_cuda(matmul, g->qkvu, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->qkvu, N, D, 4 * D, err));
         TRY(qk_features_forward_cuda(g->qf, g->kf, g->qkvu, 4 * D, TN_ACT_SILU, lw->theta, N, rows, pos_offset,
                                      seq_positions, H, d, stream, err));
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, rows);
@@ -201,17 +200,17 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
                                    stream, err));
         TRY(norm_gate_forward_cuda(TN_NORM_SRMS, g->gated, g->rstd, g->attn, NULL, NULL, g->qkvu + 3 * D, 4 * D, N, D,
                                    stream, err));
-        TRY(matmul_forward_cuda(handle, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->gated, lw->out, N, D, D, err));
+        TRY(matmul_forward_cuda(matmul, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->gated, lw->out, N, D, D, err));
         /* Channel mixer: SGLU (Eq. 5). */
         TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
         if (N <= TN_MATVEC_MAX_ROWS) {
             TRY(matvec_glu_forward_cuda(g->glu, g->normed, lw->l1, lw->l2, N, D, G, stream, err));
         } else {
-            TRY(matmul_forward_cuda(handle, g->glu1, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l1, N, D, G, err));
-            TRY(matmul_forward_cuda(handle, g->glu2, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l2, N, D, G, err));
+            TRY(matmul_forward_cuda(matmul, g->glu1, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l1, N, D, G, err));
+            TRY(matmul_forward_cuda(matmul, g->glu2, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l2, N, D, G, err));
             TRY(glu_forward_cuda(g->glu, g->glu1, g->glu2, G, TN_ACT_NONE, N, G, stream, err));
         }
-        TRY(matmul_forward_cuda(handle, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->glu, lw->l3, N, G, D, err));
+        TRY(matmul_forward_cuda(matmul, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->glu, lw->l3, N, G, D, err));
     }
     return 0;
 }
@@ -229,7 +228,7 @@ int logits_forward(TnSessionCuda *g, int batch, int rows, TnError *err) {
         last = g->last_hidden;
     }
     TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, last, NULL, NULL, batch, D, stream, err));
-    return matmul_forward_cuda(cublas_of(g), g->logits, TN_CUDA_OUT_F32, 0.0f, g->normed, g->lm_head, batch, D,
+    return matmul_forward_cuda(matmul_of(g), g->logits, TN_CUDA_OUT_F32, 0.0f, g->normed, g->lm_head, batch, D,
                                cfg->vocab_size, err);
 }
 
@@ -310,7 +309,7 @@ extern "C" void tn_session_cuda_free(TnSessionCuda *g) {
     cudaFreeHost(g->host_logits);
     cudaFreeHost(g->host_tokens);
     cudaFreeHost(g->host_positions);
-    if (g->cublas) cublasDestroy(cublas_of(g));
+    tn_matmul_cuda_destroy(g->matmul);
     if (g->stream) cudaStreamDestroy(stream_of(g));
     memset(g, 0, sizeof *g);
 }
@@ -361,7 +360,7 @@ extern "C" int tn_session_cuda_score(TnSessionCuda *g, const int32_t *tokens, co
                        g->max_batch);
     int D = cfg->dim, V = cfg->vocab_size, step = g->max_rows / batch, slice = logit_rows(g);
     cudaStream_t stream = stream_of(g);
-    cublasHandle_t handle = cublas_of(g);
+    TnMatmulCuda *matmul = matmul_of(g);
     for (int l = 0; l < cfg->n_layers; l++) /* fresh sequences: empty states */
         CUDA_TRY(cudaMemsetAsync(g->state[l], 0, (size_t)batch * g->state_floats[l] * sizeof(float), stream));
     for (int start = 0; start < seq_len; start += step) {
@@ -376,7 +375,7 @@ extern "C" int tn_session_cuda_score(TnSessionCuda *g, const int32_t *tokens, co
         TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
         for (int r0 = 0; r0 < N; r0 += slice) {
             int n = N - r0 < slice ? N - r0 : slice;
-            TRY(matmul_forward_cuda(handle, g->score_logits, TN_CUDA_OUT_BF16, 0.0f, g->normed + (size_t)r0 * D,
+            TRY(matmul_forward_cuda(matmul, g->score_logits, TN_CUDA_OUT_BF16, 0.0f, g->normed + (size_t)r0 * D,
                                     g->lm_head, n, D, V, err));
             TRY(crossentropy_forward_cuda(g->losses + r0, g->lse + r0, g->score_logits, g->targets + r0, n, V, stream,
                                           err));

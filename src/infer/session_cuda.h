@@ -82,7 +82,7 @@ typedef struct TnSessionCuda {
     /* pinned host memory */
     float *host_logits;      /* (max_batch, V): where the logits arrive */
     int32_t *host_tokens, *host_positions;
-    void *cublas;            /* cublasHandle_t */
+    struct TnMatmulCuda *matmul; /* the products' cuBLASLt context (kernels/cuda/matmul_cuda.h) */
     void *stream;            /* cudaStream_t */
     void **graphs;           /* (max_batch + 1) cudaGraphExec_t per decode batch size, NULL until recorded */
     int graphs_enabled;      /* 1 while decode steps replay graphs; 0 once capture failed */

@@ -1,30 +1,17 @@
 #include "model/cuda_common.h"
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
 #include "kernels/cuda/cuda_try.cuh"
 
-extern "C" int tn_cuda_stream_open(void **stream, void **cublas, void *workspace, size_t workspace_bytes,
+extern "C" int tn_cuda_stream_open(void **stream, TnMatmulCuda **matmul, void *workspace, size_t workspace_bytes,
                                    TnError *err) {
+    *matmul = NULL;
     cudaStream_t created;
     CUDA_TRY(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking));
     *stream = created;
-    cublasHandle_t handle;
-    cublasStatus_t status = cublasCreate(&handle);
-    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasCreate: %s", cublasGetStatusString(status));
-    *cublas = handle;
-    status = cublasSetAtomicsMode(handle, CUBLAS_ATOMICS_NOT_ALLOWED);
-    if (status != CUBLAS_STATUS_SUCCESS)
-        return tn_fail(err, "cublasSetAtomicsMode: %s", cublasGetStatusString(status));
-    /* cublasSetStream resets the workspace: set it after */
-    status = cublasSetStream(handle, created);
-    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasSetStream: %s", cublasGetStatusString(status));
-    if (!workspace) return 0;
-    status = cublasSetWorkspace(handle, workspace, workspace_bytes);
-    if (status != CUBLAS_STATUS_SUCCESS) return tn_fail(err, "cublasSetWorkspace: %s", cublasGetStatusString(status));
-    return 0;
+    return tn_matmul_cuda_create(matmul, created, workspace, workspace_bytes, err);
 }
 
 extern "C" int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *err) {

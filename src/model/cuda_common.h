@@ -1,6 +1,6 @@
 /* cuda_common.h: what the GPU training step (transnormer_cuda.h) and the GPU
- * inference session (infer/session_cuda.h) set up alike: a stream with a
- * cuBLAS handle on it, the decay rates lambda on the device, and the
+ * inference session (infer/session_cuda.h) set up alike: a stream with the
+ * products' cuBLASLt context on it, the decay rates lambda on the device, and the
  * attention shape of a layer over the fused q|k|v|u buffer.
  * Functions return 0, or -1 with err naming the call that failed.
  */
@@ -14,23 +14,21 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 #endif
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cuda/matmul_cuda.h"
 #include "model/config.h"
 #include "util/error.h"
 
-/* The cuBLAS workspace the training step and the inference session give
- * their handles. */
+/* The cuBLASLt workspace the training step and the inference session give
+ * their products (kernels/cuda/matmul_cuda.h). */
 #define TN_CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 
-/* A non-blocking stream and a cuBLAS handle ordered on it: *stream a
- * cudaStream_t, *cublas a cublasHandle_t, each set as soon as it exists (so
- * that a failure leaves the caller something to release). The handle may
- * not use atomics (cublasSetAtomicsMode, stated though it is the default).
- * With a workspace (device memory of workspace_bytes), cuBLAS uses it and
- * nothing else, which CUDA graph capture needs, and its choice of kernels
- * for a shape no longer depends on the workspace pool it would otherwise
- * take per stream (CUBLAS_WORKSPACE_CONFIG): with one stream, cuBLAS then
- * gives the same bits on every run on the same GPU model and library. */
-int tn_cuda_stream_open(void **stream, void **cublas, void *workspace, size_t workspace_bytes, TnError *err);
+/* A non-blocking stream (*stream, a cudaStream_t) and the products' context
+ * on it (*matmul: cuBLASLt with the workspace, device memory of
+ * workspace_bytes, and nothing else, which CUDA graph capture needs; the same
+ * bits on every run on the same GPU model and library). Each is set as soon
+ * as it exists (*matmul NULL before), so that a failure leaves the caller
+ * something to release. */
+int tn_cuda_stream_open(void **stream, TnMatmulCuda **matmul, void *workspace, size_t workspace_bytes, TnError *err);
 
 /* decay (device, L x H fp32) = tn_decay_rates of every layer of cfg. */
 int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *err);

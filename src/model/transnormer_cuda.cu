@@ -1,7 +1,6 @@
 #include "model/transnormer_cuda.h"
 
 #include <algorithm>
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,7 @@ extern "C" {
 namespace {
 
 cudaStream_t stream_of(const TnModelCuda *g) { return (cudaStream_t)g->stream; }
-cublasHandle_t cublas_of(const TnModelCuda *g) { return (cublasHandle_t)g->cublas; }
+TnMatmulCuda *matmul_of(const TnModelCuda *g) { return g->matmul; }
 
 /* The bf16 copy of the tensor whose fp32 master starts at `master`. */
 const uint16_t *bf16_of(const TnModelCuda *g, const float *master) { return g->view_bf16 + (master - g->view_f32); }
@@ -237,7 +236,7 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
     int N = batch * seq_len, D = cfg->dim, Dm = widths.Dm, G = widths.G, P = widths.P;
     size_t ND = (size_t)N * D;
     cudaStream_t stream = stream_of(g);
-    cublasHandle_t handle = cublas_of(g);
+    TnMatmulCuda *matmul = matmul_of(g);
     TnCudaLayerActs *la = &g->layers[l];
     const TnLayerWeights *lw = &w->layers[l];
     /* Split over parts, the products of W_out and W3 add up over them
@@ -250,7 +249,7 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
     TRY(norm_forward_copy_cuda(cfg->norm, la->norm1, la->norm1_rstd, products && adds_h ? la->resid_mid : NULL,
                                la->resid, lw->token_norm.gain, lw->token_norm.bias, N, D, stream, err));
     if (products)
-        TRY(matmul_forward_cuda(handle, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, P,
+        TRY(matmul_forward_cuda(matmul, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, P,
                                 err));
     const uint16_t *mixed = mixer_input(g, l);
     if (cfg->arch == TN_ARCH_TRANSFORMER)
@@ -259,7 +258,7 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
         TRY(gla_forward(g, lw, l, batch, seq_len, products, err));
     /* h += W_out mixed */
     if (products) {
-        TRY(matmul_forward_cuda(handle, la->resid_mid, TN_CUDA_OUT_F32, beta, mixed, bf16_of(g, lw->out), N, Dm, D,
+        TRY(matmul_forward_cuda(matmul, la->resid_mid, TN_CUDA_OUT_F32, beta, mixed, bf16_of(g, lw->out), N, Dm, D,
                                 err));
         TRY(sum_parts(g, la->resid_mid, ND, err));
     }
@@ -268,11 +267,11 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
                                lw->channel_norm.gain, lw->channel_norm.bias, N, D, stream, err));
     /* W1 and W2 are adjacent (G, D) blocks (checked by tn_model_cuda_init): one (2G, D) product */
     if (products)
-        TRY(matmul_forward_cuda(handle, la->glu12, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
+        TRY(matmul_forward_cuda(matmul, la->glu12, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
                                 err));
     TRY(glu_forward_cuda(la->glu, la->glu12, la->glu12 + G, 2 * G, cfg->glu_act, N, G, stream, err));
     if (!next) return 0;
-    TRY(matmul_forward_cuda(handle, next, TN_CUDA_OUT_F32, beta, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+    TRY(matmul_forward_cuda(matmul, next, TN_CUDA_OUT_F32, beta, la->glu, bf16_of(g, lw->l3), N, G, D, err));
     return sum_parts(g, next, ND, err);
 }
 
@@ -438,7 +437,7 @@ extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, con
     g->params_begin = zero >= 3 ? begin : 0;
     g->params_end = zero >= 3 ? end : n;
     CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
-    if (tn_cuda_stream_open(&g->stream, &g->cublas, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
+    if (tn_cuda_stream_open(&g->stream, &g->matmul, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
     cudaStream_t stream = stream_of(g);
     size_t held = g->params_end - g->params_begin;
     CUDA_TRY(cudaMalloc(&g->params, (held ? held : 1) * sizeof(float))); /* a rank may own no element */
@@ -472,7 +471,7 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
     cudaFree(g->sum_squares);
     cudaFree(g->adamw_segments);
     cudaFree(g->arena);
-    if (g->cublas) cublasDestroy(cublas_of(g));
+    tn_matmul_cuda_destroy(g->matmul);
     cudaFree(g->cublas_workspace);
     if (g->stream) cudaStreamDestroy(stream_of(g));
     free(g->host_losses);
@@ -535,7 +534,7 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
     int scored = tn_check_batch(cfg, tokens, targets, batch, seq_len, err);
     if (scored < 0) return -1;
     cudaStream_t stream = stream_of(g);
-    cublasHandle_t handle = cublas_of(g);
+    TnMatmulCuda *matmul = matmul_of(g);
     TnWeights w;
     TRY(bind_views(g, &w, g->params, g->params_end - g->params_begin, g->hooks && g->hooks->weights, err));
     CUDA_TRY(cudaMemcpyAsync(g->tokens, tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
@@ -553,7 +552,7 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
     TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(norm_forward_cuda(cfg->norm, g->norm_final, g->norm_final_rstd, g->resid_final, w.final_norm.gain,
                           w.final_norm.bias, N, D, stream, err));
-    TRY(matmul_forward_cuda(handle, g->logits, TN_CUDA_OUT_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
+    TRY(matmul_forward_cuda(matmul, g->logits, TN_CUDA_OUT_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                             err));
     if (!targets) return 0;
     TRY(crossentropy_forward_cuda(g->losses, g->lse, g->logits, g->targets, N, V, stream, err));
@@ -572,7 +571,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     int N = batch * seq_len, D = cfg->dim, Dm = widths.Dm, G = widths.G, V = cfg->vocab_size, P = widths.P;
     size_t ND = (size_t)N * D;
     cudaStream_t stream = stream_of(g);
-    cublasHandle_t handle = cublas_of(g);
+    TnMatmulCuda *matmul = matmul_of(g);
     TnWeights w, dw;
     TRY(bind_views(g, &w, g->params, g->params_end - g->params_begin, g->hooks && g->hooks->weights, err));
     TRY(bind_views(g, &dw, g->grads, g->grads_end - g->grads_begin, g->hooks && g->hooks->grads, err));
@@ -584,7 +583,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(part_grads(g, cfg->n_layers, &dw, err));
     TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
-    TRY(matmul_backward_cuda(handle, g->dnorm, dw.lm_head, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
+    TRY(matmul_backward_cuda(matmul, g->dnorm, dw.lm_head, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                              err));
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
     TRY(norm_backward_cuda(cfg->norm, g->dresid, g->dresid_bf16, dw.final_norm.gain, dw.final_norm.bias, g->partials,
@@ -603,10 +602,10 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         if (g->recompute != TN_RECOMPUTE_NONE)
             TRY(layer_forward(g, &w, l, batch, seq_len, g->recompute == TN_RECOMPUTE_LAYERS, NULL, err));
         /* Channel mixer, SGLU (Eq. 5); W1 and W2 as one (2G, D) product, as in the forward. */
-        TRY(matmul_backward_cuda(handle, g->dglu, lg->l3, g->dresid_bf16, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+        TRY(matmul_backward_cuda(matmul, g->dglu, lg->l3, g->dresid_bf16, la->glu, bf16_of(g, lw->l3), N, G, D, err));
         TRY(glu_backward_cuda(g->dglu12, g->dglu12 + G, 2 * G, g->dglu, la->glu12, la->glu12 + G, cfg->glu_act, N, G,
                               stream, err));
-        TRY(matmul_backward_cuda(handle, g->dnorm, lg->l1, g->dglu12, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
+        TRY(matmul_backward_cuda(matmul, g->dnorm, lg->l1, g->dglu12, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
                                  err));
         /* each part's columns give part of the gradient of norm2 (the backward's all-reduce of Eq. 11-18) */
         TRY(sum_parts(g, g->dnorm, ND, err));
@@ -614,13 +613,13 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
                                g->partials, g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D,
                                stream, err));
         /* Token mixer: GLA (Eq. 3-4) or the baseline's softmax attention. */
-        TRY(matmul_backward_cuda(handle, g->dgated, lg->out, g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out),
+        TRY(matmul_backward_cuda(matmul, g->dgated, lg->out, g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out),
                                  N, Dm, D, err));
         if (cfg->arch == TN_ARCH_TRANSFORMER)
             TRY(tn_transformer_cuda_mixer_backward(g, l, batch, seq_len, err));
         else
             TRY(gla_backward(g, &w, &dw, l, batch, seq_len, err));
-        TRY(matmul_backward_cuda(handle, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
+        TRY(matmul_backward_cuda(matmul, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
         TRY(sum_parts(g, g->dnorm, ND, err)); /* each part's heads give part of the gradient of norm1 */
         /* layer 0's input gradient goes to the embedding alone: no bf16 copy */
         TRY(norm_backward_cuda(cfg->norm, g->dresid, l > 0 ? g->dresid_bf16 : NULL, lg->token_norm.gain,

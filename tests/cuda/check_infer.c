@@ -269,15 +269,24 @@ static void check_matvec(TnRng *rng) {
     CUDA_CHECK(cudaMemcpy(w, hw, nw * 2, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(w2, hw2, nw * 2, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(x, hx, nx * 2, cudaMemcpyHostToDevice));
-    cublasHandle_t handle;
-    if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
-        fprintf(stderr, "check_infer: cublasCreate failed\n");
-        exit(2);
-    }
-    /* cuBLAS: all 16 rows, y = x W^T + start */
+    TnMatmulCuda *mm;
+    MUST(tn_matmul_cuda_create(&mm, 0, NULL, 0, &err));
+    /* cuBLASLt: all 16 rows, y = x W^T + start, against float64 */
     CUDA_CHECK(cudaMemcpy(y, start, ny * 4, cudaMemcpyHostToDevice));
-    MUST(matmul_forward_cuda(handle, y, TN_CUDA_OUT_F32, 1.0f, x, w, padded, in, out, &err));
+    MUST(matmul_forward_cuda(mm, y, TN_CUDA_OUT_F32, 1.0f, x, w, padded, in, out, &err));
     CUDA_CHECK(cudaMemcpy(reference, y, ny * 4, cudaMemcpyDeviceToHost));
+    double *exact = malloc(ny * sizeof *exact);
+    for (int r = 0; r < padded; r++)
+        for (int o = 0; o < out; o++) {
+            double sum = start[(size_t)r * out + o];
+            for (int i = 0; i < in; i++)
+                sum += (double)tn_bf16_to_f32(hx[(size_t)r * in + i]) * tn_bf16_to_f32(hw[(size_t)o * in + i]);
+            exact[(size_t)r * out + o] = sum;
+        }
+    double product_error = rel_l2_f32_f64(reference, exact, ny);
+    check_value(product_error <= 1e-5, "cuBLASLt product (16 rows, += into fp32) vs float64 rel l2", product_error,
+                1e-5);
+    free(exact);
     const int rows[] = {1, 2, 3, 5, 8};
     double worst = 0;
     for (int i = 0; i < 5; i++) {
@@ -293,9 +302,9 @@ static void check_matvec(TnRng *rng) {
     check_value(worst <= 1e-4, "matvec (1, 2, 3, 5, 8 rows, += into fp32) vs cuBLAS rel l2", worst, 1e-4);
     /* SGLU: (x W1^T) ⊙ (x W2^T) from two cuBLAS products */
     float *first = malloc(ny * 4);
-    MUST(matmul_forward_cuda(handle, y, TN_CUDA_OUT_F32, 0.0f, x, w2, padded, in, out, &err));
+    MUST(matmul_forward_cuda(mm, y, TN_CUDA_OUT_F32, 0.0f, x, w2, padded, in, out, &err));
     CUDA_CHECK(cudaMemcpy(first, y, ny * 4, cudaMemcpyDeviceToHost));
-    MUST(matmul_forward_cuda(handle, y, TN_CUDA_OUT_F32, 0.0f, x, w, padded, in, out, &err));
+    MUST(matmul_forward_cuda(mm, y, TN_CUDA_OUT_F32, 0.0f, x, w, padded, in, out, &err));
     CUDA_CHECK(cudaMemcpy(reference, y, ny * 4, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < ny; i++) reference[i] *= first[i];
     MUST(matvec_glu_forward_cuda(glu, x, w, w2, 5, in, out, 0, &err));
@@ -304,7 +313,7 @@ static void check_matvec(TnRng *rng) {
     for (size_t i = 0; i < (size_t)5 * out; i++) result[i] = tn_bf16_to_f32(bits[i]);
     double e = rel_l2_f32_f32(result, reference, (size_t)5 * out);
     check_value(e <= 1e-2, "matvec SGLU product (5 rows, bf16) vs cuBLAS rel l2", e, 1e-2);
-    cublasDestroy(handle);
+    tn_matmul_cuda_destroy(mm);
     cudaFree(w), cudaFree(w2), cudaFree(x), cudaFree(y), cudaFree(glu);
     free(hw), free(hw2), free(hx), free(start), free(reference), free(result), free(first), free(bits);
 }

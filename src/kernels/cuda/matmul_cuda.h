@@ -1,15 +1,27 @@
-/* matmul_cuda.h: the linear layers on the GPU through cuBLAS, the CUDA twin
- * of kernels/cpu/matmul.h: out = inp . weight^T with inp (N, in) row-major
- * and weight (out, in) as PyTorch stores it. Operands are bf16 (the bf16
- * copy of the parameters, bf16 activations); products accumulate in fp32
- * (CUBLAS_COMPUTE_32F) and the output is fp32 or bf16 as asked.
- * The handle's stream orders the work; pointers are device memory.
- * Return 0, or -1 with err naming the call and cuBLAS's status.
+/* matmul_cuda.h: the linear layers on the GPU through cuBLASLt, the CUDA
+ * twin of kernels/cpu/matmul.h: out = inp . weight^T with inp (N, in)
+ * row-major and weight (out, in) as PyTorch stores it. Operands are bf16 (the
+ * bf16 copy of the parameters, bf16 activations); products accumulate in
+ * fp32 (CUBLAS_COMPUTE_32F) and the output is fp32 or bf16 as asked.
+ *
+ * A TnMatmulCuda holds the cuBLASLt handle, the stream that orders the work,
+ * the workspace (the only memory cuBLASLt uses: CUDA graph capture needs
+ * that) and one plan per product shape met so far (descriptors and the
+ * algorithm, made at the shape's first call; TN_MATMUL_PLANS of them, the
+ * least recently used replaced after that). The algorithm is the first of
+ * cuBLASLt's heuristic list, a function of the shape, the pointers'
+ * alignment, the GPU and the library, so every run gives the same bits
+ * (resumes and launches compare bit for bit). Timing the heuristic's first
+ * eight per shape and keeping the fastest was tried: 5% off the 1B model's
+ * products alone on an H200, nothing off its training step, whose products
+ * run at the clocks the 700 W power cap allows (bench/train_notes.md).
+ * Pointers are device memory. Functions return 0, or -1 with err naming the
+ * call and cuBLAS's status.
  */
 #ifndef TN_KERNELS_CUDA_MATMUL_CUDA_H
 #define TN_KERNELS_CUDA_MATMUL_CUDA_H
 
-#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -18,13 +30,23 @@ extern "C" {
 
 #include "util/error.h"
 
+#define TN_MATMUL_PLANS 64
+
+typedef struct TnMatmulCuda TnMatmulCuda;
+
+/* *mm on `stream` with the workspace (device, workspace_bytes); *mm is set
+ * (NULL on failure before it exists) so the caller can always destroy it. */
+int tn_matmul_cuda_create(TnMatmulCuda **mm, cudaStream_t stream, void *workspace, size_t workspace_bytes,
+                          TnError *err);
+void tn_matmul_cuda_destroy(TnMatmulCuda *mm);
+
 typedef enum TnCudaOutType { TN_CUDA_OUT_F32, TN_CUDA_OUT_BF16 } TnCudaOutType;
 
 /* out = inp . weight^T + beta * out; beta 1 adds into an fp32 out (the
  * residual stream), beta 0 overwrites. Up to TN_MATVEC_MAX_ROWS rows (a
  * decode step) with in_dim a multiple of 8 and 16-byte aligned operands go
- * to matvec_forward_cuda on the handle's stream, the rest to cuBLAS. */
-int matmul_forward_cuda(cublasHandle_t handle, void *out, TnCudaOutType out_type, float beta, const uint16_t *inp,
+ * to matvec_forward_cuda on mm's stream, the rest to cuBLASLt. */
+int matmul_forward_cuda(TnMatmulCuda *mm, void *out, TnCudaOutType out_type, float beta, const uint16_t *inp,
                         const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err);
 
 /* Rows the matrix-vector kernels take. */
@@ -49,7 +71,7 @@ int matvec_glu_forward_cuda(uint16_t *out, const uint16_t *inp, const uint16_t *
  * The weight's gradient adds up as in matmul_backward_cpu (a tensor used
  * twice, micro-batches); the input's is written (beta 0), so the step
  * neither clears nor reads it first (matmul_backward_cpu adds into it). */
-int matmul_backward_cuda(cublasHandle_t handle, float *dinp, float *dweight, const uint16_t *dout, const uint16_t *inp,
+int matmul_backward_cuda(TnMatmulCuda *mm, float *dinp, float *dweight, const uint16_t *dout, const uint16_t *inp,
                          const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err);
 
 #ifdef __cplusplus
