@@ -63,6 +63,8 @@ fi
 step check_attention  30 build/cuda/check_attention "$SEED"
 step bench_train     150 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:2048:none:transformer \
     1B:4:2048:none:transformer 385M:1:max:layers 1B:1:max:layers
+# issue 8's baselines in the same call: the official code's way (PyTorch, AMP) for both architectures
+step torch_train      90 /usr/bin/env PYTHONUNBUFFERED=1 python3 bench/train_torch.py
 # issue 8's 200-step curve: the GPU run against the CPU run's committed metrics
 step curve            40 /usr/bin/env PARTS=curves CPU_REFERENCE=bench/reference/cpu-15M-200 RESUME_STEPS=10 OUT="$OUT/curve" \
     scripts/device_train.sh
