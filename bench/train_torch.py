@@ -105,6 +105,9 @@ class Model(torch.nn.Module):
         else:
             self.layers = torch.nn.ModuleList(TransformerLayer(d, h, g) for _ in range(n_layers))
             self.final_norm = torch.nn.RMSNorm(d)
+        for p in self.parameters():  # the HF models' initializer_range (norm gains stay 1)
+            if p.dim() == 2:
+                torch.nn.init.normal_(p, std=0.02)
 
     def forward(self, ids, targets):
         x = self.embed(ids) * math.sqrt(self.d)
