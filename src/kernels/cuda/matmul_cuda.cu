@@ -13,8 +13,7 @@ struct GemmKey {
     int m, n, k, lda, ldb, ldc;
     cudaDataType c_type;
     int beta_zero;
-    int align_a, align_b, align_c; /* bytes, powers of two up to 256: the
-                                      algorithms must allow them */
+    int align_a, align_b, align_c; /* bytes, powers of two up to 256: the algorithms must allow them */
 };
 
 struct Plan {
@@ -66,8 +65,7 @@ void release(Plan *plan) {
 /* Descriptors and the heuristic's first algorithm. */
 int make_plan(TnMatmulCuda *mm, Plan *plan, const GemmKey &key, const char *what, TnError *err) {
     release(plan);
-    plan->key = key; /* used once complete: a failure leaves descriptors for
-                        release() alone */
+    plan->key = key; /* marked used once complete: a failure leaves its descriptors to release() */
     LT_TRY(what, cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     LT_TRY(what, cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &key.transa, sizeof key.transa));
     LT_TRY(what, cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &key.transb, sizeof key.transb));
