@@ -50,19 +50,26 @@ def decay_rates(n_heads, n_layers, layer):
     return torch.exp(torch.tensor([-(2.0 ** (-8.0 * (h + 1) / n_heads)) * factor for h in range(n_heads)]))
 
 
-class TransNormerLayer(torch.nn.Module):
-    def __init__(self, d, h, g, layer, n_layers):
+class Layer(torch.nn.Module):
+    """The projections both blocks have: q|k|v(|u) (rows x d of them), the output, W1|W2 and W3."""
+
+    def __init__(self, d, h, g, rows):
         super().__init__()
         self.h = h
-        self.qkvu = torch.nn.Linear(d, 4 * d, bias=False)
+        self.qkv = torch.nn.Linear(d, rows * d, bias=False)
         self.out = torch.nn.Linear(d, d, bias=False)
         self.w12 = torch.nn.Linear(d, 2 * g, bias=False)
         self.w3 = torch.nn.Linear(g, d, bias=False)
+
+
+class TransNormerLayer(Layer):
+    def __init__(self, d, h, g, layer, n_layers):
+        super().__init__(d, h, g, 4)
         self.register_buffer("lam", decay_rates(h, n_layers, layer))
 
     def forward(self, x):
         b, n, d = x.shape
-        q, k, v, u = self.qkvu(srms_norm(x)).chunk(4, dim=-1)
+        q, k, v, u = self.qkv(srms_norm(x)).chunk(4, dim=-1)
         heads = lambda t: t.view(b, n, self.h, d // self.h).transpose(1, 2)
         o = chunked(heads(F.silu(q)), heads(F.silu(k)), heads(v), self.lam)
         o = o.transpose(1, 2).reshape(b, n, d)
@@ -71,14 +78,9 @@ class TransNormerLayer(torch.nn.Module):
         return x + self.w3(a * c)
 
 
-class TransformerLayer(torch.nn.Module):
+class TransformerLayer(Layer):
     def __init__(self, d, h, g):
-        super().__init__()
-        self.h = h
-        self.qkv = torch.nn.Linear(d, 3 * d, bias=False)
-        self.out = torch.nn.Linear(d, d, bias=False)
-        self.w12 = torch.nn.Linear(d, 2 * g, bias=False)
-        self.w3 = torch.nn.Linear(g, d, bias=False)
+        super().__init__(d, h, g, 3)
         self.norm1, self.norm2 = torch.nn.RMSNorm(d), torch.nn.RMSNorm(d)
 
     def forward(self, x, cos, sin):
