@@ -78,7 +78,7 @@ static void forward(const Run *r) {
 }
 
 /* The chunked algorithms keep the forward's states for the backward, as a
- * training step would. */
+ * training step could (the model does not yet: it recomputes them). */
 static void forward_backward(const Run *r) {
     TnError err;
     if (r->kept) {

@@ -14,12 +14,14 @@
  * the parameters laid out by TnParamLayout (the CPU model's layout), a bf16
  * copy of it for the matrix products (written by every update), fp32
  * gradients and AdamW moments in buffers of the same layout. Matrix products
- * run on cuBLAS with bf16 operands and fp32 accumulation; the residual
+ * run on cuBLASLt (kernels/cuda/matmul_cuda.h) with bf16 operands and fp32
+ * accumulation; the residual
  * stream, norm statistics, losses, the LRPE angles and theta stay fp32; the
  * activations that feed matrix products and attention are bf16. Lightning
- * Attention is the chunked LA-2 kernel of lightning_attention.h (the
- * baseline's softmax attention flash_attention.h), so every head width d
- * must be 64 or 128 (dk = 2d on LRPE layers).
+ * Attention is LA-2 of lightning_attention.h, TN_ATTN_CUDA_DEFAULT (its
+ * wgmma kernels at d = 128, the chunked ones elsewhere; the baseline's
+ * softmax attention flash_attention.h), so every head width d must be 64 or
+ * 128 (dk = 2d on LRPE layers).
  *
  * Memory: everything on the device is allocated by tn_model_cuda_init or
  * tn_model_cuda_init_shard (the parameter-shaped buffers, whole or the
@@ -41,8 +43,8 @@
  * gains', biases' and theta's gradients are per-block partials added by
  * column_sums_cuda, the embedding's are grouped by token on the host,
  * token_groups.h, the gradient norm is per-block partials added by one
- * block), and cuBLAS on one stream with a workspace of its own and atomics
- * disallowed (cuda_common.h).
+ * block), and cuBLASLt on one stream with a workspace of its own and one
+ * algorithm per shape and alignment, the heuristic's first (matmul_cuda.h).
  *
  * Tensor parallelism (§3.2.2, Eq. 11-18; dist/tensor_parallel.h's split,
  * the CPU model's of transnormer.h): a model made with a TnCudaPart holds

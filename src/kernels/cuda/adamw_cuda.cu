@@ -11,7 +11,8 @@ constexpr int kThreads = 512;
 /* Block b's fp32 sum of squares over the VEC-element groups b kThreads + i
  * (grid-stride, 16-byte loads where VEC is 8: scalar loads reached 2.6 TB/s
  * on an H200, these 4.5), block 0 also taking the n % VEC tail: the grid
- * depends on n alone, so each partial does too. */
+ * depends on n and on grads' 16-byte alignment alone (fixed by the layout),
+ * so each partial does too. */
 template <int VEC> __global__ void grad_squares_partials_kernel(double *partials, const float *grads, size_t n) {
     __shared__ float shared[32];
     float even = 0.0f, odd = 0.0f; /* two chains: a group's adds do not wait on each other */

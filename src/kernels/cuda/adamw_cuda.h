@@ -25,7 +25,8 @@ extern "C" {
 /* *sum_squares (one double in device memory) = sum of grads[i]^2: up to
  * TN_GRAD_SQUARES_PARTIALS per-block fp32 partials written to partials
  * (device scratch of that many doubles), then added in double by one block.
- * No atomics: every addition's order is fixed by n, so the same gradient
+ * No atomics: every addition's order is fixed by n and grads' alignment (16
+ * bytes or not: the layout's), so the same gradient
  * gives the same bits on every run (step_device.h's bit-identical resumes). */
 int grad_sum_squares_cuda(double *sum_squares, double *partials, const float *grads, size_t n, cudaStream_t stream,
                           TnError *err);

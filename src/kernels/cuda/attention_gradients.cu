@@ -150,11 +150,15 @@ static cudaError_t prepare_width(int key_width, int *blocks_per_multiprocessor) 
     return key_width == 64 ? prepare<64>(blocks_per_multiprocessor) : prepare<128>(blocks_per_multiprocessor);
 }
 
+static int segments_at(const AttnPass &value_pass, int per_multiprocessor) {
+    return choose_segments((long)value_pass.batch * value_pass.heads, multiprocessor_count() * per_multiprocessor,
+                           value_pass.seq_len);
+}
+
 int gradient_segments(const AttnPass &value_pass) {
     int per_multiprocessor = 0;
     if (prepare_width(value_pass.key_width, &per_multiprocessor) != cudaSuccess) return one_segment_after_error();
-    return choose_segments((long)value_pass.batch * value_pass.heads, multiprocessor_count() * per_multiprocessor,
-                           value_pass.seq_len);
+    return segments_at(value_pass, per_multiprocessor);
 }
 
 cudaError_t launch_key_value_gradients(const AttnPass &value_pass, const bf16 *value, long ld_value,
@@ -163,7 +167,7 @@ cudaError_t launch_key_value_gradients(const AttnPass &value_pass, const bf16 *v
     int per_multiprocessor = 0;
     cudaError_t status = prepare_width(value_pass.key_width, &per_multiprocessor);
     if (status != cudaSuccess) return status;
-    int segments = gradient_segments(value_pass), length = segment_length(value_pass.seq_len, segments);
+    int segments = segments_at(value_pass, per_multiprocessor), length = segment_length(value_pass.seq_len, segments);
     if (segments > 1) {
         status = launch_segment_states(value_pass, segments, nullptr, segment_states, stream);
         if (status != cudaSuccess) return status;

@@ -414,10 +414,14 @@ static cudaError_t prepare_wgmma(int *blocks_per_multiprocessor) {
                                                          WgmmaShared::ALLOCATED);
 }
 
+static int segments_at(const AttnPass &p, int per_multiprocessor) {
+    return choose_segments((long)p.batch * p.heads, multiprocessor_count() * per_multiprocessor, p.seq_len);
+}
+
 int wgmma_segments(const AttnPass &p) {
     int per_multiprocessor = 0;
     if (prepare_wgmma(&per_multiprocessor) != cudaSuccess) return one_segment_after_error();
-    return choose_segments((long)p.batch * p.heads, multiprocessor_count() * per_multiprocessor, p.seq_len);
+    return segments_at(p, per_multiprocessor);
 }
 
 cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment_states, const KeptStates *kept,
@@ -425,7 +429,7 @@ cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment
     int per_multiprocessor = 0;
     cudaError_t status = prepare_wgmma(&per_multiprocessor); /* the shared-memory limit */
     if (status != cudaSuccess) return status;
-    int segments = kept ? kept->segments : wgmma_segments(p);
+    int segments = kept ? kept->segments : segments_at(p, per_multiprocessor);
     /* One segment starts from S0 (or zero) and writes its final state over
      * it; several start from the slots that the state pass and scan fill
      * (segment 0 from S0's copy after them), or from kept's. */

@@ -174,7 +174,7 @@ static int backward(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *do
     /* dQ's states are the transposes of the forward's: with kept states,
      * the dQ pass runs from their transposes (in the scratch, which the
      * dK/dV sweep takes only after it) in the forward's segments */
-    KeptStates kept_states{forward_segments(s, algo), static_cast<float *>(scratch)};
+    KeptStates kept_states{kept ? forward_segments(s, algo) : 1, static_cast<float *>(scratch)};
     const KeptStates *dq_states = nullptr;
     if (kept && kept_states.segments > 1) {
         long count = (long)(kept_states.segments - 1) * s->batch * s->heads;

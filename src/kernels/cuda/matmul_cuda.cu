@@ -12,7 +12,6 @@ struct GemmKey {
     cublasOperation_t transa, transb;
     int m, n, k, lda, ldb, ldc;
     cudaDataType c_type;
-    int beta_zero;
     int align_a, align_b, align_c; /* bytes, powers of two up to 256: the algorithms must allow them */
 };
 
@@ -122,7 +121,7 @@ int gemm(TnMatmulCuda *mm, const char *what, cublasOperation_t transa, cublasOpe
     GemmKey key;
     memset(&key, 0, sizeof key); /* compared with memcmp: no stray padding bytes */
     key.transa = transa, key.transb = transb, key.m = m, key.n = n, key.k = k;
-    key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.c_type = c_type, key.beta_zero = beta == 0.0f;
+    key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.c_type = c_type;
     key.align_a = alignment_of(a), key.align_b = alignment_of(b), key.align_c = alignment_of(c);
     Plan *plan = find_plan(mm, key);
     if (!plan) {
