@@ -44,10 +44,17 @@ def srms_norm(x, eps=1e-6):
     return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
 
+def head_slopes(n_heads):
+    """SPEC section 1: 2^(-8 (h+1) / H) for H a power of two, else the ALiBi rule."""
+    power = 2 ** int(math.log2(n_heads))
+    slopes = lambda n: [2.0 ** (-8.0 * (h + 1) / n) for h in range(n)]
+    return slopes(power) if power == n_heads else slopes(power) + slopes(2 * power)[0::2][: n_heads - power]
+
+
 def decay_rates(n_heads, n_layers, layer):
-    """SPEC section 1: ALiBi slopes scaled by (1 - l/(L-1) + 1e-5); H a power of two here."""
+    """SPEC section 1: the head slopes scaled by (1 - l/(L-1) + 1e-5)."""
     factor = 1 - layer / (n_layers - 1) + 1e-5 if n_layers > 1 else 1 + 1e-5
-    return torch.exp(torch.tensor([-(2.0 ** (-8.0 * (h + 1) / n_heads)) * factor for h in range(n_heads)]))
+    return torch.exp(torch.tensor([-slope * factor for slope in head_slopes(n_heads)]))
 
 
 class Layer(torch.nn.Module):

@@ -20,10 +20,10 @@ import sys
 sys.path.insert(0, "/usr/lib/python3.11")
 from pydoc_data import topics  # noqa: E402
 
-# -h/--help prints this file's description; another option is refused (not taken for a path)
+# -h/--help prints this file's description; another --option is refused (not taken for a path)
 if any(a in ("-h", "--help") for a in sys.argv[1:]):
     sys.exit(print(__doc__))
-for option in (a for a in sys.argv[1:] if a.startswith("--") and a not in ()):
+for option in (a for a in sys.argv[1:] if a.startswith("--")):
     sys.exit(f"{sys.argv[0]}: unknown option {option} (--help)")
 
 out_path = sys.argv[1] if len(sys.argv) > 1 else "data/corpus.jsonl"

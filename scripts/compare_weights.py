@@ -14,10 +14,10 @@ import sys
 
 import numpy as np
 
-# -h/--help prints this file's description; another option is refused (not taken for a path)
+# -h/--help prints this file's description; another --option is refused (not taken for a path)
 if any(a in ("-h", "--help") for a in sys.argv[1:]):
     sys.exit(print(__doc__))
-for option in (a for a in sys.argv[1:] if a.startswith("--") and a not in ()):
+for option in (a for a in sys.argv[1:] if a.startswith("--")):
     sys.exit(f"{sys.argv[0]}: unknown option {option} (--help)")
 
 

@@ -5,8 +5,10 @@
 #     RoPE kernels against float64, its step against the CPU model;
 #  2. build/cuda/bench_train: tokens/s and MFU (arguments: its SIZE:BATCH:T list);
 #  3. ./tnllm train on the bundled corpus, the same run with --device cuda and
-#     --device cpu, their loss curves compared (scripts/compare_losses.py),
-#     then the GPU run's last checkpoint continued on the CPU (--resume);
+#     --device cpu (or, with CPU_REFERENCE=DIR, the committed CPU run in DIR
+#     instead: no CPU training, no train_cpu.log), their loss curves compared
+#     (scripts/compare_losses.py), then the GPU run's last checkpoint
+#     continued on the CPU (--resume);
 #  4. the same for 60 steps of a model with the ablation switches that change
 #     the blocks (APE, LayerNorm, no gate, 1+elu, SiLU in SGLU), GPU vs CPU;
 #  5. determinism: a GPU run stopped at step 40 and resumed to 60 against an
@@ -16,7 +18,7 @@
 #     and the run's last validation (on the GPU, every window of val.bin)
 #     against `tnllm eval --device cpu` of the same weights: within 1%.
 # Uses the binaries built here by `make` (carried along with the shared
-# libraries they link, in LIB_DIR if set: scripts/carry_libs.sh); cuBLAS comes from the machine's
+# libraries they link, in LIB_DIR if set: scripts/carry_libs.sh); cuBLAS(Lt) comes from the machine's
 # CUDA or its Python nvidia-cublas package. Logs go to $OUT: device.txt,
 # check_model.log, check_baseline.log, bench_train.log, train_cuda.log, train_cpu.log,
 # resume_cpu.log, compare.log, switched_cuda.log, switched_cpu.log,

@@ -8,10 +8,10 @@ import csv
 import sys
 from collections import defaultdict
 
-# -h/--help prints this file's description; another option is refused (not taken for a path)
+# -h/--help prints this file's description; another --option is refused (not taken for a path)
 if any(a in ("-h", "--help") for a in sys.argv[1:]):
     sys.exit(print(__doc__))
-for option in (a for a in sys.argv[1:] if a.startswith("--") and a not in ()):
+for option in (a for a in sys.argv[1:] if a.startswith("--")):
     sys.exit(f"{sys.argv[0]}: unknown option {option} (--help)")
 
 NANOSECONDS = {"nsecond": 1, "ns": 1, "usecond": 1e3, "us": 1e3, "msecond": 1e6, "ms": 1e6,

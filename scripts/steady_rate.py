@@ -7,10 +7,10 @@ the run logged no step past FROM_STEP."""
 import json
 import sys
 
-# -h/--help prints this file's description; another option is refused (not taken for a path)
+# -h/--help prints this file's description; another --option is refused (not taken for a path)
 if any(a in ("-h", "--help") for a in sys.argv[1:]):
     sys.exit(print(__doc__))
-for option in (a for a in sys.argv[1:] if a.startswith("--") and a not in ()):
+for option in (a for a in sys.argv[1:] if a.startswith("--")):
     sys.exit(f"{sys.argv[0]}: unknown option {option} (--help)")
 
 first = int(sys.argv[2]) if len(sys.argv) > 2 else 3

@@ -2,16 +2,13 @@
 
 #include <math.h>
 
+#include "ref64.h"
 #include "test.h"
 
 void ref_losses_add(RefLosses *acc, const double *logits, int vocab_size, const int32_t *targets, int n) {
     for (int t = 0; t < n; t++) {
         if (targets[t] == -100) continue;
-        const double *row = logits + (long)t * vocab_size;
-        double max = row[0], sum = 0;
-        for (int v = 1; v < vocab_size; v++) max = fmax(max, row[v]);
-        for (int v = 0; v < vocab_size; v++) sum += exp(row[v] - max);
-        double loss = max + log(sum) - row[targets[t]];
+        double loss = ref64_token_loss(logits + (long)t * vocab_size, vocab_size, targets[t]);
         acc->sum += loss;
         acc->sum_sq += loss * loss;
         acc->count++;

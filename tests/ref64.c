@@ -60,14 +60,18 @@ static double decay(const TnConfig *cfg, int h, int l) {
     return exp(-slope(h, H) * temperature);
 }
 
-/* Cross-entropy of logits z (V) against target; 0 for -100 (not scored). */
-static double token_loss(const double *z, int V, int32_t target, int *scored) {
-    if (target == -100) return 0.0;
+double ref64_token_loss(const double *z, int V, int32_t target) {
     double max = z[0], sum = 0;
     for (int i = 1; i < V; i++) max = z[i] > max ? z[i] : max;
     for (int i = 0; i < V; i++) sum += exp(z[i] - max);
-    (*scored)++;
     return log(sum) + max - z[target];
+}
+
+/* The loss of a row's target, counted in *scored; 0 for an ignored one. */
+static double token_loss(const double *z, int V, int32_t target, int *scored) {
+    if (target == -100) return 0.0;
+    (*scored)++;
+    return ref64_token_loss(z, V, target);
 }
 
 /* The LLaMA-style baseline (model/transformer.h), from its definition:

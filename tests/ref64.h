@@ -21,4 +21,7 @@
 double ref64_forward(const TnConfig *cfg, const TnParamLayout *layout, const float *params, const int32_t *tokens,
                      const int32_t *targets, int batch, int seq_len, double *logits);
 
+/* The cross-entropy of one row of V logits against target (in [0, V)). */
+double ref64_token_loss(const double *logits, int V, int32_t target);
+
 #endif

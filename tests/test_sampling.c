@@ -123,10 +123,7 @@ int main(int argc, char **argv) {
 
     {
         /* top-p: the smallest prefix of the sorted distribution reaching p. */
-        double probs[V], sum = 0, acc = 0;
-        for (int v = 0; v < V; v++) sum += probs[v] = exp(logits[v]);
-        int keep = 0;
-        while (acc < 0.8 * sum) acc += probs[order[keep++]];
+        int keep = nucleus_size(logits, order, 1.0, 0, 0.8);
         TnSamplingParams p = {.temperature = 1.0f, .top_k = 0, .top_p = 0.8f, .repeat_penalty = 1.0f, .seed = seed + 6};
         TnSampler s;
         tn_sampler_init(&s, &p, V);

@@ -60,7 +60,6 @@ static void check_init_ranges(const TnConfig *cfg, uint64_t seed) {
     tn_param_layout_init(&layout, cfg);
     size_t n = layout.total;
     float *whole = tn_malloc(n * sizeof *whole), *part = tn_malloc(n * sizeof *part);
-    tn_params_init(whole, &layout, cfg, seed);
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
     tn_params_init(part, &layout, cfg, seed);

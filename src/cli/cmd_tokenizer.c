@@ -106,9 +106,7 @@ static void print_json_string(const char *s, size_t n) {
 static void write_tokenizer(const TnBpe *bpe, const char *out) {
     TnError err;
     const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%.*s", (int)(base - out), out);
-    if (parent[0] && tn_mkdir_p(parent, &err)) tn_die("%s", err.msg);
+    if (tn_mkdir_parent(out, &err)) tn_die("%s", err.msg);
     if (tn_hf_json_write(bpe, out, &err)) tn_die("%s", err.msg);
     if (strcmp(base, "tokenizer.json") == 0) {
         char config[4200];

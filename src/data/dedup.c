@@ -8,6 +8,7 @@
 
 #include "data/lsh.h"
 #include "data/minhash.h"
+#include "data/jsonl.h"
 #include "data/pipeline.h"
 #include "data/unionfind.h"
 #include "util/fileio.h"
@@ -27,12 +28,11 @@ int tn_dedup_next_unit(TnDedupLevel level, const char *text, size_t len, size_t 
         size_t end = nl ? (size_t)(nl - text) : len;
         size_t s = *pos;
         *pos = end + 1;
-        for (size_t i = s; i < end; i++)
-            if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r') {
-                *start = s;
-                *unit_len = end - s;
-                return 1;
-            }
+        if (!tn_line_is_blank(text + s, end - s)) {
+            *start = s;
+            *unit_len = end - s;
+            return 1;
+        }
     }
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "data/shard.h"
@@ -62,18 +63,6 @@ static void encode_document(ThreadIds *t, const char *text, size_t length, size_
     t->size += n;
 }
 
-/* Creates the directory prefix's shards go to, so that a missing one fails
- * before any work, not at the first shard. */
-static int make_prefix_directory(const char *prefix, TnError *err) {
-    char directory[4200];
-    const char *slash = strrchr(prefix, '/');
-    if (!slash || slash == prefix) return 0; /* the current directory or / */
-    if ((size_t)(slash - prefix) >= sizeof directory) return tn_fail(err, "%s: path too long", prefix);
-    memcpy(directory, prefix, (size_t)(slash - prefix));
-    directory[slash - prefix] = '\0';
-    return tn_mkdir_p(directory, err);
-}
-
 /* Removes the shards numbered from `first` on left by an earlier run with
  * the same prefix, so the prefix names this run's shards only. */
 static int remove_stale_shards(const char *prefix, int first, int *removed, TnError *err) {
@@ -95,7 +84,9 @@ int tn_data_tokenize(const TnTokenizer *tok, const char *const *inputs, int n_in
     memset(stats, 0, sizeof *stats);
     double start = tn_now();
     if (opt->shard_tokens == 0) return tn_fail(err, "%s: shards must hold at least one token", opt->output);
-    if (make_prefix_directory(opt->output, err) || tn_text_batches_open(&reader, inputs, n_inputs, err)) return -1;
+    if (opt->shard_tokens > INT32_MAX) /* a shard's token count is int32 (data/shard.h) */
+        return tn_fail(err, "%s: %zu tokens a shard, at most %d", opt->output, opt->shard_tokens, INT32_MAX);
+    if (tn_mkdir_parent(opt->output, err) || tn_text_batches_open(&reader, inputs, n_inputs, err)) return -1;
     int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
     ThreadIds *per_thread = tn_calloc((size_t)threads, sizeof *per_thread);
     for (int t = 0; t < threads; t++) per_thread[t].encoder = tn_encoder_new(tok);

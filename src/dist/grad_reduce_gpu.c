@@ -3,10 +3,6 @@
 
 #include <string.h>
 
-size_t tn_grad_reduce_gpu_buffer_floats(const TnParamLayout *layout, int n_layers) {
-    return tn_grad_reduce_buffer_floats(layout, n_layers); /* the host's part buffers, on the device */
-}
-
 #ifdef TN_CUDA
 
 #include <cuda_runtime_api.h>
@@ -125,6 +121,7 @@ int tn_grad_reduce_gpu_init(TnGradReduceGpu *r, const TnComm *comm, TnModelCuda 
     r->stream = stream;
     if (cuda_ok(cudaEventCreateWithFlags(&written, cudaEventDisableTiming), "event create", err)) return -1;
     r->part_written = written;
+    /* the buffers tn_grad_reduce_buffer_floats counts (step memory reports) */
     if (unit_init(&r->embed, embed_end - embed_begin, err)) return -1;
     for (int i = 0; i < TN_GRAD_RING; i++)
         if (unit_init(&r->ring[i], tn_param_largest_part(&g->layout, r->n_layers, 0), err)) return -1;

@@ -62,10 +62,6 @@ void tn_grad_reduce_gpu_free(TnGradReduceGpu *r);
 /* TnModelCudaHooks.grads and grads_done. */
 int tn_grad_reduce_gpu_bind(TnModelCuda *g, int part, TnWeights *dw, void *user, TnError *err);
 int tn_grad_reduce_gpu_part_done(TnModelCuda *g, int part, void *user, TnError *err);
-/* The device floats of the part buffers: tn_grad_reduce_buffer_floats, as
- * the host's (the embedding's part and TN_GRAD_RING of the largest layer
- * or head). */
-size_t tn_grad_reduce_gpu_buffer_floats(const TnParamLayout *layout, int n_layers);
 /* Waits (host) for every reduction started: the shard then holds the
  * step's summed gradients. */
 int tn_grad_reduce_gpu_finish(TnGradReduceGpu *r, TnError *err);

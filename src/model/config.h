@@ -148,8 +148,9 @@ extern const char *const tn_switch_keys[];
 /* Checks the invariants (D % H == 0, sizes from 1 to their TN_MAX_* bound)
  * and refuses switch combinations that mean nothing: a decay setting or
  * LRPE layers with a pe that has none, decay_temperature off without decay,
- * glu_act 1+elu, ape without max_positions, a TransNormer switch or an odd
- * head width with arch transformer (RoPE rotates pairs). */
+ * glu_act 1+elu, ape without max_positions in 1..TN_MAX_POSITIONS, a
+ * TransNormer switch or an odd head width with arch transformer (RoPE
+ * rotates pairs). */
 int tn_config_validate(const TnConfig *cfg, TnError *err);
 
 static inline int tn_head_dim(const TnConfig *cfg) { return cfg->dim / cfg->n_heads; }

@@ -80,17 +80,21 @@ static int flushed(TnMetrics *mt, int printed, TnError *err) {
     return 0;
 }
 
-/* A number as JSON, in text (32 bytes): printed by format where finite,
- * else null (JSON has no NaN or infinity; the reader takes null for NaN). */
+/* Room for any finite double in the formats below: "%.6f" of DBL_MAX is 316 characters. */
+#define JSON_NUMBER_CHARS 320
+
+/* A number as JSON, in text (JSON_NUMBER_CHARS bytes): printed by format
+ * where finite, else null (JSON has no NaN or infinity; the reader takes
+ * null for NaN). */
 static const char *json_number(char *text, const char *format, double value) {
     if (!isfinite(value)) return "null";
-    snprintf(text, 32, format, value);
+    snprintf(text, JSON_NUMBER_CHARS, format, value);
     return text;
 }
 
 int tn_metrics_log_step(TnMetrics *mt, long long step, double loss, double lr, double grad_norm, long long tokens,
                         double tokens_per_s, double elapsed, TnError *err) {
-    char text[5][32];
+    char text[5][JSON_NUMBER_CHARS];
     int n = fprintf(mt->fp,
                     "{\"step\": %lld, \"loss\": %s, \"lr\": %s, \"grad_norm\": %s, \"tokens\": %lld, "
                     "\"tokens_per_s\": %s, \"elapsed_s\": %s}\n",
@@ -101,7 +105,7 @@ int tn_metrics_log_step(TnMetrics *mt, long long step, double loss, double lr, d
 }
 
 int tn_metrics_log_eval(TnMetrics *mt, long long step, double val_loss, TnError *err) {
-    char text[32];
+    char text[JSON_NUMBER_CHARS];
     int n = fprintf(mt->fp, "{\"step\": %lld, \"val_loss\": %s}\n", step, json_number(text, "%.6f", val_loss));
     return flushed(mt, n, err);
 }

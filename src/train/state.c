@@ -147,11 +147,9 @@ int tn_train_state_load_range(const char *path, TnTrainState *state, float *m, f
 
 int tn_train_state_load_runs(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
                              const TnRun *runs, size_t n_runs, TnError *err) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    fseeko(fp, 0, SEEK_END);
-    size_t size = (size_t)ftello(fp);
-    rewind(fp);
+    uint64_t size;
+    FILE *fp = tn_open_regular(path, &size, err);
+    if (!fp) return -1;
     StateHeader h;
     size_t want = sizeof h + 2 * n_params * sizeof(float) + sizeof(uint64_t);
     uint64_t sum = TN_FNV_OFFSET;
@@ -165,7 +163,7 @@ int tn_train_state_load_runs(const char *path, TnTrainState *state, float *m, fl
         rc = tn_fail(err, "%s: holds moments for %llu parameters, the model has %zu", path,
                      (unsigned long long)h.n_params, n_params);
     else if (size != want)
-        rc = tn_fail(err, "%s: %zu bytes, expected %zu (truncated?)", path, size, want);
+        rc = tn_fail(err, "%s: %zu bytes, expected %zu (truncated?)", path, (size_t)size, want);
     else
         sum = tn_fnv1a(sum, &h, sizeof h), rc = read_moments(fp, path, &sum, m, v, n_params, runs, n_runs, err);
     fclose(fp);

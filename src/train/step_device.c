@@ -222,7 +222,7 @@ void tn_step_device_memory(const TnStepDevice *dev, TnStepDeviceMemory *memory) 
     memory->parameters = (g->params_end - g->params_begin) * f + (g->params_bf16 ? g->n_params * sizeof(uint16_t) : 0);
     memory->gather = dev->zero == 3 ? tn_fsdp_gpu_buffer_floats(&g->layout, &g->config) * f : 0;
     memory->gradients = (g->grads_end - g->grads_begin) * f;
-    memory->grad_buffers = dev->zero >= 2 ? tn_grad_reduce_gpu_buffer_floats(&g->layout, g->config.n_layers) * f : 0;
+    memory->grad_buffers = dev->zero >= 2 ? tn_grad_reduce_buffer_floats(&g->layout, g->config.n_layers) * f : 0;
     memory->moments = 2 * (g->update_end - g->update_begin) * f;
     memory->arena = g->arena_bytes;
     memory->total = memory->parameters + memory->gather + memory->gradients + memory->grad_buffers + memory->moments +

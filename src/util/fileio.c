@@ -112,6 +112,16 @@ int tn_mkdir_p(const char *path, TnError *err) {
     return 0;
 }
 
+int tn_mkdir_parent(const char *path, TnError *err) {
+    char directory[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return 0;
+    if ((size_t)(slash - path) >= sizeof directory) return tn_fail(err, "%s: path too long", path);
+    memcpy(directory, path, (size_t)(slash - path));
+    directory[slash - path] = '\0';
+    return tn_mkdir_p(directory, err);
+}
+
 int tn_file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;

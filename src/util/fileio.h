@@ -42,6 +42,10 @@ int tn_write_file(const char *path, const void *data, size_t n, TnError *err);
 
 /* Creates a directory (and its parents) if missing. */
 int tn_mkdir_p(const char *path, TnError *err);
+
+/* tn_mkdir_p of the directory part of path (up to its last '/'); nothing
+ * for a name in the current directory or directly under /. */
+int tn_mkdir_parent(const char *path, TnError *err);
 int tn_file_exists(const char *path);
 /* Whether path's name ends with suffix (".gz", ".model"). */
 int tn_path_ends_with(const char *path, const char *suffix);
