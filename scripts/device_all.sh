@@ -60,7 +60,7 @@ if [ "$GPUS" -ge 2 ]; then # check_dist on every GPU, then 1 GPU against N (its 
 else
     step check_dist   20 build/cuda/check_dist --gpus 1 --seed "$SEED"
 fi
-step check_attention  30 build/cuda/check_attention "$SEED"
+step check_attention  60 build/cuda/check_attention "$SEED"
 step bench_train     150 build/cuda/bench_train 385M:8:2048 1B:4:2048 385M:8:2048:none:transformer \
     1B:4:2048:none:transformer 385M:1:max:layers 1B:1:max:layers
 # issue 8's baselines in the same call: the official code's way (PyTorch, AMP) for both architectures

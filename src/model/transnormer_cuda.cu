@@ -344,6 +344,45 @@ int upload_adamw_segments(TnModelCuda *g, TnError *err) {
     return 0;
 }
 
+/* Whether the backward's matrix products write the whole of a tensor's
+ * gradient: the projections, lm_head, and the embedding when lm_head is it
+ * (the product comes first; the embedding's rows then add into it). */
+int written_by_products(TnParamKind kind, int tied) {
+    switch (kind) {
+    case TN_PARAM_QKVU: case TN_PARAM_OUT: case TN_PARAM_L1: case TN_PARAM_L2: case TN_PARAM_L3:
+    case TN_PARAM_LM_HEAD: case TN_PARAM_Q_PROJ: case TN_PARAM_K_PROJ: case TN_PARAM_V_PROJ: return 1;
+    case TN_PARAM_EMBED: return tied;
+    default: return 0;
+    }
+}
+
+/* The layout's runs of tensors whose gradients a writing backward must
+ * clear first (grads_deferred), adjacent ones merged, as begin, count pairs. */
+void list_cleared_runs(TnModelCuda *g) {
+    const TnParamLayout *layout = &g->layout;
+    g->cleared_runs = (size_t *)tn_malloc((size_t)(2 * layout->n_tensors + 2) * sizeof(size_t));
+    int n = 0;
+    for (int i = 0; i < layout->n_tensors; i++) {
+        const TnTensorInfo *info = &layout->tensors[i];
+        if (written_by_products(info->kind, g->config.tie_word_embeddings)) continue;
+        if (n && g->cleared_runs[2 * n - 2] + g->cleared_runs[2 * n - 1] == info->offset)
+            g->cleared_runs[2 * n - 1] += info->numel;
+        else {
+            g->cleared_runs[2 * n] = info->offset;
+            g->cleared_runs[2 * n + 1] = info->numel;
+            n++;
+        }
+    }
+    g->n_cleared_runs = n;
+}
+
+int clear_unwritten_grads(TnModelCuda *g, TnError *err) {
+    for (int k = 0; k < g->n_cleared_runs; k++)
+        CUDA_TRY(cudaMemsetAsync(g->grads + g->cleared_runs[2 * k], 0, g->cleared_runs[2 * k + 1] * sizeof(float),
+                                 stream_of(g)));
+    return 0;
+}
+
 int refresh_bf16(TnModelCuda *g, TnError *err) {
     if (!g->params_bf16) return 0; /* ZeRO-3: each part's copy is made as it is gathered */
     return convert_to_bf16_cuda(g->params_bf16, g->params, g->n_params, stream_of(g), err);
@@ -449,6 +488,7 @@ extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, con
     CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
     if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
     if (check_glu_adjacent(g, err) || upload_adamw_segments(g, err)) return -1;
+    list_cleared_runs(g);
     Covered state[4];
     covered_buffers(g, state);
     float **zeroed[3] = {&g->grads, &g->adam_m, &g->adam_v};
@@ -478,6 +518,7 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
     free(g->host_tokens);
     free(g->host_groups);
     free(g->host_token_counts);
+    free(g->cleared_runs);
     tn_param_layout_free(&g->layout);
     memset(g, 0, sizeof *g);
 }
@@ -575,6 +616,9 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     TnWeights w, dw;
     TRY(bind_views(g, &w, g->params, g->params_end - g->params_begin, g->hooks && g->hooks->weights, err));
     TRY(bind_views(g, &dw, g->grads, g->grads_end - g->grads_begin, g->hooks && g->hooks->grads, err));
+    /* after a deferred zero_grad the products write their weights' gradients */
+    float weight_beta = g->grads_deferred ? 0.0f : 1.0f;
+    if (g->grads_deferred) TRY(clear_unwritten_grads(g, err));
 
     /* logits = Norm(h) E^T: the tied projection adds into dE here and
      * again at the embedding below. The products write their input's
@@ -583,7 +627,7 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(part_grads(g, cfg->n_layers, &dw, err));
     TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
-    TRY(matmul_backward_cuda(matmul, g->dnorm, dw.lm_head, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
+    TRY(matmul_backward_cuda(matmul, g->dnorm, dw.lm_head, weight_beta, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                              err));
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
     TRY(norm_backward_cuda(cfg->norm, g->dresid, g->dresid_bf16, dw.final_norm.gain, dw.final_norm.bias, g->partials,
@@ -602,24 +646,25 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         if (g->recompute != TN_RECOMPUTE_NONE)
             TRY(layer_forward(g, &w, l, batch, seq_len, g->recompute == TN_RECOMPUTE_LAYERS, NULL, err));
         /* Channel mixer, SGLU (Eq. 5); W1 and W2 as one (2G, D) product, as in the forward. */
-        TRY(matmul_backward_cuda(matmul, g->dglu, lg->l3, g->dresid_bf16, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+        TRY(matmul_backward_cuda(matmul, g->dglu, lg->l3, weight_beta, g->dresid_bf16, la->glu, bf16_of(g, lw->l3), N, G, D, err));
         TRY(glu_backward_cuda(g->dglu12, g->dglu12 + G, 2 * G, g->dglu, la->glu12, la->glu12 + G, cfg->glu_act, N, G,
                               stream, err));
-        TRY(matmul_backward_cuda(matmul, g->dnorm, lg->l1, g->dglu12, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
-                                 err));
+        TRY(matmul_backward_cuda(matmul, g->dnorm, lg->l1, weight_beta, g->dglu12, la->norm2, bf16_of(g, lw->l1), N,
+                                 D, 2 * G, err));
         /* each part's columns give part of the gradient of norm2 (the backward's all-reduce of Eq. 11-18) */
         TRY(sum_parts(g, g->dnorm, ND, err));
         TRY(norm_backward_cuda(cfg->norm, g->dresid, g->dresid_bf16, lg->channel_norm.gain, lg->channel_norm.bias,
                                g->partials, g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D,
                                stream, err));
         /* Token mixer: GLA (Eq. 3-4) or the baseline's softmax attention. */
-        TRY(matmul_backward_cuda(matmul, g->dgated, lg->out, g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out),
+        TRY(matmul_backward_cuda(matmul, g->dgated, lg->out, weight_beta, g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out),
                                  N, Dm, D, err));
         if (cfg->arch == TN_ARCH_TRANSFORMER)
             TRY(tn_transformer_cuda_mixer_backward(g, l, batch, seq_len, err));
         else
             TRY(gla_backward(g, &w, &dw, l, batch, seq_len, err));
-        TRY(matmul_backward_cuda(matmul, g->dnorm, lg->qkvu, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N, D, P, err));
+        TRY(matmul_backward_cuda(matmul, g->dnorm, lg->qkvu, weight_beta, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N,
+                                 D, P, err));
         TRY(sum_parts(g, g->dnorm, ND, err)); /* each part's heads give part of the gradient of norm1 */
         /* layer 0's input gradient goes to the embedding alone: no bf16 copy */
         TRY(norm_backward_cuda(cfg->norm, g->dresid, l > 0 ? g->dresid_bf16 : NULL, lg->token_norm.gain,
@@ -635,17 +680,32 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
                              cudaMemcpyHostToDevice, stream));
     TRY(embedding_backward_cuda(dw.embed, g->dresid, g->token_groups, n_groups, N, D, tn_embed_scale(cfg), stream,
                                 err));
-    return part_grads_done(g, TN_PART_EMBED, err);
+    TRY(part_grads_done(g, TN_PART_EMBED, err));
+    g->grads_deferred = 0;
+    return 0;
 }
 
 extern "C" int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err) {
+    int whole = g->grads_begin == 0 && g->grads_end == g->n_params && !(g->hooks && g->hooks->grads);
+    if (whole) {
+        g->grads_deferred = 1;
+        return 0;
+    }
     CUDA_TRY(cudaMemsetAsync(g->grads, 0, (g->grads_end - g->grads_begin) * sizeof(float), stream_of(g)));
+    return 0;
+}
+
+extern "C" int tn_model_cuda_settle_grads(TnModelCuda *g, TnError *err) {
+    if (!g->grads_deferred) return 0;
+    CUDA_TRY(cudaMemsetAsync(g->grads, 0, (g->grads_end - g->grads_begin) * sizeof(float), stream_of(g)));
+    g->grads_deferred = 0;
     return 0;
 }
 
 extern "C" int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,
                                   long long t, double max_norm, double *grad_norm, TnError *err) {
     cudaStream_t stream = stream_of(g);
+    TRY(tn_model_cuda_settle_grads(g, err));
     TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads + (g->update_begin - g->grads_begin),
                               g->update_end - g->update_begin, stream, err));
     TRY(adamw_range(g, beta1, beta2, eps, weight_decay, lr, t, max_norm, err));
@@ -658,6 +718,7 @@ extern "C" int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, floa
 
 extern "C" int tn_model_cuda_grad_squares(TnModelCuda *g, double *sum_squares, TnError *err) {
     cudaStream_t stream = stream_of(g);
+    TRY(tn_model_cuda_settle_grads(g, err));
     TRY(grad_sum_squares_cuda(g->sum_squares, g->sum_squares + 1, g->grads + (g->update_begin - g->grads_begin),
                               g->update_end - g->update_begin, stream, err));
     CUDA_TRY(cudaMemcpyAsync(sum_squares, g->sum_squares, sizeof(double), cudaMemcpyDeviceToHost, stream));
@@ -669,6 +730,7 @@ extern "C" int tn_model_cuda_grad_squares_runs(TnModelCuda *g, const size_t *bou
                                                TnError *err) {
     TN_ASSERT(n_runs <= g->layout.n_tensors);
     cudaStream_t stream = stream_of(g);
+    TRY(tn_model_cuda_settle_grads(g, err));
     double *slots = g->sum_squares + 1 + TN_GRAD_SQUARES_PARTIALS;
     for (int k = 0; k < n_runs; k++) {
         size_t begin = bounds[2 * k], end = bounds[2 * k + 1];
@@ -683,6 +745,7 @@ extern "C" int tn_model_cuda_grad_squares_runs(TnModelCuda *g, const size_t *bou
 
 extern "C" int tn_model_cuda_adamw(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,
                                    long long t, double sum_squares, double max_norm, TnError *err) {
+    TRY(tn_model_cuda_settle_grads(g, err));
     /* the kernel takes the clipping factor from the device (adamw_cuda.h); the host's copy is read before return */
     CUDA_TRY(cudaMemcpyAsync(g->sum_squares, &sum_squares, sizeof(double), cudaMemcpyHostToDevice, stream_of(g)));
     return adamw_range(g, beta1, beta2, eps, weight_decay, lr, t, max_norm, err);
@@ -698,6 +761,7 @@ extern "C" int tn_model_cuda_synchronize(TnModelCuda *g, TnError *err) {
 extern "C" int tn_model_cuda_download(TnModelCuda *g, float *params, float *grads, float *adam_m, float *adam_v,
                                       TnError *err) {
     cudaStream_t stream = stream_of(g);
+    if (grads) TRY(tn_model_cuda_settle_grads(g, err));
     float *host[4] = {params, grads, adam_m, adam_v};
     Covered device[4];
     covered_buffers(g, device);
@@ -720,6 +784,7 @@ extern "C" int tn_model_cuda_upload(TnModelCuda *g, const float *params, const f
             CUDA_TRY(cudaMemcpyAsync(device[i].device, host[i], device[i].floats * sizeof(float),
                                      cudaMemcpyHostToDevice, stream));
     if (params) TRY(refresh_bf16(g, err));
+    if (grads) g->grads_deferred = 0;
     CUDA_TRY(cudaStreamSynchronize(stream));
     return 0;
 }

@@ -152,6 +152,16 @@ struct TnModelCuda {
      * which the passes then reach through hooks only. */
     size_t update_begin, update_end, grads_begin, grads_end, params_begin, params_end;
     const TnModelCudaHooks *hooks; /* NULL: the passes read params and write grads, whole */
+    /* tn_model_cuda_zero_grad left the clearing of grads to the next
+     * backward: its products write their weights' gradients (beta 0, no
+     * 4-bytes-a-parameter memset and no read of the old values) and the
+     * runs of tensors nothing writes whole (norm gains, theta, an untied
+     * embedding; host pairs begin, count in cleared_runs) are cleared
+     * first. Whatever else reads grads clears them all first
+     * (tn_model_cuda_settle_grads). */
+    int grads_deferred;
+    size_t *cleared_runs;
+    int n_cleared_runs;
     float *decay;          /* device (L, H) lambda_{l,h} */
     double *sum_squares;   /* device: the gradient norm's sum, TN_GRAD_SQUARES_PARTIALS partials, then the sums
                             * of up to layout.n_tensors runs (tn_model_cuda_grad_squares_runs) */
@@ -221,11 +231,19 @@ int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *
                           float *mean_loss, TnError *err);
 
 /* ACCUMULATES into g->grads the gradient of loss_scale * sum of the
- * per-token losses, like tn_model_backward. Requires the forward just ran
- * on this batch with targets. The logits hold their gradient after. */
+ * per-token losses, like tn_model_backward (after tn_model_cuda_zero_grad:
+ * writes it). Requires the forward just ran on this batch with targets.
+ * The logits hold their gradient after. */
 int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err);
 
+/* The gradients read as zero from here on. Where the device holds them
+ * whole and no hook places them, the clearing waits for the next backward,
+ * which writes rather than adds (grads_deferred above); the readers below
+ * (download, the sums of squares, the update) and anything else reading
+ * g->grads (tn_model_cuda_settle_grads first) see zeros if none ran. */
 int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err);
+/* Clears a deferred zero_grad now (nothing if none is pending). */
+int tn_model_cuda_settle_grads(TnModelCuda *g, TnError *err);
 
 /* Global-norm clipping (max_norm <= 0: none) and one AdamW step t (from 1)
  * with the CPU trainer's hyper-parameters (beta1, beta2, eps, weight decay

@@ -162,6 +162,7 @@ int tn_step_device_idle(TnStepDevice *dev, const int32_t *inputs, const int32_t 
 int tn_step_device_reduce(TnStepDevice *dev, TnError *err) {
     TnModelCuda *g = &dev->gpu;
     if (!dev->comm) return 0;
+    if (tn_model_cuda_settle_grads(g, err)) return -1; /* a rank that ran no pass sends zeros */
     switch (dev->zero) {
     case 0:
         return tn_comm_gpu_all_reduce_sum(dev->comm, g->grads, g->n_params, g->stream, err) ||

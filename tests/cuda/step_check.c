@@ -150,6 +150,30 @@ void step_check_run(const StepCase *c, uint64_t seed) {
         snprintf(what, sizeof what, "recompute %s: all gradients against none, rel l2", tn_recompute_name(levels[i]));
         check_value(e <= 1e-5, what, e, 1e-5);
     }
+    /* zero_grad's clearing waits for the next backward, which writes the
+     * gradients (transnormer_cuda.h): read before it they are zeros; two
+     * passes over one batch give twice one pass (the second adds: to fp32
+     * rounding, a split-K product adds its partial sums into the gradient
+     * in its own order). */
+    float *grads_twice = malloc(P * sizeof(float));
+    MUST(tn_model_cuda_zero_grad(&gpu, &err));
+    MUST(tn_model_cuda_download(&gpu, NULL, grads_twice, NULL, NULL, &err));
+    size_t nonzero = 0;
+    for (size_t i = 0; i < P; i++) nonzero += grads_twice[i] != 0.0f;
+    check_value(nonzero == 0, "zero_grad, then no pass: gradient elements not zero", (double)nonzero, 0);
+    for (int passes = 1; passes <= 2; passes++) {
+        float loss_pass;
+        MUST(tn_model_cuda_zero_grad(&gpu, &err));
+        for (int k = 0; k < passes; k++) {
+            MUST(tn_model_cuda_forward(&gpu, tokens, targets, c->batch, c->seq_len, &loss_pass, &err));
+            MUST(tn_model_cuda_backward(&gpu, c->batch, c->seq_len, 1.0f / scored, &err));
+        }
+        MUST(tn_model_cuda_download(&gpu, NULL, passes == 1 ? grads_recomputed : grads_twice, NULL, NULL, &err));
+    }
+    for (size_t i = 0; i < P; i++) grads_recomputed[i] *= 2.0f;
+    e = rel_l2_f32_f32(grads_twice, grads_recomputed, P);
+    check_value(e <= 1e-6, "two passes after zero_grad against twice one pass, rel l2", e, 1e-6);
+    free(grads_twice);
     free(grads_recomputed);
 
     /* AdamW + clipping on the same gradient: the CPU's, uploaded. max_norm

@@ -167,12 +167,12 @@ extern "C" int matmul_forward_cuda(TnMatmulCuda *mm, void *out, TnCudaOutType ou
                 in_dim, beta, out, type, out_dim, err);
 }
 
-extern "C" int matmul_backward_cuda(TnMatmulCuda *mm, float *dinp, float *dweight, const uint16_t *dout,
-                                    const uint16_t *inp, const uint16_t *weight, int n_rows, int in_dim, int out_dim,
-                                    TnError *err) {
+extern "C" int matmul_backward_cuda(TnMatmulCuda *mm, float *dinp, float *dweight, float weight_beta,
+                                    const uint16_t *dout, const uint16_t *inp, const uint16_t *weight, int n_rows,
+                                    int in_dim, int out_dim, TnError *err) {
     if (gemm(mm, "matmul_backward_cuda (input)", CUBLAS_OP_N, CUBLAS_OP_N, in_dim, n_rows, out_dim, weight, in_dim,
              dout, out_dim, 0.0f, dinp, CUDA_R_32F, in_dim, err))
         return -1;
     return gemm(mm, "matmul_backward_cuda (weight)", CUBLAS_OP_N, CUBLAS_OP_T, in_dim, out_dim, n_rows, inp, in_dim,
-                dout, out_dim, 1.0f, dweight, CUDA_R_32F, in_dim, err);
+                dout, out_dim, weight_beta, dweight, CUDA_R_32F, in_dim, err);
 }

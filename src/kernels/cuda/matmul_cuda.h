@@ -66,13 +66,15 @@ int matvec_glu_forward_cuda(uint16_t *out, const uint16_t *inp, const uint16_t *
                             int n_rows, int in_dim, int out_dim, cudaStream_t stream, TnError *err);
 
 /* Backward for dout (N, out), bf16, in fp32:
- *   dinp     = dout . weight      (N, in), OVERWRITTEN
- *   dweight += dout^T . inp       (out, in), ACCUMULATED
- * The weight's gradient adds up as in matmul_backward_cpu (a tensor used
- * twice, micro-batches); the input's is written (beta 0), so the step
+ *   dinp    = dout . weight                           (N, in), OVERWRITTEN
+ *   dweight = dout^T . inp + weight_beta * dweight    (out, in)
+ * weight_beta 1 adds up the weight's gradient as matmul_backward_cpu does
+ * (a tensor used twice, micro-batches), 0 writes it (the first backward
+ * after a deferred zero_grad). The input's is written (beta 0), so the step
  * neither clears nor reads it first (matmul_backward_cpu adds into it). */
-int matmul_backward_cuda(TnMatmulCuda *mm, float *dinp, float *dweight, const uint16_t *dout, const uint16_t *inp,
-                         const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err);
+int matmul_backward_cuda(TnMatmulCuda *mm, float *dinp, float *dweight, float weight_beta, const uint16_t *dout,
+                         const uint16_t *inp, const uint16_t *weight, int n_rows, int in_dim, int out_dim,
+                         TnError *err);
 
 #ifdef __cplusplus
 }
