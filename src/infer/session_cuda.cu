@@ -188,7 +188,7 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
         const TnSessionCudaLayer *lw = &g->layers[l];
         /* Token mixer: GLA (Eq. 3-4). */
         TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
-        TRY(matmul_forward_cuda(matmul, g->qkvu, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->qkvu, N, D, 4 * D, err));
+        TRY(matmul_forward_cuda(matmul, g->qkvu, TN_CUDA_BF16, 0.0f, g->normed, lw->qkvu, N, D, 4 * D, err));
         TRY(qk_features_forward_cuda(g->qf, g->kf, g->qkvu, 4 * D, TN_ACT_SILU, lw->theta, N, rows, pos_offset,
                                      seq_positions, H, d, stream, err));
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, rows);
@@ -200,17 +200,17 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
                                    stream, err));
         TRY(norm_gate_forward_cuda(TN_NORM_SRMS, g->gated, g->rstd, g->attn, NULL, NULL, g->qkvu + 3 * D, 4 * D, N, D,
                                    stream, err));
-        TRY(matmul_forward_cuda(matmul, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->gated, lw->out, N, D, D, err));
+        TRY(matmul_forward_cuda(matmul, g->hidden, TN_CUDA_F32, 1.0f, g->gated, lw->out, N, D, D, err));
         /* Channel mixer: SGLU (Eq. 5). */
         TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
         if (N <= TN_MATVEC_MAX_ROWS) {
             TRY(matvec_glu_forward_cuda(g->glu, g->normed, lw->l1, lw->l2, N, D, G, stream, err));
         } else {
-            TRY(matmul_forward_cuda(matmul, g->glu1, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l1, N, D, G, err));
-            TRY(matmul_forward_cuda(matmul, g->glu2, TN_CUDA_OUT_BF16, 0.0f, g->normed, lw->l2, N, D, G, err));
+            TRY(matmul_forward_cuda(matmul, g->glu1, TN_CUDA_BF16, 0.0f, g->normed, lw->l1, N, D, G, err));
+            TRY(matmul_forward_cuda(matmul, g->glu2, TN_CUDA_BF16, 0.0f, g->normed, lw->l2, N, D, G, err));
             TRY(glu_forward_cuda(g->glu, g->glu1, g->glu2, G, TN_ACT_NONE, N, G, stream, err));
         }
-        TRY(matmul_forward_cuda(matmul, g->hidden, TN_CUDA_OUT_F32, 1.0f, g->glu, lw->l3, N, G, D, err));
+        TRY(matmul_forward_cuda(matmul, g->hidden, TN_CUDA_F32, 1.0f, g->glu, lw->l3, N, G, D, err));
     }
     return 0;
 }
@@ -228,7 +228,7 @@ int logits_forward(TnSessionCuda *g, int batch, int rows, TnError *err) {
         last = g->last_hidden;
     }
     TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, last, NULL, NULL, batch, D, stream, err));
-    return matmul_forward_cuda(matmul_of(g), g->logits, TN_CUDA_OUT_F32, 0.0f, g->normed, g->lm_head, batch, D,
+    return matmul_forward_cuda(matmul_of(g), g->logits, TN_CUDA_F32, 0.0f, g->normed, g->lm_head, batch, D,
                                cfg->vocab_size, err);
 }
 
@@ -375,7 +375,7 @@ extern "C" int tn_session_cuda_score(TnSessionCuda *g, const int32_t *tokens, co
         TRY(norm_forward_cuda(TN_NORM_SRMS, g->normed, g->rstd, g->hidden, NULL, NULL, N, D, stream, err));
         for (int r0 = 0; r0 < N; r0 += slice) {
             int n = N - r0 < slice ? N - r0 : slice;
-            TRY(matmul_forward_cuda(matmul, g->score_logits, TN_CUDA_OUT_BF16, 0.0f, g->normed + (size_t)r0 * D,
+            TRY(matmul_forward_cuda(matmul, g->score_logits, TN_CUDA_BF16, 0.0f, g->normed + (size_t)r0 * D,
                                     g->lm_head, n, D, V, err));
             TRY(crossentropy_forward_cuda(g->losses + r0, g->lse + r0, g->score_logits, g->targets + r0, n, V, stream,
                                           err));

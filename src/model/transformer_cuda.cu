@@ -3,7 +3,6 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/cuda_try.cuh"
-#include "kernels/cuda/elementwise_cuda.h"
 #include "kernels/cuda/flash_attention.h"
 #include "kernels/cuda/rope_cuda.h"
 
@@ -43,7 +42,6 @@ extern "C" int tn_transformer_cuda_mixer_backward(TnModelCuda *g, int layer, int
     const TnCudaLayerActs *la = &g->layers[layer];
     /* batch and seq_len are within the reserved ones (check_reserved), whose flash scratch the arena holds */
     FlashShape s = flash_shape(cfg, batch, seq_len);
-    TRY(convert_to_bf16_cuda(g->dattn, g->dgated, (size_t)N * D, stream, err));
     TRY(flash_attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * D, g->dattn, la->qf, la->kf, la->qkvu + 2 * D,
                                       la->attn, la->softmax_lse, &s, g->attn_scratch, stream, err));
     TRY(rope_backward_cuda(g->dqkvu, P, g->dqf, N, seq_len, H, d, TN_ROPE_THETA, stream, err));

@@ -32,9 +32,9 @@ size_t tn_transformer_cuda_scratch_bytes(const TnConfig *cfg, int batch, int seq
  * recompute of the norms level only), attn and softmax_lse. */
 int tn_transformer_cuda_mixer_forward(TnModelCuda *g, int layer, int batch, int seq_len, int products, TnError *err);
 
-/* Backward from g->dgated (fp32, the gradient of attn): writes the gradient
- * of the layer's [q k v] into g->dqkvu (its 3D columns), through g->dattn,
- * g->dqf, g->dkf and the attention scratch. */
+/* Backward from g->dattn (bf16, the gradient of attn): writes the gradient
+ * of the layer's [q k v] into g->dqkvu (its 3D columns), through g->dqf,
+ * g->dkf and the attention scratch. */
 int tn_transformer_cuda_mixer_backward(TnModelCuda *g, int layer, int batch, int seq_len, TnError *err);
 
 #ifdef __cplusplus

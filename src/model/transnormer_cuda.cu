@@ -170,8 +170,8 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, i
     g->attn_scratch_bytes = scratch;
     g->dresid = a.take<float>(N * D);
     g->dnorm = a.take<float>(N * D);
-    g->dgated = a.take<float>(N * Dm);
-    g->dglu = a.take<float>(N * G);
+    g->dgated = baseline ? NULL : a.take<uint16_t>(N * Dm); /* the baseline's o gradient is dattn's */
+    g->dglu = a.take<uint16_t>(N * G);
     g->dresid_bf16 = a.take<uint16_t>(N * D);
     g->dattn = a.take<uint16_t>(N * Dm);
     g->dqkvu = a.take<uint16_t>(N * P);
@@ -249,7 +249,7 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
     TRY(norm_forward_copy_cuda(cfg->norm, la->norm1, la->norm1_rstd, products && adds_h ? la->resid_mid : NULL,
                                la->resid, lw->token_norm.gain, lw->token_norm.bias, N, D, stream, err));
     if (products)
-        TRY(matmul_forward_cuda(matmul, la->qkvu, TN_CUDA_OUT_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, P,
+        TRY(matmul_forward_cuda(matmul, la->qkvu, TN_CUDA_BF16, 0.0f, la->norm1, bf16_of(g, lw->qkvu), N, D, P,
                                 err));
     const uint16_t *mixed = mixer_input(g, l);
     if (cfg->arch == TN_ARCH_TRANSFORMER)
@@ -258,7 +258,7 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
         TRY(gla_forward(g, lw, l, batch, seq_len, products, err));
     /* h += W_out mixed */
     if (products) {
-        TRY(matmul_forward_cuda(matmul, la->resid_mid, TN_CUDA_OUT_F32, beta, mixed, bf16_of(g, lw->out), N, Dm, D,
+        TRY(matmul_forward_cuda(matmul, la->resid_mid, TN_CUDA_F32, beta, mixed, bf16_of(g, lw->out), N, Dm, D,
                                 err));
         TRY(sum_parts(g, la->resid_mid, ND, err));
     }
@@ -267,11 +267,11 @@ int layer_forward(TnModelCuda *g, const TnWeights *w, int l, int batch, int seq_
                                lw->channel_norm.gain, lw->channel_norm.bias, N, D, stream, err));
     /* W1 and W2 are adjacent (G, D) blocks (checked by tn_model_cuda_init): one (2G, D) product */
     if (products)
-        TRY(matmul_forward_cuda(matmul, la->glu12, TN_CUDA_OUT_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
+        TRY(matmul_forward_cuda(matmul, la->glu12, TN_CUDA_BF16, 0.0f, la->norm2, bf16_of(g, lw->l1), N, D, 2 * G,
                                 err));
     TRY(glu_forward_cuda(la->glu, la->glu12, la->glu12 + G, 2 * G, cfg->glu_act, N, G, stream, err));
     if (!next) return 0;
-    TRY(matmul_forward_cuda(matmul, next, TN_CUDA_OUT_F32, beta, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+    TRY(matmul_forward_cuda(matmul, next, TN_CUDA_F32, beta, la->glu, bf16_of(g, lw->l3), N, G, D, err));
     return sum_parts(g, next, ND, err);
 }
 
@@ -593,7 +593,7 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
     TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(norm_forward_cuda(cfg->norm, g->norm_final, g->norm_final_rstd, g->resid_final, w.final_norm.gain,
                           w.final_norm.bias, N, D, stream, err));
-    TRY(matmul_forward_cuda(matmul, g->logits, TN_CUDA_OUT_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
+    TRY(matmul_forward_cuda(matmul, g->logits, TN_CUDA_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                             err));
     if (!targets) return 0;
     TRY(crossentropy_forward_cuda(g->losses, g->lse, g->logits, g->targets, N, V, stream, err));
@@ -619,6 +619,11 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     /* after a deferred zero_grad the products write their weights' gradients */
     float weight_beta = g->grads_deferred ? 0.0f : 1.0f;
     if (g->grads_deferred) TRY(clear_unwritten_grads(g, err));
+    /* The products' input gradients are bf16 where elementwise kernels
+     * alone read them, as mixed precision keeps activation gradients; the
+     * norms' stay fp32 where the parts add them up (sum_parts). */
+    TnCudaFloat dnorm_type = g->parts > 1 ? TN_CUDA_F32 : TN_CUDA_BF16;
+    int baseline = cfg->arch == TN_ARCH_TRANSFORMER;
 
     /* logits = Norm(h) E^T: the tied projection adds into dE here and
      * again at the embedding below. The products write their input's
@@ -627,11 +632,12 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(part_grads(g, cfg->n_layers, &dw, err));
     TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
-    TRY(matmul_backward_cuda(matmul, g->dnorm, dw.lm_head, weight_beta, g->logits, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
-                             err));
+    TRY(matmul_backward_cuda(matmul, g->dnorm, dnorm_type, dw.lm_head, weight_beta, g->logits, g->norm_final,
+                             bf16_of(g, w.lm_head), N, D, V, err));
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
     TRY(norm_backward_cuda(cfg->norm, g->dresid, g->dresid_bf16, dw.final_norm.gain, dw.final_norm.bias, g->partials,
-                           g->dnorm, g->resid_final, g->norm_final_rstd, w.final_norm.gain, N, D, stream, err));
+                           g->dnorm, dnorm_type, g->resid_final, g->norm_final_rstd, w.final_norm.gain, N, D, stream,
+                           err));
     TRY(part_grads_done(g, cfg->n_layers, err));
 
     /* g->dresid holds dL/dh for the h leaving layer l; each branch adds its
@@ -646,29 +652,30 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
         if (g->recompute != TN_RECOMPUTE_NONE)
             TRY(layer_forward(g, &w, l, batch, seq_len, g->recompute == TN_RECOMPUTE_LAYERS, NULL, err));
         /* Channel mixer, SGLU (Eq. 5); W1 and W2 as one (2G, D) product, as in the forward. */
-        TRY(matmul_backward_cuda(matmul, g->dglu, lg->l3, weight_beta, g->dresid_bf16, la->glu, bf16_of(g, lw->l3), N, G, D, err));
+        TRY(matmul_backward_cuda(matmul, g->dglu, TN_CUDA_BF16, lg->l3, weight_beta, g->dresid_bf16, la->glu,
+                                 bf16_of(g, lw->l3), N, G, D, err));
         TRY(glu_backward_cuda(g->dglu12, g->dglu12 + G, 2 * G, g->dglu, la->glu12, la->glu12 + G, cfg->glu_act, N, G,
                               stream, err));
-        TRY(matmul_backward_cuda(matmul, g->dnorm, lg->l1, weight_beta, g->dglu12, la->norm2, bf16_of(g, lw->l1), N,
-                                 D, 2 * G, err));
+        TRY(matmul_backward_cuda(matmul, g->dnorm, dnorm_type, lg->l1, weight_beta, g->dglu12, la->norm2,
+                                 bf16_of(g, lw->l1), N, D, 2 * G, err));
         /* each part's columns give part of the gradient of norm2 (the backward's all-reduce of Eq. 11-18) */
-        TRY(sum_parts(g, g->dnorm, ND, err));
+        TRY(sum_parts(g, (float *)g->dnorm, ND, err));
         TRY(norm_backward_cuda(cfg->norm, g->dresid, g->dresid_bf16, lg->channel_norm.gain, lg->channel_norm.bias,
-                               g->partials, g->dnorm, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain, N, D,
-                               stream, err));
-        /* Token mixer: GLA (Eq. 3-4) or the baseline's softmax attention. */
-        TRY(matmul_backward_cuda(matmul, g->dgated, lg->out, weight_beta, g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out),
-                                 N, Dm, D, err));
-        if (cfg->arch == TN_ARCH_TRANSFORMER)
+                               g->partials, g->dnorm, dnorm_type, la->resid_mid, la->norm2_rstd, lw->channel_norm.gain,
+                               N, D, stream, err));
+        /* Token mixer: GLA (Eq. 3-4) or the baseline's softmax attention, whose input gradient is dattn's */
+        TRY(matmul_backward_cuda(matmul, baseline ? g->dattn : g->dgated, TN_CUDA_BF16, lg->out, weight_beta,
+                                 g->dresid_bf16, mixer_input(g, l), bf16_of(g, lw->out), N, Dm, D, err));
+        if (baseline)
             TRY(tn_transformer_cuda_mixer_backward(g, l, batch, seq_len, err));
         else
             TRY(gla_backward(g, &w, &dw, l, batch, seq_len, err));
-        TRY(matmul_backward_cuda(matmul, g->dnorm, lg->qkvu, weight_beta, g->dqkvu, la->norm1, bf16_of(g, lw->qkvu), N,
-                                 D, P, err));
-        TRY(sum_parts(g, g->dnorm, ND, err)); /* each part's heads give part of the gradient of norm1 */
+        TRY(matmul_backward_cuda(matmul, g->dnorm, dnorm_type, lg->qkvu, weight_beta, g->dqkvu, la->norm1,
+                                 bf16_of(g, lw->qkvu), N, D, P, err));
+        TRY(sum_parts(g, (float *)g->dnorm, ND, err)); /* each part's heads give part of the gradient of norm1 */
         /* layer 0's input gradient goes to the embedding alone: no bf16 copy */
         TRY(norm_backward_cuda(cfg->norm, g->dresid, l > 0 ? g->dresid_bf16 : NULL, lg->token_norm.gain,
-                               lg->token_norm.bias, g->partials, g->dnorm, la->resid, la->norm1_rstd,
+                               lg->token_norm.bias, g->partials, g->dnorm, dnorm_type, la->resid, la->norm1_rstd,
                                lw->token_norm.gain, N, D, stream, err));
         TRY(part_grads_done(g, l, err));
     }

@@ -184,7 +184,9 @@ struct TnModelCuda {
     int32_t *tokens, *targets; /* (N) of the last forward */
     void *attn_scratch;
     size_t attn_scratch_bytes; /* what layout_arena sized it for: every call up to the reserved shape */
-    float *dresid, *dnorm, *dgated, *dglu;   /* fp32 gradients: (N, D) x 3, (N, G) */
+    float *dresid;          /* (N, D) the residual stream's gradient */
+    void *dnorm;            /* (N, D) the norms' output gradient: bf16, fp32 when parts > 1 (summed over them) */
+    uint16_t *dgated, *dglu; /* (N, D), (N, G) bf16 */
     uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, P) */
     uint16_t *dqf, *dkf;                     /* (N, 2D) */
     uint16_t *dglu12;                        /* (N, 2G): the gradients of W1 x | W2 x */

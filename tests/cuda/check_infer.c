@@ -273,7 +273,7 @@ static void check_matvec(TnRng *rng) {
     MUST(tn_matmul_cuda_create(&mm, 0, NULL, 0, &err));
     /* cuBLASLt: all 16 rows, y = x W^T + start, against float64 */
     CUDA_CHECK(cudaMemcpy(y, start, ny * 4, cudaMemcpyHostToDevice));
-    MUST(matmul_forward_cuda(mm, y, TN_CUDA_OUT_F32, 1.0f, x, w, padded, in, out, &err));
+    MUST(matmul_forward_cuda(mm, y, TN_CUDA_F32, 1.0f, x, w, padded, in, out, &err));
     CUDA_CHECK(cudaMemcpy(reference, y, ny * 4, cudaMemcpyDeviceToHost));
     double *exact = malloc(ny * sizeof *exact);
     for (int r = 0; r < padded; r++)
@@ -291,7 +291,7 @@ static void check_matvec(TnRng *rng) {
     double worst = 0;
     for (int i = 0; i < 5; i++) {
         CUDA_CHECK(cudaMemcpy(y, start, ny * 4, cudaMemcpyHostToDevice));
-        MUST(matvec_forward_cuda(y, TN_CUDA_OUT_F32, 1.0f, x, w, rows[i], in, out, 0, &err));
+        MUST(matvec_forward_cuda(y, TN_CUDA_F32, 1.0f, x, w, rows[i], in, out, 0, &err));
         CUDA_CHECK(cudaMemcpy(result, y, ny * 4, cudaMemcpyDeviceToHost));
         double e = rel_l2_f32_f32(result, reference, (size_t)rows[i] * out);
         worst = e > worst ? e : worst;
@@ -302,9 +302,9 @@ static void check_matvec(TnRng *rng) {
     check_value(worst <= 1e-4, "matvec (1, 2, 3, 5, 8 rows, += into fp32) vs cuBLAS rel l2", worst, 1e-4);
     /* SGLU: (x W1^T) ⊙ (x W2^T) from two cuBLAS products */
     float *first = malloc(ny * 4);
-    MUST(matmul_forward_cuda(mm, y, TN_CUDA_OUT_F32, 0.0f, x, w2, padded, in, out, &err));
+    MUST(matmul_forward_cuda(mm, y, TN_CUDA_F32, 0.0f, x, w2, padded, in, out, &err));
     CUDA_CHECK(cudaMemcpy(first, y, ny * 4, cudaMemcpyDeviceToHost));
-    MUST(matmul_forward_cuda(mm, y, TN_CUDA_OUT_F32, 0.0f, x, w, padded, in, out, &err));
+    MUST(matmul_forward_cuda(mm, y, TN_CUDA_F32, 0.0f, x, w, padded, in, out, &err));
     CUDA_CHECK(cudaMemcpy(reference, y, ny * 4, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < ny; i++) reference[i] *= first[i];
     MUST(matvec_glu_forward_cuda(glu, x, w, w2, 5, in, out, 0, &err));

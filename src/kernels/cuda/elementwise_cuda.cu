@@ -87,7 +87,7 @@ __global__ void glu_forward_kernel(uint16_t *out, const uint16_t *a, const uint1
 }
 
 template <int VEC>
-__global__ void glu_backward_kernel(uint16_t *da, uint16_t *db, int ld, const float *dout, const uint16_t *a,
+__global__ void glu_backward_kernel(uint16_t *da, uint16_t *db, int ld, const uint16_t *dout, const uint16_t *a,
                                     const uint16_t *b, TnActivation act, int n_rows, int cols) {
     ROWS_COLUMNS(r, c, n_rows, cols) {
         float g[VEC], x[VEC], y[VEC];
@@ -162,7 +162,7 @@ extern "C" int glu_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t
     return launched("glu_forward_cuda", err);
 }
 
-extern "C" int glu_backward_cuda(uint16_t *da, uint16_t *db, int ld, const float *dout, const uint16_t *a,
+extern "C" int glu_backward_cuda(uint16_t *da, uint16_t *db, int ld, const uint16_t *dout, const uint16_t *a,
                                  const uint16_t *b, TnActivation act, int n_rows, int cols, cudaStream_t stream,
                                  TnError *err) {
     if (n_rows <= 0 || cols <= 0) return 0;

@@ -55,8 +55,8 @@ int glu_forward_cuda(uint16_t *out, const uint16_t *a, const uint16_t *b, int ld
                      int cols, cudaStream_t stream, TnError *err);
 
 /* da = dout ⊙ b ⊙ act'(a), db = dout ⊙ act(a) (bf16, overwritten; da, db,
- * a, b rows of stride ld); dout fp32, dense. */
-int glu_backward_cuda(uint16_t *da, uint16_t *db, int ld, const float *dout, const uint16_t *a, const uint16_t *b,
+ * a, b rows of stride ld); dout bf16, dense. */
+int glu_backward_cuda(uint16_t *da, uint16_t *db, int ld, const uint16_t *dout, const uint16_t *a, const uint16_t *b,
                       TnActivation act, int n_rows, int cols, cudaStream_t stream, TnError *err);
 
 /* out (bf16) = inp (fp32), n elements, round to nearest even. */

@@ -113,6 +113,8 @@ Plan *oldest_plan(TnMatmulCuda *mm) {
     return oldest;
 }
 
+cudaDataType data_type(TnCudaFloat type) { return type == TN_CUDA_BF16 ? CUDA_R_16BF : CUDA_R_32F; }
+
 /* Row-major X (r, c) is column-major X^T (c, r): each product below is the
  * column-major form of the row-major one in the header. c = a . b + beta c. */
 int gemm(TnMatmulCuda *mm, const char *what, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
@@ -157,21 +159,20 @@ extern "C" void tn_matmul_cuda_destroy(TnMatmulCuda *mm) {
     free(mm);
 }
 
-extern "C" int matmul_forward_cuda(TnMatmulCuda *mm, void *out, TnCudaOutType out_type, float beta, const uint16_t *inp,
+extern "C" int matmul_forward_cuda(TnMatmulCuda *mm, void *out, TnCudaFloat out_type, float beta, const uint16_t *inp,
                                    const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err) {
     if (n_rows >= 1 && n_rows <= TN_MATVEC_MAX_ROWS && in_dim % 8 == 0 && (uintptr_t)inp % 16 == 0 &&
         (uintptr_t)weight % 16 == 0)
         return matvec_forward_cuda(out, out_type, beta, inp, weight, n_rows, in_dim, out_dim, mm->stream, err);
-    cudaDataType type = out_type == TN_CUDA_OUT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
     return gemm(mm, "matmul_forward_cuda", CUBLAS_OP_T, CUBLAS_OP_N, out_dim, n_rows, in_dim, weight, in_dim, inp,
-                in_dim, beta, out, type, out_dim, err);
+                in_dim, beta, out, data_type(out_type), out_dim, err);
 }
 
-extern "C" int matmul_backward_cuda(TnMatmulCuda *mm, float *dinp, float *dweight, float weight_beta,
-                                    const uint16_t *dout, const uint16_t *inp, const uint16_t *weight, int n_rows,
-                                    int in_dim, int out_dim, TnError *err) {
+extern "C" int matmul_backward_cuda(TnMatmulCuda *mm, void *dinp, TnCudaFloat dinp_type, float *dweight,
+                                    float weight_beta, const uint16_t *dout, const uint16_t *inp,
+                                    const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err) {
     if (gemm(mm, "matmul_backward_cuda (input)", CUBLAS_OP_N, CUBLAS_OP_N, in_dim, n_rows, out_dim, weight, in_dim,
-             dout, out_dim, 0.0f, dinp, CUDA_R_32F, in_dim, err))
+             dout, out_dim, 0.0f, dinp, data_type(dinp_type), in_dim, err))
         return -1;
     return gemm(mm, "matmul_backward_cuda (weight)", CUBLAS_OP_N, CUBLAS_OP_T, in_dim, out_dim, n_rows, inp, in_dim,
                 dout, out_dim, weight_beta, dweight, CUDA_R_32F, in_dim, err);

@@ -28,6 +28,7 @@
 extern "C" {
 #endif
 
+#include "kernels/cuda/float_type.h"
 #include "util/error.h"
 
 #define TN_MATMUL_PLANS 64
@@ -40,13 +41,11 @@ int tn_matmul_cuda_create(TnMatmulCuda **mm, cudaStream_t stream, void *workspac
                           TnError *err);
 void tn_matmul_cuda_destroy(TnMatmulCuda *mm);
 
-typedef enum TnCudaOutType { TN_CUDA_OUT_F32, TN_CUDA_OUT_BF16 } TnCudaOutType;
-
 /* out = inp . weight^T + beta * out; beta 1 adds into an fp32 out (the
  * residual stream), beta 0 overwrites. Up to TN_MATVEC_MAX_ROWS rows (a
  * decode step) with in_dim a multiple of 8 and 16-byte aligned operands go
  * to matvec_forward_cuda on mm's stream, the rest to cuBLASLt. */
-int matmul_forward_cuda(TnMatmulCuda *mm, void *out, TnCudaOutType out_type, float beta, const uint16_t *inp,
+int matmul_forward_cuda(TnMatmulCuda *mm, void *out, TnCudaFloat out_type, float beta, const uint16_t *inp,
                         const uint16_t *weight, int n_rows, int in_dim, int out_dim, TnError *err);
 
 /* Rows the matrix-vector kernels take. */
@@ -56,7 +55,7 @@ int matmul_forward_cuda(TnMatmulCuda *mm, void *out, TnCudaOutType out_type, flo
  * (matvec_cuda.cu): memory-bound, each weight read once, fp32 sums.
  * Requires in_dim a multiple of 8, inp and weight 16-byte aligned. Queued on
  * `stream`; -1 with err on a shape it does not take or a launch error. */
-int matvec_forward_cuda(void *out, TnCudaOutType out_type, float beta, const uint16_t *inp, const uint16_t *weight,
+int matvec_forward_cuda(void *out, TnCudaFloat out_type, float beta, const uint16_t *inp, const uint16_t *weight,
                         int n_rows, int in_dim, int out_dim, cudaStream_t stream, TnError *err);
 
 /* SGLU's product in one pass (Eq. 5 with glu_act none): out (bf16) =
@@ -65,16 +64,16 @@ int matvec_forward_cuda(void *out, TnCudaOutType out_type, float beta, const uin
 int matvec_glu_forward_cuda(uint16_t *out, const uint16_t *inp, const uint16_t *weight1, const uint16_t *weight2,
                             int n_rows, int in_dim, int out_dim, cudaStream_t stream, TnError *err);
 
-/* Backward for dout (N, out), bf16, in fp32:
- *   dinp    = dout . weight                           (N, in), OVERWRITTEN
- *   dweight = dout^T . inp + weight_beta * dweight    (out, in)
+/* Backward for dout (N, out), bf16, summed in fp32:
+ *   dinp    = dout . weight                           (N, in), OVERWRITTEN, of dinp_type
+ *   dweight = dout^T . inp + weight_beta * dweight    (out, in), fp32
  * weight_beta 1 adds up the weight's gradient as matmul_backward_cpu does
  * (a tensor used twice, micro-batches), 0 writes it (the first backward
  * after a deferred zero_grad). The input's is written (beta 0), so the step
  * neither clears nor reads it first (matmul_backward_cpu adds into it). */
-int matmul_backward_cuda(TnMatmulCuda *mm, float *dinp, float *dweight, float weight_beta, const uint16_t *dout,
-                         const uint16_t *inp, const uint16_t *weight, int n_rows, int in_dim, int out_dim,
-                         TnError *err);
+int matmul_backward_cuda(TnMatmulCuda *mm, void *dinp, TnCudaFloat dinp_type, float *dweight, float weight_beta,
+                         const uint16_t *dout, const uint16_t *inp, const uint16_t *weight, int n_rows, int in_dim,
+                         int out_dim, TnError *err);
 
 #ifdef __cplusplus
 }

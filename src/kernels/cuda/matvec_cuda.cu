@@ -34,7 +34,7 @@ __device__ __forceinline__ float dot8(const uint4 &a, const uint4 &b) {
 
 struct MatvecArgs {
     void *out;
-    TnCudaOutType out_type;
+    TnCudaFloat out_type;
     float beta;
     const uint16_t *inp, *weight, *weight2; /* weight2: SGLU's W2 (GATED) */
     int n_rows, in_dim, out_dim;
@@ -74,7 +74,7 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(MatvecArgs a) {
             if (r >= a.n_rows || lane != r) continue;
             float sum = sums[r];
             size_t index = (size_t)r * a.out_dim + o;
-            if (a.out_type == TN_CUDA_OUT_BF16) {
+            if (a.out_type == TN_CUDA_BF16) {
                 store_bf16(static_cast<uint16_t *>(a.out), index, sum);
             } else {
                 float *out = static_cast<float *>(a.out);
@@ -103,7 +103,7 @@ int launch(const char *function, const MatvecArgs &a, cudaStream_t stream, TnErr
 
 } // namespace
 
-extern "C" int matvec_forward_cuda(void *out, TnCudaOutType out_type, float beta, const uint16_t *inp,
+extern "C" int matvec_forward_cuda(void *out, TnCudaFloat out_type, float beta, const uint16_t *inp,
                                    const uint16_t *weight, int n_rows, int in_dim, int out_dim, cudaStream_t stream,
                                    TnError *err) {
     MatvecArgs a{out, out_type, beta, inp, weight, nullptr, n_rows, in_dim, out_dim};
@@ -113,6 +113,6 @@ extern "C" int matvec_forward_cuda(void *out, TnCudaOutType out_type, float beta
 extern "C" int matvec_glu_forward_cuda(uint16_t *out, const uint16_t *inp, const uint16_t *weight1,
                                        const uint16_t *weight2, int n_rows, int in_dim, int out_dim,
                                        cudaStream_t stream, TnError *err) {
-    MatvecArgs a{out, TN_CUDA_OUT_BF16, 0.0f, inp, weight1, weight2, n_rows, in_dim, out_dim};
+    MatvecArgs a{out, TN_CUDA_BF16, 0.0f, inp, weight1, weight2, n_rows, in_dim, out_dim};
     return launch<true>("matvec_glu_forward_cuda", a, stream, err);
 }

@@ -137,8 +137,8 @@ __global__ void norm_forward_kernel(NormArgs a, uint16_t *out, float *rstd, cons
 
 /* The backward's inputs at columns [c, c + VEC) of a row: x, dy and, with
  * a gate, u (row offsets row and u). */
-template <int VEC, typename In>
-__device__ __forceinline__ void load_backward_inputs(const NormArgs &a, const In *inp, const float *dout, size_t row,
+template <int VEC, typename In, typename Out>
+__device__ __forceinline__ void load_backward_inputs(const NormArgs &a, const In *inp, const Out *dout, size_t row,
                                                      size_t u, int c, float *x, float *dy, float *gate) {
     load_vec<VEC>(inp, row + c, x);
     load_vec<VEC>(dout, row + c, dy);
@@ -150,8 +150,8 @@ __device__ __forceinline__ void load_backward_inputs(const NormArgs &a, const In
  * bias gradients (param_sums: dim gain sums, then dim bias sums) need no
  * synchronisation; the block writes them as its row of the partials, which
  * column_sums_cuda adds up in a fixed order. */
-template <int VEC, typename In, typename Grad>
-__global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const float *dout, const In *inp, const float *rstd,
+template <int VEC, typename In, typename Out, typename Grad>
+__global__ void norm_backward_kernel(NormArgs a, Grad *dinp, const Out *dout, const In *inp, const float *rstd,
                                      int rows_per_block) {
     extern __shared__ float param_sums[];
     __shared__ float shared[32];
@@ -228,21 +228,21 @@ int launch_forward(const char *function, const NormArgs &a, uint16_t *out, float
     return launched(function, err);
 }
 
-template <int VEC, typename In, typename Grad>
-int launch_backward_kernel(const char *function, const NormArgs &a, Grad *dinp, const float *dout, const In *inp,
+template <int VEC, typename In, typename Out, typename Grad>
+int launch_backward_kernel(const char *function, const NormArgs &a, Grad *dinp, const Out *dout, const In *inp,
                            const float *rstd, int blocks, int rows, size_t bytes, cudaStream_t stream, TnError *err) {
     if (bytes > kDefaultSharedBytes) {
-        cudaError_t status = cudaFuncSetAttribute(norm_backward_kernel<VEC, In, Grad>,
+        cudaError_t status = cudaFuncSetAttribute(norm_backward_kernel<VEC, In, Out, Grad>,
                                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
         if (status != cudaSuccess) return tn_fail(err, "%s: CUDA: %s", function, cudaGetErrorString(status));
     }
     unsigned threads = VEC == 1 ? kThreads : threads_for(a.dim / VEC);
-    norm_backward_kernel<VEC, In, Grad><<<blocks, threads, bytes, stream>>>(a, dinp, dout, inp, rstd, rows);
+    norm_backward_kernel<VEC, In, Out, Grad><<<blocks, threads, bytes, stream>>>(a, dinp, dout, inp, rstd, rows);
     return launched(function, err);
 }
 
-template <typename In, typename Grad>
-int launch_backward(const char *function, const NormArgs &a, Grad *dinp, const float *dout, const In *inp,
+template <typename In, typename Out, typename Grad>
+int launch_backward(const char *function, const NormArgs &a, Grad *dinp, const Out *dout, const In *inp,
                     const float *rstd, cudaStream_t stream, TnError *err) {
     if (a.n_rows <= 0) return 0;
     int sums = a.dgain || a.dbias, rows = sums ? kParamRows : 1, blocks = sums ? param_blocks(a.n_rows) : a.n_rows;
@@ -275,14 +275,17 @@ extern "C" int norm_forward_copy_cuda(TnNormKind kind, uint16_t *out, float *rst
 extern "C" size_t norm_backward_partials(int n_rows, int dim) { return 2 * (size_t)param_blocks(n_rows) * dim; }
 
 extern "C" int norm_backward_cuda(TnNormKind kind, float *dinp, uint16_t *dinp_bf16, float *dgain, float *dbias,
-                                  float *partials, const float *dout, const float *inp, const float *rstd,
-                                  const float *gain, int n_rows, int dim, cudaStream_t stream, TnError *err) {
+                                  float *partials, const void *dout, TnCudaFloat dout_type, const float *inp,
+                                  const float *rstd, const float *gain, int n_rows, int dim, cudaStream_t stream,
+                                  TnError *err) {
     NormArgs a = norm_args(kind, gain, nullptr, n_rows, dim);
     a.dinp_bf16 = dinp_bf16;
     a.dgain = dgain;
     a.dbias = dbias;
     a.partials = partials;
-    return launch_backward("norm_backward_cuda", a, dinp, dout, inp, rstd, stream, err);
+    if (dout_type == TN_CUDA_BF16)
+        return launch_backward("norm_backward_cuda", a, dinp, (const uint16_t *)dout, inp, rstd, stream, err);
+    return launch_backward("norm_backward_cuda", a, dinp, (const float *)dout, inp, rstd, stream, err);
 }
 
 extern "C" int norm_gate_forward_cuda(TnNormKind kind, uint16_t *gated, float *rstd, const uint16_t *attn,
@@ -293,9 +296,9 @@ extern "C" int norm_gate_forward_cuda(TnNormKind kind, uint16_t *gated, float *r
 }
 
 extern "C" int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain, float *dbias,
-                                       float *partials, const float *dgated, const uint16_t *attn, const float *rstd,
-                                       const float *gain, const float *bias, const uint16_t *gate, int gate_ld,
-                                       int n_rows, int dim, cudaStream_t stream, TnError *err) {
+                                       float *partials, const uint16_t *dgated, const uint16_t *attn,
+                                       const float *rstd, const float *gain, const float *bias, const uint16_t *gate,
+                                       int gate_ld, int n_rows, int dim, cudaStream_t stream, TnError *err) {
     NormArgs a = gate_args(kind, gain, bias, gate, gate_ld, n_rows, dim);
     a.dgain = dgain;
     a.dbias = dbias;
@@ -339,7 +342,7 @@ extern "C" int norm_gate_part_forward_cuda(TnNormKind kind, uint16_t *gated, flo
     return launch_forward("norm_gate_part_forward_cuda", a, gated, rstd, attn, stream, err);
 }
 
-extern "C" int norm_gate_part_dots_cuda(TnNormKind kind, float *row_sums, const float *dgated, const uint16_t *attn,
+extern "C" int norm_gate_part_dots_cuda(TnNormKind kind, float *row_sums, const uint16_t *dgated, const uint16_t *attn,
                                         const float *rstd, const float *gain, const uint16_t *gate, int gate_ld,
                                         int n_rows, int dim, cudaStream_t stream, TnError *err) {
     if (refuse_centered(kind, "norm_gate_part_dots_cuda", err)) return -1;
@@ -349,7 +352,7 @@ extern "C" int norm_gate_part_dots_cuda(TnNormKind kind, float *row_sums, const 
 }
 
 extern "C" int norm_gate_part_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain,
-                                            float *partials, const float *row_sums, const float *dgated,
+                                            float *partials, const float *row_sums, const uint16_t *dgated,
                                             const uint16_t *attn, const float *rstd, const float *gain,
                                             const uint16_t *gate, int gate_ld, int n_rows, int dim, int full_dim,
                                             cudaStream_t stream, TnError *err) {

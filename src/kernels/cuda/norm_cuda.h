@@ -31,6 +31,7 @@
 extern "C" {
 #endif
 
+#include "kernels/cuda/float_type.h"
 #include "model/config.h"
 #include "util/error.h"
 
@@ -52,12 +53,13 @@ size_t norm_backward_partials(int n_rows, int dim);
  * dxhat = g ⊙ dy, xhat = (x - mu) r (no mean(dxhat) term without
  * centering), and dgain += sum_rows dy ⊙ xhat, dbias += sum_rows dy where
  * the kind has them (partials: device scratch of norm_backward_partials
- * floats, unused when both are NULL). dout, inp, dinp fp32; dinp_bf16
+ * floats, unused when both are NULL). dout of dout_type (fp32 or bf16),
+ * inp and dinp fp32; dinp_bf16
  * (NULL: none) receives the bf16 copy of the dinp it leaves, in the same
  * pass (the residual gradient as the next matrix product's operand). */
 int norm_backward_cuda(TnNormKind kind, float *dinp, uint16_t *dinp_bf16, float *dgain, float *dbias,
-                       float *partials, const float *dout, const float *inp, const float *rstd, const float *gain,
-                       int n_rows, int dim, cudaStream_t stream, TnError *err);
+                       float *partials, const void *dout, TnCudaFloat dout_type, const float *inp, const float *rstd,
+                       const float *gain, int n_rows, int dim, cudaStream_t stream, TnError *err);
 
 /* The norm after the attention and the output gate (Eq. 4):
  * gated (bf16, N x D) = u ⊙ Norm(o), or Norm(o) when gate is NULL (the gate
@@ -68,14 +70,14 @@ int norm_gate_forward_cuda(TnNormKind kind, uint16_t *gated, float *rstd, const 
                            const float *bias, const uint16_t *gate, int gate_ld, int n_rows, int dim,
                            cudaStream_t stream, TnError *err);
 
-/* Backward of norm_gate_forward_cuda from dgated (fp32): with a gate,
+/* Backward of norm_gate_forward_cuda from dgated (bf16): with a gate,
  * writes du = dgated ⊙ Norm(o) into dgate (bf16, the u columns of dqkvu,
  * row stride gate_ld; other columns untouched) and takes dy = dgated ⊙ u,
  * else dy = dgated; writes the gradient of o into dattn (bf16,
  * overwritten) and ACCUMULATES dgain, dbias as norm_backward_cuda (with its
  * partials). */
 int norm_gate_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain, float *dbias,
-                            float *partials, const float *dgated, const uint16_t *attn, const float *rstd,
+                            float *partials, const uint16_t *dgated, const uint16_t *attn, const float *rstd,
                             const float *gain, const float *bias, const uint16_t *gate, int gate_ld, int n_rows,
                             int dim, cudaStream_t stream, TnError *err);
 
@@ -97,11 +99,11 @@ int norm_gate_part_sums_cuda(TnNormKind kind, float *row_sums, const uint16_t *a
 int norm_gate_part_forward_cuda(TnNormKind kind, uint16_t *gated, float *rstd, const float *row_sums,
                                 const uint16_t *attn, const float *gain, const uint16_t *gate, int gate_ld,
                                 int n_rows, int dim, int full_dim, cudaStream_t stream, TnError *err);
-int norm_gate_part_dots_cuda(TnNormKind kind, float *row_sums, const float *dgated, const uint16_t *attn,
+int norm_gate_part_dots_cuda(TnNormKind kind, float *row_sums, const uint16_t *dgated, const uint16_t *attn,
                              const float *rstd, const float *gain, const uint16_t *gate, int gate_ld, int n_rows,
                              int dim, cudaStream_t stream, TnError *err);
 int norm_gate_part_backward_cuda(TnNormKind kind, uint16_t *dattn, uint16_t *dgate, float *dgain, float *partials,
-                                 const float *row_sums, const float *dgated, const uint16_t *attn, const float *rstd,
+                                 const float *row_sums, const uint16_t *dgated, const uint16_t *attn, const float *rstd,
                                  const float *gain, const uint16_t *gate, int gate_ld, int n_rows, int dim,
                                  int full_dim, cudaStream_t stream, TnError *err);
 
