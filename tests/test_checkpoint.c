@@ -3,6 +3,7 @@
  * itself checked with tn_f32_to_bf16 on edge cases and random bit patterns), sharded directories with an index, an untied lm_head, the
  * forward pass of a reloaded model identical to the original's, saves that
  * change the layout, and saves that fail. */
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,24 +165,47 @@ static void relayout(const TnConfig *cfg, uint64_t seed, size_t first_shard, siz
     remove_tree(dir);
 }
 
-/* A save that fails midway leaves the previous model's config.json with
- * its weights; a stale file that cannot be removed fails the save before
- * anything is written. */
+/* Whether dir holds a file whose name contains part. */
+static int holds_file_with(const char *dir, const char *part) {
+    DIR *d = opendir(dir);
+    int found = 0;
+    for (struct dirent *e; d && (e = readdir(d));) found |= strstr(e->d_name, part) != NULL;
+    if (d) closedir(d);
+    return found;
+}
+
+/* A save that fails midway (here: closed after 60% of the weights, past
+ * the first shards) leaves the previous save loadable as it was, single
+ * file or sharded, and no temporary file; a stale index that cannot be
+ * removed fails a single-file save and keeps the previous config.json. */
 static void failed_save(const TnConfig *cfg, uint64_t seed) {
     char dir[512], path[1024];
-    make_temp_dir(dir, sizeof dir, "failed-save");
     TnModel old, new;
     TnError err;
     tn_model_init(&old, cfg, seed);
     TnConfig wider = *cfg;
     wider.vocab_size += 20;
     tn_model_init(&new, &wider, seed + 1);
+    const size_t layouts[4][2] = {{0, 0}, {0, 30000}, {30000, 30000}, {30000, 0}}; /* old, new shard bytes */
+    for (int k = 0; k < 4; k++) {
+        make_temp_dir(dir, sizeof dir, "failed-save");
+        CHECK(tn_model_save(&old, dir, TN_F32, layouts[k][0], &err) == 0, "%s", err.msg);
+        TnCheckpointWriter w;
+        CHECK(tn_checkpoint_writer_open(&w, dir, &new.config, &new.layout, TN_F32, layouts[k][1], &err) == 0, "%s",
+              err.msg);
+        CHECK(tn_checkpoint_writer_write(&w, new.params, new.layout.total * 3 / 5, &err) == 0, "%s", err.msg);
+        CHECK(w.shard > 0 || layouts[k][1] == 0, "the sharded save had not finished a shard");
+        CHECK(tn_checkpoint_writer_close(&w, &err) != 0, "closing after 60%% of the weights should fail");
+        CHECK(loads_as(dir, &old, "failed save"),
+              "after a failed save (shard bytes %zu over %zu) the directory is not the previous model", layouts[k][1],
+              layouts[k][0]);
+        CHECK(!holds_file_with(dir, ".tmp."), "a failed save left a temporary file");
+        remove_tree(dir);
+    }
+    printf("failed saves (single and sharded, over single and sharded) keep the previous save: ok\n");
+
+    make_temp_dir(dir, sizeof dir, "failed-save");
     CHECK(tn_model_save(&old, dir, TN_F32, 0, &err) == 0, "%s", err.msg);
-    TnCheckpointWriter w;
-    CHECK(tn_checkpoint_writer_open(&w, dir, &new.config, &new.layout, TN_F32, 0, &err) == 0, "%s", err.msg);
-    CHECK(tn_checkpoint_writer_write(&w, new.params, new.layout.total / 2, &err) == 0, "%s", err.msg);
-    CHECK(tn_checkpoint_writer_close(&w, &err) != 0, "closing after half the weights should fail");
-    CHECK(loads_as(dir, &old, "failed save"), "after a failed save the directory is not the previous model");
 
     snprintf(path, sizeof path, "%s/model.safetensors.index.json/stuck", dir);
     CHECK(tn_mkdir_p(path, &err) == 0, "%s", err.msg);
@@ -192,7 +216,8 @@ static void failed_save(const TnConfig *cfg, uint64_t seed) {
     TnConfig kept;
     CHECK(tn_config_load(&kept, path, &err) == 0 && kept.vocab_size == cfg->vocab_size,
           "the refused save changed config.json");
-    printf("failed saves keep the previous config.json: ok\n");
+    CHECK(!holds_file_with(dir, ".tmp."), "the refused save left a temporary file");
+    printf("a stale index that cannot be removed fails the save, the previous config.json kept: ok\n");
     tn_model_free(&old);
     tn_model_free(&new);
     remove_tree(dir);

@@ -234,7 +234,7 @@ static int write_index(const char *dir, const TnParamLayout *layout, const int *
     return rc ? -1 : 0;
 }
 
-/* Opens the file of shard s, its tensors' header written. */
+/* Opens the file of shard w->shard, its tensors' header written. */
 static int open_shard(TnCheckpointWriter *w, TnError *err) {
     const TnParamLayout *layout = w->layout;
     TnStWriteItem *items = tn_malloc((size_t)layout->n_tensors * sizeof *items);
@@ -250,7 +250,7 @@ static int open_shard(TnCheckpointWriter *w, TnError *err) {
     if (w->n_shards == 1) snprintf(name, sizeof name, SINGLE_NAME);
     else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", w->shard + 1, w->n_shards);
     int rc = tn_path_join(path, sizeof path, w->dir, name, err) ||
-             tn_st_writer_open(&w->file, path, items, count, w->dtype, err);
+             tn_st_writer_open(&w->files[w->shard], path, items, count, w->dtype, err);
     free(items);
     return rc ? -1 : 0;
 }
@@ -261,6 +261,17 @@ static int remove_if_present(const char *dir, const char *name, TnError *err) {
     if (tn_path_join(path, sizeof path, dir, name, err)) return -1;
     if (remove(path) != 0 && errno != ENOENT) return tn_fail(err, "%s: cannot remove: %s", path, strerror(errno));
     return 0;
+}
+
+/* Drops the writer's temporary files (an open one, the finished ones) and
+ * its plan. */
+static void release(TnCheckpointWriter *w) {
+    for (int s = 0; w->files && s < w->n_shards; s++) tn_st_writer_abort(&w->files[s]);
+    free(w->files);
+    free(w->shard_of);
+    w->files = NULL;
+    w->shard_of = NULL;
+    w->shard = w->n_shards;
 }
 
 int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnConfig *cfg, const TnParamLayout *layout,
@@ -285,13 +296,9 @@ int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnCo
         in_shard += bytes;
         w->total_bytes += bytes;
     }
-    /* The other layout's file goes before anything is written: the index
-     * (which loading prefers) would otherwise outlive a new single file. A
-     * sharded save drops the old index too, which names shards this save
-     * overwrites; close writes the new one. */
-    if (remove_if_present(dir, INDEX_NAME, err) || (w->n_shards > 1 && remove_if_present(dir, SINGLE_NAME, err)) ||
-        open_shard(w, err)) {
-        free(w->shard_of);
+    w->files = tn_calloc((size_t)w->n_shards, sizeof *w->files);
+    if (open_shard(w, err)) {
+        release(w);
         return -1;
     }
     return 0;
@@ -304,8 +311,7 @@ int tn_checkpoint_writer_write(TnCheckpointWriter *w, const float *data, size_t 
             return tn_fail(err, "%s: more floats than the model's %zu", w->dir, w->layout->total);
         }
         size_t take = w->shard_end - w->position < count ? w->shard_end - w->position : count;
-        if (tn_st_writer_write(&w->file, data, take, err)) {
-            w->shard = w->n_shards; /* the file is gone */
+        if (tn_st_writer_write(&w->files[w->shard], data, take, err)) {
             tn_checkpoint_writer_abort(w);
             return -1;
         }
@@ -313,15 +319,34 @@ int tn_checkpoint_writer_write(TnCheckpointWriter *w, const float *data, size_t 
         data += take;
         count -= take;
         if (w->position < w->shard_end) continue;
-        int rc = tn_st_writer_commit(&w->file, err);
+        int rc = tn_st_writer_finish(&w->files[w->shard], err);
         w->shard++;
         if (rc || (w->shard < w->n_shards && open_shard(w, err))) {
-            w->shard = w->n_shards;
             tn_checkpoint_writer_abort(w);
             return -1;
         }
     }
     return 0;
+}
+
+/* Puts the finished files in place of the previous save's, config.json
+ * last. A single file goes in after the old index is gone (loading prefers
+ * an index); shards before their index, which replaces the old one, and
+ * the old single file goes once the new save is whole. */
+static int publish(TnCheckpointWriter *w, TnError *err) {
+    char path[4200];
+    if (tn_path_join(path, sizeof path, w->dir, "config.json", err)) return -1;
+    if (w->n_shards == 1)
+        return remove_if_present(w->dir, INDEX_NAME, err) || tn_st_writer_publish(&w->files[0], err) ||
+                       tn_config_save(&w->config, path, err)
+                   ? -1
+                   : 0;
+    for (int s = 0; s < w->n_shards; s++)
+        if (tn_st_writer_publish(&w->files[s], err)) return -1;
+    return write_index(w->dir, w->layout, w->shard_of, w->n_shards, w->total_bytes, err) ||
+                   tn_config_save(&w->config, path, err) || remove_if_present(w->dir, SINGLE_NAME, err)
+               ? -1
+               : 0;
 }
 
 int tn_checkpoint_writer_close(TnCheckpointWriter *w, TnError *err) {
@@ -330,22 +355,12 @@ int tn_checkpoint_writer_close(TnCheckpointWriter *w, TnError *err) {
         tn_checkpoint_writer_abort(w);
         return tn_fail(err, "%s: %zu of the model's %zu floats written", w->dir, position, w->layout->total);
     }
-    int rc = w->n_shards > 1 ? write_index(w->dir, w->layout, w->shard_of, w->n_shards, w->total_bytes, err) : 0;
-    /* config.json last: a save that fails earlier leaves the previous one */
-    char path[4200];
-    if (!rc)
-        rc = tn_path_join(path, sizeof path, w->dir, "config.json", err) || tn_config_save(&w->config, path, err);
-    free(w->shard_of);
-    w->shard_of = NULL;
-    return rc ? -1 : 0;
+    int rc = publish(w, err);
+    release(w);
+    return rc;
 }
 
-void tn_checkpoint_writer_abort(TnCheckpointWriter *w) {
-    if (w->shard < w->n_shards) tn_st_writer_abort(&w->file);
-    w->shard = w->n_shards;
-    free(w->shard_of);
-    w->shard_of = NULL;
-}
+void tn_checkpoint_writer_abort(TnCheckpointWriter *w) { release(w); }
 
 int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
                   TnDtype dtype, size_t shard_bytes, TnError *err) {

@@ -40,21 +40,24 @@ int tn_checkpoint_read_runs(TnCheckpointReader *reader, const TnRun *runs, size_
 void tn_checkpoint_reader_close(TnCheckpointReader *reader);
 
 /* Saves config.json and the weights (dtype TN_F32 or TN_BF16). Tensors are
- * split into shards of at most shard_bytes each (0: one file). Each file is
- * written atomically. An earlier save's index, and its single file when
- * this save is sharded, are removed before any weight is written (a stale
- * file that cannot be removed fails the save); config.json is written last,
- * so a save that fails leaves the previous config.json. */
+ * split into shards of at most shard_bytes each (0: one file). Every file
+ * is written whole under a temporary name first, and only then do they
+ * replace the previous save's (renames), config.json last: a save that
+ * fails while writing (a full disk, an interrupted run) leaves the previous
+ * save as it was. An earlier save's index goes before a single file takes
+ * its place (one that cannot be removed fails the save, the previous one
+ * kept); an earlier single file goes once a sharded save is whole. */
 int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
                   TnDtype dtype, size_t shard_bytes, TnError *err);
 
 /* tn_checkpoint_save in pieces, for parameters that are never whole in
  * memory (a ZeRO-3 rank 0 gathering one part at a time): open plans the
- * files and removes the stale ones, write appends the next count floats of
- * the flat buffer (in its order, which is the files': each file is
- * committed once its last tensor is complete), close checks that the whole
- * buffer came and writes the index, then config.json. A failed call leaves
- * no partial file and closes the writer; abort drops an open writer. */
+ * files, write appends the next count floats of the flat buffer (in its
+ * order, which is the files': each file is finished once its last tensor
+ * is complete), close checks that the whole buffer came, then puts the
+ * files in place, removes the stale ones and writes the index, then
+ * config.json. A failed call leaves no temporary file and closes the
+ * writer; abort drops an open writer. */
 typedef struct TnCheckpointWriter {
     char dir[4096];
     TnConfig config;         /* written at close */
@@ -65,7 +68,7 @@ typedef struct TnCheckpointWriter {
     int shard;               /* the file being written; n_shards: none */
     size_t position;         /* floats of the flat buffer written */
     size_t shard_end;        /* the flat buffer's end of the file being written */
-    TnStWriter file;
+    TnStWriter *files;       /* n_shards: written, finished, then published at close */
 } TnCheckpointWriter;
 
 int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnConfig *cfg, const TnParamLayout *layout,

@@ -348,6 +348,10 @@ int tn_st_writer_write(TnStWriter *w, const float *data, size_t count, TnError *
 }
 
 int tn_st_writer_commit(TnStWriter *w, TnError *err) {
+    return tn_st_writer_finish(w, err) || tn_st_writer_publish(w, err) ? -1 : 0;
+}
+
+int tn_st_writer_finish(TnStWriter *w, TnError *err) {
     if (w->remaining) {
         size_t missing = w->remaining;
         tn_st_writer_abort(w);
@@ -356,14 +360,22 @@ int tn_st_writer_commit(TnStWriter *w, TnError *err) {
     free(w->half);
     w->half = NULL;
     w->open = 0;
-    return tn_atomic_commit(&w->file, err);
+    if (tn_atomic_finish(&w->file, err)) return -1;
+    w->finished = 1;
+    return 0;
+}
+
+int tn_st_writer_publish(TnStWriter *w, TnError *err) {
+    w->finished = 0;
+    return tn_atomic_publish(&w->file, err);
 }
 
 void tn_st_writer_abort(TnStWriter *w) {
-    if (w->open) tn_atomic_abort(&w->file);
+    if (w->open || w->finished) tn_atomic_abort(&w->file);
     free(w->half);
     w->half = NULL;
     w->open = 0;
+    w->finished = 0;
 }
 
 int tn_st_write(const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype, TnError *err) {

@@ -75,8 +75,11 @@ int tn_st_write(const char *path, const TnStWriteItem *items, int n_items, TnDty
  * rank 0 gathering a model one part at a time): open writes the header
  * of items (their data unused), write appends the next count floats of
  * the tensors' data in order, commit checks that every float came and
- * renames the file into place. A failed call leaves no file (the writer
- * is closed); abort drops an open writer. */
+ * renames the file into place. commit is finish (the checks, the data
+ * flushed to disk under the temporary name) then publish (the rename), for
+ * several files that replace their old ones together (checkpoint.h). A
+ * failed call leaves no file (the writer is closed); abort drops an open
+ * or finished writer's temporary file. */
 #define TN_ST_WRITE_CHUNK ((size_t)1 << 18)
 
 typedef struct TnStWriter {
@@ -84,13 +87,16 @@ typedef struct TnStWriter {
     TnDtype dtype;
     size_t remaining; /* floats still due */
     uint16_t *half;   /* bf16 conversion buffer, TN_ST_WRITE_CHUNK */
-    int open;
+    int open;         /* being written */
+    int finished;     /* written whole, not yet published */
 } TnStWriter;
 
 int tn_st_writer_open(TnStWriter *w, const char *path, const TnStWriteItem *items, int n_items, TnDtype dtype,
                       TnError *err);
 int tn_st_writer_write(TnStWriter *w, const float *data, size_t count, TnError *err);
 int tn_st_writer_commit(TnStWriter *w, TnError *err);
+int tn_st_writer_finish(TnStWriter *w, TnError *err);
+int tn_st_writer_publish(TnStWriter *w, TnError *err);
 void tn_st_writer_abort(TnStWriter *w);
 
 #endif

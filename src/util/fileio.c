@@ -26,6 +26,10 @@ int tn_atomic_write(TnAtomicFile *f, const void *data, size_t n, TnError *err) {
 }
 
 int tn_atomic_commit(TnAtomicFile *f, TnError *err) {
+    return tn_atomic_finish(f, err) || tn_atomic_publish(f, err) ? -1 : 0;
+}
+
+int tn_atomic_finish(TnAtomicFile *f, TnError *err) {
     int failed = fflush(f->fp) != 0 || ferror(f->fp) || fsync(fileno(f->fp)) != 0;
     int e = errno;
     if (fclose(f->fp) != 0 && !failed) { failed = 1; e = errno; }
@@ -34,8 +38,12 @@ int tn_atomic_commit(TnAtomicFile *f, TnError *err) {
         remove(f->tmp_path);
         return tn_fail(err, "%s: write failed: %s", f->path, strerror(e ? e : EIO));
     }
+    return 0;
+}
+
+int tn_atomic_publish(TnAtomicFile *f, TnError *err) {
     if (rename(f->tmp_path, f->path) != 0) {
-        e = errno;
+        int e = errno;
         remove(f->tmp_path);
         return tn_fail(err, "%s: cannot rename temporary file into place: %s", f->path, strerror(e));
     }

@@ -27,7 +27,13 @@ int tn_atomic_write(TnAtomicFile *f, const void *data, size_t n, TnError *err);
 /* Flushes, fsyncs, closes and renames into place. On failure the temporary
  * file is removed and the old file at path, if any, is left untouched. */
 int tn_atomic_commit(TnAtomicFile *f, TnError *err);
-/* Closes and removes the temporary file (for error paths). */
+/* tn_atomic_commit in two steps, for several files that replace their old
+ * ones together once all are written: finish flushes, fsyncs and closes
+ * (the data stays under the temporary name), publish renames into place.
+ * Either removes the temporary file on failure. */
+int tn_atomic_finish(TnAtomicFile *f, TnError *err);
+int tn_atomic_publish(TnAtomicFile *f, TnError *err);
+/* Closes (if open) and removes the temporary file (for error paths). */
 void tn_atomic_abort(TnAtomicFile *f);
 
 /* Opens a regular file for reading (a directory or device refused, naming
