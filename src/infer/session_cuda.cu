@@ -134,9 +134,7 @@ int init_session(TnSessionCuda *g, const TnConfig *cfg, const float *params, int
     g->config = *cfg;
     g->max_batch = max_batch;
     g->max_rows = max_rows;
-    /* cuBLAS's workspace, set explicitly so that graph capture never makes it allocate */
-    CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
-    if (tn_cuda_stream_open(&g->stream, &g->matmul, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
+    if (tn_cuda_stream_open(&g->stream, &g->matmul, err)) return -1; /* a workspace of its own: graph capture */
     cudaStream_t stream = stream_of(g);
     size_t bytes = layout_arena(g, cfg, max_batch, max_rows, NULL);
     cudaError_t allocated = cudaMalloc(&g->arena, bytes);
@@ -305,7 +303,6 @@ extern "C" void tn_session_cuda_free(TnSessionCuda *g) {
     free(g->graphs);
     cudaFree(g->weights);
     cudaFree(g->arena);
-    cudaFree(g->cublas_workspace);
     cudaFreeHost(g->host_logits);
     cudaFreeHost(g->host_tokens);
     cudaFreeHost(g->host_positions);

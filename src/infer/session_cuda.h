@@ -78,7 +78,6 @@ typedef struct TnSessionCuda {
     void *attn_scratch;
     size_t attn_scratch_bytes;
     void *arena;             /* the one device allocation behind the activations and states */
-    void *cublas_workspace;
     /* pinned host memory */
     float *host_logits;      /* (max_batch, V): where the logits arrive */
     int32_t *host_tokens, *host_positions;

@@ -5,13 +5,12 @@
 
 #include "kernels/cuda/cuda_try.cuh"
 
-extern "C" int tn_cuda_stream_open(void **stream, TnMatmulCuda **matmul, void *workspace, size_t workspace_bytes,
-                                   TnError *err) {
+extern "C" int tn_cuda_stream_open(void **stream, TnMatmulCuda **matmul, TnError *err) {
     *matmul = NULL;
     cudaStream_t created;
     CUDA_TRY(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking));
     *stream = created;
-    return tn_matmul_cuda_create(matmul, created, workspace, workspace_bytes, err);
+    return tn_matmul_cuda_create(matmul, created, TN_CUBLAS_WORKSPACE_BYTES, err);
 }
 
 extern "C" int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *err) {

@@ -23,12 +23,11 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 #define TN_CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 
 /* A non-blocking stream (*stream, a cudaStream_t) and the products' context
- * on it (*matmul: cuBLASLt with the workspace, device memory of
- * workspace_bytes, and nothing else, which CUDA graph capture needs; the same
+ * on it (*matmul: cuBLASLt with its own TN_CUBLAS_WORKSPACE_BYTES; the same
  * bits on every run on the same GPU model and library). Each is set as soon
  * as it exists (*matmul NULL before), so that a failure leaves the caller
  * something to release. */
-int tn_cuda_stream_open(void **stream, TnMatmulCuda **matmul, void *workspace, size_t workspace_bytes, TnError *err);
+int tn_cuda_stream_open(void **stream, TnMatmulCuda **matmul, TnError *err);
 
 /* decay (device, L x H fp32) = tn_decay_rates of every layer of cfg. */
 int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *err);

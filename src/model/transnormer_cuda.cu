@@ -475,8 +475,7 @@ extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, con
     g->grads_end = zero >= 2 ? end : n;
     g->params_begin = zero >= 3 ? begin : 0;
     g->params_end = zero >= 3 ? end : n;
-    CUDA_TRY(cudaMalloc(&g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES));
-    if (tn_cuda_stream_open(&g->stream, &g->matmul, g->cublas_workspace, TN_CUBLAS_WORKSPACE_BYTES, err)) return -1;
+    if (tn_cuda_stream_open(&g->stream, &g->matmul, err)) return -1;
     cudaStream_t stream = stream_of(g);
     size_t held = g->params_end - g->params_begin;
     CUDA_TRY(cudaMalloc(&g->params, (held ? held : 1) * sizeof(float))); /* a rank may own no element */
@@ -512,7 +511,6 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
     cudaFree(g->adamw_segments);
     cudaFree(g->arena);
     tn_matmul_cuda_destroy(g->matmul);
-    cudaFree(g->cublas_workspace);
     if (g->stream) cudaStreamDestroy(stream_of(g));
     free(g->host_losses);
     free(g->host_tokens);

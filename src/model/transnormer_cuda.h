@@ -167,8 +167,7 @@ struct TnModelCuda {
                             * of up to layout.n_tensors runs (tn_model_cuda_grad_squares_runs) */
     struct TnAdamwSegment *adamw_segments; /* device: the layout's runs of tensors AdamW decays alike */
     int n_adamw_segments;
-    struct TnMatmulCuda *matmul; /* the products' cuBLASLt context (kernels/cuda/matmul_cuda.h) */
-    void *cublas_workspace; /* device, TN_CUBLAS_WORKSPACE_BYTES */
+    struct TnMatmulCuda *matmul; /* the products' cuBLASLt context and workspace (kernels/cuda/matmul_cuda.h) */
     void *stream;          /* cudaStream_t */
     /* the arena, sized by tn_model_cuda_reserve for max_batch x max_seq */
     int max_batch, max_seq;

@@ -270,7 +270,7 @@ static void check_matvec(TnRng *rng) {
     CUDA_CHECK(cudaMemcpy(w2, hw2, nw * 2, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(x, hx, nx * 2, cudaMemcpyHostToDevice));
     TnMatmulCuda *mm;
-    MUST(tn_matmul_cuda_create(&mm, 0, NULL, 0, &err));
+    MUST(tn_matmul_cuda_create(&mm, 0, 0, &err));
     /* cuBLASLt: all 16 rows, y = x W^T + start, against float64 */
     CUDA_CHECK(cudaMemcpy(y, start, ny * 4, cudaMemcpyHostToDevice));
     MUST(matmul_forward_cuda(mm, y, TN_CUDA_F32, 1.0f, x, w, padded, in, out, &err));

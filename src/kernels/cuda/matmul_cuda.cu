@@ -141,13 +141,17 @@ int gemm(TnMatmulCuda *mm, const char *what, cublasOperation_t transa, cublasOpe
 
 } // namespace
 
-extern "C" int tn_matmul_cuda_create(TnMatmulCuda **mm, cudaStream_t stream, void *workspace, size_t workspace_bytes,
-                                     TnError *err) {
+extern "C" int tn_matmul_cuda_create(TnMatmulCuda **mm, cudaStream_t stream, size_t workspace_bytes, TnError *err) {
     *mm = (TnMatmulCuda *)calloc(1, sizeof **mm);
     if (!*mm) return tn_fail(err, "tn_matmul_cuda_create: out of host memory");
     (*mm)->stream = stream;
-    (*mm)->workspace = workspace;
-    (*mm)->workspace_bytes = workspace_bytes;
+    if (workspace_bytes) {
+        cudaError_t status = cudaMalloc(&(*mm)->workspace, workspace_bytes);
+        if (status != cudaSuccess)
+            return tn_fail(err, "tn_matmul_cuda_create: cannot allocate %zu bytes of workspace: %s", workspace_bytes,
+                           cudaGetErrorString(status));
+        (*mm)->workspace_bytes = workspace_bytes;
+    }
     LT_TRY("tn_matmul_cuda_create", cublasLtCreate(&(*mm)->handle));
     return 0;
 }
@@ -156,6 +160,7 @@ extern "C" void tn_matmul_cuda_destroy(TnMatmulCuda *mm) {
     if (!mm) return;
     for (Plan &plan : mm->plans) release(&plan);
     if (mm->handle) cublasLtDestroy(mm->handle);
+    cudaFree(mm->workspace);
     free(mm);
 }
 

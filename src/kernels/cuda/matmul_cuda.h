@@ -35,10 +35,12 @@ extern "C" {
 
 typedef struct TnMatmulCuda TnMatmulCuda;
 
-/* *mm on `stream` with the workspace (device, workspace_bytes); *mm is set
- * (NULL on failure before it exists) so the caller can always destroy it. */
-int tn_matmul_cuda_create(TnMatmulCuda **mm, cudaStream_t stream, void *workspace, size_t workspace_bytes,
-                          TnError *err);
+/* *mm on `stream` with a workspace of workspace_bytes (device memory it
+ * allocates, and frees in destroy; 0: none). cuBLASLt is given that and
+ * nothing else, so it never allocates, which CUDA graph capture needs. *mm
+ * is set (NULL on failure before it exists) so the caller can always
+ * destroy it. */
+int tn_matmul_cuda_create(TnMatmulCuda **mm, cudaStream_t stream, size_t workspace_bytes, TnError *err);
 void tn_matmul_cuda_destroy(TnMatmulCuda *mm);
 
 /* out = inp . weight^T + beta * out; beta 1 adds into an fp32 out (the
