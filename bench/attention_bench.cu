@@ -60,6 +60,7 @@ typedef struct Run {
     float *lambda, *state, *lse;
     float *kept; /* chunked: the forward's states kept for the backward (NULL: none to keep) */
     void *scratch;
+    size_t scratch_bytes;
 } Run;
 
 static void succeed(int status, const TnError *err) {
@@ -72,8 +73,8 @@ static void forward(const Run *r) {
     TnError err;
     if (r->softmax) succeed(flash_attention_forward_cuda(r->o, r->lse, r->q, r->k, r->v, &r->flash, 0, &err), &err);
     else
-        succeed(attention_forward_cuda(r->o, r->q, r->k, r->v, r->lambda, r->state, &r->shape, r->algo, r->scratch, 0,
-                                       &err),
+        succeed(attention_forward_cuda(r->o, r->q, r->k, r->v, r->lambda, r->state, &r->shape, r->algo, r->scratch,
+                                       r->scratch_bytes, 0, &err),
                 &err);
 }
 
@@ -83,10 +84,10 @@ static void forward_backward(const Run *r) {
     TnError err;
     if (r->kept) {
         succeed(attention_forward_keeping_cuda(r->o, r->q, r->k, r->v, r->lambda, r->kept, &r->shape, r->algo,
-                                               r->scratch, 0, &err),
+                                               r->scratch, r->scratch_bytes, 0, &err),
                 &err);
         succeed(attention_backward_kept_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->lambda, r->kept,
-                                             &r->shape, r->algo, r->scratch, 0, &err),
+                                             &r->shape, r->algo, r->scratch, r->scratch_bytes, 0, &err),
                 &err);
         return;
     }
@@ -97,7 +98,7 @@ static void forward_backward(const Run *r) {
                 &err);
     else
         succeed(attention_backward_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->lambda, &r->shape, r->algo,
-                                        r->scratch, 0, &err),
+                                        r->scratch, r->scratch_bytes, 0, &err),
                 &err);
 }
 
@@ -207,7 +208,7 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
     snprintf(shape, sizeof shape, "B=%d H=%d n=%d dk=%d dv=%d", batch, heads, n, dk, dv);
     for (int a = 0; a < count; a++) {
         r.algo = algos[a];
-        size_t scratch = attention_cuda_scratch_bytes(&r.shape, r.algo);
+        size_t scratch = r.scratch_bytes = attention_cuda_scratch_bytes(&r.shape, r.algo);
         size_t kept = r.algo == TN_ATTN_CHUNKED || r.algo == TN_ATTN_CHUNKED_WGMMA
                           ? attention_cuda_kept_bytes(&r.shape, r.algo)
                           : 0;

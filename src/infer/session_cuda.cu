@@ -190,12 +190,9 @@ int layers_forward(TnSessionCuda *g, int first_seq, int batch, int rows, int pos
         TRY(qk_features_forward_cuda(g->qf, g->kf, g->qkvu, 4 * D, TN_ACT_SILU, lw->theta, N, rows, pos_offset,
                                      seq_positions, H, d, stream, err));
         TnAttnShape s = tn_cuda_attention_shape(cfg, l, batch, rows);
-        if (algo != TN_ATTN_RECURRENT && attention_cuda_scratch_bytes(&s, algo) > g->attn_scratch_bytes)
-            return tn_fail(err, "the chunked attention of %d x %d rows needs %zu bytes of scratch, the session has %zu",
-                           batch, rows, attention_cuda_scratch_bytes(&s, algo), g->attn_scratch_bytes);
         TRY(attention_forward_cuda(g->attn, g->qf, g->kf, g->qkvu + 2 * D, g->decay + l * H,
                                    g->state[l] + (size_t)first_seq * g->state_floats[l], &s, algo, g->attn_scratch,
-                                   stream, err));
+                                   g->attn_scratch_bytes, stream, err));
         TRY(norm_gate_forward_cuda(TN_NORM_SRMS, g->gated, g->rstd, g->attn, NULL, NULL, g->qkvu + 3 * D, 4 * D, N, D,
                                    stream, err));
         TRY(matmul_forward_cuda(matmul, g->hidden, TN_CUDA_F32, 1.0f, g->gated, lw->out, N, D, D, err));

@@ -123,15 +123,6 @@ static size_t attention_scratch_bound(const TnConfig *cfg, int parts, int l, int
     return most;
 }
 
-/* Refuses an attention call whose scratch would outgrow the reserved one
- * (a shorter sequence may in principle be cut differently). */
-static int check_attention_scratch(const TnModelCuda *g, const TnAttnShape *s, TnError *err) {
-    size_t need = attention_cuda_scratch_bytes(s, TN_ATTN_CUDA_DEFAULT);
-    if (need <= g->attn_scratch_bytes) return 0;
-    return tn_fail(err, "the attention of %d x %d tokens needs %zu bytes of scratch, %zu were reserved", s->batch,
-                   s->seq_len, need, g->attn_scratch_bytes);
-}
-
 /* Lays out (or, with base == NULL, only measures) the arena: each layer's
  * kept activations, and one set shared by all layers for what the backward
  * recomputes (rebuilt there layer by layer). */
@@ -209,9 +200,8 @@ int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int 
                                  stream, err));
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
     if (products) {
-        if (check_attention_scratch(g, &s, err)) return -1;
         TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l), NULL, &s,
-                                   TN_ATTN_CUDA_DEFAULT, g->attn_scratch, stream, err));
+                                   TN_ATTN_CUDA_DEFAULT, g->attn_scratch, g->attn_scratch_bytes, stream, err));
     }
     const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * w.Dm : NULL;
     if (g->parts == 1)
@@ -300,9 +290,9 @@ int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l,
                                          wd.D, stream, err));
     }
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
-    if (check_attention_scratch(g, &s, err)) return -1;
     TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
-                                part_decay(g, l), &s, TN_ATTN_CUDA_DEFAULT, g->attn_scratch, stream, err));
+                                part_decay(g, l), &s, TN_ATTN_CUDA_DEFAULT, g->attn_scratch, g->attn_scratch_bytes,
+                                stream, err));
     return qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
                                      lw->theta, N, seq_len, 0, wd.H, d, stream, err);
 }

@@ -212,6 +212,7 @@ typedef struct Device {
     int fused;
     float *lambda;
     void *scratch;
+    size_t scratch_bytes;
 } Device;
 
 static Device to_device(const Host *in, TnAttnAlgo algo) {
@@ -225,7 +226,7 @@ static Device to_device(const Host *in, TnAttnAlgo algo) {
     d.dout = upload(in->dout, rows * s->ldo);
     CUDA_CHECK(cudaMalloc((void **)&d.lambda, sizeof(float) * s->heads));
     CUDA_CHECK(cudaMemcpy(d.lambda, in->lambda, sizeof(float) * s->heads, cudaMemcpyHostToDevice));
-    size_t scratch = attention_cuda_scratch_bytes(s, algo);
+    size_t scratch = d.scratch_bytes = attention_cuda_scratch_bytes(s, algo);
     d.scratch = NULL;
     if (scratch) {
         /* poisoned too (fp32 NaN): a kernel that reads scratch it did not write fails */
@@ -252,9 +253,10 @@ static int run_forward(const Host *in, Device *d, TnAttnAlgo algo, float *state_
     int rows = s->batch * s->seq_len;
     uint16_t *out = poisoned((size_t)rows * s->ldo);
     TnError err;
-    int rc = kept ? attention_forward_keeping_cuda(out, d->q, d->k, d->v, d->lambda, kept, s, algo, d->scratch, 0, &err)
-                  : attention_forward_cuda(out, d->q, d->k, d->v, d->lambda, state_device, s, algo, d->scratch, 0,
-                                           &err);
+    int rc = kept ? attention_forward_keeping_cuda(out, d->q, d->k, d->v, d->lambda, kept, s, algo, d->scratch,
+                                                   d->scratch_bytes, 0, &err)
+                  : attention_forward_cuda(out, d->q, d->k, d->v, d->lambda, state_device, s, algo, d->scratch,
+                                           d->scratch_bytes, 0, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     CUDA_CHECK(cudaDeviceSynchronize());
     download(o, out, rows, s->ldo, s->heads * s->dv);
@@ -376,9 +378,10 @@ static void check_case(const Case *c, TnRng *rng) {
                 uint16_t *grads[3] = {poisoned(rows * s->ldq), poisoned(rows * s->ldk), poisoned(rows * s->ldv)};
                 TnError err;
                 rc = keep ? attention_backward_kept_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda,
-                                                         kept, s, (TnAttnAlgo)algo, d.scratch, 0, &err)
+                                                         kept, s, (TnAttnAlgo)algo, d.scratch, d.scratch_bytes, 0,
+                                                         &err)
                           : attention_backward_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda, s,
-                                                    (TnAttnAlgo)algo, d.scratch, 0, &err);
+                                                    (TnAttnAlgo)algo, d.scratch, d.scratch_bytes, 0, &err);
                 if (rc) fprintf(stderr, "%s\n", err.msg);
                 CUDA_CHECK(cudaDeviceSynchronize());
                 const int lds[3] = {s->ldq, s->ldk, s->ldv}, widths[3] = {s->dk, s->dk, s->dv};
@@ -422,22 +425,30 @@ static void check_rejections(void) {
     float *lambda;
     CUDA_CHECK(cudaMalloc((void **)&x, 4096 * 2));
     CUDA_CHECK(cudaMalloc((void **)&lambda, 8));
-    int rc = attention_forward_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_CHUNKED, NULL, 0, &err);
+    int rc = attention_forward_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_CHUNKED, NULL, 0, 0, &err);
     int ok = rc == -1 && strstr(err.msg, "dk = 96");
     shape.dk = 64;
     shape.ldq = 130;
-    rc = attention_forward_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_CHUNKED, NULL, 0, &err);
+    rc = attention_forward_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_CHUNKED, NULL, 0, 0, &err);
     ok = ok && rc == -1 && strstr(err.msg, "ldq");
     shape.ldq = 128;
-    rc = attention_forward_cuda(x, x + 1, x, x, lambda, NULL, &shape, TN_ATTN_CHUNKED, NULL, 0, &err);
+    rc = attention_forward_cuda(x, x + 1, x, x, lambda, NULL, &shape, TN_ATTN_CHUNKED, NULL, 0, 0, &err);
     ok = ok && rc == -1 && strstr(err.msg, "aligned");
-    rc = attention_backward_cuda(x, x, x, x, x, x, x, lambda, &shape, TN_ATTN_RECURRENT, NULL, 0, &err);
+    rc = attention_backward_cuda(x, x, x, x, x, x, x, lambda, &shape, TN_ATTN_RECURRENT, NULL, 0, 0, &err);
     ok = ok && rc == -1;
-    rc = attention_forward_keeping_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_PARALLEL, NULL, 0, &err);
+    rc = attention_forward_keeping_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_PARALLEL, NULL, 0, 0, &err);
     ok = ok && rc == -1 && strstr(err.msg, "kept");
+    /* a long sequence over few heads is cut into segments, whose states need scratch: one byte short is refused
+     * (before any launch: x is far smaller than the shape) */
+    shape.seq_len = 8192;
+    size_t need = attention_cuda_scratch_bytes(&shape, TN_ATTN_CHUNKED);
+    rc = attention_forward_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_CHUNKED, x, need - 1, 0, &err);
+    ok = ok && need > 0 && rc == -1 && strstr(err.msg, "scratch");
+    rc = attention_backward_cuda(x, x, x, x, x, x, x, lambda, &shape, TN_ATTN_CHUNKED, x, need - 1, 0, &err);
+    ok = ok && rc == -1 && strstr(err.msg, "scratch");
     printf("%-4s rejections: bad dk, bad stride, misaligned pointer, recurrent backward, kept states of a "
-           "non-chunked algorithm\n",
-           ok ? "ok" : "FAIL");
+           "non-chunked algorithm, scratch one byte short (%zu bytes needed)\n",
+           ok ? "ok" : "FAIL", need);
     if (ok) passed++;
     else failed++;
     cudaFree(x);

@@ -107,20 +107,21 @@ extern "C" size_t attention_cuda_kept_bytes(const TnAttnShape *s, TnAttnAlgo alg
 }
 
 static int check_scratch(const char *function, const TnAttnShape *s, TnAttnAlgo algo, const void *scratch,
-                         TnError *err) {
-    if (attention_cuda_scratch_bytes(s, algo) > 0 && !scratch)
-        return tn_fail(err, "%s: scratch is NULL but %zu bytes are needed", function,
-                       attention_cuda_scratch_bytes(s, algo));
+                         size_t scratch_bytes, TnError *err) {
+    size_t need = attention_cuda_scratch_bytes(s, algo);
+    if (need > 0 && (!scratch || scratch_bytes < need))
+        return tn_fail(err, "%s: %d x %d tokens need %zu bytes of scratch, %zu given%s", function, s->batch, s->seq_len,
+                       need, scratch ? scratch_bytes : 0, scratch ? "" : " (NULL)");
     return 0;
 }
 
 /* kept: where the forward keeps its segments' states (no state then), or NULL. */
 static int forward(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
                    float *state, float *kept, const TnAttnShape *s, TnAttnAlgo algo, void *scratch,
-                   cudaStream_t stream, const char *function, TnError *err) {
+                   size_t scratch_bytes, cudaStream_t stream, const char *function, TnError *err) {
     const void *pointers[4] = {o, q, k, v};
     if (check_shape(function, s, algo, err) || check_pointers(function, pointers, 4, lambda, err) ||
-        check_scratch(function, s, algo, scratch, err))
+        check_scratch(function, s, algo, scratch, scratch_bytes, err))
         return -1;
     if (state && (algo == TN_ATTN_PARALLEL || misaligned(state, 32)))
         return tn_fail(err, "%s: state must be NULL for the parallel algorithm and 32-byte aligned otherwise",
@@ -133,8 +134,9 @@ static int forward(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint
 
 extern "C" int attention_forward_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v,
                                       const float *lambda, float *state, const TnAttnShape *s, TnAttnAlgo algo,
-                                      void *scratch, cudaStream_t stream, TnError *err) {
-    return forward(o, q, k, v, lambda, state, nullptr, s, algo, scratch, stream, "attention_forward_cuda", err);
+                                      void *scratch, size_t scratch_bytes, cudaStream_t stream, TnError *err) {
+    return forward(o, q, k, v, lambda, state, nullptr, s, algo, scratch, scratch_bytes, stream,
+                   "attention_forward_cuda", err);
 }
 
 /* kept is needed exactly when the forward has states to keep. */
@@ -148,21 +150,22 @@ static int check_kept(const char *function, const TnAttnShape *s, TnAttnAlgo alg
 
 extern "C" int attention_forward_keeping_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v,
                                               const float *lambda, float *kept, const TnAttnShape *s, TnAttnAlgo algo,
-                                              void *scratch, cudaStream_t stream, TnError *err) {
+                                              void *scratch, size_t scratch_bytes, cudaStream_t stream,
+                                              TnError *err) {
     const char *function = "attention_forward_keeping_cuda";
     if (check_shape(function, s, algo, err) || check_kept(function, s, algo, kept, err)) return -1;
     return forward(o, q, k, v, lambda, nullptr, attention_cuda_kept_bytes(s, algo) > 0 ? kept : nullptr, s, algo,
-                   scratch, stream, function, err);
+                   scratch, scratch_bytes, stream, function, err);
 }
 
 /* kept: the forward's states (attention_forward_keeping_cuda), or NULL. */
 static int backward(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout, const uint16_t *q,
                     const uint16_t *k, const uint16_t *v, const float *lambda, const float *kept,
-                    const TnAttnShape *s, TnAttnAlgo algo, void *scratch, cudaStream_t stream, const char *function,
-                    TnError *err) {
+                    const TnAttnShape *s, TnAttnAlgo algo, void *scratch, size_t scratch_bytes, cudaStream_t stream,
+                    const char *function, TnError *err) {
     const void *pointers[7] = {dq, dk, dv, dout, q, k, v};
     if (check_shape(function, s, algo, err) || check_pointers(function, pointers, 7, lambda, err) ||
-        check_scratch(function, s, algo, scratch, err))
+        check_scratch(function, s, algo, scratch, scratch_bytes, err))
         return -1;
     if (algo == TN_ATTN_RECURRENT)
         return tn_fail(err, "%s: no backward for the recurrent algorithm (use chunked or parallel)", function);
@@ -200,17 +203,18 @@ static int backward(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *do
 
 extern "C" int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
                                        const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
-                                       const TnAttnShape *s, TnAttnAlgo algo, void *scratch, cudaStream_t stream,
-                                       TnError *err) {
-    return backward(dq, dk, dv, dout, q, k, v, lambda, nullptr, s, algo, scratch, stream, "attention_backward_cuda",
-                    err);
+                                       const TnAttnShape *s, TnAttnAlgo algo, void *scratch, size_t scratch_bytes,
+                                       cudaStream_t stream, TnError *err) {
+    return backward(dq, dk, dv, dout, q, k, v, lambda, nullptr, s, algo, scratch, scratch_bytes, stream,
+                    "attention_backward_cuda", err);
 }
 
 extern "C" int attention_backward_kept_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
                                             const uint16_t *q, const uint16_t *k, const uint16_t *v,
                                             const float *lambda, const float *kept, const TnAttnShape *s,
-                                            TnAttnAlgo algo, void *scratch, cudaStream_t stream, TnError *err) {
+                                            TnAttnAlgo algo, void *scratch, size_t scratch_bytes, cudaStream_t stream,
+                                            TnError *err) {
     const char *function = "attention_backward_kept_cuda";
     if (check_shape(function, s, algo, err) || check_kept(function, s, algo, kept, err)) return -1;
-    return backward(dq, dk, dv, dout, q, k, v, lambda, kept, s, algo, scratch, stream, function, err);
+    return backward(dq, dk, dv, dout, q, k, v, lambda, kept, s, algo, scratch, scratch_bytes, stream, function, err);
 }

@@ -38,9 +38,10 @@
  * Requires: dk in {64, 128, 256}, dv in {64, 128} (RECURRENT also takes the
  * narrower heads of small models: dk in {16, 32}, dv in {16, 32}); every ld* a multiple of 8
  * and at least heads * width; q, k, v, o, gradient pointers 16-byte aligned,
- * state 32-byte aligned, lambda float-aligned; scratch (device memory, caller-owned) of at least
- * attention_cuda_scratch_bytes() bytes, or NULL when that is 0. Nothing is
- * allocated; work is queued on `stream` and nothing synchronises.
+ * state 32-byte aligned, lambda float-aligned; scratch (device memory, caller-owned) of
+ * scratch_bytes, at least attention_cuda_scratch_bytes() (checked here; NULL
+ * when that is 0). Nothing is allocated; work is queued on `stream` and
+ * nothing synchronises.
  * Returns 0, or -1 with err filled for a shape or pointer it cannot take, or
  * a CUDA launch error.
  */
@@ -69,8 +70,8 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo algo);
 
 int attention_forward_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
-                           float *state, const TnAttnShape *s, TnAttnAlgo algo, void *scratch, cudaStream_t stream,
-                           TnError *err);
+                           float *state, const TnAttnShape *s, TnAttnAlgo algo, void *scratch, size_t scratch_bytes,
+                           cudaStream_t stream, TnError *err);
 
 /* Gradients of sum(o ⊙ dout) for a call without state:
  *   dq_t = sum_{s <= t} lambda^(t-s) (dout_t . v_s) k_s
@@ -84,7 +85,7 @@ int attention_forward_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, co
  * uses ldo. dq/dk are the inputs the LRPE backward needs (dk = 2d there). */
 int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout, const uint16_t *q,
                             const uint16_t *k, const uint16_t *v, const float *lambda, const TnAttnShape *s,
-                            TnAttnAlgo algo, void *scratch, cudaStream_t stream, TnError *err);
+                            TnAttnAlgo algo, void *scratch, size_t scratch_bytes, cudaStream_t stream, TnError *err);
 
 /* Keeping the forward's states for the backward (CHUNKED, CHUNKED_WGMMA):
  * a forward cut into segments computes every segment's incoming state; the
@@ -99,11 +100,11 @@ int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint
 size_t attention_cuda_kept_bytes(const TnAttnShape *s, TnAttnAlgo algo);
 int attention_forward_keeping_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v,
                                    const float *lambda, float *kept, const TnAttnShape *s, TnAttnAlgo algo,
-                                   void *scratch, cudaStream_t stream, TnError *err);
+                                   void *scratch, size_t scratch_bytes, cudaStream_t stream, TnError *err);
 int attention_backward_kept_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout, const uint16_t *q,
                                  const uint16_t *k, const uint16_t *v, const float *lambda, const float *kept,
-                                 const TnAttnShape *s, TnAttnAlgo algo, void *scratch, cudaStream_t stream,
-                                 TnError *err);
+                                 const TnAttnShape *s, TnAttnAlgo algo, void *scratch, size_t scratch_bytes,
+                                 cudaStream_t stream, TnError *err);
 
 #ifdef __cplusplus
 }
