@@ -286,11 +286,15 @@ long multiprocessor_count(void) {
     return count;
 }
 
+static int segments_at(const AttnPass &p, int per_multiprocessor) {
+    return choose_segments((long)p.batch * p.heads * (p.value_width / block_columns(p)),
+                           multiprocessor_count() * per_multiprocessor, p.seq_len);
+}
+
 int chunked_segments(const AttnPass &p) {
     int per_multiprocessor = 0;
     if (occupancy(p, &per_multiprocessor) != cudaSuccess) return one_segment_after_error();
-    return choose_segments((long)p.batch * p.heads * (p.value_width / block_columns(p)),
-                           multiprocessor_count() * per_multiprocessor, p.seq_len);
+    return segments_at(p, per_multiprocessor);
 }
 
 /* Steps (1) and (2) for `segments` > 1 segments of `length` tokens: the
@@ -335,7 +339,8 @@ static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, i
     int per_multiprocessor = 0;
     cudaError_t status = prepare<KEY_WIDTH, COLUMNS>(&per_multiprocessor); /* the shared-memory limit */
     if (status != cudaSuccess) return status;
-    if (segments < 1) segments = chunked_segments(p);
+    /* dispatch's COLUMNS is block_columns(p): chunked_segments' occupancy is this one */
+    if (segments < 1) segments = segments_at(p, per_multiprocessor);
     int length = segment_length(p.seq_len, segments);
     unsigned grid = (unsigned)((long)p.batch * p.heads * segments * (p.value_width / COLUMNS));
     /* One segment starts from S0 and writes its final state over it;
