@@ -1,5 +1,4 @@
 /* tnllm eval: loss and perplexity of a model on a token shard or a text file. */
-#include <limits.h>
 #include <stdio.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -61,9 +60,6 @@ int cmd_eval(int argc, char **argv) {
     if (!tokens_path == !text_path) tn_die("tnllm eval: give one of --tokens FILE and --text FILE (see tnllm eval --help)");
     if (!stride) stride = ctx;
     if (stride > ctx) tn_die("tnllm eval: --stride %d is larger than --ctx %d", stride, ctx);
-    if ((long long)batch * ctx > INT_MAX) /* the forward pass counts its tokens in an int */
-        tn_die("tnllm eval: --batch %d x --ctx %d is %lld tokens per forward pass, more than 2^31 - 1", batch, ctx,
-               (long long)batch * ctx);
     if (threads) omp_set_num_threads(threads);
 
     TnError err;

@@ -1,5 +1,6 @@
 #include "infer/perplexity.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,11 @@
 #include "util/progress.h"
 
 /* Refuses windows that score nothing or do not fit in n tokens. */
-static int check_windows(size_t n, int ctx, int stride, TnError *err) {
+static int check_windows(size_t n, int ctx, int stride, int batch, TnError *err) {
+    if (batch < 1) return tn_fail(err, "a batch of %d windows scores nothing", batch);
+    if ((long long)batch * ctx > INT_MAX) /* the forward pass counts its tokens in an int */
+        return tn_fail(err, "%d windows of %d tokens are %lld tokens per forward pass, more than 2^31 - 1", batch, ctx,
+                       (long long)batch * ctx);
     if (ctx < 2) return tn_fail(err, "context %d is too short to score anything", ctx);
     if (stride < 1 || stride > ctx) return tn_fail(err, "stride %d must be in [1, ctx = %d]", stride, ctx);
     if (n < (size_t)ctx) return tn_fail(err, "%zu tokens are fewer than one window of %d", n, ctx);
@@ -38,7 +43,7 @@ int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int st
                    int progress, TnEvalResult *out, TnError *err) {
     Scorer scorer = {m, NULL};
     memset(out, 0, sizeof *out);
-    if (check_windows(n, ctx, stride, err)) return -1;
+    if (check_windows(n, ctx, stride, batch, err)) return -1;
     if (device == TN_DEVICE_CPU) {
         tn_model_reserve(m, batch, ctx);
     } else {
@@ -53,7 +58,7 @@ int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int st
 int tn_eval_windows(TnWindowScorer score, void *user, const uint32_t *tokens, size_t n, int ctx, int stride,
                     int batch, int progress, TnEvalResult *out, TnError *err) {
     memset(out, 0, sizeof *out);
-    if (check_windows(n, ctx, stride, err)) return -1;
+    if (check_windows(n, ctx, stride, batch, err)) return -1;
     long long n_windows = (long long)((n - (size_t)ctx) / (size_t)stride) + 1;
     float *losses = tn_malloc((size_t)batch * ctx * sizeof *losses);
     int32_t *x = tn_malloc((size_t)batch * ctx * sizeof *x), *y = tn_malloc((size_t)batch * ctx * sizeof *y);

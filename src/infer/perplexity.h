@@ -41,8 +41,9 @@ typedef struct TnEvalResult {
 
 /* Scores tokens[0..n) in batches of `batch` windows on `device`. progress
  * != 0 draws a progress line on stderr. Fails on a token outside the
- * vocabulary, when the stream is shorter than one window, or when the
- * device cannot be opened or fails. */
+ * vocabulary, when the stream is shorter than one window, when a batch
+ * would be more than 2^31 - 1 tokens, or when the device cannot be opened
+ * or fails. */
 int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, TnDevice device,
                    int progress, TnEvalResult *out, TnError *err);
 
