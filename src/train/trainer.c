@@ -248,8 +248,10 @@ static size_t largest_split(const TnModel *m, TnTpRun *runs) {
  * tensors are rank 0's own: equal on every tensor rank), which rank 0
  * puts in place. No rank holds more than one part of the model (rank 0:
  * its share of one and a copy, the T shares' split elements and the
- * whole part). Collective over the job (a rank that fails ends the job,
- * cmd_train). */
+ * whole part; without MPI the gather is an all-gather (dist/comm.c), so
+ * every rank of that tensor group holds the T shares' split elements for
+ * the time of the call). Collective over the job (a rank that fails ends
+ * the job, cmd_train). */
 static int stream_whole(Run *r, float *held, TnRange range, Sink sink, void *user, TnError *err) {
     const TnModel *m = &r->model;
     size_t n = m->layout.total;
