@@ -225,9 +225,9 @@ int main(int argc, char **argv) {
     };
     for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) check_flash(&kernels[i], &rng);
     const StepCase models[] = {
-        {"baseline d64", 1000, 128, 3, 2, 352, 2, 100, 0, "arch=transformer", 0},
-        {"baseline d128", 700, 256, 2, 2, 704, 1, 150, 0, "arch=transformer", 0},
-        {"baseline d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0, "arch=transformer", 0},
+        {"baseline d64", 1000, 128, 3, 2, 352, 2, 100, 0, "arch=transformer", 0, 0},
+        {"baseline d128", 700, 256, 2, 2, 704, 1, 150, 0, "arch=transformer", 0, 0},
+        {"baseline d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0, "arch=transformer", 0, 0},
     };
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) step_check_run(&models[i], seed + i);
     for (size_t i = 0; i < 2; i++) step_check_determinism(&models[i], seed + 100 + i);

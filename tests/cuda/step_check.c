@@ -49,6 +49,7 @@ static void case_model(TnModel *m, TnConfig *cfg, const StepCase *c, uint64_t se
     TnError err;
     *cfg = test_config(c->vocab, c->dim, c->layers, c->heads, c->glu, c->lrpe_mask);
     apply_switches(cfg, c->switches);
+    if (c->untied) cfg->tie_word_embeddings = 0;
     MUST(tn_config_validate(cfg, &err));
     tn_model_init(m, cfg, seed);
     randomize_norm_params(m->params, &m->layout, seed);

@@ -44,6 +44,7 @@ typedef struct StepCase {
     unsigned lrpe_mask;   /* bit l: layer l uses LRPE */
     const char *switches; /* SPEC section 3 switches, "key=value ..." (apply_switches) */
     double grad_tolerance; /* relative l2 for the gradients but theta's; 0: 2e-2 (the case says why not) */
+    int untied;            /* 1: lm_head apart from the embedding (tie_word_embeddings false) */
 } StepCase;
 
 void step_check_run(const StepCase *c, uint64_t seed);
