@@ -53,6 +53,12 @@ int main(int argc, char **argv) {
     }
     CHECK(run("./tnllm", out, sizeof out) == 2 && strstr(out, "commands:"), "no command: usage, status 2");
     CHECK(run("./tnllm frobnicate", out, sizeof out) == 2 && strstr(out, "unknown command 'frobnicate'"), "%s", out);
+    /* the commit (a hex prefix, or unknown outside git) and what the build includes */
+    int version_rc = run("./tnllm --version", out, sizeof out);
+    const char *commit = strstr(out, "tnllm, commit ");
+    CHECK(version_rc == 0 && commit && strspn(commit + strlen("tnllm, commit "), "0123456789abcdefunkow") >= 7 &&
+              strstr(out, "built with: OpenMP, OpenBLAS"),
+          "%s", out);
     CHECK(run("./tnllm info --size 9B", out, sizeof out) == 1 && strstr(out, "unknown model size '9B'"), "%s", out);
     CHECK(run("./tnllm init --size tiny", out, sizeof out) == 1 && strstr(out, "-o DIR is required"), "%s", out);
     CHECK(run("./tnllm eval --bogus", out, sizeof out) == 1 && strstr(out, "unknown option '--bogus'"), "%s", out);

@@ -21,7 +21,7 @@ static int device_refused_or_ran(int rc, const char *out, const char *success) {
     if (rc == 0) return tn_device_cuda_built() && strstr(out, success) != NULL;
     if (rc != 1) return 0;
     if (!tn_device_cuda_built()) return strstr(out, "--device cuda: this tnllm was built without CUDA") != NULL;
-    return strstr(out, "CUDA") != NULL;
+    return strstr(out, "--device cuda: no usable GPU: ") != NULL; /* tn_cuda_device_check: the driver, or none */
 }
 
 static void check_sessions(const TnModel *m) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "version.h" /* TN_BUILD_COMMIT, written by the Makefile */
 
 typedef struct Command {
     const char *name;
@@ -27,6 +28,23 @@ static void usage(FILE *out) {
     fprintf(out, "usage: tnllm <command> [options]   (tnllm <command> --help for its options)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\ntnllm --version: the commit and the optional parts this binary was built with\n");
+}
+
+/* What this binary was built from and with, for bug reports. */
+static int version(void) {
+    printf("tnllm, commit %s\nbuilt with: OpenMP, OpenBLAS", TN_BUILD_COMMIT);
+#ifdef TN_CUDA
+    printf(", CUDA (sm_90 kernels, cuBLASLt)");
+#endif
+#ifdef TN_NCCL
+    printf(", NCCL");
+#endif
+#ifdef TN_MPI
+    printf(", MPI");
+#endif
+    printf("\n");
+    return 0;
 }
 
 /* A command's status, made a failure if its stdout could not all be written
@@ -44,6 +62,8 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
+        return check_stdout("--version", version());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return check_stdout(argv[1], commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "tnllm: unknown command '%s'\n\n", argv[1]);

@@ -131,6 +131,7 @@ int init_session(TnSessionCuda *g, const TnConfig *cfg, const float *params, int
     if (missing) return tn_fail(err, "the GPU inference session does not support %s", missing);
     if (max_batch < 1 || max_rows < max_batch)
         return tn_fail(err, "a GPU session needs 1 <= max_batch <= max_rows (got %d and %d)", max_batch, max_rows);
+    if (tn_cuda_device_check(err)) return -1;
     g->config = *cfg;
     g->max_batch = max_batch;
     g->max_rows = max_rows;

@@ -13,6 +13,26 @@ extern "C" int tn_cuda_stream_open(void **stream, TnMatmulCuda **matmul, TnError
     return tn_matmul_cuda_create(matmul, created, TN_CUBLAS_WORKSPACE_BYTES, err);
 }
 
+extern "C" int tn_cuda_device_check(TnError *err) {
+    int count = 0;
+    cudaError_t status = cudaGetDeviceCount(&count);
+    if (status == cudaSuccess && count > 0) return 0;
+    (void)cudaGetLastError(); /* the error is reported here, not by a later call */
+    int built_major = CUDART_VERSION / 1000, built_minor = CUDART_VERSION % 1000 / 10, driver = 0;
+    if (status == cudaErrorInsufficientDriver && cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0)
+        return tn_fail(err,
+                       "--device cuda: no usable GPU: the NVIDIA driver supports CUDA %d.%d, this tnllm was built with "
+                       "CUDA %d.%d (update the driver, or run on the CPU)",
+                       driver / 1000, driver % 1000 / 10, built_major, built_minor);
+    if (status == cudaErrorInsufficientDriver) /* no driver at all: cudaDriverGetVersion gives 0 */
+        return tn_fail(err, "--device cuda: no usable GPU: no NVIDIA driver is installed (this tnllm needs one for "
+                            "CUDA %d.%d or newer; or run on the CPU)", built_major, built_minor);
+    const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+    const char *why = status == cudaSuccess ? "none found" : cudaGetErrorString(status);
+    if (visible) return tn_fail(err, "--device cuda: no usable GPU: %s (CUDA_VISIBLE_DEVICES=%s)", why, visible);
+    return tn_fail(err, "--device cuda: no usable GPU: %s", why);
+}
+
 extern "C" int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *err) {
     int L = cfg->n_layers, H = cfg->n_heads;
     float *host = (float *)tn_malloc((size_t)L * H * sizeof(float));

@@ -29,6 +29,11 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
  * something to release. */
 int tn_cuda_stream_open(void **stream, TnMatmulCuda **matmul, TnError *err);
 
+/* Fails, saying why in terms a user can act on (the driver older than this
+ * build's CUDA, no GPU visible), when the CUDA runtime finds no device;
+ * called before a model or session touches the GPU. */
+int tn_cuda_device_check(TnError *err);
+
 /* decay (device, L x H fp32) = tn_decay_rates of every layer of cfg. */
 int tn_cuda_decay_upload(float *decay, const TnConfig *cfg, TnError *err);
 

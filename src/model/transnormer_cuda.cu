@@ -446,6 +446,7 @@ extern "C" int tn_model_cuda_init(TnModelCuda *g, const TnConfig *cfg, const flo
 extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, const TnCudaPart *part,
                                         const float *params, size_t begin, size_t end, int zero, TnError *err) {
     memset(g, 0, sizeof *g);
+    if (tn_cuda_device_check(err)) return -1;
     const char *missing =
         tn_config_unsupported_switch(cfg, TN_IMPLEMENTS_TRANSNORMER_SWITCHES | TN_IMPLEMENTS_TRANSFORMER);
     if (missing) return tn_fail(err, "the CUDA training step does not support %s: train it on the CPU", missing);
