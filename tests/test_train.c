@@ -181,7 +181,8 @@ int main(int argc, char **argv) {
     float *moments = malloc(2 * n1 * sizeof *moments);
     CHECK(tn_train_state_load(state_path, &state, moments, moments + n1, n1, &err) == 0, "%s", err.msg);
     state.loader.cursor = 1u << 30;
-    CHECK(tn_train_state_save(state_path, &state, moments, moments + n1, n1, &err) == 0, "%s", err.msg);
+    CHECK(tn_train_state_save(state_path, &state, moments, moments + n1, n1, TN_TRAIN_STATE_BLOCK_FLOATS, &err) == 0,
+          "%s", err.msg);
     free(moments);
     rc = tn_train_run(&o, &res, &err);
     CHECK(rc == -1 && strstr(err.msg, state_path) && strstr(err.msg, "beyond"),

@@ -23,8 +23,11 @@
  *    tn_checkpoint_save of the whole buffer, and random ranges read alone
  *    (tn_checkpoint_load_range) equal those of the whole load.
  * 4. The same for the training-state file (TnTrainStateWriter,
- *    tn_train_state_load_range), whose checksum still covers every byte:
- *    a byte flipped outside the range read is refused.
+ *    tn_train_state_load_range) in blocks of 700 floats, a checksum each:
+ *    a byte flipped in a block read is refused, one in a block not read
+ *    is left to the rank that reads it; a flipped byte in the header or
+ *    the blocks' checksums is refused by every read; a version 1 file
+ *    (one checksum of the whole file) is still read.
  * 5. With tensor parallelism a rank's range of its part is runs of the
  *    whole buffer (tn_tp_runs): drawn (tn_params_init_runs), read from a
  *    checkpoint (TnCheckpointReader) or from a state file
@@ -45,6 +48,8 @@
 #include "train/state.h"
 #include "train/trainer.h"
 #include "train_runs.h"
+#include "util/fileio.h"
+#include "util/hash.h"
 #include "util/rng.h"
 
 /* A random range of n elements (the whole buffer on trial 0, to check that too). */
@@ -204,10 +209,42 @@ static void check_checkpoint_io(uint64_t seed, const char *dir) {
     tn_model_free(&model);
 }
 
+/* Flips the bits `mask` of the byte at offset `at` of path (from its end
+ * when negative); 0 if it could not. */
+static int flip_byte(const char *path, long at, int mask) {
+    FILE *fp = fopen(path, "r+b");
+    int whence = at < 0 ? SEEK_END : SEEK_SET;
+    int byte = fp && fseek(fp, at, whence) == 0 ? fgetc(fp) : EOF;
+    int ok = byte != EOF && fseek(fp, at, whence) == 0 && fputc(byte ^ mask, fp) != EOF;
+    if (fp) fclose(fp);
+    return ok;
+}
+
+/* The version 1 layout of a state file of n moments written in blocks of
+ * B (the header with version 1 and no block size, the moments, one FNV-1a
+ * of every byte before it), made from it at path. */
+static int write_version_1(const char *from, const char *path, size_t n, size_t B) {
+    char *data;
+    size_t size;
+    TnError err;
+    if (tn_read_file(from, &data, &size, &err)) return 0;
+    size_t blocks = (2 * n + B - 1) / B, header = size - 2 * n * sizeof(float) - (blocks + 1) * sizeof(uint64_t);
+    uint32_t version = 1, block = 0;
+    memcpy(data + 8, &version, 4);
+    memcpy(data + 12, &block, 4);
+    size_t body = header + 2 * n * sizeof(float);
+    uint64_t sum = tn_fnv1a(TN_FNV_OFFSET, data, body);
+    memcpy(data + body, &sum, sizeof sum);
+    int ok = tn_write_file(path, data, body + sizeof sum, &err) == 0;
+    free(data);
+    return ok;
+}
+
 /* 4: a state file written in pieces is the one written whole; a range of
- * its moments read alone is that range; a flipped byte is refused. */
+ * its moments read alone is that range; flipped bytes are found by the
+ * reads that need them; version 1 is still read. */
 static void check_state_io(uint64_t seed, const char *dir) {
-    size_t n = 5000;
+    size_t n = 5000, B = 700; /* 15 blocks of m then v, the last 200 floats */
     TnRng rng;
     tn_rng_seed(&rng, seed, 79);
     float *m = tn_malloc(2 * n * sizeof *m), *v = m + n, *got = tn_malloc(2 * n * sizeof *got);
@@ -219,8 +256,8 @@ static void check_state_io(uint64_t seed, const char *dir) {
     snprintf(pieces, sizeof pieces, "%s/pieces.bin", dir);
     TnError err;
     TnTrainStateWriter w;
-    int rc = tn_train_state_save(whole, &state, m, v, n, &err) ||
-             tn_train_state_writer_open(&w, pieces, &state, n, &err) ||
+    int rc = tn_train_state_save(whole, &state, m, v, n, B, &err) ||
+             tn_train_state_writer_open(&w, pieces, &state, n, B, &err) ||
              write_in_pieces(state_piece, &w, m, 2 * n, &rng, &err) || tn_train_state_writer_commit(&w, &err);
     CHECK(!rc, "state file: %s", rc ? err.msg : "");
     CHECK(same_file_bytes(whole, pieces), "the state written in pieces differs from the one written whole");
@@ -233,14 +270,42 @@ static void check_state_io(uint64_t seed, const char *dir) {
                   memcmp(got + count, v + range.begin, count * sizeof *got) == 0,
               "state: the moments' range [%zu, %zu) read alone differ", range.begin, range.end);
     }
-    /* one flipped byte in the moments, outside the range read */
-    FILE *fp = fopen(pieces, "r+b");
-    long back = -9 - (long)tn_rng_below(&rng, n); /* from the end: v's last floats, before the checksum */
-    int byte = fp && fseek(fp, back, SEEK_END) == 0 ? fgetc(fp) : EOF;
-    CHECK(byte != EOF && fseek(fp, back, SEEK_END) == 0 && fputc(byte ^ 0x5a, fp) != EOF, "cannot corrupt %s", pieces);
-    if (fp) fclose(fp);
-    CHECK(tn_train_state_load_range(pieces, &read, got, got + 1, n, 0, 1, &err) != 0 && strstr(err.msg, "checksum"),
-          "a corrupted state file was read");
+    /* version 1: the same moments, read whole and by range */
+    char old[4200];
+    snprintf(old, sizeof old, "%s/version1.bin", dir);
+    CHECK(write_version_1(whole, old, n, B), "cannot write %s", old);
+    TnRange range = random_range(&rng, n, 1);
+    size_t count = range.end - range.begin;
+    CHECK(tn_train_state_load_range(old, &read, got, got + count, n, range.begin, range.end, &err) == 0 &&
+              read.step == 7 && memcmp(got, m + range.begin, count * sizeof *got) == 0 &&
+              memcmp(got + count, v + range.begin, count * sizeof *got) == 0,
+          "state: version 1's range [%zu, %zu): %s", range.begin, range.end, err.msg);
+    /* one flipped byte in v's last block (floats 9800..10000, before the 16 checksums): m's first float reads
+     * (its block is whole), v's last is refused naming the block */
+    long tail = (long)(16 * sizeof(uint64_t)), back = -tail - 1 - (long)tn_rng_below(&rng, 200 * sizeof(float));
+    CHECK(flip_byte(pieces, back, 0x5a), "cannot corrupt %s", pieces);
+    CHECK(tn_train_state_load_range(pieces, &read, got, got + 1, n, 0, 1, &err) == 0 && got[0] == m[0] &&
+              got[1] == v[0],
+          "a block not read was checked: %s", err.msg);
+    CHECK(tn_train_state_load_range(pieces, &read, got, got + 1, n, n - 1, n, &err) != 0 &&
+              strstr(err.msg, "block 14 of 15"),
+          "a corrupted block was read: %s", err.msg);
+    CHECK(flip_byte(pieces, back, 0x5a), "cannot mend %s", pieces);
+    /* the header (its step) and a block's checksum: every read refuses */
+    const long places[2] = {16, -tail + (long)tn_rng_below(&rng, 15 * sizeof(uint64_t))};
+    for (int i = 0; i < 2; i++) {
+        CHECK(flip_byte(pieces, places[i], 0x01), "cannot corrupt %s", pieces);
+        CHECK(tn_train_state_load_range(pieces, &read, got, got + 1, n, 0, 1, &err) != 0 &&
+                  strstr(err.msg, "header or the block checksums"),
+              "a corrupted %s was read: %s", i ? "block checksum" : "header", err.msg);
+        CHECK(flip_byte(pieces, places[i], 0x01), "cannot mend %s", pieces);
+    }
+    CHECK(tn_train_state_load_range(pieces, &read, got, got + count, n, range.begin, range.end, &err) == 0,
+          "the mended file: %s", err.msg);
+    /* a version 1 file's one checksum covers every byte: a flip outside the range read is refused */
+    CHECK(flip_byte(old, -9, 0x10), "cannot corrupt %s", old);
+    CHECK(tn_train_state_load_range(old, &read, got, got + 1, n, 0, 1, &err) != 0 && strstr(err.msg, "checksum"),
+          "a corrupted version 1 file was read");
     free(m);
     free(got);
 }
@@ -263,7 +328,7 @@ static void check_part_runs(const TnConfig *cfg, uint64_t seed, const char *dir)
     TnCheckpointReader *reader = NULL;
     TnError err;
     if (tn_checkpoint_save(model_dir, cfg, &whole, all, TN_F32, 0, &err) ||
-        tn_train_state_save(state_path, &state, all, negated, n, &err) ||
+        tn_train_state_save(state_path, &state, all, negated, n, 1000, &err) ||
         tn_checkpoint_reader_open(&reader, model_dir, &whole, &err)) {
         CHECK(0, "%s", err.msg);
     }

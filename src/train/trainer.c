@@ -331,7 +331,9 @@ static int write_model(Run *r, const char *dir, TnError *err) {
  * from the ranks' ranges. Collective. */
 static int write_state(Run *r, const char *path, TnError *err) {
     TnTrainStateWriter writer;
-    if (r->root && tn_train_state_writer_open(&writer, path, &r->state, whole_layout(r)->total, err)) return -1;
+    if (r->root && tn_train_state_writer_open(&writer, path, &r->state, whole_layout(r)->total,
+                                              TN_TRAIN_STATE_BLOCK_FLOATS, err))
+        return -1;
     if (stream_whole(r, r->m, r->update, to_state, &writer, err) ||
         stream_whole(r, r->v, r->update, to_state, &writer, err)) {
         if (r->root) tn_train_state_writer_abort(&writer);
