@@ -270,10 +270,12 @@ $(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS
     echo '$(FLAGS_NOW)' >$(FLAGS_STAMP); })
 
 # `tnllm --version` names the commit it was built from (+changes: with
-# uncommitted ones; unknown outside a git checkout): $(BUILD)/version.h is
-# rewritten the same way, only when that differs, so only main.c recompiles.
-BUILD_COMMIT := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) || c=unknown; \
-    [ "$$c" = unknown ] || git diff --quiet HEAD -- 2>/dev/null || c="$$c+changes"; echo "$$c")
+# uncommitted ones; unknown outside this project's own git checkout, such as
+# a tarball unpacked inside another): $(BUILD)/version.h is rewritten the
+# same way, only when that differs, so only main.c recompiles.
+BUILD_COMMIT := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+    c=$$(git rev-parse --short=12 HEAD 2>/dev/null) || c=unknown; \
+    [ "$$c" = unknown ] || [ -z "$$(git status --porcelain 2>/dev/null)" ] || c="$$c+changes"; echo "$$c")
 VERSION_LINE := \#define TN_BUILD_COMMIT "$(BUILD_COMMIT)"
 $(shell [ "$$(cat $(BUILD)/version.h 2>/dev/null)" = '$(VERSION_LINE)' ] || echo '$(VERSION_LINE)' >$(BUILD)/version.h)
 $(BUILD)/src/cli/main.o: CFLAGS += -I$(BUILD)

@@ -165,12 +165,13 @@ static void relayout(const TnConfig *cfg, uint64_t seed, size_t first_shard, siz
     remove_tree(dir);
 }
 
-/* Whether dir holds a file whose name contains part. */
+/* Whether dir holds a file whose name contains part (1, 0; -1: unreadable). */
 static int holds_file_with(const char *dir, const char *part) {
     DIR *d = opendir(dir);
+    if (!d) return -1; /* not "no": the callers' checks fail */
     int found = 0;
-    for (struct dirent *e; d && (e = readdir(d));) found |= strstr(e->d_name, part) != NULL;
-    if (d) closedir(d);
+    for (struct dirent *e; (e = readdir(d));) found |= strstr(e->d_name, part) != NULL;
+    closedir(d);
     return found;
 }
 
@@ -199,10 +200,24 @@ static void failed_save(const TnConfig *cfg, uint64_t seed) {
         CHECK(loads_as(dir, &old, "failed save"),
               "after a failed save (shard bytes %zu over %zu) the directory is not the previous model", layouts[k][1],
               layouts[k][0]);
-        CHECK(!holds_file_with(dir, ".tmp."), "a failed save left a temporary file");
+        CHECK(holds_file_with(dir, ".tmp.") == 0, "a failed save left a temporary file");
         remove_tree(dir);
     }
     printf("failed saves (single and sharded, over single and sharded) keep the previous save: ok\n");
+
+    /* a single file that cannot take its name (a directory there) over a sharded save: the old index stays, and
+     * with it the previous save */
+    make_temp_dir(dir, sizeof dir, "failed-save");
+    CHECK(tn_model_save(&old, dir, TN_F32, 30000, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/model.safetensors/stuck", dir);
+    CHECK(tn_mkdir_p(path, &err) == 0, "%s", err.msg);
+    int renamed = tn_model_save(&new, dir, TN_F32, 0, &err);
+    CHECK(renamed != 0 && strstr(err.msg, "model.safetensors"), "a single file over a directory: rc %d, '%s'",
+          renamed, renamed ? err.msg : "");
+    CHECK(loads_as(dir, &old, "failed rename"), "after a failed rename the directory is not the previous model");
+    CHECK(holds_file_with(dir, ".tmp.") == 0, "the failed rename left a temporary file");
+    remove_tree(dir);
+    printf("a file that cannot take its name fails the save, the previous sharded save kept: ok\n");
 
     make_temp_dir(dir, sizeof dir, "failed-save");
     CHECK(tn_model_save(&old, dir, TN_F32, 0, &err) == 0, "%s", err.msg);
@@ -216,7 +231,7 @@ static void failed_save(const TnConfig *cfg, uint64_t seed) {
     TnConfig kept;
     CHECK(tn_config_load(&kept, path, &err) == 0 && kept.vocab_size == cfg->vocab_size,
           "the refused save changed config.json");
-    CHECK(!holds_file_with(dir, ".tmp."), "the refused save left a temporary file");
+    CHECK(holds_file_with(dir, ".tmp.") == 0, "the refused save left a temporary file");
     printf("a stale index that cannot be removed fails the save, the previous config.json kept: ok\n");
     tn_model_free(&old);
     tn_model_free(&new);

@@ -62,9 +62,10 @@ int main(int argc, char **argv) {
     CHECK(run("./tnllm info --size 9B", out, sizeof out) == 1 && strstr(out, "unknown model size '9B'"), "%s", out);
     CHECK(run("./tnllm init --size tiny", out, sizeof out) == 1 && strstr(out, "-o DIR is required"), "%s", out);
     CHECK(run("./tnllm eval --bogus", out, sizeof out) == 1 && strstr(out, "unknown option '--bogus'"), "%s", out);
-    /* a forward pass of more than 2^31 - 1 tokens is refused before any scoring */
+    /* a forward pass of more than 2^31 - 1 tokens is refused before any work */
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 16M --batch 1024", dir, shard);
-    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "1024 windows of 16000000 tokens are 16384000000 tokens"),
+    CHECK(run(cmd, out, sizeof out) == 1 &&
+              strstr(out, "--batch, --ctx: 1024 windows of 16000000 tokens are 16384000000 tokens"),
           "%s", out);
     /* a suffix that takes a count past 2^63 is refused, not wrapped around (to 384 here) */
     CHECK(run("./tnllm generate -n 18446744073709552k", out, sizeof out) == 1 &&

@@ -288,7 +288,7 @@ static void check_state_io(uint64_t seed, const char *dir) {
               got[1] == v[0],
           "a block not read was checked: %s", err.msg);
     CHECK(tn_train_state_load_range(pieces, &read, got, got + 1, n, n - 1, n, &err) != 0 &&
-              strstr(err.msg, "block 14 of 15"),
+              strstr(err.msg, "block 15 of 15"),
           "a corrupted block was read: %s", err.msg);
     CHECK(flip_byte(pieces, back, 0x5a), "cannot mend %s", pieces);
     /* the header (its step) and a block's checksum: every read refuses */

@@ -60,9 +60,10 @@ int cmd_eval(int argc, char **argv) {
     if (!tokens_path == !text_path) tn_die("tnllm eval: give one of --tokens FILE and --text FILE (see tnllm eval --help)");
     if (!stride) stride = ctx;
     if (stride > ctx) tn_die("tnllm eval: --stride %d is larger than --ctx %d", stride, ctx);
+    TnError err;
+    if (tn_eval_check_batch(ctx, batch, &err)) tn_die("tnllm eval: --batch, --ctx: %s", err.msg);
     if (threads) omp_set_num_threads(threads);
 
-    TnError err;
     TnModel m;
     if (tn_model_load(&m, dir, &err)) tn_die("%s", err.msg);
     if (int8) {

@@ -35,7 +35,7 @@ static void usage(FILE *out) {
 static int version(void) {
     printf("tnllm, commit %s\nbuilt with: OpenMP, OpenBLAS", TN_BUILD_COMMIT);
 #ifdef TN_CUDA
-    printf(", CUDA (sm_90 kernels, cuBLASLt)");
+    printf(", CUDA (cuBLASLt)");
 #endif
 #ifdef TN_NCCL
     printf(", NCCL");
@@ -62,8 +62,7 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
-        return check_stdout("--version", version());
+    if (strcmp(argv[1], "--version") == 0) return check_stdout("--version", version());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return check_stdout(argv[1], commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "tnllm: unknown command '%s'\n\n", argv[1]);

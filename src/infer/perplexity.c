@@ -12,11 +12,16 @@
 #include "util/progress.h"
 
 /* Refuses windows that score nothing or do not fit in n tokens. */
-static int check_windows(size_t n, int ctx, int stride, int batch, TnError *err) {
+int tn_eval_check_batch(int ctx, int batch, TnError *err) {
     if (batch < 1) return tn_fail(err, "a batch of %d windows scores nothing", batch);
     if ((long long)batch * ctx > INT_MAX) /* the forward pass counts its tokens in an int */
         return tn_fail(err, "%d windows of %d tokens are %lld tokens per forward pass, more than 2^31 - 1", batch, ctx,
                        (long long)batch * ctx);
+    return 0;
+}
+
+static int check_windows(size_t n, int ctx, int stride, int batch, TnError *err) {
+    if (tn_eval_check_batch(ctx, batch, err)) return -1;
     if (ctx < 2) return tn_fail(err, "context %d is too short to score anything", ctx);
     if (stride < 1 || stride > ctx) return tn_fail(err, "stride %d must be in [1, ctx = %d]", stride, ctx);
     if (n < (size_t)ctx) return tn_fail(err, "%zu tokens are fewer than one window of %d", n, ctx);

@@ -304,6 +304,18 @@ int tn_checkpoint_writer_open(TnCheckpointWriter *w, const char *dir, const TnCo
     return 0;
 }
 
+/* Finishes the file being written (its last tensor complete) and opens
+ * the next one, if any; on failure the writer is aborted. */
+static int next_shard(TnCheckpointWriter *w, TnError *err) {
+    int rc = tn_st_writer_finish(&w->files[w->shard], err);
+    w->shard++;
+    if (rc || (w->shard < w->n_shards && open_shard(w, err))) {
+        tn_checkpoint_writer_abort(w);
+        return -1;
+    }
+    return 0;
+}
+
 int tn_checkpoint_writer_write(TnCheckpointWriter *w, const float *data, size_t count, TnError *err) {
     while (count > 0) {
         if (w->shard == w->n_shards) {
@@ -319,28 +331,27 @@ int tn_checkpoint_writer_write(TnCheckpointWriter *w, const float *data, size_t 
         data += take;
         count -= take;
         if (w->position < w->shard_end) continue;
-        int rc = tn_st_writer_finish(&w->files[w->shard], err);
-        w->shard++;
-        if (rc || (w->shard < w->n_shards && open_shard(w, err))) {
-            tn_checkpoint_writer_abort(w);
-            return -1;
-        }
+        if (next_shard(w, err)) return -1;
     }
     return 0;
 }
 
 /* Puts the finished files in place of the previous save's, config.json
- * last. A single file goes in after the old index is gone (loading prefers
- * an index); shards before their index, which replaces the old one, and
- * the old single file goes once the new save is whole. */
+ * last. A single file goes in before the old index goes (loading prefers
+ * an index: until it is removed the previous save loads whole). Shards
+ * take their names one rename at a time, so the old index goes first: an
+ * interruption among them leaves a directory that refuses to load (no
+ * index) rather than one that loads a mix of two saves' shards; the new
+ * index follows them, and the old single file goes once the save is whole. */
 static int publish(TnCheckpointWriter *w, TnError *err) {
     char path[4200];
     if (tn_path_join(path, sizeof path, w->dir, "config.json", err)) return -1;
     if (w->n_shards == 1)
-        return remove_if_present(w->dir, INDEX_NAME, err) || tn_st_writer_publish(&w->files[0], err) ||
+        return tn_st_writer_publish(&w->files[0], err) || remove_if_present(w->dir, INDEX_NAME, err) ||
                        tn_config_save(&w->config, path, err)
                    ? -1
                    : 0;
+    if (remove_if_present(w->dir, INDEX_NAME, err)) return -1;
     for (int s = 0; s < w->n_shards; s++)
         if (tn_st_writer_publish(&w->files[s], err)) return -1;
     return write_index(w->dir, w->layout, w->shard_of, w->n_shards, w->total_bytes, err) ||
@@ -350,11 +361,15 @@ static int publish(TnCheckpointWriter *w, TnError *err) {
 }
 
 int tn_checkpoint_writer_close(TnCheckpointWriter *w, TnError *err) {
+    if (!w->files) return tn_fail(err, "%s: the checkpoint writer was already closed", w->dir);
     if (w->position != w->layout->total) {
         size_t position = w->position;
         tn_checkpoint_writer_abort(w);
         return tn_fail(err, "%s: %zu of the model's %zu floats written", w->dir, position, w->layout->total);
     }
+    /* files of empty tensors only (or a model of no floats) after the last float */
+    while (w->shard < w->n_shards)
+        if (next_shard(w, err)) return -1;
     int rc = publish(w, err);
     release(w);
     return rc;

@@ -44,9 +44,12 @@ void tn_checkpoint_reader_close(TnCheckpointReader *reader);
  * is written whole under a temporary name first, and only then do they
  * replace the previous save's (renames), config.json last: a save that
  * fails while writing (a full disk, an interrupted run) leaves the previous
- * save as it was. An earlier save's index goes before a single file takes
- * its place (one that cannot be removed fails the save, the previous one
- * kept); an earlier single file goes once a sharded save is whole. */
+ * save as it was; a directory being saved over needs room for both saves.
+ * A single file goes in before an earlier save's index is removed (one
+ * that cannot be removed fails the save); a sharded save removes that
+ * index before its shards take their names (an interruption among those
+ * renames leaves no index: refused, not a mix of two saves) and an earlier
+ * single file once it is whole. */
 int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout *layout, const float *params,
                   TnDtype dtype, size_t shard_bytes, TnError *err);
 
@@ -55,9 +58,8 @@ int tn_checkpoint_save(const char *dir, const TnConfig *cfg, const TnParamLayout
  * files, write appends the next count floats of the flat buffer (in its
  * order, which is the files': each file is finished once its last tensor
  * is complete), close checks that the whole buffer came, then puts the
- * files in place, removes the stale ones and writes the index, then
- * config.json. A failed call leaves no temporary file and closes the
- * writer; abort drops an open writer. */
+ * files in place as tn_checkpoint_save says. A failed call leaves no
+ * temporary file and closes the writer; abort drops an open writer. */
 typedef struct TnCheckpointWriter {
     char dir[4096];
     TnConfig config;         /* written at close */

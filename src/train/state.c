@@ -62,6 +62,7 @@ int tn_train_state_writer_open(TnTrainStateWriter *w, const char *path, const Tn
 }
 
 int tn_train_state_writer_write(TnTrainStateWriter *w, const float *moments, size_t count, TnError *err) {
+    if (!w->open) return tn_fail(err, "%s: the training-state writer was closed by an earlier failure", w->file.path);
     if (count > w->total - w->written) {
         tn_train_state_writer_abort(w);
         return tn_fail(err, "%s: more moments than the model's", w->file.path);
@@ -188,9 +189,13 @@ static int read_blocks(FILE *fp, const char *path, const StateHeader *h, float *
         rc = tn_fail(err, "%s: short read (truncated?)", path);
     else if (tn_fnv1a(tn_fnv1a(TN_FNV_OFFSET, h, sizeof *h), sums, n_blocks * sizeof *sums) != stored)
         rc = tn_fail(err, "%s: checksum mismatch in the header or the block checksums (corrupted file)", path);
+    if (rc) {
+        free(sums);
+        return rc;
+    }
     unsigned char *needed = tn_calloc(n_blocks ? n_blocks : 1, 1);
     mark_blocks(needed, B, n_params, runs, n_runs);
-    float *chunk = tn_malloc((B < total ? B : total ? total : 1) * sizeof *chunk);
+    float *chunk = tn_malloc((B < total ? B : total ? total : 1) * sizeof *chunk); /* one block at a time */
     size_t next[2] = {0, 0};
     for (size_t b = 0; b < n_blocks && !rc; b++) {
         if (!needed[b]) continue;
@@ -199,7 +204,7 @@ static int read_blocks(FILE *fp, const char *path, const StateHeader *h, float *
             fread(chunk, sizeof *chunk, count, fp) != count)
             rc = tn_fail(err, "%s: short read (truncated?)", path);
         else if (tn_fnv1a(TN_FNV_OFFSET, chunk, count * sizeof *chunk) != sums[b])
-            rc = tn_fail(err, "%s: checksum mismatch in the moments' block %zu of %zu (corrupted file)", path, b,
+            rc = tn_fail(err, "%s: checksum mismatch in the moments' block %zu of %zu (corrupted file)", path, b + 1,
                          n_blocks);
         else
             take_moments(chunk, at, count, n_params, runs, n_runs, next, m, v);

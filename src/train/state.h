@@ -81,8 +81,8 @@ void tn_train_state_writer_abort(TnTrainStateWriter *w);
 int tn_train_state_load(const char *path, TnTrainState *state, float *m, float *v, size_t n_params, TnError *err);
 /* The same keeping the moments' elements [begin, end) alone (m[0] and
  * v[0] are element begin's): only the blocks holding them are read (a
- * version 1 file: all of it), each checked, never the whole moments at
- * once (a ZeRO shard). */
+ * version 1 file: all of it), each checked, one block (or chunk) in
+ * memory at a time (a ZeRO shard). */
 int tn_train_state_load_range(const char *path, TnTrainState *state, float *m, float *v, size_t n_params,
                               size_t begin, size_t end, TnError *err);
 /* The same for runs of the moments (params.h: elements run.from .. into

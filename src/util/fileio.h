@@ -4,6 +4,9 @@
  * "<path>.tmp.<pid>", flushed and fsync'ed, then renamed over <path>. A
  * crash, a full disk or an interrupted run leaves either the old file or the
  * new one, never a torn mix, and a failure names the path and the cause.
+ * The directory is not fsync'ed after the rename: a power loss right after
+ * it may bring back the old file (whole), and a killed write leaves its
+ * temporary file behind.
  */
 #ifndef TN_UTIL_FILEIO_H
 #define TN_UTIL_FILEIO_H
