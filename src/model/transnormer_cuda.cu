@@ -160,7 +160,8 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, i
     g->attn_scratch = a.take<char>(scratch);
     g->attn_scratch_bytes = scratch;
     g->dresid = a.take<float>(N * D);
-    g->dnorm = a.take<float>(N * D);
+    if (parts > 1) g->dnorm = a.take<float>(N * D); /* summed over the parts (backward's dnorm_type) */
+    else g->dnorm = a.take<uint16_t>(N * D);
     g->dgated = baseline ? NULL : a.take<uint16_t>(N * Dm); /* the baseline's o gradient is dattn's */
     g->dglu = a.take<uint16_t>(N * G);
     g->dresid_bf16 = a.take<uint16_t>(N * D);
@@ -605,7 +606,8 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     TnWeights w, dw;
     TRY(bind_views(g, &w, g->params, g->params_end - g->params_begin, g->hooks && g->hooks->weights, err));
     TRY(bind_views(g, &dw, g->grads, g->grads_end - g->grads_begin, g->hooks && g->hooks->grads, err));
-    /* after a deferred zero_grad the products write their weights' gradients */
+    /* after a deferred zero_grad the products write their weights' gradients (never deferred under a grads hook) */
+    TN_ASSERT(!(g->grads_deferred && g->hooks && g->hooks->grads));
     float weight_beta = g->grads_deferred ? 0.0f : 1.0f;
     if (g->grads_deferred) TRY(clear_unwritten_grads(g, err));
     /* The products' input gradients are bf16 where elementwise kernels
@@ -614,8 +616,8 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     TnCudaFloat dnorm_type = g->parts > 1 ? TN_CUDA_F32 : TN_CUDA_BF16;
     int baseline = cfg->arch == TN_ARCH_TRANSFORMER;
 
-    /* logits = Norm(h) E^T: the tied projection adds into dE here and
-     * again at the embedding below. The products write their input's
+    /* logits = Norm(h) E^T: the tied projection writes (after a deferred
+     * zero_grad) or adds into dE here, and the embedding adds below. The products write their input's
      * gradient (matmul_backward_cuda); each norm's backward adds into
      * dresid and leaves its bf16 copy, the next product's operand. */
     TRY(part_weights(g, cfg->n_layers, &w, err));

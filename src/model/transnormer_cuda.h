@@ -17,7 +17,9 @@
  * run on cuBLASLt (kernels/cuda/matmul_cuda.h) with bf16 operands and fp32
  * accumulation; the residual
  * stream, norm statistics, losses, the LRPE angles and theta stay fp32; the
- * activations that feed matrix products and attention are bf16. Lightning
+ * activations that feed matrix products and attention are bf16, and so are
+ * the gradients of activations that only elementwise kernels read (dglu,
+ * dgated, the norms' output gradient unless tensor parallelism sums it). Lightning
  * Attention is LA-2 of lightning_attention.h, TN_ATTN_CUDA_DEFAULT (its
  * wgmma kernels at d = 128, the chunked ones elsewhere; the baseline's
  * softmax attention flash_attention.h), so every head width d must be 64 or
@@ -155,8 +157,9 @@ struct TnModelCuda {
     /* tn_model_cuda_zero_grad left the clearing of grads to the next
      * backward: its products write their weights' gradients (beta 0, no
      * 4-bytes-a-parameter memset and no read of the old values) and the
-     * runs of tensors nothing writes whole (norm gains, theta, an untied
-     * embedding; host pairs begin, count in cleared_runs) are cleared
+     * runs of tensors nothing writes whole (norm gains and biases, theta,
+     * the APE table, an untied embedding; host pairs begin, count in
+     * cleared_runs) are cleared
      * first. Whatever else reads grads clears them all first
      * (tn_model_cuda_settle_grads). */
     int grads_deferred;
@@ -185,7 +188,7 @@ struct TnModelCuda {
     size_t attn_scratch_bytes; /* what layout_arena sized it for: every call up to the reserved shape */
     float *dresid;          /* (N, D) the residual stream's gradient */
     void *dnorm;            /* (N, D) the norms' output gradient: bf16, fp32 when parts > 1 (summed over them) */
-    uint16_t *dgated, *dglu; /* (N, D), (N, G) bf16 */
+    uint16_t *dgated, *dglu; /* (N, Dm), NULL for the baseline (its o gradient is dattn's); (N, G); bf16 */
     uint16_t *dresid_bf16, *dattn, *dqkvu;   /* (N, D), (N, D), (N, P) */
     uint16_t *dqf, *dkf;                     /* (N, 2D) */
     uint16_t *dglu12;                        /* (N, 2G): the gradients of W1 x | W2 x */

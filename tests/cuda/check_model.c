@@ -145,7 +145,8 @@ int main(int argc, char **argv) {
         {"lrpe-layers all", 512, 128, 3, 2, 352, 2, 80, 0x0, "lrpe-layers=all", 0, 0},
         {"lrpe-layers none", 512, 128, 2, 2, 352, 2, 80, 0x3, "lrpe-layers=none", 0, 0},
         /* the norm after the attention with a bias and no gate */
-        {"combined", 512, 128, 2, 2, 352, 2, 80, 0x2, "gate=off norm=layernorm gla-act=1+elu glu-act=silu pe=lrpe", 0, 0},
+        {"combined", 512, 128, 2, 2, 352, 2, 80, 0x2, "gate=off norm=layernorm gla-act=1+elu glu-act=silu pe=lrpe", 0,
+         0},
         /* G and V not multiples of 8: the SGLU and cross-entropy kernels
          * take one element per access (W1 | W2's rows 2G = 700 wide) */
         {"odd widths", 700, 128, 2, 2, 350, 2, 80, 0x1, "glu-act=silu", 0, 0},

@@ -152,8 +152,10 @@ void step_check_run(const StepCase *c, uint64_t seed) {
         check_value(e <= 1e-5, what, e, 1e-5);
     }
     /* zero_grad's clearing waits for the next backward, which writes the
-     * gradients (transnormer_cuda.h): read before it they are zeros; two
-     * passes over one batch give twice one pass (the second adds: to fp32
+     * gradients (transnormer_cuda.h): read before it they are zeros; a
+     * pass over gradients that were all NaN before zero_grad gives exactly
+     * a pass from zeros (nothing reads or keeps the old values); two passes
+     * over one batch give twice one pass (the second adds: to fp32
      * rounding, a split-K product adds its partial sums into the gradient
      * in its own order). */
     float *grads_twice = malloc(P * sizeof(float));
@@ -162,6 +164,17 @@ void step_check_run(const StepCase *c, uint64_t seed) {
     size_t nonzero = 0;
     for (size_t i = 0; i < P; i++) nonzero += grads_twice[i] != 0.0f;
     check_value(nonzero == 0, "zero_grad, then no pass: gradient elements not zero", (double)nonzero, 0);
+    for (size_t i = 0; i < P; i++) grads_twice[i] = NAN;
+    MUST(tn_model_cuda_upload(&gpu, NULL, grads_twice, NULL, NULL, &err));
+    float loss_after_nan;
+    MUST(tn_model_cuda_zero_grad(&gpu, &err));
+    MUST(tn_model_cuda_forward(&gpu, tokens, targets, c->batch, c->seq_len, &loss_after_nan, &err));
+    MUST(tn_model_cuda_backward(&gpu, c->batch, c->seq_len, 1.0f / scored, &err));
+    MUST(tn_model_cuda_download(&gpu, NULL, grads_twice, NULL, NULL, &err));
+    size_t differ = 0;
+    for (size_t i = 0; i < P; i++) differ += memcmp(&grads_twice[i], &grads_recomputed[i], sizeof(float)) != 0;
+    check_value(differ == 0, "a pass after zero_grad over NaN gradients: elements differing from one pass",
+                (double)differ, 0);
     for (int passes = 1; passes <= 2; passes++) {
         float loss_pass;
         MUST(tn_model_cuda_zero_grad(&gpu, &err));

@@ -42,8 +42,8 @@
  * scratch_bytes, at least attention_cuda_scratch_bytes() (checked here; NULL
  * when that is 0). Nothing is allocated; work is queued on `stream` and
  * nothing synchronises.
- * Returns 0, or -1 with err filled for a shape or pointer it cannot take, or
- * a CUDA launch error.
+ * Returns 0, or -1 with err filled for a shape or pointer it cannot take,
+ * scratch too small, or a CUDA launch error.
  */
 #ifndef TN_KERNELS_CUDA_LIGHTNING_ATTENTION_H
 #define TN_KERNELS_CUDA_LIGHTNING_ATTENTION_H

@@ -16,7 +16,7 @@
  * products alone on an H200, nothing off its training step, whose products
  * run at the clocks the 700 W power cap allows (bench/train_notes.md).
  * Pointers are device memory. Functions return 0, or -1 with err naming the
- * call and cuBLAS's status.
+ * call and cuBLAS's status (create: or CUDA's, allocating the workspace).
  */
 #ifndef TN_KERNELS_CUDA_MATMUL_CUDA_H
 #define TN_KERNELS_CUDA_MATMUL_CUDA_H

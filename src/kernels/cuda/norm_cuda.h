@@ -10,7 +10,8 @@
  * ..., NULL, NULL, ...)). Statistics in fp32, one block per row (the row
  * is read from global memory once, re-read from cache); normalised outputs
  * are bf16 (they feed the matrix products); residual-stream inputs and
- * gradients are fp32. LayerNorm's mu is not stored: the backward
+ * gradients are fp32, the gradients coming from a product (dout, dgated)
+ * bf16 or as the caller says. LayerNorm's mu is not stored: the backward
  * recomputes it from x, as the CPU does. The gain and bias gradients are
  * summed over blocks of rows in fp32 into the caller's partials, then added
  * by column_sums_cuda in a fixed order: no atomics, so the same inputs give
@@ -54,9 +55,9 @@ size_t norm_backward_partials(int n_rows, int dim);
  * centering), and dgain += sum_rows dy ⊙ xhat, dbias += sum_rows dy where
  * the kind has them (partials: device scratch of norm_backward_partials
  * floats, unused when both are NULL). dout of dout_type (fp32 or bf16),
- * inp and dinp fp32; dinp_bf16
- * (NULL: none) receives the bf16 copy of the dinp it leaves, in the same
- * pass (the residual gradient as the next matrix product's operand). */
+ * inp and dinp fp32; dinp_bf16 (NULL: none) receives the bf16 copy of the
+ * dinp it leaves, in the same pass (the residual gradient as the next
+ * matrix product's operand). */
 int norm_backward_cuda(TnNormKind kind, float *dinp, uint16_t *dinp_bf16, float *dgain, float *dbias,
                        float *partials, const void *dout, TnCudaFloat dout_type, const float *inp, const float *rstd,
                        const float *gain, int n_rows, int dim, cudaStream_t stream, TnError *err);
