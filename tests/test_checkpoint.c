@@ -175,6 +175,19 @@ static int holds_file_with(const char *dir, const char *part) {
     return found;
 }
 
+/* Saves old in a fresh directory (dir, cap bytes) with old_shard bytes a
+ * file, makes a non-empty directory named `blocker` there, then saves new
+ * as one file over it; returns that save's status (err its message). */
+static int save_over_blocker(const TnModel *old, const TnModel *new, size_t old_shard, const char *blocker, char *dir,
+                             size_t cap, TnError *err) {
+    char path[1024];
+    make_temp_dir(dir, cap, "failed-save");
+    CHECK(tn_model_save(old, dir, TN_F32, old_shard, err) == 0, "%s", err->msg);
+    snprintf(path, sizeof path, "%s/%s/stuck", dir, blocker);
+    CHECK(tn_mkdir_p(path, err) == 0, "%s", err->msg);
+    return tn_model_save(new, dir, TN_F32, 0, err);
+}
+
 /* A save that fails midway (here: closed after 60% of the weights, past
  * the first shards) leaves the previous save loadable as it was, single
  * file or sharded, and no temporary file; a stale index that cannot be
@@ -207,24 +220,15 @@ static void failed_save(const TnConfig *cfg, uint64_t seed) {
 
     /* a single file that cannot take its name (a directory there) over a sharded save: the old index stays, and
      * with it the previous save */
-    make_temp_dir(dir, sizeof dir, "failed-save");
-    CHECK(tn_model_save(&old, dir, TN_F32, 30000, &err) == 0, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/model.safetensors/stuck", dir);
-    CHECK(tn_mkdir_p(path, &err) == 0, "%s", err.msg);
-    int renamed = tn_model_save(&new, dir, TN_F32, 0, &err);
-    CHECK(renamed != 0 && strstr(err.msg, "model.safetensors"), "a single file over a directory: rc %d, '%s'",
-          renamed, renamed ? err.msg : "");
+    int rc = save_over_blocker(&old, &new, 30000, "model.safetensors", dir, sizeof dir, &err);
+    CHECK(rc != 0 && strstr(err.msg, "model.safetensors"), "a single file over a directory: rc %d, '%s'", rc,
+          rc ? err.msg : "");
     CHECK(loads_as(dir, &old, "failed rename"), "after a failed rename the directory is not the previous model");
     CHECK(holds_file_with(dir, ".tmp.") == 0, "the failed rename left a temporary file");
     remove_tree(dir);
     printf("a file that cannot take its name fails the save, the previous sharded save kept: ok\n");
 
-    make_temp_dir(dir, sizeof dir, "failed-save");
-    CHECK(tn_model_save(&old, dir, TN_F32, 0, &err) == 0, "%s", err.msg);
-
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json/stuck", dir);
-    CHECK(tn_mkdir_p(path, &err) == 0, "%s", err.msg);
-    int rc = tn_model_save(&new, dir, TN_F32, 0, &err);
+    rc = save_over_blocker(&old, &new, 0, "model.safetensors.index.json", dir, sizeof dir, &err);
     CHECK(rc != 0 && strstr(err.msg, "model.safetensors.index.json") && strstr(err.msg, "cannot remove"),
           "a save over an index that cannot be removed: rc %d, '%s'", rc, rc ? err.msg : "");
     snprintf(path, sizeof path, "%s/config.json", dir);
