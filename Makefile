@@ -270,7 +270,7 @@ $(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS
     echo '$(FLAGS_NOW)' >$(FLAGS_STAMP); })
 
 # `tnllm --version` names the commit it was built from (+changes: with
-# uncommitted ones; unknown outside this project's own git checkout, such as
+# uncommitted or untracked files; unknown outside this project's own git checkout, such as
 # a tarball unpacked inside another): $(BUILD)/version.h is rewritten the
 # same way, only when that differs, so only main.c recompiles.
 BUILD_COMMIT := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \

@@ -209,9 +209,7 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
     for (int a = 0; a < count; a++) {
         r.algo = algos[a];
         size_t scratch = r.scratch_bytes = attention_cuda_scratch_bytes(&r.shape, r.algo);
-        size_t kept = r.algo == TN_ATTN_CHUNKED || r.algo == TN_ATTN_CHUNKED_WGMMA
-                          ? attention_cuda_kept_bytes(&r.shape, r.algo)
-                          : 0;
+        size_t kept = attention_cuda_kept_bytes(&r.shape, r.algo); /* 0 but for the chunked algorithms */
         r.scratch = NULL;
         r.kept = NULL;
         if (scratch) CUDA_CHECK(cudaMalloc(&r.scratch, scratch));

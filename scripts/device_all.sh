@@ -30,12 +30,10 @@ summary=()
 step() {
     local name=$1 limit=$2; shift 2
     [ -x "$1" ] || { summary+=("$(printf '| %-16s | %-7s | %6s | %s |' "$name" missing - "$1 not built")"); return; }
-    # DEADLINE (seconds after the start, if set) caps every step's limit
-    if [ -n "$DEADLINE" ]; then
-        local left=$((DEADLINE - SECONDS))
-        [ $left -ge 5 ] || { summary+=("$(printf '| %-16s | %-7s | %6s | %s |' "$name" skipped - "DEADLINE reached")"); return; }
-        [ $left -ge "$limit" ] || limit=$left
-    fi
+    # DEADLINE (seconds after the start) caps every step's limit
+    local left=$((DEADLINE - SECONDS))
+    [ $left -ge 5 ] || { summary+=("$(printf '| %-16s | %-7s | %6s | %s |' "$name" skipped - "DEADLINE reached")"); return; }
+    [ $left -ge "$limit" ] || limit=$left
     echo "== $name: $*"
     local start=$SECONDS rc
     timeout "$limit" "$@" >"$OUT/$name.log" 2>&1

@@ -12,12 +12,12 @@
 #include "ref64.h"
 #include "test.h"
 
-/* The mean loss the windowing rule of perplexity.h implies, from ref64;
- * its per-token losses go to ref. */
+/* The mean loss the windowing rule of perplexity.h implies, from ref64's
+ * logits; its per-token losses go to ref (fresh), whose mean it is. */
 static double expected_loss(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, long long *scored,
                             RefLosses *ref) {
     int V = m->config.vocab_size;
-    double *logits = malloc((size_t)ctx * V * sizeof *logits), sum = 0;
+    double *logits = malloc((size_t)ctx * V * sizeof *logits);
     int32_t *x = malloc((size_t)ctx * sizeof *x), *y = malloc((size_t)ctx * sizeof *y);
     long long next = 1;
     *scored = 0;
@@ -30,12 +30,12 @@ static double expected_loss(TnModel *m, const uint32_t *tokens, size_t n, int ct
             count += y[t] != -100;
         }
         next = (long long)begin + ctx;
-        sum += ref64_forward(&m->config, &m->layout, m->params, x, y, 1, ctx, logits) * count;
+        ref64_forward(&m->config, &m->layout, m->params, x, y, 1, ctx, logits);
         ref_losses_add(ref, logits, V, y, ctx);
         *scored += count;
     }
     free(logits); free(x); free(y);
-    return sum / *scored;
+    return ref->sum / (double)ref->count;
 }
 
 /* A tn_eval_windows scorer that forwards only the first ctx - 1 tokens of

@@ -223,7 +223,7 @@ int tn_hf_json_read(TnBpe *bpe, const char *path, TnError *err) {
         return -1;
     }
     size_t at = (size_t)(end - text);
-    while (at < size && strchr(" \t\r\n", text[at]) && text[at]) at++;
+    at += strspn(text + at, " \t\r\n"); /* text is NUL-terminated: a NUL inside it stops this too */
     free(text);
     if (at < size) {
         cJSON_Delete(root);

@@ -62,12 +62,18 @@ static void backward_passes(AttnPass passes[3], bf16 *dq, bf16 *dk, bf16 *dv, co
                          s->batch, s->heads, s->seq_len, 1, lambda};
 }
 
+static AttnPass forward_pass(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
+                             const TnAttnShape *s) {
+    return AttnPass{reinterpret_cast<const bf16 *>(q), reinterpret_cast<const bf16 *>(k),
+                    reinterpret_cast<const bf16 *>(v), reinterpret_cast<bf16 *>(o), s->ldq, s->ldk, s->ldv, s->ldo,
+                    s->dk, s->dv, s->batch, s->heads, s->seq_len, 0, lambda};
+}
+
 extern "C" size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo algo) {
     if (algo != TN_ATTN_CHUNKED && algo != TN_ATTN_CHUNKED_WGMMA) return 0;
     AttnPass passes[4];
     backward_passes(passes, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, s);
-    passes[3] = AttnPass{nullptr, nullptr, nullptr, nullptr, s->ldq, s->ldk, s->ldv, s->ldo, s->dk, s->dv,
-                         s->batch, s->heads, s->seq_len, 0, nullptr};
+    passes[3] = forward_pass(nullptr, nullptr, nullptr, nullptr, nullptr, s);
     int segments = 1;
     for (int i = 0; i < 4; i++) segments = max(segments, chunked_segments(passes[i]));
     if (gradients_fused(passes[2])) segments = max(segments, gradient_segments(passes[2]));
@@ -85,13 +91,6 @@ static cudaError_t run_pass(const AttnPass &p, float *state, void *scratch, TnAt
     if (algo == TN_ATTN_CHUNKED_WGMMA && wgmma_supported(p))
         return launch_chunked_wgmma(p, state, static_cast<float *>(scratch), kept, stream);
     return launch_chunked(p, state, static_cast<float *>(scratch), kept, stream);
-}
-
-static AttnPass forward_pass(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
-                             const TnAttnShape *s) {
-    return AttnPass{reinterpret_cast<const bf16 *>(q), reinterpret_cast<const bf16 *>(k),
-                    reinterpret_cast<const bf16 *>(v), reinterpret_cast<bf16 *>(o), s->ldq, s->ldk, s->ldv, s->ldo,
-                    s->dk, s->dv, s->batch, s->heads, s->seq_len, 0, lambda};
 }
 
 /* The segments the forward of algo cuts each sequence into. */
