@@ -13,7 +13,6 @@
 
 #include "model/transnormer.h"
 #include "tokenizer/tokenizer.h"
-#include "models.h"
 #include "test.h"
 #include "util/fileio.h"
 
@@ -148,8 +147,12 @@ int main(int argc, char **argv) {
           "score without a model: %s", out);
     /* A model whose loss is NaN: its documents are rejected as not scored,
      * never written with "ppl":nan (not JSON). */
+    TnConfig cfg;
+    CHECK(tn_config_from_size(&cfg, "tiny", &err) == 0, "%s", err.msg);
+    cfg.vocab_size = TN_BYTE_VOCAB_SIZE;
+    cfg.dim = 32, cfg.n_heads = 2, cfg.n_layers = 1, cfg.glu_dim = 64;
     TnModel m;
-    small_model(&m, &(SmallShape){TN_BYTE_VOCAB_SIZE, 32, 1, 2, 64, 0, 1, "0"}, test_seed());
+    tn_model_init(&m, &cfg, test_seed());
     for (size_t i = 0; i < m.layout.total; i++) m.params[i] = NAN;
     snprintf(path, sizeof path, "%s/nan_model", dir);
     CHECK(tn_model_save(&m, path, TN_F32, 0, &err) == 0, "save: %s", err.msg);
