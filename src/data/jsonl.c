@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <utf8proc.h>
 
+#include "util/json.h"
+
 int tn_jsonl_open(TnJsonlReader *c, const char *const *paths, int n_paths, TnError *err) {
     memset(c, 0, sizeof *c);
     c->paths = paths;
@@ -99,11 +101,11 @@ int tn_json_object_parse(const char *line, size_t len, cJSON **json, const char 
     /* cJSON ends a string at a NUL, escaped or not: refuse rather than cut the text. */
     if (memchr(line, '\0', len)) { *reason = "NUL byte in the line"; return -1; }
     if (memmem(line, len, "\\u0000", 6)) { *reason = "\\u0000 (NUL) in the line"; return -1; }
-    const char *end;
-    *json = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    size_t at;
+    *json = tn_json_parse_whole(line, len, " \t\r", &at); /* tn_line_is_blank's blanks */
     if (!*json) { *reason = "malformed JSON"; return -1; }
     if (!cJSON_IsObject(*json)) *reason = "not a JSON object";
-    else if (!tn_line_is_blank(end, len - (size_t)(end - line))) *reason = "bytes after the JSON object";
+    else if (at != len) *reason = "bytes after the JSON object";
     else return 0;
     cJSON_Delete(*json);
     *json = NULL;

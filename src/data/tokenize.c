@@ -1,6 +1,5 @@
 #include "data/tokenize.h"
 
-#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +69,7 @@ static int remove_stale_shards(const char *prefix, int first, int *removed, TnEr
     for (int index = first;; index++) {
         tn_shard_name(path, sizeof path, prefix, index);
         if (!tn_file_exists(path)) return 0;
-        if (remove(path) != 0)
-            return tn_fail(err, "%s: cannot remove this shard of an earlier run: %s", path, strerror(errno));
+        if (tn_remove_if_present(path, err)) return -1;
         (*removed)++;
     }
 }

@@ -1,7 +1,6 @@
 #include "model/checkpoint.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,9 +257,7 @@ static int open_shard(TnCheckpointWriter *w, TnError *err) {
 /* Removes dir/name if it is there. */
 static int remove_if_present(const char *dir, const char *name, TnError *err) {
     char path[4200];
-    if (tn_path_join(path, sizeof path, dir, name, err)) return -1;
-    if (remove(path) != 0 && errno != ENOENT) return tn_fail(err, "%s: cannot remove: %s", path, strerror(errno));
-    return 0;
+    return tn_path_join(path, sizeof path, dir, name, err) || tn_remove_if_present(path, err) ? -1 : 0;
 }
 
 /* Drops the writer's temporary files (an open one, the finished ones) and

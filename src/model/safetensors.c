@@ -6,6 +6,7 @@
 
 #include "util/bf16.h"
 #include "util/fileio.h"
+#include "util/json.h"
 
 static const struct { TnDtype dtype; const char *name; size_t size; } dtype_table[] = {
     {TN_F32, "F32", 4}, {TN_BF16, "BF16", 2}, {TN_F16, "F16", 2}, {TN_F64, "F64", 8},
@@ -113,12 +114,10 @@ int tn_st_open(TnStFile *f, const char *path, TnError *err) {
     uint64_t data_size = file_size - f->data_start;
 
     /* The format pads the JSON with spaces; anything else after it is not a header. */
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(header, header_len, &end, 0);
-    while (root && end < header + header_len && *end == ' ') end++;
-    int trailing = root && end != header + header_len;
+    size_t at;
+    cJSON *root = tn_json_parse_whole(header, header_len, " ", &at);
     free(header);
-    if (!root || trailing || !cJSON_IsObject(root)) {
+    if (!root || at != header_len || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         tn_st_close(f);
         return tn_fail(err, "%s: header is not a valid JSON object", path);

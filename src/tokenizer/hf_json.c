@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/json.h"
 
 /* ---- reading ----------------------------------------------------------- */
 
@@ -215,16 +216,10 @@ int tn_hf_json_read(TnBpe *bpe, const char *path, TnError *err) {
     size_t size;
     memset(bpe, 0, sizeof *bpe);
     if (tn_read_file(path, &text, &size, err)) return -1;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, size, &end, 0);
-    if (!root) {
-        tn_fail(err, "%s: not valid JSON (at byte %zu)", path, end ? (size_t)(end - text) : (size_t)0);
-        free(text);
-        return -1;
-    }
-    size_t at = (size_t)(end - text);
-    at += strspn(text + at, " \t\r\n"); /* text is NUL-terminated: a NUL inside it stops this too */
+    size_t at;
+    cJSON *root = tn_json_parse_whole(text, size, " \t\r\n", &at);
     free(text);
+    if (!root) return tn_fail(err, "%s: not valid JSON (at byte %zu)", path, at);
     if (at < size) {
         cJSON_Delete(root);
         return tn_fail(err, "%s: bytes after the JSON value (at byte %zu)", path, at);

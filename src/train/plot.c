@@ -42,7 +42,7 @@ static int run_gnuplot(const char *run_dir, const char *train_path, const char *
 }
 
 int tn_plot_run(const char *run_dir, char *out_path, size_t cap, TnError *err) {
-    char metrics[4096], train_path[4200], val_path[4200], tmp_svg[4200];
+    char metrics[4096], train_path[4200], val_path[4200];
     if (strchr(run_dir, '\'') || strchr(run_dir, '"'))
         return tn_fail(err, "%s: the run directory's name must not contain quotes (gnuplot paths)", run_dir);
     if (tn_path_join(metrics, sizeof metrics, run_dir, TN_METRICS_FILE, err) ||
@@ -51,7 +51,6 @@ int tn_plot_run(const char *run_dir, char *out_path, size_t cap, TnError *err) {
     int pid = (int)getpid();
     snprintf(train_path, sizeof train_path, "%s/.plot-train.%d.dat", run_dir, pid);
     snprintf(val_path, sizeof val_path, "%s/.plot-val.%d.dat", run_dir, pid);
-    snprintf(tmp_svg, sizeof tmp_svg, "%s.tmp.%d", out_path, pid);
     Series s = {fopen(train_path, "w"), fopen(val_path, "w"), 0, 0};
     int rc = 0;
     if (!s.train || !s.val) rc = tn_fail(err, "%s: cannot write plot data: %s", run_dir, strerror(errno));
@@ -59,11 +58,20 @@ int tn_plot_run(const char *run_dir, char *out_path, size_t cap, TnError *err) {
     if (s.train && fclose(s.train) != 0 && !rc) rc = tn_fail(err, "%s: cannot write: %s", train_path, strerror(errno));
     if (s.val && fclose(s.val) != 0 && !rc) rc = tn_fail(err, "%s: cannot write: %s", val_path, strerror(errno));
     if (!rc && s.n_train == 0) rc = tn_fail(err, "%s: no training steps to plot", metrics);
-    if (!rc) rc = run_gnuplot(run_dir, train_path, val_path, s.n_val > 0, tmp_svg, err);
-    if (!rc && rename(tmp_svg, out_path) != 0)
-        rc = tn_fail(err, "%s: cannot rename into place: %s", out_path, strerror(errno));
+    /* gnuplot writes the SVG by name into the temporary file tn_atomic_open
+     * created (truncating it, the same file): the commit's fsync of our
+     * descriptor syncs its bytes too, as fsync syncs a file, not the writes
+     * made through one descriptor. */
+    TnAtomicFile svg;
+    if (!rc && !(rc = tn_atomic_open(&svg, out_path, err))) {
+        if (run_gnuplot(run_dir, train_path, val_path, s.n_val > 0, svg.tmp_path, err)) {
+            tn_atomic_abort(&svg);
+            rc = -1;
+        } else {
+            rc = tn_atomic_commit(&svg, err);
+        }
+    }
     unlink(train_path);
     unlink(val_path);
-    if (rc) unlink(tmp_svg);
     return rc;
 }

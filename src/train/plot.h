@@ -2,8 +2,9 @@
  *
  * Reads RUN_DIR/metrics.jsonl and writes RUN_DIR/loss.svg: the training
  * loss per step and the validation loss where it was measured. The SVG is
- * written under a temporary name and renamed, so a failed plot leaves the
- * previous one; gnuplot missing or failing is an error with its exit code.
+ * written under a temporary name and renamed (TnAtomicFile, util/fileio.h),
+ * so a failed plot leaves the previous one; gnuplot missing or failing is an
+ * error with its exit code.
  */
 #ifndef TN_TRAIN_PLOT_H
 #define TN_TRAIN_PLOT_H

@@ -1,10 +1,80 @@
 #include "util/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The directory part of path into out (cap at least 2): up to its last
+ * '/', "/" for a name directly under it, "." for a bare name. */
+static int directory_of(const char *path, char *out, size_t cap, TnError *err) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        strcpy(out, ".");
+        return 0;
+    }
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= cap) return tn_fail(err, "%s: path too long", path);
+    memcpy(out, path, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* Whether name is "<base>.tmp.<pid>" (the pid in tn_atomic_open's form:
+ * decimal, no sign, no leading zero) of a process that no longer exists.
+ * EPERM (a live process of another user) keeps it: only ESRCH says dead. */
+static int is_dead_writers_temporary(const char *name, const char *base, size_t base_len) {
+    if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp.", 5) != 0) return 0;
+    const char *digits = name + base_len + 5;
+    size_t n = strspn(digits, "0123456789");
+    if (n == 0 || n > 10 || digits[n] != '\0' || digits[0] == '0') return 0;
+    long pid = strtol(digits, NULL, 10);
+    return pid <= INT_MAX && kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/* Removes the temporary files of f's path left by writers that were killed
+ * before their commit or abort. Best effort: a directory that cannot be
+ * listed or a file that cannot be removed costs nothing but the leftover,
+ * so the write itself never fails for it. */
+static void remove_dead_temporaries(const TnAtomicFile *f) {
+    char dir[sizeof f->path], stale[sizeof f->path + 256];
+    if (directory_of(f->path, dir, sizeof dir, NULL)) return;
+    const char *slash = strrchr(f->path, '/');
+    const char *base = slash ? slash + 1 : f->path;
+    size_t base_len = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));)
+        if (is_dead_writers_temporary(e->d_name, base, base_len)) {
+            /* beside f->path: its directory part (none for a bare name) and the entry's name */
+            snprintf(stale, sizeof stale, "%.*s%s", (int)(base - f->path), f->path, e->d_name);
+            unlink(stale);
+        }
+    closedir(d);
+}
+
+/* fsyncs the directory that holds path, so that a rename or removal in it
+ * survives a power loss. EINVAL (a file system that cannot sync a
+ * directory, as some network and FUSE ones) is not a failure: there is
+ * nothing more to make durable there, and refusing would refuse every save
+ * (PostgreSQL's fsync_fname makes the same exception). */
+static int sync_directory_of(const char *path, TnError *err) {
+    char dir[4096];
+    if (directory_of(path, dir, sizeof dir, err)) return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return tn_fail(err, "%s: cannot open the directory to sync it: %s", dir, strerror(errno));
+    int rc = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
+    int e = errno;
+    close(fd);
+    if (rc)
+        return tn_fail(err, "%s: cannot sync the directory after renaming %s into place: %s", dir, path, strerror(e));
+    return 0;
+}
 
 int tn_atomic_open(TnAtomicFile *f, const char *path, TnError *err) {
     memset(f, 0, sizeof *f);
@@ -13,6 +83,7 @@ int tn_atomic_open(TnAtomicFile *f, const char *path, TnError *err) {
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%ld", path, (long)getpid());
     f->fp = fopen(f->tmp_path, "wb");
     if (!f->fp) return tn_fail(err, "%s: cannot create temporary file %s: %s", path, f->tmp_path, strerror(errno));
+    remove_dead_temporaries(f);
     return 0;
 }
 
@@ -47,7 +118,7 @@ int tn_atomic_publish(TnAtomicFile *f, TnError *err) {
         remove(f->tmp_path);
         return tn_fail(err, "%s: cannot rename temporary file into place: %s", f->path, strerror(e));
     }
-    return 0;
+    return sync_directory_of(f->path, err);
 }
 
 void tn_atomic_abort(TnAtomicFile *f) {
@@ -124,10 +195,12 @@ int tn_mkdir_parent(const char *path, TnError *err) {
     char directory[4096];
     const char *slash = strrchr(path, '/');
     if (!slash || slash == path) return 0;
-    if ((size_t)(slash - path) >= sizeof directory) return tn_fail(err, "%s: path too long", path);
-    memcpy(directory, path, (size_t)(slash - path));
-    directory[slash - path] = '\0';
-    return tn_mkdir_p(directory, err);
+    return directory_of(path, directory, sizeof directory, err) || tn_mkdir_p(directory, err) ? -1 : 0;
+}
+
+int tn_remove_if_present(const char *path, TnError *err) {
+    if (unlink(path) != 0 && errno != ENOENT) return tn_fail(err, "%s: cannot remove: %s", path, strerror(errno));
+    return 0;
 }
 
 int tn_file_exists(const char *path) {

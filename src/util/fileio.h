@@ -1,12 +1,21 @@
 /* fileio.h: whole-file reads and crash-safe writes.
  *
  * Every file tnllm writes goes through TnAtomicFile: data is written to
- * "<path>.tmp.<pid>", flushed and fsync'ed, then renamed over <path>. A
- * crash, a full disk or an interrupted run leaves either the old file or the
- * new one, never a torn mix, and a failure names the path and the cause.
- * The directory is not fsync'ed after the rename: a power loss right after
- * it may bring back the old file (whole), and a killed write leaves its
- * temporary file behind.
+ * "<path>.tmp.<pid>", flushed and fsync'ed, then renamed over <path>, and
+ * the directory holding <path> ("." for a bare name) is fsync'ed after the
+ * rename, so a save that returned survives a power loss (without that the
+ * rename itself may be lost and the old file come back); a file system that
+ * cannot sync a directory at all (EINVAL) is let be. A crash, a full
+ * disk or an interrupted run leaves either the old file or the new one,
+ * never a torn mix, and a failure names the path and the cause.
+ *
+ * A killed write leaves its temporary file behind; the next tn_atomic_open
+ * of the same path removes it: every "<path>.tmp.<pid>" (all digits after
+ * ".tmp.") of a pid that is no process (kill(pid, 0) fails with ESRCH),
+ * found by listing <path>'s directory once. Pids are this machine's: on a
+ * directory shared with other machines or PID namespaces a live writer of
+ * the same path there could lose its temporary file, and its commit then
+ * fails naming the path (nothing is torn).
  */
 #ifndef TN_UTIL_FILEIO_H
 #define TN_UTIL_FILEIO_H
@@ -27,13 +36,15 @@ typedef struct TnAtomicFile {
 int tn_atomic_open(TnAtomicFile *f, const char *path, TnError *err);
 /* Writes n bytes; on failure (e.g. ENOSPC) the error names the final path. */
 int tn_atomic_write(TnAtomicFile *f, const void *data, size_t n, TnError *err);
-/* Flushes, fsyncs, closes and renames into place. On failure the temporary
- * file is removed and the old file at path, if any, is left untouched. */
+/* Flushes, fsyncs, closes, renames into place and fsyncs the directory. On
+ * failure the temporary file is removed and the old file at path, if any,
+ * is left untouched; only a failure to sync the directory (an error naming
+ * the directory) comes with the new file already in place. */
 int tn_atomic_commit(TnAtomicFile *f, TnError *err);
 /* tn_atomic_commit in two steps, for several files that replace their old
  * ones together once all are written: finish flushes, fsyncs and closes
- * (the data stays under the temporary name), publish renames into place.
- * Either removes the temporary file on failure. */
+ * (the data stays under the temporary name), publish renames into place
+ * and fsyncs the directory. Either removes the temporary file on failure. */
 int tn_atomic_finish(TnAtomicFile *f, TnError *err);
 int tn_atomic_publish(TnAtomicFile *f, TnError *err);
 /* Closes (if open) and removes the temporary file (for error paths). */
@@ -56,6 +67,9 @@ int tn_mkdir_p(const char *path, TnError *err);
  * for a name in the current directory or directly under /. */
 int tn_mkdir_parent(const char *path, TnError *err);
 int tn_file_exists(const char *path);
+/* Removes the file at path if it is there: 0 when removed or absent, -1
+ * with err naming the path otherwise (a directory is refused, not removed). */
+int tn_remove_if_present(const char *path, TnError *err);
 /* Whether path's name ends with suffix (".gz", ".model"). */
 int tn_path_ends_with(const char *path, const char *suffix);
 /* Joins dir and name into out (of size cap); fails if it does not fit. */
