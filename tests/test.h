@@ -43,6 +43,9 @@ double rel_l2_f32_f32(const float *a, const float *ref, size_t n);
 /* The seed of a test's random inputs: $TN_TEST_SEED when set, else a fresh
  * one; printed so that a failure can be replayed. */
 uint64_t test_seed(void);
+/* test_seed() below 2^61, for a test that passes it to tnllm's --seed (at
+ * most 2^62): a few seeds after it are in range too. */
+unsigned long long test_cli_seed(void);
 /* A configuration of the given sizes with SPEC section 1's defaults (tied
  * embedding, scaled, init_std 0.02, pad/bos/eos 0/1/2); bit l of lrpe_mask
  * puts LRPE on layer l. */

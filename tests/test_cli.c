@@ -21,7 +21,7 @@ static int run(const char *cmd, char *out, size_t cap) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    unsigned long long seed = test_seed() % (1ULL << 61); /* --seed takes at most 2^62 */
+    unsigned long long seed = test_cli_seed();
     static char out[1 << 16];
     char dir[512], cmd[2048];
     make_temp_dir(dir, sizeof dir, "cli");

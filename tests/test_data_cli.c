@@ -3,7 +3,9 @@
  * rerun, accounts for every document; dedup removes planted duplicates at
  * document and line level; filter drops exactly the top percentile of each
  * group; review writes its page and tallies verdicts; every command has
- * --help; bad input fails with a message naming the file. */
+ * --help; the two-pass commands refuse stdin and say so in --help, the
+ * others read it; bad input, or an input that changes between dedup's
+ * passes, fails with a message naming the file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,23 +167,42 @@ int main(int argc, char **argv) {
               strstr(rejects, "nan"), "NaN loss: %s", out);
     free(rejects);
 
-    /* The two-pass commands cannot reread stdin: refused, not an empty output. */
-    static const char *two_pass[] = {"dedup", "filter"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(args, sizeof args, "data %s - -o %s/stdin.jsonl < %s/lines.jsonl", two_pass[i], dir, dir);
+    /* stdin (-): the two-pass commands cannot reread it and refuse it (not
+     * an empty output), the others read it; --help says which, once, on
+     * the inputs' line. */
+    static const struct { const char *command; int twice; } reads[] = {
+        {"clean", 0}, {"score", 0}, {"dedup", 1}, {"filter", 1}};
+    for (int i = 0; i < 4; i++) {
+        snprintf(args, sizeof args, "data %s --help", reads[i].command);
+        run_tnllm(args, out, sizeof out);
+        const char *says = reads[i].twice ? "(.gz/.zst by name; not stdin: read twice)\n"
+                                          : "(.gz/.zst by name; - for stdin)\n";
+        const char *mention = strstr(out, "stdin");
+        CHECK(strstr(out, says) && !strstr(mention + 1, "stdin"), "%s --help, want \"%s\" and no other stdin:\n%s",
+              reads[i].command, says, out);
+        char model[600] = ""; /* score's: the NaN model, which rejects every document */
+        if (strcmp(reads[i].command, "score") == 0) snprintf(model, sizeof model, " -m %s/nan_model", dir);
         snprintf(path, sizeof path, "%s/stdin.jsonl", dir);
-        CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "cannot read stdin (-)") && count_lines(path) == -1,
-              "%s from stdin: %s", two_pass[i], out);
+        snprintf(args, sizeof args, "data %s - -o %s%s < %s/lines.jsonl", reads[i].command, path, model, dir);
+        remove(path);
+        int rc = run_tnllm(args, out, sizeof out);
+        if (reads[i].twice)
+            CHECK(rc == 1 && strstr(out, "cannot read stdin (-)") && count_lines(path) == -1, "%s from stdin: %s",
+                  reads[i].command, out);
+        else
+            CHECK(rc == 0 && count_lines(path) >= 0, "%s from stdin: %s", reads[i].command, out);
     }
     /* An input that changes between dedup's two passes (a FIFO fed twice):
-     * more documents, fewer, or more lines the second time fail, writing
-     * nothing. */
+     * more documents, fewer, or more lines the second time fail, naming the
+     * file (and the line where a document changed), writing nothing. */
     snprintf(path, sizeof path, "%s/fifo.jsonl", dir);
     CHECK(mkfifo(path, 0600) == 0, "mkfifo %s", path);
     snprintf(a, sizeof a, "%s/more_lines.jsonl", dir);
     const char *more_lines = "{\"text\":\"one\\ntwo\\nthree\\nfour\"}\n{\"text\":\"five\\nsix\\nseven\\neight\"}\n";
     CHECK(tn_write_file(a, more_lines, strlen(more_lines), &err) == 0, "%s", err.msg);
     static const char *feeds[] = {"lines.jsonl dedup.jsonl", "dedup.jsonl lines.jsonl", "lines.jsonl more_lines.jsonl"};
+    static const char *where[] = {"fifo.jsonl line 3: input changed", "fifo.jsonl: input changed",
+                                  "fifo.jsonl line 1: input changed"}; /* fewer: the pipeline's count */
     for (int i = 0; i < 3; i++) {
         snprintf(args, sizeof args, "data dedup %s -o %s/changed.jsonl -t 2 --level %s", path, dir, i < 2 ? "doc" : "line");
         snprintf(a, sizeof a, "%s/changed.jsonl", dir);
@@ -190,8 +211,9 @@ int main(int argc, char **argv) {
         /* the pause lets the first pass close the FIFO before it is fed again */
         snprintf(cmd, sizeof cmd, "(timeout 60 sh -c 'cat %s/%s > %s; sleep 1; cat %s/%s > %s') > /dev/null 2>&1 & "
                  "timeout 60 %s %s", dir, first, path, dir, second, path, tnllm_binary(), args);
-        CHECK(run_command(cmd, out, sizeof out) == 1 && strstr(out, "input changed between passes") &&
-                  count_lines(a) == -1, "dedup of an input that changed (%s then %s): %s", first, second, out);
+        CHECK(run_command(cmd, out, sizeof out) == 1 && strstr(out, where[i]) &&
+                  strstr(out, "input changed between passes") && count_lines(a) == -1,
+              "dedup of an input that changed (%s then %s), want \"%s\": %s", first, second, where[i], out);
     }
 
     remove_tree(dir);

@@ -4,7 +4,8 @@
  * near-duplicates planted at known Jaccard similarities: the detection rate
  * per similarity bucket must follow the S-curve's prediction, unrelated
  * documents must never merge, exact copies are found by hash, and the result
- * is the same for 1 and 2 threads. The exact Jaccard here is computed
+ * is the same for 1 and 2 threads; a later pass tells a document that
+ * changed since the scan (tn_dedup_match). The exact Jaccard here is computed
  * independently: n-gram strings, sorted and merged. */
 #include <math.h>
 #include <stdio.h>
@@ -344,6 +345,34 @@ static void test_lines(const char *dir, uint64_t seed) {
     CHECK(r.status[3] == TN_UNIT_EXACT && r.representative[3] == 1 && r.status[4] == TN_UNIT_KEPT,
           "a repeated line is an exact duplicate of its first occurrence");
     CHECK(tn_dedup_document_of(&r, 4) == 2 && tn_dedup_document_of(&r, 2) == 0, "document of a unit");
+
+    /* A later pass: documents with the scan's number of units match, any
+     * other count, a text where the scan found none, or a document past the
+     * scan's is a change (an edit that keeps the count cannot be seen). */
+    static const struct { long long d; const char *text; TnDedupMatch want; } line_cases[] = {
+        {0, "first line here\nshared line\n\n   \nthird", TN_DEDUP_SAME},
+        {0, "first line here\nshared line\nthird\n", TN_DEDUP_SAME},
+        {0, "edited line\nshared line\nthird", TN_DEDUP_SAME},
+        {0, "first line here\nshared line\nthird\nfourth", TN_DEDUP_CHANGED},
+        {0, "first line here\nthird", TN_DEDUP_CHANGED},
+        {1, " \n", TN_DEDUP_SAME},
+        {1, "now a line", TN_DEDUP_CHANGED},
+        {2, "shared line\nnew line", TN_DEDUP_SAME},
+        {3, "", TN_DEDUP_CHANGED},
+        {-1, "", TN_DEDUP_CHANGED},
+    };
+    for (size_t k = 0; k < sizeof line_cases / sizeof line_cases[0]; k++)
+        CHECK(tn_dedup_match(&r, TN_DEDUP_LINE, line_cases[k].d, line_cases[k].text, strlen(line_cases[k].text)) ==
+                  line_cases[k].want, "line level: document %lld as \"%s\" %s", line_cases[k].d, line_cases[k].text,
+              line_cases[k].want == TN_DEDUP_SAME ? "not matched" : "not found changed");
+    tn_dedup_result_free(&r);
+    o.level = TN_DEDUP_DOCUMENT;
+    CHECK(tn_dedup_scan(&o, inputs, 1, &r, &err) == 0, "document dedup: %s", err.msg);
+    CHECK(tn_dedup_match(&r, TN_DEDUP_DOCUMENT, 0, "any text", 8) == TN_DEDUP_SAME &&
+              tn_dedup_match(&r, TN_DEDUP_DOCUMENT, 2, "", 0) == TN_DEDUP_SAME &&
+              tn_dedup_match(&r, TN_DEDUP_DOCUMENT, 1, "", 0) == TN_DEDUP_CHANGED &&
+              tn_dedup_match(&r, TN_DEDUP_DOCUMENT, 3, "x", 1) == TN_DEDUP_CHANGED,
+          "document level: one unit per document with text, none for the line that was not JSON");
     tn_dedup_result_free(&r);
 }
 

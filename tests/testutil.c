@@ -41,6 +41,8 @@ uint64_t test_seed(void) {
     return seed;
 }
 
+unsigned long long test_cli_seed(void) { return test_seed() % (1ULL << 61); }
+
 TnConfig test_config(int vocab, int dim, int layers, int heads, int glu, unsigned lrpe_mask) {
     TnConfig cfg;
     tn_config_defaults(&cfg);

@@ -44,8 +44,9 @@ int cmd_data(int argc, char **argv) {
     return 2;
 }
 
-void data_flags_init(DataFlags *f, TnArgs *a, const char *command, int argc, char **argv) {
+void data_flags_init(DataFlags *f, TnArgs *a, const char *command, DataReads reads, int argc, char **argv) {
     memset(f, 0, sizeof *f);
+    f->reads = reads;
     f->inputs = tn_calloc((size_t)argc + 1, sizeof *f->inputs);
     args_init(a, command, argc, argv);
 }
@@ -63,6 +64,9 @@ int data_flags_parse(DataFlags *f, TnArgs *a) {
 void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char *label, TnPipeline *p) {
     if (f->n_inputs == 0) tn_die("tnllm %s: no input files (see tnllm %s --help)", a->command, a->command);
     if (output_required) args_require(a, f->output, "-o FILE");
+    for (int i = 0; i < f->n_inputs && f->reads == DATA_READS_TWICE; i++)
+        if (strcmp(f->inputs[i], "-") == 0)
+            tn_die("tnllm %s: reads its input twice, so it cannot read stdin (-): save it to a file first", a->command);
     if (f->output && !f->rejects) {
         tn_rejects_path_for(f->output, f->default_rejects, sizeof f->default_rejects);
         f->rejects = f->default_rejects;
@@ -76,10 +80,13 @@ void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char 
     p->threads = f->threads;
 }
 
-void data_flags_refuse_stdin(const DataFlags *f, const TnArgs *a) {
-    for (int i = 0; i < f->n_inputs; i++)
-        if (strcmp(f->inputs[i], "-") == 0)
-            tn_die("tnllm %s: reads its input twice, so it cannot read stdin (-): save it to a file first", a->command);
-}
-
 void data_flags_free(DataFlags *f) { free(f->inputs); }
+
+void data_flags_help(const DataFlags *f) {
+    printf("  FILE...             input JSONL files (.gz/.zst by name; %s)\n"
+           "  -o, --output FILE   kept documents (compressed by name: .gz/.zst)\n"
+           "  --rejects FILE      dropped documents with \"reason\" and \"detail\" (default: the output\n"
+           "                      name with .rejects before .jsonl)\n"
+           "  -t, --threads N     threads (default: all cores)\n",
+           f->reads == DATA_READS_TWICE ? "not stdin: read twice" : "- for stdin");
+}

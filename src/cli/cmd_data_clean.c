@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "data/clean.h"
 
-static void usage(const TnCleanOptions *d) {
+static void usage(const DataFlags *f, const TnCleanOptions *d) {
     printf("usage: tnllm data clean FILE... -o OUT [options]\n\n"
            "Cleans the \"text\" of every document with the six rules of §4.1 (HTML tags and URLs;\n"
            "garbled strings: invalid UTF-8, mojibake, ANSI escapes, control characters, long non-text\n"
@@ -14,8 +14,9 @@ static void usage(const TnCleanOptions *d) {
            "LaTeX kept intact) and NFC normalization, then drops documents by quality filters. Kept\n"
            "documents keep their other fields; every dropped one goes to the rejects file with the\n"
            "filter's name and the measured value. Prints per-rule counts; the output is identical\n"
-           "for any thread count. Details of each rule: src/data/clean.h.\n\n" DATA_FLAGS_HELP(DATA_STDIN_READ)
-           "  --min-chars N            drop documents shorter than N characters (default %lld)\n"
+           "for any thread count. Details of each rule: src/data/clean.h.\n\n");
+    data_flags_help(f);
+    printf("  --min-chars N            drop documents shorter than N characters (default %lld)\n"
            "  --max-chars N            drop documents longer than N characters (default %lld)\n"
            "  --min-words N            drop documents with fewer words, a CJK character counting as\n"
            "                           one (default %lld)\n"
@@ -104,9 +105,9 @@ int cmd_data_clean(int argc, char **argv) {
     const char *summary = NULL;
     DataFlags f;
     TnArgs a;
-    data_flags_init(&f, &a, "data clean", argc, argv);
+    data_flags_init(&f, &a, "data clean", DATA_READS_ONCE, argc, argv);
     while (args_next(&a)) {
-        if (args_is(&a, "-h", "--help")) { usage(&o); data_flags_free(&f); return 0; }
+        if (args_is(&a, "-h", "--help")) { usage(&f, &o); data_flags_free(&f); return 0; }
         else if (data_flags_parse(&f, &a)) continue;
         else if (args_is(&a, NULL, "--min-chars")) o.min_chars = args_int(&a, 0, 1LL << 40);
         else if (args_is(&a, NULL, "--max-chars")) o.max_chars = args_int(&a, 0, 1LL << 40);

@@ -1,4 +1,5 @@
 /* tnllm data dedup: exact and MinHash-LSH near-duplicate removal (§4.1). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 #include "data/dedup.h"
 #include "data/lsh.h"
 
-static void usage(void) {
+static void usage(const DataFlags *f) {
     printf("usage: tnllm data dedup FILE... -o OUT [options]\n\n"
            "Removes duplicates in two steps: exact duplicates by a hash of the text, then near-duplicates\n"
            "by MinHash over word 5-grams (character 5-grams for Chinese and Japanese) and LSH: b bands of\n"
@@ -16,8 +17,9 @@ static void usage(void) {
            "by union-find, the first document of each cluster kept. Signatures go to band files in the\n"
            "work directory, one band is sorted in memory at a time. The output is the same for any thread\n"
            "count; duplicates go to the rejects file naming the document they duplicate. The input is read\n"
-           "twice (signatures, then output), so it cannot be stdin (-).\n\n" DATA_FLAGS_HELP(DATA_STDIN_REFUSED)
-           "  --level doc|line      deduplicate whole documents (default) or lines: a line seen before\n"
+           "twice: signatures, then output.\n\n");
+    data_flags_help(f);
+    printf("  --level doc|line      deduplicate whole documents (default) or lines: a line seen before\n"
            "                        (exactly or nearly) is removed from later documents\n"
            "  --threshold J         Jaccard similarity to aim at (default 0.8)\n"
            "  --num-perm K          MinHash permutations (default 128)\n"
@@ -32,7 +34,10 @@ typedef struct DedupContext {
     const TnDedupResult *result;
     const char *const *paths; /* the inputs */
     TnDedupLevel level;
+    int threads;
     long long *lines_removed; /* per thread */
+    int *changed;             /* per thread: its first document of the batch that tn_dedup_match found changed
+                                 since the scan, or INT_MAX; never reset: the run stops at that batch */
     const uint32_t *shown;    /* sorted units whose clusters are printed */
     size_t n_shown;
     char **snippets;          /* (n_shown) */
@@ -72,14 +77,15 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
     const char *file = corpus->paths[b->file[i]];
     cJSON *json, *text;
     if (tn_doc_open(corpus, b, i, &json, &text, rejected)) return;
-    /* A document the first pass did not see, or saw with other units, leaves
-     * both outputs empty: check_unchanged fails the run. */
-    if (b->index[i] >= r->n_documents) { cJSON_Delete(json); return; }
-    uint64_t unit = r->first_unit[b->index[i]], end = r->first_unit[b->index[i] + 1];
     const char *s = text->valuestring;
     size_t len = strlen(s), pos = 0, start, unit_len;
+    if (tn_dedup_match(r, c->level, b->index[i], s, len) == TN_DEDUP_CHANGED) {
+        if (i < c->changed[thread]) c->changed[thread] = i; /* report_changed fails the run */
+        cJSON_Delete(json);
+        return;
+    }
+    uint64_t unit = r->first_unit[b->index[i]];
     if (c->level == TN_DEDUP_DOCUMENT) {
-        if (unit == end) { cJSON_Delete(json); return; } /* not a document with text in the first pass */
         keep_snippet(c, (uint32_t)unit, file, b->line_number[i], s);
         if (r->status[unit] == TN_UNIT_KEPT) {
             tn_doc_append_line(kept, b, i);
@@ -95,7 +101,7 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
     tn_textbuf_clear(&out);
     size_t copied = 0, removed = 0, units = 0;
     uint32_t last_removed = 0;
-    while (unit < end && tn_dedup_next_unit(TN_DEDUP_LINE, s, len, &pos, &start, &unit_len)) {
+    while (tn_dedup_next_unit(TN_DEDUP_LINE, s, len, &pos, &start, &unit_len)) { /* as many as the scan's */
         units++;
         if (r->status[unit] != TN_UNIT_KEPT) {
             tn_textbuf_append(&out, s + copied, start - copied);
@@ -104,11 +110,6 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
             last_removed = (uint32_t)unit;
         }
         unit++;
-    }
-    if (unit != end || tn_dedup_next_unit(TN_DEDUP_LINE, s, len, &pos, &start, &unit_len)) {
-        tn_textbuf_free(&out); /* other lines than in the first pass: no output */
-        cJSON_Delete(json);
-        return;
     }
     tn_textbuf_append(&out, s + copied, len - copied);
     c->lines_removed[thread] += (long long)removed;
@@ -124,16 +125,20 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
     cJSON_Delete(json);
 }
 
-/* After each batch of the second pass: a document without output was not
- * the one the first pass saw. */
-static int check_unchanged(void *context, const TnDocBatch *b, const TnTextBuf *kept, const TnTextBuf *rejected,
-                           TnError *err) {
+/* After each batch of the second pass: fails the run, before the batch is
+ * written, at its first document that changed since the scan (whose
+ * result would not apply to it). */
+static int report_changed(void *context, const TnDocBatch *b, const TnTextBuf *kept, const TnTextBuf *rejected,
+                          TnError *err) {
+    (void)kept, (void)rejected;
     const DedupContext *c = context;
-    for (int i = 0; i < b->count; i++)
-        if (!kept[i].len && !rejected[i].len)
-            return tn_fail(err, "%s line %lld: input changed between passes (not the document of the first pass)",
-                           c->paths[b->file[i]], b->line_number[i]);
-    return 0;
+    int first = INT_MAX;
+    for (int t = 0; t < c->threads; t++)
+        if (c->changed[t] < first) first = c->changed[t];
+    if (first == INT_MAX) return 0;
+    return tn_fail(err, "tnllm data dedup: %s line %lld: input changed between passes (not the document the first "
+                   "pass read there); dedup reads its input twice, so it must stay unchanged until the run ends",
+                   c->paths[b->file[first]], b->line_number[first]);
 }
 
 /* The members of the first n clusters (by their first duplicate), sorted. */
@@ -182,9 +187,9 @@ int cmd_data_dedup(int argc, char **argv) {
     int show = 0;
     DataFlags f;
     TnArgs a;
-    data_flags_init(&f, &a, "data dedup", argc, argv);
+    data_flags_init(&f, &a, "data dedup", DATA_READS_TWICE, argc, argv);
     while (args_next(&a)) {
-        if (args_is(&a, "-h", "--help")) { usage(); data_flags_free(&f); return 0; }
+        if (args_is(&a, "-h", "--help")) { usage(&f); data_flags_free(&f); return 0; }
         else if (data_flags_parse(&f, &a)) continue;
         else if (args_is(&a, NULL, "--level")) {
             const char *v = args_value(&a);
@@ -204,7 +209,6 @@ int cmd_data_dedup(int argc, char **argv) {
     }
     TnPipeline p;
     data_flags_finish(&f, &a, 1, "dedup", &p);
-    data_flags_refuse_stdin(&f, &a);
     if (!o.bands != !o.rows) tn_die("tnllm data dedup: --bands and --rows go together");
     if (!o.bands) tn_lsh_choose(threshold, o.num_perm, &o.bands, &o.rows);
     if (o.bands * o.rows > o.num_perm)
@@ -225,12 +229,15 @@ int cmd_data_dedup(int argc, char **argv) {
     TnDedupResult r;
     if (tn_dedup_scan(&o, p.inputs, p.n_inputs, &r, &err)) tn_die("%s", err.msg);
     int threads = tn_pipeline_threads(&p);
-    DedupContext c = {.result = &r, .level = o.level, .lines_removed = tn_calloc((size_t)threads, sizeof(long long))};
+    DedupContext c = {.result = &r, .level = o.level, .threads = threads,
+                      .lines_removed = tn_calloc((size_t)threads, sizeof(long long)),
+                      .changed = tn_malloc((size_t)threads * sizeof(int))};
+    for (int t = 0; t < threads; t++) c.changed[t] = INT_MAX;
     uint32_t *shown = select_clusters(&r, o.level == TN_DEDUP_DOCUMENT ? show : 0, &c.n_shown);
     c.shown = shown;
     c.snippets = tn_calloc(c.n_shown ? c.n_shown : 1, sizeof *c.snippets);
     c.paths = p.inputs;
-    p.after_batch = check_unchanged;
+    p.after_batch = report_changed;
     p.documents_expected = r.n_documents;
     TnPipelineCounts counts;
     if (tn_pipeline_run(&p, dedup_document, &c, &counts, &err)) tn_die("%s", err.msg);
@@ -251,6 +258,7 @@ int cmd_data_dedup(int argc, char **argv) {
     free(c.snippets);
     free(shown);
     free(c.lines_removed);
+    free(c.changed);
     tn_dedup_result_free(&r);
     data_flags_free(&f);
     return 0;

@@ -8,14 +8,15 @@
 #include "cli/commands.h"
 #include "data/score_groups.h"
 
-static void usage(void) {
+static void usage(const DataFlags *f) {
     printf("usage: tnllm data filter FILE... -o OUT [--drop-top P] [--drop-bottom P] [options]\n\n"
            "Reads documents scored by tnllm data score, prints the percentiles of their perplexity per\n"
            "group (--group-by, e.g. a source or language field), and keeps the documents inside the\n"
-           "thresholds of their group. Two passes over the input (so it cannot be stdin): percentiles,\n"
-           "then the filter. Dropped documents go to the rejects file with their score and the threshold;\n"
-           "then tnllm data review shows a sample of both sides.\n\n" DATA_FLAGS_HELP(DATA_STDIN_REFUSED)
-           "  --field NAME        score field (default ppl)\n"
+           "thresholds of their group. Two passes over the input: percentiles, then the filter. Dropped\n"
+           "documents go to the rejects file with their score and the threshold; then tnllm data review\n"
+           "shows a sample of both sides.\n\n");
+    data_flags_help(f);
+    printf("  --field NAME        score field (default ppl)\n"
            "  --group-by FIELD    percentiles and thresholds per value of FIELD (default: one group)\n"
            "  --drop-top P        drop the P%% of each group with the highest perplexity (noise,\n"
            "                      garbled text)\n"
@@ -105,9 +106,9 @@ int cmd_data_filter(int argc, char **argv) {
     double drop_top = 0, drop_bottom = 0, max_score = INFINITY, min_score = -INFINITY;
     DataFlags f;
     TnArgs a;
-    data_flags_init(&f, &a, "data filter", argc, argv);
+    data_flags_init(&f, &a, "data filter", DATA_READS_TWICE, argc, argv);
     while (args_next(&a)) {
-        if (args_is(&a, "-h", "--help")) { usage(); data_flags_free(&f); return 0; }
+        if (args_is(&a, "-h", "--help")) { usage(&f); data_flags_free(&f); return 0; }
         else if (data_flags_parse(&f, &a)) continue;
         else if (args_is(&a, NULL, "--field")) c.field = args_value(&a);
         else if (args_is(&a, NULL, "--group-by")) c.group_by = args_value(&a);
@@ -119,7 +120,6 @@ int cmd_data_filter(int argc, char **argv) {
     }
     TnPipeline p;
     data_flags_finish(&f, &a, 1, "filter", &p);
-    data_flags_refuse_stdin(&f, &a);
     if (drop_top + drop_bottom >= 100) tn_die("tnllm data filter: --drop-top + --drop-bottom must stay below 100");
 
     TnError err;

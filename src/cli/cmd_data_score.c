@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "data/score.h"
 
-static void usage(void) {
+static void usage(const DataFlags *f) {
     printf("usage: tnllm data score FILE... -m MODEL -o OUT [options]\n\n"
            "Scores every document with an evaluation model (the self-cleaning of §4.1): <s> text </s>\n"
            "tokenized with the model's tokenizer (MODEL/tokenizer.json or tokenizer.model, else\n"
@@ -19,8 +19,9 @@ static void usage(void) {
            "Each thread scores its own documents with its own copy of the model (small evaluation models\n"
            "run fastest this way); --one-model keeps one copy and runs each forward pass on all threads\n"
            "instead (for models too large to copy). Runs on the CPU.\n"
-           "Then: tnllm data filter.\n\n" DATA_FLAGS_HELP(DATA_STDIN_READ)
-           "  -m, --model DIR     the evaluation model (HF directory)\n"
+           "Then: tnllm data filter.\n\n");
+    data_flags_help(f);
+    printf("  -m, --model DIR     the evaluation model (HF directory)\n"
            "  -c, --ctx T         window length in tokens (default 512)\n"
            "  -b, --batch B       windows of one document per forward pass (default 8)\n"
            "  --one-model         one copy of the model, documents in sequence\n"
@@ -77,9 +78,9 @@ int cmd_data_score(int argc, char **argv) {
     ScoreContext c = {.field = "ppl"};
     DataFlags f;
     TnArgs a;
-    data_flags_init(&f, &a, "data score", argc, argv);
+    data_flags_init(&f, &a, "data score", DATA_READS_ONCE, argc, argv);
     while (args_next(&a)) {
-        if (args_is(&a, "-h", "--help")) { usage(); data_flags_free(&f); return 0; }
+        if (args_is(&a, "-h", "--help")) { usage(&f); data_flags_free(&f); return 0; }
         else if (data_flags_parse(&f, &a)) continue;
         else if (args_is(&a, "-m", "--model")) model_dir = args_value(&a);
         else if (args_is(&a, "-c", "--ctx")) ctx = (int)args_int(&a, 2, 1 << 20);

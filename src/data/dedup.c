@@ -354,3 +354,11 @@ long long tn_dedup_document_of(const TnDedupResult *r, uint32_t unit) {
     }
     return lo;
 }
+
+TnDedupMatch tn_dedup_match(const TnDedupResult *r, TnDedupLevel level, long long d, const char *text, size_t len) {
+    if (d < 0 || d >= r->n_documents) return TN_DEDUP_CHANGED;
+    uint64_t units = 0;
+    size_t pos = 0, start, unit_len;
+    while (tn_dedup_next_unit(level, text, len, &pos, &start, &unit_len)) units++;
+    return units == r->first_unit[d + 1] - r->first_unit[d] ? TN_DEDUP_SAME : TN_DEDUP_CHANGED;
+}

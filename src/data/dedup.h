@@ -62,4 +62,19 @@ void tn_dedup_result_free(TnDedupResult *r);
 /* The document that holds unit u. */
 long long tn_dedup_document_of(const TnDedupResult *r, uint32_t unit);
 
+/* A result applies to the inputs as scanned; a later pass over them (the
+ * output pass of tnllm data dedup, which reads the files again) asks of
+ * each document whether it is still the one the scan saw. */
+typedef enum TnDedupMatch {
+    TN_DEDUP_SAME,    /* as far as can be told: the text's units are first_unit[d] .. first_unit[d+1]-1 */
+    TN_DEDUP_CHANGED, /* the input changed since the scan: d is past the scan's documents, or the text holds
+                         another number of units (units where the scan found no text included) */
+} TnDedupMatch;
+
+/* Whether text[0..len), read as document d (input order, from 0) at level
+ * (the scan's), is the document the scan saw as d. The scan keeps no text,
+ * so an edit that keeps the number of units is not noticed; nor is a pass
+ * that ends early (TnPipeline.documents_expected catches that). */
+TnDedupMatch tn_dedup_match(const TnDedupResult *r, TnDedupLevel level, long long d, const char *text, size_t len);
+
 #endif
