@@ -59,6 +59,7 @@ typedef struct Run {
     uint16_t *q, *k, *v, *o, *dout, *dq, *dk, *dv;
     float *lambda, *state, *lse;
     float *kept; /* chunked: the forward's states kept for the backward (NULL: none to keep) */
+    size_t kept_bytes;
     void *scratch;
     size_t scratch_bytes;
 } Run;
@@ -78,16 +79,17 @@ static void forward(const Run *r) {
                 &err);
 }
 
-/* The chunked algorithms keep the forward's states for the backward, as a
- * training step could (the model does not yet: it recomputes them). */
+/* The chunked algorithms keep the forward's states for the backward, as the
+ * model's training step does. */
 static void forward_backward(const Run *r) {
     TnError err;
     if (r->kept) {
-        succeed(attention_forward_keeping_cuda(r->o, r->q, r->k, r->v, r->lambda, r->kept, &r->shape, r->algo,
-                                               r->scratch, r->scratch_bytes, 0, &err),
+        succeed(attention_forward_keeping_cuda(r->o, r->q, r->k, r->v, r->lambda, r->kept, r->kept_bytes, &r->shape,
+                                               r->algo, r->scratch, r->scratch_bytes, 0, &err),
                 &err);
         succeed(attention_backward_kept_cuda(r->dq, r->dk, r->dv, r->dout, r->q, r->k, r->v, r->lambda, r->kept,
-                                             &r->shape, r->algo, r->scratch, r->scratch_bytes, 0, &err),
+                                             r->kept_bytes, &r->shape, r->algo, r->scratch, r->scratch_bytes, 0,
+                                             &err),
                 &err);
         return;
     }
@@ -209,7 +211,7 @@ static void bench_shape(int batch, int heads, int n, int dk, int dv, const TnAtt
     for (int a = 0; a < count; a++) {
         r.algo = algos[a];
         size_t scratch = r.scratch_bytes = attention_cuda_scratch_bytes(&r.shape, r.algo);
-        size_t kept = attention_cuda_kept_bytes(&r.shape, r.algo); /* 0 but for the chunked algorithms */
+        size_t kept = r.kept_bytes = attention_cuda_kept_bytes(&r.shape, r.algo); /* 0 but for the chunked ones */
         r.scratch = NULL;
         r.kept = NULL;
         if (scratch) CUDA_CHECK(cudaMalloc(&r.scratch, scratch));

@@ -4,10 +4,12 @@
  *
  * For each (size, batch, T) it times full training steps (forward, backward,
  * clipping, AdamW) on random tokens after warm-up steps and prints a table:
- * step time, tokens/s, the host clock's split of the step (the forward up to
- * its loss's synchronisation; the host's time to queue the backward, which
- * near the next figure would say the GPU waits for launches; the backward
- * and update up to the step's synchronisation), device memory (the model's buffers: fp32 parameters,
+ * step time, tokens/s, the host clock's split of the step (to the loss:
+ * tn_model_cuda_accumulate, as the trainer runs it, queueing the forward
+ * and the backward and waiting for the forward's losses; after it: the rest
+ * of the backward and the update up to the step's synchronisation; a
+ * first figure near the step time would say the GPU waits for launches),
+ * device memory (the model's buffers: fp32 parameters,
  * gradients, two moments, the bf16 copy, plus the activation arena; and the
  * device's used memory as cudaMemGetInfo reports it, context and cuBLAS
  * workspace included), and MFU by SPEC section 5:
@@ -122,9 +124,11 @@ static int bench(const char *spec) {
     for (size_t i = 0; i < N; i++) tokens[i] = (int32_t)tn_rng_below(&rng, cfg.vocab_size);
     for (size_t i = 0; i < N; i++) targets[i] = (i + 1) % seq_len ? tokens[i + 1] : -100;
     int status = -1;
-    /* host clock: the forward (to its loss's sync), queueing the backward, the
-     * backward and update (to the step's sync) */
-    double elapsed = 0, norm, phases[3] = {0};
+    /* host clock: the pass as the trainer runs it (tn_model_cuda_accumulate:
+     * queueing the forward and the backward, then waiting for the forward's
+     * losses), then the rest of the backward and the update (to the step's
+     * sync) */
+    double elapsed = 0, norm, phases[2] = {0};
     float loss = 0;
     if (tn_model_cuda_init(&gpu, &cfg, params, &err) || tn_model_cuda_reserve(&gpu, batch, seq_len, recompute, &err))
         goto done;
@@ -132,19 +136,16 @@ static int bench(const char *spec) {
     int warmup = longest ? MAX_CONTEXT_WARMUP_STEPS : WARMUP_STEPS;
     int timed = longest ? MAX_CONTEXT_TIMED_STEPS : TIMED_STEPS;
     for (int step = 1; step <= warmup + timed; step++) {
-        if (step == warmup + 1) elapsed = tn_now(), phases[0] = phases[1] = phases[2] = 0;
+        if (step == warmup + 1) elapsed = tn_now(), phases[0] = phases[1] = 0;
         if (step == warmup + timed) CUDA_PROFILER(cudaProfilerStart());
         double start = tn_now();
         if (tn_model_cuda_zero_grad(&gpu, &err) ||
-            tn_model_cuda_forward(&gpu, tokens, targets, batch, seq_len, &loss, &err))
+            tn_model_cuda_accumulate(&gpu, tokens, targets, batch, seq_len, 1.0f / (float)(N - batch), &loss, &err))
             goto done;
-        double forward_done = tn_now(); /* the forward synchronises (its loss) */
-        if (tn_model_cuda_backward(&gpu, batch, seq_len, 1.0f / (float)(N - batch), &err)) goto done;
-        double backward_queued = tn_now();
+        double losses_in = tn_now();
         if (tn_model_cuda_step(&gpu, 0.9f, 0.95f, 1e-8f, 0.1f, 1e-4f, step, 1.0, &norm, &err)) goto done;
-        phases[0] += forward_done - start;
-        phases[1] += backward_queued - forward_done;
-        phases[2] += tn_now() - forward_done;
+        phases[0] += losses_in - start;
+        phases[1] += tn_now() - losses_in;
     }
     CUDA_PROFILER(cudaProfilerStop());
     elapsed = (tn_now() - elapsed) / timed; /* step() synchronises */
@@ -152,11 +153,11 @@ static int bench(const char *spec) {
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
     double model_gib = (gpu.n_params * PARAM_BYTES + gpu.arena_bytes) / 1073741824.0;
     double tokens_per_s = N / elapsed, mfu = flops_per_token(&cfg, seq_len) * tokens_per_s / PEAK_FLOPS;
-    printf("| %-11s | %-5s | %5.1fM | %5d | %5d | %-9s | %9.1f | %11.0f | %9.2f | %10.2f | %6.1f%% | %7.3f | %6.1f "
-           "| %13.1f | %10.1f |\n",
+    printf("| %-11s | %-5s | %5.1fM | %5d | %5d | %-9s | %9.1f | %11.0f | %9.2f | %10.2f | %6.1f%% | %7.3f | %11.1f "
+           "| %14.1f |\n",
            arch, size, layout.total / 1e6, batch, seq_len, level, 1e3 * elapsed, tokens_per_s, model_gib,
            (total_bytes - free_bytes) / 1073741824.0, 100 * mfu, loss, 1e3 * phases[0] / timed,
-           1e3 * phases[1] / timed, 1e3 * phases[2] / timed);
+           1e3 * phases[1] / timed);
     fflush(stdout);
     status = 0;
 done:
@@ -178,9 +179,9 @@ int main(int argc, char **argv) {
            "or 3D (Transformer);\nF_attention = sum_l 12 H dk d (TransNormerLLM), 6 L D T (Transformer: causal "
            "softmax, Q K^T and P V over (T+1)/2 keys on average, x 3 for fwd+bwd)\n");
     printf("| arch        | size  | params | batch |     T | recompute | step (ms) |    tokens/s | model GiB | "
-           "device GiB |    MFU | loss    | fwd ms | bwd queued ms | bwd+opt ms |\n"
+           "device GiB |    MFU | loss    | to loss ms | after loss ms |\n"
            "|-------------|-------|--------|-------|-------|-----------|-----------|-------------|-----------|"
-           "------------|--------|---------|--------|---------------|------------|\n");
+           "------------|--------|---------|-------------|----------------|\n");
     int failures = 0;
     for (int i = 0; i < n; i++) failures += bench(specs[i]) != 0;
     return failures ? 1 : 0;

@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
     /* a forward pass of more than 2^31 - 1 tokens is refused before any work */
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 16M --batch 1024", dir, shard);
     CHECK(run(cmd, out, sizeof out) == 1 &&
-              strstr(out, "--batch, --ctx: 1024 windows of 16000000 tokens are 16384000000 tokens"),
+              strstr(out, "--batch, --ctx: 1024 sequences of 16000000 tokens are 16384000000 tokens"),
           "%s", out);
     /* a suffix that takes a count past 2^63 is refused, not wrapped around (to 384 here) */
     CHECK(run("./tnllm generate -n 18446744073709552k", out, sizeof out) == 1 &&

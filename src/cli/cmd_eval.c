@@ -8,6 +8,7 @@
 #include "data/shard.h"
 #include "infer/perplexity.h"
 #include "infer/quantize.h"
+#include "model/blocks.h"
 #include "util/fileio.h"
 
 static void usage(void) {
@@ -61,7 +62,7 @@ int cmd_eval(int argc, char **argv) {
     if (!stride) stride = ctx;
     if (stride > ctx) tn_die("tnllm eval: --stride %d is larger than --ctx %d", stride, ctx);
     TnError err;
-    if (tn_eval_check_batch(ctx, batch, &err)) tn_die("tnllm eval: --batch, --ctx: %s", err.msg);
+    if (tn_check_batch_size(batch, ctx, &err)) tn_die("tnllm eval: --batch, --ctx: %s", err.msg);
     if (threads) omp_set_num_threads(threads);
 
     TnModel m;

@@ -1,6 +1,5 @@
 #include "infer/perplexity.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,19 +8,12 @@
 #include "infer/prompt.h"
 #include "infer/session_device.h"
 #include "kernels/cpu/crossentropy.h"
+#include "model/blocks.h"
 #include "util/progress.h"
 
 /* Refuses windows that score nothing or do not fit in n tokens. */
-int tn_eval_check_batch(int ctx, int batch, TnError *err) {
-    if (batch < 1) return tn_fail(err, "a batch of %d windows scores nothing", batch);
-    if ((long long)batch * ctx > INT_MAX) /* the forward pass counts its tokens in an int */
-        return tn_fail(err, "%d windows of %d tokens are %lld tokens per forward pass, more than 2^31 - 1", batch, ctx,
-                       (long long)batch * ctx);
-    return 0;
-}
-
 static int check_windows(size_t n, int ctx, int stride, int batch, TnError *err) {
-    if (tn_eval_check_batch(ctx, batch, err)) return -1;
+    if (tn_check_batch_size(batch, ctx, err)) return -1;
     if (ctx < 2) return tn_fail(err, "context %d is too short to score anything", ctx);
     if (stride < 1 || stride > ctx) return tn_fail(err, "stride %d must be in [1, ctx = %d]", stride, ctx);
     if (n < (size_t)ctx) return tn_fail(err, "%zu tokens are fewer than one window of %d", n, ctx);

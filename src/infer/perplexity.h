@@ -39,10 +39,6 @@ typedef struct TnEvalResult {
     double seconds;
 } TnEvalResult;
 
-/* Fails unless batch windows of ctx tokens are 1 to 2^31 - 1 tokens (what
- * one forward pass takes; tn_eval_tokens checks it too). */
-int tn_eval_check_batch(int ctx, int batch, TnError *err);
-
 /* Scores tokens[0..n) in batches of `batch` windows on `device`. progress
  * != 0 draws a progress line on stderr. Fails on a token outside the
  * vocabulary, when the stream is shorter than one window, when a batch

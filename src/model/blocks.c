@@ -1,5 +1,6 @@
 #include "model/blocks.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,8 +9,17 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/pointwise.h"
 
+int tn_check_batch_size(int batch, int seq_len, TnError *err) {
+    if (batch < 1) return tn_fail(err, "a batch of %d sequences holds nothing", batch);
+    if ((long long)batch * seq_len > INT_MAX)
+        return tn_fail(err, "%d sequences of %d tokens are %lld tokens per pass, more than 2^31 - 1", batch, seq_len,
+                       (long long)batch * seq_len);
+    return 0;
+}
+
 int tn_check_batch(const TnConfig *cfg, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                    TnError *err) {
+    if (tn_check_batch_size(batch, seq_len, err)) return -1;
     if (cfg->pe == TN_PE_APE && seq_len > cfg->max_positions)
         return tn_fail(err, "a sequence of %d tokens exceeds the %d learned positions (max_position_embeddings)",
                        seq_len, cfg->max_positions);

@@ -10,9 +10,15 @@
 
 #include "model/transnormer.h"
 
-/* Fails (with a message) on T beyond the APE table, a token id outside
- * [0, V) or a target that is neither one nor TN_IGNORE_INDEX (targets may
- * be NULL); else returns the number of scored targets. The GPU step
+/* Fails unless batch >= 1 and batch x seq_len tokens fit the int in which
+ * every pass counts its rows (2^31 - 1): what callers that take B and T
+ * from a user check before any work. */
+int tn_check_batch_size(int batch, int seq_len, TnError *err);
+
+/* Fails (with a message) on tn_check_batch_size's limit, T beyond the APE
+ * table, a token id outside [0, V) or a target that is neither one nor
+ * TN_IGNORE_INDEX (targets may be NULL); else returns the number of scored
+ * targets. The GPU step
  * (transnormer_cuda.h) checks its batches with it too. */
 int tn_check_batch(const TnConfig *cfg, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                    TnError *err);

@@ -83,11 +83,12 @@ unsigned parts_kept(TnRecompute recompute) {
 }
 
 /* Takes the buffers of `parts` for N rows, fused projections P wide
- * (tn_qkvu_rows), features qk wide per row. softmax_heads is H for the
- * Transformer baseline (its log-sum-exp per row and head; it has no norm and
- * gate after the attention: no gated, no attn_rstd), 0 for TransNormerLLM. */
+ * (tn_qkvu_rows), features qk wide per row, kept_bytes of attention states.
+ * softmax_heads is H for the Transformer baseline (its log-sum-exp per row
+ * and head; it has no norm and gate after the attention: no gated, no
+ * attn_rstd), 0 for TransNormerLLM. */
 void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, const Widths &w, size_t qk,
-                size_t softmax_heads) {
+                size_t kept_bytes, size_t softmax_heads) {
     size_t D = w.D, Dm = w.Dm, P = w.P, G = w.G;
     if (parts & PART_INPUT) la->resid = a->take<float>(N * D);
     if (parts & PART_NORMED) {
@@ -107,18 +108,26 @@ void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, c
         la->norm2_rstd = a->take<float>(N);
         la->glu12 = a->take<uint16_t>(N * 2 * G);
         la->softmax_lse = softmax_heads ? a->take<float>(N * softmax_heads) : NULL;
+        la->attn_kept = kept_bytes ? a->take<float>(kept_bytes / sizeof(float)) : NULL;
+        la->attn_kept_bytes = kept_bytes;
     }
 }
 
-/* The Lightning Attention scratch of layer l for every call up to batch x
- * seq_len: fewer sequences are cut into more segments (one segment state
- * each), so a smaller batch, such as validation's last group, may need
- * more than the reserved one. */
-static size_t attention_scratch_bound(const TnConfig *cfg, int parts, int l, int batch, int seq_len) {
-    size_t most = 0;
-    for (int b = 1; b <= batch; b++) {
+/* The Lightning Attention scratch and kept states of layer l (bytes) for
+ * every call up to batch x seq_len: fewer sequences are cut into more
+ * segments (one segment state each), so a smaller batch, such as
+ * validation's last group, may need more than the reserved one. Both are
+ * checked again at each call. */
+struct AttentionBytes {
+    size_t scratch, kept;
+};
+
+static AttentionBytes attention_bound(const TnConfig *cfg, int parts, int l, int batch, int seq_len) {
+    AttentionBytes most = {0, 0};
+    for (int b = 1; b <= batch && cfg->arch != TN_ARCH_TRANSFORMER; b++) {
         TnAttnShape s = part_attention_shape(cfg, parts, l, b, seq_len);
-        most = std::max(most, attention_cuda_scratch_bytes(&s, TN_ATTN_CUDA_DEFAULT));
+        most.scratch = std::max(most.scratch, attention_cuda_scratch_bytes(&s, TN_ATTN_CUDA_DEFAULT));
+        most.kept = std::max(most.kept, attention_cuda_kept_bytes(&s, TN_ATTN_CUDA_DEFAULT));
     }
     return most;
 }
@@ -129,25 +138,28 @@ static size_t attention_scratch_bound(const TnConfig *cfg, int parts, int l, int
 size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, int seq_len, TnRecompute recompute,
                     char *base) {
     Widths w = widths_of(cfg, parts);
-    size_t N = (size_t)batch * seq_len, D = w.D, Dm = w.Dm, G = w.G, V = cfg->vocab_size, scratch = 0;
+    size_t N = (size_t)batch * seq_len, D = w.D, Dm = w.Dm, G = w.G, V = cfg->vocab_size;
     size_t H = w.H, d = tn_head_dim(cfg), P = w.P;
     DeviceArena a{base, 0};
     unsigned kept = parts_kept(recompute), all = PART_INPUT | PART_PRODUCTS | PART_NORMED;
     int baseline = cfg->arch == TN_ARCH_TRANSFORMER;
     size_t softmax_heads = baseline ? H : 0, widest = 0; /* the shared q/k features: the widest layer's */
-    for (int l = 0; l < cfg->n_layers; l++) widest = std::max(widest, (size_t)tn_qk_head_dim(cfg, l));
+    /* layers of one q/k width need the same attention bytes: the shared set takes the most of any */
+    AttentionBytes per_layer[TN_MAX_LAYERS], most = {0, 0};
+    for (int l = 0; l < cfg->n_layers; l++) {
+        widest = std::max(widest, (size_t)tn_qk_head_dim(cfg, l));
+        int same = l > 0 && tn_qk_head_dim(cfg, l) == tn_qk_head_dim(cfg, l - 1);
+        per_layer[l] = same ? per_layer[l - 1] : attention_bound(cfg, parts, l, batch, seq_len);
+        most.scratch = std::max(most.scratch, per_layer[l].scratch);
+        most.kept = std::max(most.kept, per_layer[l].kept);
+    }
+    size_t scratch = baseline ? tn_transformer_cuda_scratch_bytes(cfg, batch, seq_len) : most.scratch;
     TnCudaLayerActs shared = {};
-    take_layer(&a, &shared, all & ~kept, N, w, H * widest, softmax_heads);
+    take_layer(&a, &shared, all & ~kept, N, w, H * widest, most.kept, softmax_heads);
     for (int l = 0; l < cfg->n_layers; l++) {
         TnCudaLayerActs *la = &g->layers[l];
         *la = shared;
-        take_layer(&a, la, kept, N, w, H * tn_qk_head_dim(cfg, l), softmax_heads);
-        int width_seen = 0; /* layers of one q/k width need the same scratch */
-        for (int m = 0; m < l; m++) width_seen |= tn_qk_head_dim(cfg, m) == tn_qk_head_dim(cfg, l);
-        if (width_seen) continue;
-        size_t need = baseline ? tn_transformer_cuda_scratch_bytes(cfg, batch, seq_len)
-                               : attention_scratch_bound(cfg, parts, l, batch, seq_len);
-        scratch = need > scratch ? need : scratch;
+        take_layer(&a, la, kept, N, w, H * tn_qk_head_dim(cfg, l), per_layer[l].kept, softmax_heads);
     }
     g->resid_final = a.take<float>(N * D);
     g->norm_final = a.take<uint16_t>(N * D);
@@ -201,8 +213,9 @@ int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int 
                                  stream, err));
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
     if (products) {
-        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l), NULL, &s,
-                                   TN_ATTN_CUDA_DEFAULT, g->attn_scratch, g->attn_scratch_bytes, stream, err));
+        TRY(attention_forward_keeping_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l),
+                                           la->attn_kept, la->attn_kept_bytes, &s, TN_ATTN_CUDA_DEFAULT,
+                                           g->attn_scratch, g->attn_scratch_bytes, stream, err));
     }
     const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * w.Dm : NULL;
     if (g->parts == 1)
@@ -291,9 +304,9 @@ int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l,
                                          wd.D, stream, err));
     }
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
-    TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
-                                part_decay(g, l), &s, TN_ATTN_CUDA_DEFAULT, g->attn_scratch, g->attn_scratch_bytes,
-                                stream, err));
+    TRY(attention_backward_kept_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
+                                     part_decay(g, l), la->attn_kept, la->attn_kept_bytes, &s, TN_ATTN_CUDA_DEFAULT,
+                                     g->attn_scratch, g->attn_scratch_bytes, stream, err));
     return qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
                                      lw->theta, N, seq_len, 0, wd.H, d, stream, err);
 }
@@ -348,30 +361,36 @@ int written_by_products(TnParamKind kind, int tied) {
 }
 
 /* The layout's runs of tensors whose gradients a writing backward must
- * clear first (grads_deferred), adjacent ones merged, as begin, count pairs. */
-void list_cleared_runs(TnModelCuda *g) {
+ * clear first (grads_deferred), adjacent ones merged, as begin, count pairs
+ * uploaded once for clear_runs_cuda. */
+int upload_cleared_runs(TnModelCuda *g, TnError *err) {
     const TnParamLayout *layout = &g->layout;
-    g->cleared_runs = (size_t *)tn_malloc((size_t)(2 * layout->n_tensors + 2) * sizeof(size_t));
+    size_t *runs = (size_t *)tn_malloc((size_t)(2 * layout->n_tensors + 2) * sizeof(size_t));
     int n = 0;
+    g->longest_cleared_run = 0;
     for (int i = 0; i < layout->n_tensors; i++) {
         const TnTensorInfo *info = &layout->tensors[i];
         if (written_by_products(info->kind, g->config.tie_word_embeddings)) continue;
-        if (n && g->cleared_runs[2 * n - 2] + g->cleared_runs[2 * n - 1] == info->offset)
-            g->cleared_runs[2 * n - 1] += info->numel;
+        if (n && runs[2 * n - 2] + runs[2 * n - 1] == info->offset)
+            runs[2 * n - 1] += info->numel;
         else {
-            g->cleared_runs[2 * n] = info->offset;
-            g->cleared_runs[2 * n + 1] = info->numel;
+            runs[2 * n] = info->offset;
+            runs[2 * n + 1] = info->numel;
             n++;
         }
+        g->longest_cleared_run = std::max(g->longest_cleared_run, runs[2 * n - 1]);
     }
     g->n_cleared_runs = n;
+    cudaError_t status = cudaMalloc(&g->cleared_runs, (size_t)(2 * n + 2) * sizeof(size_t));
+    if (status == cudaSuccess)
+        status = cudaMemcpy(g->cleared_runs, runs, (size_t)(2 * n) * sizeof(size_t), cudaMemcpyHostToDevice);
+    free(runs);
+    if (status != cudaSuccess) return tn_fail(err, "upload_cleared_runs: CUDA: %s", cudaGetErrorString(status));
+    return 0;
 }
 
 int clear_unwritten_grads(TnModelCuda *g, TnError *err) {
-    for (int k = 0; k < g->n_cleared_runs; k++)
-        CUDA_TRY(cudaMemsetAsync(g->grads + g->cleared_runs[2 * k], 0, g->cleared_runs[2 * k + 1] * sizeof(float),
-                                 stream_of(g)));
-    return 0;
+    return clear_runs_cuda(g->grads, g->cleared_runs, g->n_cleared_runs, g->longest_cleared_run, stream_of(g), err);
 }
 
 int refresh_bf16(TnModelCuda *g, TnError *err) {
@@ -468,6 +487,7 @@ extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, con
     g->params_begin = zero >= 3 ? begin : 0;
     g->params_end = zero >= 3 ? end : n;
     if (tn_cuda_stream_open(&g->stream, &g->matmul, err)) return -1;
+    CUDA_TRY(cudaEventCreateWithFlags((cudaEvent_t *)&g->losses_copied, cudaEventDisableTiming));
     cudaStream_t stream = stream_of(g);
     size_t held = g->params_end - g->params_begin;
     CUDA_TRY(cudaMalloc(&g->params, (held ? held : 1) * sizeof(float))); /* a rank may own no element */
@@ -478,8 +498,7 @@ extern "C" int tn_model_cuda_init_shard(TnModelCuda *g, const TnConfig *cfg, con
                         (1 + TN_GRAD_SQUARES_PARTIALS + (size_t)g->layout.n_tensors) * sizeof(double)));
     CUDA_TRY(cudaMalloc(&g->decay, (size_t)cfg->n_layers * cfg->n_heads * sizeof(float)));
     if (tn_cuda_decay_upload(g->decay, cfg, err)) return -1;
-    if (check_glu_adjacent(g, err) || upload_adamw_segments(g, err)) return -1;
-    list_cleared_runs(g);
+    if (check_glu_adjacent(g, err) || upload_adamw_segments(g, err) || upload_cleared_runs(g, err)) return -1;
     Covered state[4];
     covered_buffers(g, state);
     float **zeroed[3] = {&g->grads, &g->adam_m, &g->adam_v};
@@ -501,14 +520,15 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
     cudaFree(g->decay);
     cudaFree(g->sum_squares);
     cudaFree(g->adamw_segments);
+    cudaFree(g->cleared_runs);
     cudaFree(g->arena);
     tn_matmul_cuda_destroy(g->matmul);
+    if (g->losses_copied) cudaEventDestroy((cudaEvent_t)g->losses_copied);
     if (g->stream) cudaStreamDestroy(stream_of(g));
     free(g->host_losses);
     free(g->host_tokens);
     free(g->host_groups);
     free(g->host_token_counts);
-    free(g->cleared_runs);
     tn_param_layout_free(&g->layout);
     memset(g, 0, sizeof *g);
 }
@@ -555,10 +575,12 @@ extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnR
     return 0;
 }
 
-/* The activations are laid out for (max_batch, max_seq); a smaller call
- * uses the first batch * seq_len rows of each, as on the CPU. */
-extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch,
-                                     int seq_len, float *mean_loss, TnError *err) {
+/* The forward up to the logits in g->logits (targets, when not NULL,
+ * copied for the loss). The activations are laid out for (max_batch,
+ * max_seq); a smaller call uses the first batch * seq_len rows of each, as
+ * on the CPU. Returns the number of scored targets, or -1. */
+static int forward_to_logits(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
+                             TnError *err) {
     if (check_reserved(g, "forward", batch, seq_len, err)) return -1;
     const TnConfig *cfg = &g->config;
     int N = batch * seq_len, D = cfg->dim, V = cfg->vocab_size;
@@ -585,18 +607,31 @@ extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, cons
                           w.final_norm.bias, N, D, stream, err));
     TRY(matmul_forward_cuda(matmul, g->logits, TN_CUDA_BF16, 0.0f, g->norm_final, bf16_of(g, w.lm_head), N, D, V,
                             err));
+    return scored;
+}
+
+/* The mean over the scored targets of the per-token losses copied to the host. */
+static float mean_loss_of(const TnModelCuda *g, int n_rows, int scored) {
+    double sum = 0.0;
+    for (int r = 0; r < n_rows; r++) sum += g->host_losses[r];
+    return scored ? (float)(sum / scored) : 0.0f;
+}
+
+extern "C" int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch,
+                                     int seq_len, float *mean_loss, TnError *err) {
+    int scored = forward_to_logits(g, tokens, targets, batch, seq_len, err), N = batch * seq_len;
+    if (scored < 0) return -1;
     if (!targets) return 0;
-    TRY(crossentropy_forward_cuda(g->losses, g->lse, g->logits, g->targets, N, V, stream, err));
+    cudaStream_t stream = stream_of(g);
+    TRY(crossentropy_forward_cuda(g->losses, g->lse, g->logits, g->targets, N, g->config.vocab_size, stream, err));
     CUDA_TRY(cudaMemcpyAsync(g->host_losses, g->losses, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
     CUDA_TRY(cudaStreamSynchronize(stream));
-    double sum = 0.0;
-    for (int r = 0; r < N; r++) sum += g->host_losses[r];
-    *mean_loss = scored ? (float)(sum / scored) : 0.0f;
+    *mean_loss = mean_loss_of(g, N, scored);
     return 0;
 }
 
-extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err) {
-    if (check_reserved(g, "backward", batch, seq_len, err)) return -1;
+/* The backward from the logits' gradient in g->logits. */
+static int backward_from_logits(TnModelCuda *g, int batch, int seq_len, TnError *err) {
     const TnConfig *cfg = &g->config;
     Widths widths = widths_of(cfg, g->parts);
     int N = batch * seq_len, D = cfg->dim, Dm = widths.Dm, G = widths.G, V = cfg->vocab_size, P = widths.P;
@@ -622,7 +657,6 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
      * dresid and leaves its bf16 copy, the next product's operand. */
     TRY(part_weights(g, cfg->n_layers, &w, err));
     TRY(part_grads(g, cfg->n_layers, &dw, err));
-    TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, N, V, loss_scale, stream, err));
     TRY(matmul_backward_cuda(matmul, g->dnorm, dnorm_type, dw.lm_head, weight_beta, g->logits, g->norm_final,
                              bf16_of(g, w.lm_head), N, D, V, err));
     CUDA_TRY(cudaMemsetAsync(g->dresid, 0, ND * sizeof(float), stream));
@@ -683,21 +717,45 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
     return 0;
 }
 
+extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err) {
+    if (check_reserved(g, "backward", batch, seq_len, err)) return -1;
+    TRY(crossentropy_backward_cuda(g->logits, g->logits, g->lse, g->targets, batch * seq_len, g->config.vocab_size,
+                                   loss_scale, stream_of(g), err));
+    return backward_from_logits(g, batch, seq_len, err);
+}
+
+extern "C" int tn_model_cuda_accumulate(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch,
+                                        int seq_len, float loss_scale, float *mean_loss, TnError *err) {
+    int scored = forward_to_logits(g, tokens, targets, batch, seq_len, err), N = batch * seq_len;
+    if (scored < 0) return -1;
+    cudaStream_t stream = stream_of(g);
+    cudaEvent_t losses_copied = (cudaEvent_t)g->losses_copied;
+    TRY(crossentropy_fused_cuda(g->losses, g->logits, g->targets, N, g->config.vocab_size, loss_scale, stream, err));
+    CUDA_TRY(cudaMemcpyAsync(g->host_losses, g->losses, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    CUDA_TRY(cudaEventRecord(losses_copied, stream));
+    /* the backward is queued before the host waits for the losses: no gap between the two passes */
+    TRY(backward_from_logits(g, batch, seq_len, err));
+    CUDA_TRY(cudaEventSynchronize(losses_copied));
+    *mean_loss = mean_loss_of(g, N, scored);
+    return 0;
+}
+
+static int clear_grads(TnModelCuda *g, TnError *err) {
+    CUDA_TRY(cudaMemsetAsync(g->grads, 0, (g->grads_end - g->grads_begin) * sizeof(float), stream_of(g)));
+    return 0;
+}
+
 extern "C" int tn_model_cuda_zero_grad(TnModelCuda *g, TnError *err) {
     int whole = g->grads_begin == 0 && g->grads_end == g->n_params && !(g->hooks && g->hooks->grads);
-    if (whole) {
-        g->grads_deferred = 1;
-        return 0;
-    }
-    CUDA_TRY(cudaMemsetAsync(g->grads, 0, (g->grads_end - g->grads_begin) * sizeof(float), stream_of(g)));
+    if (!whole) return clear_grads(g, err);
+    g->grads_deferred = 1;
     return 0;
 }
 
 extern "C" int tn_model_cuda_settle_grads(TnModelCuda *g, TnError *err) {
     if (!g->grads_deferred) return 0;
-    CUDA_TRY(cudaMemsetAsync(g->grads, 0, (g->grads_end - g->grads_begin) * sizeof(float), stream_of(g)));
     g->grads_deferred = 0;
-    return 0;
+    return clear_grads(g, err);
 }
 
 extern "C" int tn_model_cuda_step(TnModelCuda *g, float beta1, float beta2, float eps, float weight_decay, float lr,

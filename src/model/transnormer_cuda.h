@@ -94,6 +94,8 @@ typedef struct TnCudaLayerActs {
     uint16_t *glu12;     /* (N, 2G) bf16: W1 x | W2 x side by side, one product of the adjacent W1, W2 */
     uint16_t *glu;       /* (N, G) bf16 */
     float *softmax_lse;  /* (B * H, T) fp32: the baseline's attention log-sum-exp (transformer_cuda.h); NULL else */
+    float *attn_kept;    /* the attention forward's segment states for its backward (lightning_attention.h) */
+    size_t attn_kept_bytes;
 } TnCudaLayerActs;
 
 typedef struct TnModelCuda TnModelCuda;
@@ -158,13 +160,13 @@ struct TnModelCuda {
      * backward: its products write their weights' gradients (beta 0, no
      * 4-bytes-a-parameter memset and no read of the old values) and the
      * runs of tensors nothing writes whole (norm gains and biases, theta,
-     * the APE table, an untied embedding; host pairs begin, count in
-     * cleared_runs) are cleared
-     * first. Whatever else reads grads clears them all first
-     * (tn_model_cuda_settle_grads). */
+     * the APE table, an untied embedding: device pairs begin, count in
+     * cleared_runs) are cleared first, in one launch. Whatever else reads
+     * grads clears them all first (tn_model_cuda_settle_grads). */
     int grads_deferred;
     size_t *cleared_runs;
     int n_cleared_runs;
+    size_t longest_cleared_run;
     float *decay;          /* device (L, H) lambda_{l,h} */
     double *sum_squares;   /* device: the gradient norm's sum, TN_GRAD_SQUARES_PARTIALS partials, then the sums
                             * of up to layout.n_tensors runs (tn_model_cuda_grad_squares_runs) */
@@ -172,6 +174,7 @@ struct TnModelCuda {
     int n_adamw_segments;
     struct TnMatmulCuda *matmul; /* the products' cuBLASLt context and workspace (kernels/cuda/matmul_cuda.h) */
     void *stream;          /* cudaStream_t */
+    void *losses_copied;   /* cudaEvent_t: tn_model_cuda_accumulate's per-token losses are on the host */
     /* the arena, sized by tn_model_cuda_reserve for max_batch x max_seq */
     int max_batch, max_seq;
     TnRecompute recompute;
@@ -239,6 +242,14 @@ int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *
  * writes it). Requires the forward just ran on this batch with targets.
  * The logits hold their gradient after. */
 int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err);
+
+/* tn_model_cuda_forward with targets then tn_model_cuda_backward with
+ * loss_scale, the same results bit for bit, with the cross-entropy's
+ * forward and backward in one pass over the logits
+ * (crossentropy_fused_cuda) and the backward queued before the host waits
+ * for the losses: what a training step runs. */
+int tn_model_cuda_accumulate(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
+                             float loss_scale, float *mean_loss, TnError *err);
 
 /* The gradients read as zero from here on. Where the device holds them
  * whole and no hook places them, the clearing waits for the next backward,

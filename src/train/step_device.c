@@ -135,8 +135,7 @@ int tn_step_device_zero_grad(TnStepDevice *dev, TnError *err) { return tn_model_
 
 int tn_step_device_accumulate(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch,
                               int seq_len, float loss_scale, float *loss, TnError *err) {
-    if (tn_model_cuda_forward(&dev->gpu, inputs, targets, batch, seq_len, loss, err)) return -1;
-    return tn_model_cuda_backward(&dev->gpu, batch, seq_len, loss_scale, err);
+    return tn_model_cuda_accumulate(&dev->gpu, inputs, targets, batch, seq_len, loss_scale, loss, err);
 }
 
 int tn_step_device_score(TnStepDevice *dev, const int32_t *inputs, const int32_t *targets, int batch, int seq_len,

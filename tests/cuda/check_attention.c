@@ -247,14 +247,15 @@ static void free_device(Device *d) {
     cudaFree(d->scratch);
 }
 
-/* kept: NULL, or the states the forward keeps for the backward (then no state_device). */
-static int run_forward(const Host *in, Device *d, TnAttnAlgo algo, float *state_device, float *kept, double *o) {
+/* kept: NULL, or the states the forward keeps for the backward (kept_bytes; then no state_device). */
+static int run_forward(const Host *in, Device *d, TnAttnAlgo algo, float *state_device, float *kept, size_t kept_bytes,
+                       double *o) {
     const TnAttnShape *s = &in->shape;
     int rows = s->batch * s->seq_len;
     uint16_t *out = poisoned((size_t)rows * s->ldo);
     TnError err;
-    int rc = kept ? attention_forward_keeping_cuda(out, d->q, d->k, d->v, d->lambda, kept, s, algo, d->scratch,
-                                                   d->scratch_bytes, 0, &err)
+    int rc = kept ? attention_forward_keeping_cuda(out, d->q, d->k, d->v, d->lambda, kept, kept_bytes, s, algo,
+                                                   d->scratch, d->scratch_bytes, 0, &err)
                   : attention_forward_cuda(out, d->q, d->k, d->v, d->lambda, state_device, s, algo, d->scratch,
                                            d->scratch_bytes, 0, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
@@ -325,7 +326,7 @@ static void check_prefill_decode(const Case *c, const Host *in, const double *o_
         TnAttnAlgo algo = part == 0 ? TN_ATTN_CHUNKED : TN_ATTN_RECURRENT;
         Device d = to_device(&slice, algo);
         double *part_o = malloc(sizeof(double) * s->batch * count * width);
-        failures += run_forward(&slice, &d, algo, state, NULL, part_o) != 0;
+        failures += run_forward(&slice, &d, algo, state, NULL, 0, part_o) != 0;
         for (int b = 0; b < s->batch; b++)
             memcpy(o + ((size_t)b * s->seq_len + t0) * width, part_o + (size_t)b * count * width,
                    sizeof(double) * count * width);
@@ -372,14 +373,14 @@ static void check_case(const Case *c, TnRng *rng) {
                 CUDA_CHECK(cudaMalloc((void **)&kept, kept_bytes ? kept_bytes : 16));
                 CUDA_CHECK(cudaMemset(kept, 0xff, kept_bytes ? kept_bytes : 16));
             }
-            int rc = run_forward(&in, &d, (TnAttnAlgo)algo, NULL, kept, o);
+            int rc = run_forward(&in, &d, (TnAttnAlgo)algo, NULL, kept, kept_bytes, o);
             report(keep ? "forward, kept" : "forward", c, algo, rc ? NAN : rel_l2(o, o_ref, o_size));
             if (algo != TN_ATTN_RECURRENT) {
                 uint16_t *grads[3] = {poisoned(rows * s->ldq), poisoned(rows * s->ldk), poisoned(rows * s->ldv)};
                 TnError err;
                 rc = keep ? attention_backward_kept_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda,
-                                                         kept, s, (TnAttnAlgo)algo, d.scratch, d.scratch_bytes, 0,
-                                                         &err)
+                                                         kept, kept_bytes, s, (TnAttnAlgo)algo, d.scratch,
+                                                         d.scratch_bytes, 0, &err)
                           : attention_backward_cuda(grads[0], grads[1], grads[2], d.dout, d.q, d.k, d.v, d.lambda, s,
                                                     (TnAttnAlgo)algo, d.scratch, d.scratch_bytes, 0, &err);
                 if (rc) fprintf(stderr, "%s\n", err.msg);
@@ -400,7 +401,7 @@ static void check_case(const Case *c, TnRng *rng) {
     for (int algo = TN_ATTN_CHUNKED; algo <= (int)TN_ATTN_CHUNKED_WGMMA; algo++) {
         Device d = to_device(&in, (TnAttnAlgo)algo);
         float *state = state_on_device(in.state0, state_size);
-        int rc = run_forward(&in, &d, (TnAttnAlgo)algo, state, NULL, o);
+        int rc = run_forward(&in, &d, (TnAttnAlgo)algo, state, NULL, 0, o);
         report("forward+S0", c, algo, rc ? NAN : rel_l2(o, o_ref, o_size));
         report("  final state", c, algo, state_error(state, state_ref, state_size));
         cudaFree(state);
@@ -436,7 +437,7 @@ static void check_rejections(void) {
     ok = ok && rc == -1 && strstr(err.msg, "aligned");
     rc = attention_backward_cuda(x, x, x, x, x, x, x, lambda, &shape, TN_ATTN_RECURRENT, NULL, 0, 0, &err);
     ok = ok && rc == -1;
-    rc = attention_forward_keeping_cuda(x, x, x, x, lambda, NULL, &shape, TN_ATTN_PARALLEL, NULL, 0, 0, &err);
+    rc = attention_forward_keeping_cuda(x, x, x, x, lambda, NULL, 0, &shape, TN_ATTN_PARALLEL, NULL, 0, 0, &err);
     ok = ok && rc == -1 && strstr(err.msg, "kept");
     /* a long sequence over few heads is cut into segments, whose states need scratch: one byte short is refused
      * (before any launch: x is far smaller than the shape) */
@@ -449,9 +450,20 @@ static void check_rejections(void) {
         rc = attention_backward_cuda(x, x, x, x, x, x, x, lambda, &shape, TN_ATTN_CHUNKED, x, need - 1, 0, &err);
         ok = ok && rc == -1 && strstr(err.msg, "scratch");
     }
+    /* and so are kept states one byte short, forward and backward */
+    size_t kept_need = attention_cuda_kept_bytes(&shape, TN_ATTN_CHUNKED);
+    ok = ok && kept_need > 0;
+    if (kept_need > 0) {
+        rc = attention_forward_keeping_cuda(x, x, x, x, lambda, (float *)x, kept_need - 1, &shape, TN_ATTN_CHUNKED, x,
+                                            need, 0, &err);
+        ok = ok && rc == -1 && strstr(err.msg, "kept");
+        rc = attention_backward_kept_cuda(x, x, x, x, x, x, x, lambda, (float *)x, kept_need - 1, &shape,
+                                          TN_ATTN_CHUNKED, x, need, 0, &err);
+        ok = ok && rc == -1 && strstr(err.msg, "kept");
+    }
     printf("%-4s rejections: bad dk, bad stride, misaligned pointer, recurrent backward, kept states of a "
-           "non-chunked algorithm, scratch one byte short (%zu bytes needed)\n",
-           ok ? "ok" : "FAIL", need);
+           "non-chunked algorithm, scratch one byte short (%zu bytes needed), kept states one byte short (%zu)\n",
+           ok ? "ok" : "FAIL", need, kept_need);
     if (ok) passed++;
     else failed++;
     cudaFree(x);

@@ -175,6 +175,19 @@ void step_check_run(const StepCase *c, uint64_t seed) {
     for (size_t i = 0; i < P; i++) differ += memcmp(&grads_twice[i], &grads_recomputed[i], sizeof(float)) != 0;
     check_value(differ == 0, "a pass after zero_grad over NaN gradients: elements differing from one pass",
                 (double)differ, 0);
+    /* what the training step runs, accumulate (the cross-entropy's forward
+     * and backward in one pass), gives forward + backward's loss and
+     * gradients bit for bit */
+    float loss_accumulated;
+    MUST(tn_model_cuda_zero_grad(&gpu, &err));
+    MUST(tn_model_cuda_accumulate(&gpu, tokens, targets, c->batch, c->seq_len, 1.0f / scored, &loss_accumulated,
+                                  &err));
+    MUST(tn_model_cuda_download(&gpu, NULL, grads_twice, NULL, NULL, &err));
+    differ = 0;
+    for (size_t i = 0; i < P; i++) differ += memcmp(&grads_twice[i], &grads_recomputed[i], sizeof(float)) != 0;
+    check_value(differ == 0, "accumulate against forward + backward: gradient elements differing", (double)differ, 0);
+    check_value(loss_accumulated == loss_after_nan, "accumulate against forward + backward: loss difference",
+                fabs((double)loss_accumulated - loss_after_nan), 0);
     for (int passes = 1; passes <= 2; passes++) {
         float loss_pass;
         MUST(tn_model_cuda_zero_grad(&gpu, &err));

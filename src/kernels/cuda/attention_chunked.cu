@@ -21,6 +21,8 @@
  */
 #include "kernels/cuda/attention_tiles.cuh"
 
+#include <mutex>
+
 namespace tn_attention {
 
 /* A block has 16 warps. With outputs, warps 0-7 make them (Q S, then
@@ -82,8 +84,7 @@ __global__ void __launch_bounds__(CHUNKED_THREADS, 1) chunked_kernel(AttnPass p,
     bf16 *out_head = p.out + first_row * p.ld_out + (long)h * p.value_width + tile * COLUMNS;
     long state_offset = (long)bh * KEY_WIDTH * p.value_width + tile * COLUMNS,
          slot_stride = (long)p.batch * p.heads * KEY_WIDTH * p.value_width;
-    const float *slots = segment == 0 ? plan.first : plan.incoming; /* segment 0: the one state there */
-    const float *incoming = slots ? slots + (segment == 0 ? 0 : segment - 1) * slot_stride + state_offset : nullptr;
+    const float *incoming = incoming_state(plan.first, plan.incoming, segment, slot_stride, state_offset);
     float *outgoing = plan.locals ? plan.locals + segment * slot_stride + state_offset
                       : plan.final_state && segment == plan.segments - 1 ? plan.final_state + state_offset
                                                                            : nullptr;
@@ -225,18 +226,16 @@ cudaError_t launch_transpose(float *out, const float *in, long count, int rows, 
 /* 128 columns a block where the value width allows and its shared memory fits (key width <= 128). */
 static int block_columns(const AttnPass &p) { return p.value_width % 128 == 0 && p.key_width <= 128 ? 128 : 64; }
 
+/* Both passes' shared-memory limits raised; the output pass's occupancy. */
 template <int KEY_WIDTH, int COLUMNS>
 static cudaError_t prepare(int *blocks_per_multiprocessor) {
     size_t shared = ChunkedShared<KEY_WIDTH, COLUMNS>::BYTES;
-    cudaError_t status = cudaFuncSetAttribute(chunked_kernel<KEY_WIDTH, COLUMNS, true>,
-                                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
-    if (status == cudaSuccess)
-        status = cudaFuncSetAttribute(chunked_kernel<KEY_WIDTH, COLUMNS, false>,
-                                      cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
+    int state_pass = 0;
+    cudaError_t status = resident_blocks(reinterpret_cast<const void *>(chunked_kernel<KEY_WIDTH, COLUMNS, false>),
+                                         CHUNKED_THREADS, shared, &state_pass);
     if (status != cudaSuccess) return status;
-    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor,
-                                                         chunked_kernel<KEY_WIDTH, COLUMNS, true>, CHUNKED_THREADS,
-                                                         shared);
+    return resident_blocks(reinterpret_cast<const void *>(chunked_kernel<KEY_WIDTH, COLUMNS, true>), CHUNKED_THREADS,
+                           shared, blocks_per_multiprocessor);
 }
 
 static cudaError_t occupancy(const AttnPass &p, int *blocks_per_multiprocessor) {
@@ -273,10 +272,6 @@ int choose_segments(long blocks, long slots, int seq_len) {
     return best;
 }
 
-int one_segment_after_error(void) {
-    (void)cudaGetLastError();
-    return 1;
-}
 
 long multiprocessor_count(void) {
     int device = 0, count = 0;
@@ -286,15 +281,52 @@ long multiprocessor_count(void) {
     return count;
 }
 
-static int segments_at(const AttnPass &p, int per_multiprocessor) {
-    return choose_segments((long)p.batch * p.heads * (p.value_width / block_columns(p)),
-                           multiprocessor_count() * per_multiprocessor, p.seq_len);
+namespace {
+
+/* resident_blocks' answers: one per (kernel, device) asked so far. There
+ * are a dozen attention kernels, so a short list searched in turn. */
+struct Resident {
+    const void *kernel;
+    int device, blocks;
+};
+constexpr int RESIDENT_ENTRIES = 256;
+Resident resident_table[RESIDENT_ENTRIES];
+int resident_count;
+std::mutex resident_lock;
+
+} // namespace
+
+cudaError_t resident_blocks(const void *kernel, int threads, size_t shared, int *blocks_per_multiprocessor) {
+    int device = 0;
+    cudaError_t status = cudaGetDevice(&device);
+    if (status != cudaSuccess) return status;
+    std::lock_guard<std::mutex> hold(resident_lock);
+    for (int i = 0; i < resident_count; i++)
+        if (resident_table[i].kernel == kernel && resident_table[i].device == device) {
+            *blocks_per_multiprocessor = resident_table[i].blocks;
+            return cudaSuccess;
+        }
+    status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
+    if (status == cudaSuccess)
+        status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor, kernel, threads, shared);
+    if (status == cudaSuccess && resident_count < RESIDENT_ENTRIES)
+        resident_table[resident_count++] = Resident{kernel, device, *blocks_per_multiprocessor};
+    return status;
+}
+
+int segments_on_device(cudaError_t prepared, long blocks, int per_multiprocessor, int seq_len) {
+    if (prepared != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 1;
+    }
+    return choose_segments(blocks, multiprocessor_count() * per_multiprocessor, seq_len);
 }
 
 int chunked_segments(const AttnPass &p) {
     int per_multiprocessor = 0;
-    if (occupancy(p, &per_multiprocessor) != cudaSuccess) return one_segment_after_error();
-    return segments_at(p, per_multiprocessor);
+    cudaError_t prepared = occupancy(p, &per_multiprocessor);
+    return segments_on_device(prepared, (long)p.batch * p.heads * (p.value_width / block_columns(p)),
+                              per_multiprocessor, p.seq_len);
 }
 
 /* Steps (1) and (2) for `segments` > 1 segments of `length` tokens: the
@@ -322,8 +354,7 @@ static cudaError_t launch_states(const AttnPass &p, int segments, int length, fl
     }
     if (segments > 2 || initial)
         segment_scan_kernel<<<dim3((unsigned)(state_size / 256), (unsigned)batch_heads), 256, 0, stream>>>(
-            slots, slots + (segments - 1) * batch_heads * state_size, initial, segments, length, p.heads, state_size,
-            p.lambda);
+            slots, initial_state_copy(slots, p, segments), initial, segments, length, p.heads, state_size, p.lambda);
     return cudaGetLastError();
 }
 
@@ -340,7 +371,7 @@ static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, i
     cudaError_t status = prepare<KEY_WIDTH, COLUMNS>(&per_multiprocessor); /* the shared-memory limit */
     if (status != cudaSuccess) return status;
     /* dispatch's COLUMNS is block_columns(p): chunked_segments' occupancy is this one */
-    if (segments < 1) segments = segments_at(p, per_multiprocessor);
+    if (segments < 1) segments = chunked_segments(p);
     int length = segment_length(p.seq_len, segments);
     unsigned grid = (unsigned)((long)p.batch * p.heads * segments * (p.value_width / COLUMNS));
     /* One segment starts from S0 and writes its final state over it;
@@ -351,7 +382,7 @@ static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, i
             status = launch_states<KEY_WIDTH, COLUMNS>(p, segments, length, slots, state, stream);
             if (status != cudaSuccess || use == FILL_ONLY) return status;
         }
-        if (state) plan.first = slots + (segments - 1) * (long)p.batch * p.heads * KEY_WIDTH * p.value_width;
+        if (state) plan.first = initial_state_copy(slots, p, segments);
         plan.incoming = slots;
     }
     chunked_kernel<KEY_WIDTH, COLUMNS, true><<<grid, CHUNKED_THREADS, shared, stream>>>(p, plan);

@@ -66,10 +66,9 @@ __global__ void __launch_bounds__(GRADIENT_THREADS, 1)
     decay_table(table, log2_lambda);
 
     Acc running[Layout::TILES];
-    const float *incoming = segment_states && segment > 0
-                                ? segment_states + ((long)(segment - 1) * p.batch * p.heads + bh) * KEY_WIDTH *
-                                                       GRADIENT_VALUE
-                                : nullptr;
+    const float *incoming = incoming_state(nullptr, segment_states, segment,
+                                           (long)p.batch * p.heads * KEY_WIDTH * GRADIENT_VALUE,
+                                           (long)bh * KEY_WIDTH * GRADIENT_VALUE);
     load_state<Layout>(running, incoming, GRADIENT_VALUE, warp);
     store_state<Layout>(running, state_bf16, L::LD_VALUE, warp);
 
@@ -137,28 +136,19 @@ bool gradients_fused(const AttnPass &value_pass) {
 
 template <int KEY_WIDTH>
 static cudaError_t prepare(int *blocks_per_multiprocessor) {
-    size_t shared = GradientShared<KEY_WIDTH>::BYTES;
-    cudaError_t status = cudaFuncSetAttribute(key_value_gradients_kernel<KEY_WIDTH>,
-                                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
-    if (status != cudaSuccess) return status;
-    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor,
-                                                         key_value_gradients_kernel<KEY_WIDTH>, GRADIENT_THREADS,
-                                                         shared);
+    return resident_blocks(reinterpret_cast<const void *>(key_value_gradients_kernel<KEY_WIDTH>), GRADIENT_THREADS,
+                           GradientShared<KEY_WIDTH>::BYTES, blocks_per_multiprocessor);
 }
 
 static cudaError_t prepare_width(int key_width, int *blocks_per_multiprocessor) {
     return key_width == 64 ? prepare<64>(blocks_per_multiprocessor) : prepare<128>(blocks_per_multiprocessor);
 }
 
-static int segments_at(const AttnPass &value_pass, int per_multiprocessor) {
-    return choose_segments((long)value_pass.batch * value_pass.heads, multiprocessor_count() * per_multiprocessor,
-                           value_pass.seq_len);
-}
-
 int gradient_segments(const AttnPass &value_pass) {
     int per_multiprocessor = 0;
-    if (prepare_width(value_pass.key_width, &per_multiprocessor) != cudaSuccess) return one_segment_after_error();
-    return segments_at(value_pass, per_multiprocessor);
+    cudaError_t prepared = prepare_width(value_pass.key_width, &per_multiprocessor);
+    return segments_on_device(prepared, (long)value_pass.batch * value_pass.heads, per_multiprocessor,
+                              value_pass.seq_len);
 }
 
 cudaError_t launch_key_value_gradients(const AttnPass &value_pass, const bf16 *value, long ld_value,
@@ -167,7 +157,7 @@ cudaError_t launch_key_value_gradients(const AttnPass &value_pass, const bf16 *v
     int per_multiprocessor = 0;
     cudaError_t status = prepare_width(value_pass.key_width, &per_multiprocessor);
     if (status != cudaSuccess) return status;
-    int segments = segments_at(value_pass, per_multiprocessor), length = segment_length(value_pass.seq_len, segments);
+    int segments = gradient_segments(value_pass), length = segment_length(value_pass.seq_len, segments);
     if (segments > 1) {
         status = launch_segment_states(value_pass, segments, nullptr, segment_states, stream);
         if (status != cudaSuccess) return status;

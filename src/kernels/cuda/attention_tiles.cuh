@@ -129,6 +129,26 @@ __device__ __forceinline__ void copy_async_16(bf16 *destination, const bf16 *sou
                  "r"(bytes));
 }
 
+/* What load_tile and the wgmma kernel's swizzled load share: thread t
+ * copies the 8 columns from c = t % (WIDTH / 8) * 8 of rows r0 = t / (WIDTH
+ * / 8), r0 + STEP, ... (STEP = THREADS / (WIDTH / 8)) to place(r0, c) and
+ * then every `stride` elements on; rows past `rows` are zero-filled. */
+template <int WIDTH, int THREADS, typename Place>
+__device__ __forceinline__ void copy_tile_rows(Place place, int stride, const bf16 *base, long ld, const AttnPass &p,
+                                               int row0, int rows) {
+    constexpr int VECTORS = WIDTH / 8, STEP = THREADS / VECTORS;
+    static_assert(THREADS % VECTORS == 0 && CHUNK % STEP == 0, "whole rows a pass, whole passes a tile");
+    int r0 = threadIdx.x / VECTORS, c = threadIdx.x % VECTORS * 8;
+    const bf16 *source = base + physical_row(p, row0 + r0) * ld + c;
+    long step = (p.reverse ? -ld : ld) * STEP;
+    bf16 *destination = place(r0, c);
+#pragma unroll
+    for (int i = 0; i < CHUNK / STEP; i++) {
+        bool valid = r0 + i * STEP < rows;
+        copy_async_16(destination + i * stride, valid ? source + i * step : base, valid ? 16 : 0);
+    }
+}
+
 /* Starts copying logical rows [row0, row0 + rows) of one head (base already
  * at the head's first column of its sequence's row 0) into a CHUNK-row tile
  * of WIDTH columns with cp.async (16 bytes a thread, no register staging,
@@ -141,17 +161,8 @@ __device__ __forceinline__ void copy_async_16(bf16 *destination, const bf16 *sou
 template <int WIDTH, int THREADS>
 __device__ __forceinline__ void load_tile(bf16 *tile, int ld_tile, const bf16 *base, long ld, const AttnPass &p,
                                           int row0, int rows) {
-    constexpr int VECTORS = WIDTH / 8, STEP = THREADS / VECTORS;
-    static_assert(THREADS % VECTORS == 0 && CHUNK % STEP == 0, "whole rows a pass, whole passes a tile");
-    int r0 = threadIdx.x / VECTORS, c = threadIdx.x % VECTORS * 8;
-    const bf16 *source = base + physical_row(p, row0 + r0) * ld + c;
-    long step = (p.reverse ? -ld : ld) * STEP;
-    bf16 *destination = tile + r0 * ld_tile + c;
-#pragma unroll
-    for (int i = 0; i < CHUNK / STEP; i++) {
-        bool valid = r0 + i * STEP < rows;
-        copy_async_16(destination + i * STEP * ld_tile, valid ? source + i * step : base, valid ? 16 : 0);
-    }
+    copy_tile_rows<WIDTH, THREADS>([&](int row, int column) { return tile + row * ld_tile + column; },
+                                   THREADS / (WIDTH / 8) * ld_tile, base, ld, p, row0, rows);
 }
 
 /* A barrier of the whole block (with the memory ordering of __syncthreads)
@@ -499,6 +510,21 @@ __device__ __forceinline__ void intra_block_store(Acc (&out)[OutputTiles<WIDTH>:
                            c0 * 16);
 }
 
+/* Segment `segment`'s incoming state (its part at state_offset): segment
+ * 0's is `first` (S0 or its copy; NULL: zero), segment s >= 1's is slot s -
+ * 1 of `slots` (slot_stride floats apart; NULL: zero). */
+__device__ __forceinline__ const float *incoming_state(const float *first, const float *slots, int segment,
+                                                       long slot_stride, long state_offset) {
+    const float *state = segment == 0 ? first : slots ? slots + (segment - 1) * slot_stride : nullptr;
+    return state ? state + state_offset : nullptr;
+}
+
+/* Where launch_segment_states puts S0's copy among the slots of `segments`
+ * segments: after their segments - 1 incoming states. */
+inline float *initial_state_copy(float *slots, const AttnPass &p, int segments) {
+    return slots + (long)(segments - 1) * p.batch * p.heads * p.key_width * p.value_width;
+}
+
 /* Incoming states made elsewhere: the segment count and the slots
  * (launch_segment_states's layout) of a forward's states, kept for its
  * backward and transposed for the dQ pass (its key is the forward's value). */
@@ -522,15 +548,26 @@ cudaError_t launch_recurrent(const AttnPass &p, float *state, cudaStream_t strea
 int chunked_segments(const AttnPass &p);
 /* The same choice for `blocks` blocks per segment on `slots` resident blocks. */
 int choose_segments(long blocks, long slots, int seq_len);
-/* One segment, when the occupancy query behind the choice failed: its error
- * cleared, so that the next launch's check does not report it as its own. */
-int one_segment_after_error(void);
+/* choose_segments on the current device for `blocks` blocks a segment of
+ * a kernel with per_multiprocessor resident blocks, as `prepared` (the
+ * resident_blocks query that gave that) returned; when the query failed,
+ * one segment, its error cleared so that the next launch's check does not
+ * report it as its own. */
+int segments_on_device(cudaError_t prepared, long blocks, int per_multiprocessor, int seq_len);
 /* Tokens per segment (a whole number of chunks) when seq_len is cut into `segments`. */
 int segment_length(int seq_len, int segments);
 /* out[i] = in[i]^T for `count` fp32 matrices of rows x columns (multiples of 32). */
 cudaError_t launch_transpose(float *out, const float *in, long count, int rows, int columns, cudaStream_t stream);
 /* Multiprocessors of the current device (0 if it cannot be read). */
 long multiprocessor_count(void);
+/* Resident blocks per multiprocessor of `kernel` (a __global__ function)
+ * launched with `threads` threads and `shared` bytes of dynamic shared
+ * memory on the current device, whose limit for it is raised to `shared`
+ * first (which every launch above 48 KB needs). CUDA is asked once per
+ * kernel and device; the answer is remembered (neither changes without a
+ * device reset, which nothing in tnllm does), so the segment choices that
+ * ask it several times a call cost a table lookup. Thread-safe. */
+cudaError_t resident_blocks(const void *kernel, int threads, size_t shared, int *blocks_per_multiprocessor);
 /* Steps (1) and (2) of the chunked pass p alone, cut into `segments` > 1:
  * slot s - 1 of segment_states ([segments][batch * heads][key_width]
  * [value_width] fp32) gets segment s's incoming state for s >= 1; segment 0

@@ -174,18 +174,11 @@ __device__ __forceinline__ void load_swizzled(unsigned char *tile, const bf16 *b
      * of 8, so the swizzle (row % 8) is the same for all of them and the
      * shared offsets step by STEP rows, the source by STEP rows forwards or,
      * in reversed time, backwards */
-    constexpr int VECTORS = WGMMA_WIDTH / 8, STEP = WGMMA_THREADS / 2 / VECTORS;
-    static_assert(STEP % 8 == 0 && CHUNK % STEP == 0, "whole swizzle periods a pass");
-    int r0 = threadIdx.x / VECTORS, c = threadIdx.x % VECTORS * 8;
-    const bf16 *source = base + physical_row(p, row0 + r0) * ld + c;
-    long step = (p.reverse ? -ld : ld) * STEP;
-    unsigned char *destination = tile + swizzled(r0, c, CHUNK);
-#pragma unroll
-    for (int i = 0; i < CHUNK / STEP; i++) {
-        bool valid = r0 + i * STEP < rows;
-        copy_async_16(reinterpret_cast<bf16 *>(destination + i * STEP * SWIZZLE_ROW), valid ? source + i * step : base,
-                      valid ? 16 : 0);
-    }
+    constexpr int STEP = WGMMA_THREADS / 2 / (WGMMA_WIDTH / 8);
+    static_assert(STEP % 8 == 0, "whole swizzle periods a pass");
+    copy_tile_rows<WGMMA_WIDTH, WGMMA_THREADS / 2>(
+        [&](int row, int column) { return reinterpret_cast<bf16 *>(tile + swizzled(row, column, CHUNK)); },
+        STEP * SWIZZLE_ROW / (int)sizeof(bf16), base, ld, p, row0, rows);
 }
 
 /* Row of accumulator element e in a warpgroup's m64 product: warp w of the
@@ -347,9 +340,7 @@ __global__ void __launch_bounds__(WGMMA_THREADS, 1) wgmma_kernel(AttnPass p, Wgm
     bf16 *out_head = p.out + first_row * p.ld_out + (long)h * WGMMA_WIDTH;
     long state_offset = (long)bh * WGMMA_WIDTH * WGMMA_WIDTH,
          slot_stride = (long)p.batch * p.heads * WGMMA_WIDTH * WGMMA_WIDTH;
-    const float *incoming = segment == 0 ? plan.first : plan.incoming ? plan.incoming + (segment - 1) * slot_stride
-                                                                       : nullptr;
-    if (incoming) incoming += state_offset;
+    const float *incoming = incoming_state(plan.first, plan.incoming, segment, slot_stride, state_offset);
     float *outgoing = plan.final_state && segment == plan.segments - 1 ? plan.final_state + state_offset : nullptr;
     decay_table(table, log2f(p.lambda[h]));
 
@@ -407,21 +398,14 @@ __global__ void __launch_bounds__(WGMMA_THREADS, 1) wgmma_kernel(AttnPass p, Wgm
 bool wgmma_supported(const AttnPass &p) { return p.key_width == WGMMA_WIDTH && p.value_width == WGMMA_WIDTH; }
 
 static cudaError_t prepare_wgmma(int *blocks_per_multiprocessor) {
-    cudaError_t status =
-        cudaFuncSetAttribute(wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)WgmmaShared::ALLOCATED);
-    if (status != cudaSuccess) return status;
-    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor, wgmma_kernel, WGMMA_THREADS,
-                                                         WgmmaShared::ALLOCATED);
-}
-
-static int segments_at(const AttnPass &p, int per_multiprocessor) {
-    return choose_segments((long)p.batch * p.heads, multiprocessor_count() * per_multiprocessor, p.seq_len);
+    return resident_blocks(reinterpret_cast<const void *>(wgmma_kernel), WGMMA_THREADS, WgmmaShared::ALLOCATED,
+                           blocks_per_multiprocessor);
 }
 
 int wgmma_segments(const AttnPass &p) {
     int per_multiprocessor = 0;
-    if (prepare_wgmma(&per_multiprocessor) != cudaSuccess) return one_segment_after_error();
-    return segments_at(p, per_multiprocessor);
+    cudaError_t prepared = prepare_wgmma(&per_multiprocessor);
+    return segments_on_device(prepared, (long)p.batch * p.heads, per_multiprocessor, p.seq_len);
 }
 
 cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment_states, const KeptStates *kept,
@@ -429,7 +413,7 @@ cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment
     int per_multiprocessor = 0;
     cudaError_t status = prepare_wgmma(&per_multiprocessor); /* the shared-memory limit */
     if (status != cudaSuccess) return status;
-    int segments = kept ? kept->segments : segments_at(p, per_multiprocessor);
+    int segments = kept ? kept->segments : wgmma_segments(p);
     /* One segment starts from S0 (or zero) and writes its final state over
      * it; several start from the slots that the state pass and scan fill
      * (segment 0 from S0's copy after them), or from kept's. */
@@ -439,7 +423,7 @@ cudaError_t launch_chunked_wgmma(const AttnPass &p, float *state, float *segment
         status = launch_segment_states(p, segments, state, segment_states, stream);
         if (status != cudaSuccess) return status;
         plan.incoming = segment_states;
-        if (state) plan.first = segment_states + (segments - 1) * (long)p.batch * p.heads * WGMMA_WIDTH * WGMMA_WIDTH;
+        if (state) plan.first = initial_state_copy(segment_states, p, segments);
     }
     unsigned grid = (unsigned)((long)p.batch * p.heads * segments);
     wgmma_kernel<<<grid, WGMMA_THREADS, WgmmaShared::ALLOCATED, stream>>>(p, plan);

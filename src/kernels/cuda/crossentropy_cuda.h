@@ -28,6 +28,14 @@ int crossentropy_forward_cuda(float *losses, float *lse, const uint16_t *logits,
 int crossentropy_backward_cuda(uint16_t *dlogits, const uint16_t *logits, const float *lse, const int32_t *targets,
                                int n_rows, int vocab_size, float scale, cudaStream_t stream, TnError *err);
 
+/* Both in one pass, for a training step that knows its loss scale before
+ * the forward: losses as the forward, then the gradient over the logits
+ * (in place) as the backward with `scale`; no lse kept. Each row is read
+ * from memory once (its second read, right after the first, mostly from
+ * the L2 cache) where the two calls read it twice; the same bits as they. */
+int crossentropy_fused_cuda(float *losses, uint16_t *logits, const int32_t *targets, int n_rows, int vocab_size,
+                            float scale, cudaStream_t stream, TnError *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -185,3 +185,19 @@ extern "C" int convert_to_bf16_cuda(uint16_t *out, const float *inp, size_t n, c
         convert_to_bf16_kernel<1><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
     return launched("convert_to_bf16_cuda", err);
 }
+
+/* Block row y clears run y, its blocks striding over the run. */
+__global__ void clear_runs_kernel(float *base, const size_t *runs) {
+    size_t begin = runs[2 * blockIdx.y], count = runs[2 * blockIdx.y + 1];
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
+        base[begin + i] = 0.0f;
+}
+
+extern "C" int clear_runs_cuda(float *base, const size_t *runs, int n_runs, size_t longest, cudaStream_t stream,
+                               TnError *err) {
+    if (n_runs == 0 || longest == 0) return 0;
+    if (n_runs > 65535) return tn_fail(err, "clear_runs_cuda: %d runs (at most 65535)", n_runs);
+    unsigned across = blocks_for(longest, kThreads);
+    clear_runs_kernel<<<dim3(across < 1024 ? across : 1024, (unsigned)n_runs), kThreads, 0, stream>>>(base, runs);
+    return launched("clear_runs_cuda", err);
+}

@@ -62,6 +62,11 @@ int glu_backward_cuda(uint16_t *da, uint16_t *db, int ld, const uint16_t *dout, 
 /* out (bf16) = inp (fp32), n elements, round to nearest even. */
 int convert_to_bf16_cuda(uint16_t *out, const float *inp, size_t n, cudaStream_t stream, TnError *err);
 
+/* Zeroes n_runs runs of base in one launch (where a memset each would be
+ * a launch each): runs (device) holds n_runs (begin, count) pairs in
+ * floats, the longest count `longest`; n_runs at most 65535. */
+int clear_runs_cuda(float *base, const size_t *runs, int n_runs, size_t longest, cudaStream_t stream, TnError *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -140,19 +140,21 @@ extern "C" int attention_forward_cuda(uint16_t *o, const uint16_t *q, const uint
 
 /* kept is needed exactly when the forward has states to keep. */
 static int check_kept(const char *function, const TnAttnShape *s, TnAttnAlgo algo, const void *kept,
-                      TnError *err) {
+                      size_t kept_bytes, TnError *err) {
     size_t bytes = attention_cuda_kept_bytes(s, algo);
-    if ((bytes > 0 && (!kept || misaligned(kept, 16))) || (algo != TN_ATTN_CHUNKED && algo != TN_ATTN_CHUNKED_WGMMA))
-        return tn_fail(err, "%s: kept must hold %zu bytes, 16-byte aligned, for a chunked algorithm", function, bytes);
+    if ((bytes > 0 && (!kept || misaligned(kept, 16) || kept_bytes < bytes)) ||
+        (algo != TN_ATTN_CHUNKED && algo != TN_ATTN_CHUNKED_WGMMA))
+        return tn_fail(err, "%s: kept must hold %zu bytes (%zu given), 16-byte aligned, for a chunked algorithm",
+                       function, bytes, kept ? kept_bytes : 0);
     return 0;
 }
 
 extern "C" int attention_forward_keeping_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v,
-                                              const float *lambda, float *kept, const TnAttnShape *s, TnAttnAlgo algo,
-                                              void *scratch, size_t scratch_bytes, cudaStream_t stream,
-                                              TnError *err) {
+                                              const float *lambda, float *kept, size_t kept_bytes,
+                                              const TnAttnShape *s, TnAttnAlgo algo, void *scratch,
+                                              size_t scratch_bytes, cudaStream_t stream, TnError *err) {
     const char *function = "attention_forward_keeping_cuda";
-    if (check_shape(function, s, algo, err) || check_kept(function, s, algo, kept, err)) return -1;
+    if (check_shape(function, s, algo, err) || check_kept(function, s, algo, kept, kept_bytes, err)) return -1;
     return forward(o, q, k, v, lambda, nullptr, attention_cuda_kept_bytes(s, algo) > 0 ? kept : nullptr, s, algo,
                    scratch, scratch_bytes, stream, function, err);
 }
@@ -210,10 +212,10 @@ extern "C" int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv,
 
 extern "C" int attention_backward_kept_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
                                             const uint16_t *q, const uint16_t *k, const uint16_t *v,
-                                            const float *lambda, const float *kept, const TnAttnShape *s,
-                                            TnAttnAlgo algo, void *scratch, size_t scratch_bytes, cudaStream_t stream,
-                                            TnError *err) {
+                                            const float *lambda, const float *kept, size_t kept_bytes,
+                                            const TnAttnShape *s, TnAttnAlgo algo, void *scratch,
+                                            size_t scratch_bytes, cudaStream_t stream, TnError *err) {
     const char *function = "attention_backward_kept_cuda";
-    if (check_shape(function, s, algo, err) || check_kept(function, s, algo, kept, err)) return -1;
+    if (check_shape(function, s, algo, err) || check_kept(function, s, algo, kept, kept_bytes, err)) return -1;
     return backward(dq, dk, dv, dout, q, k, v, lambda, kept, s, algo, scratch, scratch_bytes, stream, function, err);
 }

@@ -93,18 +93,21 @@ int attention_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint
  * value) and would compute them again (a state-only pass over dO and V's
  * partner K, and the scan). attention_forward_keeping_cuda is
  * attention_forward_cuda without state that also leaves them in `kept`
- * (device, caller-owned, attention_cuda_kept_bytes(s, algo) bytes, 16-byte
- * aligned; NULL when that is 0); attention_backward_kept_cuda is
- * attention_backward_cuda reading them from there: kept must still hold
- * what the forward of the same q, k, v, lambda, shape and algo wrote. */
+ * (device, caller-owned, kept_bytes of it, at least
+ * attention_cuda_kept_bytes(s, algo) (checked), 16-byte aligned; NULL when
+ * that is 0); attention_backward_kept_cuda is attention_backward_cuda
+ * reading them from there: kept must still hold what the forward of the
+ * same q, k, v, lambda, shape and algo wrote. The model's training step
+ * keeps them (a layer's forward states beside its activations). */
 size_t attention_cuda_kept_bytes(const TnAttnShape *s, TnAttnAlgo algo);
 int attention_forward_keeping_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v,
-                                   const float *lambda, float *kept, const TnAttnShape *s, TnAttnAlgo algo,
-                                   void *scratch, size_t scratch_bytes, cudaStream_t stream, TnError *err);
+                                   const float *lambda, float *kept, size_t kept_bytes, const TnAttnShape *s,
+                                   TnAttnAlgo algo, void *scratch, size_t scratch_bytes, cudaStream_t stream,
+                                   TnError *err);
 int attention_backward_kept_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout, const uint16_t *q,
                                  const uint16_t *k, const uint16_t *v, const float *lambda, const float *kept,
-                                 const TnAttnShape *s, TnAttnAlgo algo, void *scratch, size_t scratch_bytes,
-                                 cudaStream_t stream, TnError *err);
+                                 size_t kept_bytes, const TnAttnShape *s, TnAttnAlgo algo, void *scratch,
+                                 size_t scratch_bytes, cudaStream_t stream, TnError *err);
 
 #ifdef __cplusplus
 }
