@@ -200,11 +200,17 @@ int main(int argc, char **argv) {
     snprintf(a, sizeof a, "%s/more_lines.jsonl", dir);
     const char *more_lines = "{\"text\":\"one\\ntwo\\nthree\\nfour\"}\n{\"text\":\"five\\nsix\\nseven\\neight\"}\n";
     CHECK(tn_write_file(a, more_lines, strlen(more_lines), &err) == 0, "%s", err.msg);
-    static const char *feeds[] = {"lines.jsonl dedup.jsonl", "dedup.jsonl lines.jsonl", "lines.jsonl more_lines.jsonl"};
+    /* two documents again, the first no longer JSON: read (3 lines) by the first pass, unreadable by the second */
+    snprintf(a, sizeof a, "%s/broken.jsonl", dir);
+    const char *broken = "{\"text\": not json any more\n{\"text\":\"another start\"}\n";
+    CHECK(tn_write_file(a, broken, strlen(broken), &err) == 0, "%s", err.msg);
+    static const char *feeds[] = {"lines.jsonl dedup.jsonl", "dedup.jsonl lines.jsonl", "lines.jsonl more_lines.jsonl",
+                                  "lines.jsonl broken.jsonl"};
     static const char *where[] = {"fifo.jsonl line 3: input changed", "fifo.jsonl: input changed",
-                                  "fifo.jsonl line 1: input changed"}; /* fewer: the pipeline's count */
-    for (int i = 0; i < 3; i++) {
-        snprintf(args, sizeof args, "data dedup %s -o %s/changed.jsonl -t 2 --level %s", path, dir, i < 2 ? "doc" : "line");
+                                  "fifo.jsonl line 1: input changed", "fifo.jsonl line 1: input changed"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(args, sizeof args, "data dedup %s -o %s/changed.jsonl -t 2 --level %s", path, dir,
+                 i < 2 ? "doc" : "line");
         snprintf(a, sizeof a, "%s/changed.jsonl", dir);
         char cmd[8192], first[64], second[64];
         sscanf(feeds[i], "%63s %63s", first, second);

@@ -76,7 +76,13 @@ static void dedup_document(void *context, int thread, const TnJsonlReader *corpu
     const TnDedupResult *r = c->result;
     const char *file = corpus->paths[b->file[i]];
     cJSON *json, *text;
-    if (tn_doc_open(corpus, b, i, &json, &text, rejected)) return;
+    if (tn_doc_open(corpus, b, i, &json, &text, rejected)) {
+        /* unreadable now, yet the first pass read units from it (or never saw it): the input changed */
+        long long d = b->index[i];
+        if ((d >= r->n_documents || r->first_unit[d + 1] > r->first_unit[d]) && i < c->changed[thread])
+            c->changed[thread] = i;
+        return;
+    }
     const char *s = text->valuestring;
     size_t len = strlen(s), pos = 0, start, unit_len;
     if (tn_dedup_match(r, c->level, b->index[i], s, len) == TN_DEDUP_CHANGED) {

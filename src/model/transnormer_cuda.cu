@@ -113,23 +113,26 @@ void take_layer(DeviceArena *a, TnCudaLayerActs *la, unsigned parts, size_t N, c
     }
 }
 
-/* The Lightning Attention scratch and kept states of layer l (bytes) for
- * every call up to batch x seq_len: fewer sequences are cut into more
- * segments (one segment state each), so a smaller batch, such as
- * validation's last group, may need more than the reserved one. Both are
- * checked again at each call. */
+/* Layer l's Lightning Attention bytes: the scratch for every call up to
+ * batch x seq_len (attention_cuda_scratch_bound), and room to keep the
+ * forward's states of the reserved shape (a smaller call, which may cut its
+ * sequences into more segments, keeps them only where they fit:
+ * keeps_states). */
 struct AttentionBytes {
     size_t scratch, kept;
 };
 
-static AttentionBytes attention_bound(const TnConfig *cfg, int parts, int l, int batch, int seq_len) {
-    AttentionBytes most = {0, 0};
-    for (int b = 1; b <= batch && cfg->arch != TN_ARCH_TRANSFORMER; b++) {
-        TnAttnShape s = part_attention_shape(cfg, parts, l, b, seq_len);
-        most.scratch = std::max(most.scratch, attention_cuda_scratch_bytes(&s, TN_ATTN_CUDA_DEFAULT));
-        most.kept = std::max(most.kept, attention_cuda_kept_bytes(&s, TN_ATTN_CUDA_DEFAULT));
-    }
-    return most;
+static AttentionBytes attention_bytes(const TnConfig *cfg, int parts, int l, int batch, int seq_len) {
+    if (cfg->arch == TN_ARCH_TRANSFORMER) return AttentionBytes{0, 0};
+    TnAttnShape s = part_attention_shape(cfg, parts, l, batch, seq_len);
+    return AttentionBytes{attention_cuda_scratch_bound(&s, TN_ATTN_CUDA_DEFAULT),
+                          attention_cuda_kept_bytes(&s, TN_ATTN_CUDA_DEFAULT)};
+}
+
+/* Whether a call of shape s keeps its attention states in la (the forward
+ * and the backward of one call answer alike). */
+static int keeps_states(const TnCudaLayerActs *la, const TnAttnShape *s) {
+    return attention_cuda_kept_bytes(s, TN_ATTN_CUDA_DEFAULT) <= la->attn_kept_bytes;
 }
 
 /* Lays out (or, with base == NULL, only measures) the arena: each layer's
@@ -149,7 +152,7 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, i
     for (int l = 0; l < cfg->n_layers; l++) {
         widest = std::max(widest, (size_t)tn_qk_head_dim(cfg, l));
         int same = l > 0 && tn_qk_head_dim(cfg, l) == tn_qk_head_dim(cfg, l - 1);
-        per_layer[l] = same ? per_layer[l - 1] : attention_bound(cfg, parts, l, batch, seq_len);
+        per_layer[l] = same ? per_layer[l - 1] : attention_bytes(cfg, parts, l, batch, seq_len);
         most.scratch = std::max(most.scratch, per_layer[l].scratch);
         most.kept = std::max(most.kept, per_layer[l].kept);
     }
@@ -212,11 +215,13 @@ int gla_forward(TnModelCuda *g, const TnLayerWeights *lw, int l, int batch, int 
     TRY(qk_features_forward_cuda(la->qf, la->kf, la->qkvu, w.P, cfg->gla_act, lw->theta, N, seq_len, 0, NULL, w.H, d,
                                  stream, err));
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
-    if (products) {
+    if (products && keeps_states(la, &s))
         TRY(attention_forward_keeping_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l),
                                            la->attn_kept, la->attn_kept_bytes, &s, TN_ATTN_CUDA_DEFAULT,
                                            g->attn_scratch, g->attn_scratch_bytes, stream, err));
-    }
+    else if (products)
+        TRY(attention_forward_cuda(la->attn, la->qf, la->kf, la->qkvu + 2 * w.Dm, part_decay(g, l), NULL, &s,
+                                   TN_ATTN_CUDA_DEFAULT, g->attn_scratch, g->attn_scratch_bytes, stream, err));
     const uint16_t *gate = cfg->output_gate ? la->qkvu + 3 * w.Dm : NULL;
     if (g->parts == 1)
         return norm_gate_forward_cuda(cfg->norm, la->gated, la->attn_rstd, la->attn, lw->mixer_norm.gain,
@@ -304,9 +309,14 @@ int gla_backward(TnModelCuda *g, const TnWeights *w, const TnWeights *dw, int l,
                                          wd.D, stream, err));
     }
     TnAttnShape s = part_attention_shape(cfg, g->parts, l, batch, seq_len);
-    TRY(attention_backward_kept_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
-                                     part_decay(g, l), la->attn_kept, la->attn_kept_bytes, &s, TN_ATTN_CUDA_DEFAULT,
-                                     g->attn_scratch, g->attn_scratch_bytes, stream, err));
+    if (keeps_states(la, &s))
+        TRY(attention_backward_kept_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf,
+                                         la->qkvu + 2 * Dm, part_decay(g, l), la->attn_kept, la->attn_kept_bytes, &s,
+                                         TN_ATTN_CUDA_DEFAULT, g->attn_scratch, g->attn_scratch_bytes, stream, err));
+    else
+        TRY(attention_backward_cuda(g->dqf, g->dkf, g->dqkvu + 2 * Dm, g->dattn, la->qf, la->kf, la->qkvu + 2 * Dm,
+                                    part_decay(g, l), &s, TN_ATTN_CUDA_DEFAULT, g->attn_scratch,
+                                    g->attn_scratch_bytes, stream, err));
     return qk_features_backward_cuda(g->dqkvu, lg->theta, g->partials, g->dqf, g->dkf, la->qkvu, P, cfg->gla_act,
                                      lw->theta, N, seq_len, 0, wd.H, d, stream, err);
 }
@@ -525,7 +535,7 @@ extern "C" void tn_model_cuda_free(TnModelCuda *g) {
     tn_matmul_cuda_destroy(g->matmul);
     if (g->losses_copied) cudaEventDestroy((cudaEvent_t)g->losses_copied);
     if (g->stream) cudaStreamDestroy(stream_of(g));
-    free(g->host_losses);
+    cudaFreeHost(g->host_losses);
     free(g->host_tokens);
     free(g->host_groups);
     free(g->host_token_counts);
@@ -559,17 +569,27 @@ extern "C" int tn_model_cuda_reserve(TnModelCuda *g, int batch, int seq_len, TnR
                        bytes / 1073741824.0, batch, seq_len, cudaGetErrorString(status));
     g->arena = arena;
     g->arena_bytes = bytes;
-    layout_arena(g, cfg, g->parts, batch, seq_len, recompute, (char *)arena);
+    /* the sizes come from occupancy queries: the same answers both times (resident_blocks remembers them) */
+    size_t laid_out = layout_arena(g, cfg, g->parts, batch, seq_len, recompute, (char *)arena);
+    TN_ASSERT(laid_out == bytes);
     g->recompute = recompute;
     size_t N = (size_t)batch * seq_len;
-    free(g->host_losses);
     free(g->host_tokens);
     free(g->host_groups);
     free(g->host_token_counts);
-    g->host_losses = (float *)tn_malloc(N * sizeof(float));
     g->host_tokens = (int32_t *)tn_malloc(N * sizeof(int32_t));
     g->host_groups = (int32_t *)tn_malloc(TN_TOKEN_GROUPS_SIZE(N) * sizeof(int32_t));
     g->host_token_counts = (int32_t *)tn_malloc(((size_t)cfg->vocab_size + 1) * sizeof(int32_t));
+    cudaFreeHost(g->host_losses);
+    g->host_losses = NULL; /* until the new one is allocated */
+    /* pinned: tn_model_cuda_accumulate's copy of the losses does not block the host */
+    status = cudaMallocHost((void **)&g->host_losses, N * sizeof(float));
+    if (status != cudaSuccess) {
+        cudaFree(g->arena);
+        g->arena = NULL; /* unreserved: every pass is refused until a reserve succeeds */
+        return tn_fail(err, "cannot allocate %zu bytes of pinned host memory for the losses: %s", N * sizeof(float),
+                       cudaGetErrorString(status));
+    }
     g->max_batch = batch;
     g->max_seq = seq_len;
     return 0;
@@ -726,15 +746,21 @@ extern "C" int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, fl
 
 extern "C" int tn_model_cuda_accumulate(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch,
                                         int seq_len, float loss_scale, float *mean_loss, TnError *err) {
+    if (!targets) return tn_fail(err, "tn_model_cuda_accumulate: no targets");
     int scored = forward_to_logits(g, tokens, targets, batch, seq_len, err), N = batch * seq_len;
     if (scored < 0) return -1;
     cudaStream_t stream = stream_of(g);
     cudaEvent_t losses_copied = (cudaEvent_t)g->losses_copied;
     TRY(crossentropy_fused_cuda(g->losses, g->logits, g->targets, N, g->config.vocab_size, loss_scale, stream, err));
+    /* host_losses is pinned: the copy is queued, not waited for, and the
+     * backward queued behind it, so the GPU goes on from the forward to the
+     * backward without waiting for the host */
     CUDA_TRY(cudaMemcpyAsync(g->host_losses, g->losses, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
     CUDA_TRY(cudaEventRecord(losses_copied, stream));
-    /* the backward is queued before the host waits for the losses: no gap between the two passes */
-    TRY(backward_from_logits(g, batch, seq_len, err));
+    if (backward_from_logits(g, batch, seq_len, err)) {
+        cudaEventSynchronize(losses_copied); /* the copy writes host_losses: done before anything may free it */
+        return -1;
+    }
     CUDA_TRY(cudaEventSynchronize(losses_copied));
     *mean_loss = mean_loss_of(g, N, scored);
     return 0;

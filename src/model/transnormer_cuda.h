@@ -199,7 +199,7 @@ struct TnModelCuda {
     float *row_sums;        /* (N) parts > 1: the split norm's rows' sums (norm_cuda.h norm_gate_part_*) */
     int32_t *token_groups;  /* TN_TOKEN_GROUPS_SIZE(N): the backward's rows by token (token_groups.h) */
     /* host, sized by tn_model_cuda_reserve */
-    float *host_losses;     /* (N) the last forward's per-row losses (0 on ignored rows) */
+    float *host_losses;     /* (N, pinned) the last forward's per-row losses (0 on ignored rows) */
     int32_t *host_tokens;   /* (N) the last forward's tokens */
     int32_t *host_groups;   /* TN_TOKEN_GROUPS_SIZE(N), grouped before the upload */
     int32_t *host_token_counts; /* (V + 1) tn_group_tokens' scratch */
@@ -243,11 +243,12 @@ int tn_model_cuda_forward(TnModelCuda *g, const int32_t *tokens, const int32_t *
  * The logits hold their gradient after. */
 int tn_model_cuda_backward(TnModelCuda *g, int batch, int seq_len, float loss_scale, TnError *err);
 
-/* tn_model_cuda_forward with targets then tn_model_cuda_backward with
- * loss_scale, the same results bit for bit, with the cross-entropy's
- * forward and backward in one pass over the logits
- * (crossentropy_fused_cuda) and the backward queued before the host waits
- * for the losses: what a training step runs. */
+/* tn_model_cuda_forward with targets (required) then
+ * tn_model_cuda_backward with loss_scale, the same results bit for bit,
+ * with the cross-entropy's forward and backward in one pass over the
+ * logits (crossentropy_fused_cuda) and the backward queued before the host
+ * waits for the losses: what a training step runs. It keeps no lse, so no
+ * tn_model_cuda_backward may follow it. */
 int tn_model_cuda_accumulate(TnModelCuda *g, const int32_t *tokens, const int32_t *targets, int batch, int seq_len,
                              float loss_scale, float *mean_loss, TnError *err);
 

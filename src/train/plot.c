@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,9 +65,14 @@ int tn_plot_run(const char *run_dir, char *out_path, size_t cap, TnError *err) {
      * made through one descriptor. */
     TnAtomicFile svg;
     if (!rc && !(rc = tn_atomic_open(&svg, out_path, err))) {
+        struct stat written;
         if (run_gnuplot(run_dir, train_path, val_path, s.n_val > 0, svg.tmp_path, err)) {
             tn_atomic_abort(&svg);
             rc = -1;
+        } else if (stat(svg.tmp_path, &written) != 0 || written.st_size == 0) {
+            /* a gnuplot that exits 0 without a plot must not replace the last one with nothing */
+            rc = tn_fail(err, "%s: gnuplot wrote no plot (empty or missing %s)", out_path, svg.tmp_path);
+            tn_atomic_abort(&svg);
         } else {
             rc = tn_atomic_commit(&svg, err);
         }

@@ -5,7 +5,8 @@
  * the directory holding <path> ("." for a bare name) is fsync'ed after the
  * rename, so a save that returned survives a power loss (without that the
  * rename itself may be lost and the old file come back); a file system that
- * cannot sync a directory at all (EINVAL) is let be. A crash, a full
+ * cannot sync a directory at all (EINVAL), or a directory this process may
+ * write but not read (EACCES), is let be. A crash, a full
  * disk or an interrupted run leaves either the old file or the new one,
  * never a torn mix, and a failure names the path and the cause.
  *
@@ -15,7 +16,9 @@
  * found by listing <path>'s directory once. Pids are this machine's: on a
  * directory shared with other machines or PID namespaces a live writer of
  * the same path there could lose its temporary file, and its commit then
- * fails naming the path (nothing is torn).
+ * fails naming the path (nothing is torn). The listing and the directory
+ * fsync cost one directory read and one sync a file: thousands of files
+ * written into one directory pay them thousands of times.
  */
 #ifndef TN_UTIL_FILEIO_H
 #define TN_UTIL_FILEIO_H

@@ -188,6 +188,31 @@ void step_check_run(const StepCase *c, uint64_t seed) {
     check_value(differ == 0, "accumulate against forward + backward: gradient elements differing", (double)differ, 0);
     check_value(loss_accumulated == loss_after_nan, "accumulate against forward + backward: loss difference",
                 fabs((double)loss_accumulated - loss_after_nan), 0);
+    if (c->batch > 1) {
+        /* A call smaller than the reserved shape, the first sequence alone:
+         * it keeps its attention states where the reserved room fits them
+         * (fewer sequences may be cut into more segments) and runs without
+         * them otherwise; against a model reserved for one sequence. */
+        int scored_first = 0;
+        for (int t = 0; t < c->seq_len; t++) scored_first += targets[t] != TN_IGNORE_INDEX;
+        TnModelCuda one;
+        float loss_one, loss_reserved;
+        MUST(tn_model_cuda_init(&one, &cfg, cpu.params, &err));
+        MUST(tn_model_cuda_reserve(&one, 1, c->seq_len, TN_RECOMPUTE_LAYERS, &err));
+        MUST(tn_model_cuda_zero_grad(&one, &err));
+        MUST(tn_model_cuda_accumulate(&one, tokens, targets, 1, c->seq_len, 1.0f / scored_first, &loss_one, &err));
+        MUST(tn_model_cuda_download(&one, NULL, grads_twice, NULL, NULL, &err));
+        tn_model_cuda_free(&one);
+        MUST(tn_model_cuda_zero_grad(&gpu, &err));
+        MUST(tn_model_cuda_accumulate(&gpu, tokens, targets, 1, c->seq_len, 1.0f / scored_first, &loss_reserved,
+                                      &err));
+        MUST(tn_model_cuda_download(&gpu, NULL, grads_recomputed, NULL, NULL, &err));
+        e = rel_l2_f32_f32(grads_recomputed, grads_twice, P);
+        check_value(e <= 1e-5, "one sequence on the model reserved for the batch against one reserved for it, rel l2",
+                    e, 1e-5);
+        e = fabs((double)loss_reserved - loss_one) / fabs((double)loss_one);
+        check_value(e <= 1e-6, "one sequence: loss against the model reserved for it", e, 1e-6);
+    }
     for (int passes = 1; passes <= 2; passes++) {
         float loss_pass;
         MUST(tn_model_cuda_zero_grad(&gpu, &err));

@@ -309,17 +309,18 @@ cudaError_t resident_blocks(const void *kernel, int threads, size_t shared, int 
     status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
     if (status == cudaSuccess)
         status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_multiprocessor, kernel, threads, shared);
-    if (status == cudaSuccess && resident_count < RESIDENT_ENTRIES)
+    if (status == cudaSuccess && *blocks_per_multiprocessor > 0 && resident_count < RESIDENT_ENTRIES)
         resident_table[resident_count++] = Resident{kernel, device, *blocks_per_multiprocessor};
     return status;
 }
 
 int segments_on_device(cudaError_t prepared, long blocks, int per_multiprocessor, int seq_len) {
-    if (prepared != cudaSuccess) {
+    long slots = multiprocessor_count() * per_multiprocessor;
+    if (prepared != cudaSuccess || slots < 1) {
         (void)cudaGetLastError();
         return 1;
     }
-    return choose_segments(blocks, multiprocessor_count() * per_multiprocessor, seq_len);
+    return choose_segments(blocks, slots, seq_len);
 }
 
 int chunked_segments(const AttnPass &p) {

@@ -564,9 +564,11 @@ long multiprocessor_count(void);
  * launched with `threads` threads and `shared` bytes of dynamic shared
  * memory on the current device, whose limit for it is raised to `shared`
  * first (which every launch above 48 KB needs). CUDA is asked once per
- * kernel and device; the answer is remembered (neither changes without a
- * device reset, which nothing in tnllm does), so the segment choices that
- * ask it several times a call cost a table lookup. Thread-safe. */
+ * kernel and device; a positive answer is remembered (neither changes
+ * without a device reset, which nothing in tnllm does), so the segment
+ * choices that ask it several times a call cost a table lookup. The key is
+ * the kernel and the device alone: every kernel is asked with one threads
+ * and shared pair (its launch's). Thread-safe. */
 cudaError_t resident_blocks(const void *kernel, int threads, size_t shared, int *blocks_per_multiprocessor);
 /* Steps (1) and (2) of the chunked pass p alone, cut into `segments` > 1:
  * slot s - 1 of segment_states ([segments][batch * heads][key_width]

@@ -83,6 +83,18 @@ extern "C" size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo 
     return (size_t)segments * s->batch * s->heads * s->dk * s->dv * sizeof(float);
 }
 
+extern "C" size_t attention_cuda_scratch_bound(const TnAttnShape *s, TnAttnAlgo algo) {
+    size_t most = 0;
+    TnAttnShape call = *s;
+    int chunks = (s->seq_len + CHUNK - 1) / CHUNK;
+    for (call.batch = 1; call.batch <= s->batch; call.batch++)
+        for (int c = 1; c <= chunks; c++) {
+            call.seq_len = min(s->seq_len, c * CHUNK); /* the choice depends on the length in chunks alone */
+            most = max(most, attention_cuda_scratch_bytes(&call, algo));
+        }
+    return most;
+}
+
 /* kept: a forward's states for the dQ pass p, or NULL. */
 static cudaError_t run_pass(const AttnPass &p, float *state, void *scratch, TnAttnAlgo algo, cudaStream_t stream,
                             const KeptStates *kept = nullptr) {

@@ -68,6 +68,12 @@ extern "C" { /* the project's C headers carry no C++ guards of their own */
 /* Scratch bytes that attention_forward_cuda and attention_backward_cuda
  * need for this shape on the current device (the larger of the two). */
 size_t attention_cuda_scratch_bytes(const TnAttnShape *s, TnAttnAlgo algo);
+/* The most scratch any call of 1 to s->batch sequences of 1 to s->seq_len
+ * tokens (the other fields as in s) needs on the current device, for a
+ * buffer sized once: the segments a sequence is cut into are not monotone
+ * in the batch or the length (fewer sequences get more segments each), so
+ * every batch and every count of 64-token chunks is asked. */
+size_t attention_cuda_scratch_bound(const TnAttnShape *s, TnAttnAlgo algo);
 
 int attention_forward_cuda(uint16_t *o, const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *lambda,
                            float *state, const TnAttnShape *s, TnAttnAlgo algo, void *scratch, size_t scratch_bytes,
