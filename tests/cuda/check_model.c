@@ -120,8 +120,11 @@ int main(int argc, char **argv) {
         {"d128", 700, 256, 2, 2, 704, 1, 200, 0x3, "", 0, 0},
         {"d64 many heads, short", 512, 512, 2, 8, 1376, 3, 37, 0x2, "", 0, 0},
         /* long enough (16 chunks) over few heads that the attention cuts its
-         * sequences into segments and the model keeps their states */
-        {"d128 long, kept states", 500, 256, 1, 2, 704, 2, 1024, 0x1, "", 0, 0},
+         * sequences into segments and the model keeps their states, on the
+         * wgmma kernels (dk = dv = 128: no LRPE, whose theta gradient, a sum
+         * over all 2048 tokens, has a bf16 error of 9e-2 here; check_attention
+         * keeps states at the LRPE width, dk = 256) */
+        {"d128 long, kept states", 500, 256, 2, 2, 704, 2, 1024, 0x0, "", 0, 0},
         /* every value of every switch but the default (Tables 5-10) */
         {"pe lrpe", 512, 128, 2, 2, 352, 2, 80, 0x1, "pe=lrpe", 0, 0},
         {"pe exp-decay", 512, 128, 2, 2, 352, 2, 80, 0x1, "pe=exp-decay", 0, 0},
