@@ -5,7 +5,8 @@
  * group; review writes its page and tallies verdicts; every command has
  * --help; the two-pass commands refuse stdin and say so in --help, the
  * others read it; bad input, or an input that changes between dedup's
- * passes, fails with a message naming the file. */
+ * passes, fails with a message naming the file; filter refuses input that
+ * was never scored and counts the unscored documents on stderr. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,8 +110,20 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/filtered.jsonl", dir);
     CHECK(run_tnllm(args, out, sizeof out) == 0 && count_lines(path) == 90 && strstr(out, "p90"),
           "filter kept %d: %s", count_lines(path), out);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "(%s %s 2>&1 >/dev/null)", tnllm_binary(), args); /* stderr alone */
+    CHECK(run_command(cmd, out, sizeof out) == 0 && strstr(out, "warning: 1 of the 101 documents not scored"),
+          "the unscored document counted on stderr: %s", out);
     snprintf(path, sizeof path, "%s/filtered.rejects.jsonl", dir);
     CHECK(count_lines(path) == 11, "filter rejects: %d", count_lines(path));
+
+    /* Input never scored: an error naming it and the command to run, not an empty output. */
+    snprintf(args, sizeof args, "data filter %s/lines.jsonl -o %s/unscored.jsonl --drop-top 10", dir, dir);
+    snprintf(a, sizeof a, "%s/unscored.jsonl", dir);
+    snprintf(b, sizeof b, "%s/unscored.rejects.jsonl", dir);
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "lines.jsonl: none of the 2 documents has a numeric "
+              "\"ppl\" field: run tnllm data score first") && count_lines(a) == -1 && count_lines(b) == -1,
+          "filter of unscored input: %s", out);
 
     snprintf(args, sizeof args, "data review --kept %s/filtered.jsonl --dropped %s -n 4 -o %s/review.html", dir, path,
              dir);

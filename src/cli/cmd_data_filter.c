@@ -30,6 +30,7 @@ typedef struct FilterContext {
     TnScoreGroups groups;
     double *low, *high;       /* per group */
     long long **dropped;      /* [thread][group] */
+    long long *unscored;      /* [thread]: documents without a numeric score */
 } FilterContext;
 
 /* The score and group name of a document; -1 if it has no numeric score. */
@@ -89,6 +90,7 @@ static void filter_document(void *context, int thread, const TnJsonlReader *corp
     if (document_score(c, json, &score, group, sizeof group) != 0 || (g = tn_score_groups_find(&c->groups, group)) < 0) {
         snprintf(detail, sizeof detail, "no numeric field \"%s\" (run tnllm data score first)", c->field);
         tn_doc_reject(corpus, b, i, "not scored", detail, rejected);
+        c->unscored[thread]++;
     } else if ((score = (float)score) > c->high[g] || score < c->low[g]) { /* percentiles are of floats */
         int high = score > c->high[g];
         snprintf(detail, sizeof detail, "%s %g %s %g in group %s", c->field, score, high ? ">" : "<",
@@ -129,11 +131,17 @@ int cmd_data_filter(int argc, char **argv) {
     scan.after_batch = add_scores;
     TnPipelineCounts counts;
     if (tn_pipeline_run(&scan, collect_score, &c, &counts, &err)) tn_die("%s", err.msg);
+    /* Unscored input would be dropped whole, an empty output: say what is missing instead. */
+    if (c.groups.n == 0 && counts.documents > 0)
+        tn_die("tnllm data filter: %s%s: none of the %lld documents has a numeric \"%s\" field: run tnllm data score "
+               "first (or name the score's field with --field)", p.inputs[0], p.n_inputs > 1 ? " ..." : "",
+               counts.documents, c.field);
     tn_score_groups_sort(&c.groups);
     int threads = tn_pipeline_threads(&p), n_groups = c.groups.n;
     c.low = tn_calloc((size_t)n_groups + 1, sizeof *c.low);
     c.high = tn_calloc((size_t)n_groups + 1, sizeof *c.high);
     c.dropped = tn_calloc((size_t)threads, sizeof *c.dropped);
+    c.unscored = tn_calloc((size_t)threads, sizeof *c.unscored);
     for (int t = 0; t < threads; t++) c.dropped[t] = tn_calloc((size_t)n_groups + 1, sizeof **c.dropped);
     for (int g = 0; g < n_groups; g++) {
         double top = drop_top > 0 ? tn_score_groups_percentile(&c.groups, g, 100 - drop_top) : INFINITY;
@@ -158,8 +166,15 @@ int cmd_data_filter(int argc, char **argv) {
     }
     printf("\n%lld documents, %lld kept, %lld dropped (including unscored or malformed)\nwrote %s and %s\n",
            counts.documents, counts.kept, counts.rejected, p.output, p.rejects);
+    long long unscored = 0;
+    for (int t = 0; t < threads; t++) unscored += c.unscored[t];
+    if (unscored)
+        fprintf(stderr, "tnllm data filter: warning: %lld of the %lld documents not scored (no numeric \"%s\" field: "
+                "run tnllm data score on them): dropped, in %s as \"not scored\"\n", unscored, counts.documents,
+                c.field, p.rejects);
     for (int t = 0; t < threads; t++) free(c.dropped[t]);
     free(c.dropped);
+    free(c.unscored);
     free(c.low);
     free(c.high);
     tn_score_groups_free(&c.groups);
