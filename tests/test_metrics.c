@@ -6,11 +6,13 @@
  * the file for a resume (which parses every line) keeps the lines up to
  * its step and drops the rest, reading gives the finite numbers back to
  * the printed precision and NaN for the non-finite ones, and the plot
- * (gnuplot) draws it.
+ * (gnuplot) draws it; `tnllm plot` takes the run directory or its metrics
+ * file, and says of a path without metrics that it is not a run.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "test.h"
 #include "train/metrics.h"
@@ -71,6 +73,21 @@ int main(int argc, char **argv) {
 
     CHECK(tn_plot_run(dir, svg, sizeof svg, &err) == 0, "plot: %s", err.msg);
     CHECK(tn_file_exists(svg), "no plot at %s", svg);
+
+    static char out[8192];
+    remove(svg);
+    CHECK(run_commandf(out, sizeof out, "%s plot %s", tnllm_binary(), path) == 0 && tn_file_exists(svg),
+          "tnllm plot of the metrics file draws %s: %s", svg, out);
+    CHECK(run_commandf(out, sizeof out, "%s plot --help", tnllm_binary()) == 0 &&
+              strstr(out, "tnllm plot RUN_DIR/metrics.jsonl"), "plot --help names the metrics file: %s", out);
+    char empty[4200];
+    snprintf(empty, sizeof empty, "%s/empty", dir);
+    CHECK(mkdir(empty, 0700) == 0, "mkdir %s", empty);
+    for (int k = 0; k < 2; k++) {
+        const char *name = k ? "/nonexistent" : "/empty";
+        CHECK(run_commandf(out, sizeof out, "%s plot %s%s", tnllm_binary(), dir, name) == 1 && strstr(out, name) &&
+                  strstr(out, ": not a run directory (no metrics.jsonl)"), "tnllm plot %s: %s", name, out);
+    }
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

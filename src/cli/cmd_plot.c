@@ -6,9 +6,11 @@
 #include "train/plot.h"
 
 static void usage(void) {
-    printf("usage: tnllm plot RUN_DIR\n\n"
+    printf("usage: tnllm plot RUN_DIR\n"
+           "       tnllm plot RUN_DIR/metrics.jsonl\n\n"
            "Draws RUN_DIR/metrics.jsonl (training loss per step, validation loss where measured) into\n"
-           "RUN_DIR/loss.svg with gnuplot (Debian: gnuplot-nox). Works on a run that is still going.\n");
+           "RUN_DIR/loss.svg with gnuplot (Debian: gnuplot-nox). Works on a run that is still going. The\n"
+           "metrics file may be named instead of its directory: the plot goes beside it.\n");
 }
 
 int cmd_plot(int argc, char **argv) {

@@ -42,13 +42,21 @@ static int run_gnuplot(const char *run_dir, const char *train_path, const char *
     return 0;
 }
 
-int tn_plot_run(const char *run_dir, char *out_path, size_t cap, TnError *err) {
-    char metrics[4096], train_path[4200], val_path[4200];
+int tn_plot_run(const char *run, char *out_path, size_t cap, TnError *err) {
+    char run_dir[4096], metrics[4096], train_path[4200], val_path[4200];
+    struct stat st;
+    if (stat(run, &st) == 0 && S_ISREG(st.st_mode)) { /* the metrics file: its directory is the run's */
+        const char *slash = strrchr(run, '/');
+        snprintf(run_dir, sizeof run_dir, "%.*s", !slash || slash == run ? 1 : (int)(slash - run), slash ? run : ".");
+        snprintf(metrics, sizeof metrics, "%s", run);
+    } else {
+        snprintf(run_dir, sizeof run_dir, "%s", run);
+        if (tn_path_join(metrics, sizeof metrics, run_dir, TN_METRICS_FILE, err)) return -1;
+        if (stat(metrics, &st) != 0) return tn_fail(err, "%s: not a run directory (no %s)", run, TN_METRICS_FILE);
+    }
     if (strchr(run_dir, '\'') || strchr(run_dir, '"'))
         return tn_fail(err, "%s: the run directory's name must not contain quotes (gnuplot paths)", run_dir);
-    if (tn_path_join(metrics, sizeof metrics, run_dir, TN_METRICS_FILE, err) ||
-        tn_path_join(out_path, cap, run_dir, TN_PLOT_FILE, err))
-        return -1;
+    if (tn_path_join(out_path, cap, run_dir, TN_PLOT_FILE, err)) return -1;
     int pid = (int)getpid();
     snprintf(train_path, sizeof train_path, "%s/.plot-train.%d.dat", run_dir, pid);
     snprintf(val_path, sizeof val_path, "%s/.plot-val.%d.dat", run_dir, pid);
