@@ -2,7 +2,9 @@
  * data tokenize` end to end through the binary ($TNLLM, else ./tnllm, run
  * from the repository root as `make test` does): the trained tokenizer.json
  * loads, text survives encode | decode byte for byte, the shard holds the
- * encoded document and </s>, and bad input exits 1 naming the file. */
+ * encoded document and </s>, and bad input exits 1 naming the file (an
+ * empty corpus among it); a vocabulary the corpus cannot fill with merges
+ * is a warning saying how many and why. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,14 @@ static char *output(size_t *len) {
     snprintf(path, sizeof path, "%s/out.txt", dir);
     if (tn_read_file(path, &data, len, &err)) tn_die("%s", err.msg);
     return data;
+}
+
+/* tnllm(args) with its output, read whatever the exit status, into *out (the caller frees it). */
+static int tnllm_output(const char *args, char **out) {
+    int status = tnllm(args);
+    size_t len;
+    *out = output(&len);
+    return status;
 }
 
 int main(int argc, char **argv) {
@@ -95,6 +105,34 @@ int main(int argc, char **argv) {
     snprintf(args, sizeof args, "tokenizer train --vocab-size 400 -o %s/new/t.json /nonexistent.txt", dir);
     CHECK(tnllm(args) == 1 && strstr(out = output(&len), "/nonexistent.txt"), "a missing corpus exits 1 naming it");
     free(out);
+    /* An empty corpus is an error, not a vocabulary of bytes alone. */
+    snprintf(args, sizeof args, "%s/empty.txt", dir);
+    CHECK(tn_write_file(args, "", 0, &err) == 0, "%s", err.msg);
+    snprintf(args, sizeof args, "tokenizer train -o %s/empty/tokenizer.json %s/empty.txt", dir, dir);
+    CHECK(tnllm_output(args, &out) == 1 && strstr(out, "empty.txt: no text to train a tokenizer on"),
+          "an empty corpus exits 1 naming it: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "%s/empty/tokenizer.json", dir);
+    CHECK(!tn_file_exists(args), "no tokenizer from an empty corpus");
+    /* Too little text for the vocabulary: one line saying how many merges and why. */
+    snprintf(args, sizeof args, "%s/tiny.txt", dir);
+    CHECK(tn_write_file(args, "hello world\n", 12, &err) == 0, "%s", err.msg);
+    snprintf(args, sizeof args, "tokenizer train --vocab-size 1000 -o %s/tiny.json %s/tiny.txt", dir, dir);
+    CHECK(tnllm_output(args, &out) == 0 && strstr(out, "warning: the vocabulary is 268, not 1000: 0 merges, then no "
+              "pair of symbols occurred 2 or more times (--min-frequency): too little text"),
+          "too little text: %s", out);
+    free(out);
+    /* Chinese: each character a symbol of its own, 741 of them fill the vocabulary: no merges at all */
+    snprintf(args, sizeof args, "%s/chinese.txt", dir);
+    f = fopen(args, "w");
+    for (int cp = 0x4e00; cp < 0x4e00 + 800; cp++) /* UTF-8 of U+4E00.. */
+        fprintf(f, "%c%c%c", 0xe0 | cp >> 12, 0x80 | (cp >> 6 & 0x3f), 0x80 | (cp & 0x3f));
+    fclose(f);
+    snprintf(args, sizeof args, "tokenizer train --vocab-size 1000 -o %s/chinese.json %s/chinese.txt", dir, dir);
+    CHECK(tnllm_output(args, &out) == 0 && strstr(out, "warning: 741 characters filled the vocabulary of 1000: 0 "
+              "merges, a character-level tokenizer"), "characters alone: %s", out);
+    free(out);
+
     snprintf(args, sizeof args, "tokenizer decode -m %s 5 99999", dir);
     CHECK(tnllm(args) == 1 && strstr(out = output(&len), "99999"), "an id outside the vocabulary exits 1");
     free(out);

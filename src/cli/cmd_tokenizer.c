@@ -147,8 +147,12 @@ static int run_train(int argc, char **argv) {
     printf("vocabulary %d: %lld characters, %lld merges in %.2f s; wrote %s\n", bpe.vocab_size, s.characters,
            s.merges, s.merge_seconds, out);
     if (bpe.vocab_size < opt.vocab_size)
-        printf("note: the corpus ran out of pairs seen %lld times; the vocabulary is %d, not %d\n",
-               (long long)opt.min_frequency, bpe.vocab_size, opt.vocab_size);
+        fprintf(stderr, "tnllm tokenizer train: warning: the vocabulary is %d, not %d: %lld merges, then no pair of "
+                "symbols occurred %lld or more times (--min-frequency): too little text\n", bpe.vocab_size,
+                opt.vocab_size, s.merges, (long long)opt.min_frequency);
+    else if (s.merges == 0) /* CJK text: each character is a symbol of its own, and a piece */
+        fprintf(stderr, "tnllm tokenizer train: warning: %lld characters filled the vocabulary of %d: 0 merges, a "
+                "character-level tokenizer (raise --vocab-size, or lower --coverage)\n", s.characters, opt.vocab_size);
     tn_bpe_free(&bpe);
     free(files);
     free(specials);

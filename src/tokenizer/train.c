@@ -488,7 +488,8 @@ int tn_bpe_train_texts(TnBpe *bpe, const char *const *texts, const size_t *lengt
     stats->documents = documents;
     stats->words = words_seen;
     stats->count_seconds = tn_now() - start;
-    int rc = learn(bpe, &words, opt, stats, err);
+    int rc = words_seen == 0 ? tn_fail(err, "no text to train a tokenizer on (%d texts, all empty)", n_texts)
+                             : learn(bpe, &words, opt, stats, err);
     tn_strmap_free(&words);
     return rc;
 }
@@ -518,7 +519,10 @@ int tn_bpe_train_files(TnBpe *bpe, const char *const *paths, int n_paths, const 
     stats->words = counter.words;
     TnStrMap words = counter_finish(&counter);
     stats->count_seconds = tn_now() - start;
-    int rc = n < 0 ? -1 : learn(bpe, &words, opt, stats, err);
+    int rc = n < 0 ? -1
+           : stats->words == 0 ? tn_fail(err, "%s%s: no text to train a tokenizer on: %lld documents, no words",
+                                         paths[0], n_paths > 1 ? " ..." : "", stats->documents)
+           : learn(bpe, &words, opt, stats, err);
     tn_strmap_free(&words);
     return rc;
 }

@@ -47,10 +47,12 @@ typedef struct TnTrainStats {
     double bytes, count_seconds, merge_seconds;
 } TnTrainStats;
 
-/* Trains on plain-text and JSONL files (data/text_batches.h). */
+/* Trains on plain-text and JSONL files (data/text_batches.h). A corpus
+ * without a word (no file, or only empty documents) is an error naming it:
+ * it would give a vocabulary of bytes alone. */
 int tn_bpe_train_files(TnBpe *bpe, const char *const *paths, int n_paths, const TnTrainOptions *opt,
                        TnTrainStats *stats, TnError *err);
-/* Trains on texts in memory (each one document). */
+/* Trains on texts in memory (each one document); all empty is an error. */
 int tn_bpe_train_texts(TnBpe *bpe, const char *const *texts, const size_t *lengths, int n_texts,
                        const TnTrainOptions *opt, TnTrainStats *stats, TnError *err);
 
