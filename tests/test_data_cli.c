@@ -6,13 +6,17 @@
  * --help; the two-pass commands refuse stdin and say so in --help, the
  * others read it; bad input, or an input that changes between dedup's
  * passes, fails with a message naming the file; filter refuses input that
- * was never scored and counts the unscored documents on stderr. */
+ * was never scored and counts the unscored documents on stderr; no command
+ * writes over an input (same inode, or same path spelt otherwise), and a
+ * missing input, a directory as input or output and an output directory that
+ * cannot be written each fail before any work with the path and the cause. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "model/transnormer.h"
 #include "tokenizer/tokenizer.h"
@@ -179,6 +183,88 @@ int main(int argc, char **argv) {
               tn_read_file(path, &rejects, NULL, &err) == 0 && strstr(rejects, "\"reason\":\"not scored\"") &&
               strstr(rejects, "nan"), "NaN loss: %s", out);
     free(rejects);
+
+    /* No command writes over an input: an output that is an input (the same
+     * inode, or a path through a directory made for it, or stdin's file),
+     * or two outputs on one path, are refused naming both; the input stays. */
+    static const char *const overwrites[] = {
+        "data clean %1$s/own.jsonl -o %1$s/own.jsonl",
+        "data clean %1$s/own.jsonl -o %1$s/x.jsonl --rejects %1$s/./own.jsonl",
+        "data clean %1$s/own.jsonl -o %1$s/x.jsonl --summary %1$s/own.jsonl",
+        "data clean - -o %1$s/own.jsonl < %1$s/own.jsonl",
+        "data dedup %1$s/own.jsonl -o %1$s/new/../own.jsonl",
+        "data filter %1$s/own.jsonl -o %1$s/own.jsonl --drop-top 10",
+        "data score %1$s/own.jsonl -m %1$s/nan_model -o %1$s/own.jsonl",
+        "data review --kept %1$s/lines.jsonl --dropped %1$s/own.jsonl -o %1$s/own.jsonl",
+    };
+    snprintf(a, sizeof a, "%s/lines.jsonl", dir);
+    snprintf(path, sizeof path, "%s/own.jsonl", dir);
+    for (size_t i = 0; i < sizeof overwrites / sizeof *overwrites; i++) {
+        CHECK(tn_write_file(path, lines, strlen(lines), &err) == 0, "%s", err.msg); /* a copy of lines.jsonl */
+        snprintf(args, sizeof args, overwrites[i], dir);
+        CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "own.jsonl is the same file as the input ") &&
+                  count_lines(path) == 2 && same_file_bytes(a, path),
+              "%s: want a refusal naming both, the input left: %s", args, out);
+    }
+    snprintf(args, sizeof args, "data clean %s -o %s/o.jsonl --rejects %s/./o.jsonl", a, dir, dir);
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "o.jsonl are the same file"),
+          "one path for two outputs: %s", out);
+
+    /* Bad paths, every command: a missing input, a directory as input or as
+     * output, an output under a file and (not as root, who writes anywhere)
+     * an output directory without write permission, each an error naming
+     * the path and what is wrong. */
+    char bad_dir[600], read_only[600];
+    snprintf(bad_dir, sizeof bad_dir, "%s/a_directory", dir);
+    snprintf(read_only, sizeof read_only, "%s/read_only", dir);
+    CHECK(mkdir(bad_dir, 0700) == 0 && mkdir(read_only, 0500) == 0, "mkdir %s, %s", bad_dir, read_only);
+    static const char *const forms[] = { /* input, output, directory */
+        "data clean %s -o %s",
+        "data dedup %s -o %s",
+        "data filter %s -o %s --drop-top 10",
+        "data score %s -o %s -m %s/nan_model -t 1",
+        "data review --dropped %s -o %s --kept %s/lines.jsonl",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        for (int k = 0; k < 5; k++) {
+            char in[1200], output[1200], want[2600];
+            snprintf(in, sizeof in, "%s/lines.jsonl", dir);
+            snprintf(output, sizeof output, "%s/bad_path.jsonl", dir);
+            switch (k) {
+            case 0:
+                snprintf(in, sizeof in, "%s/missing.jsonl", dir);
+                snprintf(want, sizeof want, "%s: cannot open: No such file or directory", in);
+                break;
+            case 1:
+                snprintf(in, sizeof in, "%s", bad_dir);
+                snprintf(want, sizeof want, "%s: is a directory, not a", bad_dir);
+                break;
+            case 2:
+                snprintf(output, sizeof output, "%s", bad_dir);
+                snprintf(want, sizeof want, "the output %s is a directory", bad_dir);
+                break;
+            case 3:
+                snprintf(output, sizeof output, "%s/lines.jsonl/o.jsonl", dir);
+                snprintf(want, sizeof want, "%s/lines.jsonl: not a directory", dir);
+                break;
+            default:
+                snprintf(output, sizeof output, "%s/o.jsonl", read_only);
+                snprintf(want, sizeof want, "cannot write %s in the directory %s: Permission denied", output,
+                         read_only);
+            }
+            if (k == 4 && geteuid() == 0) continue;
+            snprintf(args, sizeof args, forms[i], in, output, dir);
+            CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, want), "%s: want \"%s\": %s", args, want, out);
+        }
+    }
+    if (geteuid() == 0)
+        printf("skipped: outputs into a directory without write permission (root may write anywhere)\n");
+    snprintf(args, sizeof args, "data bench --input %s", bad_dir);
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "a_directory: is a directory, not a"),
+          "bench of a directory: %s", out);
+    snprintf(args, sizeof args, "data review --verdicts %s", bad_dir);
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "a_directory: is a directory, not a file"),
+          "verdicts in a directory: %s", out);
 
     /* stdin (-): the two-pass commands cannot reread it and refuse it (not
      * an empty output), the others read it; --help says which, once, on

@@ -2,9 +2,10 @@
  * data tokenize` end to end through the binary ($TNLLM, else ./tnllm, run
  * from the repository root as `make test` does): the trained tokenizer.json
  * loads, text survives encode | decode byte for byte, the shard holds the
- * encoded document and </s>, and bad input exits 1 naming the file (an
- * empty corpus among it); a vocabulary the corpus cannot fill with merges
- * is a warning saying how many and why. */
+ * encoded document and </s>, and bad input exits 1 naming the file: an
+ * empty corpus, an output that is an input (train, convert, a shard of data
+ * tokenize, standard output of encode and decode); a vocabulary the corpus
+ * cannot fill with merges is a warning saying how many and why. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,39 @@ int main(int argc, char **argv) {
     snprintf(args, sizeof args, "tokenizer train --vocab-size 1000 -o %s/chinese.json %s/chinese.txt", dir, dir);
     CHECK(tnllm_output(args, &out) == 0 && strstr(out, "warning: 741 characters filled the vocabulary of 1000: 0 "
               "merges, a character-level tokenizer"), "characters alone: %s", out);
+    free(out);
+
+    /* Nothing writes over its input, which stays as it was. */
+    snprintf(args, sizeof args, "tokenizer train --vocab-size 300 -o %s/tiny.txt %s/tiny.txt", dir, dir);
+    CHECK(tnllm_output(args, &out) == 1 && strstr(out, "tiny.txt is the same file as the input"),
+          "train over its corpus: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "tokenizer convert %s/tokenizer.json -o %s/./tokenizer.json", dir, dir);
+    CHECK(tnllm_output(args, &out) == 1 && strstr(out, "tokenizer.json is the same file as the input"),
+          "convert over its input: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "%s/tiny.txt", dir);
+    out = NULL; /* stays NULL where the read fails */
+    CHECK(tn_read_file(args, &out, &len, &err) == 0 && len == 12, "the corpus kept");
+    free(out);
+    for (int k = 0; k < 2; k++) { /* >>, not >: the shell leaves the file whole and tnllm must refuse it itself */
+        char command[16384];
+        snprintf(command, sizeof command, "%s tokenizer %s -m %s -f %s/ids.txt >> %s/ids.txt 2> %s/out.txt",
+                 getenv("TNLLM") ? getenv("TNLLM") : "./tnllm", k ? "decode" : "encode", dir, dir, dir, dir);
+        int rc = system(command);
+        out = output(&len);
+        CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && strstr(out, "standard output is the input file "),
+              "%s to its input file: %s", k ? "decode" : "encode", out);
+        free(out);
+    }
+    snprintf(args, sizeof args, "%s/shard_000003.bin", dir);
+    CHECK(tn_write_file(args, "a document\n", 11, &err) == 0, "%s", err.msg);
+    snprintf(args, sizeof args, "data tokenize -m %s -o %s/./shard %s/shard_000003.bin", dir, dir, dir);
+    CHECK(tnllm_output(args, &out) == 1 && strstr(out, "shard_000003.bin is the shard "), "a shard as input: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "%s/shard_000003.bin", dir);
+    out = NULL; /* stays NULL where the read fails */
+    CHECK(tn_read_file(args, &out, &len, &err) == 0 && len == 11, "the input shard kept");
     free(out);
 
     snprintf(args, sizeof args, "tokenizer decode -m %s 5 99999", dir);

@@ -1,11 +1,16 @@
 /* tnllm data: the data pipeline of §4.1, one subcommand per step. */
 #include "cli/cmd_data.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
+#include "util/fileio.h"
 
 typedef struct DataCommand {
     const char *name;
@@ -71,6 +76,8 @@ void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char 
         tn_rejects_path_for(f->output, f->default_rejects, sizeof f->default_rejects);
         f->rejects = f->default_rejects;
     }
+    const char *outputs[] = {f->output, f->rejects};
+    data_check_outputs(a->command, f->inputs, f->n_inputs, outputs, 2);
     memset(p, 0, sizeof *p);
     p->inputs = f->inputs;
     p->n_inputs = f->n_inputs;
@@ -84,9 +91,70 @@ void data_flags_free(DataFlags *f) { free(f->inputs); }
 
 void data_flags_help(const DataFlags *f) {
     printf("  FILE...             input JSONL files (.gz/.zst by name; %s)\n"
-           "  -o, --output FILE   kept documents (compressed by name: .gz/.zst)\n"
+           "  -o, --output FILE   kept documents (compressed by name: .gz/.zst; its directory is created;\n"
+           "                      never an input's path)\n"
            "  --rejects FILE      dropped documents with \"reason\" and \"detail\" (default: the output\n"
            "                      name with .rejects before .jsonl)\n"
            "  -t, --threads N     threads (default: all cores)\n",
            f->reads == DATA_READS_TWICE ? "not stdin: read twice" : "- for stdin");
+}
+
+/* The directory part of path: up to its last '/', "/" for a name directly
+ * under it, "." for a bare name. */
+static void directory_of(const char *path, char *out, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(out, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    else snprintf(out, cap, ".");
+}
+
+/* path with its directory resolved (symbolic links, "..", the current
+ * directory), or as given where that directory does not exist. */
+static void resolve_path(const char *path, char *out, size_t cap) {
+    char dir[4200], real[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    directory_of(path, dir, sizeof dir);
+    if (!realpath(dir, real)) snprintf(out, cap, "%s", path);
+    else snprintf(out, cap, "%s/%s", strcmp(real, "/") == 0 ? "" : real, slash ? slash + 1 : path);
+}
+
+int data_fd_is_file(int fd, const char *path) {
+    struct stat sf, sp;
+    return fstat(fd, &sf) == 0 && stat(path, &sp) == 0 && sf.st_dev == sp.st_dev && sf.st_ino == sp.st_ino;
+}
+
+int data_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char ra[PATH_MAX + 4200], rb[PATH_MAX + 4200];
+    resolve_path(a, ra, sizeof ra);
+    resolve_path(b, rb, sizeof rb);
+    return strcmp(ra, rb) == 0;
+}
+
+void data_check_outputs(const char *command, const char *const *inputs, int n_inputs, const char *const *outputs,
+                        int n_outputs) {
+    for (int i = 0; i < n_outputs; i++) {
+        const char *out = outputs[i];
+        if (!out) continue;
+        struct stat st;
+        if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+            tn_die("tnllm %s: the output %s is a directory: give the path of a file", command, out);
+        /* the directory first: a path through one not made yet ("new/../in.jsonl") resolves only then */
+        TnError err;
+        if (tn_mkdir_parent(out, &err)) tn_die("tnllm %s: %s", command, err.msg);
+        char dir[4200];
+        directory_of(out, dir, sizeof dir);
+        if (access(dir, W_OK) != 0)
+            tn_die("tnllm %s: cannot write %s in the directory %s: %s", command, out, dir, strerror(errno));
+        for (int k = 0; k < n_inputs; k++) {
+            int is_stdin = strcmp(inputs[k], "-") == 0; /* `- -o x.jsonl < x.jsonl` */
+            if (is_stdin ? data_fd_is_file(STDIN_FILENO, out) : data_same_file(out, inputs[k]))
+tn_die("tnllm %s: the output %s is the same file as the input %s: writing it would replace the "
+                       "input; write to another path", command, out, is_stdin ? "- (standard input)" : inputs[k]);
+        }
+        for (int k = 0; k < i; k++)
+            if (outputs[k] && data_same_file(out, outputs[k]))
+                tn_die("tnllm %s: the outputs %s and %s are the same file: give each its own path", command,
+                       outputs[k], out);
+    }
 }

@@ -1,4 +1,5 @@
-/* cmd_data.h: flag handling shared by the `tnllm data` subcommands. */
+/* cmd_data.h: flag handling shared by the `tnllm data` subcommands, and the
+ * check of output paths that they and `tnllm tokenizer` make before any work. */
 #ifndef TN_CLI_CMD_DATA_H
 #define TN_CLI_CMD_DATA_H
 
@@ -30,12 +31,28 @@ void data_flags_init(DataFlags *f, TnArgs *a, const char *command, DataReads rea
 int data_flags_parse(DataFlags *f, TnArgs *a);
 /* Requires inputs and (if output_required) -o; dies if an input is "-" and
  * the command reads its inputs twice; sets the default rejects path and
- * the OpenMP thread count; fills p. */
+ * the OpenMP thread count; checks the output and rejects paths
+ * (data_check_outputs); fills p. */
 void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char *label, TnPipeline *p);
 void data_flags_free(DataFlags *f);
 
 /* Prints the lines of --help for the shared flags; the inputs' line says
  * what f->reads makes of "-". */
 void data_flags_help(const DataFlags *f);
+
+/* Whether paths a and b name one file: the same device and inode where both
+ * exist, else the same path once their directories are resolved (a file not
+ * written yet). */
+int data_same_file(const char *a, const char *b);
+/* Whether the open descriptor fd (standard input or output) is the file at path. */
+int data_fd_is_file(int fd, const char *path);
+
+/* Dies, naming the paths, unless every output (NULL ones skipped) can be
+ * written without harm and before any work is done: an output that is the
+ * same file as an input or an earlier output (replaced when written, the
+ * input lost), or a directory, is refused; its directory is created and must
+ * be writable. command prefixes the messages ("data clean"). */
+void data_check_outputs(const char *command, const char *const *inputs, int n_inputs, const char *const *outputs,
+                        int n_outputs);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/cmd_data.h"
 #include "cli/commands.h"
 #include "data/jsonl.h"
 #include "data/stream.h"
@@ -164,6 +165,8 @@ int cmd_data_review(int argc, char **argv) {
     args_require(&a, kept, "--kept FILE");
     args_require(&a, dropped, "--dropped FILE");
     args_require(&a, output, "-o PAGE.html");
+    const char *inputs[] = {kept, dropped};
+    data_check_outputs(a.command, inputs, 2, &output, 1);
     TnRng rng;
     tn_rng_seed(&rng, seed, 0x726576696577ull); /* stream "review" */
     Sample sides[2];

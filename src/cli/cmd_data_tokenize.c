@@ -2,8 +2,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/args.h"
+#include "cli/cmd_data.h"
 #include "cli/commands.h"
 #include "data/tokenize.h"
 
@@ -22,6 +24,22 @@ static void usage(void) {
            "  --shard-tokens N       tokens per shard (default 100M, as llm.c; k/M/G suffixes; at most\n"
            "                         2147483647, the int32 count of the shard header)\n"
            "  -t, --threads N        encoding threads (default: all cores)\n");
+}
+
+/* Dies if an input is one of the shards PREFIX names ("PREFIX_000003.bin"
+ * however spelt): this run would write over it, or remove it as a shard of
+ * an earlier run. */
+static void check_inputs(const char *const *inputs, int n_inputs, const char *prefix) {
+    for (int i = 0; i < n_inputs; i++) {
+        const char *name = inputs[i], *underscore = strrchr(name, '_');
+        size_t digits = underscore ? strspn(underscore + 1, "0123456789") : 0;
+        if (!digits || digits > 9 || strcmp(underscore + 1 + digits, ".bin") != 0) continue; /* 9: an int */
+        char shard[4200];
+        tn_shard_name(shard, sizeof shard, prefix, atoi(underscore + 1));
+        if (data_same_file(name, shard))
+            tn_die("tnllm data tokenize: the input %s is the shard %s of -o %s, which this run writes or removes: "
+                   "give another prefix", name, shard, prefix);
+    }
 }
 
 int cmd_data_tokenize(int argc, char **argv) {
@@ -44,6 +62,7 @@ int cmd_data_tokenize(int argc, char **argv) {
     args_require(&a, opt.output, "-o PREFIX");
     if (!model_dir && !path) tn_die("tnllm data tokenize: give -m DIR or --tokenizer FILE");
     if (n_inputs == 0) tn_die("tnllm data tokenize: no input files (see tnllm data tokenize --help)");
+    check_inputs(inputs, n_inputs, opt.output);
     TnTokenizer *tok;
     TnError err;
     if (path ? tn_tokenizer_load(&tok, path, &err) : tn_tokenizer_for_model(&tok, model_dir, &err))

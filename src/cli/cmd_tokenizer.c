@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/cmd_data.h"
 #include "cli/commands.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/hf_json.h"
@@ -63,7 +65,7 @@ static char *read_stream(FILE *in, size_t *len) {
 }
 
 /* The input text: -p, -f FILE, or standard input. */
-static char *read_input(const char *prompt, const char *file, size_t *len) {
+static char *read_input(const char *command, const char *prompt, const char *file, size_t *len) {
     if (prompt) {
         *len = strlen(prompt);
         char *copy = tn_malloc(*len + 1);
@@ -71,6 +73,9 @@ static char *read_input(const char *prompt, const char *file, size_t *len) {
         return copy;
     }
     if (!file) return read_stream(stdin, len);
+    /* `-f ids.txt > ids.txt`: the shell emptied the file before tnllm started, as cat refuses it */
+    if (data_fd_is_file(STDOUT_FILENO, file))
+        tn_die("tnllm tokenizer %s: standard output is the input file %s: redirect it to another file", command, file);
     char *data;
     TnError err;
     if (tn_read_file(file, &data, len, &err)) tn_die("%s", err.msg);
@@ -101,18 +106,30 @@ static void print_json_string(const char *s, size_t n) {
     putchar('"');
 }
 
-/* Writes out (creating its directory) and, when it is named
- * tokenizer.json, a tokenizer_config.json beside it. */
+/* The tokenizer_config.json written beside out when out is named
+ * tokenizer.json, into config (capacity cap); NULL for another name. */
+static const char *config_path(const char *out, char *config, size_t cap) {
+    const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
+    if (strcmp(base, "tokenizer.json") != 0) return NULL;
+    snprintf(config, cap, "%.*stokenizer_config.json", (int)(base - out), out);
+    return config;
+}
+
+/* Checks, before any work, that out and its tokenizer_config.json can be
+ * written (creating their directory) and replace none of the inputs. */
+static void check_outputs(const char *command, const char *const *inputs, int n_inputs, const char *out) {
+    char config[4200];
+    const char *outputs[] = {out, config_path(out, config, sizeof config)};
+    data_check_outputs(command, inputs, n_inputs, outputs, 2);
+}
+
+/* Writes out and, when it is named tokenizer.json, a tokenizer_config.json
+ * beside it (check_outputs made their directory). */
 static void write_tokenizer(const TnBpe *bpe, const char *out) {
     TnError err;
-    const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
-    if (tn_mkdir_parent(out, &err)) tn_die("%s", err.msg);
+    char config[4200];
     if (tn_hf_json_write(bpe, out, &err)) tn_die("%s", err.msg);
-    if (strcmp(base, "tokenizer.json") == 0) {
-        char config[4200];
-        snprintf(config, sizeof config, "%.*stokenizer_config.json", (int)(base - out), out);
-        if (tn_hf_config_write(bpe, config, &err)) tn_die("%s", err.msg);
-    }
+    if (config_path(out, config, sizeof config) && tn_hf_config_write(bpe, config, &err)) tn_die("%s", err.msg);
 }
 
 static int run_train(int argc, char **argv) {
@@ -135,6 +152,7 @@ static int run_train(int argc, char **argv) {
     }
     args_require(&a, out, "-o FILE");
     if (n_files == 0) tn_die("tnllm tokenizer train: give at least one text or JSONL file");
+    check_outputs(a.command, files, n_files, out);
     opt.specials = specials;
     opt.progress = 1;
     TnBpe bpe;
@@ -171,6 +189,7 @@ static int run_convert(int argc, char **argv) {
     }
     args_require(&a, out, "-o FILE");
     if (!in) tn_die("tnllm tokenizer convert: give the tokenizer file to convert (a SentencePiece .model)");
+    check_outputs(a.command, &in, 1, out);
     TnTokenizer *tok;
     TnError err;
     if (tn_tokenizer_load(&tok, in, &err)) tn_die("%s", err.msg);
@@ -199,7 +218,7 @@ static int run_encode(int argc, char **argv) {
     }
     TnTokenizer *tok = open_tokenizer(model_dir, path, "encode");
     size_t len, n;
-    char *text = read_input(prompt, file, &len);
+    char *text = read_input("encode", prompt, file, &len);
     TnEncoder *enc = tn_encoder_new(tok);
     const int32_t *ids = tn_encoder_encode(enc, text, len, &n);
     if (json) putchar('[');
@@ -258,7 +277,7 @@ static int run_decode(int argc, char **argv) {
     }
     TnTokenizer *tok = open_tokenizer(model_dir, path, "decode");
     size_t len, n;
-    char *source = args_len ? from_args : read_input(NULL, file, &len);
+    char *source = args_len ? from_args : read_input("decode", NULL, file, &len);
     int32_t *ids = parse_ids(source, tn_tokenizer_vocab_size(tok), &n);
     char *text = tn_tokenizer_decode(tok, ids, n, &len);
     if (json) {

@@ -16,6 +16,7 @@ int tn_jsonl_open(TnJsonlReader *c, const char *const *paths, int n_paths, TnErr
         struct stat st;
         if (strcmp(paths[i], "-") == 0) { c->total_bytes = 0; break; }
         if (stat(paths[i], &st) != 0) return tn_fail(err, "%s: cannot open: %s", paths[i], strerror(errno));
+        if (S_ISDIR(st.st_mode)) return tn_fail(err, "%s: is a directory, not a JSONL file", paths[i]);
         c->total_bytes += (uint64_t)st.st_size;
     }
     return 0;

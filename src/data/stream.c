@@ -27,7 +27,14 @@ int tn_line_reader_open(TnLineReader *r, const char *path, TnError *err) {
     r->fp = is_stdin ? stdin : fopen(path, "rb");
     if (!r->fp) return tn_fail(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (!is_stdin && fstat(fileno(r->fp), &st) == 0 && S_ISREG(st.st_mode)) r->file_bytes = (uint64_t)st.st_size;
+    if (!is_stdin && fstat(fileno(r->fp), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) { /* fopen opens a directory; only the first read would fail */
+            fclose(r->fp);
+            r->fp = NULL;
+            return tn_fail(err, "%s: is a directory, not a file", path);
+        }
+        if (S_ISREG(st.st_mode)) r->file_bytes = (uint64_t)st.st_size;
+    }
     r->buf_cap = 2 * STREAM_CHUNK;
     r->buf = tn_malloc(r->buf_cap + 1);
     if (r->codec != TN_CODEC_PLAIN) {
