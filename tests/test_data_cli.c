@@ -211,13 +211,11 @@ int main(int argc, char **argv) {
           "one path for two outputs: %s", out);
 
     /* Bad paths, every command: a missing input, a directory as input or as
-     * output, an output under a file and (not as root, who writes anywhere)
-     * an output directory without write permission, each an error naming
-     * the path and what is wrong. */
-    char bad_dir[600], read_only[600];
+     * output, an output under a file (where no one, root included, can
+     * create it), each an error naming the path and what is wrong. */
+    char bad_dir[600];
     snprintf(bad_dir, sizeof bad_dir, "%s/a_directory", dir);
-    snprintf(read_only, sizeof read_only, "%s/read_only", dir);
-    CHECK(mkdir(bad_dir, 0700) == 0 && mkdir(read_only, 0500) == 0, "mkdir %s, %s", bad_dir, read_only);
+    CHECK(mkdir(bad_dir, 0700) == 0, "mkdir %s", bad_dir);
     static const char *const forms[] = { /* input, output, directory */
         "data clean %s -o %s",
         "data dedup %s -o %s",
@@ -226,7 +224,7 @@ int main(int argc, char **argv) {
         "data review --dropped %s -o %s --kept %s/lines.jsonl",
     };
     for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < 4; k++) {
             char in[1200], output[1200], want[2600];
             snprintf(in, sizeof in, "%s/lines.jsonl", dir);
             snprintf(output, sizeof output, "%s/bad_path.jsonl", dir);
@@ -243,22 +241,14 @@ int main(int argc, char **argv) {
                 snprintf(output, sizeof output, "%s", bad_dir);
                 snprintf(want, sizeof want, "the output %s is a directory", bad_dir);
                 break;
-            case 3:
+            default:
                 snprintf(output, sizeof output, "%s/lines.jsonl/o.jsonl", dir);
                 snprintf(want, sizeof want, "%s/lines.jsonl: not a directory", dir);
-                break;
-            default:
-                snprintf(output, sizeof output, "%s/o.jsonl", read_only);
-                snprintf(want, sizeof want, "cannot write %s in the directory %s: Permission denied", output,
-                         read_only);
             }
-            if (k == 4 && geteuid() == 0) continue;
             snprintf(args, sizeof args, forms[i], in, output, dir);
             CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, want), "%s: want \"%s\": %s", args, want, out);
         }
     }
-    if (geteuid() == 0)
-        printf("skipped: outputs into a directory without write permission (root may write anywhere)\n");
     snprintf(args, sizeof args, "data bench --input %s", bad_dir);
     CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "a_directory: is a directory, not a"),
           "bench of a directory: %s", out);
