@@ -45,9 +45,21 @@ void tn_train_options_defaults(TnTrainOptions *o) {
 
 /* Set by SIGINT/SIGTERM; the loop checks it between steps. */
 static volatile sig_atomic_t stop_requested;
+/* Whether this process says so when a signal arrives (rank 0: one line a job). */
+static volatile sig_atomic_t announce_stop;
 
 static void request_stop(int signo) {
-    (void)signo;
+    /* at once: a step can take minutes, and a user who sees nothing presses
+     * again, which kills the run without its checkpoint (write(2) is
+     * async-signal-safe, stdio is not) */
+    static const char on_int[] = "tnllm train: stopping after this step and saving a checkpoint; press Ctrl-C again "
+                                 "to abort without saving\n";
+    static const char on_term[] = "tnllm train: SIGTERM: stopping after this step and saving a checkpoint\n";
+    if (announce_stop) {
+        ssize_t written = signo == SIGINT ? write(STDERR_FILENO, on_int, sizeof on_int - 1)
+                                          : write(STDERR_FILENO, on_term, sizeof on_term - 1);
+        (void)written; /* nothing to do about a stderr that cannot be written */
+    }
     stop_requested = 1;
 }
 
@@ -142,12 +154,31 @@ static int load_data(Run *r, int vocab_size, TnError *err) {
     return 0;
 }
 
+/* The newest step_N directory in the checkpoints directory into name
+ * (""): with no `latest`, one that a kill cut short while it was saved. */
+static void newest_step_dir(const Run *r, char *name, size_t cap) {
+    name[0] = '\0';
+    DIR *d = opendir(r->checkpoints);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "step_", 5) == 0 && strlen(e->d_name) < cap && strcmp(e->d_name, name) > 0)
+            snprintf(name, cap, "%s", e->d_name);
+    closedir(d);
+}
+
 /* Reads the name of the newest checkpoint into r->latest (a full path). */
 static int read_latest(Run *r, TnError *err) {
     char path[4200], *name;
     if (tn_path_join(path, sizeof path, r->checkpoints, "latest", err)) return -1;
-    if (!tn_file_exists(path))
+    if (!tn_file_exists(path)) {
+        char cut[256];
+        newest_step_dir(r, cut, sizeof cut);
+        if (cut[0])
+            return tn_fail(err, "no complete checkpoint in %s: %s was interrupted while saving; start again without "
+                                "--resume", r->checkpoints, cut);
         return tn_fail(err, "%s: no checkpoint to resume from (was the run started with -o %s?)", path, r->o->out_dir);
+    }
     if (tn_read_file(path, &name, NULL, err)) return -1;
     name[strcspn(name, "\n")] = '\0';
     int rc = tn_path_join(r->latest, sizeof r->latest, r->checkpoints, name, err);
@@ -735,6 +766,33 @@ static void install_hooks(Run *r) {
     m->hooks = &r->hooks;
 }
 
+/* Removes the step_N directories a new run finds: with no `latest`, each
+ * was cut short while it was saved (read_latest). */
+static void remove_cut_checkpoints(const Run *r) {
+    DIR *d = opendir(r->checkpoints);
+    if (!d) return;
+    struct dirent *e;
+    char dir[8400];
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "step_", 5) == 0) {
+            snprintf(dir, sizeof dir, "%s/%s", r->checkpoints, e->d_name);
+            remove_checkpoint(dir);
+            fprintf(stderr, "tnllm train: removed %s, a checkpoint cut short while it was saved\n", dir);
+        }
+    closedir(d);
+}
+
+/* A new run's directories and validation split (rank 0), made once the
+ * options, the data and the model have passed their checks. */
+static int create_run_dir(const Run *r, TnError *err) {
+    char val_path[4200];
+    if (tn_mkdir_p(r->o->out_dir, err) || tn_mkdir_p(r->checkpoints, err)) return -1;
+    remove_cut_checkpoints(r);
+    return tn_path_join(val_path, sizeof val_path, r->o->out_dir, "val.bin", err) ||
+                   tn_shard_write(val_path, r->val_tokens, r->n_val, err)
+               ? -1 : 0;
+}
+
 /* Creates or resumes the model, optimizer state, data position. */
 static int setup(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
@@ -746,9 +804,7 @@ static int setup(Run *r, TnError *err) {
     if (r->world->backend == TN_COMM_NCCL && o->device == TN_DEVICE_CPU)
         return tn_fail(err, "a launch without MPI (torchrun, srun) trains on GPUs: give --device cuda, or start CPU "
                             "ranks with mpirun");
-    if (tn_mkdir_p(o->out_dir, err) || tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) ||
-        tn_mkdir_p(r->checkpoints, err))
-        return -1;
+    if (tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err)) return -1;
     if (o->tokenizer ? tn_tokenizer_load(&r->tok, o->tokenizer, err) : (r->tok = tn_tokenizer_bytes(), 0)) return -1;
     if (o->resume) {
         if (read_latest(r, err)) return -1;
@@ -818,11 +874,6 @@ static int setup(Run *r, TnError *err) {
         TnError reason;
         if (tn_loader_restore(&r->loader, &saved.loader, &reason)) return tn_fail(err, "%s: %s", path, reason.msg);
         r->state = saved;
-    } else if (r->root) {
-        char val_path[4200];
-        if (tn_path_join(val_path, sizeof val_path, o->out_dir, "val.bin", err) ||
-            tn_shard_write(val_path, r->val_tokens, r->n_val, err))
-            return -1;
     }
     TnRange held;
     if (o->device != TN_DEVICE_CPU &&
@@ -830,6 +881,7 @@ static int setup(Run *r, TnError *err) {
                             o->seq_len, o->recompute, r->comm, r->tp > 1 ? &r->tensor_group : NULL, o->zero, err))
         return -1;
     if (o->device == TN_DEVICE_CPU) install_hooks(r);
+    if (!o->resume && r->root && create_run_dir(r, err)) return -1;
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
 }
 
@@ -1024,6 +1076,7 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     r.root = r.world->rank == 0;
     r.quiet = o->quiet || !r.root;
     stop_requested = 0;
+    announce_stop = r.root;
     struct sigaction action, old_int, old_term;
     memset(&action, 0, sizeof action);
     action.sa_handler = request_stop;

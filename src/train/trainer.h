@@ -8,15 +8,21 @@
  *   checkpoints/step_NNNNNNNN/ HF model directory + training_state.bin (state.h)
  *   checkpoints/latest         the name of the newest complete checkpoint
  *   model/                     the final model (HF directory)
+ * The directories are created once the options, the data and the model
+ * have been checked: a run refused at start leaves nothing behind.
  * Each step: `accum_steps` micro-batches of micro_batch x seq_len tokens
  * forward and backward into one gradient (the mean loss over the whole
  * batch), a global-norm clip, one AdamW step at the scheduled learning rate.
  *
  * SIGINT and SIGTERM finish the current step, write a checkpoint and return
- * TN_TRAIN_INTERRUPTED. A resumed run (resume = 1, the same data and batch
- * options, the same number of threads: BLAS may split sums by thread)
- * continues from checkpoints/latest and produces, step by step, the same
- * losses and weights as a run that was never stopped. A loss or
+ * TN_TRAIN_INTERRUPTED; rank 0 says so on stderr as the signal arrives. A
+ * second one of the same signal kills the process at once, checkpoint or
+ * not (a checkpoint cut short is never named by `latest`: the run resumes
+ * from the one before, and a resume with none complete says which step was
+ * cut short). A resumed run (resume = 1, the same data and batch options,
+ * the same number of threads: BLAS may split sums by thread) continues
+ * from checkpoints/latest and produces, step by step, the same losses and
+ * weights as a run that was never stopped. A loss or
  * gradient that is not finite stops the run with an error naming the step
  * and the tensor (and its layer); the last good checkpoint stays in place.
  * With several ranks every rank stops at the same step, after the step's

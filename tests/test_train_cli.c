@@ -1,0 +1,75 @@
+/* test_train_cli: `tnllm train` around a run's life, as a user drives it
+ * (the binary, a tiny model, a word corpus):
+ *  - --help describes Ctrl-C; a resume with no complete checkpoint but a
+ *    step directory cut short while saving names it, and a new run in the
+ *    directory removes it; a run refused at start (data that is not there)
+ *    leaves no directory (the Ctrl-C line itself is checked in test_train,
+ *    whose runs raise the signal inside the process).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "test.h"
+#include "train_runs.h"
+#include "util/fileio.h"
+
+static char out[1 << 16];
+static char dir[4096], corpus[4200];
+
+/* Runs `tnllm train` on the corpus with a small batch and args (later
+ * flags win) into dir/name; the output lands in out. */
+static int train(const char *name, const char *args) {
+    return run_commandf(out, sizeof out,
+                        "%s train --data %s --ctx 16 --micro-batch 2 --batch-tokens 32 --warmup 1 --eval-windows 4 "
+                        "--log-every 100 -t 1 %s -o %s/%s",
+                        tnllm_binary(), corpus, args, dir, name);
+}
+
+/* Whether run dir/name holds file. */
+static int exists_in(const char *name, const char *file) {
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s/%s", dir, name, file);
+    return tn_file_exists(path);
+}
+
+/* Ctrl-C's help, a checkpoint cut short, a run refused at start. */
+static void check_interruption(void) {
+    int rc = run_commandf(out, sizeof out, "%s train --help", tnllm_binary());
+    CHECK(rc == 0 && strstr(out, "a second Ctrl-C aborts at once without saving"),
+          "train --help describes Ctrl-C (%d):\n%s", rc, out);
+    char path[8400];
+    snprintf(path, sizeof path, "%s/cut/checkpoints/step_00000006", dir);
+    TnError err;
+    CHECK(tn_mkdir_p(path, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/cut/checkpoints/step_00000006/model.safetensors.tmp.999999999", dir);
+    CHECK(tn_write_file(path, "x", 1, &err) == 0, "%s", err.msg);
+    rc = train("cut", "--size tiny --steps 8 --resume");
+    CHECK(rc == 1 && strstr(out, "no complete checkpoint in") &&
+              strstr(out, "step_00000006 was interrupted while saving; start again without --resume"),
+          "a checkpoint cut short is named (%d):\n%s", rc, out);
+    rc = train("cut", "--size tiny --steps 2");
+    CHECK(rc == 0 && strstr(out, "step_00000006, a checkpoint cut short") &&
+              !exists_in("cut", "checkpoints/step_00000006"),
+          "a new run removes the checkpoint cut short (%d):\n%s", rc, out);
+
+    rc = run_commandf(out, sizeof out, "%s train --size tiny --data %s/missing.txt -o %s/failed", tnllm_binary(), dir,
+                      dir);
+    struct stat st;
+    char failed[4200];
+    snprintf(failed, sizeof failed, "%s/failed", dir);
+    CHECK(rc == 1 && strstr(out, "missing.txt: cannot open") && stat(failed, &st) != 0,
+          "a run refused at start (missing data) leaves no directory behind (%d):\n%s", rc, out);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    uint64_t seed = test_seed();
+    make_temp_dir(dir, sizeof dir, "train-cli");
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+    write_word_corpus(corpus, seed);
+    check_interruption();
+    remove_tree(dir);
+    return TEST_DONE(argv[0]);
+}
