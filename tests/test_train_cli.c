@@ -4,7 +4,10 @@
  *    step directory cut short while saving names it, and a new run in the
  *    directory removes it; a run refused at start (data that is not there)
  *    leaves no directory (the Ctrl-C line itself is checked in test_train,
- *    whose runs raise the signal inside the process).
+ *    whose runs raise the signal inside the process);
+ *  - a warmup as long as the run, --steps beside --tokens, a lowered
+ *    micro-batch and a rounded batch are warned of; --val-fraction 0
+ *    trains on every token without validation.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +66,24 @@ static void check_interruption(void) {
           "a run refused at start (missing data) leaves no directory behind (%d):\n%s", rc, out);
 }
 
+static void check_warnings(void) {
+    int rc = train("warned", "--size tiny --steps 3 --tokens 128 --micro-batch 4 --batch-tokens 40 --warmup 5");
+    CHECK(rc == 0 && strstr(out, "warning: --tokens 128 sets the number of steps; --steps 3 is ignored") &&
+              strstr(out, "warning: --micro-batch 4 lowered to 2: --batch-tokens 40 holds 2 windows of --ctx 16") &&
+              strstr(out, "warning: --batch-tokens 40 rounded up to 64, whole micro-batches (2 of 2 x 16 tokens)") &&
+              strstr(out, "warning: --warmup 5 is not below the run's 2 steps"),
+          "silent adjustments are warned of (%d):\n%s", rc, out);
+    rc = train("unvalidated", "--size tiny --steps 2 --val-fraction 0");
+    char metrics[4400], *text = NULL;
+    snprintf(metrics, sizeof metrics, "%s/unvalidated/metrics.jsonl", dir);
+    TnError err;
+    CHECK(rc == 0 && strstr(out, "no validation (--val-fraction 0)") && !exists_in("unvalidated", "val.bin") &&
+              tn_read_file(metrics, &text, NULL, &err) == 0 && !strstr(text, "val_loss") &&
+              strstr(out, "(validation 0)"),
+          "--val-fraction 0: every token trains, no validation (%d):\n%s", rc, out);
+    free(text);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
@@ -70,6 +91,7 @@ int main(int argc, char **argv) {
     snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
     write_word_corpus(corpus, seed);
     check_interruption();
+    check_warnings();
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

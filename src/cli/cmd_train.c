@@ -31,13 +31,15 @@ static void usage(void) {
            "data\n"
            "  --data PATHS         comma-separated token shards, .jsonl ({\"text\": ...} lines) or text files\n"
            "  --val-data PATHS     validation data (default: the last --val-fraction of --data)\n"
-           "  --val-fraction F     held-out fraction when no --val-data (default %.2f)\n"
+           "  --val-fraction F     held-out fraction when no --val-data, at least one window (default %.2f;\n"
+           "                       0: no validation, every token trains)\n"
            "  -c, --ctx T          context length of the training windows (default %d)\n"
            "  --micro-batch B      windows per forward pass (default %d)\n"
-           "  --batch-tokens N     tokens per optimizer step, by gradient accumulation (default %lld)\n"
+           "  --batch-tokens N     tokens per optimizer step, by gradient accumulation, rounded up to whole\n"
+           "                       micro-batches (default %lld)\n"
            "schedule\n"
            "  --steps N            optimizer steps (default %lld)\n"
-           "  --tokens N           train on N tokens instead of a number of steps\n"
+           "  --tokens N           train on N tokens instead of a number of steps (it wins over --steps)\n"
            "  --lr X               peak learning rate (default %g)\n"
            "  --min-lr-ratio X     cosine decay ends at X * lr (default %g)\n"
            "  --warmup N           linear warmup steps (default %lld)\n"
@@ -120,7 +122,7 @@ int cmd_train(int argc, char **argv) {
     TnTrainOptions o;
     tn_train_options_defaults(&o);
     const char *size = NULL, *config = NULL, *dist_init = NULL;
-    int vocab = 0, threads = 0;
+    int vocab = 0, threads = 0, steps_given = 0;
     TnSwitchFlags switches = {0};
     TnArgs a;
     args_init(&a, "train", argc, argv);
@@ -136,7 +138,7 @@ int cmd_train(int argc, char **argv) {
         else if (args_is(&a, "-c", "--ctx")) o.seq_len = (int)args_int(&a, 1, 1 << 20);
         else if (args_is(&a, NULL, "--micro-batch")) o.micro_batch = (int)args_int(&a, 1, 1 << 16);
         else if (args_is(&a, NULL, "--batch-tokens")) o.batch_tokens = args_int(&a, 1, (long long)1 << 40);
-        else if (args_is(&a, NULL, "--steps")) o.steps = args_int(&a, 1, (long long)1 << 40);
+        else if (args_is(&a, NULL, "--steps")) o.steps = args_int(&a, 1, (long long)1 << 40), steps_given = 1;
         else if (args_is(&a, NULL, "--tokens")) o.total_tokens = args_int(&a, 1, (long long)1 << 50);
         else if (args_is(&a, NULL, "--lr")) o.lr = args_double(&a, 0.0, 10.0);
         else if (args_is(&a, NULL, "--min-lr-ratio")) o.min_lr_ratio = args_double(&a, 0.0, 1.0);
@@ -196,6 +198,9 @@ int cmd_train(int argc, char **argv) {
     if (tn_comm_init(&comm, &err)) tn_die("tnllm train: %s", err.msg);
     o.comm = &comm;
     warn_if_pinned(&comm);
+    if (comm.rank == 0 && steps_given && o.total_tokens > 0)
+        fprintf(stderr, "tnllm train: warning: --tokens %lld sets the number of steps; --steps %lld is ignored\n",
+                o.total_tokens, o.steps);
     TnTrainResult r = {0}; /* read on failure too, where tn_train_run never ran */
     /* one GPU per rank, the ranks' gradients (and with --tp the parts'
      * results) summed by NCCL over groups split from this one */
@@ -221,7 +226,11 @@ int cmd_train(int argc, char **argv) {
                         "to continue\n", r.steps, r.model_dir);
         return 130;
     }
-    printf("done: %lld steps, %lld tokens in %.1f s; final loss %.4f, validation loss %.4f (perplexity %.3f); model %s\n",
-           r.steps, r.tokens, r.seconds, r.final_loss, r.final_val_loss, exp(r.final_val_loss), r.model_dir);
+    char validation[96] = "no validation (--val-fraction 0)";
+    if (!isnan(r.final_val_loss))
+        snprintf(validation, sizeof validation, "validation loss %.4f (perplexity %.3f)", r.final_val_loss,
+                 exp(r.final_val_loss));
+    printf("done: %lld steps, %lld tokens in %.1f s; final loss %.4f, %s; model %s\n", r.steps, r.tokens, r.seconds,
+           r.final_loss, validation, r.model_dir);
     return 0;
 }

@@ -71,7 +71,7 @@ typedef struct Run {
     int have_model;
     uint32_t *train_tokens, *val_tokens; /* val_tokens may point into train_tokens' allocation */
     size_t n_train, n_val;
-    int own_val;
+    int own_val, validates; /* validates: a validation split (--val-data, or --val-fraction above 0) */
     TnLoader loader;
     float *grads, *m, *v; /* grads holds grads_range: the whole buffer, or (ZeRO-2/3) the rank's shard */
     TnRange grads_range;
@@ -135,15 +135,21 @@ static void run_free(Run *r, int failed) {
 }
 
 /* The training and validation token streams (corpus.h), split when no
- * separate validation data is given. */
+ * separate validation data is given (none held out at val_fraction 0). */
 static int load_data(Run *r, int vocab_size, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (tn_corpus_read(o->data, r->tok, vocab_size, &r->train_tokens, &r->n_train, err)) return -1;
+    r->validates = o->val_data || o->val_fraction > 0;
     if (o->val_data) {
         r->own_val = 1;
         return tn_corpus_read(o->val_data, r->tok, vocab_size, &r->val_tokens, &r->n_val, err);
     }
+    if (!r->validates) return 0;
     size_t held = (size_t)(o->val_fraction * (double)r->n_train), need = (size_t)o->seq_len + 1;
+    if (held < need && r->root)
+        fprintf(stderr, "tnllm train: warning: --val-fraction %g of %zu tokens is %zu, fewer than one validation "
+                        "window of --ctx %d + 1: holding out %zu\n", o->val_fraction, r->n_train, held, o->seq_len,
+                need);
     if (held < need) held = need;
     if (held + need > r->n_train)
         return tn_fail(err, "%s: %zu tokens cannot be split into training and validation windows of the context "
@@ -766,6 +772,27 @@ static void install_hooks(Run *r) {
     m->hooks = &r->hooks;
 }
 
+/* Warns (rank 0) of what the run does not take as given: a micro-batch
+ * larger than the batch, a batch rounded up to whole micro-batches, a
+ * warmup as long as the run. */
+static void warn_adjustments(const Run *r) {
+    const TnTrainOptions *o = r->o;
+    if (!r->root) return;
+    long long step_tokens = (long long)r->micro_batch * o->seq_len * r->accum_steps;
+    if (r->micro_batch != o->micro_batch)
+        fprintf(stderr, "tnllm train: warning: --micro-batch %d lowered to %d: --batch-tokens %lld holds %d window%s "
+                        "of --ctx %d\n", o->micro_batch, r->micro_batch, o->batch_tokens, r->micro_batch,
+                r->micro_batch == 1 ? "" : "s", o->seq_len);
+    if (step_tokens != o->batch_tokens)
+        fprintf(stderr, "tnllm train: warning: --batch-tokens %lld rounded up to %lld, whole micro-batches (%d of %d x "
+                        "%d tokens)\n", o->batch_tokens, step_tokens, r->accum_steps, r->micro_batch, o->seq_len);
+    if (o->warmup >= r->steps)
+        fprintf(stderr, "tnllm train: warning: --warmup %lld is not below the run's %lld step%s: the learning rate "
+                        "rises for the whole run (to %.3g of --lr %g at the last step) and never decays\n",
+                o->warmup, r->steps, r->steps == 1 ? "" : "s",
+                tn_lr_schedule(r->steps - 1, r->steps, o->warmup, o->lr, o->min_lr_ratio), o->lr);
+}
+
 /* Removes the step_N directories a new run finds: with no `latest`, each
  * was cut short while it was saved (read_latest). */
 static void remove_cut_checkpoints(const Run *r) {
@@ -788,6 +815,7 @@ static int create_run_dir(const Run *r, TnError *err) {
     char val_path[4200];
     if (tn_mkdir_p(r->o->out_dir, err) || tn_mkdir_p(r->checkpoints, err)) return -1;
     remove_cut_checkpoints(r);
+    if (!r->validates) return 0;
     return tn_path_join(val_path, sizeof val_path, r->o->out_dir, "val.bin", err) ||
                    tn_shard_write(val_path, r->val_tokens, r->n_val, err)
                ? -1 : 0;
@@ -819,7 +847,7 @@ static int setup(Run *r, TnError *err) {
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
     if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;
-    if (r->n_val < (size_t)o->seq_len + 1)
+    if (r->validates && r->n_val < (size_t)o->seq_len + 1)
         return tn_fail(err, "%s: %zu validation tokens are fewer than one window of the context %d + 1",
                        o->val_data ? o->val_data : o->data, r->n_val, o->seq_len);
     long long window = (long long)o->seq_len;
@@ -875,6 +903,7 @@ static int setup(Run *r, TnError *err) {
         if (tn_loader_restore(&r->loader, &saved.loader, &reason)) return tn_fail(err, "%s: %s", path, reason.msg);
         r->state = saved;
     }
+    warn_adjustments(r);
     TnRange held;
     if (o->device != TN_DEVICE_CPU &&
         tn_step_device_open(&r->device, o->device, &m->config, held_params(r, &held), r->m, r->v, r->micro_batch,
@@ -1005,7 +1034,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
                "tokens, from step %lld\n",
                whole_layout(r)->total, r->n_train, r->n_val, o->device == TN_DEVICE_CUDA ? "the GPU" : "the CPU",
                r->steps, r->accum_steps, r->micro_batch, o->seq_len, step_tokens, first);
-    if (!r->quiet) {
+    if (!r->quiet && r->validates) {
         double unigram = tn_unigram_loss(r->train_tokens, r->n_train, r->val_tokens, r->n_val,
                                          r->model.config.vocab_size);
         printf("unigram baseline on the validation split: loss %.4f (perplexity %.2f)\n", unigram, exp(unigram));
@@ -1027,7 +1056,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
             tn_metrics_log_step(&r->metrics, step, loss, lr, norm, r->state.tokens_seen, rate, r->state.elapsed, err))
             return -1;
         char val_text[48] = "";
-        if ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps) {
+        if (r->validates && ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps)) {
             /* data rank 0 validates (with its tensor group); under ZeRO-3 every rank: the passes gather */
             double val_loss = NAN;
             if ((r->comm->rank == 0 || o->zero == 3) &&

@@ -105,7 +105,7 @@ typedef struct TnTrainOptions {
     const char *data;          /* corpus.h paths, comma-separated */
     const char *val_data;      /* NULL: hold out val_fraction of the tokens of data */
     const char *tokenizer;     /* tokenizer.json, NULL: byte-level */
-    double val_fraction;       /* default 0.05 */
+    double val_fraction;       /* default 0.05; 0 without val_data: no validation, every token trains */
     int seq_len, micro_batch;  /* T and the windows per forward pass */
     long long batch_tokens;    /* tokens per optimizer step (rounded to micro-batches) */
     long long steps;           /* optimizer steps of the whole run */
@@ -176,7 +176,10 @@ size_t tn_train_memory_bytes(const TnConfig *cfg, int micro_batch, int seq_len, 
 int tn_train_longest_context(const TnConfig *cfg, int micro_batch, double budget, int threads);
 
 /* Runs (or resumes) the training described by o. Returns TN_TRAIN_DONE,
- * TN_TRAIN_INTERRUPTED, or -1 with err filled. */
+ * TN_TRAIN_INTERRUPTED, or -1 with err filled. Settings it adjusts (a
+ * batch rounded to whole micro-batches, a validation split raised to one
+ * window) and a warmup that fills the run are warned of on stderr by rank
+ * 0. */
 int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err);
 
 #endif
