@@ -7,7 +7,15 @@
  *    whose runs raise the signal inside the process);
  *  - a warmup as long as the run, --steps beside --tokens, a lowered
  *    micro-batch and a rounded batch are warned of; --val-fraction 0
- *    trains on every token without validation.
+ *    trains on every token without validation;
+ *  - a resume whose model options make another model than the run's is
+ *    refused, naming the option, the run's value and the given one (a
+ *    switch without the rest of the model options too), and so is another
+ *    seed; a resume with no model options takes the run's model;
+ *  - another learning rate, warmup and length are taken, one line each,
+ *    and become the run's: the next resume does not name them again;
+ *  - a run already at its last step has nothing to do (status 0, no loss
+ *    figures); a length below the run's step is refused, naming both.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +43,42 @@ static int exists_in(const char *name, const char *file) {
     char path[8400];
     snprintf(path, sizeof path, "%s/%s/%s", dir, name, file);
     return tn_file_exists(path);
+}
+
+static void check_resume(void) {
+    int rc = train("run", "--size tiny --steps 4 --save-every 2 --lr 3e-3");
+    CHECK(rc == 0, "the first run (%d):\n%s", rc, out);
+    rc = train("run", "--size 15M --steps 6 --lr 3e-3 --resume");
+    CHECK(rc == 1 && strstr(out, "--size 15M does not match the run in") && strstr(out, "started with --size tiny") &&
+              strstr(out, "decoder_embed_dim 64 in the run, 256 given"),
+          "a resume with another --size is refused, naming both (%d):\n%s", rc, out);
+    rc = train("run", "--size tiny --pe ape --steps 6 --lr 3e-3 --resume");
+    CHECK(rc == 1 && strstr(out, "position_encoding lrpe-d in the run, ape given"),
+          "a resume with another switch is refused (%d):\n%s", rc, out);
+    rc = train("run", "--pe ape --steps 6 --lr 3e-3 --resume");
+    CHECK(rc == 1 && strstr(out, "--pe ape on a resume: give all the model options"),
+          "a switch alone on a resume is refused (%d):\n%s", rc, out);
+    rc = train("run", "--size tiny --seed 99 --steps 6 --lr 3e-3 --resume");
+    CHECK(rc == 1 && strstr(out, "--seed 99: the run in") && strstr(out, "started with --seed 1234"),
+          "a resume with another seed is refused (%d):\n%s", rc, out);
+
+    rc = train("run", "--size tiny --steps 4 --lr 3e-3 --resume");
+    CHECK(rc == 0 && strstr(out, "is already complete at step 4 (--steps 4): nothing to do; model") &&
+              !strstr(out, "nan") && !strstr(out, "loss"),
+          "a resume of a finished run has nothing to do (%d):\n%s", rc, out);
+    rc = train("run", "--size tiny --steps 3 --lr 3e-3 --resume");
+    CHECK(rc == 1 && strstr(out, "--steps 3: the run in") && strstr(out, "is already at step 4"),
+          "a length below the run's step is refused, naming both (%d):\n%s", rc, out);
+
+    rc = train("run", "--size tiny --steps 6 --lr 5e-2 --warmup 0 --resume");
+    CHECK(rc == 0 && strstr(out, "resuming with --steps 6 (the run so far: 4 steps)") &&
+              strstr(out, "resuming with --lr 0.05 (the run so far: 0.003)") &&
+              strstr(out, "resuming with --warmup 0 (the run so far: 1)") && strstr(out, "from step 4"),
+          "a new schedule is taken, one line per value (%d):\n%s", rc, out);
+    rc = train("run", "--steps 8 --lr 5e-2 --warmup 0 --resume");
+    CHECK(rc == 0 && strstr(out, "resuming with --steps 8 (the run so far: 6 steps)") &&
+              !strstr(out, "resuming with --lr") && strstr(out, "from step 6"),
+          "the new schedule is the run's now; no model options take the run's model (%d):\n%s", rc, out);
 }
 
 /* Ctrl-C's help, a checkpoint cut short, a run refused at start. */
@@ -92,6 +136,7 @@ int main(int argc, char **argv) {
     write_word_corpus(corpus, seed);
     check_interruption();
     check_warnings();
+    check_resume();
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -22,7 +23,11 @@ static void usage(void) {
            "checkpoints, the final model (DIR/model) and the loss curve (DIR/loss.svg) into DIR.\n"
            "Ctrl-C (SIGINT) or SIGTERM: the run says so at once, finishes its step, writes a checkpoint and\n"
            "exits with status 130; a second Ctrl-C aborts at once without saving (the run then resumes from\n"
-           "the checkpoint before).\n\n"
+           "the checkpoint before).\n"
+           "A resume continues the run's model: model options, if given, must make the same model, and the\n"
+           "seed must be the run's. Another --steps/--tokens, learning-rate schedule, AdamW setting or clip\n"
+           "is taken from the checkpoint's step on, each change printed; a run already at its last step has\n"
+           "nothing to do.\n\n"
            "model\n"
            "  --size NAME          a named size: %s\n"
            "  --config FILE        an HF config.json\n"
@@ -118,6 +123,34 @@ static void warn_if_pinned(const TnComm *comm) {
                 comm->rank, cores, online, omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s");
 }
 
+/* Appends "FLAG VALUE" to the text of the model options (TnTrainOptions.model_options). */
+static void add_model_option(char *text, size_t cap, const char *flag, const char *value) {
+    size_t n = strlen(text);
+    snprintf(text + n, cap - n, "%s%s %s", n ? " " : "", flag, value);
+}
+
+/* The model of a new run, or the one a resume's model options make (the
+ * trainer checks it against the run's): --config or --size, the switches,
+ * the vocabulary. */
+static void build_config(TnTrainOptions *o, const char *size, const char *config, int vocab,
+                         const TnSwitchFlags *switches) {
+    TnError err;
+    if (config ? tn_config_load(&o->config, config, &err) : size ? tn_config_from_size(&o->config, size, &err)
+                                                                 : tn_fail(&err, "tnllm train: give --size NAME or "
+                                                                                 "--config FILE"))
+        tn_die("%s", err.msg);
+    switch_flags_apply(switches, &o->config, "train");
+    if (vocab) {
+        o->config.vocab_size = vocab;
+    } else if (!config) {
+        TnTokenizer *tok;
+        if (o->tokenizer ? tn_tokenizer_load(&tok, o->tokenizer, &err) : (tok = tn_tokenizer_bytes(), 0))
+            tn_die("%s", err.msg);
+        o->config.vocab_size = tn_tokenizer_vocab_size(tok);
+        tn_tokenizer_free(tok);
+    }
+}
+
 int cmd_train(int argc, char **argv) {
     TnTrainOptions o;
     tn_train_options_defaults(&o);
@@ -175,22 +208,26 @@ int cmd_train(int argc, char **argv) {
                tn_recompute_name(o.recompute));
     args_require(&a, o.data, "--data PATHS");
     if (threads) omp_set_num_threads(threads);
-    TnError err;
-    if (!o.resume) {
-        if (config ? tn_config_load(&o.config, config, &err) : size ? tn_config_from_size(&o.config, size, &err)
-                                                                    : tn_fail(&err, "tnllm train: give --size NAME or --config FILE"))
-            tn_die("%s", err.msg);
-        switch_flags_apply(&switches, &o.config, "train");
-        if (vocab) {
-            o.config.vocab_size = vocab;
-        } else if (!config) {
-            TnTokenizer *tok;
-            if (o.tokenizer ? tn_tokenizer_load(&tok, o.tokenizer, &err) : (tok = tn_tokenizer_bytes(), 0))
-                tn_die("%s", err.msg);
-            o.config.vocab_size = tn_tokenizer_vocab_size(tok);
-            tn_tokenizer_free(tok);
-        }
+    /* the model options as given: recorded with the run, and on a resume checked against its model */
+    char model_options[8192] = "";
+    if (size) add_model_option(model_options, sizeof model_options, "--size", size);
+    if (config) add_model_option(model_options, sizeof model_options, "--config", config);
+    if (vocab) {
+        char text[16];
+        snprintf(text, sizeof text, "%d", vocab);
+        add_model_option(model_options, sizeof model_options, "--vocab", text);
     }
+    for (int i = 0; i < switches.count; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", switches.key[i]);
+        add_model_option(model_options, sizeof model_options, flag, switches.value[i]);
+    }
+    if (o.resume && model_options[0] && !size && !config)
+        tn_die("tnllm train: %s on a resume: give all the model options the run was started with (--size or "
+               "--config too), or none (a resume continues the run's model)", model_options);
+    if (model_options[0]) o.model_options = model_options;
+    if (!o.resume || model_options[0]) build_config(&o, size, config, vocab, &switches);
+    TnError err;
     /* before any GPU is started: a layout the GPUs do not run */
     if (o.device == TN_DEVICE_CUDA && o.tensor_parallel > 1 && tn_step_device_tp_check(o.zero, &err))
         tn_die("tnllm train: %s", err.msg);
@@ -225,6 +262,14 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "tnllm train: interrupted after step %lld; checkpoint %s; run the same command with --resume "
                         "to continue\n", r.steps, r.model_dir);
         return 130;
+    }
+    if (rc == TN_TRAIN_COMPLETE) {
+        char length[48];
+        if (o.total_tokens > 0) snprintf(length, sizeof length, "--tokens %lld", o.total_tokens);
+        else snprintf(length, sizeof length, "--steps %lld", o.steps);
+        printf("run %s is already complete at step %lld (%s): nothing to do; model %s\n", o.out_dir, r.steps, length,
+               r.model_dir);
+        return 0;
     }
     char validation[96] = "no validation (--val-fraction 0)";
     if (!isnan(r.final_val_loss))

@@ -20,6 +20,7 @@
 #include "model/transnormer.h"
 #include "train/metrics.h"
 #include "train/plot.h"
+#include "train/run_options.h"
 #include "train/state.h"
 #include "util/fileio.h"
 #include "util/progress.h"
@@ -67,11 +68,14 @@ static void request_stop(int signo) {
 typedef struct Run {
     const TnTrainOptions *o;
     TnTokenizer *tok;
+    TnRunOptions given;    /* this session's options, recorded with each checkpoint (run_options.h) */
     TnModel model;
     int have_model;
     uint32_t *train_tokens, *val_tokens; /* val_tokens may point into train_tokens' allocation */
     size_t n_train, n_val;
     int own_val, validates; /* validates: a validation split (--val-data, or --val-fraction above 0) */
+    int ended;              /* resume: the checkpoint is the last step of the session that saved it, whose
+                             * final model is model/ */
     TnLoader loader;
     float *grads, *m, *v; /* grads holds grads_range: the whole buffer, or (ZeRO-2/3) the rank's shard */
     TnRange grads_range;
@@ -380,19 +384,21 @@ static int write_state(Run *r, const char *path, TnError *err) {
 }
 
 /* Writes checkpoints/step_N (model, state with the whole parameters and
- * moments), then points `latest` at it and removes the previous one: a
- * crash at any moment leaves a complete checkpoint named by `latest`.
- * Collective: every rank calls it, rank 0 writes. */
+ * moments, the run's options), then points `latest` at it and removes the
+ * previous one: a crash at any moment leaves a complete checkpoint named
+ * by `latest`. Collective: every rank calls it, rank 0 writes. */
 static int save_checkpoint(Run *r, TnError *err) {
-    char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
+    char name[64], dir[4096], state_path[4400], options_path[4400], latest_path[4200], previous[4096];
     snprintf(name, sizeof name, "step_%08lld", r->state.step);
     if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
         tn_path_join(state_path, sizeof state_path, dir, TN_TRAIN_STATE_FILE, err) ||
+        tn_path_join(options_path, sizeof options_path, dir, TN_RUN_OPTIONS_FILE, err) ||
         tn_path_join(latest_path, sizeof latest_path, r->checkpoints, "latest", err))
         return -1;
     r->state.loader = r->loader.state;
     if (r->root && tn_mkdir_p(dir, err)) return -1;
-    if (write_model(r, dir, err) || write_state(r, state_path, err)) {
+    if (write_model(r, dir, err) || write_state(r, state_path, err) ||
+        (r->root && tn_run_options_save(options_path, &r->given, err))) {
         if (r->root && strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
         return -1;
     }
@@ -711,17 +717,44 @@ static int make_groups(Run *r, TnError *err) {
     return 0;
 }
 
-/* Creates the model or loads it from r->latest (resume): this rank's
+/* The model the options make. */
+static int given_config(const Run *r, TnConfig *cfg, TnError *err) {
+    *cfg = r->o->config;
+    return tn_config_validate(cfg, err);
+}
+
+/* Refuses a resume whose model options (when given) make another model
+ * than the run's (run: its checkpoint's config), naming both. */
+static int check_model(const Run *r, const TnConfig *run, const TnRunOptions *recorded, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    if (!o->model_options) return 0;
+    TnConfig given;
+    char difference[256];
+    if (given_config(r, &given, err)) return -1;
+    if (!tn_run_model_differs(run, &given, difference, sizeof difference)) return 0;
+    if (!recorded || !recorded->model_options[0]) /* a run of an older tnllm, or of a caller without options */
+        return tn_fail(err, "%s does not make the model of the run in %s (%s): a resume continues the run's model; "
+                            "give the model options it was started with, or none", o->model_options, o->out_dir,
+                       difference);
+    return tn_fail(err, "%s does not match the run in %s, started with %s (%s): a resume continues the run's model; "
+                        "give the run's model options, or none", o->model_options, o->out_dir,
+                   recorded->model_options, difference);
+}
+
+/* Creates the model or loads it from r->latest (resume; recorded: the
+ * run's options, NULL if it has none): this rank's
  * tensor-parallel part, of which ZeRO-3 keeps its shard alone (into
  * r->first_shard, which fsdp takes over) and the other stages the whole
  * part. No rank ever holds the whole model: each draws its own elements of
  * the initialisation (the same values as one process, params.h) or reads
  * them from the checkpoint's files (checkpoint.h TnCheckpointReader). */
-static int create_model(Run *r, TnError *err) {
+static int create_model(Run *r, const TnRunOptions *recorded, TnError *err) {
     const TnTrainOptions *o = r->o;
     TnModel *m = &r->model;
-    TnConfig cfg = o->config;
-    if (o->resume && tn_checkpoint_load_config(r->latest, &cfg, err)) return -1;
+    TnConfig cfg;
+    if (o->resume ? tn_checkpoint_load_config(r->latest, &cfg, err) || check_model(r, &cfg, recorded, err)
+                  : given_config(r, &cfg, err))
+        return -1;
     tn_model_create(m, &cfg);
     r->have_model = 1;
     if (r->tp > 1) {
@@ -770,6 +803,77 @@ static void install_hooks(Run *r) {
         r->hooks.weights_user = &r->fsdp;
     }
     m->hooks = &r->hooks;
+}
+
+/* The options recorded with the checkpoint a resume starts from into
+ * recorded; *have 0 where there are none (a checkpoint of an older tnllm). */
+static int read_recorded(const Run *r, TnRunOptions *recorded, int *have, TnError *err) {
+    char path[4400];
+    if (tn_path_join(path, sizeof path, r->latest, TN_RUN_OPTIONS_FILE, err)) return -1;
+    *have = tn_file_exists(path);
+    if (!*have && r->root)
+        fprintf(stderr, "tnllm train: warning: %s is missing (a checkpoint of an older tnllm): the options given are "
+                        "not checked against the run's\n", path);
+    return *have ? tn_run_options_load(path, recorded, err) : 0;
+}
+
+/* This session's options as run_options.h records them; the model's keep
+ * the text the run was started with (recorded, NULL: none). */
+static void record_options(Run *r, const TnRunOptions *recorded) {
+    const TnTrainOptions *o = r->o;
+    TnRunOptions *g = &r->given;
+    const char *model = recorded ? recorded->model_options : o->model_options ? o->model_options : "";
+    snprintf(g->model_options, sizeof g->model_options, "%.*s", (int)sizeof g->model_options - 1, model);
+    g->steps = r->steps;
+    g->warmup = o->warmup;
+    g->lr = o->lr;
+    g->min_lr_ratio = o->min_lr_ratio;
+    g->weight_decay = o->adamw.weight_decay;
+    g->beta1 = o->adamw.beta1;
+    g->beta2 = o->adamw.beta2;
+    g->eps = o->adamw.eps;
+    g->grad_clip = o->grad_clip;
+    g->seed = o->seed;
+}
+
+/* A resume against the run's step and its recorded options (NULL: none):
+ * a length below the step reached is refused, one equal to it leaves
+ * nothing to train (TN_TRAIN_COMPLETE); another seed is refused (the run's
+ * data order goes on from the checkpoint); another schedule, AdamW setting
+ * or clip is taken from here on, one line on stderr each. */
+static int check_resume(Run *r, const TnRunOptions *recorded, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    const TnRunOptions *g = &r->given;
+    char length[96];
+    if (o->total_tokens > 0) snprintf(length, sizeof length, "--tokens %lld (%lld steps)", o->total_tokens, r->steps);
+    else snprintf(length, sizeof length, "--steps %lld", r->steps);
+    if (recorded && recorded->seed != g->seed)
+        return tn_fail(err, "--seed %llu: the run in %s was started with --seed %llu, and a resume continues its data "
+                            "order: give --seed %llu", (unsigned long long)g->seed, o->out_dir,
+                       (unsigned long long)recorded->seed, (unsigned long long)recorded->seed);
+    if (r->state.step > r->steps)
+        return tn_fail(err, "%s: the run in %s is already at step %lld (give --steps %lld or more to continue it)",
+                       length, o->out_dir, r->state.step, r->state.step);
+    r->ended = recorded && recorded->steps == r->state.step;
+    if (r->state.step == r->steps) return TN_TRAIN_COMPLETE;
+    if (!recorded || !r->root) return 0;
+    if (recorded->steps != g->steps)
+        fprintf(stderr, "tnllm train: resuming with %s (the run so far: %lld steps)\n", length, recorded->steps);
+    const struct { const char *flag; double run, given; } values[] = {
+        {"--lr", recorded->lr, g->lr},
+        {"--min-lr-ratio", recorded->min_lr_ratio, g->min_lr_ratio},
+        {"--warmup", (double)recorded->warmup, (double)g->warmup},
+        {"--weight-decay", recorded->weight_decay, g->weight_decay},
+        {"--beta1", recorded->beta1, g->beta1},
+        {"--beta2", recorded->beta2, g->beta2},
+        {"--eps", recorded->eps, g->eps},
+        {"--grad-clip", recorded->grad_clip, g->grad_clip},
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        if (values[i].run != values[i].given)
+            fprintf(stderr, "tnllm train: resuming with %s %.10g (the run so far: %.10g)\n", values[i].flag,
+                    values[i].given, values[i].run);
+    return 0;
 }
 
 /* Warns (rank 0) of what the run does not take as given: a micro-batch
@@ -821,7 +925,8 @@ static int create_run_dir(const Run *r, TnError *err) {
                ? -1 : 0;
 }
 
-/* Creates or resumes the model, optimizer state, data position. */
+/* Creates or resumes the model, optimizer state, data position; returns
+ * TN_TRAIN_COMPLETE for a resume with nothing left to train. */
 static int setup(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (o->zero < 0 || o->zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", o->zero);
@@ -834,16 +939,17 @@ static int setup(Run *r, TnError *err) {
                             "ranks with mpirun");
     if (tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err)) return -1;
     if (o->tokenizer ? tn_tokenizer_load(&r->tok, o->tokenizer, err) : (r->tok = tn_tokenizer_bytes(), 0)) return -1;
+    TnRunOptions recorded;
+    int have_recorded = 0;
     if (o->resume) {
-        if (read_latest(r, err)) return -1;
+        if (read_latest(r, err) || read_recorded(r, &recorded, &have_recorded, err)) return -1;
     } else {
         char latest[4200];
         if (tn_path_join(latest, sizeof latest, r->checkpoints, "latest", err)) return -1;
         if (tn_file_exists(latest))
             return tn_fail(err, "%s already holds a run; continue it with --resume or choose another -o", o->out_dir);
-        if (tn_config_validate(&o->config, err)) return -1;
     }
-    if (create_model(r, err)) return -1;
+    if (create_model(r, have_recorded ? &recorded : NULL, err)) return -1;
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
     if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;
@@ -860,6 +966,7 @@ static int setup(Run *r, TnError *err) {
                        r->comm->size, (long long)r->comm->size * r->micro_batch * window);
     long long step_tokens = r->micro_batch * window * r->accum_steps;
     r->steps = o->total_tokens > 0 ? (o->total_tokens + step_tokens - 1) / step_tokens : o->steps;
+    record_options(r, have_recorded ? &recorded : NULL);
     size_t n = m->layout.total, tokens = (size_t)r->micro_batch * o->seq_len;
     r->update = o->zero == 0 ? (TnRange){0, n} : tn_rank_range(n, r->comm->size, r->comm->rank);
     size_t owned = r->update.end - r->update.begin;
@@ -902,6 +1009,8 @@ static int setup(Run *r, TnError *err) {
         TnError reason;
         if (tn_loader_restore(&r->loader, &saved.loader, &reason)) return tn_fail(err, "%s: %s", path, reason.msg);
         r->state = saved;
+        int rc = check_resume(r, have_recorded ? &recorded : NULL, err);
+        if (rc) return rc;
     }
     warn_adjustments(r);
     TnRange held;
@@ -1020,6 +1129,19 @@ static void print_memory(const Run *r, const TnTrainMemory *mem) {
     }
 }
 
+/* The result of a resume with nothing left to train: the run's step, and
+ * its final model, or where that is not this step's (a run shortened to
+ * the step it stopped at) the checkpoint. */
+static void complete(const Run *r, TnTrainResult *result) {
+    char model_dir[sizeof result->model_dir], config[4200];
+    result->steps = r->state.step;
+    result->tokens = r->state.tokens_seen;
+    result->final_loss = result->final_val_loss = NAN;
+    int final = r->ended && !tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", NULL) &&
+                !tn_path_join(config, sizeof config, model_dir, "config.json", NULL) && tn_file_exists(config);
+    snprintf(result->model_dir, sizeof result->model_dir, "%s", final ? model_dir : r->latest);
+}
+
 static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
     const TnTrainOptions *o = r->o;
     long long step_tokens = (long long)r->micro_batch * o->seq_len * r->accum_steps, first = r->state.step;
@@ -1114,6 +1236,7 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
     int rc = setup(&r, err);
+    if (rc == TN_TRAIN_COMPLETE) complete(&r, result);
     if (!rc) rc = train_loop(&r, result, err);
     result->stopped_together = r.stopped_together;
     sigaction(SIGINT, &old_int, NULL);
