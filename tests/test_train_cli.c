@@ -15,7 +15,11 @@
  *  - another learning rate, warmup and length are taken, one line each,
  *    and become the run's: the next resume does not name them again;
  *  - a run already at its last step has nothing to do (status 0, no loss
- *    figures); a length below the run's step is refused, naming both.
+ *    figures); a length below the run's step is refused, naming both;
+ *  - --help describes --init-from, which refuses --size beside it; a run
+ *    from a model directory starts from its weights (at --lr 0 its model
+ *    is the source's, bit for bit), and stopped and resumed it ends on the
+ *    weights of one that was not stopped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +47,14 @@ static int exists_in(const char *name, const char *file) {
     char path[8400];
     snprintf(path, sizeof path, "%s/%s/%s", dir, name, file);
     return tn_file_exists(path);
+}
+
+/* Whether the final models of runs a and b hold the same bytes. */
+static int same_models(const char *a, const char *b) {
+    char pa[4400], pb[4400];
+    snprintf(pa, sizeof pa, "%s/%s/model.safetensors", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s/model.safetensors", dir, b);
+    return same_file_bytes(pa, pb);
 }
 
 static void check_resume(void) {
@@ -128,6 +140,38 @@ static void check_warnings(void) {
     free(text);
 }
 
+static void check_init_from(void) {
+    int rc = run_commandf(out, sizeof out, "%s train --help", tnllm_binary());
+    CHECK(rc == 0 && strstr(out, "--init-from DIR"), "train --help describes --init-from (%d):\n%s", rc, out);
+    rc = train("source", "--size tiny --steps 2 --lr 3e-3");
+    CHECK(rc == 0, "the source run (%d):\n%s", rc, out);
+    char source[4200], args[8400];
+    snprintf(source, sizeof source, "%s/source/model", dir);
+    snprintf(args, sizeof args, "--init-from %s --size tiny --steps 2", source);
+    rc = train("tuned", args);
+    CHECK(rc == 1 && strstr(out, "--init-from takes the model from") && strstr(out, "drop --size tiny"),
+          "--init-from refuses --size (%d):\n%s", rc, out);
+    snprintf(args, sizeof args, "--init-from %s --steps 2 --lr 0", source);
+    rc = train("still", args);
+    CHECK(rc == 0 && same_models("source/model", "still/model"),
+          "at --lr 0 a run from a model ends on its weights, bit for bit (%d):\n%s", rc, out);
+
+    snprintf(args, sizeof args, "--init-from %s --lr 3e-3 --warmup 0 --min-lr-ratio 1 --save-every 2 --steps 4",
+             source);
+    rc = train("tuned", args);
+    CHECK(rc == 0 && strstr(out, "from step 0"), "fine-tuning (%d):\n%s", rc, out);
+    snprintf(args, sizeof args, "--init-from %s --lr 3e-3 --warmup 0 --min-lr-ratio 1 --save-every 2 --steps 2",
+             source);
+    rc = train("tuned_resumed", args);
+    CHECK(rc == 0, "fine-tuning, 2 steps (%d):\n%s", rc, out);
+    snprintf(args, sizeof args,
+             "--init-from %s --lr 3e-3 --warmup 0 --min-lr-ratio 1 --save-every 2 --steps 4 --resume", source);
+    rc = train("tuned_resumed", args);
+    CHECK(rc == 0 && strstr(out, "from step 2") && same_models("tuned/model", "tuned_resumed/model") &&
+              !same_models("tuned/model", "source/model"),
+          "a fine-tuning run resumed ends on the weights of one that was not stopped (%d):\n%s", rc, out);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
@@ -137,6 +181,7 @@ int main(int argc, char **argv) {
     check_interruption();
     check_warnings();
     check_resume();
+    check_init_from();
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

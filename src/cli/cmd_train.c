@@ -17,7 +17,7 @@
 static void usage(void) {
     TnTrainOptions d;
     tn_train_options_defaults(&d);
-    printf("usage: tnllm train (--size NAME | --config FILE) --data PATHS -o DIR [options]\n"
+    printf("usage: tnllm train (--size NAME | --config FILE | --init-from MODEL_DIR) --data PATHS -o DIR [options]\n"
            "       tnllm train ... -o DIR --resume     (the same command again, continues bit-identically)\n\n"
            "Trains a TransNormerLLM with AdamW on the CPU or a GPU (--device cuda), writing metrics.jsonl,\n"
            "checkpoints, the final model (DIR/model) and the loss curve (DIR/loss.svg) into DIR.\n"
@@ -31,6 +31,9 @@ static void usage(void) {
            "model\n"
            "  --size NAME          a named size: %s\n"
            "  --config FILE        an HF config.json\n"
+           "  --init-from DIR      fine-tune: start from the model directory DIR (config.json + weights, as\n"
+           "                       tnllm init, a finished run's DIR/model or a released checkpoint give), its\n"
+           "                       tokenizer too unless --tokenizer; step 0, fresh AdamW moments\n"
            "  --vocab N            vocabulary size (default: the tokenizer's; --config keeps its own)\n"
            "  --tokenizer FILE     tokenizer.json or SentencePiece .model for text data (default: byte-level)\n"
            "data\n"
@@ -131,13 +134,13 @@ static void add_model_option(char *text, size_t cap, const char *flag, const cha
 
 /* The model of a new run, or the one a resume's model options make (the
  * trainer checks it against the run's): --config or --size, the switches,
- * the vocabulary. */
+ * the vocabulary. --init-from's is read by the trainer. */
 static void build_config(TnTrainOptions *o, const char *size, const char *config, int vocab,
                          const TnSwitchFlags *switches) {
     TnError err;
     if (config ? tn_config_load(&o->config, config, &err) : size ? tn_config_from_size(&o->config, size, &err)
-                                                                 : tn_fail(&err, "tnllm train: give --size NAME or "
-                                                                                 "--config FILE"))
+                                                                 : tn_fail(&err, "tnllm train: give --size NAME, "
+                                                                                 "--config FILE or --init-from DIR"))
         tn_die("%s", err.msg);
     switch_flags_apply(switches, &o->config, "train");
     if (vocab) {
@@ -163,6 +166,7 @@ int cmd_train(int argc, char **argv) {
         if (args_is(&a, "-h", "--help")) { usage(); return 0; }
         else if (args_is(&a, NULL, "--size")) size = args_value(&a);
         else if (args_is(&a, NULL, "--config")) config = args_value(&a);
+        else if (args_is(&a, NULL, "--init-from")) o.init_from = args_value(&a);
         else if (args_is(&a, NULL, "--vocab")) vocab = (int)args_int(&a, 3, 1 << 24);
         else if (args_is(&a, NULL, "--tokenizer")) o.tokenizer = args_value(&a);
         else if (args_is(&a, NULL, "--data")) o.data = args_value(&a);
@@ -222,11 +226,14 @@ int cmd_train(int argc, char **argv) {
         snprintf(flag, sizeof flag, "--%s", switches.key[i]);
         add_model_option(model_options, sizeof model_options, flag, switches.value[i]);
     }
-    if (o.resume && model_options[0] && !size && !config)
+    if (o.init_from && model_options[0])
+        tn_die("tnllm train: --init-from takes the model from %s/config.json: drop %s", o.init_from, model_options);
+    if (o.init_from) add_model_option(model_options, sizeof model_options, "--init-from", o.init_from);
+    if (o.resume && model_options[0] && !o.init_from && !size && !config)
         tn_die("tnllm train: %s on a resume: give all the model options the run was started with (--size or "
                "--config too), or none (a resume continues the run's model)", model_options);
     if (model_options[0]) o.model_options = model_options;
-    if (!o.resume || model_options[0]) build_config(&o, size, config, vocab, &switches);
+    if (!o.init_from && (!o.resume || model_options[0])) build_config(&o, size, config, vocab, &switches);
     TnError err;
     /* before any GPU is started: a layout the GPUs do not run */
     if (o.device == TN_DEVICE_CUDA && o.tensor_parallel > 1 && tn_step_device_tp_check(o.zero, &err))

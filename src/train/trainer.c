@@ -68,6 +68,7 @@ static void request_stop(int signo) {
 typedef struct Run {
     const TnTrainOptions *o;
     TnTokenizer *tok;
+    char tokenizer[4200];  /* its file (o->tokenizer, or init_from's), "" for the byte-level one */
     TnRunOptions given;    /* this session's options, recorded with each checkpoint (run_options.h) */
     TnModel model;
     int have_model;
@@ -211,12 +212,12 @@ static void remove_checkpoint(const char *dir) {
 }
 
 static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
-    if (!r->o->tokenizer) return 0;
+    if (!r->tokenizer[0]) return 0;
     char *data, path[4200];
     size_t size;
-    if (tn_read_file(r->o->tokenizer, &data, &size, err)) return -1;
+    if (tn_read_file(r->tokenizer, &data, &size, err)) return -1;
     /* Under the name tn_tokenizer_for_model looks for. */
-    const char *name = tn_tokenizer_is_sentencepiece(r->o->tokenizer) ? "tokenizer.model" : "tokenizer.json";
+    const char *name = tn_tokenizer_is_sentencepiece(r->tokenizer) ? "tokenizer.model" : "tokenizer.json";
     int rc = tn_path_join(path, sizeof path, dir, name, err) || tn_write_file(path, data, size, err);
     free(data);
     return rc ? -1 : 0;
@@ -717,10 +718,13 @@ static int make_groups(Run *r, TnError *err) {
     return 0;
 }
 
-/* The model the options make. */
+/* The model the options make: init_from's, else o->config. */
 static int given_config(const Run *r, TnConfig *cfg, TnError *err) {
-    *cfg = r->o->config;
-    return tn_config_validate(cfg, err);
+    if (!r->o->init_from) {
+        *cfg = r->o->config;
+        return tn_config_validate(cfg, err);
+    }
+    return tn_checkpoint_load_config(r->o->init_from, cfg, err);
 }
 
 /* Refuses a resume whose model options (when given) make another model
@@ -741,13 +745,13 @@ static int check_model(const Run *r, const TnConfig *run, const TnRunOptions *re
                    recorded->model_options, difference);
 }
 
-/* Creates the model or loads it from r->latest (resume; recorded: the
- * run's options, NULL if it has none): this rank's
+/* Creates the model, reads it from init_from, or loads it from r->latest
+ * (resume; recorded: the run's options, NULL if it has none): this rank's
  * tensor-parallel part, of which ZeRO-3 keeps its shard alone (into
  * r->first_shard, which fsdp takes over) and the other stages the whole
  * part. No rank ever holds the whole model: each draws its own elements of
  * the initialisation (the same values as one process, params.h) or reads
- * them from the checkpoint's files (checkpoint.h TnCheckpointReader). */
+ * them from the model's files (checkpoint.h TnCheckpointReader). */
 static int create_model(Run *r, const TnRunOptions *recorded, TnError *err) {
     const TnTrainOptions *o = r->o;
     TnModel *m = &r->model;
@@ -773,9 +777,9 @@ static int create_model(Run *r, const TnRunOptions *recorded, TnError *err) {
     TnRun *runs;
     size_t n_runs = rank_runs(r, range, &runs);
     int rc = 0;
-    if (o->resume) {
+    if (o->resume || o->init_from) {
         TnCheckpointReader *reader;
-        rc = tn_checkpoint_reader_open(&reader, r->latest, whole_layout(r), err) ||
+        rc = tn_checkpoint_reader_open(&reader, o->resume ? r->latest : o->init_from, whole_layout(r), err) ||
              tn_checkpoint_read_runs(reader, runs, n_runs, held, err);
         if (reader) tn_checkpoint_reader_close(reader);
     } else {
@@ -803,6 +807,24 @@ static void install_hooks(Run *r) {
         r->hooks.weights_user = &r->fsdp;
     }
     m->hooks = &r->hooks;
+}
+
+/* The run's tokenizer: o->tokenizer, else init_from's (looked for as
+ * tn_tokenizer_for_model does), else the byte-level one. */
+static int load_tokenizer(Run *r, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    static const char *const names[2] = {"tokenizer.json", "tokenizer.model"};
+    char found[4200] = "";
+    for (int i = 0; i < 2 && !o->tokenizer && o->init_from && !found[0]; i++) {
+        if (tn_path_join(found, sizeof found, o->init_from, names[i], err)) return -1;
+        if (!tn_file_exists(found)) found[0] = '\0';
+    }
+    snprintf(r->tokenizer, sizeof r->tokenizer, "%s", o->tokenizer ? o->tokenizer : found);
+    if (!r->tokenizer[0]) {
+        r->tok = tn_tokenizer_bytes();
+        return 0;
+    }
+    return tn_tokenizer_load(&r->tok, r->tokenizer, err);
 }
 
 /* The options recorded with the checkpoint a resume starts from into
@@ -937,8 +959,8 @@ static int setup(Run *r, TnError *err) {
     if (r->world->backend == TN_COMM_NCCL && o->device == TN_DEVICE_CPU)
         return tn_fail(err, "a launch without MPI (torchrun, srun) trains on GPUs: give --device cuda, or start CPU "
                             "ranks with mpirun");
-    if (tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err)) return -1;
-    if (o->tokenizer ? tn_tokenizer_load(&r->tok, o->tokenizer, err) : (r->tok = tn_tokenizer_bytes(), 0)) return -1;
+    if (tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) || load_tokenizer(r, err))
+        return -1;
     TnRunOptions recorded;
     int have_recorded = 0;
     if (o->resume) {

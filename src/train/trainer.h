@@ -109,7 +109,10 @@
 
 typedef struct TnTrainOptions {
     TnConfig config;           /* the model to create (on resume the checkpoint's is taken, see model_options) */
-    const char *model_options; /* the options that made config, as given: "--size tiny --pe ape",
+    const char *init_from;     /* a model directory (config.json and weights) whose model starts the run instead
+                                * of config (fine-tuning: step 0, fresh AdamW moments); its tokenizer is the
+                                * run's unless tokenizer is given */
+    const char *model_options; /* the options that made config (or init_from), as given: "--size tiny --pe ape",
                                 * recorded with the checkpoints; on resume, when not NULL, the model they make
                                 * must be the run's (refused, naming them and the run's, otherwise) */
     const char *data;          /* corpus.h paths, comma-separated */
