@@ -49,7 +49,8 @@ static void check_record(const char *dir) {
         {"{\"model_options\": 3}", "\"model_options\""},
         {"{\"model_options\": \"\", \"steps\": 1, \"warmup\": 0, \"lr\": 1, \"min_lr_ratio\": 1, \"weight_decay\": 0, "
          "\"beta1\": 0, \"beta2\": 0, \"eps\": 1, \"grad_clip\": 1, \"seed\": \"-4\"}", "\"seed\""},
-        {"[1] x", "not a JSON object"},
+        {"{} x", "not JSON after the object at byte 3"},
+        {"[1]", "not a JSON object"},
     };
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
         CHECK(tn_write_file(path, broken[i].text, strlen(broken[i].text), &err) == 0, "%s", err.msg);

@@ -68,8 +68,11 @@ int tn_run_options_load(const char *path, TnRunOptions *ro, TnError *err) {
     cJSON *root = tn_json_parse_whole(text, n, " \t\r\n", &at);
     free(text);
     if (!root || at != n || !cJSON_IsObject(root)) {
+        int object = cJSON_IsObject(root);
         cJSON_Delete(root);
-        return tn_fail(err, "%s: not a JSON object (byte %zu)", path, at);
+        if (!root || at != n)
+            return tn_fail(err, "%s: not JSON%s at byte %zu", path, object ? " after the object" : "", at);
+        return tn_fail(err, "%s: not a JSON object", path);
     }
     memset(ro, 0, sizeof *ro);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model_options");
