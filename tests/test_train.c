@@ -1,10 +1,12 @@
 /* Training runs end to end on a small random config and synthetic text:
  *  - a run interrupted by SIGINT (raised from inside the step callback, so
- *    the real handler runs) and resumed gives, step by step, bit-identical
+ *    the real handler runs) says so on stderr as the signal arrives, before
+ *    the step's checkpoint, and resumed gives, step by step, bit-identical
  *    losses and final weights to an uninterrupted run;
  *  - the loss decreases;
  *  - resuming with other data is refused; a NaN stops the run naming the
  *    tensor; a read-only run directory is a clear error. */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,12 +28,46 @@ enum { STEPS = 8, STOP_AT = 3 };
 typedef struct Record {
     float losses[STEPS + 1];
     long long stop_at; /* raise SIGINT after this step (0: never) */
+    const char *checkpoints; /* where stop_at's checkpoint goes: said_before_saving is whether stderr said so */
+    int said_before_saving;  /* before it was saved */
 } Record;
+
+/* Whether the file at path holds text. */
+static int file_holds(const char *path, const char *text) {
+    char *data;
+    TnError err;
+    if (tn_read_file(path, &data, NULL, &err)) return 0;
+    int found = strstr(data, text) != NULL;
+    free(data);
+    return found;
+}
+
+/* Where stderr (fd 2, which the signal handler writes) goes during a run. */
+static char stderr_path[4200];
 
 static void on_step(long long step, float loss, void *user) {
     Record *r = user;
     if (step <= STEPS) r->losses[step] = loss;
-    if (step == r->stop_at) raise(SIGINT);
+    if (step != r->stop_at) return;
+    raise(SIGINT);
+    char latest[4400];
+    snprintf(latest, sizeof latest, "%s/latest", r->checkpoints ? r->checkpoints : "");
+    r->said_before_saving = r->checkpoints && !tn_file_exists(latest) &&
+                            file_holds(stderr_path, "stopping after this step and saving a checkpoint; press Ctrl-C "
+                                                    "again to abort without saving");
+}
+
+/* tn_train_run with stderr into stderr_path. */
+static int run_capturing_stderr(const TnTrainOptions *o, TnTrainResult *res, TnError *err) {
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO), fd = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    int rc = tn_train_run(o, res, err);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    return rc;
 }
 
 /* Text with structure a model can learn: words from a small list. */
@@ -100,8 +136,9 @@ static float *load_params(const char *dir, size_t *n) {
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
-    char dir[4096], data[4200], other[4200], straight[4200], resumed[4200];
+    char dir[4096], data[4200], other[4200], straight[4200], resumed[4200], resumed_checkpoints[4300];
     make_temp_dir(dir, sizeof dir, "train");
+    snprintf(stderr_path, sizeof stderr_path, "%s/stderr.txt", dir);
     snprintf(data, sizeof data, "%s/corpus.txt", dir);
     snprintf(other, sizeof other, "%s/other.txt", dir);
     snprintf(straight, sizeof straight, "%s/straight", dir);
@@ -111,7 +148,8 @@ int main(int argc, char **argv) {
     TnError err;
     TnTrainResult res;
 
-    Record a = {{0}, 0}, b = {{0}, STOP_AT};
+    snprintf(resumed_checkpoints, sizeof resumed_checkpoints, "%s/checkpoints", resumed);
+    Record a = {{0}, 0, NULL, 0}, b = {{0}, STOP_AT, resumed_checkpoints, 0};
     TnTrainOptions o;
     options(&o, data, straight, seed, &a);
     CHECK(tn_train_run(&o, &res, &err) == TN_TRAIN_DONE, "uninterrupted run: %s", err.msg);
@@ -121,9 +159,12 @@ int main(int argc, char **argv) {
     int rc = tn_train_run(&o, &res, &err);
     CHECK(rc == -1 && strstr(err.msg, "--resume"), "a fresh run into a used directory is refused: %s", err.msg);
     options(&o, data, resumed, seed, &b);
-    rc = tn_train_run(&o, &res, &err);
+    o.checkpoint_every = 0; /* the one checkpoint is the interruption's */
+    rc = run_capturing_stderr(&o, &res, &err);
     CHECK(rc == TN_TRAIN_INTERRUPTED && res.steps == STOP_AT, "SIGINT stops after step %d (rc %d, step %lld)", STOP_AT,
           rc, res.steps);
+    CHECK(b.said_before_saving, "the first SIGINT is answered at once on stderr, before the checkpoint is saved");
+    o.checkpoint_every = 2;
     /* a line from steps the checkpoint does not cover, as a hard kill leaves */
     char metrics[4400];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", resumed);
@@ -157,7 +198,7 @@ int main(int argc, char **argv) {
     char nan_dir[4200], checkpoint[4400];
     snprintf(nan_dir, sizeof nan_dir, "%s/nan", dir);
     snprintf(checkpoint, sizeof checkpoint, "%s/checkpoints/step_00000002", nan_dir);
-    Record c = {{0}, 2};
+    Record c = {{0}, 2, NULL, 0};
     options(&o, data, nan_dir, seed, &c);
     CHECK(tn_train_run(&o, &res, &err) == TN_TRAIN_INTERRUPTED, "run to corrupt: %s", err.msg);
     TnModel m;

@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -16,26 +17,37 @@
 static void usage(void) {
     TnTrainOptions d;
     tn_train_options_defaults(&d);
-    printf("usage: tnllm train (--size NAME | --config FILE) --data PATHS -o DIR [options]\n"
+    printf("usage: tnllm train (--size NAME | --config FILE | --init-from MODEL_DIR) --data PATHS -o DIR [options]\n"
            "       tnllm train ... -o DIR --resume     (the same command again, continues bit-identically)\n\n"
            "Trains a TransNormerLLM with AdamW on the CPU or a GPU (--device cuda), writing metrics.jsonl,\n"
            "checkpoints, the final model (DIR/model) and the loss curve (DIR/loss.svg) into DIR.\n"
-           "Ctrl-C (SIGINT) or SIGTERM writes a checkpoint and exits with status 130.\n\n"
+           "Ctrl-C (SIGINT) or SIGTERM: the run says so at once, finishes its step, writes a checkpoint and\n"
+           "exits with status 130; a second Ctrl-C aborts at once without saving (the run then resumes from\n"
+           "the checkpoint before).\n"
+           "A resume continues the run's model: model options, if given, must make the same model, and the\n"
+           "seed must be the run's. Another --steps/--tokens, learning-rate schedule, AdamW setting or clip\n"
+           "is taken from the checkpoint's step on, each change printed; a run already at its last step has\n"
+           "nothing to do.\n\n"
            "model\n"
            "  --size NAME          a named size: %s\n"
            "  --config FILE        an HF config.json\n"
+           "  --init-from DIR      fine-tune: start from the model directory DIR (config.json + weights, as\n"
+           "                       tnllm init, a finished run's DIR/model or a released checkpoint give), its\n"
+           "                       tokenizer too unless --tokenizer; step 0, fresh AdamW moments\n"
            "  --vocab N            vocabulary size (default: the tokenizer's; --config keeps its own)\n"
            "  --tokenizer FILE     tokenizer.json or SentencePiece .model for text data (default: byte-level)\n"
            "data\n"
            "  --data PATHS         comma-separated token shards, .jsonl ({\"text\": ...} lines) or text files\n"
            "  --val-data PATHS     validation data (default: the last --val-fraction of --data)\n"
-           "  --val-fraction F     held-out fraction when no --val-data (default %.2f)\n"
+           "  --val-fraction F     held-out fraction when no --val-data, at least one window (default %.2f;\n"
+           "                       0: no validation, every token trains)\n"
            "  -c, --ctx T          context length of the training windows (default %d)\n"
            "  --micro-batch B      windows per forward pass (default %d)\n"
-           "  --batch-tokens N     tokens per optimizer step, by gradient accumulation (default %lld)\n"
+           "  --batch-tokens N     tokens per optimizer step, by gradient accumulation, rounded up to whole\n"
+           "                       micro-batches (default %lld)\n"
            "schedule\n"
            "  --steps N            optimizer steps (default %lld)\n"
-           "  --tokens N           train on N tokens instead of a number of steps\n"
+           "  --tokens N           train on N tokens instead of a number of steps (it wins over --steps)\n"
            "  --lr X               peak learning rate (default %g)\n"
            "  --min-lr-ratio X     cosine decay ends at X * lr (default %g)\n"
            "  --warmup N           linear warmup steps (default %lld)\n"
@@ -114,11 +126,39 @@ static void warn_if_pinned(const TnComm *comm) {
                 comm->rank, cores, online, omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s");
 }
 
+/* Appends "FLAG VALUE" to the text of the model options (TnTrainOptions.model_options). */
+static void add_model_option(char *text, size_t cap, const char *flag, const char *value) {
+    size_t n = strlen(text);
+    snprintf(text + n, cap - n, "%s%s %s", n ? " " : "", flag, value);
+}
+
+/* The model of a new run, or the one a resume's model options make (the
+ * trainer checks it against the run's): --config or --size, the switches,
+ * the vocabulary. --init-from's is read by the trainer. */
+static void build_config(TnTrainOptions *o, const char *size, const char *config, int vocab,
+                         const TnSwitchFlags *switches) {
+    TnError err;
+    if (config ? tn_config_load(&o->config, config, &err) : size ? tn_config_from_size(&o->config, size, &err)
+                                                                 : tn_fail(&err, "tnllm train: give --size NAME, "
+                                                                                 "--config FILE or --init-from DIR"))
+        tn_die("%s", err.msg);
+    switch_flags_apply(switches, &o->config, "train");
+    if (vocab) {
+        o->config.vocab_size = vocab;
+    } else if (!config) {
+        TnTokenizer *tok;
+        if (o->tokenizer ? tn_tokenizer_load(&tok, o->tokenizer, &err) : (tok = tn_tokenizer_bytes(), 0))
+            tn_die("%s", err.msg);
+        o->config.vocab_size = tn_tokenizer_vocab_size(tok);
+        tn_tokenizer_free(tok);
+    }
+}
+
 int cmd_train(int argc, char **argv) {
     TnTrainOptions o;
     tn_train_options_defaults(&o);
     const char *size = NULL, *config = NULL, *dist_init = NULL;
-    int vocab = 0, threads = 0;
+    int vocab = 0, threads = 0, steps_given = 0;
     TnSwitchFlags switches = {0};
     TnArgs a;
     args_init(&a, "train", argc, argv);
@@ -126,6 +166,7 @@ int cmd_train(int argc, char **argv) {
         if (args_is(&a, "-h", "--help")) { usage(); return 0; }
         else if (args_is(&a, NULL, "--size")) size = args_value(&a);
         else if (args_is(&a, NULL, "--config")) config = args_value(&a);
+        else if (args_is(&a, NULL, "--init-from")) o.init_from = args_value(&a);
         else if (args_is(&a, NULL, "--vocab")) vocab = (int)args_int(&a, 3, 1 << 24);
         else if (args_is(&a, NULL, "--tokenizer")) o.tokenizer = args_value(&a);
         else if (args_is(&a, NULL, "--data")) o.data = args_value(&a);
@@ -134,7 +175,7 @@ int cmd_train(int argc, char **argv) {
         else if (args_is(&a, "-c", "--ctx")) o.seq_len = (int)args_int(&a, 1, 1 << 20);
         else if (args_is(&a, NULL, "--micro-batch")) o.micro_batch = (int)args_int(&a, 1, 1 << 16);
         else if (args_is(&a, NULL, "--batch-tokens")) o.batch_tokens = args_int(&a, 1, (long long)1 << 40);
-        else if (args_is(&a, NULL, "--steps")) o.steps = args_int(&a, 1, (long long)1 << 40);
+        else if (args_is(&a, NULL, "--steps")) o.steps = args_int(&a, 1, (long long)1 << 40), steps_given = 1;
         else if (args_is(&a, NULL, "--tokens")) o.total_tokens = args_int(&a, 1, (long long)1 << 50);
         else if (args_is(&a, NULL, "--lr")) o.lr = args_double(&a, 0.0, 10.0);
         else if (args_is(&a, NULL, "--min-lr-ratio")) o.min_lr_ratio = args_double(&a, 0.0, 1.0);
@@ -171,22 +212,29 @@ int cmd_train(int argc, char **argv) {
                tn_recompute_name(o.recompute));
     args_require(&a, o.data, "--data PATHS");
     if (threads) omp_set_num_threads(threads);
-    TnError err;
-    if (!o.resume) {
-        if (config ? tn_config_load(&o.config, config, &err) : size ? tn_config_from_size(&o.config, size, &err)
-                                                                    : tn_fail(&err, "tnllm train: give --size NAME or --config FILE"))
-            tn_die("%s", err.msg);
-        switch_flags_apply(&switches, &o.config, "train");
-        if (vocab) {
-            o.config.vocab_size = vocab;
-        } else if (!config) {
-            TnTokenizer *tok;
-            if (o.tokenizer ? tn_tokenizer_load(&tok, o.tokenizer, &err) : (tok = tn_tokenizer_bytes(), 0))
-                tn_die("%s", err.msg);
-            o.config.vocab_size = tn_tokenizer_vocab_size(tok);
-            tn_tokenizer_free(tok);
-        }
+    /* the model options as given: recorded with the run, and on a resume checked against its model */
+    char model_options[8192] = "";
+    if (size) add_model_option(model_options, sizeof model_options, "--size", size);
+    if (config) add_model_option(model_options, sizeof model_options, "--config", config);
+    if (vocab) {
+        char text[16];
+        snprintf(text, sizeof text, "%d", vocab);
+        add_model_option(model_options, sizeof model_options, "--vocab", text);
     }
+    for (int i = 0; i < switches.count; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", switches.key[i]);
+        add_model_option(model_options, sizeof model_options, flag, switches.value[i]);
+    }
+    if (o.init_from && model_options[0])
+        tn_die("tnllm train: --init-from takes the model from %s/config.json: drop %s", o.init_from, model_options);
+    if (o.init_from) add_model_option(model_options, sizeof model_options, "--init-from", o.init_from);
+    if (o.resume && model_options[0] && !o.init_from && !size && !config)
+        tn_die("tnllm train: %s on a resume: give all the model options the run was started with (--size or "
+               "--config too), or none (a resume continues the run's model)", model_options);
+    if (model_options[0]) o.model_options = model_options;
+    if (!o.init_from && (!o.resume || model_options[0])) build_config(&o, size, config, vocab, &switches);
+    TnError err;
     /* before any GPU is started: a layout the GPUs do not run */
     if (o.device == TN_DEVICE_CUDA && o.tensor_parallel > 1 && tn_step_device_tp_check(o.zero, &err))
         tn_die("tnllm train: %s", err.msg);
@@ -194,6 +242,9 @@ int cmd_train(int argc, char **argv) {
     if (tn_comm_init(&comm, &err)) tn_die("tnllm train: %s", err.msg);
     o.comm = &comm;
     warn_if_pinned(&comm);
+    if (comm.rank == 0 && steps_given && o.total_tokens > 0)
+        fprintf(stderr, "tnllm train: warning: --tokens %lld sets the number of steps; --steps %lld is ignored\n",
+                o.total_tokens, o.steps);
     TnTrainResult r = {0}; /* read on failure too, where tn_train_run never ran */
     /* one GPU per rank, the ranks' gradients (and with --tp the parts'
      * results) summed by NCCL over groups split from this one */
@@ -219,7 +270,19 @@ int cmd_train(int argc, char **argv) {
                         "to continue\n", r.steps, r.model_dir);
         return 130;
     }
-    printf("done: %lld steps, %lld tokens in %.1f s; final loss %.4f, validation loss %.4f (perplexity %.3f); model %s\n",
-           r.steps, r.tokens, r.seconds, r.final_loss, r.final_val_loss, exp(r.final_val_loss), r.model_dir);
+    if (rc == TN_TRAIN_COMPLETE) {
+        char length[48];
+        if (o.total_tokens > 0) snprintf(length, sizeof length, "--tokens %lld", o.total_tokens);
+        else snprintf(length, sizeof length, "--steps %lld", o.steps);
+        printf("run %s is already complete at step %lld (%s): nothing to do; model %s\n", o.out_dir, r.steps, length,
+               r.model_dir);
+        return 0;
+    }
+    char validation[96] = "no validation (--val-fraction 0)";
+    if (!isnan(r.final_val_loss))
+        snprintf(validation, sizeof validation, "validation loss %.4f (perplexity %.3f)", r.final_val_loss,
+                 exp(r.final_val_loss));
+    printf("done: %lld steps, %lld tokens in %.1f s; final loss %.4f, %s; model %s\n", r.steps, r.tokens, r.seconds,
+           r.final_loss, validation, r.model_dir);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "model/transnormer.h"
 #include "train/metrics.h"
 #include "train/plot.h"
+#include "train/run_options.h"
 #include "train/state.h"
 #include "util/fileio.h"
 #include "util/progress.h"
@@ -45,9 +46,21 @@ void tn_train_options_defaults(TnTrainOptions *o) {
 
 /* Set by SIGINT/SIGTERM; the loop checks it between steps. */
 static volatile sig_atomic_t stop_requested;
+/* Whether this process says so when a signal arrives (rank 0: one line a job). */
+static volatile sig_atomic_t announce_stop;
 
 static void request_stop(int signo) {
-    (void)signo;
+    /* at once: a step can take minutes, and a user who sees nothing presses
+     * again, which kills the run without its checkpoint (write(2) is
+     * async-signal-safe, stdio is not) */
+    static const char on_int[] = "tnllm train: stopping after this step and saving a checkpoint; press Ctrl-C again "
+                                 "to abort without saving\n";
+    static const char on_term[] = "tnllm train: SIGTERM: stopping after this step and saving a checkpoint\n";
+    if (announce_stop) {
+        ssize_t written = signo == SIGINT ? write(STDERR_FILENO, on_int, sizeof on_int - 1)
+                                          : write(STDERR_FILENO, on_term, sizeof on_term - 1);
+        (void)written; /* nothing to do about a stderr that cannot be written */
+    }
     stop_requested = 1;
 }
 
@@ -55,11 +68,15 @@ static void request_stop(int signo) {
 typedef struct Run {
     const TnTrainOptions *o;
     TnTokenizer *tok;
+    char tokenizer[4200];  /* its file (o->tokenizer, or init_from's), "" for the byte-level one */
+    TnRunOptions given;    /* this session's options, recorded with each checkpoint (run_options.h) */
     TnModel model;
     int have_model;
     uint32_t *train_tokens, *val_tokens; /* val_tokens may point into train_tokens' allocation */
     size_t n_train, n_val;
-    int own_val;
+    int own_val, validates; /* validates: a validation split (--val-data, or --val-fraction above 0) */
+    int ended;              /* resume: the checkpoint is the last step of the session that saved it, whose
+                             * final model is model/ */
     TnLoader loader;
     float *grads, *m, *v; /* grads holds grads_range: the whole buffer, or (ZeRO-2/3) the rank's shard */
     TnRange grads_range;
@@ -123,15 +140,21 @@ static void run_free(Run *r, int failed) {
 }
 
 /* The training and validation token streams (corpus.h), split when no
- * separate validation data is given. */
+ * separate validation data is given (none held out at val_fraction 0). */
 static int load_data(Run *r, int vocab_size, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (tn_corpus_read(o->data, r->tok, vocab_size, &r->train_tokens, &r->n_train, err)) return -1;
+    r->validates = o->val_data || o->val_fraction > 0;
     if (o->val_data) {
         r->own_val = 1;
         return tn_corpus_read(o->val_data, r->tok, vocab_size, &r->val_tokens, &r->n_val, err);
     }
+    if (!r->validates) return 0;
     size_t held = (size_t)(o->val_fraction * (double)r->n_train), need = (size_t)o->seq_len + 1;
+    if (held < need && r->root)
+        fprintf(stderr, "tnllm train: warning: --val-fraction %g of %zu tokens is %zu, fewer than one validation "
+                        "window of --ctx %d + 1: holding out %zu\n", o->val_fraction, r->n_train, held, o->seq_len,
+                need);
     if (held < need) held = need;
     if (held + need > r->n_train)
         return tn_fail(err, "%s: %zu tokens cannot be split into training and validation windows of the context "
@@ -142,12 +165,31 @@ static int load_data(Run *r, int vocab_size, TnError *err) {
     return 0;
 }
 
+/* The newest step_N directory in the checkpoints directory into name
+ * (""): with no `latest`, one that a kill cut short while it was saved. */
+static void newest_step_dir(const Run *r, char *name, size_t cap) {
+    name[0] = '\0';
+    DIR *d = opendir(r->checkpoints);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "step_", 5) == 0 && strlen(e->d_name) < cap && strcmp(e->d_name, name) > 0)
+            snprintf(name, cap, "%s", e->d_name);
+    closedir(d);
+}
+
 /* Reads the name of the newest checkpoint into r->latest (a full path). */
 static int read_latest(Run *r, TnError *err) {
     char path[4200], *name;
     if (tn_path_join(path, sizeof path, r->checkpoints, "latest", err)) return -1;
-    if (!tn_file_exists(path))
+    if (!tn_file_exists(path)) {
+        char cut[256];
+        newest_step_dir(r, cut, sizeof cut);
+        if (cut[0])
+            return tn_fail(err, "no complete checkpoint in %s: %s was interrupted while saving; start again without "
+                                "--resume", r->checkpoints, cut);
         return tn_fail(err, "%s: no checkpoint to resume from (was the run started with -o %s?)", path, r->o->out_dir);
+    }
     if (tn_read_file(path, &name, NULL, err)) return -1;
     name[strcspn(name, "\n")] = '\0';
     int rc = tn_path_join(r->latest, sizeof r->latest, r->checkpoints, name, err);
@@ -170,12 +212,12 @@ static void remove_checkpoint(const char *dir) {
 }
 
 static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
-    if (!r->o->tokenizer) return 0;
+    if (!r->tokenizer[0]) return 0;
     char *data, path[4200];
     size_t size;
-    if (tn_read_file(r->o->tokenizer, &data, &size, err)) return -1;
+    if (tn_read_file(r->tokenizer, &data, &size, err)) return -1;
     /* Under the name tn_tokenizer_for_model looks for. */
-    const char *name = tn_tokenizer_is_sentencepiece(r->o->tokenizer) ? "tokenizer.model" : "tokenizer.json";
+    const char *name = tn_tokenizer_is_sentencepiece(r->tokenizer) ? "tokenizer.model" : "tokenizer.json";
     int rc = tn_path_join(path, sizeof path, dir, name, err) || tn_write_file(path, data, size, err);
     free(data);
     return rc ? -1 : 0;
@@ -343,19 +385,21 @@ static int write_state(Run *r, const char *path, TnError *err) {
 }
 
 /* Writes checkpoints/step_N (model, state with the whole parameters and
- * moments), then points `latest` at it and removes the previous one: a
- * crash at any moment leaves a complete checkpoint named by `latest`.
- * Collective: every rank calls it, rank 0 writes. */
+ * moments, the run's options), then points `latest` at it and removes the
+ * previous one: a crash at any moment leaves a complete checkpoint named
+ * by `latest`. Collective: every rank calls it, rank 0 writes. */
 static int save_checkpoint(Run *r, TnError *err) {
-    char name[64], dir[4096], state_path[4400], latest_path[4200], previous[4096];
+    char name[64], dir[4096], state_path[4400], options_path[4400], latest_path[4200], previous[4096];
     snprintf(name, sizeof name, "step_%08lld", r->state.step);
     if (tn_path_join(dir, sizeof dir, r->checkpoints, name, err) ||
         tn_path_join(state_path, sizeof state_path, dir, TN_TRAIN_STATE_FILE, err) ||
+        tn_path_join(options_path, sizeof options_path, dir, TN_RUN_OPTIONS_FILE, err) ||
         tn_path_join(latest_path, sizeof latest_path, r->checkpoints, "latest", err))
         return -1;
     r->state.loader = r->loader.state;
     if (r->root && tn_mkdir_p(dir, err)) return -1;
-    if (write_model(r, dir, err) || write_state(r, state_path, err)) {
+    if (write_model(r, dir, err) || write_state(r, state_path, err) ||
+        (r->root && tn_run_options_save(options_path, &r->given, err))) {
         if (r->root && strcmp(dir, r->latest) != 0) remove_checkpoint(dir); /* no half-written checkpoint stays */
         return -1;
     }
@@ -674,17 +718,47 @@ static int make_groups(Run *r, TnError *err) {
     return 0;
 }
 
-/* Creates the model or loads it from r->latest (resume): this rank's
+/* The model the options make: init_from's, else o->config. */
+static int given_config(const Run *r, TnConfig *cfg, TnError *err) {
+    if (!r->o->init_from) {
+        *cfg = r->o->config;
+        return tn_config_validate(cfg, err);
+    }
+    return tn_checkpoint_load_config(r->o->init_from, cfg, err);
+}
+
+/* Refuses a resume whose model options (when given) make another model
+ * than the run's (run: its checkpoint's config), naming both. */
+static int check_model(const Run *r, const TnConfig *run, const TnRunOptions *recorded, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    if (!o->model_options) return 0;
+    TnConfig given;
+    char difference[256];
+    if (given_config(r, &given, err)) return -1;
+    if (!tn_run_model_differs(run, &given, difference, sizeof difference)) return 0;
+    if (!recorded || !recorded->model_options[0]) /* a run of an older tnllm, or of a caller without options */
+        return tn_fail(err, "%s does not make the model of the run in %s (%s): a resume continues the run's model; "
+                            "give the model options it was started with, or none", o->model_options, o->out_dir,
+                       difference);
+    return tn_fail(err, "%s does not match the run in %s, started with %s (%s): a resume continues the run's model; "
+                        "give the run's model options, or none", o->model_options, o->out_dir,
+                   recorded->model_options, difference);
+}
+
+/* Creates the model, reads it from init_from, or loads it from r->latest
+ * (resume; recorded: the run's options, NULL if it has none): this rank's
  * tensor-parallel part, of which ZeRO-3 keeps its shard alone (into
  * r->first_shard, which fsdp takes over) and the other stages the whole
  * part. No rank ever holds the whole model: each draws its own elements of
  * the initialisation (the same values as one process, params.h) or reads
- * them from the checkpoint's files (checkpoint.h TnCheckpointReader). */
-static int create_model(Run *r, TnError *err) {
+ * them from the model's files (checkpoint.h TnCheckpointReader). */
+static int create_model(Run *r, const TnRunOptions *recorded, TnError *err) {
     const TnTrainOptions *o = r->o;
     TnModel *m = &r->model;
-    TnConfig cfg = o->config;
-    if (o->resume && tn_checkpoint_load_config(r->latest, &cfg, err)) return -1;
+    TnConfig cfg;
+    if (o->resume ? tn_checkpoint_load_config(r->latest, &cfg, err) || check_model(r, &cfg, recorded, err)
+                  : given_config(r, &cfg, err))
+        return -1;
     tn_model_create(m, &cfg);
     r->have_model = 1;
     if (r->tp > 1) {
@@ -703,9 +777,9 @@ static int create_model(Run *r, TnError *err) {
     TnRun *runs;
     size_t n_runs = rank_runs(r, range, &runs);
     int rc = 0;
-    if (o->resume) {
+    if (o->resume || o->init_from) {
         TnCheckpointReader *reader;
-        rc = tn_checkpoint_reader_open(&reader, r->latest, whole_layout(r), err) ||
+        rc = tn_checkpoint_reader_open(&reader, o->resume ? r->latest : o->init_from, whole_layout(r), err) ||
              tn_checkpoint_read_runs(reader, runs, n_runs, held, err);
         if (reader) tn_checkpoint_reader_close(reader);
     } else {
@@ -735,7 +809,146 @@ static void install_hooks(Run *r) {
     m->hooks = &r->hooks;
 }
 
-/* Creates or resumes the model, optimizer state, data position. */
+/* The run's tokenizer: o->tokenizer, else init_from's (looked for as
+ * tn_tokenizer_for_model does), else the byte-level one. */
+static int load_tokenizer(Run *r, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    static const char *const names[2] = {"tokenizer.json", "tokenizer.model"};
+    char found[4200] = "";
+    for (int i = 0; i < 2 && !o->tokenizer && o->init_from && !found[0]; i++) {
+        if (tn_path_join(found, sizeof found, o->init_from, names[i], err)) return -1;
+        if (!tn_file_exists(found)) found[0] = '\0';
+    }
+    snprintf(r->tokenizer, sizeof r->tokenizer, "%s", o->tokenizer ? o->tokenizer : found);
+    if (!r->tokenizer[0]) {
+        r->tok = tn_tokenizer_bytes();
+        return 0;
+    }
+    return tn_tokenizer_load(&r->tok, r->tokenizer, err);
+}
+
+/* The options recorded with the checkpoint a resume starts from into
+ * recorded; *have 0 where there are none (a checkpoint of an older tnllm). */
+static int read_recorded(const Run *r, TnRunOptions *recorded, int *have, TnError *err) {
+    char path[4400];
+    if (tn_path_join(path, sizeof path, r->latest, TN_RUN_OPTIONS_FILE, err)) return -1;
+    *have = tn_file_exists(path);
+    if (!*have && r->root)
+        fprintf(stderr, "tnllm train: warning: %s is missing (a checkpoint of an older tnllm): the options given are "
+                        "not checked against the run's\n", path);
+    return *have ? tn_run_options_load(path, recorded, err) : 0;
+}
+
+/* This session's options as run_options.h records them; the model's keep
+ * the text the run was started with (recorded, NULL: none). */
+static void record_options(Run *r, const TnRunOptions *recorded) {
+    const TnTrainOptions *o = r->o;
+    TnRunOptions *g = &r->given;
+    const char *model = recorded ? recorded->model_options : o->model_options ? o->model_options : "";
+    snprintf(g->model_options, sizeof g->model_options, "%.*s", (int)sizeof g->model_options - 1, model);
+    g->steps = r->steps;
+    g->warmup = o->warmup;
+    g->lr = o->lr;
+    g->min_lr_ratio = o->min_lr_ratio;
+    g->weight_decay = o->adamw.weight_decay;
+    g->beta1 = o->adamw.beta1;
+    g->beta2 = o->adamw.beta2;
+    g->eps = o->adamw.eps;
+    g->grad_clip = o->grad_clip;
+    g->seed = o->seed;
+}
+
+/* A resume against the run's step and its recorded options (NULL: none):
+ * a length below the step reached is refused, one equal to it leaves
+ * nothing to train (TN_TRAIN_COMPLETE); another seed is refused (the run's
+ * data order goes on from the checkpoint); another schedule, AdamW setting
+ * or clip is taken from here on, one line on stderr each. */
+static int check_resume(Run *r, const TnRunOptions *recorded, TnError *err) {
+    const TnTrainOptions *o = r->o;
+    const TnRunOptions *g = &r->given;
+    char length[96];
+    if (o->total_tokens > 0) snprintf(length, sizeof length, "--tokens %lld (%lld steps)", o->total_tokens, r->steps);
+    else snprintf(length, sizeof length, "--steps %lld", r->steps);
+    if (recorded && recorded->seed != g->seed)
+        return tn_fail(err, "--seed %llu: the run in %s was started with --seed %llu, and a resume continues its data "
+                            "order: give --seed %llu", (unsigned long long)g->seed, o->out_dir,
+                       (unsigned long long)recorded->seed, (unsigned long long)recorded->seed);
+    if (r->state.step > r->steps)
+        return tn_fail(err, "%s: the run in %s is already at step %lld (give --steps %lld or more to continue it)",
+                       length, o->out_dir, r->state.step, r->state.step);
+    r->ended = recorded && recorded->steps == r->state.step;
+    if (r->state.step == r->steps) return TN_TRAIN_COMPLETE;
+    if (!recorded || !r->root) return 0;
+    if (recorded->steps != g->steps)
+        fprintf(stderr, "tnllm train: resuming with %s (the run so far: %lld steps)\n", length, recorded->steps);
+    const struct { const char *flag; double run, given; } values[] = {
+        {"--lr", recorded->lr, g->lr},
+        {"--min-lr-ratio", recorded->min_lr_ratio, g->min_lr_ratio},
+        {"--warmup", (double)recorded->warmup, (double)g->warmup},
+        {"--weight-decay", recorded->weight_decay, g->weight_decay},
+        {"--beta1", recorded->beta1, g->beta1},
+        {"--beta2", recorded->beta2, g->beta2},
+        {"--eps", recorded->eps, g->eps},
+        {"--grad-clip", recorded->grad_clip, g->grad_clip},
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        if (values[i].run != values[i].given)
+            fprintf(stderr, "tnllm train: resuming with %s %.10g (the run so far: %.10g)\n", values[i].flag,
+                    values[i].given, values[i].run);
+    return 0;
+}
+
+/* Warns (rank 0) of what the run does not take as given: a micro-batch
+ * larger than the batch, a batch rounded up to whole micro-batches, a
+ * warmup as long as the run. */
+static void warn_adjustments(const Run *r) {
+    const TnTrainOptions *o = r->o;
+    if (!r->root) return;
+    long long step_tokens = (long long)r->micro_batch * o->seq_len * r->accum_steps;
+    if (r->micro_batch != o->micro_batch)
+        fprintf(stderr, "tnllm train: warning: --micro-batch %d lowered to %d: --batch-tokens %lld holds %d window%s "
+                        "of --ctx %d\n", o->micro_batch, r->micro_batch, o->batch_tokens, r->micro_batch,
+                r->micro_batch == 1 ? "" : "s", o->seq_len);
+    if (step_tokens != o->batch_tokens)
+        fprintf(stderr, "tnllm train: warning: --batch-tokens %lld rounded up to %lld, whole micro-batches (%d of %d x "
+                        "%d tokens)\n", o->batch_tokens, step_tokens, r->accum_steps, r->micro_batch, o->seq_len);
+    if (o->warmup >= r->steps)
+        fprintf(stderr, "tnllm train: warning: --warmup %lld is not below the run's %lld step%s: the learning rate "
+                        "rises for the whole run (to %.3g of --lr %g at the last step) and never decays\n",
+                o->warmup, r->steps, r->steps == 1 ? "" : "s",
+                tn_lr_schedule(r->steps - 1, r->steps, o->warmup, o->lr, o->min_lr_ratio), o->lr);
+}
+
+/* Removes the step_N directories a new run finds: with no `latest`, each
+ * was cut short while it was saved (read_latest). */
+static void remove_cut_checkpoints(const Run *r) {
+    DIR *d = opendir(r->checkpoints);
+    if (!d) return;
+    struct dirent *e;
+    char dir[8400];
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "step_", 5) == 0) {
+            snprintf(dir, sizeof dir, "%s/%s", r->checkpoints, e->d_name);
+            remove_checkpoint(dir);
+            fprintf(stderr, "tnllm train: removed %s, a checkpoint cut short while it was saved\n", dir);
+        }
+    closedir(d);
+}
+
+/* A new run's directories and validation split (rank 0), made once the
+ * options, the data and the model have passed their checks. */
+static int create_run_dir(const Run *r, TnError *err) {
+    char val_path[4200];
+    if (tn_mkdir_p(r->o->out_dir, err) || tn_mkdir_p(r->checkpoints, err)) return -1;
+    remove_cut_checkpoints(r);
+    if (!r->validates) return 0;
+    return tn_path_join(val_path, sizeof val_path, r->o->out_dir, "val.bin", err) ||
+                   tn_shard_write(val_path, r->val_tokens, r->n_val, err)
+               ? -1 : 0;
+}
+
+/* Creates or resumes the model, optimizer state, data position; returns
+ * TN_TRAIN_COMPLETE for a resume with nothing left to train. */
 static int setup(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     if (o->zero < 0 || o->zero > 3) return tn_fail(err, "ZeRO stage %d: use 0, 1, 2 or 3", o->zero);
@@ -746,24 +959,23 @@ static int setup(Run *r, TnError *err) {
     if (r->world->backend == TN_COMM_NCCL && o->device == TN_DEVICE_CPU)
         return tn_fail(err, "a launch without MPI (torchrun, srun) trains on GPUs: give --device cuda, or start CPU "
                             "ranks with mpirun");
-    if (tn_mkdir_p(o->out_dir, err) || tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) ||
-        tn_mkdir_p(r->checkpoints, err))
+    if (tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) || load_tokenizer(r, err))
         return -1;
-    if (o->tokenizer ? tn_tokenizer_load(&r->tok, o->tokenizer, err) : (r->tok = tn_tokenizer_bytes(), 0)) return -1;
+    TnRunOptions recorded;
+    int have_recorded = 0;
     if (o->resume) {
-        if (read_latest(r, err)) return -1;
+        if (read_latest(r, err) || read_recorded(r, &recorded, &have_recorded, err)) return -1;
     } else {
         char latest[4200];
         if (tn_path_join(latest, sizeof latest, r->checkpoints, "latest", err)) return -1;
         if (tn_file_exists(latest))
             return tn_fail(err, "%s already holds a run; continue it with --resume or choose another -o", o->out_dir);
-        if (tn_config_validate(&o->config, err)) return -1;
     }
-    if (create_model(r, err)) return -1;
+    if (create_model(r, have_recorded ? &recorded : NULL, err)) return -1;
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
     if (tn_loader_init(&r->loader, r->train_tokens, r->n_train, o->seq_len, o->seed, o->data, err)) return -1;
-    if (r->n_val < (size_t)o->seq_len + 1)
+    if (r->validates && r->n_val < (size_t)o->seq_len + 1)
         return tn_fail(err, "%s: %zu validation tokens are fewer than one window of the context %d + 1",
                        o->val_data ? o->val_data : o->data, r->n_val, o->seq_len);
     long long window = (long long)o->seq_len;
@@ -776,6 +988,7 @@ static int setup(Run *r, TnError *err) {
                        r->comm->size, (long long)r->comm->size * r->micro_batch * window);
     long long step_tokens = r->micro_batch * window * r->accum_steps;
     r->steps = o->total_tokens > 0 ? (o->total_tokens + step_tokens - 1) / step_tokens : o->steps;
+    record_options(r, have_recorded ? &recorded : NULL);
     size_t n = m->layout.total, tokens = (size_t)r->micro_batch * o->seq_len;
     r->update = o->zero == 0 ? (TnRange){0, n} : tn_rank_range(n, r->comm->size, r->comm->rank);
     size_t owned = r->update.end - r->update.begin;
@@ -818,18 +1031,17 @@ static int setup(Run *r, TnError *err) {
         TnError reason;
         if (tn_loader_restore(&r->loader, &saved.loader, &reason)) return tn_fail(err, "%s: %s", path, reason.msg);
         r->state = saved;
-    } else if (r->root) {
-        char val_path[4200];
-        if (tn_path_join(val_path, sizeof val_path, o->out_dir, "val.bin", err) ||
-            tn_shard_write(val_path, r->val_tokens, r->n_val, err))
-            return -1;
+        int rc = check_resume(r, have_recorded ? &recorded : NULL, err);
+        if (rc) return rc;
     }
+    warn_adjustments(r);
     TnRange held;
     if (o->device != TN_DEVICE_CPU &&
         tn_step_device_open(&r->device, o->device, &m->config, held_params(r, &held), r->m, r->v, r->micro_batch,
                             o->seq_len, o->recompute, r->comm, r->tp > 1 ? &r->tensor_group : NULL, o->zero, err))
         return -1;
     if (o->device == TN_DEVICE_CPU) install_hooks(r);
+    if (!o->resume && r->root && create_run_dir(r, err)) return -1;
     return r->root ? tn_metrics_open(&r->metrics, o->out_dir, o->resume ? r->state.step : -1, err) : 0;
 }
 
@@ -939,6 +1151,19 @@ static void print_memory(const Run *r, const TnTrainMemory *mem) {
     }
 }
 
+/* The result of a resume with nothing left to train: the run's step, and
+ * its final model, or where that is not this step's (a run shortened to
+ * the step it stopped at) the checkpoint. */
+static void complete(const Run *r, TnTrainResult *result) {
+    char model_dir[sizeof result->model_dir], config[4200];
+    result->steps = r->state.step;
+    result->tokens = r->state.tokens_seen;
+    result->final_loss = result->final_val_loss = NAN;
+    int final = r->ended && !tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", NULL) &&
+                !tn_path_join(config, sizeof config, model_dir, "config.json", NULL) && tn_file_exists(config);
+    snprintf(result->model_dir, sizeof result->model_dir, "%s", final ? model_dir : r->latest);
+}
+
 static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
     const TnTrainOptions *o = r->o;
     long long step_tokens = (long long)r->micro_batch * o->seq_len * r->accum_steps, first = r->state.step;
@@ -953,7 +1178,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
                "tokens, from step %lld\n",
                whole_layout(r)->total, r->n_train, r->n_val, o->device == TN_DEVICE_CUDA ? "the GPU" : "the CPU",
                r->steps, r->accum_steps, r->micro_batch, o->seq_len, step_tokens, first);
-    if (!r->quiet) {
+    if (!r->quiet && r->validates) {
         double unigram = tn_unigram_loss(r->train_tokens, r->n_train, r->val_tokens, r->n_val,
                                          r->model.config.vocab_size);
         printf("unigram baseline on the validation split: loss %.4f (perplexity %.2f)\n", unigram, exp(unigram));
@@ -975,7 +1200,7 @@ static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
             tn_metrics_log_step(&r->metrics, step, loss, lr, norm, r->state.tokens_seen, rate, r->state.elapsed, err))
             return -1;
         char val_text[48] = "";
-        if ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps) {
+        if (r->validates && ((o->eval_every > 0 && step % o->eval_every == 0) || step == r->steps)) {
             /* data rank 0 validates (with its tensor group); under ZeRO-3 every rank: the passes gather */
             double val_loss = NAN;
             if ((r->comm->rank == 0 || o->zero == 3) &&
@@ -1024,6 +1249,7 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     r.root = r.world->rank == 0;
     r.quiet = o->quiet || !r.root;
     stop_requested = 0;
+    announce_stop = r.root;
     struct sigaction action, old_int, old_term;
     memset(&action, 0, sizeof action);
     action.sa_handler = request_stop;
@@ -1032,6 +1258,7 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
     int rc = setup(&r, err);
+    if (rc == TN_TRAIN_COMPLETE) complete(&r, result);
     if (!rc) rc = train_loop(&r, result, err);
     result->stopped_together = r.stopped_together;
     sigaction(SIGINT, &old_int, NULL);

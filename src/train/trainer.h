@@ -5,18 +5,31 @@
  *   metrics.jsonl              one line per step and per evaluation (metrics.h)
  *   loss.svg                   the loss curve (plot.h), at the end
  *   val.bin                    the validation split as a token shard, for `tnllm eval`
- *   checkpoints/step_NNNNNNNN/ HF model directory + training_state.bin (state.h)
+ *   checkpoints/step_NNNNNNNN/ HF model directory + training_state.bin (state.h) + training_options.json
+ *                              (run_options.h)
  *   checkpoints/latest         the name of the newest complete checkpoint
  *   model/                     the final model (HF directory)
+ * The directories are created once the options, the data and the model
+ * have been checked: a run refused at start leaves nothing behind.
  * Each step: `accum_steps` micro-batches of micro_batch x seq_len tokens
  * forward and backward into one gradient (the mean loss over the whole
  * batch), a global-norm clip, one AdamW step at the scheduled learning rate.
  *
  * SIGINT and SIGTERM finish the current step, write a checkpoint and return
- * TN_TRAIN_INTERRUPTED. A resumed run (resume = 1, the same data and batch
- * options, the same number of threads: BLAS may split sums by thread)
- * continues from checkpoints/latest and produces, step by step, the same
- * losses and weights as a run that was never stopped. A loss or
+ * TN_TRAIN_INTERRUPTED; rank 0 says so on stderr as the signal arrives. A
+ * second one of the same signal kills the process at once, checkpoint or
+ * not (a checkpoint cut short is never named by `latest`: the run resumes
+ * from the one before, and a resume with none complete says which step was
+ * cut short). A resumed run (resume = 1, the same data and batch options,
+ * the same number of threads: BLAS may split sums by thread) continues
+ * from checkpoints/latest and produces, step by step, the same losses and
+ * weights as a run that was never stopped. A resume is refused when
+ * model_options make another model than the run's, when the seed differs,
+ * and when the run is past `steps`; it goes on, one line on stderr for
+ * each, with another learning-rate schedule, AdamW setting, clip or length
+ * (the schedule then follows the new values from the checkpoint's step),
+ * and returns TN_TRAIN_COMPLETE, training nothing, when the run already
+ * stands at its last step. A loss or
  * gradient that is not finite stops the run with an error naming the step
  * and the tensor (and its layer); the last good checkpoint stays in place.
  * With several ranks every rank stops at the same step, after the step's
@@ -95,11 +108,17 @@
 #include "util/error.h"
 
 typedef struct TnTrainOptions {
-    TnConfig config;           /* the model to create (ignored on resume: the checkpoint's) */
+    TnConfig config;           /* the model to create (on resume the checkpoint's is taken, see model_options) */
+    const char *init_from;     /* a model directory (config.json and weights) whose model starts the run instead
+                                * of config (fine-tuning: step 0, fresh AdamW moments); its tokenizer is the
+                                * run's unless tokenizer is given */
+    const char *model_options; /* the options that made config (or init_from), as given: "--size tiny --pe ape",
+                                * recorded with the checkpoints; on resume, when not NULL, the model they make
+                                * must be the run's (refused, naming them and the run's, otherwise) */
     const char *data;          /* corpus.h paths, comma-separated */
     const char *val_data;      /* NULL: hold out val_fraction of the tokens of data */
     const char *tokenizer;     /* tokenizer.json, NULL: byte-level */
-    double val_fraction;       /* default 0.05 */
+    double val_fraction;       /* default 0.05; 0 without val_data: no validation, every token trains */
     int seq_len, micro_batch;  /* T and the windows per forward pass */
     long long batch_tokens;    /* tokens per optimizer step (rounded to micro-batches) */
     long long steps;           /* optimizer steps of the whole run */
@@ -131,7 +150,10 @@ typedef struct TnTrainOptions {
  * val_fraction 0.05. The config and the paths are left empty. */
 void tn_train_options_defaults(TnTrainOptions *o);
 
-typedef enum TnTrainStatus { TN_TRAIN_DONE = 0, TN_TRAIN_INTERRUPTED = 1 } TnTrainStatus;
+/* TN_TRAIN_COMPLETE: a resume of a run already at its last step; nothing
+ * was trained (result: the step, and the final model's directory, or the
+ * checkpoint's if the run has none). */
+typedef enum TnTrainStatus { TN_TRAIN_DONE = 0, TN_TRAIN_INTERRUPTED = 1, TN_TRAIN_COMPLETE = 2 } TnTrainStatus;
 
 /* The bytes one rank holds, by kind (the sizes of its buffers, float32;
  * dist/plan.h's tn_plan_elements counts the same elements). */
@@ -170,7 +192,10 @@ size_t tn_train_memory_bytes(const TnConfig *cfg, int micro_batch, int seq_len, 
 int tn_train_longest_context(const TnConfig *cfg, int micro_batch, double budget, int threads);
 
 /* Runs (or resumes) the training described by o. Returns TN_TRAIN_DONE,
- * TN_TRAIN_INTERRUPTED, or -1 with err filled. */
+ * TN_TRAIN_INTERRUPTED, TN_TRAIN_COMPLETE, or -1 with err filled. Settings
+ * it adjusts (a batch rounded to whole micro-batches, a validation split
+ * raised to one window) and a warmup that fills the run are warned of on
+ * stderr by rank 0. */
 int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err);
 
 #endif
