@@ -59,23 +59,38 @@ int main(int argc, char **argv) {
     CHECK(version_rc == 0 && commit && strspn(commit + strlen("tnllm, commit "), "0123456789abcdefunkow") >= 7 &&
               strstr(out, "built with: OpenMP, OpenBLAS"),
           "%s", out);
-    CHECK(run("./tnllm info --size 9B", out, sizeof out) == 1 && strstr(out, "unknown model size '9B'"), "%s", out);
-    CHECK(run("./tnllm init --size tiny", out, sizeof out) == 1 && strstr(out, "-o DIR is required"), "%s", out);
-    CHECK(run("./tnllm eval --bogus", out, sizeof out) == 1 && strstr(out, "unknown option '--bogus'"), "%s", out);
+    CHECK(run("./tnllm -v", out, sizeof out) == 0 && strstr(out, "tnllm, commit "), "-v: %s", out);
+    CHECK(run("./tnllm version", out, sizeof out) == 0 && strstr(out, "tnllm, commit "), "version: %s", out);
+    CHECK(run("./tnllm help generate", out, sizeof out) == 0 && strstr(out, "usage: tnllm generate"), "%s", out);
+    CHECK(run("./tnllm help data dedup", out, sizeof out) == 0 && strstr(out, "usage: tnllm data dedup"), "%s", out);
+    CHECK(run("./tnllm help frobnicate", out, sizeof out) == 2 && strstr(out, "unknown command 'frobnicate'"), "%s",
+          out);
+    /* bad usage exits 2, a failed run 1; the message has one prefix, naming the command */
+    CHECK(run("./tnllm info --size 9B", out, sizeof out) == 2 && strstr(out, "unknown model size '9B'"), "%s", out);
+    CHECK(run("./tnllm init --size tiny", out, sizeof out) == 2 && strstr(out, "-o DIR is required"), "%s", out);
+    CHECK(run("./tnllm eval --bogus", out, sizeof out) == 2 &&
+              strncmp(out, "tnllm eval: error: unknown option '--bogus'", 43) == 0 && !strstr(out, "tnllm: error"),
+          "%s", out);
+    CHECK(run("./tnllm generate -m", out, sizeof out) == 2 && strstr(out, "tnllm generate: error: -m needs a value"),
+          "%s", out);
+    CHECK(run("./tnllm --help", out, sizeof out) == 0 &&
+              strstr(out, "exit status: 0 success, 1 a failure at run time") && strstr(out, "2 bad usage"),
+          "--help documents the exit statuses: %s", out);
     /* a forward pass of more than 2^31 - 1 tokens is refused before any work */
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 16M --batch 1024", dir, shard);
-    CHECK(run(cmd, out, sizeof out) == 1 &&
+    CHECK(run(cmd, out, sizeof out) == 2 &&
               strstr(out, "--batch, --ctx: 1024 sequences of 16000000 tokens are 16384000000 tokens"),
           "%s", out);
     /* a suffix that takes a count past 2^63 is refused, not wrapped around (to 384 here) */
-    CHECK(run("./tnllm generate -n 18446744073709552k", out, sizeof out) == 1 &&
+    CHECK(run("./tnllm generate -n 18446744073709552k", out, sizeof out) == 2 &&
               strstr(out, "-n expects an integer, got '18446744073709552k'"), "%s", out);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/none --tokens %s", dir, shard);
-    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "none/config.json: cannot open"), "%s", out);
+    CHECK(run(cmd, out, sizeof out) == 1 && strncmp(out, "tnllm: error: ", 14) == 0 &&
+              strstr(out, "none/config.json: cannot open"), "%s", out);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 1000", dir, shard);
     CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "fewer than one window"), "%s", out);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx abc", dir, shard);
-    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "--ctx expects an integer, got 'abc'"), "%s", out);
+    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "--ctx expects an integer, got 'abc'"), "%s", out);
     snprintf(cmd, sizeof cmd, "./tnllm train --size tiny --data %s --ctx 16 --steps 1 --device tpu -o %s/run", shard,
              dir);
     CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "--device tpu: use cpu or cuda"), "%s", out);
@@ -105,7 +120,7 @@ int main(int argc, char **argv) {
     CHECK(run(cmd, out, sizeof out) == 0, "init --arch transformer: %s", out);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/baseline --tokens %s --ctx 100", dir, shard);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "perplexity"), "eval of the baseline: %s", out);
-    CHECK(run("./tnllm init --size tiny --pe lrpe --decay paper -o /nonexistent", out, sizeof out) == 1 &&
+    CHECK(run("./tnllm init --size tiny --pe lrpe --decay paper -o /nonexistent", out, sizeof out) == 2 &&
               strstr(out, "decay_type paper means nothing"),
           "%s", out);
     /* inference runs every switch and the baseline (with its KV cache) */
@@ -131,7 +146,7 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/ape -p hello -n 3", dir);
     CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "exceed the 4 positions"), "generate past the APE table: %s",
           out);
-    CHECK(run("./tnllm init --size tiny --gla-act relu -o /nonexistent", out, sizeof out) == 1 &&
+    CHECK(run("./tnllm init --size tiny --gla-act relu -o /nonexistent", out, sizeof out) == 2 &&
               strstr(out, "unknown value 'relu'"),
           "%s", out);
 

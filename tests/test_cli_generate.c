@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
                       bad, bin, gold, bad);
     CHECK(rc == 1 && strstr(a, ".jsonl:2: malformed JSON"), "malformed prompts file (%d):\n%s", rc, a);
     rc = run_commandf(a, sizeof a, GEN "--prompts %s -p hi", bin, gold, prompts);
-    CHECK(rc == 1 && strstr(a, "not with -p"), "--prompts with -p (%d):\n%s", rc, a);
+    CHECK(rc == 2 && strstr(a, "not with -p"), "--prompts with -p (%d):\n%s", rc, a);
     /* a prompt that fails after -o's file is open (empty, without <s>): the
      * error names its line, and neither the output nor its temporary file stays */
     char failed_out[4300];

@@ -50,19 +50,20 @@ int cmd_eval(int argc, char **argv) {
         else if (args_is(&a, NULL, "--int8")) int8 = 1;
         else if (args_is(&a, NULL, "--device")) {
             const char *name = args_value(&a);
-            if (tn_device_parse(name, &device)) tn_die("tnllm eval: --device %s: use cpu or cuda", name);
+            if (tn_device_parse(name, &device)) tn_die_usage("tnllm eval: --device %s: use cpu or cuda", name);
         }
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else args_unknown(&a);
     }
     if (int8 && device != TN_DEVICE_CPU)
-        tn_die("tnllm eval: --int8 scores on the CPU only: drop it or --device %s", tn_device_name(device));
+        tn_die_usage("tnllm eval: --int8 scores on the CPU only: drop it or --device %s", tn_device_name(device));
     args_require(&a, dir, "-m DIR");
-    if (!tokens_path == !text_path) tn_die("tnllm eval: give one of --tokens FILE and --text FILE (see tnllm eval --help)");
+    if (!tokens_path == !text_path)
+        tn_die_usage("tnllm eval: give one of --tokens FILE and --text FILE (see tnllm eval --help)");
     if (!stride) stride = ctx;
-    if (stride > ctx) tn_die("tnllm eval: --stride %d is larger than --ctx %d", stride, ctx);
+    if (stride > ctx) tn_die_usage("tnllm eval: --stride %d is larger than --ctx %d", stride, ctx);
     TnError err;
-    if (tn_check_batch_size(batch, ctx, &err)) tn_die("tnllm eval: --batch, --ctx: %s", err.msg);
+    if (tn_check_batch_size(batch, ctx, &err)) tn_die_usage("tnllm eval: --batch, --ctx: %s", err.msg);
     if (threads) omp_set_num_threads(threads);
 
     TnModel m;

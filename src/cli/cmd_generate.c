@@ -154,10 +154,10 @@ int cmd_generate(int argc, char **argv) {
         else if (args_is(&a, NULL, "--seed")) { sp.seed = (uint64_t)args_int(&a, 0, (1LL << 62)); seed_given = 1; }
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--stop")) {
-            if (out.n_stops == MAX_STOPS) tn_die("tnllm generate: at most %d --stop strings", MAX_STOPS);
+            if (out.n_stops == MAX_STOPS) tn_die_usage("tnllm generate: at most %d --stop strings", MAX_STOPS);
             out.stops[out.n_stops] = args_value(&a);
             if (strlen(out.stops[out.n_stops]) > TAIL_BYTES)
-                tn_die("tnllm generate: a --stop string is longer than %d bytes", TAIL_BYTES);
+                tn_die_usage("tnllm generate: a --stop string is longer than %d bytes", TAIL_BYTES);
             out.n_stops++;
         }
         else if (args_is(&a, NULL, "--no-bos")) add_bos = 0;
@@ -168,19 +168,20 @@ int cmd_generate(int argc, char **argv) {
         else if (args_is(&a, NULL, "--int8")) int8 = 1;
         else if (args_is(&a, NULL, "--device")) {
             const char *name = args_value(&a);
-            if (tn_device_parse(name, &device)) tn_die("tnllm generate: --device %s: use cpu or cuda", name);
+            if (tn_device_parse(name, &device)) tn_die_usage("tnllm generate: --device %s: use cpu or cuda", name);
         }
         else args_unknown(&a);
     }
     args_require(&a, dir, "-m DIR");
-    if (prompt && prompt_file) tn_die("tnllm generate: give -p or -f, not both");
+    if (prompt && prompt_file) tn_die_usage("tnllm generate: give -p or -f, not both");
     if (device != TN_DEVICE_CPU && (int8 || load_state || save_state))
-        tn_die("tnllm generate: %s runs on the CPU only: drop it or --device %s",
-               int8 ? "--int8" : load_state ? "--load-state" : "--save-state", tn_device_name(device));
+        tn_die_usage("tnllm generate: %s runs on the CPU only: drop it or --device %s",
+                     int8 ? "--int8" : load_state ? "--load-state" : "--save-state", tn_device_name(device));
     if (prompts_file && (prompt || prompt_file || interactive || load_state || save_state || int8))
-        tn_die("tnllm generate: --prompts takes its prompts from the file: not with -p, -f, -i, --load-state, "
-               "--save-state or --int8");
-    if (output && !prompts_file) tn_die("tnllm generate: -o writes the JSON lines of --prompts; give --prompts FILE");
+        tn_die_usage("tnllm generate: --prompts takes its prompts from the file: not with -p, -f, -i, --load-state, "
+                     "--save-state or --int8");
+    if (output && !prompts_file)
+        tn_die_usage("tnllm generate: -o writes the JSON lines of --prompts; give --prompts FILE");
     if (threads) omp_set_num_threads(threads);
     if (!seed_given) sp.seed = (uint64_t)time(NULL);
 

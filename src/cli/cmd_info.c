@@ -63,9 +63,9 @@ int cmd_info(int argc, char **argv) {
     } else if (config) {
         if (tn_config_load(&cfg, config, &err)) tn_die("%s", err.msg);
     } else if (size) {
-        if (tn_config_from_size(&cfg, size, &err)) tn_die("%s", err.msg);
+        if (tn_config_from_size(&cfg, size, &err)) tn_die_usage("tnllm info: %s", err.msg);
     } else {
-        tn_die("tnllm info: give -m DIR, --size NAME or --config FILE (see tnllm info --help)");
+        tn_die_usage("tnllm info: give -m DIR, --size NAME or --config FILE (see tnllm info --help)");
     }
     switch_flags_apply(&switches, &cfg, "info");
 

@@ -41,12 +41,12 @@ int cmd_init(int argc, char **argv) {
     TnDtype dtype;
     if (strcmp(dtype_name, "f32") == 0) dtype = TN_F32;
     else if (strcmp(dtype_name, "bf16") == 0) dtype = TN_BF16;
-    else tn_die("tnllm init: --dtype must be f32 or bf16, got '%s'", dtype_name);
+    else tn_die_usage("tnllm init: --dtype must be f32 or bf16, got '%s'", dtype_name);
     TnConfig cfg;
     TnError err;
-    if (config ? tn_config_load(&cfg, config, &err) : size ? tn_config_from_size(&cfg, size, &err)
-                                                           : tn_fail(&err, "tnllm init: give --size NAME or --config FILE"))
-        tn_die("%s", err.msg);
+    if (!config && !size) tn_die_usage("tnllm init: give --size NAME or --config FILE (see tnllm init --help)");
+    if (config && tn_config_load(&cfg, config, &err)) tn_die("%s", err.msg);
+    if (!config && tn_config_from_size(&cfg, size, &err)) tn_die_usage("tnllm init: %s", err.msg);
     switch_flags_apply(&switches, &cfg, "init");
     TnModel m;
     tn_model_init(&m, &cfg, (uint64_t)seed);
