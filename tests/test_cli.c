@@ -30,6 +30,19 @@ int main(int argc, char **argv) {
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "wrote"), "init: %s", out);
     snprintf(cmd, sizeof cmd, "./tnllm info -m %s/model", dir);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "D=64 L=2 H=4") && strstr(out, "total"), "info: %s", out);
+    /* a model directory is not replaced by random weights unless --force says so */
+    char kept[600], weights[600];
+    snprintf(weights, sizeof weights, "%s/model/model.safetensors", dir);
+    snprintf(kept, sizeof kept, "%s/kept.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "cp %s %s", weights, kept);
+    CHECK(run_command(cmd, out, sizeof out) == 0, "cp: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --seed %llu -o %s/model", seed + 1, dir);
+    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "model already holds config.json, model.safetensors") &&
+              strstr(out, "--force") && same_file_bytes(weights, kept),
+          "init over a model: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm init --size tiny --seed %llu -o %s/model --force", seed + 1, dir);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "wrote") && !same_file_bytes(weights, kept),
+          "init --force: %s", out);
     CHECK(run("./tnllm info --size 7B", out, sizeof out) == 0 && strstr(out, "embedding scale 1,"),
           "7B does not scale the embedding: %s", out);
 
