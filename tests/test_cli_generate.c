@@ -4,9 +4,11 @@
  * state, a prompt the model cannot encode, an empty prompt without <s>)
  * exits with status 1 and a message saying why. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "test.h"
+#include "util/fileio.h"
 
 /* `generate` with two arguments: the binary, then the model directory. */
 #define GEN "%s generate -m %s -t 1 "
@@ -26,6 +28,25 @@ int main(int argc, char **argv) {
     int rc = run_commandf(a, sizeof a, "{ " GEN "-p 'Hello' -n 12 --seed %llu --temp 5 2>/dev/null; }", bin, gold, seed);
     run_commandf(b, sizeof b, "{ " GEN "-p 'Hello' -n 12 --seed %llu --temp 5 2>/dev/null; }", bin, gold, seed);
     CHECK(rc == 0 && strlen(a) > 5 && strcmp(a, b) == 0, "seeded runs differ or failed (%d):\n%s\n---\n%s", rc, a, b);
+    /* without --seed every run draws a seed of its own (runs within one second too), printed so that --seed
+     * replays the run */
+    char stderr_path[4200];
+    snprintf(stderr_path, sizeof stderr_path, "%s/stderr.txt", dir);
+    unsigned long long seeds[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        rc = run_commandf(i ? b : a, sizeof a, "{ " GEN "-p 'Hello' -n 12 --temp 5 2>%s; }", bin, gold, stderr_path);
+        char *log = NULL;
+        TnError err;
+        const char *at = tn_read_file(stderr_path, &log, NULL, &err) == 0 ? strstr(log, ", seed ") : NULL;
+        seeds[i] = at ? strtoull(at + strlen(", seed "), NULL, 10) : 0;
+        free(log);
+        CHECK(rc == 0 && at, "no seed printed (%d)", rc);
+    }
+    CHECK(seeds[0] != seeds[1] && seeds[0] != seeds[2] && seeds[1] != seeds[2], "three runs drew seeds %llu, %llu, %llu",
+          seeds[0], seeds[1], seeds[2]);
+    rc = run_commandf(b, sizeof b, "{ " GEN "-p 'Hello' -n 12 --temp 5 --seed %llu 2>/dev/null; }", bin, gold, seeds[0]);
+    CHECK(rc == 0 && strcmp(a, b) == 0, "--seed %llu does not replay the run (%d):\n%s\n---\n%s", seeds[0], rc, a, b);
+
     rc = run_commandf(a, sizeof a, GEN "-p 'Hello' -n 12 --temp 0", bin, gold);
     CHECK(rc == 0 && strstr(a, "decode: 12 tokens") && strstr(a, "tokens/s)"), "no speed line (%d):\n%s", rc, a);
 

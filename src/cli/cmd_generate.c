@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -39,7 +41,7 @@ static void usage(void) {
            "  --top-k K              sample among the K most likely tokens, 0 = all (default %d)\n"
            "  --top-p P              nucleus: the most likely tokens reaching probability P (default %.2g)\n"
            "  --repeat-penalty R     penalty on the last %d tokens' logits, 1 = none (default %.2g)\n"
-           "  --seed S               sampling seed (default: from the clock; printed)\n"
+           "  --seed S               sampling seed (default: a random one per run, printed: --seed replays it)\n"
            "  -t, --threads N        OpenMP threads (default: all cores)\n"
            "  --stop STR             stop once the output ends with STR (up to %d times)\n"
            "  --no-bos               do not start the prompt with <s>\n"
@@ -67,6 +69,20 @@ static void usage(void) {
            "                         This tnllm is %s.\n",
            TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, TN_SESSION_RECENT, d.repeat_penalty, MAX_STOPS,
            DEFAULT_BATCH_SIZE, TN_SESSION_PREFILL_ROWS, tn_device_cuda_build());
+}
+
+/* A seed of the run's own: runs started within one second must differ, so
+ * not the clock's seconds; below 2^62 so that --seed (at most 2^62) replays
+ * it. The kernel's random bytes, or where they are not to be had (an
+ * uninitialised pool, no getrandom) the clock's nanoseconds and the pid. */
+static uint64_t fresh_seed(void) {
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        seed = ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec) ^ (uint64_t)getpid() << 40;
+    }
+    return seed & ((UINT64_C(1) << 62) - 1);
 }
 
 typedef struct Output {
@@ -183,7 +199,7 @@ int cmd_generate(int argc, char **argv) {
     if (output && !prompts_file)
         tn_die_usage("tnllm generate: -o writes the JSON lines of --prompts; give --prompts FILE");
     if (threads) omp_set_num_threads(threads);
-    if (!seed_given) sp.seed = (uint64_t)time(NULL);
+    if (!seed_given) sp.seed = fresh_seed();
 
     TnError err;
     TnModel m;
