@@ -50,6 +50,25 @@ int main(int argc, char **argv) {
     rc = run_commandf(a, sizeof a, GEN "-p 'Hello' -n 12 --temp 0", bin, gold);
     CHECK(rc == 0 && strstr(a, "decode: 12 tokens") && strstr(a, "tokens/s)"), "no speed line (%d):\n%s", rc, a);
 
+    /* generation that ends at EOS before -n says so on stderr; --ignore-eos generates on. The repetition penalty
+     * makes greedy tokens differ: a copy of the model whose EOS is the 4th of them ends after 3 */
+    rc = run_commandf(a, sizeof a, "{ " GEN "-p 'Hello' -n 8 --temp 0 --repeat-penalty 100 2>/dev/null; }", bin, gold);
+    const char *generated = a + strlen("Hello");
+    int eos_ok = rc == 0 && strlen(a) == strlen("Hello") + 8 && !memchr(generated, generated[3], 3);
+    CHECK(eos_ok, "greedy tokens with a repetition penalty (%d): %s", rc, a);
+    char eos_model[4200];
+    snprintf(eos_model, sizeof eos_model, "%s/eos", dir);
+    rc = run_commandf(b, sizeof b, "mkdir %s && cp %s/model.safetensors %s && sed 's/\"eos_token_id\": 2/"
+                      "\"eos_token_id\": %d/' %s/config.json > %s/config.json", eos_model, gold, eos_model,
+                      (unsigned char)generated[3] + 3, gold, eos_model);
+    CHECK(rc == 0, "a model with another EOS: %s", b);
+    rc = run_commandf(b, sizeof b, GEN "-p 'Hello' -n 8 --temp 0 --repeat-penalty 100", bin, eos_model);
+    CHECK(rc == 0 && strstr(b, "[end of sequence after 3 tokens]") && strstr(b, "decode: 3 tokens"),
+          "EOS after 3 tokens (%d):\n%s", rc, b);
+    rc = run_commandf(b, sizeof b, "{ " GEN "-p 'Hello' -n 8 --temp 0 --repeat-penalty 100 --ignore-eos 2>&1 "
+                      ">/dev/null; }", bin, eos_model);
+    CHECK(rc == 0 && strstr(b, "decode: 8 tokens") && !strstr(b, "end of sequence"), "--ignore-eos (%d):\n%s", rc, b);
+
     rc = run_commandf(a, sizeof a, GEN "-p 'Hello' -n 0 --save-state %s", bin, gold, state);
     CHECK(rc == 0 && strstr(a, "saved the state at position 6"), "save-state (%d):\n%s", rc, a);
     rc = run_commandf(a, sizeof a, GEN "--load-state %s -p ' there' -n 4 --temp 0", bin, gold, state);

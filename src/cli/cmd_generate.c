@@ -45,6 +45,8 @@ static void usage(void) {
            "  -t, --threads N        OpenMP threads (default: all cores)\n"
            "  --stop STR             stop once the output ends with STR (up to %d times)\n"
            "  --no-bos               do not start the prompt with <s>\n"
+           "  --ignore-eos           generate past the end-of-sequence token (by default generation ends there,\n"
+           "                         before -n tokens, saying so on stderr; --prompts: stop_reason \"eos\")\n"
            "  --prompts FILE         batched prompts: one per line, or JSON Lines with a string \"prompt\" (or\n"
            "                         \"text\") per line when the first non-empty line starts with '{' (then a prompt\n"
            "                         may hold newlines); empty lines are skipped. Each group of --batch-size prompts\n"
@@ -91,6 +93,7 @@ typedef struct Output {
     int n_stops;
     char tail[TAIL_BYTES];  /* the last output bytes */
     size_t tail_len;
+    int stopped;            /* the output ended with a stop string */
 } Output;
 
 /* Streams a token and reports whether the output now ends with a stop string. */
@@ -111,7 +114,8 @@ static int print_token(void *user, int32_t token) {
     }
     memcpy(o->tail + o->tail_len, bytes, n);
     o->tail_len += n;
-    return tn_ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
+    o->stopped = tn_ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
+    return o->stopped;
 }
 
 typedef struct Timing {
@@ -134,14 +138,19 @@ static void prefill_text(TnSession *s, const TnTokenizer *tok, const char *text,
     free(ids);
 }
 
-static void generate(TnSession *s, TnSampler *sampler, int n_predict, Output *out, Timing *timing) {
+/* Generates up to n_predict tokens, ending at eos_token (< 0: never); says
+ * so when that ended it, which the text alone does not show. */
+static void generate(TnSession *s, TnSampler *sampler, int n_predict, int32_t eos_token, Output *out,
+                     Timing *timing) {
     TnError err;
     int n;
     double t0 = tn_now();
-    if (tn_generate(s, sampler, n_predict, s->model->config.eos_token_id, print_token, out, &n, &err))
+    out->stopped = 0;
+    if (tn_generate(s, sampler, n_predict, eos_token, print_token, out, &n, &err))
         tn_die("tnllm generate: %s", err.msg);
     timing->decode_seconds += tn_now() - t0;
     timing->decode_tokens += n;
+    if (n < n_predict && !out->stopped) fprintf(stderr, "\n[end of sequence after %d tokens]", n);
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -149,6 +158,7 @@ int cmd_generate(int argc, char **argv) {
     const char *prompts_file = NULL, *output = NULL;
     int batch_size = DEFAULT_BATCH_SIZE;
     int n_predict = 128, threads = 0, add_bos = 1, interactive = 0, prefill_rows = 0, seed_given = 0, int8 = 0;
+    int ignore_eos = 0;
     TnDevice device = TN_DEVICE_CPU;
     TnSamplingParams sp = tn_sampling_defaults();
     Output out = {0};
@@ -177,6 +187,7 @@ int cmd_generate(int argc, char **argv) {
             out.n_stops++;
         }
         else if (args_is(&a, NULL, "--no-bos")) add_bos = 0;
+        else if (args_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
         else if (args_is(&a, "-i", "--interactive")) interactive = 1;
         else if (args_is(&a, NULL, "--load-state")) load_state = args_value(&a);
         else if (args_is(&a, NULL, "--save-state")) save_state = args_value(&a);
@@ -207,8 +218,9 @@ int cmd_generate(int argc, char **argv) {
     TnTokenizer *tok;
     if (tn_tokenizer_for_model(&tok, dir, &err)) tn_die("%s", err.msg);
     out.tok = tok;
+    int32_t eos_token = ignore_eos ? -1 : m.config.eos_token_id;
     if (prompts_file) {
-        BatchOptions batch = {prompts_file, output, batch_size, n_predict, add_bos, prefill_rows, out.stops,
+        BatchOptions batch = {prompts_file, output, batch_size, n_predict, add_bos, prefill_rows, eos_token, out.stops,
                               out.n_stops, device, sp};
         generate_batch(&m, tok, &batch);
         tn_tokenizer_free(tok);
@@ -244,7 +256,7 @@ int cmd_generate(int argc, char **argv) {
         prefill_text(&s, tok, prompt ? prompt : "", prompt_len, add_bos, &timing);
     }
     if (prompt_len) fwrite(prompt, 1, prompt_len, stdout);
-    generate(&s, &sampler, n_predict, &out, &timing);
+    generate(&s, &sampler, n_predict, eos_token, &out, &timing);
 
     char *line = NULL;
     size_t cap = 0;
@@ -254,7 +266,7 @@ int cmd_generate(int argc, char **argv) {
         if (len <= 1) break; /* EOF or an empty line */
         prefill_text(&s, tok, line, (size_t)len, 0, &timing);
         out.tail_len = 0;
-        generate(&s, &sampler, n_predict, &out, &timing);
+        generate(&s, &sampler, n_predict, eos_token, &out, &timing);
     }
     free(line);
     if (save_state) {

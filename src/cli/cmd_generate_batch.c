@@ -93,7 +93,7 @@ void generate_batch(const TnModel *m, const TnTokenizer *tok, const BatchOptions
             tn_textbuf_clear(&text[b]);
         }
         double t0 = tn_now();
-        if (tn_generate_batch(&s, batch, samplers, o->n_predict, m->config.eos_token_id, append_token, &sink,
+        if (tn_generate_batch(&s, batch, samplers, o->n_predict, o->eos_token, append_token, &sink,
                               n_generated, reasons, &err))
             die_discarding(&file, "%s", err.msg);
         decode_seconds += tn_now() - t0;
