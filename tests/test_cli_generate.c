@@ -69,6 +69,15 @@ int main(int argc, char **argv) {
                       ">/dev/null; }", bin, eos_model);
     CHECK(rc == 0 && strstr(b, "decode: 8 tokens") && !strstr(b, "end of sequence"), "--ignore-eos (%d):\n%s", rc, b);
 
+    /* -n never ends the output in half a character: one token per turn at a temperature that makes every byte
+     * likely prints none of the lead bytes C2..F4 (each would begin a character the turn's end cuts); NUL bytes
+     * removed, to read the output as a string */
+    rc = run_commandf(a, sizeof a, "for i in $(seq 80); do echo x; done | { " GEN "-p 'Hello' -n 1 --temp 1000 "
+                      "--top-k 0 --top-p 1 --seed %llu -i 2>&1; } | tr -d '\\000'", bin, gold, seed + 3);
+    int leads = 0;
+    for (const char *c = a; *c; c++) leads += (unsigned char)*c >= 0xc2 && (unsigned char)*c <= 0xf4;
+    CHECK(rc == 0 && strstr(a, "decode: ") && leads == 0, "%d unfinished characters printed (%d):\n%s", leads, rc, a);
+
     rc = run_commandf(a, sizeof a, GEN "-p 'Hello' -n 0 --save-state %s", bin, gold, state);
     CHECK(rc == 0 && strstr(a, "saved the state at position 6"), "save-state (%d):\n%s", rc, a);
     rc = run_commandf(a, sizeof a, GEN "--load-state %s -p ' there' -n 4 --temp 0", bin, gold, state);
@@ -109,6 +118,14 @@ int main(int argc, char **argv) {
                       "--prompts %s -n 6 --seed %llu --temp 50 2>/dev/null; }", jsonl, bin, gold, jsonl, seed + 1);
     CHECK(rc == 0 && strlen(a) > 20 && strncmp(a, b, strlen(a)) == 0,
           "JSONL prompts differ from the same plain prompts (%d):\n%s\n---\n%s", rc, a, b);
+    /* the JSON text holds whole characters only: none cut by -n, no byte read as Latin-1 (\u0080..\u00ff) */
+    rc = run_commandf(a, sizeof a, "{ for i in $(seq 60); do echo x; done > %s && " GEN "--prompts %s -n 2 --temp 1000 "
+                      "--top-k 0 --top-p 1 --seed %llu 2>/dev/null; }", prompts, bin, gold, prompts, seed + 4);
+    const char *latin1 = a;
+    while ((latin1 = strstr(latin1, "\\u00")) && !strchr("89abcdef", latin1[4])) latin1++;
+    CHECK(rc == 0 && strstr(a, "\"index\": 59") && !latin1, "--prompts wrote a broken character (%d):\n%s", rc,
+          latin1 ? latin1 : a);
+
     rc = run_commandf(a, sizeof a, "printf '{\"prompt\": \"a\"}\n{\"prompt\" 1}\n' > %s && " GEN "--prompts %s",
                       bad, bin, gold, bad);
     CHECK(rc == 1 && strstr(a, ".jsonl:2: malformed JSON"), "malformed prompts file (%d):\n%s", rc, a);

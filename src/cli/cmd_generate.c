@@ -36,7 +36,8 @@ static void usage(void) {
            "  -m, --model DIR        HF model directory (tokenizer.json or tokenizer.model there, else bytes)\n"
            "  -p, --prompt TEXT      prompt (any bytes; may be empty: generation starts from <s>)\n"
            "  -f, --file FILE        read the prompt from FILE\n"
-           "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only)\n"
+           "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only); a character the limit cuts\n"
+           "                         in half (a byte-level model spells one over several tokens) is not printed\n"
            "  --temp T               temperature, 0 = greedy (default %.2g)\n"
            "  --top-k K              sample among the K most likely tokens, 0 = all (default %d)\n"
            "  --top-p P              nucleus: the most likely tokens reaching probability P (default %.2g)\n"
@@ -54,8 +55,10 @@ static void usage(void) {
            "                         sequences; those that hit EOS, --stop or -n drop out). Prompt i samples with\n"
            "                         its own stream i of --seed, so its text does not depend on the batch size.\n"
            "                         Writes one JSON line per prompt, in file order: {\"index\", \"prompt\", \"text\",\n"
-           "                         \"tokens\", \"stop_reason\": \"eos\" | \"stop\" | \"length\"}; progress and the\n"
-           "                         total tokens/s on stderr. Not with -p, -f, -i, --int8, --load-state, --save-state\n"
+           "                         \"tokens\", \"stop_reason\": \"eos\" | \"stop\" | \"length\"}, the text whole\n"
+           "                         characters only (one cut by -n dropped, bytes that are not UTF-8 as U+FFFD);\n"
+           "                         progress and the total tokens/s on stderr. Not with -p, -f, -i, --int8,\n"
+           "                         --load-state, --save-state\n"
            "  --batch-size B         prompts decoded together at most (default %d); memory grows by one state each\n"
            "  -o, --output FILE      with --prompts: write the JSON lines to FILE (atomically) instead of stdout\n"
            "  -i, --interactive      after the prompt, read lines from stdin and answer each, keeping the\n"
@@ -94,15 +97,34 @@ typedef struct Output {
     char tail[TAIL_BYTES];  /* the last output bytes */
     size_t tail_len;
     int stopped;            /* the output ended with a stop string */
+    char held[3];           /* an unfinished character at the end, not printed yet */
+    size_t n_held;
 } Output;
+
+/* Prints n bytes after the held ones, holding back an unfinished character
+ * at the end (tn_utf8_unfinished) until the tokens that complete it come. */
+static void print_bytes(Output *o, const char *bytes, size_t n) {
+    char joined[sizeof o->held + 3];
+    if (o->n_held + n <= sizeof joined) { /* the unfinished end may begin in the held bytes */
+        memcpy(joined, o->held, o->n_held);
+        memcpy(joined + o->n_held, bytes, n);
+        bytes = joined;
+        n += o->n_held;
+    } else { /* it lies within the last 3 of the n > 3 new bytes */
+        fwrite(o->held, 1, o->n_held, stdout);
+    }
+    o->n_held = tn_utf8_unfinished(bytes, n);
+    fwrite(bytes, 1, n - o->n_held, stdout);
+    memcpy(o->held, bytes + n - o->n_held, o->n_held);
+    fflush(stdout);
+}
 
 /* Streams a token and reports whether the output now ends with a stop string. */
 static int print_token(void *user, int32_t token) {
     Output *o = user;
     size_t n;
     const char *bytes = tn_tokenizer_token_bytes(o->tok, token, &n);
-    fwrite(bytes, 1, n, stdout);
-    fflush(stdout);
+    print_bytes(o, bytes, n);
     if (n > TAIL_BYTES) { /* a piece longer than the tail: its end is the tail */
         bytes += n - TAIL_BYTES;
         n = TAIL_BYTES;
@@ -139,7 +161,8 @@ static void prefill_text(TnSession *s, const TnTokenizer *tok, const char *text,
 }
 
 /* Generates up to n_predict tokens, ending at eos_token (< 0: never); says
- * so when that ended it, which the text alone does not show. */
+ * so when that ended it, which the text alone does not show. A character
+ * left unfinished at the end is dropped, not printed in half. */
 static void generate(TnSession *s, TnSampler *sampler, int n_predict, int32_t eos_token, Output *out,
                      Timing *timing) {
     TnError err;
@@ -150,6 +173,7 @@ static void generate(TnSession *s, TnSampler *sampler, int n_predict, int32_t eo
         tn_die("tnllm generate: %s", err.msg);
     timing->decode_seconds += tn_now() - t0;
     timing->decode_tokens += n;
+    out->n_held = 0;
     if (n < n_predict && !out->stopped) fprintf(stderr, "\n[end of sequence after %d tokens]", n);
 }
 
