@@ -45,6 +45,17 @@ int main(int argc, char **argv) {
           "init --force: %s", out);
     CHECK(run("./tnllm info --size 7B", out, sizeof out) == 0 && strstr(out, "embedding scale 1,"),
           "7B does not scale the embedding: %s", out);
+    /* the flags users guess: llama.cpp's names, sizes in any case */
+    CHECK(run("./tnllm info --size 385m -c 4096", out, sizeof out) == 0 && strstr(out, "D=1024") &&
+              strstr(out, "batch 1 x ctx 4096"),
+          "info --size 385m -c 4096: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s -p hi --predict 3 --temperature 0.5 --min-p 0.1 -t 1",
+             golden_dir());
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "temp 0.5,") && strstr(out, "min-p 0.1,") &&
+              strstr(out, "decode: 3 tokens"),
+          "generate --predict --temperature --min-p: %s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s -p hi --n-predict 2 -t 1", golden_dir());
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "decode: 2 tokens"), "generate --n-predict: %s", out);
 
     uint32_t tokens[600];
     for (int i = 0; i < 600; i++) tokens[i] = (uint32_t)((i * 7919) % 512);

@@ -20,7 +20,7 @@ static void usage(void) {
            "  --tokens FILE     token shard\n"
            "  --text FILE       text file (any bytes), tokenized on the fly with the model's tokenizer\n"
            "                    (DIR/tokenizer.json or .model, else byte-level) as one document after <s>\n"
-           "  --ctx T           window length (default 512)\n"
+           "  -c, --ctx T       window length (default 512)\n"
            "  --stride S        sliding windows S tokens apart; later windows score only new tokens\n"
            "                    (default T: non-overlapping)\n"
            "  --batch B         windows per forward pass (default 4)\n"

@@ -36,11 +36,14 @@ static void usage(void) {
            "  -m, --model DIR        HF model directory (tokenizer.json or tokenizer.model there, else bytes)\n"
            "  -p, --prompt TEXT      prompt (any bytes; may be empty: generation starts from <s>)\n"
            "  -f, --file FILE        read the prompt from FILE\n"
-           "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only); a character the limit cuts\n"
-           "                         in half (a byte-level model spells one over several tokens) is not printed\n"
-           "  --temp T               temperature, 0 = greedy (default %.2g)\n"
+           "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only; also --predict); a character\n"
+           "                         the limit cuts in half (a byte-level model spells one over several tokens) is\n"
+           "                         not printed\n"
+           "  --temp T               temperature, 0 = greedy (default %.2g; also --temperature)\n"
            "  --top-k K              sample among the K most likely tokens, 0 = all (default %d)\n"
            "  --top-p P              nucleus: the most likely tokens reaching probability P (default %.2g)\n"
+           "  --min-p P              keep the tokens at least P times as likely as the most likely one, 0 = all\n"
+           "                         (default %.2g)\n"
            "  --repeat-penalty R     penalty on the last %d tokens' logits, 1 = none (default %.2g)\n"
            "  --seed S               sampling seed (default: a random one per run, printed: --seed replays it)\n"
            "  -t, --threads N        OpenMP threads (default: all cores)\n"
@@ -72,8 +75,8 @@ static void usage(void) {
            "                         released blocks only (no --arch transformer, --pe ape, other norms or\n"
            "                         activations, --gate off); not with --int8, --load-state, --save-state).\n"
            "                         This tnllm is %s.\n",
-           TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, TN_SESSION_RECENT, d.repeat_penalty, MAX_STOPS,
-           DEFAULT_BATCH_SIZE, TN_SESSION_PREFILL_ROWS, tn_device_cuda_build());
+           TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, d.min_p, TN_SESSION_RECENT, d.repeat_penalty,
+           MAX_STOPS, DEFAULT_BATCH_SIZE, TN_SESSION_PREFILL_ROWS, tn_device_cuda_build());
 }
 
 /* A seed of the run's own: runs started within one second must differ, so
@@ -196,10 +199,13 @@ int cmd_generate(int argc, char **argv) {
         else if (args_is(&a, NULL, "--prompts")) prompts_file = args_value(&a);
         else if (args_is(&a, NULL, "--batch-size")) batch_size = (int)args_int(&a, 1, 1 << 16);
         else if (args_is(&a, "-o", "--output")) output = args_value(&a);
-        else if (args_is(&a, "-n", "--n-predict")) n_predict = (int)args_int(&a, 0, 1 << 30);
-        else if (args_is(&a, NULL, "--temp")) sp.temperature = (float)args_double(&a, 0, 1e6);
+        else if (args_is(&a, "-n", "--n-predict") || args_is(&a, NULL, "--predict"))
+            n_predict = (int)args_int(&a, 0, 1 << 30);
+        else if (args_is(&a, NULL, "--temp") || args_is(&a, NULL, "--temperature"))
+            sp.temperature = (float)args_double(&a, 0, 1e6);
         else if (args_is(&a, NULL, "--top-k")) sp.top_k = (int)args_int(&a, 0, 1 << 30);
         else if (args_is(&a, NULL, "--top-p")) sp.top_p = (float)args_double(&a, 0, 1);
+        else if (args_is(&a, NULL, "--min-p")) sp.min_p = (float)args_double(&a, 0, 1);
         else if (args_is(&a, NULL, "--repeat-penalty")) sp.repeat_penalty = (float)args_double(&a, 1e-3, 1e3);
         else if (args_is(&a, NULL, "--seed")) { sp.seed = (uint64_t)args_int(&a, 0, (1LL << 62)); seed_given = 1; }
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
@@ -266,10 +272,10 @@ int cmd_generate(int argc, char **argv) {
     }
     TnSampler sampler;
     tn_sampler_init(&sampler, &sp, m.config.vocab_size);
-    fprintf(stderr, "tnllm generate: %s%s, seed %llu, temp %.3g, top-k %d, top-p %.3g, repeat penalty %.3g, state %.1f "
-                    "KiB per sequence\n",
-            dir, int8 ? " (int8)" : "", (unsigned long long)sp.seed, sp.temperature, sp.top_k, sp.top_p, sp.repeat_penalty,
-            tn_session_state_bytes(&m.config) / 1024.0);
+    fprintf(stderr, "tnllm generate: %s%s, seed %llu, temp %.3g, top-k %d, top-p %.3g, min-p %.3g, repeat penalty "
+                    "%.3g, state %.1f KiB per sequence\n",
+            dir, int8 ? " (int8)" : "", (unsigned long long)sp.seed, sp.temperature, sp.top_k, sp.top_p, sp.min_p,
+            sp.repeat_penalty, tn_session_state_bytes(&m.config) / 1024.0);
 
     Timing timing = {0};
     if (load_state) {

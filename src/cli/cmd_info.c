@@ -17,9 +17,9 @@ static void usage(void) {
            "                  [-t N] [model switches]\n\n"
            "Prints the configuration, the parameter count by group and the memory a model needs.\n"
            "  -m, --model DIR   an HF model directory (reads config.json only)\n"
-           "  --size NAME       a named size: %s\n"
+           "  --size NAME       a named size (any case): %s\n"
            "  --config FILE     an HF config.json\n"
-           "  --ctx T           context length for the activation and training estimates (default 2048)\n"
+           "  -c, --ctx T       context length for the activation and training estimates (default 2048)\n"
            "  --batch B         sequences per step (the micro-batch) for those estimates (default 1)\n"
            "  --budget-gib X    also the longest context whose CPU training memory fits in X GiB\n"
            "  -t, --threads N   threads of the training run the estimate is for (default: all cores)\n",
@@ -48,7 +48,7 @@ int cmd_info(int argc, char **argv) {
         else if (args_is(&a, "-m", "--model")) dir = args_value(&a);
         else if (args_is(&a, NULL, "--size")) size = args_value(&a);
         else if (args_is(&a, NULL, "--config")) config = args_value(&a);
-        else if (args_is(&a, NULL, "--ctx")) ctx = (int)args_int(&a, 1, 1 << 24);
+        else if (args_is(&a, "-c", "--ctx")) ctx = (int)args_int(&a, 1, 1 << 24);
         else if (args_is(&a, NULL, "--batch")) batch = (int)args_int(&a, 1, 1 << 20);
         else if (args_is(&a, NULL, "--budget-gib")) budget_gib = args_double(&a, 1e-6, 1e9);
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);

@@ -12,7 +12,7 @@ static void usage(void) {
     printf("usage: tnllm init (--size NAME | --config FILE) -o DIR [--seed S] [--dtype f32|bf16] [--shard-size BYTES]\n"
            "                  [--force] [model switches]\n\n"
            "Writes config.json and model.safetensors initialised as in SPEC section 1.\n"
-           "  --size NAME        %s\n"
+           "  --size NAME        %s (any case)\n"
            "  --config FILE      an HF config.json\n"
            "  -o, --output DIR   the model directory to create\n"
            "  --seed S           random seed (default 1234)\n"

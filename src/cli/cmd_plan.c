@@ -16,7 +16,7 @@ static void usage(void) {
            "master weights and AdamW moments, full activation checkpointing. Lists the layouts that fit. The\n"
            "model is src/dist/plan.h; the lightning attention's states, the framework and fragmentation are\n"
            "not counted: leave headroom.\n\n"
-           "  --size NAME        a named size: %s\n"
+           "  --size NAME        a named size (any case): %s\n"
            "  --config FILE      an HF config.json\n"
            "  --gpus N           GPUs in all\n"
            "  --gpu-mem GIB      memory of one GPU in GiB (default 80)\n"
