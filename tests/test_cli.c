@@ -108,6 +108,33 @@ int main(int argc, char **argv) {
     /* a suffix that takes a count past 2^63 is refused, not wrapped around (to 384 here) */
     CHECK(run("./tnllm generate -n 18446744073709552k", out, sizeof out) == 2 &&
               strstr(out, "-n expects an integer, got '18446744073709552k'"), "%s", out);
+    /* -m given a training run's directory, or a file of the model: what to pass instead */
+    snprintf(cmd, sizeof cmd, "mkdir %s/run && cp -r %s/model %s/run/model", dir, dir, dir);
+    CHECK(run_command(cmd, out, sizeof out) == 0, "a run directory: %s", out);
+    static const char *const with_model[] = {"eval -m %s/run/ --tokens x.bin", "generate -m %s/run/ -p hi",
+                                             "info -m %s/run/"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "./tnllm ");
+        snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), with_model[i], dir);
+        char want[2048];
+        snprintf(want, sizeof want, "%s/run is a run directory: its model is %s/run/model (use -m %s/run/model)", dir,
+                 dir, dir);
+        CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, want), "%s: %s", cmd, out);
+    }
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/model/model.safetensors -p hi", dir);
+    char want_dir[1200];
+    snprintf(want_dir, sizeof want_dir, "model.safetensors is a file: -m takes the model's directory (-m %s/model)",
+             dir);
+    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, want_dir), "-m FILE: %s", out);
+    /* a model whose vocabulary (tiny: 512) outgrows its tokenizer's (bytes: 259) says that it may print nothing */
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s/model -p hi -n 2", dir);
+    const char *vocab_warning = "tnllm generate: warning: model vocabulary 512 > tokenizer's 259: ids beyond it decode "
+                                "to nothing";
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, vocab_warning) &&
+              !strstr(strstr(out, vocab_warning) + strlen(vocab_warning), "warning"), "%s", out);
+    snprintf(cmd, sizeof cmd, "./tnllm generate -m %s -p hi -n 2", golden_dir());
+    CHECK(run(cmd, out, sizeof out) == 0 && !strstr(out, "warning"), "the golden model (256 ids): %s", out);
+
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/none --tokens %s", dir, shard);
     CHECK(run(cmd, out, sizeof out) == 1 && strncmp(out, "tnllm: error: ", 14) == 0 &&
               strstr(out, "none/config.json: cannot open"), "%s", out);

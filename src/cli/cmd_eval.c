@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_dir.h"
 #include "data/shard.h"
 #include "infer/perplexity.h"
 #include "infer/quantize.h"
@@ -67,7 +68,7 @@ int cmd_eval(int argc, char **argv) {
     if (threads) omp_set_num_threads(threads);
 
     TnModel m;
-    if (tn_model_load(&m, dir, &err)) tn_die("%s", err.msg);
+    model_dir_load(&m, dir);
     if (int8) {
         /* The fp32 forward on the dequantized int8 weights computes what the int8 decode path does. */
         TnQuantModel q;
@@ -85,11 +86,10 @@ int cmd_eval(int argc, char **argv) {
             tn_die("%s on %s: %s", dir, tokens_path, err.msg); /* the model's error or the data's */
         tn_shard_close(&shard);
     } else {
-        TnTokenizer *tok;
+        TnTokenizer *tok = model_dir_tokenizer(&m, dir, "eval");
         char *text;
         size_t len;
-        if (tn_tokenizer_for_model(&tok, dir, &err) || tn_read_file(text_path, &text, &len, &err))
-            tn_die("%s", err.msg);
+        if (tn_read_file(text_path, &text, &len, &err)) tn_die("%s", err.msg);
         if (tn_eval_text(&m, tok, text, len, ctx, stride, batch, device, 1, &r, &err))
             tn_die("%s on %s: %s", dir, text_path, err.msg);
         free(text);

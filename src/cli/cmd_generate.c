@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/cmd_generate_batch.h"
+#include "cli/model_dir.h"
 #include "infer/generate.h"
 #include "infer/prompt.h"
 #include "infer/state_file.h"
@@ -244,9 +245,8 @@ int cmd_generate(int argc, char **argv) {
 
     TnError err;
     TnModel m;
-    if (tn_model_load(&m, dir, &err)) tn_die("%s", err.msg);
-    TnTokenizer *tok;
-    if (tn_tokenizer_for_model(&tok, dir, &err)) tn_die("%s", err.msg);
+    model_dir_load(&m, dir);
+    TnTokenizer *tok = model_dir_tokenizer(&m, dir, "generate");
     out.tok = tok;
     int32_t eos_token = ignore_eos ? -1 : m.config.eos_token_id;
     if (prompts_file) {

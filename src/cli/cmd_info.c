@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_dir.h"
 #include "cli/switch_flags.h"
 #include "model/config.h"
 #include "model/params.h"
@@ -59,7 +60,7 @@ int cmd_info(int argc, char **argv) {
     char path[4096];
     if (dir) {
         if (tn_path_join(path, sizeof path, dir, "config.json", &err) || tn_config_load(&cfg, path, &err))
-            tn_die("%s", err.msg);
+            model_dir_die(dir, &err);
     } else if (config) {
         if (tn_config_load(&cfg, config, &err)) tn_die("%s", err.msg);
     } else if (size) {
