@@ -64,11 +64,27 @@ int main(int argc, char **argv) {
     snprintf(shard, sizeof shard, "%s/val.bin", dir);
     CHECK(tn_shard_write(shard, tokens, 600, &err) == 0, "%s", err.msg);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 100 -t 1", dir, shard);
-    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "6 windows of 100") && strstr(out, "594 tokens scored") &&
-              strstr(out, "perplexity"),
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "6 windows of 100") &&
+              strstr(out, "594 of 599 tokens scored") && strstr(out, "perplexity"),
           "eval: %s", out);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 100 --stride 50", dir, shard);
-    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "11 windows of 100 (stride 50)"), "eval stride: %s", out);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "11 windows of 100 (stride 50), 599 of 599 tokens scored"),
+          "eval stride: %s", out);
+    /* the tokens after the last window that fits are scored by one more that ends at the end: 4 x 127 + 88 */
+    snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 128", dir, shard);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "5 windows of 128 (stride 128), 596 of 599 tokens scored"),
+          "eval with a tail: %s", out);
+    /* --text reads .jsonl as train and data tokenize do: the "text" fields, each document ended by </s> */
+    const char *bin = tnllm_binary(), *gold = golden_dir();
+    int rc = run_commandf(out, sizeof out, "{ printf '{\"text\": \"hello world\"}\\n{\"id\": 2, \"text\": \"second "
+                          "doc\"}\\n' > %s/docs.jsonl && %s data tokenize -m %s -o %s/docs %s/docs.jsonl >/dev/null && "
+                          "%s eval -m %s --text %s/docs.jsonl --ctx 64 && %s eval -m %s --tokens %s/docs_000000.bin "
+                          "--ctx 64; }", dir, bin, gold, dir, dir, bin, gold, dir, bin, gold, dir);
+    /* the result lines (the progress lines on stderr hold "loss" too) */
+    const char *text_loss = strstr(out, "\nloss "), *tokens_loss = text_loss ? strstr(text_loss + 1, "\nloss ") : NULL;
+    CHECK(rc == 0 && strstr(out, "1 window of 23 (stride 23), 22 of 22 tokens scored") &&
+              tokens_loss && strncmp(text_loss, tokens_loss, strcspn(text_loss, "]")) == 0,
+          "eval --text a .jsonl file and --tokens its shard: %s", out);
 
     const char *helps[] = {"info", "init", "eval"};
     for (int i = 0; i < 3; i++) {
@@ -139,7 +155,8 @@ int main(int argc, char **argv) {
     CHECK(run(cmd, out, sizeof out) == 1 && strncmp(out, "tnllm: error: ", 14) == 0 &&
               strstr(out, "none/config.json: cannot open"), "%s", out);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 1000", dir, shard);
-    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "fewer than one window"), "%s", out);
+    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "1 window of 600 (stride 600), 599 of 599 tokens scored"),
+          "a stream shorter than --ctx, one shorter window: %s", out);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx abc", dir, shard);
     CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "--ctx expects an integer, got 'abc'"), "%s", out);
     snprintf(cmd, sizeof cmd, "./tnllm train --size tiny --data %s --ctx 16 --steps 1 --device tpu -o %s/run", shard,

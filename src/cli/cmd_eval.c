@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/model_dir.h"
+#include "data/corpus.h"
 #include "data/shard.h"
 #include "infer/perplexity.h"
 #include "infer/quantize.h"
@@ -15,12 +16,17 @@
 static void usage(void) {
     printf("usage: tnllm eval -m DIR (--tokens FILE | --text FILE) [--ctx T] [--stride S] [--batch B] [--device NAME]\n"
            "                  [-t THREADS]\n\n"
-           "Scores a token shard (SPEC section 4) or a text file in windows of T tokens, each on its T-1\n"
-           "next-token predictions, and prints the mean loss and the perplexity with a 95%% interval.\n"
+           "Scores a token shard (SPEC section 4) or a text file in windows of T tokens, each on the next-token\n"
+           "predictions no earlier window scored, and prints the mean loss and the perplexity with a 95%% interval\n"
+           "and how many of the tokens were scored: every one after the first, but with windows that do not\n"
+           "overlap (--stride T) the first of each window, which has no context. Tokens after the last window\n"
+           "that fits are scored by one more that ends at the end; a text shorter than T is one shorter window.\n"
            "  -m, --model DIR   HF model directory\n"
            "  --tokens FILE     token shard\n"
            "  --text FILE       text file (any bytes), tokenized on the fly with the model's tokenizer\n"
-           "                    (DIR/tokenizer.json or .model, else byte-level) as one document after <s>\n"
+           "                    (DIR/tokenizer.json or .model, else byte-level) as one document after <s>;\n"
+           "                    FILE.jsonl: the \"text\" field of each line, each document followed by </s>, as\n"
+           "                    train and data tokenize read it (the tokens of --tokens on data tokenize's shard)\n"
            "  -c, --ctx T       window length (default 512)\n"
            "  --stride S        sliding windows S tokens apart; later windows score only new tokens\n"
            "                    (default T: non-overlapping)\n"
@@ -78,13 +84,26 @@ int cmd_eval(int argc, char **argv) {
     }
     TnEvalResult r;
     const char *path = tokens_path ? tokens_path : text_path;
-    if (tokens_path) {
-        TnShard shard;
-        if (tn_shard_open(&shard, tokens_path, &err) || tn_shard_check_vocab(&shard, m.config.vocab_size, &err))
-            tn_die("%s", err.msg);
-        if (tn_eval_tokens(&m, shard.tokens, shard.n_tokens, ctx, stride, batch, device, 1, &r, &err))
-            tn_die("%s on %s: %s", dir, tokens_path, err.msg); /* the model's error or the data's */
-        tn_shard_close(&shard);
+    if (tokens_path || tn_path_ends_with(text_path, ".jsonl")) {
+        TnShard shard = {0};
+        uint32_t *corpus = NULL; /* the documents of a .jsonl text */
+        const uint32_t *tokens;
+        size_t n;
+        if (tokens_path) {
+            if (tn_shard_open(&shard, tokens_path, &err) || tn_shard_check_vocab(&shard, m.config.vocab_size, &err))
+                tn_die("%s", err.msg);
+            tokens = shard.tokens;
+            n = shard.n_tokens;
+        } else {
+            TnTokenizer *tok = model_dir_tokenizer(&m, dir, "eval");
+            if (tn_corpus_read(text_path, tok, m.config.vocab_size, &corpus, &n, &err)) tn_die("%s", err.msg);
+            tn_tokenizer_free(tok);
+            tokens = corpus;
+        }
+        if (tn_eval_tokens(&m, tokens, n, ctx, stride, batch, device, 1, &r, &err))
+            tn_die("%s on %s: %s", dir, path, err.msg); /* the model's error or the data's */
+        if (tokens_path) tn_shard_close(&shard);
+        free(corpus);
     } else {
         TnTokenizer *tok = model_dir_tokenizer(&m, dir, "eval");
         char *text;
@@ -95,10 +114,11 @@ int cmd_eval(int argc, char **argv) {
         free(text);
         tn_tokenizer_free(tok);
     }
-    printf("%s%s on %s (%s): %lld windows of %d (stride %d), %lld tokens scored\n", dir, int8 ? " (int8)" : "", path,
-           tn_device_name(device), r.n_windows, ctx, stride, r.n_scored);
+    printf("%s%s on %s (%s): %lld window%s of %d (stride %d), %lld of %lld tokens scored\n", dir, int8 ? " (int8)" : "",
+           path, tn_device_name(device), r.n_windows, r.n_windows == 1 ? "" : "s", r.window,
+           stride < r.window ? stride : r.window, r.n_scored, r.n_targets);
     printf("loss %.4f ± %.4f nats/token, perplexity %.4f [95%% interval %.4f, %.4f], %.0f tokens/s\n", r.mean_loss,
-           r.std_error, r.perplexity, r.ppl_low, r.ppl_high, r.n_windows * (double)ctx / r.seconds);
+           r.std_error, r.perplexity, r.ppl_low, r.ppl_high, r.n_windows * (double)r.window / r.seconds);
     tn_model_free(&m);
     return 0;
 }
