@@ -81,14 +81,14 @@ int main(int argc, char **argv) {
         rc = run_commandf(out, sizeof out, "%s generate -m /nonexistent -p Hi --device cuda %s", bin, cpu_only[i]);
         char flag[32];
         snprintf(flag, sizeof flag, "%.*s runs on the CPU only", (int)strcspn(cpu_only[i], " "), cpu_only[i]);
-        CHECK(rc == 1 && strstr(out, flag), "generate --device cuda %s (%d):\n%s", cpu_only[i], rc, out);
+        CHECK(rc == 2 && strstr(out, flag), "generate --device cuda %s (%d):\n%s", cpu_only[i], rc, out);
     }
     rc = run_commandf(out, sizeof out, "%s eval -m /nonexistent --text README.md --device cuda --int8", bin);
-    CHECK(rc == 1 && strstr(out, "--int8 scores on the CPU only"), "eval --device cuda --int8 (%d):\n%s", rc, out);
+    CHECK(rc == 2 && strstr(out, "--int8 scores on the CPU only"), "eval --device cuda --int8 (%d):\n%s", rc, out);
     rc = run_commandf(out, sizeof out, "%s generate -m %s --device tpu", bin, gold);
-    CHECK(rc == 1 && strstr(out, "--device tpu: use cpu or cuda"), "generate --device tpu (%d):\n%s", rc, out);
+    CHECK(rc == 2 && strstr(out, "--device tpu: use cpu or cuda"), "generate --device tpu (%d):\n%s", rc, out);
     rc = run_commandf(out, sizeof out, "%s eval -m %s --text README.md --device tpu", bin, gold);
-    CHECK(rc == 1 && strstr(out, "--device tpu: use cpu or cuda"), "eval --device tpu (%d):\n%s", rc, out);
+    CHECK(rc == 2 && strstr(out, "--device tpu: use cpu or cuda"), "eval --device tpu (%d):\n%s", rc, out);
     rc = run_commandf(out, sizeof out, "%s train --size tiny --data README.md -o /nonexistent --recompute layers", bin);
     CHECK(rc == 1 && strstr(out, "--recompute layers is for --device cuda"), "train --recompute on the CPU (%d):\n%s",
           rc, out);

@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
     CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "corrupt.jsonl.gz: corrupt gzip"), "corrupt: %s", out);
     snprintf(path, sizeof path, "%s/y.jsonl", dir);
     CHECK(count_lines(path) == -1, "no output after a failure");
-    CHECK(run_tnllm("data score x.jsonl -o y.jsonl", out, sizeof out) == 1 && strstr(out, "-m MODEL is required"),
+    CHECK(run_tnllm("data score x.jsonl -o y.jsonl", out, sizeof out) == 2 && strstr(out, "-m MODEL is required"),
           "score without a model: %s", out);
     /* A model whose loss is NaN: its documents are rejected as not scored,
      * never written with "ppl":nan (not JSON). */

@@ -13,15 +13,20 @@
 #include "test.h"
 
 /* The mean loss the windowing rule of perplexity.h implies, from ref64's
- * logits; its per-token losses go to ref (fresh), whose mean it is. */
+ * logits; its per-token losses go to ref (fresh), whose mean it is; its
+ * windows are counted in *windows. */
 static double expected_loss(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, long long *scored,
-                            RefLosses *ref) {
+                            long long *windows, RefLosses *ref) {
+    if ((size_t)ctx > n) ctx = (int)n; /* one window of the whole stream */
     int V = m->config.vocab_size;
     double *logits = malloc((size_t)ctx * V * sizeof *logits);
     int32_t *x = malloc((size_t)ctx * sizeof *x), *y = malloc((size_t)ctx * sizeof *y);
     long long next = 1;
-    *scored = 0;
-    for (size_t begin = 0; begin + (size_t)ctx <= n; begin += (size_t)stride) {
+    *scored = *windows = 0;
+    /* windows stride apart while they fit, then one that ends at the stream's end if tokens are left */
+    for (size_t begin = 0, end = 0; end < n; begin = begin + stride + (size_t)ctx <= n ? begin + stride : n - ctx) {
+        end = begin + (size_t)ctx;
+        ++*windows;
         int count = 0;
         for (int t = 0; t < ctx; t++) {
             x[t] = (int32_t)tokens[begin + t];
@@ -89,21 +94,26 @@ int main(int argc, char **argv) {
     tn_rng_seed(&rng, seed, 7);
     for (size_t i = 0; i < n; i++) tokens[i] = (uint32_t)tn_rng_below(&rng, 64);
 
-    int cases[][3] = {{50, 50, 3}, {50, 20, 2}, {64, 1, 8}, {400, 400, 1}};
-    for (int c = 0; c < 4; c++) {
+    /* the first two and the fourth leave a tail after the last window of ctx that fits, the third none, the last
+     * is one window shorter than ctx */
+    int cases[][3] = {{50, 50, 3}, {50, 20, 2}, {64, 1, 8}, {400, 400, 1}, {500, 100, 2}};
+    for (int c = 0; c < 5; c++) {
         int ctx = cases[c][0], stride = cases[c][1], batch = cases[c][2];
         TnEvalResult r;
         int rc = tn_eval_tokens(&m, tokens, n, ctx, stride, batch, TN_DEVICE_CPU, 0, &r, &err);
         CHECK(rc == 0, "eval: %s", err.msg);
-        long long want_scored;
+        long long want_scored, windows;
         RefLosses ref = {0};
-        double want = expected_loss(&m, tokens, n, ctx, stride, &want_scored, &ref);
-        long long windows = (long long)((n - ctx) / stride) + 1;
+        double want = expected_loss(&m, tokens, n, ctx, stride, &want_scored, &windows, &ref);
+        /* every token after the first is scored but, when windows do not overlap, each window's first */
+        long long full = ctx < (int)n ? (long long)((n - ctx) / stride) + 1 : 1;
         printf("ctx %3d stride %3d batch %d: %lld windows, %lld scored, loss %.6f (float64 %.6f), ppl %.3f [%.3f, %.3f]\n",
                ctx, stride, batch, r.n_windows, r.n_scored, r.mean_loss, want, r.perplexity, r.ppl_low, r.ppl_high);
         CHECK(r.n_windows == windows, "windows %lld, expected %lld", r.n_windows, windows);
         CHECK(r.n_scored == want_scored, "scored %lld, expected %lld", r.n_scored, want_scored);
-        CHECK(r.n_scored == (ctx - 1) + (windows - 1) * (stride == ctx ? ctx - 1 : stride), "scored count formula");
+        CHECK(r.n_scored == (long long)n - 1 - (stride == ctx ? full - 1 : 0) && r.n_targets == (long long)n - 1 &&
+                  r.window == (ctx < (int)n ? ctx : (int)n),
+              "scored %lld of %lld in windows of %d", r.n_scored, r.n_targets, r.window);
         CHECK(fabs(r.mean_loss - want) <= 1e-5 * want, "loss %.8f vs float64 %.8f", r.mean_loss, want);
         CHECK(r.ppl_low < r.perplexity && r.perplexity < r.ppl_high, "interval brackets the perplexity");
         char what[64];
@@ -122,7 +132,9 @@ int main(int argc, char **argv) {
         check_eval_statistics(&short_r, &ref, EVAL_TOLERANCE, what);
     }
     TnEvalResult r;
-    CHECK(tn_eval_tokens(&m, tokens, 10, 50, 50, 1, TN_DEVICE_CPU, 0, &r, &err) != 0, "a stream shorter than a window fails");
+    CHECK(tn_eval_tokens(&m, tokens, 1, 50, 50, 1, TN_DEVICE_CPU, 0, &r, &err) != 0 &&
+              strstr(err.msg, "nothing to score"),
+          "one token scores nothing: %s", err.msg);
     tokens[5] = 64;
     CHECK(tn_eval_tokens(&m, tokens, n, 50, 50, 1, TN_DEVICE_CPU, 0, &r, &err) != 0 && strstr(err.msg, "outside the vocabulary"),
           "an out-of-vocabulary token fails: %s", err.msg);

@@ -1,8 +1,9 @@
 /* Perplexity of a text file: the text is tokenized on the fly (<s> first)
  * and scored like a shard; the loss of one window equals the float64
  * reference's loss on the same tokens (and its standard error, perplexity
- * and interval those of the reference's per-token losses), and texts that cannot be scored fail
- * with the reason. */
+ * and interval those of the reference's per-token losses), a text shorter
+ * than the context is one shorter window, and texts that cannot be scored
+ * fail with the reason. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,14 @@ int main(int argc, char **argv) {
     ref_losses_add(&ref, logits, m.config.vocab_size, targets, LEN + 1);
     check_eval_statistics(&r, &ref, 1e-5, "one window of text"); /* float32 losses: about 1e-6 relative */
 
-    CHECK(tn_eval_text(&m, tok, text, 10, 32, 32, 1, TN_DEVICE_CPU, 0, &r, &err) == -1 && strstr(err.msg, "fewer than one window"),
-          "short text: %s", err.msg);
+    /* a text shorter than the context is one window of its length: <s> and 10 bytes, 10 predictions */
+    CHECK(tn_eval_text(&m, tok, text, 10, 32, 32, 1, TN_DEVICE_CPU, 0, &r, &err) == 0 && r.n_windows == 1 &&
+              r.window == 11 && r.n_scored == 10 && r.n_targets == 10,
+          "short text (%s): %lld windows of %d, %lld of %lld scored", err.msg, r.n_windows, r.window, r.n_scored,
+          r.n_targets);
+    CHECK(tn_eval_text(&m, tok, text, 0, 32, 32, 1, TN_DEVICE_CPU, 0, &r, &err) == -1 &&
+              strstr(err.msg, "nothing to score"),
+          "an empty text: %s", err.msg);
     CHECK(tn_eval_text(&m, tok, "\xfe\xff", 2, 2, 2, 1, TN_DEVICE_CPU, 0, &r, &err) == -1 && strstr(err.msg, "vocabulary"),
           "bytes beyond a 256-token model: %s", err.msg);
     free(logits);

@@ -157,9 +157,27 @@ static void prompts(uint64_t seed) {
     tn_model_free(&m);
 }
 
+/* The unfinished character at the end of a text: the bytes of a character
+ * begun but not completed, which more bytes could still complete; a
+ * sequence no byte can make valid is not one. */
+static void unfinished_utf8(void) {
+    static const struct { const char *text; size_t want; } cases[] = {
+        {"", 0}, {"abc", 0}, {"a\xe4", 1}, {"a\xe4\xb8", 2}, {"a\xe4\xb8\x80", 0}, {"\xe4\xb8\x80\xe4", 1},
+        {"\xc3", 1}, {"\xc3\xa9", 0}, {"\xf0\x9f\x98", 3}, {"\xf0\x9f\x98\x80", 0}, {"\xf0", 1},
+        {"\x80", 0}, {"a\x80\x80", 0}, {"\xc0", 0}, {"\xc1", 0}, {"\xf5", 0}, {"\xff", 0},
+        {"\xe0\x80", 0}, {"\xe0\xa0", 2}, {"\xed\xa0", 0}, {"\xed\x9f", 2}, {"\xf0\x8f", 0},
+        {"\xf4\x90", 0}, {"\xf4\x8f\xbf", 3}, {"\xe4" "a", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].text), got = tn_utf8_unfinished(cases[i].text, n);
+        CHECK(got == cases[i].want, "case %zu (%zu bytes): %zu unfinished bytes, want %zu", i, n, got, cases[i].want);
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
+    unfinished_utf8();
     TnModel m;
     if (golden_model(&m) == 0) {
         greedy_against_forward(&m, seed);

@@ -67,22 +67,33 @@ static int nucleus_size(const float *logits, const int *order, double T, int top
     return keep;
 }
 
-/* Draws with top-k and top-p (and temperature T) against the renormalised
- * nucleus of the sorted top k, for fresh logits of the test's seed. */
-static void check_nucleus(TnRng *rng, uint64_t seed, double T, int top_k, double top_p) {
+/* Of the tokens in order, the length of the prefix whose probability at
+ * temperature T is at least min_p times the first one's. */
+static int min_p_size(const float *logits, const int *order, double T, double min_p) {
+    int keep = 1;
+    while (keep < V && exp((logits[order[keep]] - logits[order[0]]) / T) >= min_p) keep++;
+    return keep;
+}
+
+/* Draws with top-k, top-p and min-p (and temperature T) against the
+ * renormalised nucleus of the sorted top k cut to min-p's prefix, for fresh
+ * logits of the test's seed. */
+static void check_nucleus(TnRng *rng, uint64_t seed, double T, int top_k, double top_p, double min_p) {
     float logits[V];
     for (int v = 0; v < V; v++) logits[v] = (float)(1.5 * tn_rng_normal(rng));
     int order[V];
     sort_ids(logits, order);
-    int keep = nucleus_size(logits, order, T, top_k, top_p);
-    TnSamplingParams p = {.temperature = (float)T, .top_k = top_k, .top_p = (float)top_p, .repeat_penalty = 1.0f, .seed = seed};
+    int keep = nucleus_size(logits, order, T, top_k, top_p), min_p_keep = min_p_size(logits, order, T, min_p);
+    keep = min_p_keep < keep ? min_p_keep : keep;
+    TnSamplingParams p = {.temperature = (float)T, .top_k = top_k, .top_p = (float)top_p, .min_p = (float)min_p,
+                          .repeat_penalty = 1.0f, .seed = seed};
     TnSampler s;
     tn_sampler_init(&s, &p, V);
     int outside, df;
     double chi = chi_square(&s, logits, T, order, keep, &outside, &df);
     double limit = chi_limit[df];
-    printf("T %.2f top-k %d top-p %.2f (%d tokens): chi-square %.2f (df %d, 99.99%% limit %.2f), outside: %d\n", T, top_k,
-           top_p, keep, chi, df, limit, outside);
+    printf("T %.2f top-k %d top-p %.2f min-p %.2f (%d tokens): chi-square %.2f (df %d, 99.99%% limit %.2f), outside: "
+           "%d\n", T, top_k, top_p, min_p, keep, chi, df, limit, outside);
     CHECK(outside == 0, "T %.2f top-k %d top-p %.2f: %d draws outside the %d-token nucleus", T, top_k, top_p, outside, keep);
     CHECK(df == 0 || chi < limit, "T %.2f top-k %d top-p %.2f: chi-square %.2f >= %.2f", T, top_k, top_p, chi, limit);
     tn_sampler_free(&s);
@@ -143,10 +154,29 @@ int main(int argc, char **argv) {
          * temperatures other than 1, where the nucleus shrinks or grows. */
         TnRng fresh;
         tn_rng_seed(&fresh, seed, 17);
-        for (int i = 0; i < 6; i++) check_nucleus(&fresh, seed + 20 + (uint64_t)i, 1.0, 5, 0.8);
-        check_nucleus(&fresh, seed + 26, 0.8, 40, 0.95); /* the defaults: top_k >= V keeps all */
-        check_nucleus(&fresh, seed + 27, 0.6, 0, 0.95);
-        check_nucleus(&fresh, seed + 28, 1.7, 0, 0.8);
+        for (int i = 0; i < 6; i++) check_nucleus(&fresh, seed + 20 + (uint64_t)i, 1.0, 5, 0.8, 0);
+        check_nucleus(&fresh, seed + 26, 0.8, 40, 0.95, 0); /* the defaults: top_k >= V keeps all */
+        check_nucleus(&fresh, seed + 27, 0.6, 0, 0.95, 0);
+        check_nucleus(&fresh, seed + 28, 1.7, 0, 0.8, 0);
+        /* min-p: the tokens at least min_p times as probable as the most probable one (at the temperature),
+         * alone, then after top-k and top-p */
+        check_nucleus(&fresh, seed + 29, 1.0, 0, 1.0, 0.2);
+        check_nucleus(&fresh, seed + 30, 0.7, 0, 1.0, 0.05);
+        check_nucleus(&fresh, seed + 31, 1.3, 6, 0.9, 0.3);
+    }
+    {
+        /* min-p on logits whose probabilities are known: 1, 0.6, 0.4, 0.9 times the top one's */
+        float z[4] = {0.0f, logf(0.6f), logf(0.4f), logf(0.9f)};
+        TnSamplingParams p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.5f, .repeat_penalty = 1.0f,
+                              .seed = seed + 32};
+        TnSampler s;
+        tn_sampler_init(&s, &p, 4);
+        int count[4] = {0};
+        for (int i = 0; i < 4000; i++) count[tn_sampler_sample(&s, z, NULL, 0)]++;
+        CHECK(count[2] == 0 && count[0] > 0 && count[1] > 0 && count[3] > 0,
+              "min-p 0.5 drew %d, %d, %d, %d (token 2, at 0.4 of the top, never)", count[0], count[1], count[2],
+              count[3]);
+        tn_sampler_free(&s);
     }
 
     {

@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
     free(out);
     CHECK(tnllm("data tokenize --help") == 0, "data tokenize --help");
     /* a shard holds at most 2^31 - 1 tokens: a larger size is refused before any work */
-    CHECK(tnllm("data tokenize --shard-tokens 3G") == 1 &&
+    CHECK(tnllm("data tokenize --shard-tokens 3G") == 2 &&
               strstr(out = output(&len), "--shard-tokens must be in [1, 2147483647], got 3000000000"),
           "--shard-tokens over INT32_MAX refused");
     free(out);

@@ -37,7 +37,7 @@ int args_is(TnArgs *a, const char *short_name, const char *long_name) {
 
 const char *args_value(TnArgs *a) {
     if (a->inline_value) return a->inline_value;
-    if (a->index + 1 >= a->argc) tn_die("tnllm %s: %s needs a value", a->command, a->flag);
+    if (a->index + 1 >= a->argc) tn_die_usage("tnllm %s: %s needs a value", a->command, a->flag);
     return a->argv[++a->index];
 }
 
@@ -61,8 +61,9 @@ long long args_int(TnArgs *a, long long min, long long max) {
     else if (end != s && *end == 'M') { v = scaled(v, 1000000); end++; }
     else if (end != s && *end == 'G') { v = scaled(v, 1000000000); end++; }
     if (errno || end == s || *end != '\0')
-        tn_die("tnllm %s: %s expects an integer, got '%s'", a->command, flag, s);
-    if (v < min || v > max) tn_die("tnllm %s: %s must be in [%lld, %lld], got %lld", a->command, flag, min, max, v);
+        tn_die_usage("tnllm %s: %s expects an integer, got '%s'", a->command, flag, s);
+    if (v < min || v > max)
+        tn_die_usage("tnllm %s: %s must be in [%lld, %lld], got %lld", a->command, flag, min, max, v);
     return v;
 }
 
@@ -71,8 +72,10 @@ double args_double(TnArgs *a, double min, double max) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end != '\0') tn_die("tnllm %s: %s expects a number, got '%s'", a->command, flag, s);
-    if (!(v >= min && v <= max)) tn_die("tnllm %s: %s must be in [%g, %g], got %g", a->command, flag, min, max, v);
+    if (errno || end == s || *end != '\0')
+        tn_die_usage("tnllm %s: %s expects a number, got '%s'", a->command, flag, s);
+    if (!(v >= min && v <= max))
+        tn_die_usage("tnllm %s: %s must be in [%g, %g], got %g", a->command, flag, min, max, v);
     return v;
 }
 
@@ -86,10 +89,11 @@ int args_length_list(TnArgs *a, long long *out, int max_count, long long min, lo
         if (end != item && (*end == 'k' || *end == 'K')) { v = scaled(v, 1024); end++; }
         else if (end != item && (*end == 'm' || *end == 'M')) { v = scaled(v, 1048576); end++; }
         if (errno || end == item || (*end != ',' && *end != '\0'))
-            tn_die("tnllm %s: %s expects comma-separated lengths such as 256,4K,1M, got '%s'", a->command, flag, s);
+            tn_die_usage("tnllm %s: %s expects comma-separated lengths such as 256,4K,1M, got '%s'", a->command, flag,
+                         s);
         if (v < min || v > max)
-            tn_die("tnllm %s: %s: each length must be in [%lld, %lld], got %lld", a->command, flag, min, max, v);
-        if (count == max_count) tn_die("tnllm %s: %s takes at most %d lengths", a->command, flag, max_count);
+            tn_die_usage("tnllm %s: %s: each length must be in [%lld, %lld], got %lld", a->command, flag, min, max, v);
+        if (count == max_count) tn_die_usage("tnllm %s: %s takes at most %d lengths", a->command, flag, max_count);
         out[count++] = v;
         if (*end == '\0') return count;
         item = end;
@@ -98,10 +102,11 @@ int args_length_list(TnArgs *a, long long *out, int max_count, long long min, lo
 
 void args_unknown(const TnArgs *a) {
     const char *arg = a->argv[a->index];
-    if (arg[0] == '-') tn_die("tnllm %s: unknown option '%s' (see tnllm %s --help)", a->command, arg, a->command);
-    tn_die("tnllm %s: unexpected argument '%s' (see tnllm %s --help)", a->command, arg, a->command);
+    if (arg[0] == '-')
+        tn_die_usage("tnllm %s: unknown option '%s' (see tnllm %s --help)", a->command, arg, a->command);
+    tn_die_usage("tnllm %s: unexpected argument '%s' (see tnllm %s --help)", a->command, arg, a->command);
 }
 
 void args_require(const TnArgs *a, const void *value, const char *flag) {
-    if (!value) tn_die("tnllm %s: %s is required (see tnllm %s --help)", a->command, flag, a->command);
+    if (!value) tn_die_usage("tnllm %s: %s is required (see tnllm %s --help)", a->command, flag, a->command);
 }

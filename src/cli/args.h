@@ -8,7 +8,8 @@
  *         else args_unknown(&a);
  *     }
  * "--flag=value" and "--flag value" are both accepted. Bad or missing values
- * end the program with a message naming the command and the flag.
+ * end the program with a message naming the command and the flag, and
+ * status 2 (tn_die_usage: bad usage, where a failed run exits 1).
  */
 #ifndef TN_CLI_ARGS_H
 #define TN_CLI_ARGS_H

@@ -4,11 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/cmd_generate_batch.h"
+#include "cli/model_dir.h"
 #include "infer/generate.h"
 #include "infer/prompt.h"
 #include "infer/state_file.h"
@@ -34,15 +37,21 @@ static void usage(void) {
            "  -m, --model DIR        HF model directory (tokenizer.json or tokenizer.model there, else bytes)\n"
            "  -p, --prompt TEXT      prompt (any bytes; may be empty: generation starts from <s>)\n"
            "  -f, --file FILE        read the prompt from FILE\n"
-           "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only)\n"
-           "  --temp T               temperature, 0 = greedy (default %.2g)\n"
+           "  -n, --n-predict N      tokens to generate (default 128; 0: prefill only; also --predict); a character\n"
+           "                         the limit cuts in half (a byte-level model spells one over several tokens) is\n"
+           "                         not printed\n"
+           "  --temp T               temperature, 0 = greedy (default %.2g; also --temperature)\n"
            "  --top-k K              sample among the K most likely tokens, 0 = all (default %d)\n"
            "  --top-p P              nucleus: the most likely tokens reaching probability P (default %.2g)\n"
+           "  --min-p P              keep the tokens at least P times as likely as the most likely one, 0 = all\n"
+           "                         (default %.2g)\n"
            "  --repeat-penalty R     penalty on the last %d tokens' logits, 1 = none (default %.2g)\n"
-           "  --seed S               sampling seed (default: from the clock; printed)\n"
+           "  --seed S               sampling seed (default: a random one per run, printed: --seed replays it)\n"
            "  -t, --threads N        OpenMP threads (default: all cores)\n"
            "  --stop STR             stop once the output ends with STR (up to %d times)\n"
            "  --no-bos               do not start the prompt with <s>\n"
+           "  --ignore-eos           generate past the end-of-sequence token (by default generation ends there,\n"
+           "                         before -n tokens, saying so on stderr; --prompts: stop_reason \"eos\")\n"
            "  --prompts FILE         batched prompts: one per line, or JSON Lines with a string \"prompt\" (or\n"
            "                         \"text\") per line when the first non-empty line starts with '{' (then a prompt\n"
            "                         may hold newlines); empty lines are skipped. Each group of --batch-size prompts\n"
@@ -50,8 +59,10 @@ static void usage(void) {
            "                         sequences; those that hit EOS, --stop or -n drop out). Prompt i samples with\n"
            "                         its own stream i of --seed, so its text does not depend on the batch size.\n"
            "                         Writes one JSON line per prompt, in file order: {\"index\", \"prompt\", \"text\",\n"
-           "                         \"tokens\", \"stop_reason\": \"eos\" | \"stop\" | \"length\"}; progress and the\n"
-           "                         total tokens/s on stderr. Not with -p, -f, -i, --int8, --load-state, --save-state\n"
+           "                         \"tokens\", \"stop_reason\": \"eos\" | \"stop\" | \"length\"}, the text whole\n"
+           "                         characters only (one cut by -n dropped, bytes that are not UTF-8 as U+FFFD);\n"
+           "                         progress and the total tokens/s on stderr. Not with -p, -f, -i, --int8,\n"
+           "                         --load-state, --save-state\n"
            "  --batch-size B         prompts decoded together at most (default %d); memory grows by one state each\n"
            "  -o, --output FILE      with --prompts: write the JSON lines to FILE (atomically) instead of stdout\n"
            "  -i, --interactive      after the prompt, read lines from stdin and answer each, keeping the\n"
@@ -65,8 +76,22 @@ static void usage(void) {
            "                         released blocks only (no --arch transformer, --pe ape, other norms or\n"
            "                         activations, --gate off); not with --int8, --load-state, --save-state).\n"
            "                         This tnllm is %s.\n",
-           TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, TN_SESSION_RECENT, d.repeat_penalty, MAX_STOPS,
-           DEFAULT_BATCH_SIZE, TN_SESSION_PREFILL_ROWS, tn_device_cuda_build());
+           TN_SESSION_KV_CONTEXT, d.temperature, d.top_k, d.top_p, d.min_p, TN_SESSION_RECENT, d.repeat_penalty,
+           MAX_STOPS, DEFAULT_BATCH_SIZE, TN_SESSION_PREFILL_ROWS, tn_device_cuda_build());
+}
+
+/* A seed of the run's own: runs started within one second must differ, so
+ * not the clock's seconds; below 2^62 so that --seed (at most 2^62) replays
+ * it. The kernel's random bytes, or where they are not to be had (an
+ * uninitialised pool, no getrandom) the clock's nanoseconds and the pid. */
+static uint64_t fresh_seed(void) {
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        seed = ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec) ^ (uint64_t)getpid() << 40;
+    }
+    return seed & ((UINT64_C(1) << 62) - 1);
 }
 
 typedef struct Output {
@@ -75,15 +100,35 @@ typedef struct Output {
     int n_stops;
     char tail[TAIL_BYTES];  /* the last output bytes */
     size_t tail_len;
+    int stopped;            /* the output ended with a stop string */
+    char held[3];           /* an unfinished character at the end, not printed yet */
+    size_t n_held;
 } Output;
+
+/* Prints n bytes after the held ones, holding back an unfinished character
+ * at the end (tn_utf8_unfinished) until the tokens that complete it come. */
+static void print_bytes(Output *o, const char *bytes, size_t n) {
+    char joined[sizeof o->held + 3];
+    if (o->n_held + n <= sizeof joined) { /* the unfinished end may begin in the held bytes */
+        memcpy(joined, o->held, o->n_held);
+        memcpy(joined + o->n_held, bytes, n);
+        bytes = joined;
+        n += o->n_held;
+    } else { /* it lies within the last 3 of the n > 3 new bytes */
+        fwrite(o->held, 1, o->n_held, stdout);
+    }
+    o->n_held = tn_utf8_unfinished(bytes, n);
+    fwrite(bytes, 1, n - o->n_held, stdout);
+    memcpy(o->held, bytes + n - o->n_held, o->n_held);
+    fflush(stdout);
+}
 
 /* Streams a token and reports whether the output now ends with a stop string. */
 static int print_token(void *user, int32_t token) {
     Output *o = user;
     size_t n;
     const char *bytes = tn_tokenizer_token_bytes(o->tok, token, &n);
-    fwrite(bytes, 1, n, stdout);
-    fflush(stdout);
+    print_bytes(o, bytes, n);
     if (n > TAIL_BYTES) { /* a piece longer than the tail: its end is the tail */
         bytes += n - TAIL_BYTES;
         n = TAIL_BYTES;
@@ -95,7 +140,8 @@ static int print_token(void *user, int32_t token) {
     }
     memcpy(o->tail + o->tail_len, bytes, n);
     o->tail_len += n;
-    return tn_ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
+    o->stopped = tn_ends_with_stop(o->stops, o->n_stops, o->tail, o->tail_len);
+    return o->stopped;
 }
 
 typedef struct Timing {
@@ -118,14 +164,21 @@ static void prefill_text(TnSession *s, const TnTokenizer *tok, const char *text,
     free(ids);
 }
 
-static void generate(TnSession *s, TnSampler *sampler, int n_predict, Output *out, Timing *timing) {
+/* Generates up to n_predict tokens, ending at eos_token (< 0: never); says
+ * so when that ended it, which the text alone does not show. A character
+ * left unfinished at the end is dropped, not printed in half. */
+static void generate(TnSession *s, TnSampler *sampler, int n_predict, int32_t eos_token, Output *out,
+                     Timing *timing) {
     TnError err;
     int n;
     double t0 = tn_now();
-    if (tn_generate(s, sampler, n_predict, s->model->config.eos_token_id, print_token, out, &n, &err))
+    out->stopped = 0;
+    if (tn_generate(s, sampler, n_predict, eos_token, print_token, out, &n, &err))
         tn_die("tnllm generate: %s", err.msg);
     timing->decode_seconds += tn_now() - t0;
     timing->decode_tokens += n;
+    out->n_held = 0;
+    if (n < n_predict && !out->stopped) fprintf(stderr, "\n[end of sequence after %d tokens]", n);
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -133,6 +186,7 @@ int cmd_generate(int argc, char **argv) {
     const char *prompts_file = NULL, *output = NULL;
     int batch_size = DEFAULT_BATCH_SIZE;
     int n_predict = 128, threads = 0, add_bos = 1, interactive = 0, prefill_rows = 0, seed_given = 0, int8 = 0;
+    int ignore_eos = 0;
     TnDevice device = TN_DEVICE_CPU;
     TnSamplingParams sp = tn_sampling_defaults();
     Output out = {0};
@@ -146,21 +200,25 @@ int cmd_generate(int argc, char **argv) {
         else if (args_is(&a, NULL, "--prompts")) prompts_file = args_value(&a);
         else if (args_is(&a, NULL, "--batch-size")) batch_size = (int)args_int(&a, 1, 1 << 16);
         else if (args_is(&a, "-o", "--output")) output = args_value(&a);
-        else if (args_is(&a, "-n", "--n-predict")) n_predict = (int)args_int(&a, 0, 1 << 30);
-        else if (args_is(&a, NULL, "--temp")) sp.temperature = (float)args_double(&a, 0, 1e6);
+        else if (args_is(&a, "-n", "--n-predict") || args_is(&a, NULL, "--predict"))
+            n_predict = (int)args_int(&a, 0, 1 << 30);
+        else if (args_is(&a, NULL, "--temp") || args_is(&a, NULL, "--temperature"))
+            sp.temperature = (float)args_double(&a, 0, 1e6);
         else if (args_is(&a, NULL, "--top-k")) sp.top_k = (int)args_int(&a, 0, 1 << 30);
         else if (args_is(&a, NULL, "--top-p")) sp.top_p = (float)args_double(&a, 0, 1);
+        else if (args_is(&a, NULL, "--min-p")) sp.min_p = (float)args_double(&a, 0, 1);
         else if (args_is(&a, NULL, "--repeat-penalty")) sp.repeat_penalty = (float)args_double(&a, 1e-3, 1e3);
         else if (args_is(&a, NULL, "--seed")) { sp.seed = (uint64_t)args_int(&a, 0, (1LL << 62)); seed_given = 1; }
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--stop")) {
-            if (out.n_stops == MAX_STOPS) tn_die("tnllm generate: at most %d --stop strings", MAX_STOPS);
+            if (out.n_stops == MAX_STOPS) tn_die_usage("tnllm generate: at most %d --stop strings", MAX_STOPS);
             out.stops[out.n_stops] = args_value(&a);
             if (strlen(out.stops[out.n_stops]) > TAIL_BYTES)
-                tn_die("tnllm generate: a --stop string is longer than %d bytes", TAIL_BYTES);
+                tn_die_usage("tnllm generate: a --stop string is longer than %d bytes", TAIL_BYTES);
             out.n_stops++;
         }
         else if (args_is(&a, NULL, "--no-bos")) add_bos = 0;
+        else if (args_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
         else if (args_is(&a, "-i", "--interactive")) interactive = 1;
         else if (args_is(&a, NULL, "--load-state")) load_state = args_value(&a);
         else if (args_is(&a, NULL, "--save-state")) save_state = args_value(&a);
@@ -168,30 +226,31 @@ int cmd_generate(int argc, char **argv) {
         else if (args_is(&a, NULL, "--int8")) int8 = 1;
         else if (args_is(&a, NULL, "--device")) {
             const char *name = args_value(&a);
-            if (tn_device_parse(name, &device)) tn_die("tnllm generate: --device %s: use cpu or cuda", name);
+            if (tn_device_parse(name, &device)) tn_die_usage("tnllm generate: --device %s: use cpu or cuda", name);
         }
         else args_unknown(&a);
     }
     args_require(&a, dir, "-m DIR");
-    if (prompt && prompt_file) tn_die("tnllm generate: give -p or -f, not both");
+    if (prompt && prompt_file) tn_die_usage("tnllm generate: give -p or -f, not both");
     if (device != TN_DEVICE_CPU && (int8 || load_state || save_state))
-        tn_die("tnllm generate: %s runs on the CPU only: drop it or --device %s",
-               int8 ? "--int8" : load_state ? "--load-state" : "--save-state", tn_device_name(device));
+        tn_die_usage("tnllm generate: %s runs on the CPU only: drop it or --device %s",
+                     int8 ? "--int8" : load_state ? "--load-state" : "--save-state", tn_device_name(device));
     if (prompts_file && (prompt || prompt_file || interactive || load_state || save_state || int8))
-        tn_die("tnllm generate: --prompts takes its prompts from the file: not with -p, -f, -i, --load-state, "
-               "--save-state or --int8");
-    if (output && !prompts_file) tn_die("tnllm generate: -o writes the JSON lines of --prompts; give --prompts FILE");
+        tn_die_usage("tnllm generate: --prompts takes its prompts from the file: not with -p, -f, -i, --load-state, "
+                     "--save-state or --int8");
+    if (output && !prompts_file)
+        tn_die_usage("tnllm generate: -o writes the JSON lines of --prompts; give --prompts FILE");
     if (threads) omp_set_num_threads(threads);
-    if (!seed_given) sp.seed = (uint64_t)time(NULL);
+    if (!seed_given) sp.seed = fresh_seed();
 
     TnError err;
     TnModel m;
-    if (tn_model_load(&m, dir, &err)) tn_die("%s", err.msg);
-    TnTokenizer *tok;
-    if (tn_tokenizer_for_model(&tok, dir, &err)) tn_die("%s", err.msg);
+    model_dir_load(&m, dir);
+    TnTokenizer *tok = model_dir_tokenizer(&m, dir, "generate");
     out.tok = tok;
+    int32_t eos_token = ignore_eos ? -1 : m.config.eos_token_id;
     if (prompts_file) {
-        BatchOptions batch = {prompts_file, output, batch_size, n_predict, add_bos, prefill_rows, out.stops,
+        BatchOptions batch = {prompts_file, output, batch_size, n_predict, add_bos, prefill_rows, eos_token, out.stops,
                               out.n_stops, device, sp};
         generate_batch(&m, tok, &batch);
         tn_tokenizer_free(tok);
@@ -213,10 +272,10 @@ int cmd_generate(int argc, char **argv) {
     }
     TnSampler sampler;
     tn_sampler_init(&sampler, &sp, m.config.vocab_size);
-    fprintf(stderr, "tnllm generate: %s%s, seed %llu, temp %.3g, top-k %d, top-p %.3g, repeat penalty %.3g, state %.1f "
-                    "KiB per sequence\n",
-            dir, int8 ? " (int8)" : "", (unsigned long long)sp.seed, sp.temperature, sp.top_k, sp.top_p, sp.repeat_penalty,
-            tn_session_state_bytes(&m.config) / 1024.0);
+    fprintf(stderr, "tnllm generate: %s%s, seed %llu, temp %.3g, top-k %d, top-p %.3g, min-p %.3g, repeat penalty "
+                    "%.3g, state %.1f KiB per sequence\n",
+            dir, int8 ? " (int8)" : "", (unsigned long long)sp.seed, sp.temperature, sp.top_k, sp.top_p, sp.min_p,
+            sp.repeat_penalty, tn_session_state_bytes(&m.config) / 1024.0);
 
     Timing timing = {0};
     if (load_state) {
@@ -227,7 +286,7 @@ int cmd_generate(int argc, char **argv) {
         prefill_text(&s, tok, prompt ? prompt : "", prompt_len, add_bos, &timing);
     }
     if (prompt_len) fwrite(prompt, 1, prompt_len, stdout);
-    generate(&s, &sampler, n_predict, &out, &timing);
+    generate(&s, &sampler, n_predict, eos_token, &out, &timing);
 
     char *line = NULL;
     size_t cap = 0;
@@ -237,7 +296,7 @@ int cmd_generate(int argc, char **argv) {
         if (len <= 1) break; /* EOF or an empty line */
         prefill_text(&s, tok, line, (size_t)len, 0, &timing);
         out.tail_len = 0;
-        generate(&s, &sampler, n_predict, &out, &timing);
+        generate(&s, &sampler, n_predict, eos_token, &out, &timing);
     }
     free(line);
     if (save_state) {

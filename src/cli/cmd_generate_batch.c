@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <utf8proc.h>
 
 #include "data/jsonl.h"
 #include "infer/generate.h"
@@ -53,6 +54,25 @@ static void prefill_prompt(TnSession *s, int seq, const TnTokenizer *tok, const 
     free(ids);
 }
 
+/* Appends a sequence's text as a JSON string of whole characters: an
+ * unfinished one at the end (cut by -n) is dropped and bytes that are not
+ * UTF-8 become U+FFFD (scratch holds the result), where
+ * tn_json_append_string would write each as the Latin-1 character \u00XX,
+ * a character the model never wrote. */
+static void append_text(TnTextBuf *line, TnTextBuf *scratch, const TnTextBuf *text) {
+    size_t len = text->len - tn_utf8_unfinished(text->data, text->len);
+    tn_textbuf_clear(scratch);
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)text->data + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (k > 0) tn_textbuf_append(scratch, text->data + i, (size_t)k);
+        else tn_textbuf_append(scratch, "\xef\xbf\xbd", 3);
+        i += k > 0 ? (size_t)k : 1;
+    }
+    tn_json_append_string(line, scratch->data, scratch->len);
+}
+
 static void write_out(TnAtomicFile *file, const TnTextBuf *line) {
     TnError err;
     if (file->fp) {
@@ -80,7 +100,7 @@ void generate_batch(const TnModel *m, const TnTokenizer *tok, const BatchOptions
             o->prompts_path, group_size, (unsigned long long)o->sampling.seed, o->sampling.temperature);
 
     GroupText sink = {tok, o, text};
-    TnTextBuf line = {0};
+    TnTextBuf line = {0}, scratch = {0};
     TnProgress progress;
     tn_progress_start(&progress, "generate", "prompts", list.count);
     long long total_tokens = 0;
@@ -93,7 +113,7 @@ void generate_batch(const TnModel *m, const TnTokenizer *tok, const BatchOptions
             tn_textbuf_clear(&text[b]);
         }
         double t0 = tn_now();
-        if (tn_generate_batch(&s, batch, samplers, o->n_predict, m->config.eos_token_id, append_token, &sink,
+        if (tn_generate_batch(&s, batch, samplers, o->n_predict, o->eos_token, append_token, &sink,
                               n_generated, reasons, &err))
             die_discarding(&file, "%s", err.msg);
         decode_seconds += tn_now() - t0;
@@ -105,7 +125,7 @@ void generate_batch(const TnModel *m, const TnTokenizer *tok, const BatchOptions
             tn_textbuf_append_str(&line, number);
             tn_json_append_string(&line, list.text[index], list.length[index]);
             tn_textbuf_append_str(&line, ", \"text\": ");
-            tn_json_append_string(&line, text[b].data, text[b].len);
+            append_text(&line, &scratch, &text[b]);
             snprintf(number, sizeof number, ", \"tokens\": %d, ", n_generated[b]);
             tn_textbuf_append_str(&line, number);
             tn_textbuf_append_str(&line, "\"stop_reason\": \"");
@@ -124,6 +144,7 @@ void generate_batch(const TnModel *m, const TnTokenizer *tok, const BatchOptions
     fprintf(stderr, "decode: %lld tokens in %.3f s (%.1f tokens/s, %d sequences per step at most)\n", total_tokens,
             decode_seconds, decode_seconds > 0 ? total_tokens / decode_seconds : 0.0, group_size);
     tn_textbuf_free(&line);
+    tn_textbuf_free(&scratch);
     for (int b = 0; b < group_size; b++) {
         tn_sampler_free(&samplers[b]);
         tn_textbuf_free(&text[b]);

@@ -11,6 +11,7 @@
 typedef struct BatchOptions {
     const char *prompts_path, *output_path; /* output NULL: stdout */
     int batch_size, n_predict, add_bos, prefill_rows;
+    int32_t eos_token; /* the token that ends a sequence; -1: none (--ignore-eos) */
     const char *const *stops;
     int n_stops;
     TnDevice device;

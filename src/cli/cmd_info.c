@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_dir.h"
 #include "cli/switch_flags.h"
 #include "model/config.h"
 #include "model/params.h"
@@ -17,9 +18,9 @@ static void usage(void) {
            "                  [-t N] [model switches]\n\n"
            "Prints the configuration, the parameter count by group and the memory a model needs.\n"
            "  -m, --model DIR   an HF model directory (reads config.json only)\n"
-           "  --size NAME       a named size: %s\n"
+           "  --size NAME       a named size (any case): %s\n"
            "  --config FILE     an HF config.json\n"
-           "  --ctx T           context length for the activation and training estimates (default 2048)\n"
+           "  -c, --ctx T       context length for the activation and training estimates (default 2048)\n"
            "  --batch B         sequences per step (the micro-batch) for those estimates (default 1)\n"
            "  --budget-gib X    also the longest context whose CPU training memory fits in X GiB\n"
            "  -t, --threads N   threads of the training run the estimate is for (default: all cores)\n",
@@ -48,7 +49,7 @@ int cmd_info(int argc, char **argv) {
         else if (args_is(&a, "-m", "--model")) dir = args_value(&a);
         else if (args_is(&a, NULL, "--size")) size = args_value(&a);
         else if (args_is(&a, NULL, "--config")) config = args_value(&a);
-        else if (args_is(&a, NULL, "--ctx")) ctx = (int)args_int(&a, 1, 1 << 24);
+        else if (args_is(&a, "-c", "--ctx")) ctx = (int)args_int(&a, 1, 1 << 24);
         else if (args_is(&a, NULL, "--batch")) batch = (int)args_int(&a, 1, 1 << 20);
         else if (args_is(&a, NULL, "--budget-gib")) budget_gib = args_double(&a, 1e-6, 1e9);
         else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
@@ -59,13 +60,13 @@ int cmd_info(int argc, char **argv) {
     char path[4096];
     if (dir) {
         if (tn_path_join(path, sizeof path, dir, "config.json", &err) || tn_config_load(&cfg, path, &err))
-            tn_die("%s", err.msg);
+            model_dir_die(dir, &err);
     } else if (config) {
         if (tn_config_load(&cfg, config, &err)) tn_die("%s", err.msg);
     } else if (size) {
-        if (tn_config_from_size(&cfg, size, &err)) tn_die("%s", err.msg);
+        if (tn_config_from_size(&cfg, size, &err)) tn_die_usage("tnllm info: %s", err.msg);
     } else {
-        tn_die("tnllm info: give -m DIR, --size NAME or --config FILE (see tnllm info --help)");
+        tn_die_usage("tnllm info: give -m DIR, --size NAME or --config FILE (see tnllm info --help)");
     }
     switch_flags_apply(&switches, &cfg, "info");
 

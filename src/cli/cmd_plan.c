@@ -16,7 +16,7 @@ static void usage(void) {
            "master weights and AdamW moments, full activation checkpointing. Lists the layouts that fit. The\n"
            "model is src/dist/plan.h; the lightning attention's states, the framework and fragmentation are\n"
            "not counted: leave headroom.\n\n"
-           "  --size NAME        a named size: %s\n"
+           "  --size NAME        a named size (any case): %s\n"
            "  --config FILE      an HF config.json\n"
            "  --gpus N           GPUs in all\n"
            "  --gpu-mem GIB      memory of one GPU in GiB (default 80)\n"
@@ -48,8 +48,9 @@ int cmd_plan(int argc, char **argv) {
     args_require(&a, gpus ? "" : NULL, "--gpus N");
     TnConfig cfg;
     TnError err;
-    if (!config && !size) tn_die("tnllm plan: give --size NAME or --config FILE");
-    if (config ? tn_config_load(&cfg, config, &err) : tn_config_from_size(&cfg, size, &err)) tn_die("%s", err.msg);
+    if (!config && !size) tn_die_usage("tnllm plan: give --size NAME or --config FILE (see tnllm plan --help)");
+    if (config && tn_config_load(&cfg, config, &err)) tn_die("%s", err.msg);
+    if (!config && tn_config_from_size(&cfg, size, &err)) tn_die_usage("tnllm plan: %s", err.msg);
     TnPlanCounts counts;
     tn_plan_counts(&cfg, &counts);
     TnPlanRow rows[64];

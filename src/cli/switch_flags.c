@@ -9,7 +9,8 @@ int switch_flags_match(TnSwitchFlags *flags, TnArgs *a) {
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", tn_switch_keys[i]);
         if (!args_is(a, NULL, flag)) continue;
-        if (flags->count == TN_MAX_SWITCH_FLAGS) tn_die("tnllm %s: more than %d switch flags", a->command, TN_MAX_SWITCH_FLAGS);
+        if (flags->count == TN_MAX_SWITCH_FLAGS)
+            tn_die_usage("tnllm %s: more than %d switch flags", a->command, TN_MAX_SWITCH_FLAGS);
         flags->key[flags->count] = tn_switch_keys[i];
         flags->value[flags->count++] = args_value(a);
         return 1;
@@ -20,8 +21,9 @@ int switch_flags_match(TnSwitchFlags *flags, TnArgs *a) {
 void switch_flags_apply(const TnSwitchFlags *flags, TnConfig *cfg, const char *command) {
     TnError err;
     for (int i = 0; i < flags->count; i++)
-        if (tn_config_set_switch(cfg, flags->key[i], flags->value[i], &err)) tn_die("tnllm %s: %s", command, err.msg);
-    if (tn_config_validate(cfg, &err)) tn_die("tnllm %s: %s", command, err.msg);
+        if (tn_config_set_switch(cfg, flags->key[i], flags->value[i], &err))
+            tn_die_usage("tnllm %s: %s", command, err.msg);
+    if (tn_config_validate(cfg, &err)) tn_die_usage("tnllm %s: %s", command, err.msg);
 }
 
 void switch_flags_usage(void) {

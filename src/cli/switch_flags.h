@@ -24,8 +24,9 @@ typedef struct TnSwitchFlags {
 /* If the current argument is a switch flag, records it (with its value)
  * and returns 1; else 0. */
 int switch_flags_match(TnSwitchFlags *flags, TnArgs *a);
-/* Applies the recorded flags to cfg and validates the result; dies with a
- * message naming the command on a bad value or a meaningless combination. */
+/* Applies the recorded flags to cfg and validates the result; dies (status
+ * 2, bad usage) with a message naming the command on a bad value or a
+ * meaningless combination. */
 void switch_flags_apply(const TnSwitchFlags *flags, TnConfig *cfg, const char *command);
 /* Prints the flags' lines of a --help text. */
 void switch_flags_usage(void);

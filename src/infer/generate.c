@@ -27,6 +27,24 @@ int tn_ends_with_stop(const char *const *stops, int n_stops, const char *text, s
     return 0;
 }
 
+size_t tn_utf8_unfinished(const char *text, size_t len) {
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t k = 1; k <= 3 && k <= len; k++) {
+        unsigned char lead = s[len - k];
+        if ((lead & 0xc0) == 0x80) continue; /* a continuation byte: the lead is further back */
+        size_t need = lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3
+                                                        : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+        if (need <= k) return 0; /* ASCII, a complete character or an invalid lead */
+        if (k == 1) return k;
+        /* the second byte's range where the lead allows less than 80..BF (Unicode Table 3-7) */
+        unsigned char second = s[len - k + 1];
+        unsigned char low = lead == 0xe0 ? 0xa0 : lead == 0xf0 ? 0x90 : 0x80;
+        unsigned char high = lead == 0xed ? 0x9f : lead == 0xf4 ? 0x8f : 0xbf;
+        return second >= low && second <= high ? k : 0;
+    }
+    return 0;
+}
+
 const char *tn_stop_reason_name(TnStopReason reason) {
     return reason == TN_STOP_EOS ? "eos" : reason == TN_STOP_SINK ? "stop" : "length";
 }

@@ -31,6 +31,17 @@ int tn_generate(TnSession *s, TnSampler *sampler, int max_new, int32_t eos_token
  * (empty ones never match): what a sink checks after each token's bytes. */
 int tn_ends_with_stop(const char *const *stops, int n_stops, const char *text, size_t len);
 
+/* The number of bytes (0 to 3) at the end of text that begin a UTF-8
+ * character without completing it, such that more bytes could still
+ * complete it: what a printer holds back while streaming (the byte-level
+ * tokenizer spells a character over several tokens) and drops when the
+ * generation ends there, cut by -n. Generation is never prolonged to finish
+ * a character: -n stays a bound on the tokens, and a continuation may never
+ * come. Bytes that no continuation makes valid (a stray continuation byte,
+ * C0, F5.., an overlong or surrogate start) are not unfinished: they are the
+ * model's output, returned as 0. */
+size_t tn_utf8_unfinished(const char *text, size_t len);
+
 /* Why a sequence of a batch ended. */
 typedef enum TnStopReason { TN_STOP_LENGTH, TN_STOP_EOS, TN_STOP_SINK } TnStopReason;
 

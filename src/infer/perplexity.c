@@ -11,14 +11,17 @@
 #include "model/blocks.h"
 #include "util/progress.h"
 
-/* Refuses windows that score nothing or do not fit in n tokens. */
+/* Refuses windows that score nothing. */
 static int check_windows(size_t n, int ctx, int stride, int batch, TnError *err) {
     if (tn_check_batch_size(batch, ctx, err)) return -1;
     if (ctx < 2) return tn_fail(err, "context %d is too short to score anything", ctx);
     if (stride < 1 || stride > ctx) return tn_fail(err, "stride %d must be in [1, ctx = %d]", stride, ctx);
-    if (n < (size_t)ctx) return tn_fail(err, "%zu tokens are fewer than one window of %d", n, ctx);
+    if (n < 2) return tn_fail(err, "%zu token%s: nothing to score (a prediction needs 2)", n, n == 1 ? "" : "s");
     return 0;
 }
+
+/* The window length: ctx, or a shorter stream's whole length. */
+static int window_length(size_t n, int ctx) { return n < (size_t)ctx ? (int)n : ctx; }
 
 /* tn_eval_tokens' scorer: the model on the CPU, or an inference session. */
 typedef struct Scorer {
@@ -41,10 +44,11 @@ int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int st
     Scorer scorer = {m, NULL};
     memset(out, 0, sizeof *out);
     if (check_windows(n, ctx, stride, batch, err)) return -1;
+    int window = window_length(n, ctx);
     if (device == TN_DEVICE_CPU) {
-        tn_model_reserve(m, batch, ctx);
+        tn_model_reserve(m, batch, window);
     } else {
-        int step = ctx < TN_EVAL_DEVICE_STEP ? ctx : TN_EVAL_DEVICE_STEP;
+        int step = window < TN_EVAL_DEVICE_STEP ? window : TN_EVAL_DEVICE_STEP;
         if (tn_session_device_open(&scorer.session, device, m, batch, batch * step, err)) return -1;
     }
     int rc = tn_eval_windows(score_windows, &scorer, tokens, n, ctx, stride, batch, progress, out, err);
@@ -56,7 +60,11 @@ int tn_eval_windows(TnWindowScorer score, void *user, const uint32_t *tokens, si
                     int batch, int progress, TnEvalResult *out, TnError *err) {
     memset(out, 0, sizeof *out);
     if (check_windows(n, ctx, stride, batch, err)) return -1;
-    long long n_windows = (long long)((n - (size_t)ctx) / (size_t)stride) + 1;
+    ctx = window_length(n, ctx);
+    stride = stride < ctx ? stride : ctx;
+    /* the windows that fit, then one ending at the stream's end if they leave a tail */
+    size_t fitting = (n - (size_t)ctx) / (size_t)stride + 1, tail = (fitting - 1) * stride + (size_t)ctx < n;
+    long long n_windows = (long long)(fitting + tail);
     float *losses = tn_malloc((size_t)batch * ctx * sizeof *losses);
     int32_t *x = tn_malloc((size_t)batch * ctx * sizeof *x), *y = tn_malloc((size_t)batch * ctx * sizeof *y);
     double sum = 0, sum_sq = 0;
@@ -68,7 +76,8 @@ int tn_eval_windows(TnWindowScorer score, void *user, const uint32_t *tokens, si
     for (long long w0 = 0; w0 < n_windows && !rc; w0 += batch) {
         int nb = (int)(n_windows - w0 < batch ? n_windows - w0 : batch);
         for (int b = 0; b < nb; b++) {
-            size_t begin = (size_t)(w0 + b) * (size_t)stride, row = (size_t)b * (size_t)ctx;
+            size_t w = (size_t)(w0 + b), row = (size_t)b * (size_t)ctx;
+            size_t begin = w < fitting ? w * (size_t)stride : n - (size_t)ctx;
             for (int t = 0; t < ctx; t++) {
                 x[row + t] = (int32_t)tokens[begin + t];
                 long long target = (long long)begin + t + 1;
@@ -96,7 +105,9 @@ int tn_eval_windows(TnWindowScorer score, void *user, const uint32_t *tokens, si
     free(losses);
     if (rc) return -1;
     out->n_windows = n_windows;
+    out->window = ctx;
     out->n_scored = scored;
+    out->n_targets = (long long)n - 1;
     out->mean_loss = sum / scored;
     double var = scored > 1 ? (sum_sq - sum * sum / scored) / (scored - 1) : 0;
     out->std_error = sqrt((var > 0 ? var : 0) / scored);

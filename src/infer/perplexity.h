@@ -1,12 +1,16 @@
 /* perplexity.h: scoring a token stream with a model.
  *
  * Windows of ctx tokens start at 0, stride, 2 stride, ... while they fit in
- * the stream (tokens past the last full window are not scored). Each
- * window is an independent sequence (positions from 0). The first window
- * scores its ctx - 1 next-token predictions; a later one scores only the
- * predictions no earlier window scored, so with stride == ctx each window
- * scores its ctx - 1 predictions and with a smaller stride every prediction
- * after the first window gets ctx - stride tokens or more of context.
+ * the stream; when tokens are left after the last of them, one more window
+ * of ctx tokens ends at the stream's end (as Hugging Face's strided
+ * perplexity scores the tail). A stream shorter than ctx is one window of
+ * its length. Each window is an independent sequence (positions from 0).
+ * The first window scores its ctx - 1 next-token predictions; a later one
+ * scores only the predictions no earlier window scored, so with stride ==
+ * ctx each window scores its ctx - 1 predictions (the first token of each
+ * window, without context, is not scored) and with a smaller stride every
+ * token after the first is scored, those after the first window with ctx -
+ * stride tokens or more of context.
  *
  * On the CPU a batch of windows is one forward of the model
  * (tn_model_forward, fp32). On a device (session_device.h) the batch runs
@@ -35,20 +39,23 @@ typedef struct TnEvalResult {
     double perplexity;  /* exp(mean_loss) */
     double ppl_low, ppl_high; /* 95% interval: exp(mean_loss -/+ 1.96 std_error) */
     long long n_scored;
+    long long n_targets; /* the tokens after the first, which could be scored */
     long long n_windows;
+    int window;          /* the window length: ctx, or the stream's when shorter */
     double seconds;
 } TnEvalResult;
 
 /* Scores tokens[0..n) in batches of `batch` windows on `device`. progress
  * != 0 draws a progress line on stderr. Fails on a token outside the
- * vocabulary, when the stream is shorter than one window, when a batch
- * would be more than 2^31 - 1 tokens, or when the device cannot be opened
- * or fails. */
+ * vocabulary, when the stream holds fewer than 2 tokens (nothing to
+ * predict), when a batch would be more than 2^31 - 1 tokens, or when the
+ * device cannot be opened or fails. */
 int tn_eval_tokens(TnModel *m, const uint32_t *tokens, size_t n, int ctx, int stride, int batch, TnDevice device,
                    int progress, TnEvalResult *out, TnError *err);
 
-/* Scores `batch` windows of ctx tokens (row b: inputs and targets [b ctx,
- * (b + 1) ctx)): losses[b ctx + t] receives the loss of targets[b ctx + t],
+/* Scores `batch` windows of ctx tokens, ctx the window length (the
+ * caller's, or a shorter stream's whole length); row b: inputs and targets
+ * [b ctx, (b + 1) ctx). losses[b ctx + t] receives the loss of targets[b ctx + t],
  * read only where that target is not TN_IGNORE_INDEX. The last position of
  * every window is never scored (its target lies past the window, always
  * TN_IGNORE_INDEX), so a scorer may forward ctx - 1 tokens a row. */
@@ -63,7 +70,7 @@ int tn_eval_windows(TnWindowScorer score, void *user, const uint32_t *tokens, si
 /* Scores a text, tokenized on the fly with tok as one document (<s> first,
  * like llama-perplexity's BOS), with the same windows as tn_eval_tokens.
  * Fails when a token is outside the model's vocabulary (a tokenizer of
- * another model) or the text is shorter than one window. */
+ * another model) or the text is empty (<s> alone predicts nothing). */
 int tn_eval_text(TnModel *m, const TnTokenizer *tok, const char *text, size_t len, int ctx, int stride, int batch,
                  TnDevice device, int progress, TnEvalResult *out, TnError *err);
 

@@ -7,7 +7,8 @@
 #include "util/error.h"
 
 TnSamplingParams tn_sampling_defaults(void) {
-    return (TnSamplingParams){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .repeat_penalty = 1.1f, .seed = 0};
+    return (TnSamplingParams){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.0f, .repeat_penalty = 1.1f,
+                              .seed = 0};
 }
 
 void tn_sampler_init(TnSampler *s, const TnSamplingParams *p, int vocab_size) {
@@ -89,8 +90,8 @@ int32_t tn_sampler_sample(TnSampler *s, const float *logits, const int32_t *rece
         select_best(z, s->ids, V, p->top_k);
         n = p->top_k;
     }
-    /* Sorted candidates make the top-p prefix well defined. */
-    if (p->top_p < 1.0f) {
+    /* Sorted candidates make the top-p and min-p prefixes well defined. */
+    if (p->top_p < 1.0f || p->min_p > 0.0f) {
         qsort_r(s->ids, (size_t)n, sizeof *s->ids, compare_rank, z);
     }
     float max = z[s->ids[0]];
@@ -106,6 +107,13 @@ int32_t tn_sampler_sample(TnSampler *s, const float *logits, const int32_t *rece
         while (keep < n && kept < p->top_p * sum) kept += s->probs[keep++];
         n = keep > 0 ? keep : 1;
         sum = kept > 0 ? kept : s->probs[0];
+    }
+    if (p->min_p > 0.0f) { /* probs[0], the most probable candidate's, is the largest */
+        double kept = s->probs[0];
+        int keep = 1;
+        while (keep < n && s->probs[keep] >= p->min_p * s->probs[0]) kept += s->probs[keep++];
+        n = keep;
+        sum = kept;
     }
     double u = tn_rng_uniform(&s->rng) * sum, acc = 0;
     for (int i = 0; i < n; i++) {

@@ -4,8 +4,11 @@
  * consumed tokens (a positive logit divided by the penalty, a negative one
  * multiplied), then temperature 0 = greedy (argmax, lowest id on ties), else
  * top-k (the k largest logits), softmax at the temperature, top-p (the
- * smallest set of most probable tokens whose probability reaches p) and one
- * draw from the renormalised distribution. The draws come from a TnRng
+ * smallest set of most probable tokens whose probability reaches p), min-p
+ * (the tokens whose probability is at least min_p times the most probable
+ * one's) and one draw from the renormalised distribution. top-p and min-p
+ * each keep a prefix of the candidates sorted by probability: together the
+ * shorter one. The draws come from a TnRng
  * seeded once, so a seed fixes the whole generation.
  *
  * The sampler owns scratch for one vocabulary, allocated at init:
@@ -22,11 +25,12 @@ typedef struct TnSamplingParams {
     float temperature;    /* 0: greedy */
     int top_k;            /* 0: all tokens */
     float top_p;          /* 1: no nucleus cut */
+    float min_p;          /* 0: no cut */
     float repeat_penalty; /* 1: none */
     uint64_t seed;
 } TnSamplingParams;
 
-/* temperature 0.8, top_k 40, top_p 0.95, repeat_penalty 1.1, seed 0 */
+/* temperature 0.8, top_k 40, top_p 0.95, min_p 0, repeat_penalty 1.1, seed 0 */
 TnSamplingParams tn_sampling_defaults(void);
 
 typedef struct TnSampler {

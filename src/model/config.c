@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/fileio.h"
 
@@ -62,7 +63,7 @@ void tn_config_defaults(TnConfig *cfg) {
 int tn_config_from_size(TnConfig *cfg, const char *name, TnError *err) {
     for (size_t i = 0; i < sizeof size_presets / sizeof size_presets[0]; i++) {
         const SizePreset *p = &size_presets[i];
-        if (strcmp(p->name, name) != 0) continue;
+        if (strcasecmp(p->name, name) != 0) continue; /* "385m" is 385M: no two names differ by case alone */
         tn_config_defaults(cfg);
         cfg->vocab_size = p->vocab_size;
         cfg->dim = p->dim;

@@ -114,8 +114,8 @@ void tn_config_defaults(TnConfig *cfg);
 
 /* Fills cfg with a Table 1 size ("385M", "1B", "3B", "7B", "13B", "65B",
  * "175B") or one of the small development sizes ("tiny", "15M", "45M",
- * "125M"), all with V = 64000 unless stated. Fails on an unknown name, with
- * the list of names in the message. */
+ * "125M"), all with V = 64000 unless stated; the name in any case ("385m").
+ * Fails on an unknown name, with the list of names in the message. */
 int tn_config_from_size(TnConfig *cfg, const char *name, TnError *err);
 /* Writes the comma-separated list of size names into out. */
 const char *tn_config_size_names(void);

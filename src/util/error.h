@@ -21,8 +21,15 @@ typedef struct TnError {
  * failing path can be written `return tn_fail(err, "...", ...);`. */
 int tn_fail(TnError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prints "tnllm: error: <msg>" to stderr and exits with status 1. */
+/* Prints the message to stderr with one error prefix and exits with status
+ * 1, a failure at run time. A message that names its command first,
+ * "tnllm CMD: what", prints as "tnllm CMD: error: what"; any other as
+ * "tnllm: error: what". */
 void tn_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* tn_die for a wrong command line (an unknown option, a missing or malformed
+ * value, options that do not go together): exits with status 2, so that a
+ * script tells bad usage from a failed run. */
+void tn_die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* malloc/calloc that never return NULL: out of memory is fatal, with the
  * size that was asked for and the call site in the message. */
