@@ -90,10 +90,10 @@ int main(int argc, char **argv) {
     rc = run_commandf(out, sizeof out, "%s eval -m %s --text README.md --device tpu", bin, gold);
     CHECK(rc == 2 && strstr(out, "--device tpu: use cpu or cuda"), "eval --device tpu (%d):\n%s", rc, out);
     rc = run_commandf(out, sizeof out, "%s train --size tiny --data README.md -o /nonexistent --recompute layers", bin);
-    CHECK(rc == 1 && strstr(out, "--recompute layers is for --device cuda"), "train --recompute on the CPU (%d):\n%s",
+    CHECK(rc == 2 && strstr(out, "--recompute layers is for --device cuda"), "train --recompute on the CPU (%d):\n%s",
           rc, out);
     rc = run_commandf(out, sizeof out, "%s train --size tiny --data README.md -o /nonexistent --recompute all", bin);
-    CHECK(rc == 1 && strstr(out, "--recompute all: use none, norms or layers"), "train --recompute all (%d):\n%s", rc,
+    CHECK(rc == 2 && strstr(out, "--recompute all: use none, norms or layers"), "train --recompute all (%d):\n%s", rc,
           out);
     const char *commands[] = {"generate", "eval"};
     for (int i = 0; i < 2; i++) {

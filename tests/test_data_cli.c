@@ -276,7 +276,7 @@ int main(int argc, char **argv) {
         remove(path);
         int rc = run_tnllm(args, out, sizeof out);
         if (reads[i].twice)
-            CHECK(rc == 1 && strstr(out, "cannot read stdin (-)") && count_lines(path) == -1, "%s from stdin: %s",
+            CHECK(rc == 2 && strstr(out, "cannot read stdin (-)") && count_lines(path) == -1, "%s from stdin: %s",
                   reads[i].command, out);
         else
             CHECK(rc == 0 && count_lines(path) >= 0, "%s from stdin: %s", reads[i].command, out);

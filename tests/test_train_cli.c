@@ -68,7 +68,7 @@ static void check_resume(void) {
     CHECK(rc == 1 && strstr(out, "position_encoding lrpe-d in the run, ape given"),
           "a resume with another switch is refused (%d):\n%s", rc, out);
     rc = train("run", "--pe ape --steps 6 --lr 3e-3 --resume");
-    CHECK(rc == 1 && strstr(out, "--pe ape on a resume: give all the model options"),
+    CHECK(rc == 2 && strstr(out, "--pe ape on a resume: give all the model options"),
           "a switch alone on a resume is refused (%d):\n%s", rc, out);
     rc = train("run", "--size tiny --seed 99 --steps 6 --lr 3e-3 --resume");
     CHECK(rc == 1 && strstr(out, "--seed 99: the run in") && strstr(out, "started with --seed 1234"),
@@ -149,7 +149,7 @@ static void check_init_from(void) {
     snprintf(source, sizeof source, "%s/source/model", dir);
     snprintf(args, sizeof args, "--init-from %s --size tiny --steps 2", source);
     rc = train("tuned", args);
-    CHECK(rc == 1 && strstr(out, "--init-from takes the model from") && strstr(out, "drop --size tiny"),
+    CHECK(rc == 2 && strstr(out, "--init-from takes the model from") && strstr(out, "drop --size tiny"),
           "--init-from refuses --size (%d):\n%s", rc, out);
     snprintf(args, sizeof args, "--init-from %s --steps 2 --lr 0", source);
     rc = train("still", args);

@@ -67,11 +67,11 @@ int data_flags_parse(DataFlags *f, TnArgs *a) {
 }
 
 void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char *label, TnPipeline *p) {
-    if (f->n_inputs == 0) tn_die("tnllm %s: no input files (see tnllm %s --help)", a->command, a->command);
+    if (f->n_inputs == 0) tn_die_usage("tnllm %s: no input files (see tnllm %s --help)", a->command, a->command);
     if (output_required) args_require(a, f->output, "-o FILE");
     for (int i = 0; i < f->n_inputs && f->reads == DATA_READS_TWICE; i++)
         if (strcmp(f->inputs[i], "-") == 0)
-            tn_die("tnllm %s: reads its input twice, so it cannot read stdin (-): save it to a file first", a->command);
+            tn_die_usage("tnllm %s: reads its input twice, so it cannot read stdin (-): save it to a file first", a->command);
     if (f->output && !f->rejects) {
         tn_rejects_path_for(f->output, f->default_rejects, sizeof f->default_rejects);
         f->rejects = f->default_rejects;

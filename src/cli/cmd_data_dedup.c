@@ -201,7 +201,7 @@ int cmd_data_dedup(int argc, char **argv) {
             const char *v = args_value(&a);
             if (strcmp(v, "doc") == 0) o.level = TN_DEDUP_DOCUMENT;
             else if (strcmp(v, "line") == 0) o.level = TN_DEDUP_LINE;
-            else tn_die("tnllm data dedup: --level is doc or line, got '%s'", v);
+            else tn_die_usage("tnllm data dedup: --level is doc or line, got '%s'", v);
         }
         else if (args_is(&a, NULL, "--threshold")) threshold = args_double(&a, 0.01, 0.999);
         else if (args_is(&a, NULL, "--num-perm")) o.num_perm = (int)args_int(&a, 1, 1024);
@@ -215,10 +215,10 @@ int cmd_data_dedup(int argc, char **argv) {
     }
     TnPipeline p;
     data_flags_finish(&f, &a, 1, "dedup", &p);
-    if (!o.bands != !o.rows) tn_die("tnllm data dedup: --bands and --rows go together");
+    if (!o.bands != !o.rows) tn_die_usage("tnllm data dedup: --bands and --rows go together");
     if (!o.bands) tn_lsh_choose(threshold, o.num_perm, &o.bands, &o.rows);
     if (o.bands * o.rows > o.num_perm)
-        tn_die("tnllm data dedup: %d bands x %d rows need more than --num-perm %d", o.bands, o.rows, o.num_perm);
+        tn_die_usage("tnllm data dedup: %d bands x %d rows need more than --num-perm %d", o.bands, o.rows, o.num_perm);
     char default_work[4200];
     snprintf(default_work, sizeof default_work, "%s.work", f.output);
     o.work_dir = work_dir ? work_dir : default_work;

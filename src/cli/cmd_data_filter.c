@@ -122,7 +122,7 @@ int cmd_data_filter(int argc, char **argv) {
     }
     TnPipeline p;
     data_flags_finish(&f, &a, 1, "filter", &p);
-    if (drop_top + drop_bottom >= 100) tn_die("tnllm data filter: --drop-top + --drop-bottom must stay below 100");
+    if (drop_top + drop_bottom >= 100) tn_die_usage("tnllm data filter: --drop-top + --drop-bottom must stay below 100");
 
     TnError err;
     TnPipeline scan = p;

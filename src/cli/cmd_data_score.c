@@ -92,7 +92,7 @@ int cmd_data_score(int argc, char **argv) {
     args_require(&a, model_dir, "-m MODEL");
     TnPipeline p;
     data_flags_finish(&f, &a, 1, "score", &p);
-    if (strlen(c.field) > 200) tn_die("tnllm data score: --field name too long");
+    if (strlen(c.field) > 200) tn_die_usage("tnllm data score: --field name too long");
     snprintf(c.count_field, sizeof c.count_field, "%s_tokens", c.field);
     if (one_model) {
         /* Documents in sequence: the pipeline opens no parallel region, so

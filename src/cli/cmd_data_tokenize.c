@@ -60,8 +60,8 @@ int cmd_data_tokenize(int argc, char **argv) {
         else args_unknown(&a);
     }
     args_require(&a, opt.output, "-o PREFIX");
-    if (!model_dir && !path) tn_die("tnllm data tokenize: give -m DIR or --tokenizer FILE");
-    if (n_inputs == 0) tn_die("tnllm data tokenize: no input files (see tnllm data tokenize --help)");
+    if (!model_dir && !path) tn_die_usage("tnllm data tokenize: give -m DIR or --tokenizer FILE");
+    if (n_inputs == 0) tn_die_usage("tnllm data tokenize: no input files (see tnllm data tokenize --help)");
     check_inputs(inputs, n_inputs, opt.output);
     TnTokenizer *tok;
     TnError err;

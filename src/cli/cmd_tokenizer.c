@@ -85,7 +85,7 @@ static char *read_input(const char *command, const char *prompt, const char *fil
 static TnTokenizer *open_tokenizer(const char *model_dir, const char *path, const char *command) {
     TnTokenizer *tok;
     TnError err;
-    if (!model_dir && !path) tn_die("tnllm tokenizer %s: give -m DIR or --tokenizer FILE", command);
+    if (!model_dir && !path) tn_die_usage("tnllm tokenizer %s: give -m DIR or --tokenizer FILE", command);
     if (path ? tn_tokenizer_load(&tok, path, &err) : tn_tokenizer_for_model(&tok, model_dir, &err))
         tn_die("%s", err.msg);
     return tok;
@@ -151,7 +151,7 @@ static int run_train(int argc, char **argv) {
         else args_unknown(&a);
     }
     args_require(&a, out, "-o FILE");
-    if (n_files == 0) tn_die("tnllm tokenizer train: give at least one text or JSONL file");
+    if (n_files == 0) tn_die_usage("tnllm tokenizer train: give at least one text or JSONL file");
     check_outputs(a.command, files, n_files, out);
     opt.specials = specials;
     opt.progress = 1;
@@ -188,7 +188,7 @@ static int run_convert(int argc, char **argv) {
         else args_unknown(&a);
     }
     args_require(&a, out, "-o FILE");
-    if (!in) tn_die("tnllm tokenizer convert: give the tokenizer file to convert (a SentencePiece .model)");
+    if (!in) tn_die_usage("tnllm tokenizer convert: give the tokenizer file to convert (a SentencePiece .model)");
     check_outputs(a.command, &in, 1, out);
     TnTokenizer *tok;
     TnError err;
@@ -303,5 +303,5 @@ int cmd_tokenizer(int argc, char **argv) {
     if (strcmp(argv[1], "convert") == 0) return run_convert(argc - 1, argv + 1);
     if (strcmp(argv[1], "encode") == 0) return run_encode(argc - 1, argv + 1);
     if (strcmp(argv[1], "decode") == 0) return run_decode(argc - 1, argv + 1);
-    tn_die("tnllm tokenizer: unknown subcommand '%s' (train, convert, encode or decode)", argv[1]);
+    tn_die_usage("tnllm tokenizer: unknown subcommand '%s' (train, convert, encode or decode)", argv[1]);
 }

@@ -194,11 +194,11 @@ int cmd_train(int argc, char **argv) {
         else if (args_is(&a, NULL, "--log-every")) o.log_every = (int)args_int(&a, 1, 1 << 30);
         else if (args_is(&a, NULL, "--device")) {
             const char *name = args_value(&a);
-            if (tn_device_parse(name, &o.device)) tn_die("tnllm train: --device %s: use cpu or cuda", name);
+            if (tn_device_parse(name, &o.device)) tn_die_usage("tnllm train: --device %s: use cpu or cuda", name);
         } else if (args_is(&a, NULL, "--recompute")) {
             const char *name = args_value(&a);
             if (tn_recompute_parse(name, &o.recompute))
-                tn_die("tnllm train: --recompute %s: use none, norms or layers", name);
+                tn_die_usage("tnllm train: --recompute %s: use none, norms or layers", name);
         } else if (args_is(&a, "-t", "--threads")) threads = (int)args_int(&a, 1, 4096);
         else if (args_is(&a, NULL, "--zero")) o.zero = (int)args_int(&a, 0, 3);
         else if (args_is(&a, NULL, "--tp")) o.tensor_parallel = (int)args_int(&a, 1, 4096);
@@ -208,7 +208,7 @@ int cmd_train(int argc, char **argv) {
     }
     args_require(&a, o.out_dir, "-o DIR");
     if (o.recompute != TN_RECOMPUTE_NONE && o.device == TN_DEVICE_CPU)
-        tn_die("tnllm train: --recompute %s is for --device cuda (the CPU trainer keeps every activation)",
+        tn_die_usage("tnllm train: --recompute %s is for --device cuda (the CPU trainer keeps every activation)",
                tn_recompute_name(o.recompute));
     args_require(&a, o.data, "--data PATHS");
     if (threads) omp_set_num_threads(threads);
@@ -227,10 +227,10 @@ int cmd_train(int argc, char **argv) {
         add_model_option(model_options, sizeof model_options, flag, switches.value[i]);
     }
     if (o.init_from && model_options[0])
-        tn_die("tnllm train: --init-from takes the model from %s/config.json: drop %s", o.init_from, model_options);
+        tn_die_usage("tnllm train: --init-from takes the model from %s/config.json: drop %s", o.init_from, model_options);
     if (o.init_from) add_model_option(model_options, sizeof model_options, "--init-from", o.init_from);
     if (o.resume && model_options[0] && !o.init_from && !size && !config)
-        tn_die("tnllm train: %s on a resume: give all the model options the run was started with (--size or "
+        tn_die_usage("tnllm train: %s on a resume: give all the model options the run was started with (--size or "
                "--config too), or none (a resume continues the run's model)", model_options);
     if (model_options[0]) o.model_options = model_options;
     if (!o.init_from && (!o.resume || model_options[0])) build_config(&o, size, config, vocab, &switches);
