@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/openmp_env.h"
 #include "version.h" /* TN_BUILD_COMMIT, written by the Makefile */
 
 typedef struct Command {
@@ -76,6 +77,7 @@ static int check_stdout(const char *command, int status) {
 }
 
 int main(int argc, char **argv) {
+    tn_openmp_env(argv); /* before any thread: may run the program again with OpenMP's spinning bounded */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         (strcmp(argv[1], "help") == 0 && argc == 2)) {
         usage(argc < 2 ? stderr : stdout);
