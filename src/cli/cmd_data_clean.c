@@ -5,6 +5,7 @@
 #include "cli/cmd_data.h"
 #include "cli/commands.h"
 #include "data/clean.h"
+#include "util/json.h"
 
 static void usage(const DataFlags *f, const TnCleanOptions *d) {
     printf("usage: tnllm data clean FILE... -o OUT [options]\n\n"
@@ -92,11 +93,7 @@ static int write_summary(const char *path, const TnCleanStats *s, long long malf
     cJSON_AddNumberToObject(dropped, "malformed", (double)malformed);
     for (int r = 0; r < TN_FILTER_RULES; r++)
         cJSON_AddNumberToObject(dropped, tn_filter_rule_names[r], (double)s->rejected[r]);
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    int rc = tn_write_file(path, text, strlen(text), err);
-    cJSON_free(text);
-    return rc;
+    return tn_json_write_file(path, root, err);
 }
 
 int cmd_data_clean(int argc, char **argv) {

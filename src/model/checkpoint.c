@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/fileio.h"
+#include "util/json.h"
 
 #define INDEX_NAME "model.safetensors.index.json"
 #define SINGLE_NAME "model.safetensors"
@@ -225,12 +226,12 @@ static int write_index(const char *dir, const TnParamLayout *layout, const int *
         snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", shard_of[i] + 1, n_shards);
         cJSON_AddStringToObject(map, layout->tensors[i].name, name);
     }
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
     char path[4096];
-    int rc = tn_path_join(path, sizeof path, dir, INDEX_NAME, err) || tn_write_file(path, text, strlen(text), err);
-    cJSON_free(text);
-    return rc ? -1 : 0;
+    if (tn_path_join(path, sizeof path, dir, INDEX_NAME, err)) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    return tn_json_write_file(path, root, err);
 }
 
 /* Opens the file of shard w->shard, its tensors' header written. */

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "util/fileio.h"
+#include "util/json.h"
 
 typedef struct {
     const char *name;
@@ -592,11 +593,7 @@ static cJSON *transnormer_config_json(const TnConfig *cfg) {
 
 int tn_config_save(const TnConfig *cfg, const char *path, TnError *err) {
     cJSON *root = cfg->arch == TN_ARCH_TRANSFORMER ? llama_config_json(cfg) : transnormer_config_json(cfg);
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    int rc = tn_write_file(path, text, strlen(text), err);
-    cJSON_free(text);
-    return rc;
+    return tn_json_write_file(path, root, err);
 }
 
 const char *tn_config_unsupported_switch(const TnConfig *cfg, unsigned implemented) {

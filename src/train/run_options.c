@@ -33,15 +33,7 @@ int tn_run_options_save(const char *path, const TnRunOptions *ro, TnError *err) 
     add_exact(root, "eps", ro->eps);
     add_exact(root, "grad_clip", ro->grad_clip);
     cJSON_AddStringToObject(root, "seed", seed);
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    size_t n = strlen(text);
-    char *line = tn_malloc(n + 2);
-    snprintf(line, n + 2, "%s\n", text);
-    cJSON_free(text);
-    int rc = tn_write_file(path, line, n + 1, err);
-    free(line);
-    return rc;
+    return tn_json_write_file(path, root, err);
 }
 
 /* An unsigned decimal integer, the whole of text. */

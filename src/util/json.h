@@ -1,4 +1,4 @@
-/* json.h: a whole JSON text parsed with cJSON.
+/* json.h: whole JSON texts, parsed and written with cJSON.
  *
  * cJSON stops after the first value. Asked to require the end of the text
  * (require_null_terminated) it skips any byte up to 32 first, control bytes
@@ -15,11 +15,17 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/error.h"
+
 /* Parses the n bytes at text (NUL-terminated or not) as one JSON value.
  * Returns the value (the caller deletes it), or NULL when the text does not
  * begin with one. *at receives, with a value, the offset of the first byte
  * after it that is not in blanks (n when only blanks follow: the text is
  * whole); without one, where the parse failed (0 when cJSON does not say). */
 cJSON *tn_json_parse_whole(const char *text, size_t n, const char *blanks, size_t *at);
+
+/* Writes root, formatted and ended by a newline, to path atomically
+ * (tn_write_file), and deletes root whatever happens. */
+int tn_json_write_file(const char *path, cJSON *root, TnError *err);
 
 #endif
