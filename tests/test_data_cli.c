@@ -249,6 +249,16 @@ int main(int argc, char **argv) {
             CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, want), "%s: want \"%s\": %s", args, want, out);
         }
     }
+    /* an output that is not a regular file (a FIFO here; /dev/null alike) is refused: the rename that writes
+     * outputs would replace it */
+    char fifo_out[700];
+    snprintf(fifo_out, sizeof fifo_out, "%s/fifo_out", dir);
+    CHECK(mkfifo(fifo_out, 0600) == 0, "mkfifo %s", fifo_out);
+    snprintf(args, sizeof args, "data clean %s/lines.jsonl -o %s", dir, fifo_out);
+    struct stat after;
+    CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "is not a regular file") &&
+              stat(fifo_out, &after) == 0 && S_ISFIFO(after.st_mode),
+          "an output that is a FIFO is refused and left: %s", out);
     snprintf(args, sizeof args, "data bench --input %s", bad_dir);
     CHECK(run_tnllm(args, out, sizeof out) == 1 && strstr(out, "a_directory: is a directory, not a"),
           "bench of a directory: %s", out);

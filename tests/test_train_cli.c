@@ -19,7 +19,9 @@
  *  - --help describes --init-from, which refuses --size beside it; a run
  *    from a model directory starts from its weights (at --lr 0 its model
  *    is the source's, bit for bit), and stopped and resumed it ends on the
- *    weights of one that was not stopped.
+ *    weights of one that was not stopped;
+ *  - a resume reads with the run's tokenizer from its checkpoint, and a
+ *    finished run resumed writes its final model again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +174,32 @@ static void check_init_from(void) {
           "a fine-tuning run resumed ends on the weights of one that was not stopped (%d):\n%s", rc, out);
 }
 
+/* A resume reads with the run's tokenizer, kept in its checkpoint (no
+ * --tokenizer needed; the checkpoint it was read from is later removed);
+ * a finished run resumed writes its final model again from the last
+ * checkpoint (one killed before it wrote model/ has none, or an older). */
+static void check_resume_sources(void) {
+    char tokenizer[4400], args[8800], model[4400], last[4400];
+    snprintf(tokenizer, sizeof tokenizer, "%s/words.json", dir);
+    int rc = run_commandf(out, sizeof out, "%s tokenizer train %s -o %s --vocab-size 300", tnllm_binary(), corpus,
+                          tokenizer);
+    CHECK(rc == 0, "a tokenizer for the run (%d):\n%s", rc, out);
+    snprintf(args, sizeof args, "--size tiny --tokenizer %s --steps 2 --save-every 2", tokenizer);
+    rc = train("words", args);
+    CHECK(rc == 0, "a run with its own tokenizer (%d):\n%s", rc, out);
+    rc = train("words", "--size tiny --steps 4 --save-every 2 --resume");
+    CHECK(rc == 0 && strstr(out, "from step 2") && exists_in("words", "model/tokenizer.json") &&
+              exists_in("words", "checkpoints/step_00000004/tokenizer.json"),
+          "resumed without --tokenizer, the run's is read and kept (%d):\n%s", rc, out);
+    snprintf(model, sizeof model, "%s/words/model", dir);
+    remove_tree(model);
+    rc = train("words", "--size tiny --steps 4 --save-every 2 --resume");
+    snprintf(last, sizeof last, "%s/words/checkpoints/step_00000004/model.safetensors", dir);
+    snprintf(model, sizeof model, "%s/words/model/model.safetensors", dir);
+    CHECK(rc == 0 && strstr(out, "is already complete at step 4") && same_file_bytes(model, last),
+          "a finished run resumed writes its model again from the last checkpoint (%d):\n%s", rc, out);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     uint64_t seed = test_seed();
@@ -182,6 +210,7 @@ int main(int argc, char **argv) {
     check_warnings();
     check_resume();
     check_init_from();
+    check_resume_sources();
     remove_tree(dir);
     return TEST_DONE(argv[0]);
 }

@@ -139,6 +139,11 @@ void data_check_outputs(const char *command, const char *const *inputs, int n_in
         struct stat st;
         if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
             tn_die("tnllm %s: the output %s is a directory: give the path of a file", command, out);
+        /* written to a temporary file renamed over it: a device or FIFO (/dev/null, /dev/stdout) would be replaced */
+        if (stat(out, &st) == 0 && !S_ISREG(st.st_mode))
+            tn_die("tnllm %s: the output %s is not a regular file (a device, FIFO or socket), which the rename that "
+                   "writes it would replace: give the path of a file",
+                   command, out);
         /* the directory first: a path through one not made yet ("new/../in.jsonl") resolves only then */
         TnError err;
         if (tn_mkdir_parent(out, &err)) tn_die("tnllm %s: %s", command, err.msg);
@@ -149,7 +154,7 @@ void data_check_outputs(const char *command, const char *const *inputs, int n_in
         for (int k = 0; k < n_inputs; k++) {
             int is_stdin = strcmp(inputs[k], "-") == 0; /* `- -o x.jsonl < x.jsonl` */
             if (is_stdin ? data_fd_is_file(STDIN_FILENO, out) : data_same_file(out, inputs[k]))
-tn_die("tnllm %s: the output %s is the same file as the input %s: writing it would replace the "
+                tn_die("tnllm %s: the output %s is the same file as the input %s: writing it would replace the "
                        "input; write to another path", command, out, is_stdin ? "- (standard input)" : inputs[k]);
         }
         for (int k = 0; k < i; k++)

@@ -103,6 +103,7 @@ typedef struct Output {
     int stopped;            /* the output ended with a stop string */
     char held[3];           /* an unfinished character at the end, not printed yet */
     size_t n_held;
+    int keeps_unfinished;   /* --save-state: a later --load-state run goes on from these bytes, so print them */
 } Output;
 
 /* Prints n bytes after the held ones, holding back an unfinished character
@@ -166,7 +167,9 @@ static void prefill_text(TnSession *s, const TnTokenizer *tok, const char *text,
 
 /* Generates up to n_predict tokens, ending at eos_token (< 0: never); says
  * so when that ended it, which the text alone does not show. A character
- * left unfinished at the end is dropped, not printed in half. */
+ * left unfinished at the end is dropped, not printed in half, unless the
+ * state is saved: its tokens are in the state, and the continuation's
+ * output completes it. */
 static void generate(TnSession *s, TnSampler *sampler, int n_predict, int32_t eos_token, Output *out,
                      Timing *timing) {
     TnError err;
@@ -177,6 +180,7 @@ static void generate(TnSession *s, TnSampler *sampler, int n_predict, int32_t eo
         tn_die("tnllm generate: %s", err.msg);
     timing->decode_seconds += tn_now() - t0;
     timing->decode_tokens += n;
+    if (out->keeps_unfinished) fwrite(out->held, 1, out->n_held, stdout);
     out->n_held = 0;
     if (n < n_predict && !out->stopped) fprintf(stderr, "\n[end of sequence after %d tokens]", n);
 }
@@ -248,6 +252,7 @@ int cmd_generate(int argc, char **argv) {
     model_dir_load(&m, dir);
     TnTokenizer *tok = model_dir_tokenizer(&m, dir, "generate");
     out.tok = tok;
+    out.keeps_unfinished = save_state != NULL;
     int32_t eos_token = ignore_eos ? -1 : m.config.eos_token_id;
     if (prompts_file) {
         BatchOptions batch = {prompts_file, output, batch_size, n_predict, add_bos, prefill_rows, eos_token, out.stops,

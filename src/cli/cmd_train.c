@@ -138,10 +138,9 @@ static void add_model_option(char *text, size_t cap, const char *flag, const cha
 static void build_config(TnTrainOptions *o, const char *size, const char *config, int vocab,
                          const TnSwitchFlags *switches) {
     TnError err;
-    if (config ? tn_config_load(&o->config, config, &err) : size ? tn_config_from_size(&o->config, size, &err)
-                                                                 : tn_fail(&err, "tnllm train: give --size NAME, "
-                                                                                 "--config FILE or --init-from DIR"))
-        tn_die("%s", err.msg);
+    if (!config && !size) tn_die_usage("tnllm train: give --size NAME, --config FILE or --init-from DIR");
+    if (config && tn_config_load(&o->config, config, &err)) tn_die("tnllm train: %s", err.msg); /* a file that fails */
+    if (!config && tn_config_from_size(&o->config, size, &err)) tn_die_usage("tnllm train: %s", err.msg);
     switch_flags_apply(switches, &o->config, "train");
     if (vocab) {
         o->config.vocab_size = vocab;
@@ -150,6 +149,7 @@ static void build_config(TnTrainOptions *o, const char *size, const char *config
         if (o->tokenizer ? tn_tokenizer_load(&tok, o->tokenizer, &err) : (tok = tn_tokenizer_bytes(), 0))
             tn_die("%s", err.msg);
         o->config.vocab_size = tn_tokenizer_vocab_size(tok);
+        o->vocab_from_tokenizer = 1;
         tn_tokenizer_free(tok);
     }
 }

@@ -91,6 +91,7 @@ int main(int argc, char **argv) {
         char **args = tn_malloc((size_t)argc * sizeof *args), help[] = "--help";
         memcpy(args, argv + 2, (size_t)(argc - 2) * sizeof *args);
         args[argc - 2] = help;
+        args[argc - 1] = NULL; /* as argv ends */
         int status = check_stdout(argv[2], c->run(argc - 1, args));
         free(args);
         return status;

@@ -2,8 +2,9 @@
  *
  * Windows of ctx tokens start at 0, stride, 2 stride, ... while they fit in
  * the stream; when tokens are left after the last of them, one more window
- * of ctx tokens ends at the stream's end (as Hugging Face's strided
- * perplexity scores the tail). A stream shorter than ctx is one window of
+ * of ctx tokens ends at the stream's end, scoring those alone with a full
+ * context (Hugging Face's strided perplexity scores the tail too, with a
+ * shorter last window). A stream shorter than ctx is one window of
  * its length. Each window is an independent sequence (positions from 0).
  * The first window scores its ctx - 1 next-token predictions; a later one
  * scores only the predictions no earlier window scored, so with stride ==

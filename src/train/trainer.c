@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -50,6 +51,7 @@ static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t announce_stop;
 
 static void request_stop(int signo) {
+    int saved_errno = errno; /* the interrupted code may be about to read it */
     /* at once: a step can take minutes, and a user who sees nothing presses
      * again, which kills the run without its checkpoint (write(2) is
      * async-signal-safe, stdio is not) */
@@ -62,6 +64,7 @@ static void request_stop(int signo) {
         (void)written; /* nothing to do about a stderr that cannot be written */
     }
     stop_requested = 1;
+    errno = saved_errno;
 }
 
 /* Everything one run holds; freed by run_free. */
@@ -69,6 +72,9 @@ typedef struct Run {
     const TnTrainOptions *o;
     TnTokenizer *tok;
     char tokenizer[4200];  /* its file (o->tokenizer, or init_from's), "" for the byte-level one */
+    char *tokenizer_data;  /* that file's bytes, read once: each checkpoint keeps a copy (a resume's file is
+                            * in a checkpoint the run later removes) */
+    size_t tokenizer_size;
     TnRunOptions given;    /* this session's options, recorded with each checkpoint (run_options.h) */
     TnModel model;
     int have_model;
@@ -129,6 +135,7 @@ static void run_free(Run *r, int failed) {
     tn_loader_free(&r->loader);
     if (r->have_model) tn_model_free(&r->model);
     if (r->tok) tn_tokenizer_free(r->tok);
+    free(r->tokenizer_data);
     free(r->train_tokens);
     if (r->own_val) free(r->val_tokens);
     free(r->grads);
@@ -213,14 +220,13 @@ static void remove_checkpoint(const char *dir) {
 
 static int copy_tokenizer(const Run *r, const char *dir, TnError *err) {
     if (!r->tokenizer[0]) return 0;
-    char *data, path[4200];
-    size_t size;
-    if (tn_read_file(r->tokenizer, &data, &size, err)) return -1;
+    char path[4200];
     /* Under the name tn_tokenizer_for_model looks for. */
     const char *name = tn_tokenizer_is_sentencepiece(r->tokenizer) ? "tokenizer.model" : "tokenizer.json";
-    int rc = tn_path_join(path, sizeof path, dir, name, err) || tn_write_file(path, data, size, err);
-    free(data);
-    return rc ? -1 : 0;
+    return tn_path_join(path, sizeof path, dir, name, err) ||
+                   tn_write_file(path, r->tokenizer_data, r->tokenizer_size, err)
+               ? -1
+               : 0;
 }
 
 /* The whole model's layout (the model's own unless tensor-parallel). */
@@ -722,6 +728,10 @@ static int make_groups(Run *r, TnError *err) {
 static int given_config(const Run *r, TnConfig *cfg, TnError *err) {
     if (!r->o->init_from) {
         *cfg = r->o->config;
+        /* the vocabulary of the tokenizer this session reads with (a resume
+         * without --tokenizer: the checkpoint's, not the byte-level one the
+         * options were built with) */
+        if (r->o->vocab_from_tokenizer && r->tok) cfg->vocab_size = tn_tokenizer_vocab_size(r->tok);
         return tn_config_validate(cfg, err);
     }
     return tn_checkpoint_load_config(r->o->init_from, cfg, err);
@@ -814,9 +824,12 @@ static void install_hooks(Run *r) {
 static int load_tokenizer(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
     static const char *const names[2] = {"tokenizer.json", "tokenizer.model"};
+    /* without --tokenizer: a model directory's, the checkpoint's on a resume
+     * (copy_tokenizer keeps the run's in each), else --init-from's */
+    const char *model_dir = o->resume ? r->latest : o->init_from;
     char found[4200] = "";
-    for (int i = 0; i < 2 && !o->tokenizer && o->init_from && !found[0]; i++) {
-        if (tn_path_join(found, sizeof found, o->init_from, names[i], err)) return -1;
+    for (int i = 0; i < 2 && !o->tokenizer && model_dir && !found[0]; i++) {
+        if (tn_path_join(found, sizeof found, model_dir, names[i], err)) return -1;
         if (!tn_file_exists(found)) found[0] = '\0';
     }
     snprintf(r->tokenizer, sizeof r->tokenizer, "%s", o->tokenizer ? o->tokenizer : found);
@@ -824,7 +837,10 @@ static int load_tokenizer(Run *r, TnError *err) {
         r->tok = tn_tokenizer_bytes();
         return 0;
     }
-    return tn_tokenizer_load(&r->tok, r->tokenizer, err);
+    return tn_read_file(r->tokenizer, &r->tokenizer_data, &r->tokenizer_size, err) ||
+                   tn_tokenizer_load(&r->tok, r->tokenizer, err)
+               ? -1
+               : 0;
 }
 
 /* The options recorded with the checkpoint a resume starts from into
@@ -959,8 +975,7 @@ static int setup(Run *r, TnError *err) {
     if (r->world->backend == TN_COMM_NCCL && o->device == TN_DEVICE_CPU)
         return tn_fail(err, "a launch without MPI (torchrun, srun) trains on GPUs: give --device cuda, or start CPU "
                             "ranks with mpirun");
-    if (tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err) || load_tokenizer(r, err))
-        return -1;
+    if (tn_path_join(r->checkpoints, sizeof r->checkpoints, o->out_dir, "checkpoints", err)) return -1;
     TnRunOptions recorded;
     int have_recorded = 0;
     if (o->resume) {
@@ -971,6 +986,7 @@ static int setup(Run *r, TnError *err) {
         if (tn_file_exists(latest))
             return tn_fail(err, "%s already holds a run; continue it with --resume or choose another -o", o->out_dir);
     }
+    if (load_tokenizer(r, err)) return -1;
     if (create_model(r, have_recorded ? &recorded : NULL, err)) return -1;
     TnModel *m = &r->model;
     if (load_data(r, m->config.vocab_size, err)) return -1;
@@ -1153,15 +1169,20 @@ static void print_memory(const Run *r, const TnTrainMemory *mem) {
 
 /* The result of a resume with nothing left to train: the run's step, and
  * its final model, or where that is not this step's (a run shortened to
- * the step it stopped at) the checkpoint. */
-static void complete(const Run *r, TnTrainResult *result) {
-    char model_dir[sizeof result->model_dir], config[4200];
+ * the step it stopped at) the checkpoint. The final model is written again
+ * from the checkpoint setup loaded: a run killed between its last
+ * checkpoint and finish() has an older model/ (or none). */
+static int complete(Run *r, TnTrainResult *result, TnError *err) {
+    char model_dir[sizeof result->model_dir];
     result->steps = r->state.step;
     result->tokens = r->state.tokens_seen;
     result->final_loss = result->final_val_loss = NAN;
-    int final = r->ended && !tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", NULL) &&
-                !tn_path_join(config, sizeof config, model_dir, "config.json", NULL) && tn_file_exists(config);
-    snprintf(result->model_dir, sizeof result->model_dir, "%s", final ? model_dir : r->latest);
+    snprintf(result->model_dir, sizeof result->model_dir, "%s", r->latest);
+    if (!r->ended) return TN_TRAIN_COMPLETE;
+    if (tn_path_join(model_dir, sizeof model_dir, r->o->out_dir, "model", err) || write_model(r, model_dir, err))
+        return -1;
+    snprintf(result->model_dir, sizeof result->model_dir, "%s", model_dir);
+    return TN_TRAIN_COMPLETE;
 }
 
 static int train_loop(Run *r, TnTrainResult *result, TnError *err) {
@@ -1258,7 +1279,7 @@ int tn_train_run(const TnTrainOptions *o, TnTrainResult *result, TnError *err) {
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
     int rc = setup(&r, err);
-    if (rc == TN_TRAIN_COMPLETE) complete(&r, result);
+    if (rc == TN_TRAIN_COMPLETE) rc = complete(&r, result, err);
     if (!rc) rc = train_loop(&r, result, err);
     result->stopped_together = r.stopped_together;
     sigaction(SIGINT, &old_int, NULL);

@@ -117,7 +117,8 @@ typedef struct TnTrainOptions {
                                 * must be the run's (refused, naming them and the run's, otherwise) */
     const char *data;          /* corpus.h paths, comma-separated */
     const char *val_data;      /* NULL: hold out val_fraction of the tokens of data */
-    const char *tokenizer;     /* tokenizer.json, NULL: byte-level */
+    const char *tokenizer;     /* tokenizer.json, NULL: byte-level (a resume: the checkpoint's) */
+    int vocab_from_tokenizer;  /* config's vocab_size is the tokenizer's (no --vocab): a resume's is its tokenizer's */
     double val_fraction;       /* default 0.05; 0 without val_data: no validation, every token trains */
     int seq_len, micro_batch;  /* T and the windows per forward pass */
     long long batch_tokens;    /* tokens per optimizer step (rounded to micro-batches) */

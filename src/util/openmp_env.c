@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 /* Spins at a barrier before sleeping: a fraction of a millisecond, where libgomp's default is milliseconds. */
@@ -9,6 +10,8 @@
 
 void tn_openmp_env(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    /* started through the dynamic loader (ld.so ./tnllm ...): /proc/self/exe is ld.so, whose AT_BASE is 0 */
+    if (getauxval(AT_BASE) == 0) return;
     const char *preload = getenv("LD_PRELOAD");
     if (preload && strstr(preload, "vgpreload")) return; /* Valgrind: the exec would run the program outside it */
     char self[4096];

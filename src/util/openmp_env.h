@@ -10,8 +10,9 @@
  * the same speed as the default, training and decoding). libgomp reads
  * GOMP_SPINCOUNT once, as it loads, before main: so tn_openmp_env runs the
  * program again, once, with GOMP_SPINCOUNT=10000, unless the user chose a
- * policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set) or the process runs under
- * Valgrind (whose tools an exec would leave).
+ * policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set), the process runs under
+ * Valgrind (whose tools an exec would leave) or was started through the
+ * dynamic loader (where /proc/self/exe is the loader).
  */
 #ifndef TN_UTIL_OPENMP_ENV_H
 #define TN_UTIL_OPENMP_ENV_H
