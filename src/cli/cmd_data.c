@@ -99,21 +99,12 @@ void data_flags_help(const DataFlags *f) {
            f->reads == DATA_READS_TWICE ? "not stdin: read twice" : "- for stdin");
 }
 
-/* The directory part of path: up to its last '/', "/" for a name directly
- * under it, "." for a bare name. */
-static void directory_of(const char *path, char *out, size_t cap) {
-    const char *slash = strrchr(path, '/');
-    if (slash) snprintf(out, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    else snprintf(out, cap, ".");
-}
-
 /* path with its directory resolved (symbolic links, "..", the current
  * directory), or as given where that directory does not exist. */
 static void resolve_path(const char *path, char *out, size_t cap) {
     char dir[4200], real[PATH_MAX];
     const char *slash = strrchr(path, '/');
-    directory_of(path, dir, sizeof dir);
-    if (!realpath(dir, real)) snprintf(out, cap, "%s", path);
+    if (tn_path_directory(path, dir, sizeof dir, NULL) || !realpath(dir, real)) snprintf(out, cap, "%s", path);
     else snprintf(out, cap, "%s/%s", strcmp(real, "/") == 0 ? "" : real, slash ? slash + 1 : path);
 }
 
@@ -148,7 +139,7 @@ void data_check_outputs(const char *command, const char *const *inputs, int n_in
         TnError err;
         if (tn_mkdir_parent(out, &err)) tn_die("tnllm %s: %s", command, err.msg);
         char dir[4200];
-        directory_of(out, dir, sizeof dir);
+        if (tn_path_directory(out, dir, sizeof dir, &err)) tn_die("tnllm %s: %s", command, err.msg);
         if (access(dir, W_OK) != 0)
             tn_die("tnllm %s: cannot write %s in the directory %s: %s", command, out, dir, strerror(errno));
         for (int k = 0; k < n_inputs; k++) {

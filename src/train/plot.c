@@ -46,8 +46,7 @@ int tn_plot_run(const char *run, char *out_path, size_t cap, TnError *err) {
     char run_dir[4096], metrics[4096], train_path[4200], val_path[4200];
     struct stat st;
     if (stat(run, &st) == 0 && S_ISREG(st.st_mode)) { /* the metrics file: its directory is the run's */
-        const char *slash = strrchr(run, '/');
-        snprintf(run_dir, sizeof run_dir, "%.*s", !slash || slash == run ? 1 : (int)(slash - run), slash ? run : ".");
+        if (tn_path_directory(run, run_dir, sizeof run_dir, err)) return -1;
         snprintf(metrics, sizeof metrics, "%s", run);
     } else {
         snprintf(run_dir, sizeof run_dir, "%s", run);

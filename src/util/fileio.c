@@ -10,9 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The directory part of path into out (cap at least 2): up to its last
- * '/', "/" for a name directly under it, "." for a bare name. */
-static int directory_of(const char *path, char *out, size_t cap, TnError *err) {
+int tn_path_directory(const char *path, char *out, size_t cap, TnError *err) {
     const char *slash = strrchr(path, '/');
     if (!slash) {
         strcpy(out, ".");
@@ -43,7 +41,7 @@ static int is_dead_writers_temporary(const char *name, const char *base, size_t 
  * so the write itself never fails for it. */
 static void remove_dead_temporaries(const TnAtomicFile *f) {
     char dir[sizeof f->path], stale[sizeof f->path + 256];
-    if (directory_of(f->path, dir, sizeof dir, NULL)) return;
+    if (tn_path_directory(f->path, dir, sizeof dir, NULL)) return;
     const char *slash = strrchr(f->path, '/');
     const char *base = slash ? slash + 1 : f->path;
     size_t base_len = strlen(base);
@@ -65,7 +63,7 @@ static void remove_dead_temporaries(const TnAtomicFile *f) {
  * (PostgreSQL's fsync_fname makes the same exception). */
 static int sync_directory_of(const char *path, TnError *err) {
     char dir[4096];
-    if (directory_of(path, dir, sizeof dir, err)) return -1;
+    if (tn_path_directory(path, dir, sizeof dir, err)) return -1;
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     /* a directory one may write but not read (EACCES) cannot be synced: the file is in place, as before */
     if (fd < 0 && errno == EACCES) return 0;
@@ -197,7 +195,7 @@ int tn_mkdir_parent(const char *path, TnError *err) {
     char directory[4096];
     const char *slash = strrchr(path, '/');
     if (!slash || slash == path) return 0;
-    return directory_of(path, directory, sizeof directory, err) || tn_mkdir_p(directory, err) ? -1 : 0;
+    return tn_path_directory(path, directory, sizeof directory, err) || tn_mkdir_p(directory, err) ? -1 : 0;
 }
 
 int tn_remove_if_present(const char *path, TnError *err) {

@@ -73,6 +73,10 @@ int tn_file_exists(const char *path);
 /* Removes the file at path if it is there: 0 when removed or absent, -1
  * with err naming the path otherwise (a directory is refused, not removed). */
 int tn_remove_if_present(const char *path, TnError *err);
+/* The directory part of path into out (cap at least 2): up to its last
+ * '/', "/" for a name directly under it, "." for a bare name; fails (err
+ * may be NULL) when it does not fit. */
+int tn_path_directory(const char *path, char *out, size_t cap, TnError *err);
 /* Whether path's name ends with suffix (".gz", ".model"). */
 int tn_path_ends_with(const char *path, const char *suffix);
 /* Joins dir and name into out (of size cap); fails if it does not fit. */
