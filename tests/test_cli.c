@@ -152,7 +152,7 @@ int main(int argc, char **argv) {
     CHECK(run(cmd, out, sizeof out) == 0 && !strstr(out, "warning"), "the golden model (256 ids): %s", out);
 
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/none --tokens %s", dir, shard);
-    CHECK(run(cmd, out, sizeof out) == 1 && strncmp(out, "tnllm: error: ", 14) == 0 &&
+    CHECK(run(cmd, out, sizeof out) == 1 && strncmp(out, "tnllm eval: error: ", 19) == 0 &&
               strstr(out, "none/config.json: cannot open"), "%s", out);
     snprintf(cmd, sizeof cmd, "./tnllm eval -m %s/model --tokens %s --ctx 1000", dir, shard);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "1 window of 600 (stride 600), 599 of 599 tokens scored"),

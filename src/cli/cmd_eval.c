@@ -74,7 +74,7 @@ int cmd_eval(int argc, char **argv) {
     if (threads) omp_set_num_threads(threads);
 
     TnModel m;
-    model_dir_load(&m, dir);
+    model_dir_load(&m, dir, "eval");
     if (int8) {
         /* The fp32 forward on the dequantized int8 weights computes what the int8 decode path does. */
         TnQuantModel q;

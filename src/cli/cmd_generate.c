@@ -249,7 +249,7 @@ int cmd_generate(int argc, char **argv) {
 
     TnError err;
     TnModel m;
-    model_dir_load(&m, dir);
+    model_dir_load(&m, dir, "generate");
     TnTokenizer *tok = model_dir_tokenizer(&m, dir, "generate");
     out.tok = tok;
     out.keeps_unfinished = save_state != NULL;

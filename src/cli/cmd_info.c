@@ -60,7 +60,7 @@ int cmd_info(int argc, char **argv) {
     char path[4096];
     if (dir) {
         if (tn_path_join(path, sizeof path, dir, "config.json", &err) || tn_config_load(&cfg, path, &err))
-            model_dir_die(dir, &err);
+            model_dir_die("info", dir, &err);
     } else if (config) {
         if (tn_config_load(&cfg, config, &err)) tn_die("%s", err.msg);
     } else if (size) {

@@ -260,7 +260,7 @@ int cmd_train(int argc, char **argv) {
             if (r.stopped_together) tn_comm_barrier(&comm, &barrier_err);
             tn_comm_abort(&comm, 1);
         }
-        tn_die("%s", err.msg);
+        tn_die("tnllm train: %s", err.msg);
     }
     int root = comm.rank == 0;
     tn_comm_finalize(&comm);

@@ -13,11 +13,12 @@
 #include "model/transnormer.h"
 #include "tokenizer/tokenizer.h"
 
-/* Dies (status 1) with err, the failure to read the model at dir, or, when
- * dir is a run directory or a file, with what to pass to -m instead. */
-void model_dir_die(const char *dir, const TnError *err) __attribute__((noreturn));
+/* Dies (status 1, the message prefixed "tnllm COMMAND:") with err, the
+ * failure to read the model at dir, or, when dir is a run directory or a
+ * file, with what to pass to -m instead. */
+void model_dir_die(const char *command, const char *dir, const TnError *err) __attribute__((noreturn));
 /* Loads the model at dir (tn_model_load); dies as model_dir_die. */
-void model_dir_load(TnModel *m, const char *dir);
+void model_dir_load(TnModel *m, const char *dir, const char *command);
 /* The tokenizer of the model m read from dir (tn_tokenizer_for_model),
  * with a warning on stderr naming command when m's vocabulary is larger
  * than the tokenizer's; dies when it cannot be read. */
