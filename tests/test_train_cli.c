@@ -131,6 +131,9 @@ static void check_warnings(void) {
               strstr(out, "warning: --batch-tokens 40 rounded up to 64, whole micro-batches (2 of 2 x 16 tokens)") &&
               strstr(out, "warning: --warmup 5 is not below the run's 2 steps"),
           "silent adjustments are warned of (%d):\n%s", rc, out);
+    rc = train("warned", "--size tiny --tokens 256 --micro-batch 4 --batch-tokens 40 --warmup 5 --resume");
+    CHECK(rc == 0 && strstr(out, "from step 2") && !strstr(out, "lowered to") && !strstr(out, "rounded up"),
+          "a resume does not repeat the run's warnings (%d):\n%s", rc, out);
     rc = train("unvalidated", "--size tiny --steps 2 --val-fraction 0");
     char metrics[4400], *text = NULL;
     snprintf(metrics, sizeof metrics, "%s/unvalidated/metrics.jsonl", dir);

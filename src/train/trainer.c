@@ -1050,7 +1050,7 @@ static int setup(Run *r, TnError *err) {
         int rc = check_resume(r, have_recorded ? &recorded : NULL, err);
         if (rc) return rc;
     }
-    warn_adjustments(r);
+    if (!o->resume) warn_adjustments(r); /* said when the run began; a resume of the same command would repeat them */
     TnRange held;
     if (o->device != TN_DEVICE_CPU &&
         tn_step_device_open(&r->device, o->device, &m->config, held_params(r, &held), r->m, r->v, r->micro_batch,
