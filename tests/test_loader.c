@@ -10,6 +10,7 @@
 #include "data/corpus.h"
 #include "data/loader.h"
 #include "data/shard.h"
+#include "data/stream.h"
 #include "test.h"
 #include "util/fileio.h"
 
@@ -56,6 +57,33 @@ static void check_corpus(void) {
     uint32_t want[] = {'h' + 3, 'i' + 3, 2, 'a' + 3, 'b' + 3, 2, 'c' + 3, 2, 5, 6, 7};
     CHECK(rc == 0 && n == 11 && memcmp(tokens, want, sizeof want) == 0, "concatenated tokens (%zu of them)", n);
     if (!rc) free(tokens);
+
+    /* compressed input (stream.h's codecs, chosen by the name) reads as its
+     * plain form: JSON Lines as .jsonl.gz and .jsonl.zst, text as .txt.gz */
+    static const char *const compressed[] = {"b.jsonl.gz", "b.jsonl.zst", "t.txt.gz"};
+    static const char *const contents[] = {"{\"text\": \"ab\", \"id\": 1}\n\n{\"text\": \"c\"}\n",
+                                           "{\"text\": \"ab\", \"id\": 1}\n\n{\"text\": \"c\"}\n", "hi\nthere\n"};
+    write_text("t.txt", "hi\nthere\n");
+    for (int i = 0; i < 3; i++) {
+        TnStreamWriter w;
+        CHECK(tn_stream_writer_open(&w, path_of(compressed[i]), &err) == 0 &&
+                  tn_stream_writer_write(&w, contents[i], strlen(contents[i]), &err) == 0 &&
+                  tn_stream_writer_commit(&w, &err) == 0,
+              "%s", err.msg);
+        uint32_t *plain = NULL, *decompressed = NULL;
+        size_t n_plain = 0, n_decompressed = 0;
+        int rc_plain = tn_corpus_read(path_of(i < 2 ? "b.jsonl" : "t.txt"), bytes, 259, &plain, &n_plain, &err);
+        int rc_decompressed = tn_corpus_read(path_of(compressed[i]), bytes, 259, &decompressed, &n_decompressed, &err);
+        CHECK(rc_plain == 0 && rc_decompressed == 0 && n_plain == n_decompressed &&
+                  memcmp(plain, decompressed, n_plain * sizeof *plain) == 0,
+              "%s reads as its plain form (%zu tokens, %zu plain): %s", compressed[i], n_decompressed, n_plain,
+              rc_decompressed ? err.msg : "");
+        free(plain);
+        free(decompressed);
+    }
+    CHECK(tn_corpus_is_jsonl("x.jsonl") && tn_corpus_is_jsonl("x.jsonl.gz") && tn_corpus_is_jsonl("x.jsonl.zst") &&
+              !tn_corpus_is_jsonl("x.gz") && !tn_corpus_is_jsonl("x.txt.zst") && !tn_corpus_is_jsonl("jsonl"),
+          "JSON Lines by the name, compressed or not");
 
     /* a shard under another name is known by its magic */
     CHECK(tn_shard_write(path_of("c.tokens"), shard_ids, 3, &err) == 0, "%s", err.msg);

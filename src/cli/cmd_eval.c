@@ -84,7 +84,7 @@ int cmd_eval(int argc, char **argv) {
     }
     TnEvalResult r;
     const char *path = tokens_path ? tokens_path : text_path;
-    if (tokens_path || tn_path_ends_with(text_path, ".jsonl")) {
+    if (tokens_path || tn_corpus_is_jsonl(text_path)) {
         TnShard shard = {0};
         uint32_t *corpus = NULL; /* the documents of a .jsonl text */
         const uint32_t *tokens;

@@ -8,7 +8,47 @@
 
 #include "data/jsonl.h"
 #include "data/shard.h"
+#include "data/stream.h"
 #include "util/fileio.h"
+
+int tn_corpus_is_jsonl(const char *path) {
+    size_t n = strlen(path);
+    if (tn_codec_for_path(path) != TN_CODEC_PLAIN) n -= tn_path_ends_with(path, ".gz") ? 3 : 4; /* .gz, .zst */
+    return n >= 6 && memcmp(path + n - 6, ".jsonl", 6) == 0;
+}
+
+/* The whole file at path (NUL-terminated, *size without the NUL),
+ * decompressed where its name says so (stream.h): each line ended by '\n'. */
+static int read_decompressed(const char *path, char **data, size_t *size, TnError *err) {
+    if (tn_codec_for_path(path) == TN_CODEC_PLAIN) return tn_read_file(path, data, size, err);
+    TnLineReader r;
+    if (tn_line_reader_open(&r, path, err)) return -1;
+    size_t n = 0, cap = 1 << 16;
+    char *text = tn_malloc(cap), *line;
+    size_t len;
+    int rc;
+    while ((rc = tn_line_reader_next(&r, &line, &len, err)) == 1) {
+        if (n + len + 2 > cap) {
+            while (n + len + 2 > cap) cap *= 2;
+            char *grown = tn_malloc(cap);
+            memcpy(grown, text, n);
+            free(text);
+            text = grown;
+        }
+        memcpy(text + n, line, len);
+        n += len;
+        text[n++] = '\n';
+    }
+    tn_line_reader_close(&r);
+    if (rc < 0) {
+        free(text);
+        return -1;
+    }
+    text[n] = '\0';
+    *data = text;
+    *size = n;
+    return 0;
+}
 
 /* A growing array of token ids. */
 typedef struct TokenList {
@@ -87,9 +127,9 @@ static int read_one(TokenList *l, const TnTokenizer *tok, const char *path, TnEr
     }
     char *data;
     size_t size;
-    if (tn_read_file(path, &data, &size, err)) return -1;
+    if (read_decompressed(path, &data, &size, err)) return -1;
     int rc;
-    if (tn_path_ends_with(path, ".jsonl")) rc = read_jsonl(l, tok, path, data, size, err);
+    if (tn_corpus_is_jsonl(path)) rc = read_jsonl(l, tok, path, data, size, err);
     else rc = size ? append_document(l, tok, data, size, err) : 0;
     free(data);
     return rc;

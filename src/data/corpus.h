@@ -4,9 +4,12 @@
  * A path is read as
  *  - a token shard (shard.h) when it starts with the shard magic or its
  *    name ends in ".bin" (so a corrupt shard is an error, not text),
- *  - JSON Lines when its name ends in ".jsonl": one object per line with a
- *    "text" string (other fields are ignored), each text one document,
+ *  - JSON Lines when its name ends in ".jsonl" (or ".jsonl.gz",
+ *    ".jsonl.zst"): one object per line with a "text" string (other fields
+ *    are ignored), each text one document,
  *  - plain text otherwise: the whole file one document.
+ * Text and JSON Lines named ".gz" or ".zst" are decompressed (stream.h),
+ * every line then ended by '\n'.
  * Text is encoded with the given tokenizer and every document is followed
  * by </s> (TN_TOKEN_EOS), as in a shard. Several paths separated by commas
  * are concatenated in order.
@@ -19,6 +22,11 @@
 
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
+
+/* Whether path is JSON Lines by its name: ".jsonl", or compressed as
+ * ".jsonl.gz" or ".jsonl.zst" (stream.h's codecs, which tn_corpus_read
+ * decompresses for text and JSON Lines alike). */
+int tn_corpus_is_jsonl(const char *path);
 
 /* Reads the comma-separated paths into *tokens (allocated; the caller
  * frees) of *n_tokens ids. Fails, naming the file (and line for JSONL), on
