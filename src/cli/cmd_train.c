@@ -38,6 +38,7 @@ static void usage(void) {
            "  --tokenizer FILE     tokenizer.json or SentencePiece .model for text data (default: byte-level)\n"
            "data\n"
            "  --data PATHS         comma-separated token shards, .jsonl ({\"text\": ...} lines) or text files\n"
+           "                       (.jsonl and text also .gz or .zst, decompressed)\n"
            "  --val-data PATHS     validation data (default: the last --val-fraction of --data)\n"
            "  --val-fraction F     held-out fraction when no --val-data, at least one window (default %.2f;\n"
            "                       0: no validation, every token trains)\n"
