@@ -71,13 +71,14 @@ void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char 
     if (output_required) args_require(a, f->output, "-o FILE");
     for (int i = 0; i < f->n_inputs && f->reads == DATA_READS_TWICE; i++)
         if (strcmp(f->inputs[i], "-") == 0)
-            tn_die_usage("tnllm %s: reads its input twice, so it cannot read stdin (-): save it to a file first", a->command);
+            tn_die_usage("tnllm %s: reads its input twice, so it cannot read stdin (-): save it to a file first",
+                         a->command);
     if (f->output && !f->rejects) {
         tn_rejects_path_for(f->output, f->default_rejects, sizeof f->default_rejects);
         f->rejects = f->default_rejects;
     }
-    const char *outputs[] = {f->output, f->rejects};
-    data_check_outputs(a->command, f->inputs, f->n_inputs, outputs, 2);
+    const char *outputs[] = {f->output, f->rejects, f->extra_output};
+    data_check_outputs(a->command, f->inputs, f->n_inputs, outputs, 3);
     memset(p, 0, sizeof *p);
     p->inputs = f->inputs;
     p->n_inputs = f->n_inputs;
@@ -128,10 +129,11 @@ void data_check_outputs(const char *command, const char *const *inputs, int n_in
         const char *out = outputs[i];
         if (!out) continue;
         struct stat st;
-        if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+        int exists = stat(out, &st) == 0;
+        if (exists && S_ISDIR(st.st_mode))
             tn_die("tnllm %s: the output %s is a directory: give the path of a file", command, out);
         /* written to a temporary file renamed over it: a device or FIFO (/dev/null, /dev/stdout) would be replaced */
-        if (stat(out, &st) == 0 && !S_ISREG(st.st_mode))
+        if (exists && !S_ISREG(st.st_mode))
             tn_die("tnllm %s: the output %s is not a regular file (a device, FIFO or socket), which the rename that "
                    "writes it would replace: give the path of a file",
                    command, out);

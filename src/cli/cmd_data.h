@@ -21,6 +21,7 @@ typedef struct DataFlags {
     const char **inputs; /* positional arguments ("-" is stdin) */
     int n_inputs;
     const char *output, *rejects;
+    const char *extra_output; /* a command's own output beside them (clean's --summary), NULL: none */
     char default_rejects[4200];
     int threads;
     DataReads reads;
@@ -31,8 +32,8 @@ void data_flags_init(DataFlags *f, TnArgs *a, const char *command, DataReads rea
 int data_flags_parse(DataFlags *f, TnArgs *a);
 /* Requires inputs and (if output_required) -o; dies if an input is "-" and
  * the command reads its inputs twice; sets the default rejects path and
- * the OpenMP thread count; checks the output and rejects paths
- * (data_check_outputs); fills p. */
+ * the OpenMP thread count; checks the output, rejects and extra output
+ * paths (data_check_outputs); fills p. */
 void data_flags_finish(DataFlags *f, TnArgs *a, int output_required, const char *label, TnPipeline *p);
 void data_flags_free(DataFlags *f);
 

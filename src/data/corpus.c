@@ -9,12 +9,12 @@
 #include "data/jsonl.h"
 #include "data/shard.h"
 #include "data/stream.h"
+#include "data/textbuf.h"
 #include "util/fileio.h"
 
 int tn_corpus_is_jsonl(const char *path) {
-    size_t n = strlen(path);
-    if (tn_codec_for_path(path) != TN_CODEC_PLAIN) n -= tn_path_ends_with(path, ".gz") ? 3 : 4; /* .gz, .zst */
-    return n >= 6 && memcmp(path + n - 6, ".jsonl", 6) == 0;
+    return tn_path_ends_with(path, ".jsonl") || tn_path_ends_with(path, ".jsonl.gz") ||
+           tn_path_ends_with(path, ".jsonl.zst");
 }
 
 /* The whole file at path (NUL-terminated, *size without the NUL),
@@ -23,30 +23,22 @@ static int read_decompressed(const char *path, char **data, size_t *size, TnErro
     if (tn_codec_for_path(path) == TN_CODEC_PLAIN) return tn_read_file(path, data, size, err);
     TnLineReader r;
     if (tn_line_reader_open(&r, path, err)) return -1;
-    size_t n = 0, cap = 1 << 16;
-    char *text = tn_malloc(cap), *line;
+    TnTextBuf text = {0};
+    tn_textbuf_clear(&text); /* NUL-terminated even when empty */
+    char *line;
     size_t len;
     int rc;
     while ((rc = tn_line_reader_next(&r, &line, &len, err)) == 1) {
-        if (n + len + 2 > cap) {
-            while (n + len + 2 > cap) cap *= 2;
-            char *grown = tn_malloc(cap);
-            memcpy(grown, text, n);
-            free(text);
-            text = grown;
-        }
-        memcpy(text + n, line, len);
-        n += len;
-        text[n++] = '\n';
+        tn_textbuf_append(&text, line, len);
+        tn_textbuf_append(&text, "\n", 1);
     }
     tn_line_reader_close(&r);
     if (rc < 0) {
-        free(text);
+        tn_textbuf_free(&text);
         return -1;
     }
-    text[n] = '\0';
-    *data = text;
-    *size = n;
+    *data = text.data;
+    *size = text.len;
     return 0;
 }
 

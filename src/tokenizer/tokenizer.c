@@ -73,17 +73,24 @@ int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err) {
     return 0;
 }
 
+int tn_tokenizer_path_in(const char *dir, char *path, size_t cap, TnError *err) {
+    static const char *const names[2] = {"tokenizer.json", "tokenizer.model"};
+    for (int i = 0; i < 2; i++) {
+        if (tn_path_join(path, cap, dir, names[i], err)) return -1;
+        if (tn_file_exists(path)) return 0;
+    }
+    path[0] = '\0';
+    return 0;
+}
+
 int tn_tokenizer_for_model(TnTokenizer **tok, const char *model, TnError *err) {
     struct stat st;
     /* a mistyped path must not quietly tokenize a corpus into bytes */
     if (stat(model, &st) != 0) return tn_fail(err, "%s: %s", model, strerror(errno));
     if (S_ISREG(st.st_mode)) return tn_tokenizer_load(tok, model, err);
-    static const char *const names[2] = {"tokenizer.json", "tokenizer.model"};
-    for (int i = 0; i < 2; i++) {
-        char path[4096];
-        if (tn_path_join(path, sizeof path, model, names[i], err)) return -1;
-        if (tn_file_exists(path)) return tn_tokenizer_load(tok, path, err);
-    }
+    char path[4096];
+    if (tn_tokenizer_path_in(model, path, sizeof path, err)) return -1;
+    if (path[0]) return tn_tokenizer_load(tok, path, err);
     *tok = tn_tokenizer_bytes();
     return 0;
 }

@@ -38,6 +38,10 @@ TnTokenizer *tn_tokenizer_bytes(void);
 int tn_tokenizer_load(TnTokenizer **tok, const char *path, TnError *err);
 /* Non-zero if tn_tokenizer_load reads path as a SentencePiece model. */
 int tn_tokenizer_is_sentencepiece(const char *path);
+/* The tokenizer file of a model directory into path (cap bytes):
+ * DIR/tokenizer.json, else DIR/tokenizer.model, else "" (the byte-level
+ * one). Fails only on a path too long. */
+int tn_tokenizer_path_in(const char *dir, char *path, size_t cap, TnError *err);
 /* The tokenizer of a model: `model` itself if it is a file, else
  * DIR/tokenizer.json, else DIR/tokenizer.model, else the byte-level one; a
  * path that does not exist is an error (naming it), not the byte-level one. */

@@ -823,15 +823,11 @@ static void install_hooks(Run *r) {
  * tn_tokenizer_for_model does), else the byte-level one. */
 static int load_tokenizer(Run *r, TnError *err) {
     const TnTrainOptions *o = r->o;
-    static const char *const names[2] = {"tokenizer.json", "tokenizer.model"};
     /* without --tokenizer: a model directory's, the checkpoint's on a resume
      * (copy_tokenizer keeps the run's in each), else --init-from's */
     const char *model_dir = o->resume ? r->latest : o->init_from;
     char found[4200] = "";
-    for (int i = 0; i < 2 && !o->tokenizer && model_dir && !found[0]; i++) {
-        if (tn_path_join(found, sizeof found, model_dir, names[i], err)) return -1;
-        if (!tn_file_exists(found)) found[0] = '\0';
-    }
+    if (!o->tokenizer && model_dir && tn_tokenizer_path_in(model_dir, found, sizeof found, err)) return -1;
     snprintf(r->tokenizer, sizeof r->tokenizer, "%s", o->tokenizer ? o->tokenizer : found);
     if (!r->tokenizer[0]) {
         r->tok = tn_tokenizer_bytes();
