@@ -151,8 +151,10 @@ size_t layout_arena(TnModelCuda *g, const TnConfig *cfg, int parts, int batch, i
     AttentionBytes per_layer[TN_MAX_LAYERS], most = {0, 0};
     for (int l = 0; l < cfg->n_layers; l++) {
         widest = std::max(widest, (size_t)tn_qk_head_dim(cfg, l));
-        int same = l > 0 && tn_qk_head_dim(cfg, l) == tn_qk_head_dim(cfg, l - 1);
-        per_layer[l] = same ? per_layer[l - 1] : attention_bytes(cfg, parts, l, batch, seq_len);
+        int same = l; /* an earlier layer of this width, or l */
+        for (int m = 0; m < l && same == l; m++)
+            if (tn_qk_head_dim(cfg, m) == tn_qk_head_dim(cfg, l)) same = m;
+        per_layer[l] = same < l ? per_layer[same] : attention_bytes(cfg, parts, l, batch, seq_len);
         most.scratch = std::max(most.scratch, per_layer[l].scratch);
         most.kept = std::max(most.kept, per_layer[l].kept);
     }

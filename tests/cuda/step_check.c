@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/cpu/crossentropy.h"
+#include "model/blocks.h"
 #include "model/transnormer.h"
 #include "model/transnormer_cuda.h"
 #include "test.h"
@@ -193,8 +194,7 @@ void step_check_run(const StepCase *c, uint64_t seed) {
          * it keeps its attention states where the reserved room fits them
          * (fewer sequences may be cut into more segments) and runs without
          * them otherwise; against a model reserved for one sequence. */
-        int scored_first = 0;
-        for (int t = 0; t < c->seq_len; t++) scored_first += targets[t] != TN_IGNORE_INDEX;
+        int scored_first = tn_check_batch(&cfg, tokens, targets, 1, c->seq_len, &err);
         TnModelCuda one;
         float loss_one, loss_reserved;
         MUST(tn_model_cuda_init(&one, &cfg, cpu.params, &err));

@@ -21,6 +21,7 @@
  */
 #include "kernels/cuda/attention_tiles.cuh"
 
+#include <atomic>
 #include <mutex>
 
 namespace tn_attention {
@@ -272,12 +273,15 @@ int choose_segments(long blocks, long slots, int seq_len) {
     return best;
 }
 
-
+/* Asked once per device, as resident_blocks' answers: a device's count never changes. */
 long multiprocessor_count(void) {
+    constexpr int DEVICES = 64;
+    static std::atomic<int> counts[DEVICES];
     int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-        return 0;
+    if (cudaGetDevice(&device) != cudaSuccess) return 0;
+    if (device < DEVICES && (count = counts[device].load(std::memory_order_relaxed)) > 0) return count;
+    if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) return 0;
+    if (device < DEVICES) counts[device].store(count, std::memory_order_relaxed);
     return count;
 }
 
@@ -371,8 +375,10 @@ static cudaError_t launch_width(const AttnPass &p, float *state, float *slots, i
     int per_multiprocessor = 0;
     cudaError_t status = prepare<KEY_WIDTH, COLUMNS>(&per_multiprocessor); /* the shared-memory limit */
     if (status != cudaSuccess) return status;
-    /* dispatch's COLUMNS is block_columns(p): chunked_segments' occupancy is this one */
-    if (segments < 1) segments = chunked_segments(p);
+    /* dispatch's COLUMNS is block_columns(p): chunked_segments' choice from this occupancy */
+    if (segments < 1)
+        segments = segments_on_device(status, (long)p.batch * p.heads * (p.value_width / COLUMNS), per_multiprocessor,
+                                      p.seq_len);
     int length = segment_length(p.seq_len, segments);
     unsigned grid = (unsigned)((long)p.batch * p.heads * segments * (p.value_width / COLUMNS));
     /* One segment starts from S0 and writes its final state over it;
